@@ -1,0 +1,90 @@
+//! The core's typed errors.
+//!
+//! One enum for the whole pure core, classified by who must act on it: the user (bad
+//! input, bad schema, bad pipeline), the environment (I/O), or us (`Internal`, a bug).
+//! Expected outcomes such as "no rows" are values, never errors. Messages are lowercase,
+//! without a trailing period, and name the file, node, column and line where one is known.
+
+use std::path::PathBuf;
+
+/// Result alias used across the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every error the pure core can return.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A CSV file is malformed.
+    #[error("{path}:{line}: {message}")]
+    Csv {
+        /// The file concerned.
+        path: PathBuf,
+        /// 1-based line number in the file.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// Input data or arguments do not fit what a source or operator expects.
+    #[error("{context}: {message}")]
+    InvalidInput {
+        /// What was being built (a source name, an operator, a file).
+        context: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// Streams given to an operator or function do not have compatible schemas.
+    #[error("{operator}: {message}")]
+    Schema {
+        /// The operator (or node) that rejected its inputs.
+        operator: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A value cannot be hashed by the semantic hasher.
+    #[error("cannot hash: {0}")]
+    Hash(String),
+
+    /// An Arrow kernel failed.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+
+    /// A bug in orcapod: please report it.
+    #[error("internal error (this is a bug in orcapod, please report it): {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Shorthand for [`Error::InvalidInput`].
+    pub fn invalid(context: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            context: context.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Schema`].
+    pub fn schema(operator: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Schema {
+            operator: operator.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Internal`].
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal(message.into())
+    }
+}

@@ -1,0 +1,119 @@
+//! The Python type each Arrow field stands for, as the reference hashes it.
+//!
+//! The reference computes schema hashes over *Python* schemas (`{"x": int}`), so a Rust
+//! schema must be translated first: any integer width → `int`, any float → `float`,
+//! strings → `str`, binaries → `bytes`, booleans → `bool`, lists → `list[T]`; a nullable
+//! field is `T | None`. Each type hashes as the reference's type handlers do:
+//! `type:builtins.int`, `{"__type__":"union","args":[…]}`,
+//! `{"__type__":"generic_alias","origin":…,"args":[…]}`.
+
+use arrow::datatypes::{DataType, Field};
+
+use super::semantic::{hash_str, hash_value, Value};
+use super::ContentHash;
+use crate::error::{Error, Result};
+
+/// The semantic hash of the Python type a field stands for (nullability included).
+pub fn field_type_hash(field: &Field) -> Result<ContentHash> {
+    let base = data_type_hash(field.data_type())?;
+    if field.is_nullable() && field.data_type() != &DataType::Null {
+        Ok(union_hash(vec![base, builtin("NoneType")]))
+    } else {
+        Ok(base)
+    }
+}
+
+/// The semantic hash of the Python type a data type stands for, ignoring nullability.
+pub fn data_type_hash(data_type: &DataType) -> Result<ContentHash> {
+    use DataType::*;
+    Ok(match data_type {
+        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 => builtin("int"),
+        Float16 | Float32 | Float64 => builtin("float"),
+        Utf8 | LargeUtf8 | Utf8View => builtin("str"),
+        Binary | LargeBinary | BinaryView => builtin("bytes"),
+        Boolean => builtin("bool"),
+        Null => builtin("NoneType"),
+        Date32 | Date64 => hash_str("type:datetime.date"),
+        List(item) | LargeList(item) => generic_alias_hash(builtin("list"), item.data_type())?,
+        other => {
+            return Err(Error::Hash(format!(
+                "the arrow type {other} has no python equivalent in orcapod schemas"
+            )))
+        }
+    })
+}
+
+/// A short readable Python spelling of a field's type (`int`, `list[str] | None`), for
+/// error messages and schema displays.
+pub fn python_type_name(field: &Field) -> String {
+    let base = data_type_name(field.data_type());
+    if field.is_nullable() && field.data_type() != &DataType::Null {
+        format!("{base} | None")
+    } else {
+        base
+    }
+}
+
+fn data_type_name(data_type: &DataType) -> String {
+    use DataType::*;
+    match data_type {
+        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 => "int".into(),
+        Float16 | Float32 | Float64 => "float".into(),
+        Utf8 | LargeUtf8 | Utf8View => "str".into(),
+        Binary | LargeBinary | BinaryView => "bytes".into(),
+        Boolean => "bool".into(),
+        Null => "None".into(),
+        Date32 | Date64 => "date".into(),
+        List(item) | LargeList(item) => format!("list[{}]", data_type_name(item.data_type())),
+        other => other.to_string(),
+    }
+}
+
+fn builtin(name: &str) -> ContentHash {
+    hash_str(&format!("type:builtins.{name}"))
+}
+
+fn union_hash(args: Vec<ContentHash>) -> ContentHash {
+    let mut args: Vec<String> = args.iter().map(ToString::to_string).collect();
+    args.sort();
+    hash_value(&Value::dict([
+        ("__type__", Value::str("union")),
+        (
+            "args",
+            Value::List(args.into_iter().map(Value::Str).collect()),
+        ),
+    ]))
+}
+
+fn generic_alias_hash(origin: ContentHash, arg: &DataType) -> Result<ContentHash> {
+    Ok(hash_value(&Value::dict([
+        ("__type__", Value::str("generic_alias")),
+        ("origin", Value::Str(origin.to_string())),
+        (
+            "args",
+            Value::List(vec![Value::Str(data_type_hash(arg)?.to_string())]),
+        ),
+    ])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_integer_width_is_int_and_nullability_is_a_union() {
+        let i64_field = Field::new("x", DataType::Int64, false);
+        let i32_field = Field::new("x", DataType::Int32, false);
+        assert_eq!(
+            field_type_hash(&i64_field).unwrap(),
+            field_type_hash(&i32_field).unwrap()
+        );
+        let nullable = Field::new("x", DataType::Int64, true);
+        assert_ne!(
+            field_type_hash(&i64_field).unwrap(),
+            field_type_hash(&nullable).unwrap()
+        );
+        assert_eq!(python_type_name(&nullable), "int | None");
+        assert!(data_type_hash(&DataType::Duration(arrow::datatypes::TimeUnit::Second)).is_err());
+    }
+}

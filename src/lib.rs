@@ -1,0 +1,17 @@
+//! orcapod: reproducible, content-addressed data pipelines over Arrow — the pure core.
+//!
+//! Data flows as (Tag, Packet) rows in Arrow record batches ([`model`]). Sources
+//! ([`source`]) stamp provenance on every row; identity hashing ([`hashing`]) gives every
+//! object a content hash and a pipeline hash compatible with the reference Python
+//! implementation.
+//!
+//! This crate never spawns a thread, never blocks on a channel and never reads a clock:
+//! the actor runtime (`orcapod-actors`) drives it.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod hashing;
+
+pub use error::{Error, Result};
+pub use hashing::ContentHash;
