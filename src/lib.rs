@@ -12,6 +12,9 @@
 
 pub mod error;
 pub mod hashing;
+pub mod model;
+pub mod operator;
+pub mod source;
 
 pub use error::{Error, Result};
 pub use hashing::ContentHash;

@@ -1,0 +1,330 @@
+//! [`Datum`]: one cell value, for row views, record ids, JSON and predicates.
+//!
+//! Bulk work never goes through `Datum` (operators use Arrow kernels); it exists for the
+//! places that genuinely need one value at a time: row views, record ids built from a
+//! column, function-pod inputs and outputs, JSON rendering and sorting of results.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, Float64Array, Int64Array, LargeBinaryArray,
+    LargeListArray, LargeStringArray, NullArray,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Field};
+
+use crate::error::{Error, Result};
+use crate::hashing::semantic::python_float_repr;
+
+/// One value of a cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Datum {
+    /// A null.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// Any integer (stored as i64).
+    Int(i64),
+    /// Any float (stored as f64).
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// A byte string.
+    Bytes(Vec<u8>),
+    /// A list.
+    List(Vec<Datum>),
+}
+
+impl Datum {
+    /// Reads row `i` of an array.
+    pub fn from_array(array: &dyn Array, i: usize) -> Result<Datum> {
+        use arrow::datatypes as t;
+        if array.is_null(i) {
+            return Ok(Datum::Null);
+        }
+        Ok(match array.data_type() {
+            DataType::Null => Datum::Null,
+            DataType::Boolean => Datum::Bool(array.as_boolean().value(i)),
+            DataType::Int8 => Datum::Int(array.as_primitive::<t::Int8Type>().value(i).into()),
+            DataType::Int16 => Datum::Int(array.as_primitive::<t::Int16Type>().value(i).into()),
+            DataType::Int32 => Datum::Int(array.as_primitive::<t::Int32Type>().value(i).into()),
+            DataType::Int64 => Datum::Int(array.as_primitive::<t::Int64Type>().value(i)),
+            DataType::UInt8 => Datum::Int(array.as_primitive::<t::UInt8Type>().value(i).into()),
+            DataType::UInt16 => Datum::Int(array.as_primitive::<t::UInt16Type>().value(i).into()),
+            DataType::UInt32 => Datum::Int(array.as_primitive::<t::UInt32Type>().value(i).into()),
+            DataType::UInt64 => {
+                let v = array.as_primitive::<t::UInt64Type>().value(i);
+                Datum::Int(i64::try_from(v).map_err(|_| {
+                    Error::invalid("value", format!("{v} does not fit a 64-bit signed integer"))
+                })?)
+            }
+            DataType::Float32 => {
+                Datum::Float(array.as_primitive::<t::Float32Type>().value(i).into())
+            }
+            DataType::Float64 => Datum::Float(array.as_primitive::<t::Float64Type>().value(i)),
+            DataType::Utf8 => Datum::Str(array.as_string::<i32>().value(i).to_string()),
+            DataType::LargeUtf8 => Datum::Str(array.as_string::<i64>().value(i).to_string()),
+            DataType::Binary => Datum::Bytes(array.as_binary::<i32>().value(i).to_vec()),
+            DataType::LargeBinary => Datum::Bytes(array.as_binary::<i64>().value(i).to_vec()),
+            DataType::List(_) => list_items(array.as_list::<i32>().value(i).as_ref())?,
+            DataType::LargeList(_) => list_items(array.as_list::<i64>().value(i).as_ref())?,
+            other => {
+                return Err(Error::invalid(
+                    "value",
+                    format!("arrow type {other} is not supported in orcapod streams"),
+                ))
+            }
+        })
+    }
+
+    /// Python's `str()` of the value (used for `col=value` record ids).
+    pub fn python_str(&self) -> String {
+        match self {
+            Datum::Null => "None".into(),
+            Datum::Bool(true) => "True".into(),
+            Datum::Bool(false) => "False".into(),
+            Datum::Int(i) => i.to_string(),
+            Datum::Float(f) => python_float_repr(*f),
+            Datum::Str(s) => s.clone(),
+            Datum::Bytes(b) => format!("b'{}'", b.escape_ascii()),
+            Datum::List(items) => {
+                let inner: Vec<String> = items
+                    .iter()
+                    .map(|d| match d {
+                        Datum::Str(s) => format!("'{s}'"),
+                        other => other.python_str(),
+                    })
+                    .collect();
+                format!("[{}]", inner.join(", "))
+            }
+        }
+    }
+
+    /// The rank of the value's kind in the output sort order:
+    /// None < bool < number < string < bytes < list.
+    fn kind_rank(&self) -> u8 {
+        match self {
+            Datum::Null => 0,
+            Datum::Bool(_) => 1,
+            Datum::Int(_) | Datum::Float(_) => 2,
+            Datum::Str(_) => 3,
+            Datum::Bytes(_) => 4,
+            Datum::List(_) => 5,
+        }
+    }
+
+    /// A total order over values: by kind (None < bool < number < string < bytes <
+    /// list), then by value; NaN sorts after every other number.
+    pub fn total_cmp(&self, other: &Datum) -> Ordering {
+        match (self, other) {
+            (Datum::Bool(a), Datum::Bool(b)) => a.cmp(b),
+            (Datum::Int(a), Datum::Int(b)) => a.cmp(b),
+            (Datum::Int(a), Datum::Float(b)) => (*a as f64).total_cmp(b),
+            (Datum::Float(a), Datum::Int(b)) => a.total_cmp(&(*b as f64)),
+            (Datum::Float(a), Datum::Float(b)) => a.total_cmp(b),
+            (Datum::Str(a), Datum::Str(b)) => a.cmp(b),
+            (Datum::Bytes(a), Datum::Bytes(b)) => a.cmp(b),
+            (Datum::List(a), Datum::List(b)) => {
+                for (x, y) in a.iter().zip(b) {
+                    let o = x.total_cmp(y);
+                    if o != Ordering::Equal {
+                        return o;
+                    }
+                }
+                a.len().cmp(&b.len())
+            }
+            _ => self.kind_rank().cmp(&other.kind_rank()),
+        }
+    }
+
+    /// Infers the Arrow type of a column of values (ignoring nulls): integers widen to
+    /// floats when mixed; an all-null column (or list item) is `Null`.
+    pub fn infer_type<'a>(values: impl IntoIterator<Item = &'a Datum>) -> Result<DataType> {
+        let mut current = DataType::Null;
+        for v in values {
+            let t = match v {
+                Datum::Null => continue,
+                Datum::Bool(_) => DataType::Boolean,
+                Datum::Int(_) => DataType::Int64,
+                Datum::Float(_) => DataType::Float64,
+                Datum::Str(_) => DataType::LargeUtf8,
+                Datum::Bytes(_) => DataType::LargeBinary,
+                Datum::List(items) => list_type(Datum::infer_type(items)?),
+            };
+            current = merge_types(current, t)?;
+        }
+        Ok(current)
+    }
+}
+
+fn list_type(item: DataType) -> DataType {
+    DataType::LargeList(Arc::new(Field::new("item", item, true)))
+}
+
+fn merge_types(a: DataType, b: DataType) -> Result<DataType> {
+    Ok(match (a, b) {
+        (a, b) if a == b => a,
+        (DataType::Null, t) | (t, DataType::Null) => t,
+        (DataType::Int64, DataType::Float64) | (DataType::Float64, DataType::Int64) => {
+            DataType::Float64
+        }
+        (DataType::LargeList(x), DataType::LargeList(y)) => {
+            list_type(merge_types(x.data_type().clone(), y.data_type().clone())?)
+        }
+        (a, b) => {
+            return Err(Error::invalid(
+                "values",
+                format!("a column mixes values of types {a} and {b}"),
+            ))
+        }
+    })
+}
+
+fn list_items(values: &dyn Array) -> Result<Datum> {
+    (0..values.len())
+        .map(|j| Datum::from_array(values, j))
+        .collect::<Result<Vec<_>>>()
+        .map(Datum::List)
+}
+
+/// Builds an array of type `data_type` from values; a value of the wrong kind is an
+/// error naming `column`.
+pub fn array_from_datums(column: &str, data_type: &DataType, values: &[Datum]) -> Result<ArrayRef> {
+    let mismatch = |v: &Datum| {
+        Error::invalid(
+            format!("column `{column}`"),
+            format!("value {v:?} does not fit type {data_type}"),
+        )
+    };
+    Ok(match data_type {
+        DataType::Null => Arc::new(NullArray::new(values.len())),
+        DataType::Boolean => {
+            let mut b = BooleanBuilder::with_capacity(values.len());
+            for v in values {
+                match v {
+                    Datum::Null => b.append_null(),
+                    Datum::Bool(x) => b.append_value(*x),
+                    other => return Err(mismatch(other)),
+                }
+            }
+            Arc::new(b.finish()) as ArrayRef
+        }
+        DataType::Int64 => Arc::new(
+            values
+                .iter()
+                .map(|v| match v {
+                    Datum::Null => Ok(None),
+                    Datum::Int(x) => Ok(Some(*x)),
+                    other => Err(mismatch(other)),
+                })
+                .collect::<Result<Int64Array>>()?,
+        ),
+        DataType::Float64 => Arc::new(
+            values
+                .iter()
+                .map(|v| match v {
+                    Datum::Null => Ok(None),
+                    Datum::Float(x) => Ok(Some(*x)),
+                    Datum::Int(x) => Ok(Some(*x as f64)),
+                    other => Err(mismatch(other)),
+                })
+                .collect::<Result<Float64Array>>()?,
+        ),
+        DataType::LargeUtf8 => Arc::new(
+            values
+                .iter()
+                .map(|v| match v {
+                    Datum::Null => Ok(None),
+                    Datum::Str(x) => Ok(Some(x.as_str())),
+                    other => Err(mismatch(other)),
+                })
+                .collect::<Result<LargeStringArray>>()?,
+        ),
+        DataType::LargeBinary => Arc::new(
+            values
+                .iter()
+                .map(|v| match v {
+                    Datum::Null => Ok(None),
+                    Datum::Bytes(x) => Ok(Some(x.as_slice())),
+                    other => Err(mismatch(other)),
+                })
+                .collect::<Result<LargeBinaryArray>>()?,
+        ),
+        DataType::LargeList(item) => {
+            let mut offsets = Vec::with_capacity(values.len() + 1);
+            offsets.push(0i64);
+            let mut flat = Vec::new();
+            let mut validity = Vec::with_capacity(values.len());
+            for v in values {
+                match v {
+                    Datum::Null => validity.push(false),
+                    Datum::List(items) => {
+                        flat.extend(items.iter().cloned());
+                        validity.push(true);
+                    }
+                    other => return Err(mismatch(other)),
+                }
+                offsets.push(flat.len() as i64);
+            }
+            let child = array_from_datums(column, item.data_type(), &flat)?;
+            let nulls = validity.iter().any(|v| !v).then(|| validity.into());
+            Arc::new(LargeListArray::try_new(
+                item.clone(),
+                OffsetBuffer::new(offsets.into()),
+                child,
+                nulls,
+            )?)
+        }
+        other => {
+            return Err(Error::invalid(
+                format!("column `{column}`"),
+                format!("cannot build values of type {other}"),
+            ))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_through_arrays() {
+        let values = vec![
+            Datum::List(vec![Datum::Int(1), Datum::Int(2)]),
+            Datum::Null,
+            Datum::List(vec![]),
+        ];
+        let dt = Datum::infer_type(&values).unwrap();
+        let array = array_from_datums("c", &dt, &values).unwrap();
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(&Datum::from_array(array.as_ref(), i).unwrap(), v);
+        }
+        assert!(Datum::infer_type(&[Datum::Int(1), Datum::Str("a".into())]).is_err());
+    }
+
+    #[test]
+    fn python_str_and_ordering() {
+        assert_eq!(Datum::Float(1e-5).python_str(), "1e-05");
+        assert_eq!(Datum::Bool(true).python_str(), "True");
+        let mut v = vec![
+            Datum::Str("a".into()),
+            Datum::Int(3),
+            Datum::Null,
+            Datum::Float(2.5),
+            Datum::Bool(false),
+        ];
+        v.sort_by(Datum::total_cmp);
+        assert_eq!(
+            v,
+            vec![
+                Datum::Null,
+                Datum::Bool(false),
+                Datum::Float(2.5),
+                Datum::Int(3),
+                Datum::Str("a".into())
+            ]
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! System-tag evolution helpers (under construction).
