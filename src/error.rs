@@ -53,6 +53,25 @@ pub enum Error {
         message: String,
     },
 
+    /// A pipeline is malformed (unknown input, cycle, duplicate name).
+    #[error("pipeline `{pipeline}`: {message}")]
+    Plan {
+        /// The pipeline's name.
+        pipeline: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A node of a pipeline failed to build or run.
+    #[error("node `{node}`: {source}")]
+    Node {
+        /// The node's name (its label).
+        node: String,
+        /// What went wrong there.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// A value cannot be hashed by the semantic hasher.
     #[error("cannot hash: {0}")]
     Hash(String),
@@ -80,6 +99,14 @@ impl Error {
         Error::Schema {
             operator: operator.into(),
             message: message.into(),
+        }
+    }
+
+    /// Wraps an error with the name of the node where it happened.
+    pub fn at_node(self, node: impl Into<String>) -> Self {
+        Error::Node {
+            node: node.into(),
+            source: Box::new(self),
         }
     }
 

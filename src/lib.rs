@@ -14,6 +14,7 @@ pub mod error;
 pub mod hashing;
 pub mod model;
 pub mod operator;
+pub mod pipeline;
 pub mod source;
 
 pub use error::{Error, Result};

@@ -1,0 +1,282 @@
+//! Pipelines: a validated DAG of sources and operators, and the synchronous executor.
+//!
+//! A [`PipelineBuilder`] collects named nodes in any order; [`PipelineBuilder::build`]
+//! checks the graph (unique names, known inputs, no cycle, arity), builds every operator
+//! once to validate its inputs and predict its output schema, and computes every node's
+//! content and pipeline hashes, all before anything runs. The result, a [`Pipeline`], is
+//! immutable and holds nodes in a topological order.
+//!
+//! [`SyncExecutor`] runs a pipeline without threads: it is the reference model that the
+//! actor runtime must agree with on every pipeline.
+
+mod sync_exec;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::hashing::identity::{self, Identity};
+use crate::model::StreamSchema;
+use crate::operator::{InputInfo, Operator, OperatorSpec};
+use crate::source::Source;
+
+pub use sync_exec::SyncExecutor;
+
+/// What a node is.
+#[derive(Debug, Clone)]
+pub enum NodeKind {
+    /// A root source.
+    Source(Source),
+    /// An operator applied to the outputs of other nodes.
+    Operator(OperatorSpec),
+}
+
+/// A node of a validated pipeline.
+#[derive(Debug, Clone)]
+pub struct Node {
+    name: String,
+    kind: NodeKind,
+    inputs: Vec<usize>,
+    output_schema: Arc<StreamSchema>,
+    identity: Identity,
+}
+
+impl Node {
+    /// The node's name, which is also its label.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// What the node is.
+    pub fn kind(&self) -> &NodeKind {
+        &self.kind
+    }
+    /// Indices (in [`Pipeline::nodes`]) of the node's inputs, in declared order.
+    pub fn inputs(&self) -> &[usize] {
+        &self.inputs
+    }
+    /// The schema of everything the node emits.
+    pub fn output_schema(&self) -> &Arc<StreamSchema> {
+        &self.output_schema
+    }
+    /// The node's content and pipeline hashes.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+}
+
+/// A validated pipeline: nodes in a topological order.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    name: String,
+    nodes: Vec<Node>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Pipeline {
+    /// The pipeline's name (prefixes every database path).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// All nodes, inputs always before the nodes that read them.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.by_name.get(name).map(|&i| &self.nodes[i])
+    }
+
+    /// The index of the node called `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Indices of the nodes that read node `index`.
+    pub fn consumers(&self, index: usize) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].inputs.contains(&index))
+            .collect()
+    }
+
+    /// Nodes nothing reads: what a run produces by default.
+    pub fn sinks(&self) -> Vec<&Node> {
+        (0..self.nodes.len())
+            .filter(|&i| self.consumers(i).is_empty())
+            .map(|i| &self.nodes[i])
+            .collect()
+    }
+
+    /// Builds a fresh running operator for operator node `index` (`None` for sources).
+    pub fn instantiate(&self, index: usize) -> Result<Option<Box<dyn Operator>>> {
+        let node = &self.nodes[index];
+        match &node.kind {
+            NodeKind::Source(_) => Ok(None),
+            NodeKind::Operator(spec) => spec
+                .build(&self.input_infos(index))
+                .map(Some)
+                .map_err(|e| e.at_node(&node.name)),
+        }
+    }
+
+    fn input_infos(&self, index: usize) -> Vec<InputInfo> {
+        self.nodes[index]
+            .inputs
+            .iter()
+            .map(|&i| InputInfo {
+                schema: self.nodes[i].output_schema.clone(),
+                pipeline_hash: self.nodes[i].identity.pipeline.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Collects nodes, in any order, and validates them into a [`Pipeline`].
+#[derive(Debug, Clone)]
+pub struct PipelineBuilder {
+    name: String,
+    nodes: Vec<(String, NodeKind, Vec<String>)>,
+}
+
+impl PipelineBuilder {
+    /// A builder for a pipeline called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        PipelineBuilder {
+            name: name.into(),
+            nodes: Vec::new(),
+        }
+    }
+
+    /// Adds a source node.
+    pub fn source(&mut self, name: impl Into<String>, source: Source) -> &mut Self {
+        self.nodes
+            .push((name.into(), NodeKind::Source(source), Vec::new()));
+        self
+    }
+
+    /// Adds an operator node reading the named nodes, in order.
+    pub fn operator<S: Into<String>>(
+        &mut self,
+        name: impl Into<String>,
+        spec: OperatorSpec,
+        inputs: impl IntoIterator<Item = S>,
+    ) -> &mut Self {
+        self.nodes.push((
+            name.into(),
+            NodeKind::Operator(spec),
+            inputs.into_iter().map(Into::into).collect(),
+        ));
+        self
+    }
+
+    /// Validates the graph and every node, predicting schemas and computing identities.
+    pub fn build(&self) -> Result<Pipeline> {
+        let plan_error = |message: String| Error::Plan {
+            pipeline: self.name.clone(),
+            message,
+        };
+        let mut position: HashMap<&str, usize> = HashMap::new();
+        for (i, (name, _, _)) in self.nodes.iter().enumerate() {
+            if name.is_empty() {
+                return Err(plan_error("a node has an empty name".into()));
+            }
+            if position.insert(name, i).is_some() {
+                return Err(plan_error(format!("two nodes are named `{name}`")));
+            }
+        }
+        for (name, _, inputs) in &self.nodes {
+            for input in inputs {
+                if !position.contains_key(input.as_str()) {
+                    return Err(plan_error(format!(
+                        "node `{name}` reads `{input}`, which is not a source or node"
+                    )));
+                }
+            }
+        }
+        let order = self.topological_order(&position).map_err(plan_error)?;
+
+        let mut pipeline = Pipeline {
+            name: self.name.clone(),
+            nodes: Vec::with_capacity(self.nodes.len()),
+            by_name: HashMap::new(),
+        };
+        for declared in order {
+            let (name, kind, input_names) = &self.nodes[declared];
+            let inputs: Vec<usize> = input_names
+                .iter()
+                .map(|n| pipeline.by_name[n.as_str()])
+                .collect();
+            let (output_schema, identity) = match kind {
+                NodeKind::Source(source) => {
+                    (source.stream().schema().clone(), source.identity().clone())
+                }
+                NodeKind::Operator(spec) => {
+                    let infos: Vec<InputInfo> = inputs
+                        .iter()
+                        .map(|&i| InputInfo {
+                            schema: pipeline.nodes[i].output_schema.clone(),
+                            pipeline_hash: pipeline.nodes[i].identity.pipeline.clone(),
+                        })
+                        .collect();
+                    let operator = spec.build(&infos).map_err(|e| e.at_node(name))?;
+                    let input_ids: Vec<&Identity> = inputs
+                        .iter()
+                        .map(|&i| &pipeline.nodes[i].identity)
+                        .collect();
+                    let identity =
+                        identity::invocation(&spec.content_hash(), spec.symmetry(), &input_ids);
+                    (operator.output_schema().clone(), identity)
+                }
+            };
+            pipeline.by_name.insert(name.clone(), pipeline.nodes.len());
+            pipeline.nodes.push(Node {
+                name: name.clone(),
+                kind: kind.clone(),
+                inputs,
+                output_schema,
+                identity,
+            });
+        }
+        Ok(pipeline)
+    }
+
+    /// Kahn's algorithm; ties keep declaration order. On a cycle, names its nodes.
+    fn topological_order(&self, position: &HashMap<&str, usize>) -> Result<Vec<usize>, String> {
+        let n = self.nodes.len();
+        let mut missing_inputs: Vec<usize> = self.nodes.iter().map(|(_, _, i)| i.len()).collect();
+        let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, (_, _, inputs)) in self.nodes.iter().enumerate() {
+            for input in inputs {
+                readers[position[input.as_str()]].push(i);
+            }
+        }
+        let mut ready: std::collections::BTreeSet<usize> =
+            (0..n).filter(|&i| missing_inputs[i] == 0).collect();
+        let mut order = Vec::with_capacity(n);
+        while let Some(i) = ready.pop_first() {
+            order.push(i);
+            for &r in &readers[i] {
+                missing_inputs[r] -= 1;
+                if missing_inputs[r] == 0 {
+                    ready.insert(r);
+                }
+            }
+        }
+        if order.len() < n {
+            let stuck: Vec<&str> = (0..n)
+                .filter(|i| missing_inputs[*i] > 0)
+                .map(|i| self.nodes[i].0.as_str())
+                .collect();
+            return Err(format!(
+                "the nodes {} form a cycle (or read one)",
+                stuck
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok(order)
+    }
+}
