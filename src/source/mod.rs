@@ -148,7 +148,7 @@ impl Source {
                 })
                 .collect::<Result<Vec<Datum>>>()?;
             let data_type = Datum::infer_type(&values)?;
-            let nullable = values.iter().any(|v| *v == Datum::Null);
+            let nullable = values.contains(&Datum::Null);
             columns.push(crate::model::array_from_datums(name, &data_type, &values)?);
             fields.push(Field::new(name, data_type, nullable));
         }

@@ -1,0 +1,74 @@
+//! Per-node progress counters, shared between the actors and the caller's handle.
+//!
+//! Counters are plain atomics: actors only add, observers only read, and a snapshot is
+//! not a consistent cut across nodes (it does not need to be).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// A snapshot of one node's progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeProgress {
+    /// The node's name.
+    pub name: String,
+    /// Rows the node has emitted so far.
+    pub rows_out: u64,
+    /// Batches the node has emitted so far.
+    pub batches_out: u64,
+    /// Rows the node has emitted that its consumers have not yet released: in flight
+    /// on its edges plus queued for sending (a row sent to two consumers counts twice).
+    pub rows_buffered: u64,
+    /// Whether the node has sent its end of stream.
+    pub ended: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    rows_out: AtomicU64,
+    batches_out: AtomicU64,
+    buffered: AtomicU64,
+    ended: AtomicBool,
+}
+
+/// The counters of every node of one run, in pipeline order.
+#[derive(Debug)]
+pub(crate) struct Progress {
+    names: Vec<String>,
+    counters: Vec<Counters>,
+}
+
+impl Progress {
+    pub(crate) fn new(names: Vec<String>) -> Self {
+        let counters = names.iter().map(|_| Counters::default()).collect();
+        Progress { names, counters }
+    }
+
+    pub(crate) fn emitted(&self, node: usize, rows: usize) {
+        let c = &self.counters[node];
+        c.rows_out.fetch_add(rows as u64, Ordering::Relaxed);
+        c.batches_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn buffered(&self, node: usize, rows: usize) {
+        self.counters[node]
+            .buffered
+            .store(rows as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn ended(&self, node: usize) {
+        self.counters[node].ended.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<NodeProgress> {
+        self.names
+            .iter()
+            .zip(&self.counters)
+            .map(|(name, c)| NodeProgress {
+                name: name.clone(),
+                rows_out: c.rows_out.load(Ordering::Relaxed),
+                batches_out: c.batches_out.load(Ordering::Relaxed),
+                rows_buffered: c.buffered.load(Ordering::Relaxed),
+                ended: c.ended.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+}

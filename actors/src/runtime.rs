@@ -1,0 +1,393 @@
+//! [`Runtime`]: a long-running actor system that runs pipelines, and [`PipelineHandle`],
+//! a handle to one running pipeline.
+//!
+//! A runtime owns one thread running an actix system. [`Runtime::start`] validates the
+//! run's options, builds every operator state machine on the caller's thread, then wires
+//! one [`NodeActor`](crate::node_actor) per node (plus one collector per requested
+//! output) and a [`Supervisor`](crate::supervisor) on the actor thread. Several
+//! pipelines may run side by side or one after another; every run's actors stop when
+//! the run ends, and dropping the runtime stops its thread.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use actix::{Addr, AsyncContext, Context};
+use arrow::record_batch::RecordBatch;
+use crossbeam_channel::{Receiver, Sender};
+use orcapod::model::Stream;
+use orcapod::pipeline::{NodeKind, Pipeline};
+
+use crate::node_actor::{ActorConfig, Behavior, InEdge, NodeActor, NodeSetup, OutEdge};
+use crate::progress::{NodeProgress, Progress};
+use crate::supervisor::{Cancel, Supervisor, Wired};
+
+/// What to do when a node fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorPolicy {
+    /// Stop every actor and end the run with the failed node's error (the default).
+    #[default]
+    FailFast,
+    /// Record the failure, end the failed node's output, and let the rest run.
+    Continue,
+}
+
+/// How one run is executed; built with chained setters from `RunOptions::default()`.
+#[derive(Debug)]
+pub struct RunOptions {
+    max_batch_rows: usize,
+    window_rows: usize,
+    on_error: ErrorPolicy,
+    outputs: Option<Vec<String>>,
+    jitter_seed: Option<u64>,
+    feeds: HashMap<String, Receiver<RecordBatch>>,
+    subscriptions: HashMap<String, Sender<RecordBatch>>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            max_batch_rows: 1024,
+            window_rows: 4096,
+            on_error: ErrorPolicy::FailFast,
+            outputs: None,
+            jitter_seed: None,
+            feeds: HashMap::new(),
+            subscriptions: HashMap::new(),
+        }
+    }
+}
+
+impl RunOptions {
+    /// Largest batch (in rows) carried by one message (default 1024).
+    pub fn max_batch_rows(mut self, rows: usize) -> Self {
+        self.max_batch_rows = rows;
+        self
+    }
+
+    /// Largest number of rows in flight from a node to one consumer (default 4096).
+    pub fn window_rows(mut self, rows: usize) -> Self {
+        self.window_rows = rows;
+        self
+    }
+
+    /// The error policy (default fail-fast).
+    pub fn on_error(mut self, policy: ErrorPolicy) -> Self {
+        self.on_error = policy;
+        self
+    }
+
+    /// Nodes whose rows are collected into [`RunOutput::streams`] (default: every sink).
+    pub fn outputs<S: Into<String>>(mut self, nodes: impl IntoIterator<Item = S>) -> Self {
+        self.outputs = Some(nodes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Test hook: random pauses and random batch sizes in every actor, from this seed.
+    pub fn jitter(mut self, seed: u64) -> Self {
+        self.jitter_seed = Some(seed);
+        self
+    }
+
+    /// Replaces the rows of source node `source` by the batches received on `feed`
+    /// (each with the source's schema); the source ends when every sender is dropped.
+    pub fn feed(&mut self, source: impl Into<String>, feed: Receiver<RecordBatch>) -> &mut Self {
+        self.feeds.insert(source.into(), feed);
+        self
+    }
+
+    /// Streams the output of `node` as it is produced, through a channel holding at most
+    /// `capacity` batches: a slow reader slows the pipeline down instead of buffering.
+    pub fn subscribe(&mut self, node: impl Into<String>, capacity: usize) -> Receiver<RecordBatch> {
+        let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+        self.subscriptions.insert(node.into(), tx);
+        rx
+    }
+}
+
+/// A node that failed, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFailure {
+    /// The node's name.
+    pub node: String,
+    /// The error message.
+    pub message: String,
+}
+
+/// What a finished run produced.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// The collected rows of each requested output node.
+    pub streams: HashMap<String, Stream>,
+    /// Failures recorded under [`ErrorPolicy::Continue`].
+    pub failures: Vec<NodeFailure>,
+}
+
+/// Why a run did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The run's options do not fit the pipeline.
+    #[error("invalid run: {0}")]
+    Invalid(String),
+    /// A node failed under the fail-fast policy.
+    #[error("node `{}` failed: {}", .0.node, .0.message)]
+    NodeFailed(NodeFailure),
+    /// The caller cancelled the run.
+    #[error("the run was cancelled")]
+    Cancelled,
+    /// The pipeline could not be built.
+    #[error(transparent)]
+    Build(#[from] orcapod::Error),
+    /// The runtime stopped before the run ended.
+    #[error("the actor runtime stopped before the run ended")]
+    RuntimeStopped,
+}
+
+/// A long-running actor system.
+pub struct Runtime {
+    system: actix::System,
+    arbiter: actix_rt::ArbiterHandle,
+    thread: Option<JoinHandle<()>>,
+    live: Arc<AtomicUsize>,
+}
+
+impl Runtime {
+    /// Starts the actor thread.
+    pub fn new() -> Result<Runtime, RunError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("orcapod-actors".into())
+            .spawn(move || {
+                let system = actix::System::new();
+                // The receiver waits for exactly this message.
+                let _ = tx.send((actix::System::current(), actix::Arbiter::current()));
+                // An I/O error here means the system could not run; `new` then fails below.
+                let _ = system.run();
+            })
+            .map_err(|e| RunError::Invalid(format!("cannot start the actor thread: {e}")))?;
+        let (system, arbiter) = rx.recv().map_err(|_| RunError::RuntimeStopped)?;
+        Ok(Runtime {
+            system,
+            arbiter,
+            thread: Some(thread),
+            live: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// Number of actors alive in this runtime (0 when no run is in progress).
+    pub fn live_actors(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+
+    /// Runs `pipeline` to completion.
+    pub fn run(&self, pipeline: &Pipeline, options: RunOptions) -> Result<RunOutput, RunError> {
+        self.start(pipeline, options)?.wait()
+    }
+
+    /// Starts `pipeline` and returns at once with a handle to the running pipeline.
+    pub fn start(
+        &self,
+        pipeline: &Pipeline,
+        mut options: RunOptions,
+    ) -> Result<PipelineHandle, RunError> {
+        let outputs: Vec<String> = match options.outputs.take() {
+            Some(names) => names,
+            None => pipeline
+                .sinks()
+                .iter()
+                .map(|n| n.name().to_string())
+                .collect(),
+        };
+        for name in outputs.iter().chain(options.subscriptions.keys()) {
+            if pipeline.node(name).is_none() {
+                return Err(RunError::Invalid(format!(
+                    "there is no node `{name}` to output"
+                )));
+            }
+        }
+        for name in options.feeds.keys() {
+            match pipeline.node(name).map(|n| n.kind()) {
+                Some(NodeKind::Source(_)) => {}
+                _ => {
+                    return Err(RunError::Invalid(format!(
+                        "`{name}` is not a source node and cannot be fed"
+                    )))
+                }
+            }
+        }
+        let config = Arc::new(ActorConfig {
+            max_batch_rows: options.max_batch_rows.max(1),
+            window_rows: options.window_rows.max(1),
+            continue_on_error: options.on_error == ErrorPolicy::Continue,
+            jitter_seed: options.jitter_seed,
+        });
+
+        // Node setups and edges, built here so build errors reach the caller directly.
+        let mut setups = Vec::new();
+        let mut names = Vec::new();
+        for (index, node) in pipeline.nodes().iter().enumerate() {
+            let behavior = match node.kind() {
+                NodeKind::Source(source) => Behavior::Source {
+                    batches: match options.feeds.contains_key(node.name()) {
+                        true => VecDeque::new(),
+                        false => source.stream().batches().iter().cloned().collect(),
+                    },
+                    feed: options.feeds.remove(node.name()),
+                    exhausted: false,
+                },
+                NodeKind::Operator(_) => {
+                    Behavior::Operator(pipeline.instantiate(index)?.ok_or_else(|| {
+                        RunError::Invalid("an operator node built nothing".into())
+                    })?)
+                }
+            };
+            names.push(node.name().to_string());
+            setups.push(NodeSetup {
+                index,
+                behavior,
+                schema: node.output_schema().clone(),
+                input_schemas: node
+                    .inputs()
+                    .iter()
+                    .map(|&i| pipeline.nodes()[i].output_schema().clone())
+                    .collect(),
+            });
+        }
+        // edges[(producer, consumer, port)]
+        let mut edges: Vec<(usize, usize, usize)> = Vec::new();
+        for (consumer, node) in pipeline.nodes().iter().enumerate() {
+            for (port, &producer) in node.inputs().iter().enumerate() {
+                edges.push((producer, consumer, port));
+            }
+        }
+        let mut collector_targets: Vec<String> = outputs.clone();
+        for name in options.subscriptions.keys() {
+            if !collector_targets.contains(name) {
+                collector_targets.push(name.clone());
+            }
+        }
+        for target in collector_targets {
+            let producer = pipeline.index_of(&target).expect("checked above");
+            let index = setups.len();
+            let schema = pipeline.nodes()[producer].output_schema().clone();
+            names.push(format!("{target} (output)"));
+            setups.push(NodeSetup {
+                index,
+                behavior: Behavior::Collector {
+                    node: target.clone(),
+                    keep: outputs.contains(&target),
+                    collected: Vec::new(),
+                    subscriber: options.subscriptions.remove(&target),
+                    blocked: VecDeque::new(),
+                },
+                schema: schema.clone(),
+                input_schemas: vec![schema],
+            });
+            edges.push((producer, index, 0));
+        }
+
+        let progress = Arc::new(Progress::new(names.clone()));
+        let (result_tx, result_rx) = crossbeam_channel::bounded(1);
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let live = self.live.clone();
+        let spawn_progress = progress.clone();
+        let spawned = self.arbiter.spawn(async move {
+            let supervisor_ctx: Context<Supervisor> = Context::new();
+            let supervisor = supervisor_ctx.address();
+            let contexts: Vec<Context<NodeActor>> = setups.iter().map(|_| Context::new()).collect();
+            let addrs: Vec<Addr<NodeActor>> = contexts.iter().map(|c| c.address()).collect();
+            let mut outs: Vec<Vec<OutEdge>> = setups.iter().map(|_| Vec::new()).collect();
+            let mut ins: Vec<Vec<(usize, InEdge)>> = setups.iter().map(|_| Vec::new()).collect();
+            for &(producer, consumer, port) in &edges {
+                let edge = outs[producer].len();
+                outs[producer].push(OutEdge::new(addrs[consumer].clone(), port));
+                ins[consumer].push((port, InEdge::new(addrs[producer].clone(), edge)));
+            }
+            supervisor_ctx.run(Supervisor::new(
+                names,
+                config.continue_on_error,
+                result_tx,
+                live.clone(),
+            ));
+            for (((setup, ctx), out), mut inp) in
+                setups.into_iter().zip(contexts).zip(outs).zip(ins)
+            {
+                inp.sort_by_key(|(port, _)| *port);
+                let inputs = inp.into_iter().map(|(_, e)| e).collect();
+                ctx.run(NodeActor::new(
+                    setup,
+                    inputs,
+                    out,
+                    config.clone(),
+                    supervisor.clone(),
+                    spawn_progress.clone(),
+                    live.clone(),
+                ));
+            }
+            supervisor.do_send(Wired { nodes: addrs });
+            let _ = addr_tx.send(supervisor);
+        });
+        if !spawned {
+            return Err(RunError::RuntimeStopped);
+        }
+        let supervisor = addr_rx.recv().map_err(|_| RunError::RuntimeStopped)?;
+        Ok(PipelineHandle {
+            supervisor,
+            result: result_rx,
+            progress,
+        })
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.system.stop();
+        if let Some(thread) = self.thread.take() {
+            // A panic on the actor thread has already been reported by the panic hook.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A handle to a running pipeline.
+pub struct PipelineHandle {
+    supervisor: Addr<Supervisor>,
+    result: Receiver<Result<RunOutput, RunError>>,
+    progress: Arc<Progress>,
+}
+
+impl PipelineHandle {
+    /// Waits for the run to end.
+    pub fn wait(self) -> Result<RunOutput, RunError> {
+        self.result.recv().unwrap_or(Err(RunError::RuntimeStopped))
+    }
+
+    /// Waits at most `timeout`; `None` if the run is still going.
+    pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<RunOutput, RunError>> {
+        match self.result.recv_timeout(timeout) {
+            Ok(outcome) => Some(outcome),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                Some(Err(RunError::RuntimeStopped))
+            }
+        }
+    }
+
+    /// Asks the run to stop: every actor stops and the run ends with
+    /// [`RunError::Cancelled`] (unless it had already ended).
+    pub fn cancel(&self) {
+        self.supervisor.do_send(Cancel);
+    }
+
+    /// Rows and batches emitted so far by each node (and each output collector).
+    pub fn progress(&self) -> Vec<NodeProgress> {
+        self.progress.snapshot()
+    }
+}
+
+/// Runs `pipeline` once on a temporary runtime with default options.
+pub fn run(pipeline: &Pipeline) -> Result<RunOutput, RunError> {
+    Runtime::new()?.run(pipeline, RunOptions::default())
+}

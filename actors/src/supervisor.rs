@@ -1,0 +1,198 @@
+//! [`Supervisor`]: one per run; knows when the run is complete, applies the error
+//! policy, and collects the requested outputs.
+//!
+//! The run is complete exactly when every node actor (collectors included) has sent
+//! [`NodeEnded`]. Under the fail-fast policy the first [`NodeFailed`] stops every actor
+//! and ends the run with that node's error; under the continue policy failures are
+//! recorded and the run goes on (the failed node's consumers see a truncated stream).
+//! A [`Cancel`] stops every actor. The supervisor sends the result exactly once and then
+//! stops itself, so a finished run leaves no actor behind.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use actix::{Actor, ActorContext, Addr, Context, Handler, Message};
+use arrow::record_batch::RecordBatch;
+use crossbeam_channel::Sender;
+use orcapod::model::{Stream, StreamSchema};
+
+use crate::messages::{Start, Stop};
+use crate::node_actor::NodeActor;
+use crate::runtime::{NodeFailure, RunError, RunOutput};
+
+/// A node has delivered its end of stream to every consumer and stopped.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct NodeEnded {
+    pub index: usize,
+}
+
+/// A node failed (an error or a panic in its state machine).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct NodeFailed {
+    pub index: usize,
+    pub message: String,
+}
+
+/// A collector hands over the rows of the node it collected.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Collected {
+    pub node: String,
+    pub schema: Arc<StreamSchema>,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// The caller cancels the run.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Cancel;
+
+/// The wired actors, handed over once every address exists.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Wired {
+    pub nodes: Vec<Addr<NodeActor>>,
+}
+
+/// The per-run supervisor.
+pub(crate) struct Supervisor {
+    names: Vec<String>,
+    nodes: Vec<Addr<NodeActor>>,
+    ended: Vec<bool>,
+    continue_on_error: bool,
+    failures: Vec<NodeFailure>,
+    outputs: HashMap<String, Stream>,
+    result: Option<Sender<Result<RunOutput, RunError>>>,
+    live: Arc<AtomicUsize>,
+}
+
+impl Supervisor {
+    pub(crate) fn new(
+        names: Vec<String>,
+        continue_on_error: bool,
+        result: Sender<Result<RunOutput, RunError>>,
+        live: Arc<AtomicUsize>,
+    ) -> Self {
+        let ended = vec![false; names.len()];
+        Supervisor {
+            names,
+            nodes: Vec::new(),
+            ended,
+            continue_on_error,
+            failures: Vec::new(),
+            outputs: HashMap::new(),
+            result: Some(result),
+            live,
+        }
+    }
+
+    fn finish(&mut self, outcome: Result<RunOutput, RunError>, ctx: &mut Context<Self>) {
+        if let Some(tx) = self.result.take() {
+            // The caller may have dropped its handle; the run ends all the same.
+            let _ = tx.send(outcome);
+        }
+        ctx.stop();
+    }
+
+    fn stop_all(&self) {
+        for (node, ended) in self.nodes.iter().zip(&self.ended) {
+            if !ended {
+                node.do_send(Stop);
+            }
+        }
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.live.fetch_add(1, Ordering::SeqCst);
+        ctx.set_mailbox_capacity(usize::MAX);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Handler<Wired> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, wired: Wired, ctx: &mut Context<Self>) {
+        self.nodes = wired.nodes;
+        if self.nodes.is_empty() {
+            self.finish(
+                Ok(RunOutput {
+                    streams: HashMap::new(),
+                    failures: Vec::new(),
+                }),
+                ctx,
+            );
+            return;
+        }
+        for node in &self.nodes {
+            node.do_send(Start);
+        }
+    }
+}
+
+impl Handler<NodeEnded> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, message: NodeEnded, ctx: &mut Context<Self>) {
+        self.ended[message.index] = true;
+        if self.ended.iter().all(|e| *e) {
+            let outcome = Ok(RunOutput {
+                streams: std::mem::take(&mut self.outputs),
+                failures: std::mem::take(&mut self.failures),
+            });
+            self.finish(outcome, ctx);
+        }
+    }
+}
+
+impl Handler<NodeFailed> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, message: NodeFailed, ctx: &mut Context<Self>) {
+        let failure = NodeFailure {
+            node: self.names[message.index].clone(),
+            message: message.message,
+        };
+        if self.continue_on_error {
+            self.failures.push(failure);
+        } else {
+            self.stop_all();
+            self.finish(Err(RunError::NodeFailed(failure)), ctx);
+        }
+    }
+}
+
+impl Handler<Collected> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, message: Collected, _ctx: &mut Context<Self>) {
+        match Stream::new(message.schema, message.batches) {
+            Ok(stream) => {
+                self.outputs.insert(message.node, stream);
+            }
+            Err(e) => self.failures.push(NodeFailure {
+                node: message.node,
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+impl Handler<Cancel> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: Cancel, ctx: &mut Context<Self>) {
+        self.stop_all();
+        self.finish(Err(RunError::Cancelled), ctx);
+    }
+}
