@@ -1,5 +1,6 @@
 //! Students and their scores: load two CSV files, join them, keep the passing scores
-//! of cohort A, and group them in pairs — on the synchronous executor.
+//! of cohort A, and group them in pairs — on the actor runtime, checked against the
+//! synchronous executor.
 //!
 //! Run with `cargo run --example grades`.
 
@@ -58,10 +59,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     let pipeline = builder.build()?;
 
+    let shown = ["joined", "pscore", "pairs"];
+    let output = orcapod_actors::Runtime::new()?
+        .run(&pipeline, orcapod_actors::RunOptions::default().outputs(shown))?;
     let mut executor = SyncExecutor::new(&pipeline);
-    for name in ["joined", "pscore", "pairs"] {
+    for name in shown {
         let node = pipeline.node(name).expect("declared above");
-        let stream = executor.output(name)?;
+        let stream = &output.streams[name];
+        assert_eq!(
+            stream.num_rows(),
+            executor.output(name)?.num_rows(),
+            "the actor runtime and the synchronous executor agree"
+        );
         let sorted = ColumnConfig {
             sort_by_tags: true,
             ..ColumnConfig::default()
@@ -83,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("== pscore with provenance");
     println!(
         "{}",
-        pretty_format_batches(&[executor.output("pscore")?.as_table(&provenance)?])?
+        pretty_format_batches(&[output.streams["pscore"].as_table(&provenance)?])?
     );
     Ok(())
 }
