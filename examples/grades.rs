@@ -60,8 +60,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pipeline = builder.build()?;
 
     let shown = ["joined", "pscore", "pairs"];
-    let output = orcapod_actors::Runtime::new()?
-        .run(&pipeline, orcapod_actors::RunOptions::default().outputs(shown))?;
+    let output = orcapod_actors::Runtime::new()?.run(
+        &pipeline,
+        orcapod_actors::RunOptions::default().outputs(shown),
+    )?;
     let mut executor = SyncExecutor::new(&pipeline);
     for name in shown {
         let node = pipeline.node(name).expect("declared above");

@@ -328,3 +328,22 @@ fn rows_must_have_the_same_columns() {
     let err = Source::from_rows(&bad, &SourceOptions::tags(["id"])).unwrap_err();
     assert!(err.to_string().contains("row 1"), "{err}");
 }
+
+#[test]
+fn a_column_of_only_nulls_becomes_a_nullable_string_column() {
+    let rows = vec![
+        vec![
+            ("id".to_string(), Datum::Str("a".into())),
+            ("note".to_string(), Datum::Null),
+        ],
+        vec![
+            ("id".to_string(), Datum::Str("b".into())),
+            ("note".to_string(), Datum::Null),
+        ],
+    ];
+    let source = Source::from_rows(&rows, &SourceOptions::tags(["id"])).unwrap();
+    let field = &source.stream().schema().packet_fields()[0];
+    assert_eq!(field.data_type(), &DataType::LargeUtf8);
+    assert!(field.is_nullable());
+    assert_eq!(source.source_id().len(), 20, "the table hashes fine");
+}

@@ -327,7 +327,14 @@ fn normalize_types(table: &RecordBatch) -> Result<RecordBatch> {
             fields.push(f.clone());
             columns.push(c.clone());
         } else {
-            fields.push(Arc::new(f.as_ref().clone().with_data_type(target.clone())));
+            // A column of only nulls becomes a nullable string column.
+            let nullable = f.is_nullable() || f.data_type() == &DataType::Null;
+            fields.push(Arc::new(
+                f.as_ref()
+                    .clone()
+                    .with_data_type(target.clone())
+                    .with_nullable(nullable),
+            ));
             columns.push(cast(c, &target)?);
         }
     }
@@ -337,10 +344,13 @@ fn normalize_types(table: &RecordBatch) -> Result<RecordBatch> {
     )?)
 }
 
-/// The large variant of a type: what every orcapod stream uses.
+/// The large variant of a type: what every orcapod stream uses. A column (or list item)
+/// of type `Null` — values that were all null, so no type could be inferred — becomes a
+/// string column: Arrow hashing has no encoding for `Null`, and a string is the most
+/// useful guess for later rows.
 pub fn large_type(data_type: &DataType) -> DataType {
     match data_type {
-        DataType::Utf8 | DataType::Utf8View => DataType::LargeUtf8,
+        DataType::Null | DataType::Utf8 | DataType::Utf8View => DataType::LargeUtf8,
         DataType::Binary | DataType::BinaryView => DataType::LargeBinary,
         DataType::List(item) | DataType::LargeList(item) => DataType::LargeList(Arc::new(
             item.as_ref()
