@@ -546,7 +546,64 @@ pub(super) struct MergeJoin {
     pieces: Vec<Piece>,
     collisions: Vec<Collision>,
     sorter: SystemTagSorter,
+    /// Orders equal values when both inputs share a provenance path.
+    tie_break: Option<TieBreak>,
     ready: Vec<RecordBatch>,
+}
+
+/// Orders the two values of a merged column when they are equal and both inputs have
+/// the same pipeline hash (so canonical order is just argument order): by each side's
+/// system-tag values, as the per-row system-tag sort does, so that
+/// `MergeJoin(A, B)` equals `MergeJoin(B, A)` even then.
+struct TieBreak {
+    /// Gathered indices of the left and right system-tag columns.
+    left: Vec<usize>,
+    right: Vec<usize>,
+    converter: RowConverter,
+}
+
+impl TieBreak {
+    /// A tie-break over the system tags of `left` and `right`, if they are exchangeable.
+    fn new(
+        left: &StreamSchema,
+        right: &StreamSchema,
+        layout: &mut MergeLayout,
+    ) -> Result<Option<Self>> {
+        let types = |s: &StreamSchema| -> Vec<DataType> {
+            s.system_tag_fields()
+                .iter()
+                .map(|f| f.data_type().clone())
+                .collect()
+        };
+        if types(left) != types(right) || types(left).is_empty() {
+            return Ok(None);
+        }
+        let converter = RowConverter::new(types(left).into_iter().map(SortField::new).collect())?;
+        let left_idx = left
+            .system_tag_range()
+            .map(|i| layout.gather_only((Side::Left, i)))
+            .collect();
+        let right_idx = right
+            .system_tag_range()
+            .map(|i| layout.gather_only((Side::Right, i)))
+            .collect();
+        Ok(Some(TieBreak {
+            left: left_idx,
+            right: right_idx,
+            converter,
+        }))
+    }
+
+    /// For each row, whether the right side's provenance sorts before the left's.
+    fn right_first(&self, gathered: &[ArrayRef]) -> Result<Vec<bool>> {
+        let pick =
+            |idx: &[usize]| -> Vec<ArrayRef> { idx.iter().map(|&g| gathered[g].clone()).collect() };
+        let l = self.converter.convert_columns(&pick(&self.left))?;
+        let r = self.converter.convert_columns(&pick(&self.right))?;
+        Ok((0..l.num_rows())
+            .map(|row| r.row(row) < l.row(row))
+            .collect())
+    }
 }
 
 /// The item field of the two-element lists of a merged column.
@@ -687,6 +744,11 @@ impl MergeJoin {
                 converter: RowConverter::new(vec![SortField::new(value_type.clone())])?,
             });
         }
+        let tie_break = if inputs[0].pipeline_hash == inputs[1].pipeline_hash {
+            TieBreak::new(&left, &right, &mut layout)?
+        } else {
+            None
+        };
         let pieces = layout.pieces.into_iter().flatten().collect();
         let core = HashJoinCore::new(&left, &right, &keys, layout.gather)?;
         let mut route = [Side::Left; 2];
@@ -699,6 +761,7 @@ impl MergeJoin {
             pieces,
             collisions,
             sorter,
+            tie_break,
             ready: Vec::new(),
         })
     }
@@ -713,9 +776,13 @@ impl MergeJoin {
                 Piece::Merged => None,
             })
             .collect();
+        let right_first = match &self.tie_break {
+            Some(t) => Some(t.right_first(&gathered)?),
+            None => None,
+        };
         for c in &self.collisions {
             let [lv, rv, ls, rs] = c.gathered.map(|g| gathered[g].clone());
-            let swap = descending_pairs(&c.converter, &lv, &rv)?;
+            let swap = swapped_pairs(&c.converter, &lv, &rv, right_first.as_deref())?;
             columns[c.output[0]] = Some(pair_lists(&c.items[0], &lv, &rv, &swap)?);
             columns[c.output[1]] = Some(pair_lists(&c.items[1], &ls, &rs, &swap)?);
         }
@@ -728,16 +795,23 @@ impl MergeJoin {
     }
 }
 
-/// For each row, whether `first` is greater than `second` (so the pair must be swapped to
-/// be ascending; equal values keep their order).
-fn descending_pairs(
+/// For each row, whether the pair (`first`, `second`) must be swapped to be ascending.
+/// Equal values keep their order unless `right_first` says otherwise for that row.
+fn swapped_pairs(
     converter: &RowConverter,
     first: &ArrayRef,
     second: &ArrayRef,
+    right_first: Option<&[bool]>,
 ) -> Result<Vec<bool>> {
     let a = converter.convert_columns(std::slice::from_ref(first))?;
     let b = converter.convert_columns(std::slice::from_ref(second))?;
-    Ok((0..first.len()).map(|r| a.row(r) > b.row(r)).collect())
+    Ok((0..first.len())
+        .map(|r| match a.row(r).cmp(&b.row(r)) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal => right_first.is_some_and(|t| t[r]),
+        })
+        .collect())
 }
 
 /// Two-element lists `[first, second]` per row, or `[second, first]` where `swap` is set.
