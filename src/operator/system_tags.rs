@@ -222,3 +222,88 @@ fn sort_group(group: &Group, batch: &RecordBatch, columns: &mut [ArrayRef]) -> R
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{AsArray, Int64Array, LargeStringArray};
+    use arrow::datatypes::DataType;
+
+    use super::*;
+
+    fn field(name: &str, data_type: DataType) -> FieldRef {
+        Arc::new(Field::new(name, data_type, false))
+    }
+
+    fn strings(values: &[&str]) -> ArrayRef {
+        Arc::new(LargeStringArray::from(values.to_vec()))
+    }
+
+    fn column(batch: &RecordBatch, name: &str) -> Vec<String> {
+        batch
+            .column_by_name(name)
+            .map(|c| {
+                c.as_string::<i64>()
+                    .iter()
+                    .map(|v| v.unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn pairs_sharing_a_provenance_path_are_sorted_per_row() {
+        let sys = [
+            "_tag_source_id::h::h:0",
+            "_tag_record_id::h::h:0",
+            "_tag_source_id::h::h:1",
+            "_tag_record_id::h::h:1",
+            "_tag_source_id::g::g:2",
+        ];
+        let schema = StreamSchema::new(
+            vec![],
+            vec![field("x", DataType::Int64)],
+            sys.iter().map(|n| field(n, DataType::LargeUtf8)).collect(),
+            vec![field("_source_x", DataType::LargeUtf8)],
+        )
+        .unwrap();
+        let batch = RecordBatch::try_new(
+            schema.arrow().clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2, 3])),
+                strings(&["B", "A", "A"]),
+                strings(&["row_0", "row_1", "row_0"]),
+                strings(&["A", "A", "B"]),
+                strings(&["row_5", "row_0", "row_0"]),
+                strings(&["Z", "Y", "X"]),
+                strings(&["s0", "s1", "s2"]),
+            ],
+        )
+        .unwrap();
+        let sorter = SystemTagSorter::new(&schema).unwrap();
+        assert!(!sorter.is_noop());
+        let out = sorter.apply(batch).unwrap();
+        assert_eq!(column(&out, sys[0]), ["A", "A", "A"]);
+        assert_eq!(column(&out, sys[1]), ["row_5", "row_0", "row_0"]);
+        assert_eq!(column(&out, sys[2]), ["B", "A", "B"]);
+        assert_eq!(column(&out, sys[3]), ["row_0", "row_1", "row_0"]);
+        // A lone position and non-system columns are untouched.
+        assert_eq!(column(&out, sys[4]), ["Z", "Y", "X"]);
+        assert_eq!(column(&out, "_source_x"), ["s0", "s1", "s2"]);
+    }
+
+    #[test]
+    fn distinct_provenance_needs_no_sorting() {
+        let schema = StreamSchema::new(
+            vec![],
+            vec![field("x", DataType::Int64)],
+            vec![
+                field("_tag_source_id::a::a:0", DataType::LargeUtf8),
+                field("_tag_source_id::b::b:1", DataType::LargeUtf8),
+                field("_tag_source_id::c", DataType::LargeUtf8),
+            ],
+            vec![field("_source_x", DataType::LargeUtf8)],
+        )
+        .unwrap();
+        assert!(SystemTagSorter::new(&schema).unwrap().is_noop());
+    }
+}
