@@ -1,67 +1,865 @@
-//! Join and MergeJoin (under construction).
+//! Join and MergeJoin: inner joins of streams on their shared user tags (§6.2, §6.3).
+//!
+//! Both stream: every input is indexed as its batches arrive and each match is emitted
+//! as soon as all of its rows exist (a symmetric hash join). Join takes one or more
+//! inputs and folds them, in canonical order, through a chain of binary joins
+//! `((x ⋈ y) ⋈ z) …` held inside one operator; MergeJoin takes two inputs whose
+//! colliding packet columns become sorted two-element lists.
+//!
+//! Join keys are the user tag names both sides share (none: a Cartesian product); a row
+//! with a null in any key column never matches. Keys are encoded with `arrow-row` into
+//! bytes held in memory only; output columns are gathered with `take` / `interleave`.
+//!
+//! These operators must never depend on the order of their arguments (canonical order and
+//! the per-row system-tag sort make `Op(A, B)` equal `Op(B, A)`), never re-infer a type
+//! from values, and never fail on empty inputs.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use arrow::array::{Array, ArrayRef, LargeListArray, UInt64Array};
+use arrow::buffer::OffsetBuffer;
+use arrow::compute::{interleave, take};
+use arrow::datatypes::{DataType, Field, FieldRef};
 use arrow::record_batch::RecordBatch;
+use arrow_row::{RowConverter, Rows, SortField};
 
+use super::system_tags::{canonical_order, extended_schema, SystemTagSorter};
 use super::{InputInfo, Operator};
 use crate::error::{Error, Result};
+use crate::model::columns::source_info_column;
 use crate::model::StreamSchema;
 
-/// The running join.
+/// One of the two inputs of a binary join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// The canonically first input (or the accumulated result of a chain).
+    Left = 0,
+    /// The canonically second input.
+    Right = 1,
+}
+
+impl Side {
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn other(self) -> Side {
+        match self {
+            Side::Left => Side::Right,
+            Side::Right => Side::Left,
+        }
+    }
+}
+
+/// Where a gathered column comes from: a side and a column index in that side's batches.
+type ColumnSource = (Side, usize);
+
+/// The rows one side of a symmetric hash join has seen, indexed by join key.
+#[derive(Default)]
+struct SideState {
+    /// Stored batches (only while the other side may still send rows).
+    batches: Vec<RecordBatch>,
+    /// Join-key bytes → (batch, row) of every stored row with that key.
+    index: HashMap<Box<[u8]>, Vec<(usize, usize)>>,
+    /// Indices of this side's key columns, in key order.
+    key_columns: Vec<usize>,
+    /// No more batches will arrive on this side.
+    finished: bool,
+}
+
+/// A binary symmetric hash join over Arrow batches.
+///
+/// Each pushed batch is probed against the other side's index and (while the other side
+/// has not finished) indexed itself; every match is gathered at once into the columns
+/// named by `gather`.
+struct HashJoinCore {
+    sides: [SideState; 2],
+    /// Encodes key columns; `None` when there are no keys (Cartesian product).
+    converter: Option<RowConverter>,
+    /// The columns to gather for each match, in output order.
+    gather: Vec<ColumnSource>,
+}
+
+impl HashJoinCore {
+    /// A join of `left` and `right` on the columns named `keys` (present on both sides,
+    /// with equal types) that gathers the columns in `gather`.
+    fn new(
+        left: &StreamSchema,
+        right: &StreamSchema,
+        keys: &[String],
+        gather: Vec<ColumnSource>,
+    ) -> Result<Self> {
+        let key_columns = |schema: &StreamSchema| -> Result<Vec<usize>> {
+            keys.iter()
+                .map(|k| Ok(schema.arrow().index_of(k)?))
+                .collect()
+        };
+        let left_keys = key_columns(left)?;
+        let converter = if keys.is_empty() {
+            None
+        } else {
+            let fields = left_keys
+                .iter()
+                .map(|&i| SortField::new(left.arrow().field(i).data_type().clone()))
+                .collect();
+            Some(RowConverter::new(fields)?)
+        };
+        Ok(HashJoinCore {
+            sides: [
+                SideState {
+                    key_columns: left_keys,
+                    ..Default::default()
+                },
+                SideState {
+                    key_columns: key_columns(right)?,
+                    ..Default::default()
+                },
+            ],
+            converter,
+            gather,
+        })
+    }
+
+    /// Accepts a batch on `side`; returns the gathered columns of its matches, if any.
+    fn push(&mut self, side: Side, batch: RecordBatch) -> Result<Option<Vec<ArrayRef>>> {
+        if self.sides[side.index()].finished {
+            return Err(Error::internal(
+                "join: a batch arrived after its input finished",
+            ));
+        }
+        if batch.num_rows() == 0 {
+            return Ok(None);
+        }
+        let key_arrays: Vec<ArrayRef> = self.sides[side.index()]
+            .key_columns
+            .iter()
+            .map(|&i| batch.column(i).clone())
+            .collect();
+        let rows = match &self.converter {
+            Some(converter) => Some(converter.convert_columns(&key_arrays)?),
+            None => None,
+        };
+        let valid = key_validity(&key_arrays, batch.num_rows());
+        let keep = !self.sides[side.other().index()].finished;
+        let (this_rows, other_rows) = self.probe_and_index(side, rows.as_ref(), &valid, keep);
+        let output = if this_rows.is_empty() {
+            None
+        } else {
+            Some(self.gather(side, &batch, &this_rows, &other_rows)?)
+        };
+        if keep {
+            self.sides[side.index()].batches.push(batch);
+        }
+        Ok(output)
+    }
+
+    /// Probes each valid row of a new batch on `side` against the other side's index and,
+    /// when `keep`, indexes it. Returns the matches as (new row, (other batch, other row)).
+    fn probe_and_index(
+        &mut self,
+        side: Side,
+        rows: Option<&Rows>,
+        valid: &[bool],
+        keep: bool,
+    ) -> (Vec<usize>, Vec<(usize, usize)>) {
+        let [left, right] = &mut self.sides;
+        let (this, other) = match side {
+            Side::Left => (left, right),
+            Side::Right => (right, left),
+        };
+        let batch_index = this.batches.len();
+        let mut this_rows = Vec::new();
+        let mut other_rows = Vec::new();
+        for (row, _) in valid.iter().enumerate().filter(|(_, v)| **v) {
+            let key: &[u8] = rows.map_or(&[], |r| r.row(row).data());
+            if let Some(matches) = other.index.get(key) {
+                for &m in matches {
+                    this_rows.push(row);
+                    other_rows.push(m);
+                }
+            }
+            if keep {
+                match this.index.get_mut(key) {
+                    Some(list) => list.push((batch_index, row)),
+                    None => {
+                        this.index.insert(key.into(), vec![(batch_index, row)]);
+                    }
+                }
+            }
+        }
+        (this_rows, other_rows)
+    }
+
+    /// Gathers the output columns of the matches of a new batch on `side`.
+    fn gather(
+        &self,
+        side: Side,
+        batch: &RecordBatch,
+        this_rows: &[usize],
+        other_rows: &[(usize, usize)],
+    ) -> Result<Vec<ArrayRef>> {
+        let take_indices = UInt64Array::from_iter_values(this_rows.iter().map(|&r| r as u64));
+        let other = &self.sides[side.other().index()];
+        self.gather
+            .iter()
+            .map(|&(from, column)| {
+                if from == side {
+                    Ok(take(batch.column(column).as_ref(), &take_indices, None)?)
+                } else {
+                    let arrays: Vec<&dyn Array> = other
+                        .batches
+                        .iter()
+                        .map(|b| b.column(column).as_ref())
+                        .collect();
+                    Ok(interleave(&arrays, other_rows)?)
+                }
+            })
+            .collect()
+    }
+
+    /// Signals that `side` has ended: the other side's stored rows can never match again
+    /// and are dropped, and its future rows are no longer stored.
+    fn finish(&mut self, side: Side) {
+        self.sides[side.index()].finished = true;
+        let other = &mut self.sides[side.other().index()];
+        other.batches = Vec::new();
+        other.index = HashMap::new();
+    }
+
+    /// Both sides have ended.
+    fn is_finished(&self) -> bool {
+        self.sides.iter().all(|s| s.finished)
+    }
+}
+
+/// For each row, whether every key column is non-null there (null keys never match).
+fn key_validity(keys: &[ArrayRef], rows: usize) -> Vec<bool> {
+    let mut valid = vec![true; rows];
+    for key in keys.iter().filter(|k| k.null_count() > 0) {
+        for (row, v) in valid.iter_mut().enumerate() {
+            *v &= key.is_valid(row);
+        }
+    }
+    valid
+}
+
+/// Rejects a name that is a user tag on one side and a packet column on the other.
+fn check_roles(operator: &str, left: &StreamSchema, right: &StreamSchema) -> Result<()> {
+    let clash = |tags: &StreamSchema, packets: &StreamSchema| {
+        let packet_names = packets.packet_names();
+        tags.tag_names()
+            .into_iter()
+            .find(|t| packet_names.contains(t))
+    };
+    match clash(left, right).or_else(|| clash(right, left)) {
+        Some(name) => Err(Error::schema(
+            operator,
+            format!("column `{name}` is a user tag of one input and a packet column of another"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The user tags of a binary join: the join keys (tag names both sides share, in left
+/// order, with equal types), and the output tag fields (left tags, then the right's new
+/// ones) with where each comes from. A key is nullable only if it is on both sides.
+fn join_tags(
+    operator: &str,
+    left: &StreamSchema,
+    right: &StreamSchema,
+) -> Result<(Vec<String>, Vec<FieldRef>, Vec<ColumnSource>)> {
+    let mut keys = Vec::new();
+    let mut fields = Vec::new();
+    let mut gather = Vec::new();
+    for (i, field) in left.tag_fields().iter().enumerate() {
+        let column = left.tag_range().start + i;
+        match right.tag_fields().iter().find(|f| f.name() == field.name()) {
+            Some(other) if other.data_type() != field.data_type() => {
+                return Err(Error::schema(
+                    operator,
+                    format!(
+                        "tag column `{}` has incompatible types: {} and {}",
+                        field.name(),
+                        field.data_type(),
+                        other.data_type()
+                    ),
+                ));
+            }
+            Some(other) => {
+                keys.push(field.name().clone());
+                let nullable = field.is_nullable() && other.is_nullable();
+                fields.push(Arc::new(Field::clone(field).with_nullable(nullable)));
+            }
+            None => fields.push(field.clone()),
+        }
+        gather.push((Side::Left, column));
+    }
+    let left_names = left.tag_names();
+    for (i, field) in right.tag_fields().iter().enumerate() {
+        if !left_names.contains(field.name()) {
+            fields.push(field.clone());
+            gather.push((Side::Right, right.tag_range().start + i));
+        }
+    }
+    Ok((keys, fields, gather))
+}
+
+/// The fields in `range` of `schema`, and where they come from (`side`).
+fn pass_fields(
+    schema: &StreamSchema,
+    range: std::ops::Range<usize>,
+    side: Side,
+) -> (Vec<FieldRef>, Vec<ColumnSource>) {
+    let fields = schema.arrow().fields()[range.clone()].to_vec();
+    (fields, range.map(|i| (side, i)).collect())
+}
+
+/// A binary join step of a [`Join`]: its output schema and its hash join.
+struct JoinStep {
+    schema: Arc<StreamSchema>,
+    core: HashJoinCore,
+}
+
+impl JoinStep {
+    /// Joins `left` and `right` (system tags already renamed; packets disjoint).
+    fn new(left: &StreamSchema, right: &StreamSchema) -> Result<Self> {
+        check_roles("Join", left, right)?;
+        let (keys, tags, mut gather) = join_tags("Join", left, right)?;
+        let mut groups: [Vec<FieldRef>; 3] = Default::default();
+        let ranges = [
+            StreamSchema::packet_range,
+            StreamSchema::system_tag_range,
+            StreamSchema::source_info_range,
+        ];
+        for (group, range) in groups.iter_mut().zip(ranges) {
+            for (schema, side) in [(left, Side::Left), (right, Side::Right)] {
+                let (fields, sources) = pass_fields(schema, range(schema), side);
+                group.extend(fields);
+                gather.extend(sources);
+            }
+        }
+        let [packets, system_tags, source_info] = groups;
+        let schema = Arc::new(StreamSchema::new(tags, packets, system_tags, source_info)?);
+        let core = HashJoinCore::new(left, right, &keys, gather)?;
+        Ok(JoinStep { schema, core })
+    }
+
+    /// Pushes a batch on `side`; returns the matched rows as a batch, if any.
+    fn push(&mut self, side: Side, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+        match self.core.push(side, batch)? {
+            Some(columns) => Ok(Some(RecordBatch::try_new(
+                self.schema.arrow().clone(),
+                columns,
+            )?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// How a [`Join`] processes its inputs.
+enum JoinPlan {
+    /// One input: batches pass through unchanged.
+    PassThrough,
+    /// Two or more inputs: a chain of binary joins in canonical order.
+    Chain {
+        /// Step `j` joins the result of step `j - 1` (or canonical input 0) with
+        /// canonical input `j + 1`.
+        steps: Vec<JoinStep>,
+        /// For each port (argument index), the step and side it feeds.
+        route: Vec<(usize, Side)>,
+        /// Per-row sort of the system tags of the final output.
+        sorter: SystemTagSorter,
+    },
+}
+
+/// The running join (N ≥ 1 inputs, commutative).
 pub(super) struct Join {
     output: Arc<StreamSchema>,
+    plan: JoinPlan,
+    ready: Vec<RecordBatch>,
 }
 
 impl Join {
+    /// Validates the inputs and predicts the output schema.
     pub(super) fn new(inputs: &[InputInfo]) -> Result<Self> {
-        let _ = Join {
-            output: inputs[0].schema.clone(),
-        };
-        Err(Error::internal("join: under construction"))
+        match inputs {
+            [] => Err(Error::schema("Join", "takes at least one input, got 0")),
+            [only] => Ok(Join {
+                output: only.schema.clone(),
+                plan: JoinPlan::PassThrough,
+                ready: Vec::new(),
+            }),
+            _ => Join::chain(inputs),
+        }
     }
+
+    /// Builds the chain of binary joins over two or more inputs.
+    fn chain(inputs: &[InputInfo]) -> Result<Self> {
+        check_disjoint_packets(inputs)?;
+        let order = canonical_order(inputs);
+        let schemas: Vec<StreamSchema> = order
+            .iter()
+            .enumerate()
+            .map(|(position, &arg)| extended_schema(&inputs[arg], position))
+            .collect::<Result<_>>()?;
+        let mut steps: Vec<JoinStep> = Vec::with_capacity(schemas.len() - 1);
+        for right in &schemas[1..] {
+            let step = match steps.last() {
+                Some(previous) => JoinStep::new(&previous.schema, right)?,
+                None => JoinStep::new(&schemas[0], right)?,
+            };
+            steps.push(step);
+        }
+        let mut route = vec![(0, Side::Left); inputs.len()];
+        for (position, &arg) in order.iter().enumerate() {
+            route[arg] = match position {
+                0 => (0, Side::Left),
+                p => (p - 1, Side::Right),
+            };
+        }
+        let output = steps
+            .last()
+            .map(|s| s.schema.clone())
+            .ok_or_else(|| Error::internal("join chain without steps"))?;
+        let sorter = SystemTagSorter::new(&output)?;
+        Ok(Join {
+            output,
+            plan: JoinPlan::Chain {
+                steps,
+                route,
+                sorter,
+            },
+            ready: Vec::new(),
+        })
+    }
+}
+
+/// Rejects packet column names shared by any two inputs.
+fn check_disjoint_packets(inputs: &[InputInfo]) -> Result<()> {
+    let mut overlap: Vec<String> = Vec::new();
+    for (i, a) in inputs.iter().enumerate() {
+        let names = a.schema.packet_names();
+        for b in &inputs[i + 1..] {
+            for name in b.schema.packet_names() {
+                if names.contains(&name) && !overlap.contains(&name) {
+                    overlap.push(name);
+                }
+            }
+        }
+    }
+    if overlap.is_empty() {
+        return Ok(());
+    }
+    overlap.sort();
+    Err(Error::schema(
+        "Join",
+        format!(
+            "packets should not have overlapping keys: {}",
+            overlap.join(", ")
+        ),
+    ))
+}
+
+/// Looks up the route of `port`.
+fn route_of<T: Copy>(route: &[T], port: usize) -> Result<T> {
+    route
+        .get(port)
+        .copied()
+        .ok_or_else(|| Error::internal(format!("join: no input port {port}")))
 }
 
 impl Operator for Join {
     fn output_schema(&self) -> &Arc<StreamSchema> {
         &self.output
     }
-    fn push(&mut self, _port: usize, _batch: RecordBatch) -> Result<()> {
-        Err(Error::internal("under construction"))
-    }
-    fn finish(&mut self, _port: usize) -> Result<()> {
+
+    fn push(&mut self, port: usize, batch: RecordBatch) -> Result<()> {
+        let (steps, route, sorter) = match &mut self.plan {
+            JoinPlan::PassThrough => {
+                self.ready.push(batch);
+                return Ok(());
+            }
+            JoinPlan::Chain {
+                steps,
+                route,
+                sorter,
+            } => (steps, route, sorter),
+        };
+        let (mut step, mut side) = route_of(route, port)?;
+        let mut batch = batch;
+        while let Some(out) = steps[step].push(side, batch)? {
+            if step + 1 == steps.len() {
+                self.ready.push(sorter.apply(out)?);
+                break;
+            }
+            (step, side, batch) = (step + 1, Side::Left, out);
+        }
         Ok(())
     }
+
+    fn finish(&mut self, port: usize) -> Result<()> {
+        let JoinPlan::Chain { steps, route, .. } = &mut self.plan else {
+            return Ok(());
+        };
+        let (mut step, mut side) = route_of(route, port)?;
+        loop {
+            steps[step].core.finish(side);
+            if !steps[step].core.is_finished() || step + 1 == steps.len() {
+                return Ok(());
+            }
+            (step, side) = (step + 1, Side::Left);
+        }
+    }
+
     fn take_output(&mut self) -> Vec<RecordBatch> {
-        Vec::new()
+        std::mem::take(&mut self.ready)
     }
 }
 
-/// The running merge join.
+/// A packet column present on both sides of a [`MergeJoin`].
+struct Collision {
+    /// Gathered indices of the left value, right value, left source, right source.
+    gathered: [usize; 4],
+    /// Output column indices of the merged value and merged source info.
+    output: [usize; 2],
+    /// Item fields of the two output lists (value, source info).
+    items: [FieldRef; 2],
+    /// Encodes values for comparison.
+    converter: RowConverter,
+}
+
+/// Where a [`MergeJoin`] output column comes from.
+enum Piece {
+    /// A gathered column, unchanged.
+    Copy(usize),
+    /// Filled by a [`Collision`].
+    Merged,
+}
+
+/// The running merge join (2 inputs, commutative).
 pub(super) struct MergeJoin {
     output: Arc<StreamSchema>,
+    core: HashJoinCore,
+    /// For each port (argument index), the side it feeds.
+    route: [Side; 2],
+    pieces: Vec<Piece>,
+    collisions: Vec<Collision>,
+    sorter: SystemTagSorter,
+    /// Orders equal values when both inputs share a provenance path.
+    tie_break: Option<TieBreak>,
+    ready: Vec<RecordBatch>,
+}
+
+/// Orders the two values of a merged column when they are equal and both inputs have
+/// the same pipeline hash (so canonical order is just argument order): by each side's
+/// system-tag values, as the per-row system-tag sort does, so that
+/// `MergeJoin(A, B)` equals `MergeJoin(B, A)` even then.
+struct TieBreak {
+    /// Gathered indices of the left and right system-tag columns.
+    left: Vec<usize>,
+    right: Vec<usize>,
+    converter: RowConverter,
+}
+
+impl TieBreak {
+    /// A tie-break over the system tags of `left` and `right`, if they are exchangeable.
+    fn new(
+        left: &StreamSchema,
+        right: &StreamSchema,
+        layout: &mut MergeLayout,
+    ) -> Result<Option<Self>> {
+        let types = |s: &StreamSchema| -> Vec<DataType> {
+            s.system_tag_fields()
+                .iter()
+                .map(|f| f.data_type().clone())
+                .collect()
+        };
+        if types(left) != types(right) || types(left).is_empty() {
+            return Ok(None);
+        }
+        let converter = RowConverter::new(types(left).into_iter().map(SortField::new).collect())?;
+        let left_idx = left
+            .system_tag_range()
+            .map(|i| layout.gather_only((Side::Left, i)))
+            .collect();
+        let right_idx = right
+            .system_tag_range()
+            .map(|i| layout.gather_only((Side::Right, i)))
+            .collect();
+        Ok(Some(TieBreak {
+            left: left_idx,
+            right: right_idx,
+            converter,
+        }))
+    }
+
+    /// For each row, whether the right side's provenance sorts before the left's.
+    fn right_first(&self, gathered: &[ArrayRef]) -> Result<Vec<bool>> {
+        let pick =
+            |idx: &[usize]| -> Vec<ArrayRef> { idx.iter().map(|&g| gathered[g].clone()).collect() };
+        let l = self.converter.convert_columns(&pick(&self.left))?;
+        let r = self.converter.convert_columns(&pick(&self.right))?;
+        Ok((0..l.num_rows())
+            .map(|row| r.row(row) < l.row(row))
+            .collect())
+    }
+}
+
+/// The item field of the two-element lists of a merged column.
+fn list_item(data_type: &DataType) -> FieldRef {
+    Arc::new(Field::new("item", data_type.clone(), true))
+}
+
+/// The builder of a [`MergeJoin`]'s layout: output fields, gathered columns, pieces.
+#[derive(Default)]
+struct MergeLayout {
+    fields: [Vec<FieldRef>; 4],
+    gather: Vec<ColumnSource>,
+    pieces: [Vec<Piece>; 4],
+}
+
+impl MergeLayout {
+    /// Adds an output column of group `group` copied from `source`.
+    fn copy(&mut self, group: usize, field: FieldRef, source: ColumnSource) {
+        self.fields[group].push(field);
+        self.pieces[group].push(Piece::Copy(self.gather.len()));
+        self.gather.push(source);
+    }
+
+    /// Gathers `source` without an output column of its own; returns its index.
+    fn gather_only(&mut self, source: ColumnSource) -> usize {
+        self.gather.push(source);
+        self.gather.len() - 1
+    }
 }
 
 impl MergeJoin {
+    /// Validates the inputs and predicts the output schema.
     pub(super) fn new(inputs: &[InputInfo]) -> Result<Self> {
-        let _ = MergeJoin {
-            output: inputs[0].schema.clone(),
+        const OP: &str = "MergeJoin";
+        if inputs.len() != 2 {
+            return Err(Error::schema(
+                OP,
+                format!("takes exactly two inputs, got {}", inputs.len()),
+            ));
+        }
+        let order = canonical_order(inputs);
+        let left = extended_schema(&inputs[order[0]], 0)?;
+        let right = extended_schema(&inputs[order[1]], 1)?;
+        check_roles(OP, &left, &right)?;
+        let (keys, tags, tag_gather) = join_tags(OP, &left, &right)?;
+
+        let mut layout = MergeLayout::default();
+        for (field, source) in tags.into_iter().zip(tag_gather) {
+            layout.copy(0, field, source);
+        }
+        // Packets and their source info: left (merged where colliding), then the right's.
+        let mut collisions_found: Vec<(usize, usize)> = Vec::new();
+        for (i, field) in left.packet_fields().iter().enumerate() {
+            let right_index = right.packet_names().iter().position(|n| n == field.name());
+            match right_index {
+                Some(j) => {
+                    let other = &right.packet_fields()[j];
+                    if other.data_type() != field.data_type() {
+                        return Err(Error::schema(
+                            OP,
+                            format!(
+                                "colliding packet column `{}` has incompatible types: {} and {}",
+                                field.name(),
+                                field.data_type(),
+                                other.data_type()
+                            ),
+                        ));
+                    }
+                    collisions_found.push((i, j));
+                    let list = DataType::LargeList(list_item(field.data_type()));
+                    layout.fields[1].push(Arc::new(Field::new(field.name(), list, false)));
+                    layout.pieces[1].push(Piece::Merged);
+                }
+                None => layout.copy(
+                    1,
+                    field.clone(),
+                    (Side::Left, left.packet_range().start + i),
+                ),
+            }
+        }
+        for (j, field) in right.packet_fields().iter().enumerate() {
+            if !left.packet_names().contains(field.name()) {
+                layout.copy(
+                    1,
+                    field.clone(),
+                    (Side::Right, right.packet_range().start + j),
+                );
+            }
+        }
+        for (schema, side) in [(&left, Side::Left), (&right, Side::Right)] {
+            for i in schema.system_tag_range() {
+                layout.copy(2, schema.arrow().fields()[i].clone(), (side, i));
+            }
+        }
+        for (i, field) in left.source_info_fields().iter().enumerate() {
+            if collisions_found.iter().any(|&(l, _)| l == i) {
+                let list = DataType::LargeList(list_item(&DataType::LargeUtf8));
+                layout.fields[3].push(Arc::new(Field::new(field.name(), list, false)));
+                layout.pieces[3].push(Piece::Merged);
+            } else {
+                layout.copy(
+                    3,
+                    field.clone(),
+                    (Side::Left, left.source_info_range().start + i),
+                );
+            }
+        }
+        for (j, field) in right.source_info_fields().iter().enumerate() {
+            let packet = &right.packet_fields()[j];
+            if !left.packet_names().contains(packet.name()) {
+                layout.copy(
+                    3,
+                    field.clone(),
+                    (Side::Right, right.source_info_range().start + j),
+                );
+            }
+        }
+
+        let [tag_f, packet_f, system_f, source_f] = std::mem::take(&mut layout.fields);
+        let output = Arc::new(StreamSchema::new(tag_f, packet_f, system_f, source_f)?);
+        let mut collisions = Vec::with_capacity(collisions_found.len());
+        for (l, r) in collisions_found {
+            let name = left.packet_fields()[l].name();
+            let value_type = left.packet_fields()[l].data_type();
+            let gathered = [
+                layout.gather_only((Side::Left, left.packet_range().start + l)),
+                layout.gather_only((Side::Right, right.packet_range().start + r)),
+                layout.gather_only((Side::Left, left.source_info_range().start + l)),
+                layout.gather_only((Side::Right, right.source_info_range().start + r)),
+            ];
+            collisions.push(Collision {
+                gathered,
+                output: [
+                    output.arrow().index_of(name)?,
+                    output.arrow().index_of(&source_info_column(name))?,
+                ],
+                items: [list_item(value_type), list_item(&DataType::LargeUtf8)],
+                converter: RowConverter::new(vec![SortField::new(value_type.clone())])?,
+            });
+        }
+        let tie_break = if inputs[0].pipeline_hash == inputs[1].pipeline_hash {
+            TieBreak::new(&left, &right, &mut layout)?
+        } else {
+            None
         };
-        Err(Error::internal("merge_join: under construction"))
+        let pieces = layout.pieces.into_iter().flatten().collect();
+        let core = HashJoinCore::new(&left, &right, &keys, layout.gather)?;
+        let mut route = [Side::Left; 2];
+        route[order[1]] = Side::Right;
+        let sorter = SystemTagSorter::new(&output)?;
+        Ok(MergeJoin {
+            output,
+            core,
+            route,
+            pieces,
+            collisions,
+            sorter,
+            tie_break,
+            ready: Vec::new(),
+        })
     }
+
+    /// Builds an output batch from the gathered columns of a set of matches.
+    fn assemble(&self, gathered: Vec<ArrayRef>) -> Result<RecordBatch> {
+        let mut columns: Vec<Option<ArrayRef>> = self
+            .pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Copy(g) => Some(gathered[*g].clone()),
+                Piece::Merged => None,
+            })
+            .collect();
+        let right_first = match &self.tie_break {
+            Some(t) => Some(t.right_first(&gathered)?),
+            None => None,
+        };
+        for c in &self.collisions {
+            let [lv, rv, ls, rs] = c.gathered.map(|g| gathered[g].clone());
+            let swap = swapped_pairs(&c.converter, &lv, &rv, right_first.as_deref())?;
+            columns[c.output[0]] = Some(pair_lists(&c.items[0], &lv, &rv, &swap)?);
+            columns[c.output[1]] = Some(pair_lists(&c.items[1], &ls, &rs, &swap)?);
+        }
+        let columns = columns
+            .into_iter()
+            .map(|c| c.ok_or_else(|| Error::internal("merge join: an output column is unfilled")))
+            .collect::<Result<Vec<_>>>()?;
+        let batch = RecordBatch::try_new(self.output.arrow().clone(), columns)?;
+        self.sorter.apply(batch)
+    }
+}
+
+/// For each row, whether the pair (`first`, `second`) must be swapped to be ascending.
+/// Equal values keep their order unless `right_first` says otherwise for that row.
+fn swapped_pairs(
+    converter: &RowConverter,
+    first: &ArrayRef,
+    second: &ArrayRef,
+    right_first: Option<&[bool]>,
+) -> Result<Vec<bool>> {
+    let a = converter.convert_columns(std::slice::from_ref(first))?;
+    let b = converter.convert_columns(std::slice::from_ref(second))?;
+    Ok((0..first.len())
+        .map(|r| match a.row(r).cmp(&b.row(r)) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal => right_first.is_some_and(|t| t[r]),
+        })
+        .collect())
+}
+
+/// Two-element lists `[first, second]` per row, or `[second, first]` where `swap` is set.
+fn pair_lists(
+    item: &FieldRef,
+    first: &ArrayRef,
+    second: &ArrayRef,
+    swap: &[bool],
+) -> Result<ArrayRef> {
+    let indices: Vec<(usize, usize)> = swap
+        .iter()
+        .enumerate()
+        .flat_map(|(r, &s)| {
+            let (a, b) = if s { (1, 0) } else { (0, 1) };
+            [(a, r), (b, r)]
+        })
+        .collect();
+    let values = interleave(&[first.as_ref(), second.as_ref()], &indices)?;
+    let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(2, swap.len()));
+    Ok(Arc::new(LargeListArray::try_new(
+        item.clone(),
+        offsets,
+        values,
+        None,
+    )?))
 }
 
 impl Operator for MergeJoin {
     fn output_schema(&self) -> &Arc<StreamSchema> {
         &self.output
     }
-    fn push(&mut self, _port: usize, _batch: RecordBatch) -> Result<()> {
-        Err(Error::internal("under construction"))
-    }
-    fn finish(&mut self, _port: usize) -> Result<()> {
+
+    fn push(&mut self, port: usize, batch: RecordBatch) -> Result<()> {
+        let side = route_of(&self.route, port)?;
+        if let Some(gathered) = self.core.push(side, batch)? {
+            let out = self.assemble(gathered)?;
+            self.ready.push(out);
+        }
         Ok(())
     }
+
+    fn finish(&mut self, port: usize) -> Result<()> {
+        let side = route_of(&self.route, port)?;
+        self.core.finish(side);
+        Ok(())
+    }
+
     fn take_output(&mut self) -> Vec<RecordBatch> {
-        Vec::new()
+        std::mem::take(&mut self.ready)
     }
 }
