@@ -1074,3 +1074,50 @@ fn output_schema_is_shared_by_every_batch_of_every_operator() {
         assert_eq!(drive(&spec, &inputs, &[1, 0]), forward);
     }
 }
+
+/// A MergeJoin over MergeJoin outputs: the colliding column's source info is already a
+/// list, and becomes a list of lists aligned with the values.
+#[test]
+fn merge_join_of_merged_streams_nests_values_and_provenance() {
+    use orcapod::pipeline::{PipelineBuilder, SyncExecutor};
+    let rows: Vec<Vec<(String, Datum)>> = (0..4)
+        .map(|i| {
+            vec![
+                ("b".to_string(), Datum::Str(format!("k{}", i % 2))),
+                ("v".to_string(), Datum::Int(i)),
+            ]
+        })
+        .collect();
+    let s = Source::from_rows(&rows, &SourceOptions::tags(["b"]).with_source_id("s")).unwrap();
+    let mut builder = PipelineBuilder::new("p");
+    builder
+        .source("s", s)
+        .operator("once", OperatorSpec::MergeJoin, ["s", "s"])
+        .operator("twice", OperatorSpec::MergeJoin, ["once", "once"]);
+    let pipeline = builder.build().unwrap();
+    let out = SyncExecutor::new(&pipeline).run_all().unwrap();
+    let twice = &out["twice"];
+    // 2 keys × (2 rows per key)² pairs in `once` × that again squared per key.
+    assert_eq!(twice.num_rows(), 2 * 4 * 4);
+    let schema = twice.schema();
+    let nested = |dt: &arrow::datatypes::DataType| match dt {
+        arrow::datatypes::DataType::LargeList(item) => item.data_type().clone(),
+        other => panic!("not a list: {other}"),
+    };
+    assert_eq!(
+        nested(&nested(schema.packet_fields()[0].data_type())),
+        arrow::datatypes::DataType::Int64
+    );
+    assert_eq!(
+        nested(&nested(schema.source_info_fields()[0].data_type())),
+        arrow::datatypes::DataType::LargeUtf8
+    );
+    let (_, packet) = &twice.rows().unwrap()[0];
+    match (packet.get("v").unwrap(), packet.source_info("v").unwrap()) {
+        (Datum::List(values), Datum::List(sources)) => {
+            assert_eq!(values.len(), 2);
+            assert_eq!(sources.len(), 2);
+        }
+        other => panic!("{other:?}"),
+    }
+}

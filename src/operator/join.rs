@@ -699,8 +699,22 @@ impl MergeJoin {
             }
         }
         for (i, field) in left.source_info_fields().iter().enumerate() {
-            if collisions_found.iter().any(|&(l, _)| l == i) {
-                let list = DataType::LargeList(list_item(&DataType::LargeUtf8));
+            if let Some(&(_, j)) = collisions_found.iter().find(|&&(l, _)| l == i) {
+                // Source info is a string from a source, and already a list after an
+                // earlier Batch or MergeJoin: both sides must have the same shape.
+                let other = &right.source_info_fields()[j];
+                if other.data_type() != field.data_type() {
+                    return Err(Error::schema(
+                        OP,
+                        format!(
+                            "colliding packet column `{}` has provenance of different shapes: {} and {}",
+                            left.packet_fields()[i].name(),
+                            field.data_type(),
+                            other.data_type()
+                        ),
+                    ));
+                }
+                let list = DataType::LargeList(list_item(field.data_type()));
                 layout.fields[3].push(Arc::new(Field::new(field.name(), list, false)));
                 layout.pieces[3].push(Piece::Merged);
             } else {
@@ -728,6 +742,7 @@ impl MergeJoin {
         for (l, r) in collisions_found {
             let name = left.packet_fields()[l].name();
             let value_type = left.packet_fields()[l].data_type();
+            let source_type = left.source_info_fields()[l].data_type();
             let gathered = [
                 layout.gather_only((Side::Left, left.packet_range().start + l)),
                 layout.gather_only((Side::Right, right.packet_range().start + r)),
@@ -740,7 +755,7 @@ impl MergeJoin {
                     output.arrow().index_of(name)?,
                     output.arrow().index_of(&source_info_column(name))?,
                 ],
-                items: [list_item(value_type), list_item(&DataType::LargeUtf8)],
+                items: [list_item(value_type), list_item(source_type)],
                 converter: RowConverter::new(vec![SortField::new(value_type.clone())])?,
             });
         }
