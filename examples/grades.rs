@@ -2,7 +2,8 @@
 //! of cohort A, and group them in pairs — on the actor runtime, checked against the
 //! synchronous executor.
 //!
-//! Run with `cargo run --example grades`.
+//! Run with `cargo run --example grades`. (The pairs follow the order in which the join
+//! found its matches, so which scores share a pair can change between runs.)
 
 use std::collections::BTreeMap;
 use std::path::Path;
