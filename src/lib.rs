@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod function;
 pub mod hashing;
 pub mod model;
 pub mod operator;

@@ -1,0 +1,1 @@
+//! Command functions (under construction).

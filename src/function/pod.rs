@@ -1,0 +1,276 @@
+//! [`FunctionPod`]: a packet function placed in a pipeline — identity, input
+//! validation and output schema.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, FieldRef};
+
+use super::PacketFunction;
+use crate::error::{Error, Result};
+use crate::hashing::identity::schema_value;
+use crate::hashing::python_type::{data_type_hash, python_type_name};
+use crate::hashing::{hash_value, ContentHash, Value};
+use crate::model::columns::{source_info_column, BLOCK_SEPARATOR};
+use crate::model::StreamSchema;
+
+/// A function's URI: `(name, output schema hash, "v{major}", type id)` — its identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionUri {
+    /// Canonical function name.
+    pub name: String,
+    /// Semantic hash of the output schema.
+    pub output_schema_hash: ContentHash,
+    /// Major version.
+    pub major: u64,
+    /// Function type id.
+    pub type_id: String,
+}
+
+impl FunctionUri {
+    /// The URI's components as strings, as they appear in database paths.
+    pub fn components(&self) -> Vec<String> {
+        vec![
+            self.name.clone(),
+            self.output_schema_hash.to_string(),
+            format!("v{}", self.major),
+            self.type_id.clone(),
+        ]
+    }
+
+    /// The identity structure: a tuple of the four components.
+    pub fn identity_structure(&self) -> Value {
+        Value::Tuple(self.components().into_iter().map(Value::Str).collect())
+    }
+
+    /// The prefix of function-output source info: the components joined by `:`.
+    pub fn source_prefix(&self) -> String {
+        self.components().join(":")
+    }
+}
+
+/// A packet function as a pipeline node: the function plus how it may be run.
+#[derive(Clone)]
+pub struct FunctionPod {
+    function: Arc<dyn PacketFunction>,
+    uri: FunctionUri,
+    max_concurrency: Option<usize>,
+}
+
+impl std::fmt::Debug for FunctionPod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FunctionPod")
+            .field("uri", &self.uri)
+            .field("max_concurrency", &self.max_concurrency)
+            .finish()
+    }
+}
+
+impl PartialEq for FunctionPod {
+    fn eq(&self, other: &Self) -> bool {
+        self.uri == other.uri && self.max_concurrency == other.max_concurrency
+    }
+}
+
+impl FunctionPod {
+    /// Wraps a function; checks its version and computes its URI.
+    pub fn new(function: Arc<dyn PacketFunction>) -> Result<Self> {
+        let context = format!("function `{}`", function.name());
+        if function.output_schema().is_empty() {
+            return Err(Error::invalid(
+                &context,
+                "a function needs at least one output column",
+            ));
+        }
+        let major = parse_major(function.version()).ok_or_else(|| {
+            Error::invalid(
+                &context,
+                format!(
+                    "version `{}` is not of the form v<major>.<minor> (e.g. v1.0)",
+                    function.version()
+                ),
+            )
+        })?;
+        let output_schema_hash = hash_value(&schema_value(function.output_schema())?);
+        let uri = FunctionUri {
+            name: function.name().to_string(),
+            output_schema_hash,
+            major,
+            type_id: function.type_id().to_string(),
+        };
+        Ok(FunctionPod {
+            function,
+            uri,
+            max_concurrency: None,
+        })
+    }
+
+    /// Limits how many packets of this node are computed at once (at least 1).
+    pub fn with_max_concurrency(mut self, max: usize) -> Result<Self> {
+        if max == 0 {
+            return Err(Error::invalid(
+                format!("function `{}`", self.uri.name),
+                "max_concurrency must be at least 1",
+            ));
+        }
+        self.max_concurrency = Some(max);
+        Ok(self)
+    }
+
+    /// The function.
+    pub fn function(&self) -> &Arc<dyn PacketFunction> {
+        &self.function
+    }
+
+    /// The function's URI.
+    pub fn uri(&self) -> &FunctionUri {
+        &self.uri
+    }
+
+    /// The node's own limit on concurrent packets, if any.
+    pub fn max_concurrency(&self) -> Option<usize> {
+        self.max_concurrency
+    }
+
+    /// The pod's content hash (its pipeline hash is the same): the hash of its URI.
+    pub fn content_hash(&self) -> ContentHash {
+        hash_value(&self.uri.identity_structure())
+    }
+
+    /// Checks that `input` fits the function: every packet column is a parameter of a
+    /// compatible type, and every parameter is present. Extra columns are rejected, as
+    /// in the reference: select or drop them upstream.
+    pub fn check_input(&self, input: &StreamSchema) -> Result<()> {
+        let op = format!("function `{}`", self.uri.name);
+        let params = self.function.input_schema();
+        let mut problems = Vec::new();
+        for field in input.packet_fields() {
+            match params.iter().find(|p| p.name() == field.name()) {
+                None => problems.push(format!(
+                    "packet column `{}` is not a parameter of the function",
+                    field.name()
+                )),
+                Some(param) => {
+                    let same_type = data_type_hash(field.data_type()).ok()
+                        == data_type_hash(param.data_type()).ok();
+                    if !same_type || (field.is_nullable() && !param.is_nullable()) {
+                        problems.push(format!(
+                            "packet column `{}` is {} but the function takes {}",
+                            field.name(),
+                            python_type_name(field),
+                            python_type_name(param)
+                        ));
+                    }
+                }
+            }
+        }
+        for param in params {
+            if !input.packet_names().contains(param.name()) {
+                problems.push(format!("parameter `{}` has no packet column", param.name()));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::schema(
+                op,
+                format!(
+                    "{}; the input packets are {{{}}}",
+                    problems.join("; "),
+                    input
+                        .packet_fields()
+                        .iter()
+                        .map(|f| format!("{}: {}", f.name(), python_type_name(f)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ))
+        }
+    }
+
+    /// The output schema for `input`: its tags and system tags, the function's output
+    /// columns, and a source-info column per output column.
+    pub fn output_schema(&self, input: &StreamSchema) -> Result<StreamSchema> {
+        let packets: Vec<FieldRef> = self
+            .function
+            .output_schema()
+            .iter()
+            .map(|f| {
+                Arc::new(
+                    f.as_ref()
+                        .clone()
+                        .with_data_type(crate::source::large_type(f.data_type())),
+                )
+            })
+            .collect();
+        let sources = packets
+            .iter()
+            .map(|f| {
+                Arc::new(Field::new(
+                    source_info_column(f.name()),
+                    DataType::LargeUtf8,
+                    false,
+                ))
+            })
+            .collect();
+        StreamSchema::new(
+            input.tag_fields().to_vec(),
+            packets,
+            input.system_tag_fields().to_vec(),
+            sources,
+        )
+    }
+
+    /// The record id of the result of this function on an input packet: derived from
+    /// the URI and the input packet's content hash, so a result has the same id in every
+    /// run and executor (the reference uses a random uuid7 instead).
+    pub fn result_id(&self, input_packet_hash: &str) -> String {
+        let h = hash_value(&Value::tuple([
+            self.uri.identity_structure(),
+            Value::str(input_packet_hash),
+        ]))
+        .hex();
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    }
+
+    /// The source info of output column `key` of result `result_id`.
+    pub fn source_info(&self, result_id: &str, key: &str) -> String {
+        format!(
+            "{}{BLOCK_SEPARATOR}{result_id}{BLOCK_SEPARATOR}{key}",
+            self.uri.source_prefix()
+        )
+    }
+}
+
+/// The major number of a version such as `v1.2.3`: non-digits, digits, a dot, the rest.
+fn parse_major(version: &str) -> Option<u64> {
+    let digits_start = version.find(|c: char| c.is_ascii_digit())?;
+    let rest = &version[digits_start..];
+    let digits_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    if !rest[digits_end..].starts_with('.') {
+        return None;
+    }
+    rest[..digits_end].parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_like_the_reference() {
+        assert_eq!(parse_major("v1.2.3"), Some(1));
+        assert_eq!(parse_major("v0.0"), Some(0));
+        assert_eq!(parse_major("12.0"), Some(12));
+        assert_eq!(parse_major("v1"), None);
+        assert_eq!(parse_major("latest"), None);
+    }
+}
