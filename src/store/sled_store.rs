@@ -630,3 +630,48 @@ impl ArrowStore for SledStore {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_a_sled_database_that_is_not_a_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = sled::open(dir.path()).expect("open sled");
+            db.insert(b"someone else's key", b"value").expect("insert");
+            db.flush().expect("flush");
+        }
+        let err = SledStore::open(dir.path()).expect_err("foreign database");
+        assert!(err.to_string().contains("not an orcapod store"), "{err}");
+    }
+
+    #[test]
+    fn refuses_an_unknown_layout_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = sled::open(dir.path()).expect("open sled");
+            db.insert(codec::format_key(), b"orcapod-store/99")
+                .expect("insert");
+            db.flush().expect("flush");
+        }
+        let err = SledStore::open(dir.path()).expect_err("unknown layout");
+        assert!(
+            err.to_string().contains("unsupported store layout"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn batch_cache_is_bounded() {
+        let mut cache = BatchCache::default();
+        let batch = RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()));
+        for i in 0..(CACHE_MAX_BATCHES as u64 + 10) {
+            cache.insert((0, i), batch.clone());
+        }
+        assert_eq!(cache.map.len(), CACHE_MAX_BATCHES);
+        assert!(cache.get((0, 0)).is_none());
+        assert!(cache.get((0, CACHE_MAX_BATCHES as u64 + 9)).is_some());
+    }
+}
