@@ -76,6 +76,18 @@ pub enum Error {
     #[error("cannot hash: {0}")]
     Hash(String),
 
+    /// A record store (see `store`) rejected an operation or failed: an invalid record
+    /// path, a batch whose schema differs from the one fixed for its path, a locked or
+    /// unreadable store directory.
+    #[error("store `{path}`: {message}")]
+    Store {
+        /// The record path concerned (`a/b/c`), or the store's directory when the error is
+        /// about the store as a whole.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+
     /// An Arrow kernel failed.
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),

@@ -17,6 +17,7 @@ pub mod model;
 pub mod operator;
 pub mod pipeline;
 pub mod source;
+pub mod store;
 
 pub use error::{Error, Result};
 pub use hashing::ContentHash;

@@ -1,0 +1,210 @@
+//! Byte encodings of the sled store: keys, index entries, Arrow IPC for batches and schemas.
+//!
+//! Every key starts with [`VERSION`] then a one-byte tag; integers are big-endian so that
+//! sled's byte order is numeric order. See `sled_store` for the layout table.
+
+use std::io::Cursor;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+
+use crate::error::{Error, Result};
+
+/// Layout version: the first byte of every key.
+pub(crate) const VERSION: u8 = 1;
+
+/// Tag of metadata keys (format marker, counters).
+pub(crate) const TAG_META: u8 = 0x00;
+/// Tag of data keys: one Arrow IPC stream per added batch.
+pub(crate) const TAG_BATCH: u8 = 0x10;
+/// Tag of index keys: record id → (batch, row).
+pub(crate) const TAG_INDEX: u8 = 0x20;
+/// Tag of path keys: full path → (path number, schema).
+pub(crate) const TAG_PATH: u8 = 0x30;
+
+/// The format marker's key.
+pub(crate) fn format_key() -> Vec<u8> {
+    let mut k = vec![VERSION, TAG_META];
+    k.extend_from_slice(b"format");
+    k
+}
+
+/// The format marker's value.
+pub(crate) const FORMAT_VALUE: &[u8] = b"orcapod-store/1";
+
+/// The key of the next free path number.
+pub(crate) fn next_path_key() -> Vec<u8> {
+    let mut k = vec![VERSION, TAG_META];
+    k.extend_from_slice(b"next_path");
+    k
+}
+
+/// `[VERSION, TAG_PATH, path utf-8 with '/' separators]`.
+pub(crate) fn path_key(path: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + path.len());
+    k.push(VERSION);
+    k.push(TAG_PATH);
+    k.extend_from_slice(path.as_bytes());
+    k
+}
+
+/// The prefix of all path keys.
+pub(crate) fn path_key_prefix() -> [u8; 2] {
+    [VERSION, TAG_PATH]
+}
+
+/// `[VERSION, TAG_BATCH, path u64, batch u64]`.
+pub(crate) fn batch_key(path_no: u64, batch_no: u64) -> [u8; 18] {
+    let mut k = [0u8; 18];
+    k[0] = VERSION;
+    k[1] = TAG_BATCH;
+    k[2..10].copy_from_slice(&path_no.to_be_bytes());
+    k[10..18].copy_from_slice(&batch_no.to_be_bytes());
+    k
+}
+
+/// The prefix of all batch keys of a path.
+pub(crate) fn batch_key_prefix(path_no: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = VERSION;
+    k[1] = TAG_BATCH;
+    k[2..10].copy_from_slice(&path_no.to_be_bytes());
+    k
+}
+
+/// `[VERSION, TAG_INDEX, path u64, id utf-8]`.
+pub(crate) fn index_key(path_no: u64, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(10 + id.len());
+    k.extend_from_slice(&index_key_prefix(path_no));
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// The prefix of all index keys of a path.
+pub(crate) fn index_key_prefix(path_no: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = VERSION;
+    k[1] = TAG_INDEX;
+    k[2..10].copy_from_slice(&path_no.to_be_bytes());
+    k
+}
+
+/// An index value: batch number (u64) then row (u32).
+pub(crate) fn index_value(batch_no: u64, row: u32) -> [u8; 12] {
+    let mut v = [0u8; 12];
+    v[..8].copy_from_slice(&batch_no.to_be_bytes());
+    v[8..].copy_from_slice(&row.to_be_bytes());
+    v
+}
+
+/// Decodes an index value.
+pub(crate) fn decode_index_value(v: &[u8]) -> Result<(u64, u32)> {
+    if v.len() != 12 {
+        return Err(corrupt(format!(
+            "index entry of {} bytes, expected 12",
+            v.len()
+        )));
+    }
+    Ok((be_u64(&v[..8])?, be_u32(&v[8..])?))
+}
+
+/// The batch number of a batch key.
+pub(crate) fn batch_no_of_key(k: &[u8]) -> Result<u64> {
+    if k.len() != 18 {
+        return Err(corrupt(format!(
+            "batch key of {} bytes, expected 18",
+            k.len()
+        )));
+    }
+    be_u64(&k[10..18])
+}
+
+/// The id of an index key.
+pub(crate) fn id_of_index_key(k: &[u8]) -> Result<String> {
+    let id = k
+        .get(10..)
+        .ok_or_else(|| corrupt("index key too short".to_string()))?;
+    String::from_utf8(id.to_vec()).map_err(|_| corrupt("index key id is not utf-8".to_string()))
+}
+
+/// A path entry's value: path number then the schema as an Arrow IPC stream.
+pub(crate) fn path_value(path_no: u64, schema: &SchemaRef) -> Result<Vec<u8>> {
+    let mut v = path_no.to_be_bytes().to_vec();
+    let mut writer = StreamWriter::try_new(&mut v, schema)?;
+    writer.finish()?;
+    drop(writer);
+    Ok(v)
+}
+
+/// Decodes a path entry's value.
+pub(crate) fn decode_path_value(v: &[u8]) -> Result<(u64, SchemaRef)> {
+    if v.len() < 8 {
+        return Err(corrupt("path entry too short".to_string()));
+    }
+    let path_no = be_u64(&v[..8])?;
+    let reader = StreamReader::try_new(Cursor::new(&v[8..]), None)?;
+    Ok((path_no, reader.schema()))
+}
+
+/// One batch as an Arrow IPC stream (schema message, one record batch, end marker).
+pub(crate) fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
+    let mut v = Vec::with_capacity(batch.get_array_memory_size() + 512);
+    let mut writer = StreamWriter::try_new(&mut v, &batch.schema())?;
+    writer.write(batch)?;
+    writer.finish()?;
+    drop(writer);
+    Ok(v)
+}
+
+/// Decodes a batch written by [`encode_batch`].
+pub(crate) fn decode_batch(v: &[u8]) -> Result<RecordBatch> {
+    let mut reader = StreamReader::try_new(Cursor::new(v), None)?;
+    match reader.next() {
+        Some(batch) => Ok(batch?),
+        None => Err(corrupt("stored batch holds no record batch".to_string())),
+    }
+}
+
+fn be_u64(b: &[u8]) -> Result<u64> {
+    let arr: [u8; 8] = b
+        .try_into()
+        .map_err(|_| corrupt("bad u64 field".to_string()))?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+fn be_u32(b: &[u8]) -> Result<u32> {
+    let arr: [u8; 4] = b
+        .try_into()
+        .map_err(|_| corrupt("bad u32 field".to_string()))?;
+    Ok(u32::from_be_bytes(arr))
+}
+
+/// A decoding error: the store's bytes are not what this version wrote.
+fn corrupt(message: String) -> Error {
+    Error::Store {
+        path: "(store data)".to_string(),
+        message: format!("store data is corrupt or from another layout: {message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_numerically_and_by_tag() {
+        assert!(batch_key(1, 255) < batch_key(1, 256));
+        assert!(batch_key(1, u64::MAX) < batch_key(2, 0));
+        assert!(batch_key(9, 9).as_slice() < index_key(0, "").as_slice());
+        assert!(index_key(9, "zzz").as_slice() < path_key("a").as_slice());
+        assert!(index_key(3, "a").starts_with(&index_key_prefix(3)));
+        assert_eq!(batch_no_of_key(&batch_key(7, 42)).ok(), Some(42));
+        assert_eq!(
+            id_of_index_key(&index_key(7, "héllo")).ok().as_deref(),
+            Some("héllo")
+        );
+        assert_eq!(decode_index_value(&index_value(5, 9)).ok(), Some((5, 9)));
+    }
+}

@@ -1,0 +1,853 @@
+//! Record stores: both implementations through the same behaviour tests, sled persistence,
+//! batching, crash safety (a real `SIGKILL` of a writer process), the cross-process lock,
+//! and a property test against a simple model.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use arrow::array::{Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use orcapod::store::{ArrowStore, MemoryStore, RecordPath, Records, SledStore};
+use orcapod::Error;
+use proptest::prelude::*;
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+fn schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("x", DataType::Int64, true),
+        Field::new("name", DataType::Utf8, true),
+    ]))
+}
+
+/// A batch with `x = xs[i]`, `name = "n{xs[i]}"`.
+fn batch(xs: &[i64]) -> RecordBatch {
+    let names: Vec<String> = xs.iter().map(|x| format!("n{x}")).collect();
+    RecordBatch::try_new(
+        schema(),
+        vec![
+            Arc::new(Int64Array::from(xs.to_vec())),
+            Arc::new(StringArray::from(names)),
+        ],
+    )
+    .expect("valid batch")
+}
+
+fn ids(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_string()).collect()
+}
+
+fn p(s: &str) -> RecordPath {
+    RecordPath::parse(s).expect("valid path")
+}
+
+fn xs_of(batch: &RecordBatch) -> Vec<i64> {
+    let col = batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("x is Int64");
+    (0..col.len()).map(|i| col.value(i)).collect()
+}
+
+/// `(id, x)` pairs of a read, checking the `name` column agrees with `x`.
+fn pairs(records: &Records) -> Vec<(String, i64)> {
+    let xs = xs_of(&records.batch);
+    let names = records
+        .batch
+        .column(1)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("name is Utf8");
+    for (i, x) in xs.iter().enumerate() {
+        assert_eq!(
+            names.value(i),
+            format!("n{x}"),
+            "row {i} is internally consistent"
+        );
+    }
+    assert_eq!(records.ids.len(), xs.len());
+    records.ids.iter().cloned().zip(xs).collect()
+}
+
+fn pair(id: &str, x: i64) -> (String, i64) {
+    (id.to_string(), x)
+}
+
+fn store_err_path(e: &Error) -> &str {
+    match e {
+        Error::Store { path, .. } => path,
+        other => panic!("expected Error::Store, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared behaviour
+
+/// Everything both implementations must do the same way. `store` must be empty.
+fn behaviour(store: &dyn ArrowStore) {
+    let t = p("fn/results/v0");
+    assert!(
+        store.get_all(&t).unwrap().is_none(),
+        "empty path reads as None"
+    );
+    assert!(store.schema(&t).unwrap().is_none());
+    assert_eq!(store.ids(&t).unwrap(), Vec::<String>::new());
+    assert_eq!(store.count(&t).unwrap(), 0);
+
+    // add / get
+    assert_eq!(
+        store
+            .add_records(&t, &ids(&["a", "b", "c"]), &batch(&[1, 2, 3]), false)
+            .unwrap(),
+        3
+    );
+    assert_eq!(store.schema(&t).unwrap(), Some(schema()));
+    let one = store.get_record(&t, "b").unwrap().expect("b is stored");
+    assert_eq!(xs_of(&one), vec![2]);
+    assert!(store.get_record(&t, "zz").unwrap().is_none());
+    assert!(store.contains(&t, "a").unwrap());
+    assert!(!store.contains(&t, "zz").unwrap());
+    assert_eq!(
+        store.contains_many(&t, &ids(&["c", "q", "a"])).unwrap(),
+        vec![true, false, true]
+    );
+
+    // get_records: request order, repeated ids once, missing listed in order
+    let lookup = store
+        .get_records(&t, &ids(&["c", "x", "a", "c", "y", "x"]))
+        .unwrap();
+    assert_eq!(
+        pairs(&lookup.found.expect("some found")),
+        vec![pair("c", 3), pair("a", 1)]
+    );
+    assert_eq!(lookup.missing, ids(&["x", "y"]));
+    let none = store.get_records(&t, &ids(&["x"])).unwrap();
+    assert!(none.found.is_none());
+    assert_eq!(none.missing, ids(&["x"]));
+    let unknown_path = store.get_records(&p("nope"), &ids(&["a"])).unwrap();
+    assert!(unknown_path.found.is_none());
+    assert_eq!(unknown_path.missing, ids(&["a"]));
+
+    // skip_duplicates = true keeps what is stored, counts only new ids
+    assert_eq!(
+        store
+            .add_records(&t, &ids(&["b", "d"]), &batch(&[20, 4]), true)
+            .unwrap(),
+        1
+    );
+    assert_eq!(xs_of(&store.get_record(&t, "b").unwrap().unwrap()), vec![2]);
+    assert_eq!(xs_of(&store.get_record(&t, "d").unwrap().unwrap()), vec![4]);
+    // all duplicates: nothing written
+    assert_eq!(
+        store
+            .add_records(&t, &ids(&["a", "b"]), &batch(&[10, 20]), true)
+            .unwrap(),
+        0
+    );
+
+    // skip_duplicates = false replaces (last write wins), counts only new ids
+    assert_eq!(
+        store
+            .add_records(&t, &ids(&["a", "e"]), &batch(&[100, 5]), false)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        xs_of(&store.get_record(&t, "a").unwrap().unwrap()),
+        vec![100]
+    );
+
+    // get_all: live rows in the order their current version was written
+    let all = store.get_all(&t).unwrap().expect("rows");
+    assert_eq!(
+        pairs(&all),
+        vec![
+            pair("b", 2),
+            pair("c", 3),
+            pair("d", 4),
+            pair("a", 100),
+            pair("e", 5)
+        ]
+    );
+    assert_eq!(store.ids(&t).unwrap(), ids(&["a", "b", "c", "d", "e"]));
+    assert_eq!(store.count(&t).unwrap(), 5);
+
+    // duplicates inside one batch: the last occurrence wins
+    let u = p("dups");
+    assert_eq!(
+        store
+            .add_records(&u, &ids(&["k", "j", "k"]), &batch(&[1, 2, 3]), false)
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        pairs(&store.get_all(&u).unwrap().unwrap()),
+        vec![pair("j", 2), pair("k", 3)]
+    );
+    assert_eq!(
+        store
+            .add_records(&u, &ids(&["m", "m"]), &batch(&[7, 8]), true)
+            .unwrap(),
+        1
+    );
+    assert_eq!(xs_of(&store.get_record(&u, "m").unwrap().unwrap()), vec![8]);
+
+    // add_record: exactly one row
+    assert_eq!(
+        store.add_record(&u, "single", &batch(&[9]), false).unwrap(),
+        1
+    );
+    assert!(store.add_record(&u, "two", &batch(&[1, 2]), false).is_err());
+
+    // empty batch: a no-op that fixes no schema
+    let fresh = p("fresh");
+    assert_eq!(
+        store.add_records(&fresh, &[], &batch(&[]), false).unwrap(),
+        0
+    );
+    assert!(store.schema(&fresh).unwrap().is_none());
+
+    // id count must match the row count
+    let err = store
+        .add_records(&t, &ids(&["only-one"]), &batch(&[1, 2]), false)
+        .unwrap_err();
+    assert_eq!(store_err_path(&err), "fn/results/v0");
+
+    // schema fixed by the first write: a different schema is an error naming the path
+    let other = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("y", DataType::Utf8, false)])),
+        vec![Arc::new(StringArray::from(vec!["q"]))],
+    )
+    .unwrap();
+    let err = store
+        .add_records(&t, &ids(&["q"]), &other, false)
+        .unwrap_err();
+    assert_eq!(store_err_path(&err), "fn/results/v0");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("fn/results/v0") && msg.contains("schema"),
+        "{msg}"
+    );
+    // nullability is part of the schema
+    let not_null = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("x", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(vec![1])),
+            Arc::new(StringArray::from(vec!["n1"])),
+        ],
+    )
+    .unwrap();
+    assert!(store
+        .add_records(&t, &ids(&["q"]), &not_null, false)
+        .is_err());
+    assert!(
+        !store.contains(&t, "q").unwrap(),
+        "rejected rows are not stored"
+    );
+
+    // list_paths
+    assert_eq!(
+        store.list_paths(None).unwrap(),
+        vec![p("dups"), p("fn/results/v0")]
+    );
+    assert_eq!(
+        store.list_paths(Some(&p("fn"))).unwrap(),
+        vec![p("fn/results/v0")]
+    );
+    assert_eq!(
+        store.list_paths(Some(&p("fn/results/v0"))).unwrap(),
+        vec![p("fn/results/v0")]
+    );
+    assert!(store.list_paths(Some(&p("fn/res"))).unwrap().is_empty());
+
+    // scoped views share storage
+    assert!(store.base_path().is_empty());
+    let view = store.at(&["pipe", "P1"]).unwrap();
+    assert_eq!(
+        view.base_path(),
+        &["pipe".to_string(), "P1".to_string()][..]
+    );
+    assert_eq!(
+        view.add_records(&p("node"), &ids(&["r1"]), &batch(&[42]), false)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        xs_of(&store.get_record(&p("pipe/P1/node"), "r1").unwrap().unwrap()),
+        vec![42]
+    );
+    store
+        .add_records(&p("pipe/P1/node"), &ids(&["r2"]), &batch(&[43]), false)
+        .unwrap();
+    assert_eq!(view.ids(&p("node")).unwrap(), ids(&["r1", "r2"]));
+    assert_eq!(view.list_paths(None).unwrap(), vec![p("node")]);
+    assert_eq!(
+        store.list_paths(Some(&p("pipe"))).unwrap(),
+        vec![p("pipe/P1/node")]
+    );
+    let nested = view.at(&["node"]).unwrap();
+    assert_eq!(nested.base_path().len(), 3);
+    assert!(nested.get_all(&p("deeper")).unwrap().is_none());
+    // the depth limit counts the scope prefix
+    let deep_view = store
+        .at(&["1", "2", "3", "4", "5", "6", "7", "8", "9"])
+        .unwrap();
+    assert!(deep_view
+        .add_records(&p("10"), &ids(&["a"]), &batch(&[1]), false)
+        .is_ok());
+    let err = deep_view
+        .add_records(&p("10/11"), &ids(&["a"]), &batch(&[1]), false)
+        .unwrap_err();
+    assert_eq!(store_err_path(&err), "1/2/3/4/5/6/7/8/9/10/11");
+    assert!(store.at(&["bad/comp"]).is_err());
+    assert!(store.at(&[""]).is_err());
+
+    store.flush().unwrap();
+    view.flush().unwrap();
+}
+
+#[test]
+fn memory_store_behaviour() {
+    behaviour(&MemoryStore::new());
+}
+
+#[test]
+fn sled_store_behaviour() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    behaviour(&store);
+}
+
+#[test]
+fn stores_are_object_safe_send_sync() {
+    fn assert_send_sync<T: Send + Sync + ?Sized>() {}
+    assert_send_sync::<dyn ArrowStore>();
+    let dir = tempfile::tempdir().unwrap();
+    let stores: Vec<Arc<dyn ArrowStore>> = vec![
+        Arc::new(MemoryStore::new()),
+        Arc::new(SledStore::open(dir.path()).unwrap()),
+    ];
+    for s in stores {
+        let s2 = s.clone();
+        std::thread::spawn(move || {
+            s2.add_records(&p("t"), &ids(&["a"]), &batch(&[1]), false)
+                .unwrap()
+        })
+        .join()
+        .unwrap();
+        assert!(s.contains(&p("t"), "a").unwrap());
+    }
+}
+
+#[test]
+fn record_path_validation() {
+    let ok = RecordPath::new(["a", "b:c", "schema:xyz"]).unwrap();
+    assert_eq!(ok.to_string(), "a/b:c/schema:xyz");
+    assert_eq!(ok.depth(), 3);
+    assert_eq!(p("a/b/c"), RecordPath::new(["a", "b", "c"]).unwrap());
+    assert!(p("a/b/c").starts_with(&p("a/b")));
+    assert!(!p("a/bc").starts_with(&p("a/b")));
+    assert_eq!(p("a").join(&p("b/c")).unwrap(), p("a/b/c"));
+    assert_eq!(p("a").child("b").unwrap(), p("a/b"));
+    assert_eq!("x/y".parse::<RecordPath>().unwrap(), p("x/y"));
+
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec![], "at least one component"),
+        (vec!["a", ""], "is empty"),
+        (vec!["a/b"], "`/`"),
+        (vec!["a\0b"], "NUL"),
+        (
+            vec!["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"],
+            "maximum of 10",
+        ),
+    ];
+    for (components, expected) in cases {
+        let err = RecordPath::new(components.clone()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, Error::Store { .. }) && msg.contains(expected),
+            "{components:?}: {msg}"
+        );
+    }
+    assert!(RecordPath::parse("").is_err());
+    assert!(RecordPath::parse("a//b").is_err());
+    assert!(RecordPath::new((1..=10).map(|i| i.to_string())).is_ok());
+    assert!(p("a")
+        .join(&RecordPath::new((1..=10).map(|i| i.to_string())).unwrap())
+        .is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// sled specifics
+
+#[test]
+fn sled_persists_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .add_records(&p("a/t"), &ids(&["x", "y"]), &batch(&[1, 2]), false)
+            .unwrap();
+        store
+            .add_records(&p("a/t"), &ids(&["y", "z"]), &batch(&[20, 3]), false)
+            .unwrap();
+        store
+            .at(&["scope"])
+            .unwrap()
+            .add_records(&p("u"), &ids(&["k"]), &batch(&[7]), false)
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(
+        pairs(&store.get_all(&p("a/t")).unwrap().unwrap()),
+        vec![pair("x", 1), pair("y", 20), pair("z", 3)]
+    );
+    assert_eq!(store.schema(&p("a/t")).unwrap(), Some(schema()));
+    assert_eq!(
+        store.list_paths(None).unwrap(),
+        vec![p("a/t"), p("scope/u")]
+    );
+    // numbering continues after reopen: new paths and batches do not collide
+    store
+        .add_records(&p("b"), &ids(&["q"]), &batch(&[9]), false)
+        .unwrap();
+    store
+        .add_records(&p("a/t"), &ids(&["w"]), &batch(&[4]), false)
+        .unwrap();
+    assert_eq!(store.stored_batches(&p("a/t")).unwrap(), 3);
+    assert_eq!(
+        pairs(&store.get_all(&p("a/t")).unwrap().unwrap()),
+        vec![pair("x", 1), pair("y", 20), pair("z", 3), pair("w", 4)]
+    );
+    assert_eq!(
+        xs_of(&store.get_record(&p("b"), "q").unwrap().unwrap()),
+        vec![9]
+    );
+    assert_eq!(
+        xs_of(&store.get_record(&p("scope/u"), "k").unwrap().unwrap()),
+        vec![7]
+    );
+    // a schema mismatch is still detected after reopen
+    let other = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("y", DataType::Utf8, true)])),
+        vec![Arc::new(StringArray::from(vec!["q"]))],
+    )
+    .unwrap();
+    assert!(store
+        .add_records(&p("a/t"), &ids(&["q"]), &other, false)
+        .is_err());
+}
+
+#[test]
+fn sled_open_twice_in_one_process_shares_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = SledStore::open(dir.path()).unwrap();
+    let b = SledStore::open(dir.path()).unwrap();
+    a.add_records(&p("t"), &ids(&["x"]), &batch(&[1]), false)
+        .unwrap();
+    assert!(b.contains(&p("t"), "x").unwrap());
+    assert_eq!(a.dir(), b.dir());
+    drop(a);
+    drop(b);
+    // all handles gone: reopening opens sled again
+    let c = SledStore::open(dir.path()).unwrap();
+    assert!(c.contains(&p("t"), "x").unwrap());
+}
+
+#[test]
+fn sled_large_batch_round_trip() {
+    const N: usize = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let t = p("big");
+    let xs: Vec<i64> = (0..N as i64).collect();
+    let all_ids: Vec<String> = (0..N).map(|i| format!("id-{i:06}")).collect();
+    assert_eq!(
+        store.add_records(&t, &all_ids, &batch(&xs), false).unwrap(),
+        N
+    );
+    assert_eq!(
+        store.stored_batches(&t).unwrap(),
+        1,
+        "one stored batch per call"
+    );
+    store.flush().unwrap();
+
+    // get many at once, from a fresh handle (nothing cached)
+    drop(store);
+    let store = SledStore::open(dir.path()).unwrap();
+    let wanted: Vec<String> = (0..N).step_by(97).map(|i| format!("id-{i:06}")).collect();
+    let lookup = store.get_records(&t, &wanted).unwrap();
+    assert!(lookup.missing.is_empty());
+    let found = lookup.found.unwrap();
+    assert_eq!(found.ids, wanted);
+    assert_eq!(
+        xs_of(&found.batch),
+        (0..N as i64).step_by(97).collect::<Vec<_>>()
+    );
+
+    let all = store.get_all(&t).unwrap().unwrap();
+    assert_eq!(all.len(), N);
+    assert_eq!(xs_of(&all.batch), xs);
+    assert_eq!(all.ids, all_ids);
+
+    // a second half-overlapping batch with skip_duplicates: only new rows are written
+    let xs2: Vec<i64> = (N as i64 / 2..N as i64 * 3 / 2).collect();
+    let ids2: Vec<String> = (N / 2..N * 3 / 2).map(|i| format!("id-{i:06}")).collect();
+    assert_eq!(
+        store.add_records(&t, &ids2, &batch(&xs2), true).unwrap(),
+        N / 2
+    );
+    assert_eq!(store.stored_batches(&t).unwrap(), 2);
+    assert_eq!(store.count(&t).unwrap(), N * 3 / 2);
+    let all = store.get_all(&t).unwrap().unwrap();
+    assert_eq!(xs_of(&all.batch), (0..N as i64 * 3 / 2).collect::<Vec<_>>());
+}
+
+#[test]
+fn sled_flushed_data_survives_drop_without_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .add_records(&p("t"), &ids(&["a", "b"]), &batch(&[1, 2]), false)
+            .unwrap();
+        store.flush().unwrap();
+        store
+            .add_records(&p("t"), &ids(&["b", "c"]), &batch(&[20, 3]), false)
+            .unwrap();
+        // dropped without flush
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    let all = pairs(&store.get_all(&p("t")).unwrap().unwrap());
+    // the flushed write is there; the unflushed one is wholly there or wholly absent
+    let before = vec![pair("a", 1), pair("b", 2)];
+    let after = vec![pair("a", 1), pair("b", 20), pair("c", 3)];
+    assert!(all == before || all == after, "{all:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Child processes: a writer killed with SIGKILL, and a second process opening a locked
+// store. The child is this test binary re-run on `child_process_entry` with an env var.
+
+const CHILD_MODE: &str = "ORCAPOD_STORE_TEST_CHILD";
+const CHILD_DIR: &str = "ORCAPOD_STORE_TEST_DIR";
+const ROWS_PER_ROUND: usize = 50;
+
+fn round_ids(round: usize) -> Vec<String> {
+    (0..ROWS_PER_ROUND)
+        .map(|i| format!("r{round}-{i}"))
+        .collect()
+}
+
+fn round_xs(round: usize) -> Vec<i64> {
+    (0..ROWS_PER_ROUND)
+        .map(|i| (round * 1000 + i) as i64)
+        .collect()
+}
+
+/// Does nothing unless run as a child by another test.
+#[test]
+fn child_process_entry() {
+    let (Ok(mode), Ok(dir)) = (std::env::var(CHILD_MODE), std::env::var(CHILD_DIR)) else {
+        return;
+    };
+    let mut out = std::io::stdout();
+    match mode.as_str() {
+        "writer" => {
+            let store = SledStore::open(&dir).unwrap();
+            let t = p("results");
+            for round in 0..100_000 {
+                store
+                    .add_records(&t, &round_ids(round), &batch(&round_xs(round)), false)
+                    .unwrap();
+                // re-adding the previous round must change nothing
+                if round > 0 {
+                    let again = store
+                        .add_records(
+                            &t,
+                            &round_ids(round - 1),
+                            &batch(&round_xs(round - 1)),
+                            true,
+                        )
+                        .unwrap();
+                    assert_eq!(again, 0);
+                }
+                if round % 2 == 0 {
+                    store.flush().unwrap();
+                    writeln!(out, "flushed {round}").unwrap();
+                    out.flush().unwrap();
+                }
+            }
+        }
+        "open" => {
+            match SledStore::open(&dir) {
+                Ok(_) => writeln!(out, "child: opened").unwrap(),
+                Err(e) => writeln!(out, "child: open error: {e}").unwrap(),
+            }
+            out.flush().unwrap();
+        }
+        other => panic!("unknown child mode {other}"),
+    }
+}
+
+fn child(mode: &str, dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "child_process_entry",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD_MODE, mode)
+    .env(CHILD_DIR, dir)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    cmd
+}
+
+#[test]
+fn sled_sigkill_keeps_every_flushed_result_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = child("writer", dir.path()).spawn().unwrap();
+    let stdout = writer.stdout.take().unwrap();
+    let mut last_flushed = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("flushed ") {
+            last_flushed = Some(n.parse::<usize>().unwrap());
+            if last_flushed >= Some(40) {
+                break;
+            }
+        }
+    }
+    writer.kill().unwrap(); // SIGKILL on Unix
+    writer.wait().unwrap();
+    let last_flushed = last_flushed.expect("the writer flushed before being killed");
+
+    let store = SledStore::open(dir.path()).unwrap();
+    let t = p("results");
+    // every flushed round is there, with its values
+    for round in 0..=last_flushed {
+        let lookup = store.get_records(&t, &round_ids(round)).unwrap();
+        assert!(
+            lookup.missing.is_empty(),
+            "round {round} lost: {:?}",
+            lookup.missing
+        );
+        assert_eq!(xs_of(&lookup.found.unwrap().batch), round_xs(round));
+    }
+    // exactly once: ids unique, rows consistent, whole rounds only (calls are atomic)
+    let all = store.get_all(&t).unwrap().unwrap();
+    let got = pairs(&all);
+    let mut seen = std::collections::HashSet::new();
+    let mut per_round: BTreeMap<usize, usize> = BTreeMap::new();
+    for (id, x) in &got {
+        assert!(seen.insert(id.clone()), "{id} stored twice");
+        let (round, i) = id[1..].split_once('-').unwrap();
+        let (round, i): (usize, usize) = (round.parse().unwrap(), i.parse().unwrap());
+        assert_eq!(*x, (round * 1000 + i) as i64);
+        *per_round.entry(round).or_default() += 1;
+    }
+    assert!(
+        per_round.values().all(|n| *n == ROWS_PER_ROUND),
+        "{per_round:?}"
+    );
+    // a rerun would recompute nothing already stored
+    let stored: Vec<String> = (0..=last_flushed).flat_map(round_ids).collect();
+    assert!(store.contains_many(&t, &stored).unwrap().iter().all(|b| *b));
+    // and the store keeps working after the crash
+    store
+        .add_records(&t, &ids(&["after"]), &batch(&[1]), false)
+        .unwrap();
+    assert!(store.contains(&t, "after").unwrap());
+}
+
+#[test]
+fn sled_open_held_by_another_process_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let output = child("open", dir.path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("child: "))
+        .unwrap_or_else(|| panic!("no child report in {stdout}"));
+    assert!(
+        line.contains("open error") && line.contains("locked by another process"),
+        "{line}"
+    );
+    drop(store);
+    // once released, the other process can open it
+    let output = child("open", dir.path()).output().unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("child: opened"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Property test: random operations against a model, on both implementations.
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// Add rows `(id, x)` to path `path`; `view` writes path 1 through a scoped view.
+    Add {
+        path: usize,
+        rows: Vec<(u8, i64)>,
+        skip: bool,
+        view: bool,
+    },
+    Get {
+        path: usize,
+        ids: Vec<u8>,
+    },
+    GetAll {
+        path: usize,
+    },
+    Ids {
+        path: usize,
+    },
+    /// Flush, drop and reopen (sled), or just flush (memory).
+    Reopen,
+}
+
+const PATHS: [&str; 3] = ["a", "a/b", "c"];
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..3usize, prop::collection::vec((0..12u8, -50..50i64), 0..8), any::<bool>(), any::<bool>())
+            .prop_map(|(path, rows, skip, view)| Op::Add { path, rows, skip, view }),
+        2 => (0..3usize, prop::collection::vec(0..14u8, 0..6)).prop_map(|(path, ids)| Op::Get { path, ids }),
+        2 => (0..3usize).prop_map(|path| Op::GetAll { path }),
+        1 => (0..3usize).prop_map(|path| Op::Ids { path }),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+/// path → id → (write position, x). Write position orders `get_all`.
+type Model = BTreeMap<usize, BTreeMap<String, ((usize, usize), i64)>>;
+
+fn id_name(id: u8) -> String {
+    format!("id{id:02}")
+}
+
+fn run_ops(ops: &[Op], mut open: impl FnMut() -> Arc<dyn ArrowStore>) {
+    let mut store = open();
+    let mut model: Model = BTreeMap::new();
+    for (call, op) in ops.iter().enumerate() {
+        match op {
+            Op::Add {
+                path,
+                rows,
+                skip,
+                view,
+            } => {
+                let ids: Vec<String> = rows.iter().map(|(id, _)| id_name(*id)).collect();
+                let xs: Vec<i64> = rows.iter().map(|(_, x)| *x).collect();
+                let got = if *view && *path == 1 {
+                    store
+                        .at(&["a"])
+                        .unwrap()
+                        .add_records(&p("b"), &ids, &batch(&xs), *skip)
+                        .unwrap()
+                } else {
+                    store
+                        .add_records(&p(PATHS[*path]), &ids, &batch(&xs), *skip)
+                        .unwrap()
+                };
+                let table = model.entry(*path).or_default();
+                let mut new = 0;
+                for (i, (id, x)) in ids.iter().zip(&xs).enumerate() {
+                    if ids[i + 1..].contains(id) {
+                        continue; // a later occurrence in the batch wins
+                    }
+                    let stored = table.contains_key(id);
+                    if !stored {
+                        new += 1;
+                    }
+                    if !(stored && *skip) {
+                        table.insert(id.clone(), ((call, i), *x));
+                    }
+                }
+                assert_eq!(got, new, "new-id count of {op:?}");
+            }
+            Op::Get { path, ids } => {
+                let ids: Vec<String> = ids.iter().map(|i| id_name(*i)).collect();
+                let lookup = store.get_records(&p(PATHS[*path]), &ids).unwrap();
+                let table = model.get(path);
+                let mut want_found = Vec::new();
+                let mut want_missing = Vec::new();
+                let mut seen = std::collections::HashSet::new();
+                for id in &ids {
+                    if !seen.insert(id.clone()) {
+                        continue;
+                    }
+                    match table.and_then(|t| t.get(id)) {
+                        Some((_, x)) => want_found.push((id.clone(), *x)),
+                        None => want_missing.push(id.clone()),
+                    }
+                }
+                let got_found = lookup.found.as_ref().map(pairs).unwrap_or_default();
+                assert_eq!(got_found, want_found, "{op:?}");
+                assert_eq!(lookup.missing, want_missing, "{op:?}");
+            }
+            Op::GetAll { path } => {
+                let got = store.get_all(&p(PATHS[*path])).unwrap();
+                let mut want: Vec<((usize, usize), String, i64)> = model
+                    .get(path)
+                    .map(|t| {
+                        t.iter()
+                            .map(|(id, (pos, x))| (*pos, id.clone(), *x))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                want.sort();
+                let want: Vec<(String, i64)> = want.into_iter().map(|(_, id, x)| (id, x)).collect();
+                match got {
+                    None => assert!(want.is_empty(), "{op:?}: None but model has {want:?}"),
+                    Some(r) => assert_eq!(pairs(&r), want, "{op:?}"),
+                }
+            }
+            Op::Ids { path } => {
+                let got = store.ids(&p(PATHS[*path])).unwrap();
+                let want: Vec<String> = model
+                    .get(path)
+                    .map(|t| t.keys().cloned().collect())
+                    .unwrap_or_default();
+                assert_eq!(got, want);
+            }
+            Op::Reopen => {
+                store.flush().unwrap();
+                drop(store);
+                store = open();
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn memory_store_matches_model(ops in prop::collection::vec(op(), 1..40)) {
+        let store = MemoryStore::new();
+        run_ops(&ops, || Arc::new(store.clone()));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sled_store_matches_model(ops in prop::collection::vec(op(), 1..40)) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        run_ops(&ops, || Arc::new(SledStore::open(&path).unwrap()));
+    }
+}
