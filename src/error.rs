@@ -72,6 +72,19 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A function failed on a packet (under the fail-fast policy).
+    #[error("function `{function}` failed on a packet{tag}: {message}{stderr}")]
+    PacketFailed {
+        /// The function's name.
+        function: String,
+        /// The packet's tags, rendered for the message (may be empty).
+        tag: String,
+        /// What went wrong.
+        message: String,
+        /// The function's stderr, rendered for the message (may be empty).
+        stderr: String,
+    },
+
     /// A value cannot be hashed by the semantic hasher.
     #[error("cannot hash: {0}")]
     Hash(String),

@@ -30,12 +30,14 @@ use std::time::Duration;
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
-use orcapod::model::StreamSchema;
+use orcapod::function::node::{FunctionNode, Job};
+use orcapod::function::{call_catching_panics, FunctionError, FunctionWorker};
+use orcapod::model::{Datum, StreamSchema};
 use orcapod::operator::Operator;
 
 use crate::messages::{Credit, Input, Start, Stop};
 use crate::progress::Progress;
-use crate::supervisor::{Collected, NodeEnded, NodeFailed, Supervisor};
+use crate::supervisor::{Collected, NodeEnded, NodeFailed, PacketsFailed, StoreWrites, Supervisor};
 
 /// How long a source waits before polling an empty feed again, and a collector before
 /// retrying a full subscriber channel.
@@ -48,6 +50,7 @@ pub(crate) struct ActorConfig {
     pub window_rows: usize,
     pub continue_on_error: bool,
     pub jitter_seed: Option<u64>,
+    pub default_max_concurrency: usize,
 }
 
 /// What a node does with its inputs.
@@ -60,6 +63,11 @@ pub(crate) enum Behavior {
     },
     /// Runs an operator state machine.
     Operator(Box<dyn Operator>),
+    /// Runs a function node: cache lookups here, computations on a worker pool.
+    Function {
+        state: Box<FunctionNode>,
+        pool: Option<WorkerPool>,
+    },
     /// Collects (or forwards to a subscriber) the output of one node.
     Collector {
         node: String,
@@ -124,6 +132,8 @@ pub(crate) struct NodeActor {
     pending_credit: Vec<(usize, usize)>,
     failed: bool,
     reported_end: bool,
+    /// Set when the supervisor stopped this actor on purpose.
+    stopped_by_supervisor: bool,
     config: Arc<ActorConfig>,
     rng: Option<XorShift>,
     supervisor: Addr<Supervisor>,
@@ -166,6 +176,7 @@ impl NodeActor {
             pending_credit: Vec::new(),
             failed: false,
             reported_end: false,
+            stopped_by_supervisor: false,
             config,
             rng,
             supervisor,
@@ -265,7 +276,46 @@ impl NodeActor {
                 }
                 self.forward_to_subscriber(ctx);
             }
+            Behavior::Function { state, pool } => {
+                let pushed = state.push(batch);
+                match pushed {
+                    Ok(jobs) => {
+                        if let Some(pool) = pool {
+                            pool.dispatch(jobs);
+                        }
+                        self.after_function_step(ctx);
+                    }
+                    Err(e) => self.fail(e.to_string(), ctx),
+                }
+            }
             Behavior::Source { .. } => {}
+        }
+    }
+
+    /// Hands out what a function node step produced: outputs downstream, writes and
+    /// failures to the supervisor.
+    fn after_function_step(&mut self, ctx: &mut Context<Self>) {
+        let Behavior::Function { state, .. } = &mut self.behavior else {
+            return;
+        };
+        let outputs = state.take_output();
+        let writes = state.take_writes();
+        let failures = state.take_failures();
+        let function = state.pod().uri().name.clone();
+        if !writes.is_empty() {
+            self.supervisor.do_send(StoreWrites { writes });
+        }
+        self.emit(outputs);
+        if let Some(first) = failures.first() {
+            if self.config.continue_on_error {
+                self.supervisor.do_send(PacketsFailed {
+                    index: self.index,
+                    failures,
+                });
+            } else {
+                let message = first.to_error(&function).to_string();
+                self.fail(message, ctx);
+            }
         }
     }
 
@@ -364,11 +414,13 @@ impl NodeActor {
 
     /// True when nothing this node produced is waiting to be delivered.
     fn drained(&self) -> bool {
-        let forwarded = match &self.behavior {
+        let settled = match &self.behavior {
             Behavior::Collector { blocked, .. } => blocked.is_empty(),
+            // Credit for input rows waits until their packets are computed.
+            Behavior::Function { state, .. } => state.jobs_in_flight() == 0,
             _ => true,
         };
-        forwarded && self.outputs.iter().all(|e| e.queue.is_empty())
+        settled && self.outputs.iter().all(|e| e.queue.is_empty())
     }
 
     fn pump(&mut self) {
@@ -488,6 +540,9 @@ impl NodeActor {
         }
         let inputs_done = match &self.behavior {
             Behavior::Source { exhausted, .. } => *exhausted || self.failed,
+            Behavior::Function { state, .. } => {
+                self.inputs.iter().all(|i| i.ended) && (self.failed || state.jobs_in_flight() == 0)
+            }
             _ => self.inputs.iter().all(|i| i.ended),
         };
         if !inputs_done {
@@ -518,7 +573,14 @@ impl NodeActor {
                 batches: std::mem::take(collected),
             });
         }
-        self.supervisor.do_send(NodeEnded { index: self.index });
+        let counts = match &self.behavior {
+            Behavior::Function { state, .. } => Some(state.counts().clone()),
+            _ => None,
+        };
+        self.supervisor.do_send(NodeEnded {
+            index: self.index,
+            counts,
+        });
         ctx.stop();
     }
 }
@@ -528,11 +590,23 @@ impl Actor for NodeActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.live.fetch_add(1, Ordering::SeqCst);
-        // Inputs are unbounded in count but bounded in rows by the credit protocol.
-        ctx.set_mailbox_capacity(usize::MAX);
+        let default = self.config.default_max_concurrency;
+        if let Behavior::Function { state, pool } = &mut self.behavior {
+            let workers = state.pod().max_concurrency().unwrap_or(default).max(1);
+            *pool = Some(WorkerPool::start(
+                state.pod().function().clone(),
+                workers,
+                ctx.address(),
+            ));
+        }
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        if let Behavior::Function { pool, state } = &mut self.behavior {
+            if let Some(pool) = pool.take() {
+                pool.close(state.jobs_in_flight() == 0);
+            }
+        }
         self.live.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -569,7 +643,116 @@ impl Handler<Stop> for NodeActor {
     type Result = ();
 
     fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        self.stopped_by_supervisor = true;
         ctx.stop();
+    }
+}
+
+impl Drop for NodeActor {
+    /// An actor dropped without having ended or been stopped died of a panic in its own
+    /// (orcapod's) code: tokio dropped its task. Tell the supervisor, so the run fails
+    /// instead of waiting forever.
+    fn drop(&mut self) {
+        if !self.reported_end && !self.stopped_by_supervisor {
+            self.supervisor.do_send(NodeFailed {
+                index: self.index,
+                message:
+                    "the node's actor stopped unexpectedly (a bug in orcapod, please report it)"
+                        .to_string(),
+            });
+        }
+    }
+}
+
+/// A worker finished a job.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub(crate) struct JobDone {
+    id: u64,
+    result: Result<Vec<Datum>, FunctionError>,
+}
+
+impl Handler<JobDone> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, done: JobDone, ctx: &mut Context<Self>) {
+        if self.failed && !self.config.continue_on_error {
+            return;
+        }
+        if let Behavior::Function { state, .. } = &mut self.behavior {
+            if let Err(e) = state.complete(done.id, done.result) {
+                self.fail(e.to_string(), ctx);
+                return;
+            }
+        }
+        self.after_function_step(ctx);
+        self.after_progress(ctx);
+    }
+}
+
+/// The threads computing a function node's packets, off the actor threads.
+///
+/// Each thread owns one worker (started on its first job) and takes jobs from a shared
+/// channel; results come back to the node actor as [`JobDone`] messages. Closing the
+/// channel ends the threads once their current job is done.
+pub(crate) struct WorkerPool {
+    jobs: Option<Sender<Job>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl WorkerPool {
+    fn start(
+        function: Arc<dyn orcapod::function::PacketFunction>,
+        workers: usize,
+        node: Addr<NodeActor>,
+    ) -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+        let threads = (0..workers)
+            .filter_map(|i| {
+                let rx = rx.clone();
+                let node = node.clone();
+                let function = function.clone();
+                std::thread::Builder::new()
+                    .name(format!("orcapod-fn-{}-{i}", function.name()))
+                    .spawn(move || {
+                        let mut worker: Option<Result<Box<dyn FunctionWorker>, FunctionError>> =
+                            None;
+                        while let Ok(job) = rx.recv() {
+                            let worker = worker.get_or_insert_with(|| function.start_worker());
+                            let result = match worker {
+                                Ok(w) => call_catching_panics(w.as_mut(), &job.packet),
+                                Err(e) => Err(e.clone()),
+                            };
+                            node.do_send(JobDone { id: job.id, result });
+                        }
+                    })
+                    .ok()
+            })
+            .collect();
+        WorkerPool {
+            jobs: Some(tx),
+            threads,
+        }
+    }
+
+    fn dispatch(&self, jobs: Vec<Job>) {
+        if let Some(tx) = &self.jobs {
+            for job in jobs {
+                // The receivers live as long as the pool; a send cannot fail before close.
+                let _ = tx.send(job);
+            }
+        }
+    }
+
+    /// Closes the job channel; joins the threads when they are idle (a thread still in a
+    /// job finishes it and exits on its own).
+    fn close(mut self, idle: bool) {
+        self.jobs = None;
+        if idle {
+            for thread in self.threads.drain(..) {
+                let _ = thread.join();
+            }
+        }
     }
 }
 

@@ -18,21 +18,14 @@ use actix::{Addr, AsyncContext, Context};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender};
 use orcapod::model::Stream;
-use orcapod::pipeline::{NodeKind, Pipeline};
+use orcapod::pipeline::{NodeKind, NodeStats, Pipeline};
+use orcapod::store::ArrowStore;
 
 use crate::node_actor::{ActorConfig, Behavior, InEdge, NodeActor, NodeSetup, OutEdge};
 use crate::progress::{NodeProgress, Progress};
 use crate::supervisor::{Cancel, Supervisor, Wired};
 
-/// What to do when a node fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ErrorPolicy {
-    /// Stop every actor and end the run with the failed node's error (the default).
-    #[default]
-    FailFast,
-    /// Record the failure, end the failed node's output, and let the rest run.
-    Continue,
-}
+pub use orcapod::pipeline::ErrorPolicy;
 
 /// How one run is executed; built with chained setters from `RunOptions::default()`.
 #[derive(Debug)]
@@ -42,6 +35,8 @@ pub struct RunOptions {
     on_error: ErrorPolicy,
     outputs: Option<Vec<String>>,
     jitter_seed: Option<u64>,
+    default_max_concurrency: Option<usize>,
+    store: Option<Arc<dyn ArrowStore>>,
     feeds: HashMap<String, Receiver<RecordBatch>>,
     subscriptions: HashMap<String, Sender<RecordBatch>>,
 }
@@ -54,6 +49,8 @@ impl Default for RunOptions {
             on_error: ErrorPolicy::FailFast,
             outputs: None,
             jitter_seed: None,
+            default_max_concurrency: None,
+            store: None,
             feeds: HashMap::new(),
             subscriptions: HashMap::new(),
         }
@@ -82,6 +79,20 @@ impl RunOptions {
     /// Nodes whose rows are collected into [`RunOutput::streams`] (default: every sink).
     pub fn outputs<S: Into<String>>(mut self, nodes: impl IntoIterator<Item = S>) -> Self {
         self.outputs = Some(nodes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// How many packets a function node computes at once when it sets no limit of its
+    /// own (default: the number of CPUs).
+    pub fn default_max_concurrency(mut self, workers: usize) -> Self {
+        self.default_max_concurrency = Some(workers.max(1));
+        self
+    }
+
+    /// Keeps function results and records in `store`, under the pipeline's name: stored
+    /// results are reused, new ones stored and flushed as they are computed.
+    pub fn store(mut self, store: Arc<dyn ArrowStore>) -> Self {
+        self.store = Some(store);
         self
     }
 
@@ -121,8 +132,10 @@ pub struct NodeFailure {
 pub struct RunOutput {
     /// The collected rows of each requested output node.
     pub streams: HashMap<String, Stream>,
-    /// Failures recorded under [`ErrorPolicy::Continue`].
+    /// Node failures recorded under [`ErrorPolicy::Continue`].
     pub failures: Vec<NodeFailure>,
+    /// What each node did: packet counts and failed packets of function nodes.
+    pub stats: Vec<NodeStats>,
 }
 
 /// Why a run did not complete.
@@ -222,7 +235,14 @@ impl Runtime {
             window_rows: options.window_rows.max(1),
             continue_on_error: options.on_error == ErrorPolicy::Continue,
             jitter_seed: options.jitter_seed,
+            default_max_concurrency: options
+                .default_max_concurrency
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         });
+        let store = match &options.store {
+            Some(store) => Some(store.at(&[pipeline.name()])?),
+            None => None,
+        };
 
         // Node setups and edges, built here so build errors reach the caller directly.
         let mut setups = Vec::new();
@@ -236,6 +256,10 @@ impl Runtime {
                     },
                     feed: options.feeds.remove(node.name()),
                     exhausted: false,
+                },
+                NodeKind::Function(_) => Behavior::Function {
+                    state: Box::new(pipeline.function_state(index, store.clone())?),
+                    pool: None,
                 },
                 NodeKind::Operator(_) => {
                     Behavior::Operator(pipeline.instantiate(index)?.ok_or_else(|| {
@@ -288,6 +312,7 @@ impl Runtime {
             edges.push((producer, index, 0));
         }
 
+        let pipeline_nodes = pipeline.nodes().len();
         let progress = Arc::new(Progress::new(names.clone()));
         let (result_tx, result_rx) = crossbeam_channel::bounded(1);
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -307,7 +332,10 @@ impl Runtime {
             }
             supervisor_ctx.run(Supervisor::new(
                 names,
+                pipeline_nodes,
+                spawn_progress.clone(),
                 config.continue_on_error,
+                store,
                 result_tx,
                 live.clone(),
             ));

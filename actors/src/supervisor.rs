@@ -15,10 +15,14 @@ use std::sync::Arc;
 use actix::{Actor, ActorContext, Addr, Context, Handler, Message};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::Sender;
+use orcapod::function::node::{apply_writes, PacketCounts, PacketFailure, StoreWrite};
 use orcapod::model::{Stream, StreamSchema};
+use orcapod::pipeline::NodeStats;
+use orcapod::store::ArrowStore;
 
 use crate::messages::{Start, Stop};
 use crate::node_actor::NodeActor;
+use crate::progress::Progress;
 use crate::runtime::{NodeFailure, RunError, RunOutput};
 
 /// A node has delivered its end of stream to every consumer and stopped.
@@ -26,6 +30,23 @@ use crate::runtime::{NodeFailure, RunError, RunOutput};
 #[rtype(result = "()")]
 pub(crate) struct NodeEnded {
     pub index: usize,
+    /// Packet counts of a function node.
+    pub counts: Option<PacketCounts>,
+}
+
+/// Packets failed in a function node under the continue policy.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct PacketsFailed {
+    pub index: usize,
+    pub failures: Vec<PacketFailure>,
+}
+
+/// Results and records to store (and flush) on behalf of a function node.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct StoreWrites {
+    pub writes: Vec<StoreWrite>,
 }
 
 /// A node failed (an error or a panic in its state machine).
@@ -65,19 +86,39 @@ pub(crate) struct Supervisor {
     continue_on_error: bool,
     failures: Vec<NodeFailure>,
     outputs: HashMap<String, Stream>,
+    stats: Vec<NodeStats>,
+    /// How many of the nodes are pipeline nodes (the rest are output collectors).
+    pipeline_nodes: usize,
+    progress: Arc<Progress>,
+    store: Option<Arc<dyn ArrowStore>>,
     result: Option<Sender<Result<RunOutput, RunError>>>,
     live: Arc<AtomicUsize>,
 }
 
 impl Supervisor {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         names: Vec<String>,
+        pipeline_nodes: usize,
+        progress: Arc<Progress>,
         continue_on_error: bool,
+        store: Option<Arc<dyn ArrowStore>>,
         result: Sender<Result<RunOutput, RunError>>,
         live: Arc<AtomicUsize>,
     ) -> Self {
         let ended = vec![false; names.len()];
+        let stats = names
+            .iter()
+            .map(|n| NodeStats {
+                node: n.clone(),
+                ..NodeStats::default()
+            })
+            .collect();
         Supervisor {
+            stats,
+            pipeline_nodes,
+            progress,
+            store,
             names,
             nodes: Vec::new(),
             ended,
@@ -109,9 +150,8 @@ impl Supervisor {
 impl Actor for Supervisor {
     type Context = Context<Self>;
 
-    fn started(&mut self, ctx: &mut Context<Self>) {
+    fn started(&mut self, _ctx: &mut Context<Self>) {
         self.live.fetch_add(1, Ordering::SeqCst);
-        ctx.set_mailbox_capacity(usize::MAX);
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
@@ -129,6 +169,7 @@ impl Handler<Wired> for Supervisor {
                 Ok(RunOutput {
                     streams: HashMap::new(),
                     failures: Vec::new(),
+                    stats: Vec::new(),
                 }),
                 ctx,
             );
@@ -145,12 +186,49 @@ impl Handler<NodeEnded> for Supervisor {
 
     fn handle(&mut self, message: NodeEnded, ctx: &mut Context<Self>) {
         self.ended[message.index] = true;
+        if let Some(counts) = message.counts {
+            self.stats[message.index].counts = counts;
+        }
         if self.ended.iter().all(|e| *e) {
+            let mut stats = std::mem::take(&mut self.stats);
+            stats.truncate(self.pipeline_nodes);
+            for (s, p) in stats.iter_mut().zip(self.progress.snapshot()) {
+                s.rows_out = p.rows_out;
+            }
             let outcome = Ok(RunOutput {
                 streams: std::mem::take(&mut self.outputs),
                 failures: std::mem::take(&mut self.failures),
+                stats,
             });
             self.finish(outcome, ctx);
+        }
+    }
+}
+
+impl Handler<PacketsFailed> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, message: PacketsFailed, _ctx: &mut Context<Self>) {
+        self.stats[message.index].failures.extend(message.failures);
+    }
+}
+
+impl Handler<StoreWrites> for Supervisor {
+    type Result = ();
+
+    /// Applies a node's writes and flushes: when this returns, the results are durable.
+    fn handle(&mut self, message: StoreWrites, ctx: &mut Context<Self>) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let outcome = apply_writes(store.as_ref(), &message.writes).and_then(|()| store.flush());
+        if let Err(e) = outcome {
+            self.stop_all();
+            let failure = NodeFailure {
+                node: "store".to_string(),
+                message: e.to_string(),
+            };
+            self.finish(Err(RunError::NodeFailed(failure)), ctx);
         }
     }
 }
@@ -159,6 +237,9 @@ impl Handler<NodeFailed> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, message: NodeFailed, ctx: &mut Context<Self>) {
+        if self.result.is_none() {
+            return;
+        }
         let failure = NodeFailure {
             node: self.names[message.index].clone(),
             message: message.message,

@@ -13,6 +13,7 @@
 pub mod closure;
 pub mod command;
 mod json;
+pub mod node;
 mod pod;
 
 use arrow::datatypes::FieldRef;
@@ -71,4 +72,31 @@ pub trait FunctionWorker: Send {
     /// Computes the output values (aligned with the output schema) for one input packet
     /// given as (column, value) pairs in input-schema order.
     fn call(&mut self, packet: &[(String, Datum)]) -> Result<Vec<Datum>, FunctionError>;
+}
+
+/// Runs `worker` on one packet, turning a panic of user code into a failure of that
+/// packet (the panic never escapes).
+pub fn call_catching_panics(
+    worker: &mut dyn FunctionWorker,
+    packet: &[(String, Datum)],
+) -> Result<Vec<Datum>, FunctionError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.call(packet))).unwrap_or_else(
+        |panic| {
+            Err(FunctionError::new(format!(
+                "panicked: {}",
+                panic_message(&*panic)
+            )))
+        },
+    )
+}
+
+/// The message of a caught panic.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
 }

@@ -15,12 +15,25 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::hashing::identity::{self, Identity};
+use crate::function::node::{FunctionNode, FunctionPaths};
+use crate::function::FunctionPod;
+use crate::hashing::identity::{self, Identity, Symmetry};
 use crate::model::StreamSchema;
 use crate::operator::{InputInfo, Operator, OperatorSpec};
 use crate::source::Source;
 
-pub use sync_exec::SyncExecutor;
+pub(crate) use sync_exec::packet_failed;
+pub use sync_exec::{NodeStats, SyncExecutor};
+
+/// What to do when a packet fails in a function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorPolicy {
+    /// Stop the run at the first failure and report it (the default).
+    #[default]
+    FailFast,
+    /// Record the failure and go on with the other packets.
+    Continue,
+}
 
 /// What a node is.
 #[derive(Debug, Clone)]
@@ -29,6 +42,8 @@ pub enum NodeKind {
     Source(Source),
     /// An operator applied to the outputs of other nodes.
     Operator(OperatorSpec),
+    /// A function pod applied to the output of one node.
+    Function(FunctionPod),
 }
 
 /// A node of a validated pipeline.
@@ -108,11 +123,34 @@ impl Pipeline {
             .collect()
     }
 
-    /// Builds a fresh running operator for operator node `index` (`None` for sources).
+    /// The state of function node `index`, using `store` (already scoped to this
+    /// pipeline) for results and records when given.
+    pub fn function_state(
+        &self,
+        index: usize,
+        store: Option<std::sync::Arc<dyn crate::store::ArrowStore>>,
+    ) -> Result<FunctionNode> {
+        let node = &self.nodes[index];
+        let NodeKind::Function(pod) = &node.kind else {
+            return Err(Error::internal(format!(
+                "node `{}` is not a function node",
+                node.name
+            )));
+        };
+        let input = self.nodes[node.inputs[0]].output_schema.clone();
+        let store = match store {
+            Some(s) => Some((s, FunctionPaths::new(pod, &node.identity.pipeline)?)),
+            None => None,
+        };
+        FunctionNode::new(pod.clone(), input, &node.identity.content, store)
+            .map_err(|e| e.at_node(&node.name))
+    }
+
+    /// Builds a fresh running operator for operator node `index` (`None` for other nodes).
     pub fn instantiate(&self, index: usize) -> Result<Option<Box<dyn Operator>>> {
         let node = &self.nodes[index];
         match &node.kind {
-            NodeKind::Source(_) => Ok(None),
+            NodeKind::Source(_) | NodeKind::Function(_) => Ok(None),
             NodeKind::Operator(spec) => spec
                 .build(&self.input_infos(index))
                 .map(Some)
@@ -167,6 +205,26 @@ impl PipelineBuilder {
             NodeKind::Operator(spec),
             inputs.into_iter().map(Into::into).collect(),
         ));
+        self
+    }
+
+    /// Adds a function node reading the named nodes; several inputs are joined first by
+    /// an implicit join node named `{name}.join` (as the reference does).
+    pub fn function<S: Into<String>>(
+        &mut self,
+        name: impl Into<String>,
+        pod: FunctionPod,
+        inputs: impl IntoIterator<Item = S>,
+    ) -> &mut Self {
+        let name = name.into();
+        let mut inputs: Vec<String> = inputs.into_iter().map(Into::into).collect();
+        if inputs.len() > 1 {
+            let join = format!("{name}.join");
+            self.nodes
+                .push((join.clone(), NodeKind::Operator(OperatorSpec::Join), inputs));
+            inputs = vec![join];
+        }
+        self.nodes.push((name, NodeKind::Function(pod), inputs));
         self
     }
 
@@ -227,6 +285,28 @@ impl PipelineBuilder {
                     let identity =
                         identity::invocation(&spec.content_hash(), spec.symmetry(), &input_ids);
                     (operator.output_schema().clone(), identity)
+                }
+                NodeKind::Function(pod) => {
+                    if inputs.len() != 1 {
+                        return Err(Error::schema(
+                            format!("function `{}`", pod.uri().name),
+                            format!("takes one input, got {}", inputs.len()),
+                        )
+                        .at_node(name));
+                    }
+                    let input = &pipeline.nodes[inputs[0]];
+                    pod.check_input(&input.output_schema)
+                        .map_err(|e| e.at_node(name))?;
+                    let schema = Arc::new(
+                        pod.output_schema(&input.output_schema)
+                            .map_err(|e| e.at_node(name))?,
+                    );
+                    let identity = identity::invocation(
+                        &pod.content_hash(),
+                        Symmetry::Unordered,
+                        &[&input.identity],
+                    );
+                    (schema, identity)
                 }
             };
             pipeline.by_name.insert(name.clone(), pipeline.nodes.len());
