@@ -35,6 +35,33 @@
 //! 8. **Paths.** A record path has 1 to [`RecordPath::MAX_DEPTH`] (10) components, each
 //!    non-empty, without `/` or NUL; the limit applies to the scope prefix plus the path.
 //!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use arrow::array::{Int64Array, RecordBatch};
+//! use arrow::datatypes::{DataType, Field, Schema};
+//! use orcapod::store::{ArrowStore, MemoryStore, RecordPath};
+//!
+//! # fn main() -> orcapod::Result<()> {
+//! let schema = Arc::new(Schema::new(vec![Field::new("y", DataType::Int64, false)]));
+//! let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![10, 20]))])?;
+//!
+//! let root = MemoryStore::new();
+//! let results = root.at(&["pipeline-hash"])?; // a scoped view
+//! let path = RecordPath::parse("fn/v0")?;
+//! let ids = vec!["in-hash-1".to_string(), "in-hash-2".to_string()];
+//! assert_eq!(results.add_records(&path, &ids, &batch, true)?, 2);
+//! results.flush()?;
+//!
+//! let wanted = vec!["in-hash-2".to_string(), "in-hash-3".to_string()];
+//! let lookup = root.get_records(&RecordPath::parse("pipeline-hash/fn/v0")?, &wanted)?;
+//! assert_eq!(lookup.found.map(|r| r.ids), Some(vec!["in-hash-2".to_string()]));
+//! assert_eq!(lookup.missing, vec!["in-hash-3".to_string()]);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Only this module names `sled`: no sled type appears in a public signature, so another
 //! backend can be added behind [`ArrowStore`] without touching the rest of the crate.
 

@@ -38,20 +38,30 @@
 //! 5. Only after the batch is applied, update the in-memory state (next batch number, path
 //!    cache, decoded-batch cache).
 //!
-//! Within a sled `Batch` keys are applied in key order, so a concurrent reader of this
-//! process sees the data key (`10`) before the index keys (`20`) and the path entry (`30`)
-//! last: whatever it reaches through the path entry and the index is already there.
+//! Readers of this process see a sled batch wholly or not at all: `apply_batch` holds
+//! sled's global write lock, which every sled read step takes shared. Whatever a reader
+//! reaches through the path entry and the index is therefore already there. (A scan, such
+//! as `get_all`, may see a concurrent call's batch for its later keys only.)
 //!
 //! Durability: sled writes its log in the background (every 500 ms by default);
 //! [`ArrowStore::flush`] forces it, and is the promise: after `flush` returns, every call
-//! completed before it survives `SIGKILL`. Since sled recovers a prefix of its log, a rerun
-//! finds every flushed result exactly once and some, or none, of the unflushed ones.
+//! completed before it survives `SIGKILL`. A call not yet flushed may or may not survive,
+//! but (step 4) never partly. So a rerun after a crash finds every flushed result exactly
+//! once, and recomputes only what is missing (`contains_many` / `get_records`).
 //!
 //! # Reads
 //!
 //! Reads by id go through the index and decode only the batches they need; a small cache
 //! keeps recently decoded (and just written) batches. `get_all` scans the path's index,
 //! decodes the batches holding live rows and drops superseded rows.
+//!
+//! # Cost
+//!
+//! The per-id index costs one sled key per row: measured in release on a 2-core machine,
+//! adding 100k rows in one call takes about 1 s, the first read pass over freshly written
+//! index keys about 1 s (sled consolidates its pages), later lookups about 1 µs per id;
+//! `get_all` of 100k rows about 0.1 s; a one-row add about 0.1 ms
+//! (`cargo test --release --test store -- --ignored --nocapture` prints the numbers).
 //!
 //! # One process per directory
 //!
