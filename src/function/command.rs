@@ -117,9 +117,11 @@ impl CommandFunction {
     /// arguments) in `working_dir`, reading packets of the `input` schema and answering
     /// packets of the `output` schema.
     ///
-    /// The program (`command[0]`) is resolved as given (a bare name is looked up on
-    /// `PATH`); relative paths in the arguments are resolved by the command itself,
-    /// against `working_dir`. Errors if `command` is empty.
+    /// The program (`command[0]`) is used as given: a bare name is looked up on
+    /// `PATH`, and a relative path is resolved in a platform-specific way (against this
+    /// process's directory or `working_dir`), so callers should pass an absolute path.
+    /// Relative paths in the arguments are the command's business (it runs in
+    /// `working_dir`). Errors if `command` is empty.
     pub fn new(
         name: impl Into<String>,
         command: Vec<String>,
