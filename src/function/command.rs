@@ -390,7 +390,7 @@ impl CommandWorker {
         Ok(())
     }
 
-    /// The running process, restarting the command if it is not running (never
+    /// Makes sure a process is running, restarting the command if it is not (never
     /// started, discarded after a failure, or exited since the previous call).
     fn ensure_running(&mut self) -> Result<(), FunctionError> {
         if let Some(p) = &mut self.process {
