@@ -7,12 +7,18 @@
 //! recorded and the run goes on (the failed node's consumers see a truncated stream).
 //! A [`Cancel`] stops every actor. The supervisor sends the result exactly once and then
 //! stops itself, so a finished run leaves no actor behind.
+//!
+//! Store writes of function nodes come here ([`StoreWrites`]) and are buffered: they are
+//! applied and flushed together every [`FLUSH_INTERVAL`], when [`FLUSH_ROWS`] rows are
+//! waiting, and before the run reports success. So results become durable in batches
+//! (never one flush per packet), and a crash loses at most the results of the last
+//! interval — which a re-run computes again.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use actix::{Actor, ActorContext, Addr, Context, Handler, Message};
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::Sender;
 use orcapod::function::node::{apply_writes, PacketCounts, PacketFailure, StoreWrite};
@@ -24,6 +30,11 @@ use crate::messages::{Start, Stop};
 use crate::node_actor::NodeActor;
 use crate::progress::Progress;
 use crate::runtime::{NodeFailure, RunError, RunOutput};
+
+/// How long computed results may wait in memory before they are flushed to the store.
+pub(crate) const FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
+/// How many buffered result rows trigger a flush at once.
+pub(crate) const FLUSH_ROWS: usize = 8192;
 
 /// A node has delivered its end of stream to every consumer and stopped.
 #[derive(Message)]
@@ -91,6 +102,9 @@ pub(crate) struct Supervisor {
     pipeline_nodes: usize,
     progress: Arc<Progress>,
     store: Option<Arc<dyn ArrowStore>>,
+    pending_writes: Vec<StoreWrite>,
+    pending_rows: usize,
+    flush_scheduled: bool,
     result: Option<Sender<Result<RunOutput, RunError>>>,
     live: Arc<AtomicUsize>,
 }
@@ -119,6 +133,9 @@ impl Supervisor {
             pipeline_nodes,
             progress,
             store,
+            pending_writes: Vec::new(),
+            pending_rows: 0,
+            flush_scheduled: false,
             names,
             nodes: Vec::new(),
             ended,
@@ -136,6 +153,30 @@ impl Supervisor {
             let _ = tx.send(outcome);
         }
         ctx.stop();
+    }
+
+    /// Applies and flushes the buffered writes; on failure the run fails.
+    fn flush_writes(&mut self, ctx: &mut Context<Self>) -> bool {
+        let Some(store) = &self.store else {
+            return true;
+        };
+        if self.pending_writes.is_empty() {
+            return true;
+        }
+        let writes = std::mem::take(&mut self.pending_writes);
+        self.pending_rows = 0;
+        match apply_writes(store.as_ref(), &writes).and_then(|()| store.flush()) {
+            Ok(()) => true,
+            Err(e) => {
+                self.stop_all();
+                let failure = NodeFailure {
+                    node: "store".to_string(),
+                    message: e.to_string(),
+                };
+                self.finish(Err(RunError::NodeFailed(failure)), ctx);
+                false
+            }
+        }
     }
 
     fn stop_all(&self) {
@@ -190,6 +231,9 @@ impl Handler<NodeEnded> for Supervisor {
             self.stats[message.index].counts = counts;
         }
         if self.ended.iter().all(|e| *e) {
+            if !self.flush_writes(ctx) {
+                return;
+            }
             let mut stats = std::mem::take(&mut self.stats);
             stats.truncate(self.pipeline_nodes);
             for (s, p) in stats.iter_mut().zip(self.progress.snapshot()) {
@@ -216,19 +260,23 @@ impl Handler<PacketsFailed> for Supervisor {
 impl Handler<StoreWrites> for Supervisor {
     type Result = ();
 
-    /// Applies a node's writes and flushes: when this returns, the results are durable.
+    /// Buffers a node's writes; they are flushed soon (see the module docs).
     fn handle(&mut self, message: StoreWrites, ctx: &mut Context<Self>) {
-        let Some(store) = &self.store else {
+        if self.store.is_none() || self.result.is_none() {
             return;
-        };
-        let outcome = apply_writes(store.as_ref(), &message.writes).and_then(|()| store.flush());
-        if let Err(e) = outcome {
-            self.stop_all();
-            let failure = NodeFailure {
-                node: "store".to_string(),
-                message: e.to_string(),
-            };
-            self.finish(Err(RunError::NodeFailed(failure)), ctx);
+        }
+        self.pending_rows += message.writes.iter().map(|w| w.ids.len()).sum::<usize>();
+        self.pending_writes.extend(message.writes);
+        if self.pending_rows >= FLUSH_ROWS {
+            self.flush_writes(ctx);
+        } else if !self.flush_scheduled {
+            self.flush_scheduled = true;
+            ctx.run_later(FLUSH_INTERVAL, |supervisor, ctx| {
+                supervisor.flush_scheduled = false;
+                if supervisor.result.is_some() {
+                    supervisor.flush_writes(ctx);
+                }
+            });
         }
     }
 }
@@ -248,7 +296,10 @@ impl Handler<NodeFailed> for Supervisor {
             self.failures.push(failure);
         } else {
             self.stop_all();
-            self.finish(Err(RunError::NodeFailed(failure)), ctx);
+            // Results computed before the failure are valid: keep them.
+            if self.flush_writes(ctx) {
+                self.finish(Err(RunError::NodeFailed(failure)), ctx);
+            }
         }
     }
 }
@@ -274,6 +325,8 @@ impl Handler<Cancel> for Supervisor {
 
     fn handle(&mut self, _: Cancel, ctx: &mut Context<Self>) {
         self.stop_all();
-        self.finish(Err(RunError::Cancelled), ctx);
+        if self.flush_writes(ctx) {
+            self.finish(Err(RunError::Cancelled), ctx);
+        }
     }
 }

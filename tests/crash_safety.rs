@@ -1,0 +1,169 @@
+//! Crash safety of incremental runs, with a real child process killed by SIGKILL in the
+//! middle of a run of a slow function: afterwards every result is stored exactly once,
+//! nothing stored is computed again, and only packets that were in flight (computing,
+//! or computed but not yet flushed) run twice.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::datatypes::{DataType, Field};
+use orcapod::function::closure::ClosureFunction;
+use orcapod::function::node::FunctionPaths;
+use orcapod::function::FunctionPod;
+use orcapod::model::Datum;
+use orcapod::pipeline::{Pipeline, PipelineBuilder};
+use orcapod::source::{Source, SourceOptions};
+use orcapod::store::{ArrowStore, SledStore};
+use orcapod_actors::{RunOptions, Runtime};
+
+const PACKETS: usize = 60;
+const WORKERS: usize = 2;
+const CHILD_ENV: &str = "ORCAPOD_CRASH_TEST_DIR";
+
+/// The pipeline the child runs: each packet takes 25 ms and logs its call to a file.
+fn slow_pipeline(dir: &Path) -> Pipeline {
+    let calls = dir.join("calls.log");
+    let rows: Vec<Vec<(String, Datum)>> = (0..PACKETS)
+        .map(|i| {
+            vec![
+                ("id".to_string(), Datum::Str(format!("p{i:03}"))),
+                ("x".to_string(), Datum::Int(i as i64)),
+            ]
+        })
+        .collect();
+    let source = Source::from_rows(
+        &rows,
+        &SourceOptions::tags(["id"]).with_source_id("numbers"),
+    )
+    .unwrap();
+    let function = ClosureFunction::new(
+        "slow_square",
+        vec![Arc::new(Field::new("x", DataType::Int64, false))],
+        vec![Arc::new(Field::new("y", DataType::Int64, false))],
+        move |packet| {
+            let Datum::Int(x) = packet[0].1 else {
+                unreachable!("x is an int")
+            };
+            std::thread::sleep(Duration::from_millis(25));
+            let mut log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&calls)
+                .unwrap();
+            // One write call per line, so lines of concurrent workers never interleave.
+            log.write_all(format!("{x}\n").as_bytes()).unwrap();
+            Ok(vec![Datum::Int(x * x)])
+        },
+    );
+    let pod = FunctionPod::new(Arc::new(function))
+        .unwrap()
+        .with_max_concurrency(WORKERS)
+        .unwrap();
+    let mut builder = PipelineBuilder::new("crash");
+    builder
+        .source("numbers", source)
+        .function("squared", pod, ["numbers"]);
+    builder.build().unwrap()
+}
+
+/// The child's side: a no-op unless started by the test below.
+#[test]
+fn crash_child_entry() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    let store: Arc<dyn ArrowStore> = Arc::new(SledStore::open(dir.join("db")).unwrap());
+    let pipeline = slow_pipeline(dir);
+    let out = Runtime::new()
+        .unwrap()
+        .run(&pipeline, RunOptions::default().store(store))
+        .unwrap();
+    assert_eq!(out.streams["squared"].num_rows(), PACKETS);
+}
+
+fn start_child(dir: &Path) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "crash_child_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn calls(dir: &Path) -> Vec<i64> {
+    std::fs::read_to_string(dir.join("calls.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect()
+}
+
+#[test]
+fn a_run_killed_with_sigkill_resumes_without_recomputing_stored_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+
+    // First run: kill it once about a third of the packets are computed.
+    let mut child = start_child(dir);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while calls(dir).len() < PACKETS / 3 {
+        assert!(Instant::now() < deadline, "the child made no progress");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let first = calls(dir).len();
+    assert!(first < PACKETS, "killed mid-run");
+
+    // Second run, to completion.
+    let status = start_child(dir).wait().unwrap();
+    assert!(status.success(), "the second run failed");
+    let all = calls(dir);
+    let second = all.len() - first;
+
+    // Every result is stored exactly once.
+    let store = SledStore::open(dir.join("db")).unwrap();
+    let scoped = store.at(&["crash"]).unwrap();
+    let pipeline = slow_pipeline(dir);
+    let node = pipeline.node("squared").unwrap();
+    let orcapod::pipeline::NodeKind::Function(pod) = node.kind() else {
+        unreachable!("a function node")
+    };
+    let paths = FunctionPaths::new(pod, &node.identity().pipeline).unwrap();
+    let results = scoped.get_all(&paths.results).unwrap().unwrap();
+    assert_eq!(results.len(), PACKETS);
+    let mut ids = results.ids.clone();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), PACKETS, "one result per input packet");
+    let records = scoped.get_all(&paths.records).unwrap().unwrap();
+    assert_eq!(records.len(), PACKETS, "one pipeline record per row");
+
+    // Nothing stored before the kill ran again: the packets that ran twice are at most
+    // those in flight at the kill — computing on a worker, or computed in the last flush
+    // interval (50 ms ≈ 2 packets per worker at 25 ms each).
+    let twice = first + second - PACKETS;
+    assert!(second < PACKETS, "the second run reused stored results");
+    assert!(
+        twice <= WORKERS * 3,
+        "{twice} packets ran twice (first {first}, second {second})"
+    );
+    let mut distinct = all.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), PACKETS, "every packet ran at least once");
+}
