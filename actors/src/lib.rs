@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+mod clock;
 mod messages;
 mod node_actor;
 mod progress;

@@ -243,6 +243,12 @@ impl Runtime {
             Some(store) => Some(store.at(&[pipeline.name()])?),
             None => None,
         };
+        let supervisor_store = match (&options.store, &store) {
+            (Some(root), Some(scoped)) => {
+                Some((root.clone(), scoped.clone(), pipeline.name().to_string()))
+            }
+            _ => None,
+        };
 
         // Node setups and edges, built here so build errors reach the caller directly.
         let mut setups = Vec::new();
@@ -335,7 +341,7 @@ impl Runtime {
                 pipeline_nodes,
                 spawn_progress.clone(),
                 config.continue_on_error,
-                store,
+                supervisor_store,
                 result_tx,
                 live.clone(),
             ));

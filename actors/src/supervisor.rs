@@ -23,7 +23,7 @@ use arrow::record_batch::RecordBatch;
 use crossbeam_channel::Sender;
 use orcapod::function::node::{apply_writes, PacketCounts, PacketFailure, StoreWrite};
 use orcapod::model::{Stream, StreamSchema};
-use orcapod::pipeline::NodeStats;
+use orcapod::pipeline::{write_run_log, NodeStats};
 use orcapod::store::ArrowStore;
 
 use crate::messages::{Start, Stop};
@@ -101,7 +101,11 @@ pub(crate) struct Supervisor {
     /// How many of the nodes are pipeline nodes (the rest are output collectors).
     pipeline_nodes: usize,
     progress: Arc<Progress>,
+    /// The run's store (its root) and the pipeline's name, for the run log.
     store: Option<Arc<dyn ArrowStore>>,
+    pipeline: String,
+    /// The store scoped to the pipeline, where function nodes write.
+    scoped_store: Option<Arc<dyn ArrowStore>>,
     pending_writes: Vec<StoreWrite>,
     pending_rows: usize,
     flush_scheduled: bool,
@@ -116,7 +120,7 @@ impl Supervisor {
         pipeline_nodes: usize,
         progress: Arc<Progress>,
         continue_on_error: bool,
-        store: Option<Arc<dyn ArrowStore>>,
+        store: Option<(Arc<dyn ArrowStore>, Arc<dyn ArrowStore>, String)>,
         result: Sender<Result<RunOutput, RunError>>,
         live: Arc<AtomicUsize>,
     ) -> Self {
@@ -132,7 +136,9 @@ impl Supervisor {
             stats,
             pipeline_nodes,
             progress,
-            store,
+            pipeline: store.as_ref().map(|s| s.2.clone()).unwrap_or_default(),
+            scoped_store: store.as_ref().map(|s| s.1.clone()),
+            store: store.map(|s| s.0),
             pending_writes: Vec::new(),
             pending_rows: 0,
             flush_scheduled: false,
@@ -147,7 +153,28 @@ impl Supervisor {
         }
     }
 
-    fn finish(&mut self, outcome: Result<RunOutput, RunError>, ctx: &mut Context<Self>) {
+    fn finish(&mut self, mut outcome: Result<RunOutput, RunError>, ctx: &mut Context<Self>) {
+        if self.result.is_none() {
+            return;
+        }
+        if let Some(store) = &self.store {
+            let stats = match &outcome {
+                Ok(output) => output.stats.clone(),
+                Err(_) => self.stats_so_far(),
+            };
+            let (run_id, finished_at) = crate::clock::run_id_and_time();
+            if let Err(e) = write_run_log(
+                store.as_ref(),
+                &self.pipeline,
+                &run_id,
+                &finished_at,
+                &stats,
+            ) {
+                if outcome.is_ok() {
+                    outcome = Err(RunError::Build(e));
+                }
+            }
+        }
         if let Some(tx) = self.result.take() {
             // The caller may have dropped its handle; the run ends all the same.
             let _ = tx.send(outcome);
@@ -155,9 +182,19 @@ impl Supervisor {
         ctx.stop();
     }
 
+    /// Per-node stats of the pipeline nodes as they stand.
+    fn stats_so_far(&self) -> Vec<NodeStats> {
+        let mut stats = self.stats.clone();
+        stats.truncate(self.pipeline_nodes);
+        for (s, p) in stats.iter_mut().zip(self.progress.snapshot()) {
+            s.rows_out = p.rows_out;
+        }
+        stats
+    }
+
     /// Applies and flushes the buffered writes; on failure the run fails.
     fn flush_writes(&mut self, ctx: &mut Context<Self>) -> bool {
-        let Some(store) = &self.store else {
+        let Some(store) = &self.scoped_store else {
             return true;
         };
         if self.pending_writes.is_empty() {
@@ -234,11 +271,7 @@ impl Handler<NodeEnded> for Supervisor {
             if !self.flush_writes(ctx) {
                 return;
             }
-            let mut stats = std::mem::take(&mut self.stats);
-            stats.truncate(self.pipeline_nodes);
-            for (s, p) in stats.iter_mut().zip(self.progress.snapshot()) {
-                s.rows_out = p.rows_out;
-            }
+            let stats = self.stats_so_far();
             let outcome = Ok(RunOutput {
                 streams: std::mem::take(&mut self.outputs),
                 failures: std::mem::take(&mut self.failures),

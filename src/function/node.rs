@@ -39,7 +39,7 @@ pub const PACKET_ID_COLUMN: &str = "__packet_id";
 pub const NODE_CONTENT_HASH_COLUMN: &str = "_node_content_hash";
 /// Column of a pipeline record telling whether the result was computed in this run.
 pub const COMPUTED_COLUMN: &str = "__computed";
-/// Column used (not stored) when hashing an entry id.
+/// Column of a pipeline record (and of the entry-id hash) holding the input packet hash.
 pub const INPUT_PACKET_HASH_COLUMN: &str = "__input_packet_hash";
 
 /// One packet to compute.
@@ -164,6 +164,11 @@ impl FunctionNode {
             .chain(input.source_info_fields())
             .cloned()
             .chain([
+                Arc::new(Field::new(
+                    INPUT_PACKET_HASH_COLUMN,
+                    DataType::LargeUtf8,
+                    false,
+                )),
                 Arc::new(Field::new(PACKET_ID_COLUMN, DataType::LargeUtf8, false)),
                 Arc::new(Field::new(
                     NODE_CONTENT_HASH_COLUMN,
@@ -442,7 +447,8 @@ impl FunctionNode {
     }
 
     /// Pipeline records for emitted rows: tags, system tags and input source info, the
-    /// result id, this node's hash and whether it was computed now; keyed by entry id.
+    /// input packet hash, the result id, this node's hash and whether it was computed
+    /// now; keyed by entry id.
     fn record_rows(
         &mut self,
         picked: &RecordBatch,
@@ -457,6 +463,8 @@ impl FunctionNode {
             .chain(input.source_info_range())
             .map(|i| picked.column(i).clone())
             .collect();
+        let input_hashes: Vec<&str> = rows.iter().map(|(_, _, h)| h.as_str()).collect();
+        columns.push(Arc::new(LargeStringArray::from(input_hashes)));
         let packet_ids: Vec<String> = rows.iter().map(|(_, _, h)| self.pod.result_id(h)).collect();
         columns.push(Arc::new(LargeStringArray::from(packet_ids)));
         columns.push(Arc::new(LargeStringArray::from(vec![

@@ -9,6 +9,7 @@
 //! [`SyncExecutor`] runs a pipeline without threads: it is the reference model that the
 //! actor runtime must agree with on every pipeline.
 
+mod stored;
 mod sync_exec;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use crate::model::StreamSchema;
 use crate::operator::{InputInfo, Operator, OperatorSpec};
 use crate::source::Source;
 
+pub use stored::{read_run_log, stored_source, write_run_log, RunRecord};
 pub(crate) use sync_exec::packet_failed;
 pub use sync_exec::{NodeStats, SyncExecutor};
 

@@ -156,6 +156,22 @@ impl Source {
         Source::build("DictSource", batch, options, context)
     }
 
+    /// A source over an already enriched stream (system tags and source info kept), with
+    /// a given identity: what a node's stored results become (`DerivedSource`).
+    pub fn from_stream(
+        class_name: &'static str,
+        source_id: String,
+        stream: Stream,
+        identity: Identity,
+    ) -> Result<Source> {
+        Ok(Source {
+            class_name,
+            source_id,
+            stream,
+            identity,
+        })
+    }
+
     /// The common enrichment of every source kind.
     fn build(
         class_name: &'static str,

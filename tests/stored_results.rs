@@ -1,0 +1,160 @@
+//! What the store keeps about runs: a node's stored results as a derived source (with
+//! system tags and source info), and the run log.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field};
+use orcapod::function::closure::ClosureFunction;
+use orcapod::function::{FunctionError, FunctionPod};
+use orcapod::model::{row_of, Datum, Stream};
+use orcapod::operator::OperatorSpec;
+use orcapod::pipeline::{
+    read_run_log, stored_source, ErrorPolicy, Pipeline, PipelineBuilder, SyncExecutor,
+};
+use orcapod::source::{Source, SourceOptions};
+use orcapod::store::{ArrowStore, MemoryStore, SledStore};
+use orcapod_actors::{RunOptions, Runtime};
+
+fn numbers(n: i64) -> Source {
+    let rows: Vec<Vec<(String, Datum)>> = (0..n)
+        .map(|i| {
+            vec![
+                ("id".to_string(), Datum::Str(format!("r{i}"))),
+                ("x".to_string(), Datum::Int(i)),
+            ]
+        })
+        .collect();
+    Source::from_rows(
+        &rows,
+        &SourceOptions::tags(["id"]).with_source_id("numbers"),
+    )
+    .unwrap()
+}
+
+fn doubled(fail_on: Option<i64>) -> Pipeline {
+    let function = ClosureFunction::new(
+        "double",
+        vec![Arc::new(Field::new("x", DataType::Int64, false))],
+        vec![Arc::new(Field::new("y", DataType::Int64, false))],
+        move |p| match p[0].1 {
+            Datum::Int(x) if Some(x) == fail_on => Err(FunctionError::new(format!("no {x}"))),
+            Datum::Int(x) => Ok(vec![Datum::Int(2 * x)]),
+            _ => Err(FunctionError::new("not an int")),
+        },
+    );
+    let mut builder = PipelineBuilder::new("doubling");
+    builder.source("numbers", numbers(12)).function(
+        "doubled",
+        FunctionPod::new(Arc::new(function)).unwrap(),
+        ["numbers"],
+    );
+    builder.build().unwrap()
+}
+
+fn rows(stream: &Stream) -> Vec<String> {
+    let mut out = Vec::new();
+    for batch in stream.batches() {
+        for i in 0..batch.num_rows() {
+            let (tag, packet) = row_of(stream.schema(), batch, i).unwrap();
+            let info: Vec<_> = packet
+                .columns()
+                .iter()
+                .map(|(n, _)| packet.source_info(n).cloned())
+                .collect();
+            out.push(format!(
+                "{:?} {:?} {:?} {info:?}",
+                tag.columns(),
+                tag.system_tags(),
+                packet.columns()
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn stored_results_come_back_as_a_source_with_their_provenance() {
+    let store: Arc<dyn ArrowStore> = Arc::new(MemoryStore::new());
+    let pipeline = doubled(None);
+    let computed = SyncExecutor::new(&pipeline)
+        .with_store(store.clone())
+        .unwrap()
+        .run_all()
+        .unwrap();
+
+    let derived = stored_source(store.as_ref(), &pipeline, "doubled").unwrap();
+    assert_eq!(derived.class_name(), "DerivedSource");
+    assert_eq!(rows(derived.stream()), rows(&computed["doubled"]));
+    assert_eq!(derived.stream().schema(), computed["doubled"].schema());
+
+    // The derived source detaches the Merkle chain: its pipeline hash is that of a fresh
+    // source with the same schema.
+    let fresh_rows = vec![vec![
+        ("id".to_string(), Datum::Str("a".into())),
+        ("y".to_string(), Datum::Int(1)),
+    ]];
+    let fresh = Source::from_rows(&fresh_rows, &SourceOptions::tags(["id"])).unwrap();
+    assert_eq!(derived.identity().pipeline, fresh.identity().pipeline);
+
+    // And it works as a source of a new pipeline.
+    let mut builder = PipelineBuilder::new("downstream");
+    builder
+        .source("doubled", derived)
+        .source("numbers", numbers(5))
+        .operator("joined", OperatorSpec::Join, ["doubled", "numbers"]);
+    let downstream = builder.build().unwrap();
+    let joined = SyncExecutor::new(&downstream).run_all().unwrap();
+    assert_eq!(joined["joined"].num_rows(), 5);
+    assert_eq!(joined["joined"].schema().system_tag_fields().len(), 4);
+}
+
+#[test]
+fn a_node_without_stored_results_gives_an_empty_source() {
+    let store: Arc<dyn ArrowStore> = Arc::new(MemoryStore::new());
+    let derived = stored_source(store.as_ref(), &doubled(None), "doubled").unwrap();
+    assert_eq!(derived.stream().num_rows(), 0);
+    let err = stored_source(store.as_ref(), &doubled(None), "numbers").unwrap_err();
+    assert!(err.to_string().contains("only function nodes"), "{err}");
+}
+
+#[test]
+fn every_actor_run_is_logged_with_counts_and_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ArrowStore> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let runtime = Runtime::new().unwrap();
+    let options = || {
+        RunOptions::default()
+            .store(store.clone())
+            .on_error(ErrorPolicy::Continue)
+    };
+    runtime.run(&doubled(Some(3)), options()).unwrap();
+    runtime.run(&doubled(Some(3)), options()).unwrap();
+
+    let log = read_run_log(store.as_ref(), "doubling").unwrap();
+    let doubled: Vec<_> = log.iter().filter(|r| r.node == "doubled").collect();
+    assert_eq!(doubled.len(), 2, "{log:?}");
+    assert_ne!(doubled[0].run_id, doubled[1].run_id);
+    assert_eq!(
+        (doubled[0].computed, doubled[0].cached, doubled[0].failed),
+        (11, 0, 1)
+    );
+    // The failed packet is tried again; the rest come from the store.
+    assert_eq!(
+        (doubled[1].computed, doubled[1].cached, doubled[1].failed),
+        (0, 11, 1)
+    );
+    assert_eq!(doubled[1].rows_out, 11);
+    assert!(
+        doubled[0].failures_json.contains("no 3"),
+        "{}",
+        doubled[0].failures_json
+    );
+    assert!(
+        doubled[0].failures_json.contains("\"id\":\"r3\""),
+        "{}",
+        doubled[0].failures_json
+    );
+    assert!(doubled[0].finished_at.ends_with('Z'));
+    assert!(read_run_log(store.as_ref(), "other").unwrap().is_empty());
+}
