@@ -23,7 +23,7 @@ use orcapod::store::ArrowStore;
 
 use crate::node_actor::{ActorConfig, Behavior, InEdge, NodeActor, NodeSetup, OutEdge};
 use crate::progress::{NodeProgress, Progress};
-use crate::supervisor::{Cancel, Supervisor, Wired};
+use crate::supervisor::{Cancel, RunStore, Supervisor, Wired};
 
 pub use orcapod::pipeline::ErrorPolicy;
 
@@ -244,9 +244,11 @@ impl Runtime {
             None => None,
         };
         let supervisor_store = match (&options.store, &store) {
-            (Some(root), Some(scoped)) => {
-                Some((root.clone(), scoped.clone(), pipeline.name().to_string()))
-            }
+            (Some(root), Some(scoped)) => Some(RunStore {
+                root: root.clone(),
+                scoped: scoped.clone(),
+                pipeline: pipeline.name().to_string(),
+            }),
             _ => None,
         };
 

@@ -89,6 +89,14 @@ pub(crate) struct Wired {
     pub nodes: Vec<Addr<NodeActor>>,
 }
 
+/// The store of a run: its root (for the run log), the view scoped to the pipeline
+/// (where function nodes write), and the pipeline's name.
+pub(crate) struct RunStore {
+    pub root: Arc<dyn ArrowStore>,
+    pub scoped: Arc<dyn ArrowStore>,
+    pub pipeline: String,
+}
+
 /// The per-run supervisor.
 pub(crate) struct Supervisor {
     names: Vec<String>,
@@ -120,7 +128,7 @@ impl Supervisor {
         pipeline_nodes: usize,
         progress: Arc<Progress>,
         continue_on_error: bool,
-        store: Option<(Arc<dyn ArrowStore>, Arc<dyn ArrowStore>, String)>,
+        store: Option<RunStore>,
         result: Sender<Result<RunOutput, RunError>>,
         live: Arc<AtomicUsize>,
     ) -> Self {
@@ -136,9 +144,12 @@ impl Supervisor {
             stats,
             pipeline_nodes,
             progress,
-            pipeline: store.as_ref().map(|s| s.2.clone()).unwrap_or_default(),
-            scoped_store: store.as_ref().map(|s| s.1.clone()),
-            store: store.map(|s| s.0),
+            pipeline: store
+                .as_ref()
+                .map(|s| s.pipeline.clone())
+                .unwrap_or_default(),
+            scoped_store: store.as_ref().map(|s| s.scoped.clone()),
+            store: store.map(|s| s.root),
             pending_writes: Vec::new(),
             pending_rows: 0,
             flush_scheduled: false,
