@@ -26,13 +26,16 @@ fn pipeline(rows: usize) -> Pipeline {
     let batch = RecordBatch::try_new(
         schema,
         vec![
-            Arc::new(LargeStringArray::from_iter_values((0..rows).map(|i| format!("k{i}")))),
+            Arc::new(LargeStringArray::from_iter_values(
+                (0..rows).map(|i| format!("k{i}")),
+            )),
             Arc::new(Int64Array::from_iter_values(0..rows as i64)),
         ],
     )
     .expect("valid batch");
-    let source = Source::from_record_batch(batch, &SourceOptions::tags(["id"]).with_source_id("bench"))
-        .expect("valid source");
+    let source =
+        Source::from_record_batch(batch, &SourceOptions::tags(["id"]).with_source_id("bench"))
+            .expect("valid source");
     let function = ClosureFunction::new(
         "plus_one",
         vec![Arc::new(Field::new("x", DataType::Int64, false))],
@@ -43,9 +46,11 @@ fn pipeline(rows: usize) -> Pipeline {
         },
     );
     let mut builder = PipelineBuilder::new("bench");
-    builder
-        .source("numbers", source)
-        .function("plus_one", FunctionPod::new(Arc::new(function)).expect("valid pod"), ["numbers"]);
+    builder.source("numbers", source).function(
+        "plus_one",
+        FunctionPod::new(Arc::new(function)).expect("valid pod"),
+        ["numbers"],
+    );
     builder.build().expect("valid pipeline")
 }
 
@@ -58,8 +63,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rows: usize = std::env::args().nth(1).map_or(Ok(100_000), |s| s.parse())?;
     let pipeline = pipeline(rows);
     let runtime = Runtime::new()?;
-    let (mut first, mut again) = (Vec::new(), Vec::new());
+    let (mut first, mut again, mut memory) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..3 {
+        let t = Instant::now();
+        runtime.run(&pipeline, RunOptions::default())?;
+        memory.push(rows as f64 / t.elapsed().as_secs_f64());
         let dir = tempfile::tempdir()?;
         let store: Arc<dyn ArrowStore> = Arc::new(SledStore::open(dir.path())?);
         let t = Instant::now();
@@ -72,7 +80,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         assert_eq!(out.stats[1].counts.cached as usize, rows);
     }
     println!("rows: {rows}");
-    println!("first run (compute + store): {:>10.0} packets/s (median of 3)", median(first));
-    println!("re-run (all recalled):       {:>10.0} packets/s (median of 3)", median(again));
+    println!(
+        "no store (compute only):     {:>10.0} packets/s (median of 3)",
+        median(memory)
+    );
+    println!(
+        "first run (compute + store): {:>10.0} packets/s (median of 3)",
+        median(first)
+    );
+    println!(
+        "re-run (all recalled):       {:>10.0} packets/s (median of 3)",
+        median(again)
+    );
     Ok(())
 }

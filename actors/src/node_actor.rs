@@ -134,6 +134,8 @@ pub(crate) struct NodeActor {
     reported_end: bool,
     /// Set when the supervisor stopped this actor on purpose.
     stopped_by_supervisor: bool,
+    /// A function node has a [`FunctionStep`] queued.
+    step_scheduled: bool,
     config: Arc<ActorConfig>,
     rng: Option<XorShift>,
     supervisor: Addr<Supervisor>,
@@ -177,6 +179,7 @@ impl NodeActor {
             failed: false,
             reported_end: false,
             stopped_by_supervisor: false,
+            step_scheduled: false,
             config,
             rng,
             supervisor,
@@ -298,10 +301,18 @@ impl NodeActor {
         let Behavior::Function { state, .. } = &mut self.behavior else {
             return;
         };
-        let outputs = state.take_output();
-        let writes = state.take_writes();
+        let taken = state
+            .take_output()
+            .and_then(|outputs| Ok((outputs, state.take_writes()?)));
         let failures = state.take_failures();
         let function = state.pod().uri().name.clone();
+        let (outputs, writes) = match taken {
+            Ok(taken) => taken,
+            Err(e) => {
+                self.fail(e.to_string(), ctx);
+                return;
+            }
+        };
         if !writes.is_empty() {
             self.supervisor.do_send(StoreWrites { writes });
         }
@@ -540,8 +551,10 @@ impl NodeActor {
         }
         let inputs_done = match &self.behavior {
             Behavior::Source { exhausted, .. } => *exhausted || self.failed,
+            // Completed packets wait for a queued step: end only after it.
             Behavior::Function { state, .. } => {
-                self.inputs.iter().all(|i| i.ended) && (self.failed || state.jobs_in_flight() == 0)
+                self.inputs.iter().all(|i| i.ended)
+                    && (self.failed || (state.jobs_in_flight() == 0 && !self.step_scheduled))
             }
             _ => self.inputs.iter().all(|i| i.ended),
         };
@@ -685,6 +698,25 @@ impl Handler<JobDone> for NodeActor {
                 return;
             }
         }
+        // Results that arrive together are emitted and stored together: the step runs
+        // after the completions already in the mailbox.
+        if !self.step_scheduled {
+            self.step_scheduled = true;
+            ctx.notify(FunctionStep);
+        }
+    }
+}
+
+/// Self-message: hand out what the function node completed since the last step.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+struct FunctionStep;
+
+impl Handler<FunctionStep> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, _: FunctionStep, ctx: &mut Context<Self>) {
+        self.step_scheduled = false;
         self.after_function_step(ctx);
         self.after_progress(ctx);
     }

@@ -28,9 +28,9 @@ use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 
 use super::{FunctionError, FunctionPod};
 use crate::error::{Error, Result};
-use crate::hashing::arrow::hash_batch;
+use crate::hashing::arrow::RowHasher;
 use crate::hashing::ContentHash;
-use crate::model::{array_from_datums, packet_content_hashes, row_of, Datum, StreamSchema};
+use crate::model::{array_from_datums, row_of, Datum, StreamSchema};
 use crate::store::{ArrowStore, RecordPath};
 
 /// Column of a pipeline record holding the result's record id.
@@ -138,6 +138,12 @@ pub struct FunctionNode {
     failures: Vec<PacketFailure>,
     result_schema: SchemaRef,
     record_schema: SchemaRef,
+    entry_schema: SchemaRef,
+    entry_hasher: RowHasher,
+    packet_hasher: RowHasher,
+    /// Rows whose result is known, not yet turned into output: (input batch, row, input
+    /// hash, computed in this run).
+    to_emit: Vec<(RecordBatch, usize, String, bool)>,
 }
 
 impl FunctionNode {
@@ -178,7 +184,29 @@ impl FunctionNode {
                 Arc::new(Field::new(COMPUTED_COLUMN, DataType::Boolean, false)),
             ])
             .collect();
+        let mut entry_fields: Vec<FieldRef> = input
+            .tag_fields()
+            .iter()
+            .chain(input.system_tag_fields())
+            .cloned()
+            .collect();
+        entry_fields.push(Arc::new(Field::new(
+            INPUT_PACKET_HASH_COLUMN,
+            DataType::LargeUtf8,
+            false,
+        )));
+        entry_fields.push(Arc::new(Field::new(
+            NODE_CONTENT_HASH_COLUMN,
+            DataType::LargeUtf8,
+            false,
+        )));
+        let entry_schema = Arc::new(Schema::new(entry_fields));
+        let packet_schema = Schema::new(input.packet_fields().to_vec());
         Ok(FunctionNode {
+            entry_hasher: RowHasher::new(&entry_schema),
+            entry_schema,
+            packet_hasher: RowHasher::new(&packet_schema),
+            to_emit: Vec::new(),
             pod,
             input,
             output,
@@ -213,9 +241,12 @@ impl FunctionNode {
         if batch.num_rows() == 0 {
             return Ok(Vec::new());
         }
-        let hashes = packet_content_hashes(&self.input, &batch)?;
-        let hashes: Vec<String> = (0..hashes.len())
-            .map(|i| hashes.value(i).to_string())
+        let packet_idx: Vec<usize> = self.input.packet_range().collect();
+        let hashes: Vec<String> = self
+            .packet_hasher
+            .hash_rows(&batch.project(&packet_idx)?)
+            .into_iter()
+            .map(|h| h.to_string())
             .collect();
         self.load_stored(&hashes)?;
 
@@ -244,13 +275,10 @@ impl FunctionNode {
                 packet: packet.columns().to_vec(),
             });
         }
-        if !hits.is_empty() {
-            self.counts.cached += hits.len() as u64;
-            let rows: Vec<(RecordBatch, usize, String)> = hits
-                .iter()
-                .map(|&r| (batch.clone(), r, hashes[r].clone()))
-                .collect();
-            self.emit(&rows, false)?;
+        self.counts.cached += hits.len() as u64;
+        for r in hits {
+            self.to_emit
+                .push((batch.clone(), r, hashes[r].clone(), false));
         }
         Ok(jobs)
     }
@@ -280,11 +308,9 @@ impl FunctionNode {
                     });
                 }
                 self.known.insert(hash.clone(), row);
-                let rows: Vec<(RecordBatch, usize, String)> = waiting
-                    .into_iter()
-                    .map(|w| (w.batch, w.row, hash.clone()))
-                    .collect();
-                self.emit(&rows, true)?;
+                for w in waiting {
+                    self.to_emit.push((w.batch, w.row, hash.clone(), true));
+                }
             }
             Err(error) => {
                 self.counts.failed += 1;
@@ -307,14 +333,30 @@ impl FunctionNode {
         self.jobs.len()
     }
 
-    /// Output batches ready so far.
-    pub fn take_output(&mut self) -> Vec<RecordBatch> {
-        std::mem::take(&mut self.ready)
+    /// Output batches ready so far (one batch for all rows completed since the last
+    /// call).
+    pub fn take_output(&mut self) -> Result<Vec<RecordBatch>> {
+        self.build_pending()?;
+        Ok(std::mem::take(&mut self.ready))
     }
 
     /// Store writes ready so far (results, then pipeline records).
-    pub fn take_writes(&mut self) -> Vec<StoreWrite> {
-        std::mem::take(&mut self.writes)
+    pub fn take_writes(&mut self) -> Result<Vec<StoreWrite>> {
+        self.build_pending()?;
+        Ok(std::mem::take(&mut self.writes))
+    }
+
+    /// Turns the rows completed since the last call into one output batch and their
+    /// pipeline records.
+    fn build_pending(&mut self) -> Result<()> {
+        if self.to_emit.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.to_emit);
+        let computed: Vec<bool> = pending.iter().map(|p| p.3).collect();
+        let rows: Vec<(RecordBatch, usize, String)> =
+            pending.into_iter().map(|(b, r, h, _)| (b, r, h)).collect();
+        self.emit(&rows, &computed)
     }
 
     /// Failures so far (taken).
@@ -398,7 +440,7 @@ impl FunctionNode {
 
     /// Output rows for (input batch, row, input hash) triples whose result is known, and
     /// their pipeline records.
-    fn emit(&mut self, rows: &[(RecordBatch, usize, String)], computed: bool) -> Result<()> {
+    fn emit(&mut self, rows: &[(RecordBatch, usize, String)], computed: &[bool]) -> Result<()> {
         let input = &self.input;
         let tag_cols: Vec<usize> = input.tag_range().collect();
         let sys_cols: Vec<usize> = input.system_tag_range().collect();
@@ -453,7 +495,7 @@ impl FunctionNode {
         &mut self,
         picked: &RecordBatch,
         rows: &[(RecordBatch, usize, String)],
-        computed: bool,
+        computed: &[bool],
     ) -> Result<()> {
         let input = &self.input;
         let n = picked.num_rows();
@@ -471,7 +513,8 @@ impl FunctionNode {
             self.node_hash.clone();
             n
         ])));
-        columns.push(Arc::new(BooleanArray::from(vec![computed; n])));
+        debug_assert_eq!(computed.len(), n);
+        columns.push(Arc::new(BooleanArray::from(computed.to_vec())));
         let records = RecordBatch::try_new(self.record_schema.clone(), columns)?;
         let ids = self.entry_ids(picked, rows)?;
         let path = self.paths().records.clone();
@@ -491,22 +534,6 @@ impl FunctionNode {
         rows: &[(RecordBatch, usize, String)],
     ) -> Result<Vec<String>> {
         let input = &self.input;
-        let mut fields: Vec<FieldRef> = input
-            .tag_fields()
-            .iter()
-            .chain(input.system_tag_fields())
-            .cloned()
-            .collect();
-        fields.push(Arc::new(Field::new(
-            INPUT_PACKET_HASH_COLUMN,
-            DataType::LargeUtf8,
-            false,
-        )));
-        fields.push(Arc::new(Field::new(
-            NODE_CONTENT_HASH_COLUMN,
-            DataType::LargeUtf8,
-            false,
-        )));
         let mut columns: Vec<ArrayRef> = input
             .tag_range()
             .chain(input.system_tag_range())
@@ -520,9 +547,12 @@ impl FunctionNode {
                 .as_str();
             picked.num_rows()
         ])));
-        let table = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-        Ok((0..table.num_rows())
-            .map(|i| hash_batch(&table.slice(i, 1)).to_string())
+        let table = RecordBatch::try_new(self.entry_schema.clone(), columns)?;
+        Ok(self
+            .entry_hasher
+            .hash_rows(&table)
+            .into_iter()
+            .map(|h| h.to_string())
             .collect())
     }
 }

@@ -33,6 +33,39 @@ pub fn hash_batches<'a>(
     ContentHash::new(ARROW_METHOD, digester.finalize())
 }
 
+/// The hash of each row of `batch` as a one-row table — what [`hash_batch`] gives for
+/// `batch.slice(i, 1)` — computed with the schema's part of the digest done once.
+pub fn hash_rows(batch: &RecordBatch) -> Vec<ContentHash> {
+    RowHasher::new(&batch.schema()).hash_rows(batch)
+}
+
+/// Hashes rows of batches that share one schema, digesting the schema once.
+#[derive(Clone)]
+pub struct RowHasher {
+    base: ArrowDigester,
+}
+
+impl RowHasher {
+    /// A hasher for rows of `schema`.
+    pub fn new(schema: &Schema) -> Self {
+        RowHasher {
+            base: ArrowDigester::new(schema, HasherConfig::default()),
+        }
+    }
+
+    /// The hash of each row of `batch` (which must have the hasher's schema) as a
+    /// one-row table.
+    pub fn hash_rows(&self, batch: &RecordBatch) -> Vec<ContentHash> {
+        (0..batch.num_rows())
+            .map(|i| {
+                let mut digester = self.base.clone();
+                digester.update(&batch.slice(i, 1));
+                ContentHash::new(ARROW_METHOD, digester.finalize())
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -64,6 +97,14 @@ mod tests {
         );
         let reordered = whole.project(&[1, 0]).unwrap();
         assert_eq!(hash_batch(&reordered), h);
+        let rows = hash_rows(&whole);
+        assert_eq!(
+            rows,
+            vec![
+                hash_batch(&whole.slice(0, 1)),
+                hash_batch(&whole.slice(1, 1))
+            ]
+        );
 
         let nullable = Arc::new(Schema::new(vec![
             Field::new("id", DataType::LargeUtf8, false),

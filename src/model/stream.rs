@@ -12,7 +12,7 @@ use super::datagram::{Packet, Tag};
 use super::datum::Datum;
 use super::schema::StreamSchema;
 use crate::error::{Error, Result};
-use crate::hashing::arrow::hash_batch;
+use crate::hashing::arrow::hash_rows;
 
 /// A stream's rows: batches that all have exactly the schema's Arrow schema.
 #[derive(Debug, Clone)]
@@ -162,7 +162,8 @@ pub fn packet_content_hashes(
 ) -> Result<LargeStringArray> {
     let packet_idx: Vec<usize> = schema.packet_range().collect();
     let packets = batch.project(&packet_idx)?;
-    Ok((0..packets.num_rows())
-        .map(|i| Some(hash_batch(&packets.slice(i, 1)).to_string()))
+    Ok(hash_rows(&packets)
+        .into_iter()
+        .map(|h| Some(h.to_string()))
         .collect())
 }

@@ -152,7 +152,7 @@ impl<'p> SyncExecutor<'p> {
                 }
                 stats.failures.extend(failures);
             }
-            out.extend(state.take_output());
+            out.extend(state.take_output()?);
             self.save(&mut state)?;
         }
         stats.counts = state.counts().clone();
@@ -161,7 +161,7 @@ impl<'p> SyncExecutor<'p> {
 
     /// Writes and flushes what the function node has to store.
     fn save(&self, state: &mut FunctionNode) -> Result<()> {
-        let writes = state.take_writes();
+        let writes = state.take_writes()?;
         if let (Some(store), false) = (&self.store, writes.is_empty()) {
             apply_writes(store.as_ref(), &writes)?;
             store.flush()?;
