@@ -93,7 +93,7 @@ impl RunOptions {
     /// results are reused, new ones stored and flushed as they are computed. Operator
     /// nodes in `CacheMode::Log` store their output rows there too (through the
     /// supervisor), `CacheMode::Replay` nodes serve the rows stored there (read when the
-    /// run starts).
+    /// run starts), and cached sources add their rows there and serve the union.
     pub fn store(mut self, store: Arc<dyn ArrowStore>) -> Self {
         self.store = Some(store);
         self
@@ -224,8 +224,16 @@ impl Runtime {
             }
         }
         for name in options.feeds.keys() {
-            match pipeline.node(name).map(|n| n.kind()) {
-                Some(NodeKind::Source(_)) => {}
+            match pipeline
+                .node(name)
+                .map(|n| (n.kind(), n.is_cached_source()))
+            {
+                Some((NodeKind::Source(_), true)) => {
+                    return Err(RunError::Invalid(format!(
+                        "`{name}` is a cached source and cannot be fed"
+                    )))
+                }
+                Some((NodeKind::Source(_), false)) => {}
                 _ => {
                     return Err(RunError::Invalid(format!(
                         "`{name}` is not a source node and cannot be fed"
@@ -262,9 +270,19 @@ impl Runtime {
             let replay = node.cache_mode() == CacheMode::Replay;
             let behavior = match node.kind() {
                 NodeKind::Source(source) => Behavior::Source {
-                    batches: match options.feeds.contains_key(node.name()) {
-                        true => VecDeque::new(),
-                        false => source.stream().batches().iter().cloned().collect(),
+                    batches: match (
+                        options.feeds.contains_key(node.name()),
+                        &store,
+                        node.is_cached_source(),
+                    ) {
+                        (true, _, _) => VecDeque::new(),
+                        (false, Some(store), true) => pipeline
+                            .cached_source(index, store.as_ref())?
+                            .batches()
+                            .iter()
+                            .cloned()
+                            .collect(),
+                        (false, _, _) => source.stream().batches().iter().cloned().collect(),
                     },
                     feed: options.feeds.remove(node.name()),
                     exhausted: false,

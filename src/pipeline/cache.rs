@@ -23,6 +23,7 @@ use super::{NodeKind, Pipeline};
 use crate::error::{Error, Result};
 use crate::function::node::{StoreWrite, NODE_CONTENT_HASH_COLUMN};
 use crate::hashing::arrow::hash_batch;
+use crate::hashing::identity::Identity;
 use crate::model::{Stream, StreamSchema};
 use crate::store::{ArrowStore, RecordPath};
 
@@ -142,6 +143,11 @@ impl OperatorLog {
     }
 }
 
+/// Where a cached source keeps its rows: `source/node:{content hash string}`.
+pub fn cached_source_path(identity: &Identity) -> Result<RecordPath> {
+    RecordPath::new(["source".to_string(), format!("node:{}", identity.content)])
+}
+
 /// The Arrow hash hex (no method prefix) of each row of `batch`.
 fn row_hashes(batch: &RecordBatch) -> Vec<String> {
     (0..batch.num_rows())
@@ -192,6 +198,37 @@ impl Pipeline {
         })?;
         log.replay(store, node.output_schema())
             .map_err(|e| e.at_node(node.name()))
+    }
+
+    /// The output of cached source node `index` (reference §4.4): adds the source's
+    /// current rows to `store` (already scoped to this pipeline) at
+    /// `source/node:{source content hash}`, one record per distinct row, flushes, and
+    /// returns every row stored there (the union of all runs so far).
+    pub fn cached_source(&self, index: usize, store: &dyn ArrowStore) -> Result<Stream> {
+        let node = &self.nodes()[index];
+        let NodeKind::Source(source) = node.kind() else {
+            return Err(Error::internal(format!(
+                "node `{}` is not a source node",
+                node.name()
+            )));
+        };
+        let at_node = |e: Error| e.at_node(node.name());
+        let path = cached_source_path(node.identity()).map_err(at_node)?;
+        for batch in source.stream().batches() {
+            store
+                .add_records(&path, &row_hashes(batch), batch, true)
+                .map_err(at_node)?;
+        }
+        store.flush().map_err(at_node)?;
+        let schema = node.output_schema();
+        match store.get_all(&path).map_err(at_node)? {
+            None => Ok(Stream::empty(schema.clone())),
+            Some(records) => Stream::new(
+                schema.clone(),
+                vec![project(&records.batch, schema, &path).map_err(at_node)?],
+            )
+            .map_err(at_node),
+        }
     }
 
     /// The log of operator node `index` when it is in [`CacheMode::Log`] and a store is

@@ -24,7 +24,7 @@ use crate::model::StreamSchema;
 use crate::operator::{InputInfo, Operator, OperatorSpec};
 use crate::source::Source;
 
-pub use cache::{CacheMode, OperatorLog};
+pub use cache::{cached_source_path, CacheMode, OperatorLog};
 pub use stored::{read_run_log, stored_source, write_run_log, RunRecord};
 pub(crate) use sync_exec::packet_failed;
 pub use sync_exec::{NodeStats, SyncExecutor};
@@ -59,6 +59,7 @@ pub struct Node {
     output_schema: Arc<StreamSchema>,
     identity: Identity,
     cache_mode: CacheMode,
+    cached_source: bool,
 }
 
 impl Node {
@@ -85,6 +86,10 @@ impl Node {
     /// The cache mode of an operator node ([`CacheMode::Off`] for every other node).
     pub fn cache_mode(&self) -> CacheMode {
         self.cache_mode
+    }
+    /// Whether this is a cached source node (see [`PipelineBuilder::cached_source`]).
+    pub fn is_cached_source(&self) -> bool {
+        self.cached_source
     }
 }
 
@@ -186,6 +191,8 @@ pub struct PipelineBuilder {
     nodes: Vec<(String, NodeKind, Vec<String>)>,
     /// Cache modes of operator nodes (absent: [`CacheMode::Off`]).
     cache_modes: HashMap<String, CacheMode>,
+    /// Names of the cached source nodes.
+    cached_sources: Vec<String>,
 }
 
 impl PipelineBuilder {
@@ -195,6 +202,7 @@ impl PipelineBuilder {
             name: name.into(),
             nodes: Vec::new(),
             cache_modes: HashMap::new(),
+            cached_sources: Vec::new(),
         }
     }
 
@@ -203,6 +211,17 @@ impl PipelineBuilder {
         self.nodes
             .push((name.into(), NodeKind::Source(source), Vec::new()));
         self
+    }
+
+    /// Adds a cached source node (reference §4.4): on each run with a store, the
+    /// source's current rows are added to the store at `source/node:{content hash}`
+    /// (inside the pipeline's scope, one record per distinct row), and the node serves
+    /// every row stored there so far — the union of all runs, without duplicates.
+    /// Identity and schema are the wrapped source's. Without a store it is a plain source.
+    pub fn cached_source(&mut self, name: impl Into<String>, source: Source) -> &mut Self {
+        let name = name.into();
+        self.cached_sources.push(name.clone());
+        self.source(name, source)
     }
 
     /// Adds an operator node reading the named nodes with a cache mode (reference §8.3):
@@ -344,6 +363,7 @@ impl PipelineBuilder {
                 output_schema,
                 identity,
                 cache_mode: self.cache_modes.get(name).copied().unwrap_or_default(),
+                cached_source: self.cached_sources.contains(name),
             });
         }
         Ok(pipeline)

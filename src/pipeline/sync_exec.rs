@@ -111,7 +111,10 @@ impl<'p> SyncExecutor<'p> {
             ..NodeStats::default()
         };
         let stream = match node.kind() {
-            NodeKind::Source(source) => source.stream().clone(),
+            NodeKind::Source(source) => match (&self.store, node.is_cached_source()) {
+                (Some(store), true) => self.pipeline.cached_source(index, store.as_ref())?,
+                _ => source.stream().clone(),
+            },
             NodeKind::Operator(_) if replay => {
                 self.pipeline.replay(index, self.store.as_deref())?
             }
