@@ -34,6 +34,7 @@ use orcapod::function::node::{FunctionNode, Job};
 use orcapod::function::{call_catching_panics, FunctionError, FunctionWorker};
 use orcapod::model::{Datum, StreamSchema};
 use orcapod::operator::Operator;
+use orcapod::pipeline::OperatorLog;
 
 use crate::messages::{Credit, Input, Start, Stop};
 use crate::progress::Progress;
@@ -125,6 +126,7 @@ pub(crate) struct NodeActor {
     behavior: Behavior,
     schema: Arc<StreamSchema>,
     input_schemas: Vec<Arc<StreamSchema>>,
+    log: Option<OperatorLog>,
     inputs: Vec<InEdge>,
     outputs: Vec<OutEdge>,
     inbox: VecDeque<Input>,
@@ -151,6 +153,8 @@ pub(crate) struct NodeSetup {
     pub schema: Arc<StreamSchema>,
     /// The schema of each input port.
     pub input_schemas: Vec<Arc<StreamSchema>>,
+    /// Where an operator in `CacheMode::Log` stores its output rows (with a store only).
+    pub log: Option<OperatorLog>,
 }
 
 impl NodeActor {
@@ -171,6 +175,7 @@ impl NodeActor {
             behavior: setup.behavior,
             schema: setup.schema,
             input_schemas: setup.input_schemas,
+            log: setup.log,
             inputs,
             outputs,
             inbox: VecDeque::new(),
@@ -348,7 +353,22 @@ impl NodeActor {
         ctx: &mut Context<Self>,
     ) {
         match outcome {
-            Ok(Ok(batches)) => self.emit(batches),
+            Ok(Ok(batches)) => {
+                // A logging operator hands its output rows to the supervisor to store.
+                if let Some(log) = &self.log {
+                    match log.write(&batches) {
+                        Ok(Some(write)) => self.supervisor.do_send(StoreWrites {
+                            writes: vec![write],
+                        }),
+                        Ok(None) => {}
+                        Err(e) => {
+                            self.fail(e.to_string(), ctx);
+                            return;
+                        }
+                    }
+                }
+                self.emit(batches)
+            }
             Ok(Err(error)) => self.fail(error.to_string(), ctx),
             Err(panic) => self.fail(format!("panicked: {}", panic_message(&panic)), ctx),
         }

@@ -18,7 +18,7 @@ use actix::{Addr, AsyncContext, Context};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender};
 use orcapod::model::Stream;
-use orcapod::pipeline::{NodeKind, NodeStats, Pipeline};
+use orcapod::pipeline::{CacheMode, NodeKind, NodeStats, Pipeline};
 use orcapod::store::ArrowStore;
 
 use crate::node_actor::{ActorConfig, Behavior, InEdge, NodeActor, NodeSetup, OutEdge};
@@ -90,7 +90,10 @@ impl RunOptions {
     }
 
     /// Keeps function results and records in `store`, under the pipeline's name: stored
-    /// results are reused, new ones stored and flushed as they are computed.
+    /// results are reused, new ones stored and flushed as they are computed. Operator
+    /// nodes in `CacheMode::Log` store their output rows there too (through the
+    /// supervisor), `CacheMode::Replay` nodes serve the rows stored there (read when the
+    /// run starts), and cached sources add their rows there and serve the union.
     pub fn store(mut self, store: Arc<dyn ArrowStore>) -> Self {
         self.store = Some(store);
         self
@@ -221,8 +224,16 @@ impl Runtime {
             }
         }
         for name in options.feeds.keys() {
-            match pipeline.node(name).map(|n| n.kind()) {
-                Some(NodeKind::Source(_)) => {}
+            match pipeline
+                .node(name)
+                .map(|n| (n.kind(), n.is_cached_source()))
+            {
+                Some((NodeKind::Source(_), true)) => {
+                    return Err(RunError::Invalid(format!(
+                        "`{name}` is a cached source and cannot be fed"
+                    )))
+                }
+                Some((NodeKind::Source(_), false)) => {}
                 _ => {
                     return Err(RunError::Invalid(format!(
                         "`{name}` is not a source node and cannot be fed"
@@ -256,13 +267,36 @@ impl Runtime {
         let mut setups = Vec::new();
         let mut names = Vec::new();
         for (index, node) in pipeline.nodes().iter().enumerate() {
+            let replay = node.cache_mode() == CacheMode::Replay;
             let behavior = match node.kind() {
                 NodeKind::Source(source) => Behavior::Source {
-                    batches: match options.feeds.contains_key(node.name()) {
-                        true => VecDeque::new(),
-                        false => source.stream().batches().iter().cloned().collect(),
+                    batches: match (
+                        options.feeds.contains_key(node.name()),
+                        &store,
+                        node.is_cached_source(),
+                    ) {
+                        (true, _, _) => VecDeque::new(),
+                        (false, Some(store), true) => pipeline
+                            .cached_source(index, store.as_ref())?
+                            .batches()
+                            .iter()
+                            .cloned()
+                            .collect(),
+                        (false, _, _) => source.stream().batches().iter().cloned().collect(),
                     },
                     feed: options.feeds.remove(node.name()),
+                    exhausted: false,
+                },
+                // A replaying operator is a source of its stored rows, cut off from its
+                // inputs (see the edges below).
+                NodeKind::Operator(_) if replay => Behavior::Source {
+                    batches: pipeline
+                        .replay(index, store.as_deref())?
+                        .batches()
+                        .iter()
+                        .cloned()
+                        .collect(),
+                    feed: None,
                     exhausted: false,
                 },
                 NodeKind::Function(_) => Behavior::Function {
@@ -280,16 +314,23 @@ impl Runtime {
                 index,
                 behavior,
                 schema: node.output_schema().clone(),
-                input_schemas: node
-                    .inputs()
-                    .iter()
-                    .map(|&i| pipeline.nodes()[i].output_schema().clone())
-                    .collect(),
+                input_schemas: match replay {
+                    true => Vec::new(),
+                    false => node
+                        .inputs()
+                        .iter()
+                        .map(|&i| pipeline.nodes()[i].output_schema().clone())
+                        .collect(),
+                },
+                log: pipeline.operator_log(index, store.is_some())?,
             });
         }
         // edges[(producer, consumer, port)]
         let mut edges: Vec<(usize, usize, usize)> = Vec::new();
         for (consumer, node) in pipeline.nodes().iter().enumerate() {
+            if node.cache_mode() == CacheMode::Replay {
+                continue;
+            }
             for (port, &producer) in node.inputs().iter().enumerate() {
                 edges.push((producer, consumer, port));
             }
@@ -316,6 +357,7 @@ impl Runtime {
                 },
                 schema: schema.clone(),
                 input_schemas: vec![schema],
+                log: None,
             });
             edges.push((producer, index, 0));
         }

@@ -8,7 +8,7 @@
 //! A [`Cancel`] stops every actor. The supervisor sends the result exactly once and then
 //! stops itself, so a finished run leaves no actor behind.
 //!
-//! Store writes of function nodes come here ([`StoreWrites`]) and are buffered: they are
+//! Store writes of function nodes and logging operators come here ([`StoreWrites`]) and are buffered: they are
 //! applied and flushed together every [`FLUSH_INTERVAL`], when [`FLUSH_ROWS`] rows are
 //! waiting, and before the run reports success. So results become durable in batches
 //! (never one flush per packet), and a crash loses at most the results of the last
@@ -53,7 +53,8 @@ pub(crate) struct PacketsFailed {
     pub failures: Vec<PacketFailure>,
 }
 
-/// Results and records to store (and flush) on behalf of a function node.
+/// Rows to store (and flush) on behalf of a node: results and records of a function
+/// node, or the output rows of an operator in `CacheMode::Log`.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct StoreWrites {

@@ -190,3 +190,24 @@ fn wait_for_no_actors(runtime: &Runtime) {
     }
     panic!("{} actors still alive", runtime.live_actors());
 }
+
+#[test]
+fn a_cached_source_cannot_be_fed() {
+    let mut builder = PipelineBuilder::new("fed");
+    builder
+        .cached_source("s", numbers("s", 4, 2, "x"))
+        .operator("r", rename("x", "y"), ["s"]);
+    let pipeline = builder.build().unwrap();
+    let runtime = Runtime::new().unwrap();
+    let (_tx, rx) = crossbeam_channel::unbounded();
+    let mut options = RunOptions::default();
+    options.feed("s", rx);
+    let error = runtime
+        .run(&pipeline, options)
+        .expect_err("a cached source is not fed");
+    assert!(
+        matches!(error, RunError::Invalid(ref m) if m.contains("`s`") && m.contains("cached")),
+        "{error}"
+    );
+    assert_eq!(runtime.live_actors(), 0);
+}

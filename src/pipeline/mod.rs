@@ -9,6 +9,7 @@
 //! [`SyncExecutor`] runs a pipeline without threads: it is the reference model that the
 //! actor runtime must agree with on every pipeline.
 
+mod cache;
 mod stored;
 mod sync_exec;
 
@@ -23,6 +24,7 @@ use crate::model::StreamSchema;
 use crate::operator::{InputInfo, Operator, OperatorSpec};
 use crate::source::Source;
 
+pub use cache::{cached_source_path, CacheMode, OperatorLog};
 pub use stored::{read_run_log, stored_source, write_run_log, RunRecord};
 pub(crate) use sync_exec::packet_failed;
 pub use sync_exec::{NodeStats, SyncExecutor};
@@ -56,6 +58,8 @@ pub struct Node {
     inputs: Vec<usize>,
     output_schema: Arc<StreamSchema>,
     identity: Identity,
+    cache_mode: CacheMode,
+    cached_source: bool,
 }
 
 impl Node {
@@ -78,6 +82,14 @@ impl Node {
     /// The node's content and pipeline hashes.
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+    /// The cache mode of an operator node ([`CacheMode::Off`] for every other node).
+    pub fn cache_mode(&self) -> CacheMode {
+        self.cache_mode
+    }
+    /// Whether this is a cached source node (see [`PipelineBuilder::cached_source`]).
+    pub fn is_cached_source(&self) -> bool {
+        self.cached_source
     }
 }
 
@@ -177,6 +189,10 @@ impl Pipeline {
 pub struct PipelineBuilder {
     name: String,
     nodes: Vec<(String, NodeKind, Vec<String>)>,
+    /// Cache modes of operator nodes (absent: [`CacheMode::Off`]).
+    cache_modes: HashMap<String, CacheMode>,
+    /// Names of the cached source nodes.
+    cached_sources: Vec<String>,
 }
 
 impl PipelineBuilder {
@@ -185,6 +201,8 @@ impl PipelineBuilder {
         PipelineBuilder {
             name: name.into(),
             nodes: Vec::new(),
+            cache_modes: HashMap::new(),
+            cached_sources: Vec::new(),
         }
     }
 
@@ -193,6 +211,32 @@ impl PipelineBuilder {
         self.nodes
             .push((name.into(), NodeKind::Source(source), Vec::new()));
         self
+    }
+
+    /// Adds a cached source node (reference §4.4): on each run with a store, the
+    /// source's current rows are added to the store at `source/node:{content hash}`
+    /// (inside the pipeline's scope, one record per distinct row), and the node serves
+    /// every row stored there so far — the union of all runs, without duplicates.
+    /// Identity and schema are the wrapped source's. Without a store it is a plain source.
+    pub fn cached_source(&mut self, name: impl Into<String>, source: Source) -> &mut Self {
+        let name = name.into();
+        self.cached_sources.push(name.clone());
+        self.source(name, source)
+    }
+
+    /// Adds an operator node reading the named nodes with a cache mode (reference §8.3):
+    /// [`CacheMode::Log`] stores every output row, [`CacheMode::Replay`] serves the stored
+    /// rows instead of computing. See [`CacheMode`].
+    pub fn operator_with_cache<S: Into<String>>(
+        &mut self,
+        name: impl Into<String>,
+        spec: OperatorSpec,
+        inputs: impl IntoIterator<Item = S>,
+        mode: CacheMode,
+    ) -> &mut Self {
+        let name = name.into();
+        self.cache_modes.insert(name.clone(), mode);
+        self.operator(name, spec, inputs)
     }
 
     /// Adds an operator node reading the named nodes, in order.
@@ -318,6 +362,8 @@ impl PipelineBuilder {
                 inputs,
                 output_schema,
                 identity,
+                cache_mode: self.cache_modes.get(name).copied().unwrap_or_default(),
+                cached_source: self.cached_sources.contains(name),
             });
         }
         Ok(pipeline)

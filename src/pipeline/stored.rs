@@ -32,7 +32,7 @@ pub fn stored_source(store: &dyn ArrowStore, pipeline: &Pipeline, node: &str) ->
     let NodeKind::Function(pod) = n.kind() else {
         return Err(Error::invalid(
             format!("node `{node}`"),
-            "only function nodes store their results (operator caching is not available yet)",
+            "only function nodes store their results (logged operator rows are served by `CacheMode::Replay`)",
         ));
     };
     let store = store.at(&[pipeline.name()])?;

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{ErrorPolicy, NodeKind, Pipeline};
+use super::{CacheMode, ErrorPolicy, NodeKind, Pipeline};
 use crate::error::{Error, Result};
 use crate::function::node::{apply_writes, FunctionNode, PacketCounts, PacketFailure};
 use crate::function::{call_catching_panics, FunctionError, FunctionWorker};
@@ -98,23 +98,43 @@ impl<'p> SyncExecutor<'p> {
             return Ok(());
         }
         let node = &self.pipeline.nodes()[index];
+        let replay = node.cache_mode() == CacheMode::Replay;
         // Inputs come before their readers, so this recursion is bounded by the depth.
-        for &input in node.inputs() {
-            self.compute(input)?;
+        // A replaying node serves stored rows and needs none of its inputs.
+        if !replay {
+            for &input in node.inputs() {
+                self.compute(input)?;
+            }
         }
         let mut stats = NodeStats {
             node: node.name().to_string(),
             ..NodeStats::default()
         };
         let stream = match node.kind() {
-            NodeKind::Source(source) => source.stream().clone(),
+            NodeKind::Source(source) => match (&self.store, node.is_cached_source()) {
+                (Some(store), true) => self.pipeline.cached_source(index, store.as_ref())?,
+                _ => source.stream().clone(),
+            },
+            NodeKind::Operator(_) if replay => {
+                self.pipeline.replay(index, self.store.as_deref())?
+            }
             NodeKind::Operator(_) => {
                 let mut operator = self
                     .pipeline
                     .instantiate(index)?
                     .ok_or_else(|| Error::internal("an operator node built no operator"))?;
                 let inputs: Vec<&Stream> = node.inputs().iter().map(|i| &self.outputs[i]).collect();
-                run_to_completion(operator.as_mut(), &inputs).map_err(|e| e.at_node(node.name()))?
+                let stream = run_to_completion(operator.as_mut(), &inputs)
+                    .map_err(|e| e.at_node(node.name()))?;
+                let log = self.pipeline.operator_log(index, self.store.is_some())?;
+                if let (Some(log), Some(store)) = (log, &self.store) {
+                    if let Some(write) = log.write(stream.batches())? {
+                        apply_writes(store.as_ref(), &[write])
+                            .and_then(|()| store.flush())
+                            .map_err(|e| e.at_node(node.name()))?;
+                    }
+                }
+                stream
             }
             NodeKind::Function(_) => {
                 let state = self.pipeline.function_state(index, self.store.clone())?;

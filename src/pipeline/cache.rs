@@ -1,0 +1,242 @@
+//! Persistence tiers of operator and source nodes: operator cache modes (reference §8.3)
+//! and cached sources (reference §4.4).
+//!
+//! Both executors use the functions here, so they write and read the same rows at the
+//! same paths (all inside the pipeline's scope, the store view `store.at(&[name])`):
+//!
+//! | what | path | record id |
+//! |---|---|---|
+//! | operator LOG rows | `{OpClass}/{operator content hash hex}/schema:{node pipeline hash}` | Arrow hash hex of the row, `_node_content_hash` included |
+//! | cached source rows | `source/node:{source content hash}` | Arrow hash hex of the row |
+//!
+//! Rows are stored whole — user tags, packets, system tags and each row's own source
+//! info (never the first row's, bug K1) — and written with `skip_duplicates = true`, so
+//! identical rows dedupe and re-running never duplicates anything.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, BooleanArray, LargeStringArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{DataType, Field, Schema};
+
+use super::{NodeKind, Pipeline};
+use crate::error::{Error, Result};
+use crate::function::node::{StoreWrite, NODE_CONTENT_HASH_COLUMN};
+use crate::hashing::arrow::hash_batch;
+use crate::hashing::identity::Identity;
+use crate::model::{Stream, StreamSchema};
+use crate::store::{ArrowStore, RecordPath};
+
+/// What an operator node does with the store (reference §8.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheMode {
+    /// Compute, store nothing (the default).
+    #[default]
+    Off,
+    /// Compute as usual and store every output row (with its system tags and source
+    /// info) under the node's path; without a store, the same as `Off`.
+    Log,
+    /// Do not compute: serve the rows this node instance logged before (an empty stream
+    /// when there are none). The node's inputs are not computed for it. Needs a store.
+    Replay,
+}
+
+/// Where and how an operator node in [`CacheMode::Log`] stores its output rows.
+#[derive(Debug, Clone)]
+pub struct OperatorLog {
+    path: RecordPath,
+    node_hash: String,
+}
+
+impl OperatorLog {
+    /// The store path of operator node `index` of `pipeline` (relative to the pipeline's
+    /// scope), or `None` when it is not an operator node.
+    pub fn for_node(pipeline: &Pipeline, index: usize) -> Result<Option<OperatorLog>> {
+        let node = &pipeline.nodes()[index];
+        let NodeKind::Operator(spec) = node.kind() else {
+            return Ok(None);
+        };
+        let path = RecordPath::new([
+            spec.class_name().to_string(),
+            spec.content_hash().hex(),
+            format!("schema:{}", node.identity().pipeline),
+        ])
+        .map_err(|e| e.at_node(node.name()))?;
+        Ok(Some(OperatorLog {
+            path,
+            node_hash: node.identity().content.to_string(),
+        }))
+    }
+
+    /// The path of the logged rows, inside the pipeline's scope.
+    pub fn path(&self) -> &RecordPath {
+        &self.path
+    }
+
+    /// The node's content hash string, stored in every row's `_node_content_hash`.
+    pub fn node_hash(&self) -> &str {
+        &self.node_hash
+    }
+
+    /// The store write for output batches of the node: each row plus the node content
+    /// hash column, keyed by the Arrow hash of that full row. `None` when there are no
+    /// rows.
+    pub fn write(&self, batches: &[RecordBatch]) -> Result<Option<StoreWrite>> {
+        let mut ids = Vec::new();
+        let mut stored = Vec::new();
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
+            fields.push(Arc::new(Field::new(
+                NODE_CONTENT_HASH_COLUMN,
+                DataType::LargeUtf8,
+                false,
+            )));
+            let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+            columns.push(Arc::new(LargeStringArray::from(vec![
+                self.node_hash
+                    .as_str();
+                batch.num_rows()
+            ])));
+            let full = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+            ids.extend(row_hashes(&full));
+            stored.push(full);
+        }
+        let Some(first) = stored.first() else {
+            return Ok(None);
+        };
+        let batch = arrow::compute::concat_batches(&first.schema(), &stored)?;
+        Ok(Some(StoreWrite {
+            path: self.path.clone(),
+            ids,
+            batch,
+        }))
+    }
+
+    /// The rows this node instance logged, with the node's output `schema` (the node hash
+    /// column dropped); an empty stream when nothing is stored.
+    pub fn replay(&self, store: &dyn ArrowStore, schema: &Arc<StreamSchema>) -> Result<Stream> {
+        let Some(records) = store.get_all(&self.path)? else {
+            return Ok(Stream::empty(schema.clone()));
+        };
+        let batch = records.batch;
+        let hashes = batch
+            .column_by_name(NODE_CONTENT_HASH_COLUMN)
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("store path `{}`", self.path),
+                    "logged operator rows without a node hash column",
+                )
+            })?
+            .as_string_opt::<i64>()
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("store path `{}`", self.path),
+                    "the node hash column is not a large string",
+                )
+            })?;
+        let mine: BooleanArray = hashes
+            .iter()
+            .map(|h| Some(h == Some(self.node_hash.as_str())))
+            .collect();
+        let batch = filter_record_batch(&batch, &mine)?;
+        Stream::new(schema.clone(), vec![project(&batch, schema, &self.path)?])
+    }
+}
+
+/// Where a cached source keeps its rows: `source/node:{content hash string}`.
+pub fn cached_source_path(identity: &Identity) -> Result<RecordPath> {
+    RecordPath::new(["source".to_string(), format!("node:{}", identity.content)])
+}
+
+/// The Arrow hash hex (no method prefix) of each row of `batch`.
+fn row_hashes(batch: &RecordBatch) -> Vec<String> {
+    (0..batch.num_rows())
+        .map(|i| hash_batch(&batch.slice(i, 1)).hex())
+        .collect()
+}
+
+/// The columns of `schema`, by name, from a stored batch.
+fn project(batch: &RecordBatch, schema: &StreamSchema, path: &RecordPath) -> Result<RecordBatch> {
+    let columns = schema
+        .arrow()
+        .fields()
+        .iter()
+        .map(|f| {
+            batch.column_by_name(f.name()).cloned().ok_or_else(|| {
+                Error::invalid(
+                    format!("store path `{path}`"),
+                    format!("stored rows lack column `{}`", f.name()),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new(schema.arrow().clone(), columns).map_err(|e| {
+        Error::invalid(
+            format!("store path `{path}`"),
+            format!("stored rows do not match the node's schema: {e}"),
+        )
+    })
+}
+
+impl Pipeline {
+    /// The output of operator node `index` in [`CacheMode::Replay`], read from `store`
+    /// (already scoped to this pipeline); an error naming the node without a store.
+    pub fn replay(&self, index: usize, store: Option<&dyn ArrowStore>) -> Result<Stream> {
+        let node = &self.nodes()[index];
+        let store = store.ok_or_else(|| {
+            Error::invalid(
+                format!("operator `{}`", node.name()),
+                "replay needs a store",
+            )
+            .at_node(node.name())
+        })?;
+        let log = OperatorLog::for_node(self, index)?.ok_or_else(|| {
+            Error::invalid(
+                format!("node `{}`", node.name()),
+                "only operator nodes can replay",
+            )
+        })?;
+        log.replay(store, node.output_schema())
+            .map_err(|e| e.at_node(node.name()))
+    }
+
+    /// The output of cached source node `index` (reference §4.4): adds the source's
+    /// current rows to `store` (already scoped to this pipeline) at
+    /// `source/node:{source content hash}`, one record per distinct row, flushes, and
+    /// returns every row stored there (the union of all runs so far).
+    pub fn cached_source(&self, index: usize, store: &dyn ArrowStore) -> Result<Stream> {
+        let node = &self.nodes()[index];
+        let NodeKind::Source(source) = node.kind() else {
+            return Err(Error::internal(format!(
+                "node `{}` is not a source node",
+                node.name()
+            )));
+        };
+        let at_node = |e: Error| e.at_node(node.name());
+        let path = cached_source_path(node.identity()).map_err(at_node)?;
+        for batch in source.stream().batches() {
+            store
+                .add_records(&path, &row_hashes(batch), batch, true)
+                .map_err(at_node)?;
+        }
+        store.flush().map_err(at_node)?;
+        let schema = node.output_schema();
+        match store.get_all(&path).map_err(at_node)? {
+            None => Ok(Stream::empty(schema.clone())),
+            Some(records) => Stream::new(
+                schema.clone(),
+                vec![project(&records.batch, schema, &path).map_err(at_node)?],
+            )
+            .map_err(at_node),
+        }
+    }
+
+    /// The log of operator node `index` when it is in [`CacheMode::Log`] and a store is
+    /// given (otherwise `None`: nothing is logged).
+    pub fn operator_log(&self, index: usize, has_store: bool) -> Result<Option<OperatorLog>> {
+        if !has_store || self.nodes()[index].cache_mode() != CacheMode::Log {
+            return Ok(None);
+        }
+        OperatorLog::for_node(self, index)
+    }
+}

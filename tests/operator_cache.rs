@@ -1,0 +1,232 @@
+//! Operator cache modes (reference §8.3): `Log` stores every output row of an operator
+//! node, `Replay` serves them back without computing, in both executors.
+
+use std::sync::Arc;
+
+use orcapod::model::{row_of, Datum, Stream};
+use orcapod::operator::OperatorSpec;
+use orcapod::pipeline::{CacheMode, OperatorLog, Pipeline, PipelineBuilder, SyncExecutor};
+use orcapod::source::{Source, SourceOptions};
+use orcapod::store::{ArrowStore, MemoryStore};
+use orcapod_actors::{RunError, RunOptions, Runtime};
+
+/// A source `{source_id}` of `n` rows `{id: "k{i}", column: i * scale}` tagged by `id`.
+fn rows(source_id: &str, n: i64, column: &str, scale: i64) -> Source {
+    let rows: Vec<Vec<(String, Datum)>> = (0..n)
+        .map(|i| {
+            vec![
+                ("id".to_string(), Datum::Str(format!("k{i}"))),
+                (column.to_string(), Datum::Int(i * scale)),
+            ]
+        })
+        .collect();
+    Source::from_rows(
+        &rows,
+        &SourceOptions::tags(["id"]).with_source_id(source_id),
+    )
+    .unwrap()
+}
+
+/// `left` (x) joined with `right` (y) in node `joined`, with `mode`.
+fn joined(left_id: &str, n: i64, scale: i64, mode: CacheMode) -> Pipeline {
+    let mut builder = PipelineBuilder::new("cache");
+    builder
+        .source("left", rows(left_id, n, "x", scale))
+        .source("right", rows("right", n, "y", 10))
+        .operator_with_cache("joined", OperatorSpec::Join, ["left", "right"], mode);
+    builder.build().unwrap()
+}
+
+/// Every row (tags, system tags, packets, source info) rendered and sorted.
+fn multiset(stream: &Stream) -> Vec<String> {
+    let mut out = Vec::new();
+    for batch in stream.batches() {
+        for i in 0..batch.num_rows() {
+            let (tag, packet) = row_of(stream.schema(), batch, i).unwrap();
+            let info: Vec<_> = packet
+                .columns()
+                .iter()
+                .map(|(n, _)| packet.source_info(n).cloned())
+                .collect();
+            out.push(format!(
+                "{:?} | {:?} | {:?} | {info:?}",
+                tag.columns(),
+                tag.system_tags(),
+                packet.columns()
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Rows stored under the node's log path (all node instances).
+fn logged_rows(store: &Arc<dyn ArrowStore>, pipeline: &Pipeline) -> usize {
+    let index = pipeline.index_of("joined").unwrap();
+    let log = OperatorLog::for_node(pipeline, index).unwrap().unwrap();
+    store
+        .at(&[pipeline.name()])
+        .unwrap()
+        .get_all(log.path())
+        .unwrap()
+        .map_or(0, |r| r.len())
+}
+
+fn sync_output(pipeline: &Pipeline, store: &Arc<dyn ArrowStore>) -> Stream {
+    SyncExecutor::new(pipeline)
+        .with_store(store.clone())
+        .unwrap()
+        .output("joined")
+        .unwrap()
+        .clone()
+}
+
+fn actor_output(pipeline: &Pipeline, store: &Arc<dyn ArrowStore>) -> Stream {
+    let runtime = Runtime::new().unwrap();
+    let mut output = runtime
+        .run(
+            pipeline,
+            RunOptions::default()
+                .store(store.clone())
+                .outputs(["joined"])
+                .max_batch_rows(3),
+        )
+        .unwrap();
+    output.streams.remove("joined").unwrap()
+}
+
+#[test]
+fn log_stores_every_output_row_at_the_reference_path_once() {
+    let store: Arc<dyn ArrowStore> = Arc::new(MemoryStore::new());
+    let pipeline = joined("left", 5, 1, CacheMode::Log);
+    let computed = sync_output(&pipeline, &store);
+    assert_eq!(computed.num_rows(), 5);
+    assert_eq!(logged_rows(&store, &pipeline), 5);
+
+    let node = pipeline.node("joined").unwrap();
+    let path = format!(
+        "cache/Join/{}/schema:{}",
+        OperatorSpec::Join.content_hash().hex(),
+        node.identity().pipeline
+    );
+    let paths: Vec<String> = store
+        .list_paths(None)
+        .unwrap()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert!(paths.contains(&path), "{paths:?} lacks {path}");
+    let records = store
+        .get_all(&path.parse().unwrap())
+        .unwrap()
+        .expect("rows are logged");
+    // Record ids are Arrow hash hex, without the method prefix.
+    assert!(records.ids.iter().all(|id| id.starts_with("000001")));
+    let hashes = records.batch.column_by_name("_node_content_hash").unwrap();
+    assert_eq!(hashes.len(), 5);
+
+    // Running again (sync or actors) in Log mode stores nothing new.
+    sync_output(&pipeline, &store);
+    assert_eq!(logged_rows(&store, &pipeline), 5);
+    actor_output(&pipeline, &store);
+    assert_eq!(logged_rows(&store, &pipeline), 5);
+}
+
+#[test]
+fn replay_serves_the_logged_rows_without_computing_them() {
+    let store: Arc<dyn ArrowStore> = Arc::new(MemoryStore::new());
+    let logged = sync_output(&joined("left", 4, 1, CacheMode::Log), &store);
+
+    // Same node instance (same source ids and schemas), but the sources now hold other
+    // rows: replay serves what was logged, provenance included.
+    let changed = joined("left", 7, 100, CacheMode::Replay);
+    let replayed = sync_output(&changed, &store);
+    assert_eq!(multiset(&replayed), multiset(&logged));
+    assert_eq!(
+        replayed.schema(),
+        changed.node("joined").unwrap().output_schema()
+    );
+    let mut executor = SyncExecutor::new(&changed)
+        .with_store(store.clone())
+        .unwrap();
+    executor.output("joined").unwrap();
+    let computed: Vec<String> = executor.stats().into_iter().map(|s| s.node).collect();
+    assert_eq!(computed, vec!["joined".to_string()], "inputs were computed");
+
+    assert_eq!(multiset(&actor_output(&changed, &store)), multiset(&logged));
+}
+
+#[test]
+fn replay_keeps_node_instances_apart() {
+    let store: Arc<dyn ArrowStore> = Arc::new(MemoryStore::new());
+    let a = sync_output(&joined("a", 3, 1, CacheMode::Log), &store);
+    let b = sync_output(&joined("b", 5, 2, CacheMode::Log), &store);
+    // Both instances share one table (same operator, same pipeline hash).
+    assert_eq!(logged_rows(&store, &joined("a", 3, 1, CacheMode::Off)), 8);
+    let replay_a = sync_output(&joined("a", 1, 7, CacheMode::Replay), &store);
+    let replay_b = actor_output(&joined("b", 1, 7, CacheMode::Replay), &store);
+    assert_eq!(multiset(&replay_a), multiset(&a));
+    assert_eq!(multiset(&replay_b), multiset(&b));
+}
+
+#[test]
+fn replay_with_nothing_stored_is_an_empty_stream_of_the_node_schema() {
+    let store: Arc<dyn ArrowStore> = Arc::new(MemoryStore::new());
+    let pipeline = joined("left", 3, 1, CacheMode::Replay);
+    let schema = pipeline.node("joined").unwrap().output_schema().clone();
+    let sync = sync_output(&pipeline, &store);
+    assert_eq!(sync.num_rows(), 0);
+    assert_eq!(sync.schema(), &schema);
+    let actors = actor_output(&pipeline, &store);
+    assert_eq!(actors.num_rows(), 0);
+    assert_eq!(actors.schema(), &schema);
+}
+
+#[test]
+fn without_a_store_log_is_off_and_replay_is_an_error_naming_the_node() {
+    let logging = joined("left", 3, 1, CacheMode::Log);
+    let mut executor = SyncExecutor::new(&logging);
+    assert_eq!(executor.output("joined").unwrap().num_rows(), 3);
+    let runtime = Runtime::new().unwrap();
+    let output = runtime.run(&logging, RunOptions::default()).unwrap();
+    assert_eq!(output.streams["joined"].num_rows(), 3);
+
+    let replaying = joined("left", 3, 1, CacheMode::Replay);
+    let error = SyncExecutor::new(&replaying)
+        .output("joined")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("joined") && error.contains("replay needs a store"),
+        "{error}"
+    );
+    let error = runtime
+        .run(&replaying, RunOptions::default())
+        .expect_err("replay without a store fails");
+    assert!(matches!(error, RunError::Build(_)));
+    let error = error.to_string();
+    assert!(
+        error.contains("joined") && error.contains("replay needs a store"),
+        "{error}"
+    );
+}
+
+#[test]
+fn sync_and_actors_log_the_same_rows() {
+    let pipeline = joined("left", 20, 3, CacheMode::Log);
+    let sync_store: Arc<dyn ArrowStore> = Arc::new(MemoryStore::new());
+    let actor_store: Arc<dyn ArrowStore> = Arc::new(MemoryStore::new());
+    let sync = sync_output(&pipeline, &sync_store);
+    let actors = actor_output(&pipeline, &actor_store);
+    assert_eq!(multiset(&sync), multiset(&actors));
+    let index = pipeline.index_of("joined").unwrap();
+    let path = OperatorLog::for_node(&pipeline, index).unwrap().unwrap();
+    let ids = |store: &Arc<dyn ArrowStore>| store.at(&["cache"]).unwrap().ids(path.path()).unwrap();
+    assert_eq!(ids(&sync_store).len(), 20);
+    assert_eq!(ids(&sync_store), ids(&actor_store));
+    let replay = joined("left", 20, 3, CacheMode::Replay);
+    assert_eq!(
+        multiset(&sync_output(&replay, &actor_store)),
+        multiset(&actor_output(&replay, &sync_store))
+    );
+}
