@@ -517,61 +517,6 @@ fn sled_large_batch_round_trip() {
     );
 }
 
-/// Throughput report (run with `cargo test --release --test store -- --ignored --nocapture`).
-#[test]
-#[ignore = "a timing report, not a check"]
-fn sled_throughput_report() {
-    use std::time::Instant;
-    const N: usize = 100_000;
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
-    let t = p("big");
-    let xs: Vec<i64> = (0..N as i64).collect();
-    let all_ids: Vec<String> = (0..N).map(|i| format!("id-{i:06}")).collect();
-    let b = batch(&xs);
-    let time = |label: &str, f: &mut dyn FnMut()| {
-        let start = Instant::now();
-        f();
-        eprintln!("{label}: {:?}", start.elapsed());
-    };
-    time("add 100k new rows", &mut || {
-        store.add_records(&t, &all_ids, &b, false).unwrap();
-    });
-    time("flush", &mut || store.flush().unwrap());
-    time("contains_many 100k (first pass)", &mut || {
-        store.contains_many(&t, &all_ids).unwrap();
-    });
-    time("contains_many 100k (second pass)", &mut || {
-        store.contains_many(&t, &all_ids).unwrap();
-    });
-    time("add 100k, all duplicates skipped", &mut || {
-        store.add_records(&t, &all_ids, &b, true).unwrap();
-    });
-    time("add 100k, all replaced", &mut || {
-        store.add_records(&t, &all_ids, &b, false).unwrap();
-    });
-    time("get_records 100k", &mut || {
-        store.get_records(&t, &all_ids).unwrap();
-    });
-    time("get_all 100k", &mut || {
-        store.get_all(&t).unwrap();
-    });
-    let small = p("small");
-    let one = batch(&[1]);
-    time("2000 one-row adds", &mut || {
-        for k in 0..2000 {
-            store
-                .add_records(&small, &[format!("k{k}")], &one, false)
-                .unwrap();
-        }
-    });
-    time("2000 one-row gets", &mut || {
-        for k in 0..2000 {
-            store.get_record(&small, &format!("k{k}")).unwrap();
-        }
-    });
-}
-
 #[test]
 fn sled_flushed_data_survives_drop_without_flush() {
     let dir = tempfile::tempdir().unwrap();
