@@ -115,7 +115,7 @@ fn a_node_without_stored_results_gives_an_empty_source() {
     let derived = stored_source(store.as_ref(), &doubled(None), "doubled").unwrap();
     assert_eq!(derived.stream().num_rows(), 0);
     let err = stored_source(store.as_ref(), &doubled(None), "numbers").unwrap_err();
-    assert!(err.to_string().contains("only function nodes"), "{err}");
+    assert!(err.to_string().contains("stores nothing"), "{err}");
 }
 
 #[test]
@@ -157,4 +157,29 @@ fn every_actor_run_is_logged_with_counts_and_failures() {
     );
     assert!(doubled[0].finished_at.ends_with('Z'));
     assert!(read_run_log(store.as_ref(), "other").unwrap().is_empty());
+}
+
+#[test]
+fn logged_operator_rows_come_back_as_a_source() {
+    use orcapod::pipeline::CacheMode;
+    let store: Arc<dyn ArrowStore> = Arc::new(MemoryStore::new());
+    let mut builder = PipelineBuilder::new("logged");
+    builder.source("numbers", numbers(6)).operator_with_cache(
+        "picked",
+        OperatorSpec::SelectTagColumns {
+            columns: vec!["id".into()],
+            strict: true,
+        },
+        ["numbers"],
+        CacheMode::Log,
+    );
+    let pipeline = builder.build().unwrap();
+    let computed = SyncExecutor::new(&pipeline)
+        .with_store(store.clone())
+        .unwrap()
+        .run_all()
+        .unwrap();
+    let derived = stored_source(store.as_ref(), &pipeline, "picked").unwrap();
+    assert_eq!(rows(derived.stream()), rows(&computed["picked"]));
+    assert_eq!(derived.stream().schema().system_tag_fields().len(), 2);
 }

@@ -20,20 +20,38 @@ use crate::model::{Stream, StreamSchema};
 use crate::source::Source;
 use crate::store::{ArrowStore, RecordPath};
 
-/// The stored results of function node `node` of `pipeline` (in `store`, scoped by the
+/// The stored results of node `node` of `pipeline` (in `store`, scoped by the
 /// pipeline's name), as a source: the node's tags and system tags, its output packets
-/// and their source info. Rows come from every run of this node instance so far.
+/// and their source info. For a function node, the results of every run of this node
+/// instance so far; for an operator node, the rows it logged (`CacheMode::Log`).
 pub fn stored_source(store: &dyn ArrowStore, pipeline: &Pipeline, node: &str) -> Result<Source> {
     let index = pipeline.index_of(node).ok_or_else(|| Error::Plan {
         pipeline: pipeline.name().to_string(),
         message: format!("there is no node `{node}`"),
     })?;
     let n = &pipeline.nodes()[index];
-    let NodeKind::Function(pod) = n.kind() else {
-        return Err(Error::invalid(
-            format!("node `{node}`"),
-            "only function nodes store their results (logged operator rows are served by `CacheMode::Replay`)",
-        ));
+    let identity = Identity {
+        content: hash_value(&Value::tuple([Value::Hash(n.identity().content.clone())])),
+        pipeline: hash_value(&identity::schema_pair(
+            n.output_schema().tag_fields(),
+            n.output_schema().packet_fields(),
+        )?),
+    };
+    let pod = match n.kind() {
+        NodeKind::Function(pod) => pod,
+        // An operator's stored rows are what it logged (CacheMode::Log).
+        NodeKind::Operator(_) => {
+            let scoped = store.at(&[pipeline.name()])?;
+            let stream = pipeline.replay(index, Some(scoped.as_ref()))?;
+            let source_id = format!("{}:{}", node, n.identity().content.hex_prefix(16));
+            return Source::from_stream("DerivedSource", source_id, stream, identity);
+        }
+        NodeKind::Source(_) => {
+            return Err(Error::invalid(
+                format!("node `{node}`"),
+                "a source node stores nothing of its own; use the source itself",
+            ))
+        }
     };
     let store = store.at(&[pipeline.name()])?;
     let paths = FunctionPaths::new(pod, &n.identity().pipeline)?;
