@@ -1,6 +1,7 @@
 //! Students and their scores: load two CSV files, join them, keep the passing scores
-//! of cohort A, and group them in pairs — on the actor runtime, checked against the
-//! synchronous executor.
+//! of cohort A, give each a letter grade with a function pod, and group them in pairs —
+//! on the actor runtime with the embedded store at `examples/.orcapod/`, checked against
+//! the synchronous executor. Run it twice: the second run computes no grade.
 //!
 //! Run with `cargo run --example grades`. (The pairs follow the order in which the join
 //! found its matches, so which scores share a pair can change between runs.)
@@ -9,10 +10,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use arrow::util::pretty::pretty_format_batches;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field};
+use orcapod::function::closure::ClosureFunction;
+use orcapod::function::{FunctionError, FunctionPod};
 use orcapod::model::{ColumnConfig, Datum};
 use orcapod::operator::{FilterOp, OperatorSpec, Predicate};
 use orcapod::pipeline::{PipelineBuilder, SyncExecutor};
 use orcapod::source::{Source, SourceOptions};
+use orcapod::store::{ArrowStore, SledStore};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
@@ -50,20 +57,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
             ["passing"],
         )
+        .function("graded", letter_grade()?, ["pscore"])
         .operator(
             "pairs",
             OperatorSpec::Batch {
                 batch_size: 2,
                 drop_partial_batch: false,
             },
-            ["pscore"],
+            ["graded"],
         );
     let pipeline = builder.build()?;
 
-    let shown = ["joined", "pscore", "pairs"];
+    let shown = ["joined", "pscore", "graded", "pairs"];
+    let store: Arc<dyn ArrowStore> = Arc::new(SledStore::open(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/.orcapod"),
+    )?);
     let output = orcapod_actors::Runtime::new()?.run(
         &pipeline,
-        orcapod_actors::RunOptions::default().outputs(shown),
+        orcapod_actors::RunOptions::default()
+            .outputs(shown)
+            .store(store),
     )?;
     let mut executor = SyncExecutor::new(&pipeline);
     for name in shown {
@@ -86,16 +99,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         println!("{}", pretty_format_batches(&[stream.as_table(&sorted)?])?);
     }
+    for stats in output.stats.iter().filter(|s| s.node == "graded") {
+        println!(
+            "== graded: {} computed, {} from the store, {} failed",
+            stats.counts.computed, stats.counts.cached, stats.counts.failed
+        );
+    }
     let provenance = ColumnConfig {
         system_tags: true,
         source_info: true,
         sort_by_tags: true,
         ..ColumnConfig::default()
     };
-    println!("== pscore with provenance");
+    println!("== graded with provenance");
     println!(
         "{}",
-        pretty_format_batches(&[output.streams["pscore"].as_table(&provenance)?])?
+        pretty_format_batches(&[output.streams["graded"].as_table(&provenance)?])?
     );
     Ok(())
+}
+
+/// `score -> grade`: A from 90, B from 80, C from 70, else F.
+fn letter_grade() -> orcapod::Result<FunctionPod> {
+    let function = ClosureFunction::new(
+        "letter_grade",
+        vec![Arc::new(Field::new("score", DataType::Int64, true))],
+        vec![Arc::new(Field::new("grade", DataType::LargeUtf8, false))],
+        |packet| match packet[0].1 {
+            Datum::Int(s) if s >= 90 => Ok(vec![Datum::Str("A".into())]),
+            Datum::Int(s) if s >= 80 => Ok(vec![Datum::Str("B".into())]),
+            Datum::Int(s) if s >= 70 => Ok(vec![Datum::Str("C".into())]),
+            Datum::Int(_) => Ok(vec![Datum::Str("F".into())]),
+            _ => Err(FunctionError::new("no score")),
+        },
+    )
+    .with_version("v1.0");
+    FunctionPod::new(Arc::new(function))
 }
