@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::batch::Batch;
-use super::columns::{MapColumns, SelectColumns};
+use super::columns::{map_columns, select_columns};
 use super::filter::{Filter, Predicate};
 use super::join::{Join, MergeJoin};
 use super::semi_join::SemiJoin;
@@ -196,11 +196,9 @@ impl OperatorSpec {
             OperatorSpec::SelectTagColumns { .. }
             | OperatorSpec::SelectPacketColumns { .. }
             | OperatorSpec::DropTagColumns { .. }
-            | OperatorSpec::DropPacketColumns { .. } => {
-                Box::new(SelectColumns::new(self, &inputs[0])?)
-            }
+            | OperatorSpec::DropPacketColumns { .. } => Box::new(select_columns(self, &inputs[0])?),
             OperatorSpec::MapTags { .. } | OperatorSpec::MapPackets { .. } => {
-                Box::new(MapColumns::new(self, &inputs[0])?)
+                Box::new(map_columns(self, &inputs[0])?)
             }
             OperatorSpec::Filter {
                 predicates,
