@@ -1,16 +1,19 @@
 //! Cached sources (reference §4.4): each run adds the source's current rows to the store
 //! and the node serves every row stored so far, in both executors.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use orcapod::model::{row_of, Stream};
+use orcapod::model::Stream;
 use orcapod::operator::OperatorSpec;
 use orcapod::pipeline::{cached_source_path, Pipeline, PipelineBuilder, SyncExecutor};
 use orcapod::source::{Source, SourceOptions};
 use orcapod::store::{ArrowStore, MemoryStore, SledStore};
 use orcapod_actors::{RunOptions, Runtime};
+use support::multiset;
 
 fn write_csv(path: &Path, rows: &[(&str, i64)]) {
     let mut text = String::from("id,x\n");
@@ -36,29 +39,6 @@ fn pipeline(path: &Path) -> Pipeline {
         ["scores"],
     );
     builder.build().unwrap()
-}
-
-/// Every row (tags, system tags, packets, source info) rendered and sorted.
-fn multiset(stream: &Stream) -> Vec<String> {
-    let mut out = Vec::new();
-    for batch in stream.batches() {
-        for i in 0..batch.num_rows() {
-            let (tag, packet) = row_of(stream.schema(), batch, i).unwrap();
-            let info: Vec<_> = packet
-                .columns()
-                .iter()
-                .map(|(n, _)| packet.source_info(n).cloned())
-                .collect();
-            out.push(format!(
-                "{:?} | {:?} | {:?} | {info:?}",
-                tag.columns(),
-                tag.system_tags(),
-                packet.columns()
-            ));
-        }
-    }
-    out.sort();
-    out
 }
 
 fn sync_run(pipeline: &Pipeline, store: &Arc<dyn ArrowStore>) -> (Stream, Stream) {

@@ -1,17 +1,20 @@
 //! Function pods in pipelines, on both executors: results, provenance, caching by input
 //! packet hash, incremental re-runs on a sled store, failures and concurrency limits.
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, FieldRef};
 use orcapod::function::closure::ClosureFunction;
 use orcapod::function::{FunctionError, FunctionPod};
-use orcapod::model::{row_of, Datum, Stream};
+use orcapod::model::Datum;
 use orcapod::pipeline::{ErrorPolicy, Pipeline, PipelineBuilder, SyncExecutor};
 use orcapod::source::{Source, SourceOptions};
 use orcapod::store::{ArrowStore, SledStore};
 use orcapod_actors::{RunOptions, Runtime};
+use support::multiset as sorted_rows;
 
 fn field(name: &str, dt: DataType) -> FieldRef {
     Arc::new(Field::new(name, dt, false))
@@ -63,29 +66,6 @@ fn grading(source: Source, pod: FunctionPod) -> Pipeline {
         .source("scores", source)
         .function("graded", pod, ["scores"]);
     builder.build().unwrap()
-}
-
-fn sorted_rows(stream: &Stream) -> Vec<String> {
-    let mut rows = Vec::new();
-    for batch in stream.batches() {
-        for i in 0..batch.num_rows() {
-            let (tag, packet) = row_of(stream.schema(), batch, i).unwrap();
-            let info: Vec<_> = packet
-                .columns()
-                .iter()
-                .map(|(n, _)| packet.source_info(n).cloned())
-                .collect();
-            rows.push(format!(
-                "{:?} {:?} {:?} {:?}",
-                tag.columns(),
-                tag.system_tags(),
-                packet.columns(),
-                info
-            ));
-        }
-    }
-    rows.sort();
-    rows
 }
 
 #[test]

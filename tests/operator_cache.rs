@@ -1,14 +1,17 @@
 //! Operator cache modes (reference §8.3): `Log` stores every output row of an operator
 //! node, `Replay` serves them back without computing, in both executors.
 
+mod support;
+
 use std::sync::Arc;
 
-use orcapod::model::{row_of, Datum, Stream};
+use orcapod::model::{Datum, Stream};
 use orcapod::operator::OperatorSpec;
 use orcapod::pipeline::{CacheMode, OperatorLog, Pipeline, PipelineBuilder, SyncExecutor};
 use orcapod::source::{Source, SourceOptions};
 use orcapod::store::{ArrowStore, MemoryStore};
 use orcapod_actors::{RunError, RunOptions, Runtime};
+use support::multiset;
 
 /// A source `{source_id}` of `n` rows `{id: "k{i}", column: i * scale}` tagged by `id`.
 fn rows(source_id: &str, n: i64, column: &str, scale: i64) -> Source {
@@ -35,29 +38,6 @@ fn joined(left_id: &str, n: i64, scale: i64, mode: CacheMode) -> Pipeline {
         .source("right", rows("right", n, "y", 10))
         .operator_with_cache("joined", OperatorSpec::Join, ["left", "right"], mode);
     builder.build().unwrap()
-}
-
-/// Every row (tags, system tags, packets, source info) rendered and sorted.
-fn multiset(stream: &Stream) -> Vec<String> {
-    let mut out = Vec::new();
-    for batch in stream.batches() {
-        for i in 0..batch.num_rows() {
-            let (tag, packet) = row_of(stream.schema(), batch, i).unwrap();
-            let info: Vec<_> = packet
-                .columns()
-                .iter()
-                .map(|(n, _)| packet.source_info(n).cloned())
-                .collect();
-            out.push(format!(
-                "{:?} | {:?} | {:?} | {info:?}",
-                tag.columns(),
-                tag.system_tags(),
-                packet.columns()
-            ));
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Rows stored under the node's log path (all node instances).

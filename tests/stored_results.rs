@@ -1,12 +1,14 @@
 //! What the store keeps about runs: a node's stored results as a derived source (with
 //! system tags and source info), and the run log.
 
+mod support;
+
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field};
 use orcapod::function::closure::ClosureFunction;
 use orcapod::function::{FunctionError, FunctionPod};
-use orcapod::model::{row_of, Datum, Stream};
+use orcapod::model::Datum;
 use orcapod::operator::OperatorSpec;
 use orcapod::pipeline::{
     read_run_log, stored_source, ErrorPolicy, Pipeline, PipelineBuilder, SyncExecutor,
@@ -14,6 +16,7 @@ use orcapod::pipeline::{
 use orcapod::source::{Source, SourceOptions};
 use orcapod::store::{ArrowStore, MemoryStore, SledStore};
 use orcapod_actors::{RunOptions, Runtime};
+use support::multiset as rows;
 
 fn numbers(n: i64) -> Source {
     let rows: Vec<Vec<(String, Datum)>> = (0..n)
@@ -49,28 +52,6 @@ fn doubled(fail_on: Option<i64>) -> Pipeline {
         ["numbers"],
     );
     builder.build().unwrap()
-}
-
-fn rows(stream: &Stream) -> Vec<String> {
-    let mut out = Vec::new();
-    for batch in stream.batches() {
-        for i in 0..batch.num_rows() {
-            let (tag, packet) = row_of(stream.schema(), batch, i).unwrap();
-            let info: Vec<_> = packet
-                .columns()
-                .iter()
-                .map(|(n, _)| packet.source_info(n).cloned())
-                .collect();
-            out.push(format!(
-                "{:?} {:?} {:?} {info:?}",
-                tag.columns(),
-                tag.system_tags(),
-                packet.columns()
-            ));
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]
