@@ -121,6 +121,28 @@ fn random_operator(
     }
 }
 
+/// `v{k} + 1` as `f{k}`: a function pod that fits source `s{k}`'s packets.
+fn plus_one(k: usize) -> orcapod::function::FunctionPod {
+    use std::sync::Arc;
+    let field = |n: String| {
+        Arc::new(arrow::datatypes::Field::new(
+            n,
+            arrow::datatypes::DataType::Int64,
+            false,
+        ))
+    };
+    let function = orcapod::function::closure::ClosureFunction::new(
+        format!("plus_one_{k}"),
+        vec![field(format!("v{k}"))],
+        vec![field(format!("f{k}"))],
+        |p| match p[0].1 {
+            Datum::Int(x) => Ok(vec![Datum::Int(x + 1)]),
+            _ => Err(orcapod::function::FunctionError::new("not an int")),
+        },
+    );
+    orcapod::function::FunctionPod::new(Arc::new(function)).expect("a valid pod")
+}
+
 /// A random DAG: a few sources, then operators over earlier nodes; operators whose
 /// inputs do not fit (e.g. overlapping packet columns) are skipped, as a user would fix.
 fn random_pipeline(seed: u64) -> Pipeline {
@@ -135,6 +157,19 @@ fn random_pipeline(seed: u64) -> Pipeline {
         ordered.push(true);
     }
     for i in 0..(2 + rng.below(4) as usize) {
+        // Now and then a function pod on a source's packet column `v{k}`.
+        if rng.below(5) == 0 {
+            let k = rng.below(nodes.len() as u64) as usize;
+            let name = format!("fn{i}");
+            let mut candidate = builder.clone();
+            candidate.function(name.clone(), plus_one(k), [nodes[k].clone()]);
+            if candidate.build().is_ok() {
+                builder = candidate;
+                nodes.push(name);
+                ordered.push(false);
+            }
+            continue;
+        }
         let (spec, inputs) = random_operator(&mut rng, &nodes, &ordered);
         let keeps_order = match spec {
             OperatorSpec::Join | OperatorSpec::MergeJoin => false,
@@ -198,6 +233,12 @@ proptest! {
             &pipeline,
             RunOptions::default().max_batch_rows(batch).window_rows(window).jitter(jitter),
         );
+        // Actors stop right after reporting their end (a function node joins its
+        // workers first): none is left behind.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while runtime.live_actors() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         prop_assert_eq!(runtime.live_actors(), 0);
     }
 }
