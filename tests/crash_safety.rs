@@ -101,8 +101,9 @@ fn start_child(dir: &Path) -> std::process::Child {
         .unwrap()
 }
 
-/// The inputs `x` whose results the store holds (results are `y = x * x`).
-fn stored_inputs(dir: &Path) -> Vec<i64> {
+/// The pipeline's view of the child's store, and where the function node keeps its
+/// results and records.
+fn open_store(dir: &Path) -> (Arc<dyn ArrowStore>, FunctionPaths) {
     let store = SledStore::open(dir.join("db")).unwrap();
     let scoped = store.at(&["crash"]).unwrap();
     let pipeline = slow_pipeline(dir);
@@ -110,7 +111,15 @@ fn stored_inputs(dir: &Path) -> Vec<i64> {
     let orcapod::pipeline::NodeKind::Function(pod) = node.kind() else {
         unreachable!("a function node")
     };
-    let paths = FunctionPaths::new(pod, &node.identity().pipeline).unwrap();
+    (
+        scoped,
+        FunctionPaths::new(pod, &node.identity().pipeline).unwrap(),
+    )
+}
+
+/// The inputs `x` whose results the store holds (results are `y = x * x`).
+fn stored_inputs(dir: &Path) -> Vec<i64> {
+    let (scoped, paths) = open_store(dir);
     let Some(results) = scoped.get_all(&paths.results).unwrap() else {
         return Vec::new();
     };
@@ -194,14 +203,7 @@ fn a_run_killed_with_sigkill_resumes_without_recomputing_stored_results() {
     }
 
     // Every result is stored exactly once.
-    let store = SledStore::open(dir.join("db")).unwrap();
-    let scoped = store.at(&["crash"]).unwrap();
-    let pipeline = slow_pipeline(dir);
-    let node = pipeline.node("squared").unwrap();
-    let orcapod::pipeline::NodeKind::Function(pod) = node.kind() else {
-        unreachable!("a function node")
-    };
-    let paths = FunctionPaths::new(pod, &node.identity().pipeline).unwrap();
+    let (scoped, paths) = open_store(dir);
     let results = scoped.get_all(&paths.results).unwrap().unwrap();
     assert_eq!(results.len(), PACKETS);
     let mut ids = results.ids.clone();

@@ -31,7 +31,7 @@ use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use orcapod::function::node::{FunctionNode, Job};
-use orcapod::function::{call_catching_panics, FunctionError, FunctionWorker};
+use orcapod::function::{call_catching_panics, panic_message, FunctionError, FunctionWorker};
 use orcapod::model::{Datum, StreamSchema};
 use orcapod::operator::Operator;
 use orcapod::pipeline::OperatorLog;
@@ -370,7 +370,7 @@ impl NodeActor {
                 self.emit(batches)
             }
             Ok(Err(error)) => self.fail(error.to_string(), ctx),
-            Err(panic) => self.fail(format!("panicked: {}", panic_message(&panic)), ctx),
+            Err(panic) => self.fail(format!("panicked: {}", panic_message(&*panic)), ctx),
         }
     }
 
@@ -818,16 +818,6 @@ impl Handler<Drain> for NodeActor {
 
     fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) {
         self.drain(ctx);
-    }
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic without a message".to_string()
     }
 }
 

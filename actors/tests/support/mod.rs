@@ -3,34 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use orcapod::model::{row_of, Datum, Stream};
+use orcapod::model::Datum;
 use orcapod::operator::OperatorSpec;
 use orcapod::source::{Source, SourceOptions};
 
-/// Every row of a stream (all columns, provenance included) rendered and sorted: two
-/// streams are equal as multisets exactly when these are equal.
-pub fn multiset(stream: &Stream) -> Vec<String> {
-    let mut rows = Vec::new();
-    for batch in stream.batches() {
-        for i in 0..batch.num_rows() {
-            let (tag, packet) = row_of(stream.schema(), batch, i).unwrap();
-            let info: Vec<_> = packet
-                .columns()
-                .iter()
-                .map(|(n, _)| packet.source_info(n).cloned())
-                .collect();
-            rows.push(format!(
-                "{:?} | {:?} | {:?} | {:?}",
-                tag.columns(),
-                tag.system_tags(),
-                packet.columns(),
-                info
-            ));
-        }
-    }
-    rows.sort();
-    rows
-}
+/// The row multiset shared with the core's integration tests.
+#[path = "../../../tests/support/mod.rs"]
+mod rows;
+#[allow(unused_imports)] // not every test binary compares rows
+pub use rows::multiset;
 
 /// A source of `n` rows `{id: "k{i % keys}", v: i}` with tag `id` (or no tag).
 pub fn numbers(name: &str, n: usize, keys: usize, value_column: &str) -> Source {
