@@ -16,6 +16,7 @@ pub mod hashing;
 pub mod model;
 pub mod operator;
 pub mod pipeline;
+pub mod pipeline_file;
 pub mod source;
 pub mod store;
 

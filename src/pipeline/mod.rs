@@ -10,6 +10,7 @@
 //! actor runtime must agree with on every pipeline.
 
 mod cache;
+mod graph;
 mod stored;
 mod sync_exec;
 
