@@ -632,44 +632,44 @@ fn batch_output_types_are_non_nullable_large_lists_of_nullable_items() {
 }
 
 #[test]
-fn batch_emits_full_groups_before_the_input_ends() {
-    let b = Input::of(&source_b()).rechunked(1);
-    let rows: Vec<RecordBatch> = b.stream.batches().to_vec();
-    let ids =
-        |out: &[RecordBatch]| -> Vec<usize> { out.iter().map(RecordBatch::num_rows).collect() };
-
-    let mut op = batch(2, false).build(&[b.info()]).expect("build");
-    op.push(0, rows[0].clone()).expect("push");
-    assert!(op.take_output().is_empty(), "one row is not a full group");
-    op.push(0, rows[1].clone()).expect("push");
-    assert_eq!(
-        ids(&op.take_output()),
-        vec![1],
-        "the first group is out at once"
-    );
-    op.push(0, rows[2].clone()).expect("push");
-    assert!(op.take_output().is_empty());
-    op.finish(0).expect("finish");
-    assert_eq!(
-        ids(&op.take_output()),
-        vec![1],
-        "the partial group comes at the end"
-    );
-
-    // Several full groups inside one pushed batch come out together, the rest waits.
-    let whole = Input::of(&source_b());
-    let mut op = batch(1, false).build(&[whole.info()]).expect("build");
-    op.push(0, whole.stream.batches()[0].clone()).expect("push");
-    assert_eq!(ids(&op.take_output()), vec![3]);
-
-    // Size 0 is a barrier.
-    let mut op = batch(0, false).build(&[b.info()]).expect("build");
-    for r in &rows {
-        op.push(0, r.clone()).expect("push");
-        assert!(op.take_output().is_empty(), "size 0 waits for the end");
+fn batch_groups_the_same_rows_the_same_way_whatever_their_arrival_order() {
+    // Twelve rows, so that natural order (row_2 < row_10) differs from text order.
+    let rows: Vec<Vec<(&str, Datum)>> = (0..12)
+        .map(|k| vec![("id", s(&format!("k{k}"))), ("y", i(k))])
+        .collect();
+    let refs: Vec<&[(&str, Datum)]> = rows.iter().map(Vec::as_slice).collect();
+    let input = Input::of(&source(&refs, &["id"], "nums")).rechunked(1);
+    let batches: Vec<RecordBatch> = input.stream.batches().to_vec();
+    let run = |order: &[usize], size: usize, drop: bool| -> Vec<String> {
+        let mut op = batch(size, drop).build(&[input.info()]).expect("build");
+        for &k in order {
+            op.push(0, batches[k].clone()).expect("push");
+            assert!(op.take_output().is_empty(), "Batch waits for all its input");
+        }
+        op.finish(0).expect("finish");
+        let out = op.take_output();
+        let stream = Stream::new(op.output_schema().clone(), out).expect("stream");
+        render(&stream.as_table(&full_config()).expect("table"))
+    };
+    let forward: Vec<usize> = (0..12).collect();
+    let shuffled = [7, 0, 11, 3, 9, 1, 10, 5, 2, 8, 4, 6];
+    for (size, drop) in [(5, false), (5, true), (0, false), (4, false)] {
+        let a = run(&forward, size, drop);
+        assert_eq!(a, run(&shuffled, size, drop), "size {size}, drop {drop}");
+        let mut reversed = forward.clone();
+        reversed.reverse();
+        assert_eq!(a, run(&reversed, size, drop));
     }
-    op.finish(0).expect("finish");
-    assert_eq!(ids(&op.take_output()), vec![1]);
+    // Groups follow the source's order: the first group is rows 0..5, not row_0, row_1,
+    // row_10, row_11, row_2.
+    let table = run(&shuffled, 5, false).join("\n");
+    assert!(table.contains("[0, 1, 2, 3, 4]"), "{table}");
+    assert!(table.contains("[5, 6, 7, 8, 9]"), "{table}");
+    let dropped = run(&shuffled, 5, true).join("\n");
+    assert!(
+        !dropped.contains("[10, 11]"),
+        "the partial group is dropped: {dropped}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -3,11 +3,9 @@
 //! source info included, compared as multisets — under random batch sizes, windows and
 //! pauses in every actor.
 //!
-//! One rule shapes the generator: Batch groups *consecutive* rows, so its result depends
-//! on row order, and a join's row order is the order in which matches are discovered —
-//! defined by neither executor (nor by the reference). Batch is therefore only placed on
-//! nodes whose row order is that of their sources: sources, per-row operators over them,
-//! and the left side of a semi-join.
+//! Batch is placed anywhere, after joins and function pods too: it groups rows in their
+//! canonical (provenance) order, so its groups do not depend on the order in which a
+//! join discovers matches or a worker pool finishes packets.
 
 mod support;
 
@@ -75,32 +73,21 @@ fn random_source(rng: &mut Rng, index: usize) -> Source {
     Source::from_rows(&rows, &options).unwrap()
 }
 
-/// A random operator over earlier nodes; `ordered[i]` says whether node `i`'s row order
-/// is defined (see the module docs).
-fn random_operator(
-    rng: &mut Rng,
-    nodes: &[String],
-    ordered: &[bool],
-) -> (OperatorSpec, Vec<String>) {
+/// A random operator over earlier nodes.
+fn random_operator(rng: &mut Rng, nodes: &[String]) -> (OperatorSpec, Vec<String>) {
     let pick = |rng: &mut Rng| nodes[rng.below(nodes.len() as u64) as usize].clone();
-    let ordered_nodes: Vec<&String> = nodes
-        .iter()
-        .zip(ordered)
-        .filter(|(_, o)| **o)
-        .map(|(n, _)| n)
-        .collect();
     match rng.below(7) {
         0 | 1 => (OperatorSpec::Join, vec![pick(rng), pick(rng)]),
         2 => (OperatorSpec::SemiJoin, vec![pick(rng), pick(rng)]),
         3 => (OperatorSpec::MergeJoin, vec![pick(rng), pick(rng)]),
-        4 if !ordered_nodes.is_empty() => (
+        4 => (
             OperatorSpec::Batch {
                 batch_size: rng.below(4) as usize,
                 drop_partial_batch: rng.below(2) == 0,
             },
-            vec![ordered_nodes[rng.below(ordered_nodes.len() as u64) as usize].clone()],
+            vec![pick(rng)],
         ),
-        4 | 5 => (
+        5 => (
             OperatorSpec::DropTagColumns {
                 columns: vec!["b".into()],
                 strict: false,
@@ -149,12 +136,10 @@ fn random_pipeline(seed: u64) -> Pipeline {
     let mut rng = Rng(seed);
     let mut builder = PipelineBuilder::new("random");
     let mut nodes = Vec::new();
-    let mut ordered = Vec::new();
     for i in 0..(2 + rng.below(2) as usize) {
         let name = format!("s{i}");
         builder.source(name.clone(), random_source(&mut rng, i));
         nodes.push(name);
-        ordered.push(true);
     }
     for i in 0..(2 + rng.below(4) as usize) {
         // Now and then a function pod on a source's packet column `v{k}`.
@@ -166,27 +151,16 @@ fn random_pipeline(seed: u64) -> Pipeline {
             if candidate.build().is_ok() {
                 builder = candidate;
                 nodes.push(name);
-                ordered.push(false);
             }
             continue;
         }
-        let (spec, inputs) = random_operator(&mut rng, &nodes, &ordered);
-        let keeps_order = match spec {
-            OperatorSpec::Join | OperatorSpec::MergeJoin => false,
-            _ => {
-                ordered[nodes
-                    .iter()
-                    .position(|n| *n == inputs[0])
-                    .expect("an earlier node")]
-            }
-        };
+        let (spec, inputs) = random_operator(&mut rng, &nodes);
         let name = format!("op{i}");
         let mut candidate = builder.clone();
         candidate.operator(name.clone(), spec, inputs);
         if candidate.build().is_ok() {
             builder = candidate;
             nodes.push(name);
-            ordered.push(keeps_order);
         }
     }
     builder.build().unwrap()

@@ -1,4 +1,13 @@
-//! Batch (reference §6.5): groups consecutive rows into list-valued rows.
+//! Batch (reference §6.5): groups rows into list-valued rows.
+//!
+//! Rows are grouped in their **canonical order**, not in arrival order: sorted by their
+//! system tags (the record ids of the source rows behind them, compared naturally, so
+//! `row_2` comes before `row_10`), ties broken by every other column. For rows straight
+//! from a source with default record ids that is the file's order, as in the reference;
+//! after a join or a function pod, whose output order depends on timing in the actor
+//! runtime, it makes the groups — and so the content hashes of everything downstream —
+//! the same in every run and in both executors. The price: Batch sees all its input
+//! before emitting anything.
 //!
 //! Every column — user tags, packets, system tags and source info — becomes a
 //! `large_list<T>` whose items are the grouped rows' values, in input order (system tags
@@ -7,33 +16,38 @@
 //! `item` and nullable, which is what the reference's pyarrow lists look like, so packet
 //! content hashes of grouped rows match the reference's.
 //!
-//! Lists are built with Arrow kernels (concatenation, slicing and list offsets); this
-//! module must never go through per-row [`Datum`](crate::model::Datum)s, never reorder
-//! rows and never let group boundaries depend on how the input was chunked into batches.
+//! Lists are built with Arrow kernels (sorting indices, take and list offsets); only the
+//! system-tag values are read per row, to order them. This module must never let
+//! groups depend on arrival order or on how the input was chunked into batches.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, LargeListArray};
+use std::cmp::Ordering;
+
+use arrow::array::{Array, ArrayRef, LargeListArray, UInt32Array};
 use arrow::buffer::OffsetBuffer;
 use arrow::compute::concat;
+use arrow::compute::take_record_batch;
 use arrow::datatypes::{DataType, Field, FieldRef};
 use arrow::record_batch::RecordBatch;
 
 use super::{InputInfo, Operator};
 use crate::error::{Error, Result};
-use crate::model::StreamSchema;
+use crate::model::{Datum, StreamSchema};
+use arrow_row::{RowConverter, SortField};
 
 /// The reference's class name, used in error messages.
 const NAME: &str = "Batch";
 
 /// The running Batch operator.
 ///
-/// - `batch_size > 0`: rows are accumulated across pushed batches and each full group is
-///   emitted as soon as it fills; the last, partial group is emitted at
-///   [`finish`](Operator::finish) unless `drop_partial_batch` is set. Output rows:
-///   ⌈n / size⌉, or ⌊n / size⌋ when dropping the partial group.
-/// - `batch_size == 0`: a barrier; at `finish` every row becomes one output row (none
-///   when the input is empty). Like the reference, the single group counts as *partial*,
+/// Rows are accumulated until [`finish`](Operator::finish), put in canonical order (see
+/// the module docs) and grouped:
+/// - `batch_size > 0`: consecutive groups of `batch_size` rows; the last, partial group
+///   is emitted unless `drop_partial_batch` is set. Output rows: ⌈n / size⌉, or
+///   ⌊n / size⌋ when dropping the partial group.
+/// - `batch_size == 0`: every row becomes one output row (none when the input is
+///   empty). Like the reference, the single group counts as *partial*,
 ///   so `batch_size = 0` with `drop_partial_batch = true` yields **zero rows** (the
 ///   reference's documented behaviour, listed as quirk K9; kept so that results and
 ///   hashes agree with it).
@@ -45,9 +59,10 @@ pub(super) struct Batch {
     item_fields: Vec<FieldRef>,
     batch_size: usize,
     drop_partial_batch: bool,
-    /// Input rows not yet grouped (never a full group when `batch_size > 0`).
+    /// Index range of the system-tag columns (the canonical order's first keys).
+    system_tags: std::ops::Range<usize>,
+    /// Input rows not yet grouped.
     pending: Vec<RecordBatch>,
-    pending_rows: usize,
     finished: bool,
     ready: Vec<RecordBatch>,
 }
@@ -88,11 +103,11 @@ impl Batch {
         )?);
         Ok(Batch {
             output,
+            system_tags: schema.system_tag_range(),
             item_fields,
             batch_size,
             drop_partial_batch,
             pending: Vec::new(),
-            pending_rows: 0,
             finished: false,
             ready: Vec::new(),
         })
@@ -129,7 +144,6 @@ impl Batch {
     /// Concatenates the pending batches into one and clears them.
     fn take_pending(&mut self) -> Result<Option<RecordBatch>> {
         let pending = std::mem::take(&mut self.pending);
-        self.pending_rows = 0;
         match pending.len() {
             0 => Ok(None),
             1 => Ok(pending.into_iter().next()),
@@ -145,6 +159,93 @@ impl Batch {
                 Ok(Some(RecordBatch::try_new(schema, columns)?))
             }
         }
+    }
+}
+
+/// The permutation that puts `rows` in canonical order: by the system-tag columns
+/// (strings compared naturally, lists item by item), then by every column's encoded
+/// row, so that equal orders mean identical rows.
+fn canonical_order(
+    rows: &RecordBatch,
+    system_tags: &std::ops::Range<usize>,
+) -> Result<UInt32Array> {
+    let n = rows.num_rows();
+    let mut keys: Vec<Vec<Datum>> = Vec::with_capacity(n);
+    for i in 0..n {
+        keys.push(
+            system_tags
+                .clone()
+                .map(|c| Datum::from_array(rows.column(c).as_ref(), i))
+                .collect::<Result<_>>()?,
+        );
+    }
+    let converter = RowConverter::new(
+        rows.schema()
+            .fields()
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect(),
+    )?;
+    let encoded = converter.convert_columns(rows.columns())?;
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        keys[a]
+            .iter()
+            .zip(&keys[b])
+            .map(|(x, y)| natural_cmp(x, y))
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
+            .then_with(|| encoded.row(a).cmp(&encoded.row(b)))
+    });
+    Ok(UInt32Array::from(order))
+}
+
+/// Strings by their runs of digits (as numbers) and of other characters; lists item
+/// by item; anything else by [`Datum::total_cmp`].
+fn natural_cmp(a: &Datum, b: &Datum) -> Ordering {
+    match (a, b) {
+        (Datum::Str(a), Datum::Str(b)) => natural_str_cmp(a, b),
+        (Datum::List(a), Datum::List(b)) => a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| natural_cmp(x, y))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| a.len().cmp(&b.len())),
+        _ => a.total_cmp(b),
+    }
+}
+
+fn natural_str_cmp(a: &str, b: &str) -> Ordering {
+    let (mut a, mut b) = (a, b);
+    loop {
+        let (Some(ca), Some(cb)) = (a.chars().next(), b.chars().next()) else {
+            return a.len().cmp(&b.len());
+        };
+        let run = |s: &str, digits: bool| {
+            s.find(|c: char| c.is_ascii_digit() != digits)
+                .unwrap_or(s.len())
+        };
+        let digits = ca.is_ascii_digit();
+        if digits != cb.is_ascii_digit() {
+            return a.cmp(b);
+        }
+        let (ra, rb) = (run(a, digits), run(b, digits));
+        let (pa, pb) = (&a[..ra], &b[..rb]);
+        let order = if digits {
+            let (ta, tb) = (pa.trim_start_matches('0'), pb.trim_start_matches('0'));
+            ta.len()
+                .cmp(&tb.len())
+                .then_with(|| ta.cmp(tb))
+                .then_with(|| pa.len().cmp(&pb.len()))
+        } else {
+            pa.cmp(pb)
+        };
+        if order.is_ne() {
+            return order;
+        }
+        a = &a[ra..];
+        b = &b[rb..];
     }
 }
 
@@ -168,21 +269,7 @@ impl Operator for Batch {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        self.pending_rows += batch.num_rows();
         self.pending.push(batch);
-        if self.batch_size == 0 || self.pending_rows < self.batch_size {
-            return Ok(());
-        }
-        // At least one group is full: emit every full group, keep the remainder.
-        let Some(all) = self.take_pending()? else {
-            return Ok(());
-        };
-        let full = all.num_rows() / self.batch_size * self.batch_size;
-        self.emit_groups(&all.slice(0, full), self.batch_size)?;
-        if full < all.num_rows() {
-            self.pending_rows = all.num_rows() - full;
-            self.pending.push(all.slice(full, all.num_rows() - full));
-        }
         Ok(())
     }
 
@@ -196,16 +283,50 @@ impl Operator for Batch {
         self.finished = true;
         // What is left is the final group; with `batch_size > 0` it is partial, and with
         // `batch_size == 0` it counts as partial too (reference behaviour, see above).
-        let Some(rest) = self.take_pending()? else {
+        let Some(all) = self.take_pending()? else {
             return Ok(());
         };
-        if self.drop_partial_batch {
-            return Ok(());
-        }
-        self.emit_groups(&rest, rest.num_rows())
+        let all = take_record_batch(&all, &canonical_order(&all, &self.system_tags)?)?;
+        let n = all.num_rows();
+        let size = if self.batch_size == 0 {
+            n
+        } else {
+            self.batch_size
+        };
+        let full = n / size * size;
+        let kept = if self.drop_partial_batch && self.batch_size == 0 {
+            0
+        } else if self.drop_partial_batch {
+            full
+        } else {
+            n
+        };
+        self.emit_groups(&all.slice(0, kept), size)
     }
 
     fn take_output(&mut self) -> Vec<RecordBatch> {
         std::mem::take(&mut self.ready)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_ids_compare_naturally() {
+        let mut ids = vec!["row_10", "row_2", "row_1", "row_02", "a", "row_", "row_1b"];
+        ids.sort_by(|a, b| natural_str_cmp(a, b));
+        assert_eq!(
+            ids,
+            ["a", "row_", "row_1", "row_1b", "row_2", "row_02", "row_10"]
+        );
+        assert_eq!(
+            natural_cmp(
+                &Datum::List(vec![Datum::Str("row_9".into())]),
+                &Datum::List(vec![Datum::Str("row_10".into())])
+            ),
+            Ordering::Less
+        );
     }
 }
