@@ -3,7 +3,8 @@
 //! Data flows as (Tag, Packet) rows in Arrow record batches ([`model`]). Sources
 //! ([`source`]) stamp provenance on every row; identity hashing ([`hashing`]) gives every
 //! object a content hash and a pipeline hash compatible with the reference Python
-//! implementation.
+//! implementation. Results are written out ([`export`]) as JSON, CSV or Arrow files in one
+//! canonical row order.
 //!
 //! This crate never spawns a thread, never blocks on a channel and never reads a clock:
 //! the actor runtime (`orcapod-actors`) drives it.
@@ -11,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod export;
 pub mod function;
 pub mod hashing;
 pub mod model;

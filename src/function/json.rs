@@ -1,23 +1,62 @@
 //! JSON conversion of values, for command functions and JSON output.
 //!
 //! Strings, numbers, booleans and null map to themselves, lists to arrays, and bytes to
-//! `{"$bytes": "<hex>"}`.
+//! `{"$bytes": "<hex>"}`. Floats JSON numbers cannot hold (NaN, ±infinity) become `null`
+//! in the command-function protocol and the strings `"NaN"`, `"inf"`, `"-inf"` in
+//! exported results ([`NonFiniteFloats`]).
 
 use arrow::datatypes::DataType;
 use serde_json::Value as Json;
 
 use crate::model::Datum;
 
-/// A value as JSON.
+/// How a JSON rendering writes the floats a JSON number cannot hold (NaN, ±infinity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonFiniteFloats {
+    /// As `null` (the command-function protocol).
+    Null,
+    /// As the strings `"NaN"`, `"inf"` and `"-inf"`, which Python's `float()` and Rust's
+    /// `f64::from_str` read back (exported results, which must lose nothing).
+    Text,
+}
+
+/// A value as JSON, with non-finite floats as `null` (the command-function protocol).
 pub fn datum_to_json(datum: &Datum) -> Json {
+    datum_to_json_with(datum, NonFiniteFloats::Null)
+}
+
+/// A value as JSON, with non-finite floats written as `non_finite` says.
+pub fn datum_to_json_with(datum: &Datum, non_finite: NonFiniteFloats) -> Json {
     match datum {
         Datum::Null => Json::Null,
         Datum::Bool(b) => Json::Bool(*b),
         Datum::Int(i) => Json::from(*i),
-        Datum::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        Datum::Float(f) => match serde_json::Number::from_f64(*f) {
+            Some(n) => Json::Number(n),
+            None => match non_finite {
+                NonFiniteFloats::Null => Json::Null,
+                NonFiniteFloats::Text => Json::String(non_finite_text(*f).into()),
+            },
+        },
         Datum::Str(s) => Json::String(s.clone()),
         Datum::Bytes(b) => serde_json::json!({ "$bytes": hex::encode(b) }),
-        Datum::List(items) => Json::Array(items.iter().map(datum_to_json).collect()),
+        Datum::List(items) => Json::Array(
+            items
+                .iter()
+                .map(|d| datum_to_json_with(d, non_finite))
+                .collect(),
+        ),
+    }
+}
+
+/// `"NaN"`, `"inf"` or `"-inf"`: the text of a float that is not finite.
+pub fn non_finite_text(f: f64) -> &'static str {
+    if f.is_nan() {
+        "NaN"
+    } else if f > 0.0 {
+        "inf"
+    } else {
+        "-inf"
     }
 }
 
@@ -70,6 +109,20 @@ mod tests {
         assert_eq!(
             datum_from_json(&datum_to_json(&b), &DataType::LargeBinary).unwrap(),
             b
+        );
+        let floats = Datum::List(vec![
+            Datum::Float(f64::NAN),
+            Datum::Float(f64::INFINITY),
+            Datum::Float(f64::NEG_INFINITY),
+            Datum::Float(0.5),
+        ]);
+        assert_eq!(
+            datum_to_json(&floats),
+            serde_json::json!([null, null, null, 0.5])
+        );
+        assert_eq!(
+            datum_to_json_with(&floats, NonFiniteFloats::Text),
+            serde_json::json!(["NaN", "inf", "-inf", 0.5])
         );
         let err = datum_from_json(&serde_json::json!("x"), &DataType::Int64).unwrap_err();
         assert!(err.contains("expected int"), "{err}");

@@ -20,7 +20,9 @@ use arrow::datatypes::FieldRef;
 
 use crate::model::Datum;
 
-pub use json::{datum_from_json, datum_to_json};
+pub use json::{
+    datum_from_json, datum_to_json, datum_to_json_with, non_finite_text, NonFiniteFloats,
+};
 pub use pod::{FunctionPod, FunctionUri};
 
 /// Why one packet could not be computed. Failures are per packet: under the continue

@@ -115,14 +115,20 @@ impl Datum {
     }
 
     /// A total order over values: by kind (None < bool < number < string < bytes <
-    /// list), then by value; NaN sorts after every other number.
+    /// list), then by value.
+    ///
+    /// Numbers compare exactly by value, integers against floats included (no rounding
+    /// of large integers); an integer comes before a float of the same value, `-0.0`
+    /// before `0.0`, and NaN after every other number (NaNs among themselves by their
+    /// bits). Lists compare element by element, then by length. Two values are `Equal`
+    /// only when they are the same value, so sorting by this order is deterministic.
     pub fn total_cmp(&self, other: &Datum) -> Ordering {
         match (self, other) {
             (Datum::Bool(a), Datum::Bool(b)) => a.cmp(b),
             (Datum::Int(a), Datum::Int(b)) => a.cmp(b),
-            (Datum::Int(a), Datum::Float(b)) => (*a as f64).total_cmp(b),
-            (Datum::Float(a), Datum::Int(b)) => a.total_cmp(&(*b as f64)),
-            (Datum::Float(a), Datum::Float(b)) => a.total_cmp(b),
+            (Datum::Int(a), Datum::Float(b)) => int_float_cmp(*a, *b),
+            (Datum::Float(a), Datum::Int(b)) => int_float_cmp(*b, *a).reverse(),
+            (Datum::Float(a), Datum::Float(b)) => float_cmp(*a, *b),
             (Datum::Str(a), Datum::Str(b)) => a.cmp(b),
             (Datum::Bytes(a), Datum::Bytes(b)) => a.cmp(b),
             (Datum::List(a), Datum::List(b)) => {
@@ -156,6 +162,39 @@ impl Datum {
         }
         Ok(current)
     }
+}
+
+/// Floats in [`Datum::total_cmp`]'s order: NaN after every other number.
+fn float_cmp(a: f64, b: f64) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (false, true) => Ordering::Less,
+        (true, false) => Ordering::Greater,
+        _ => a.total_cmp(&b),
+    }
+}
+
+/// An integer against a float in [`Datum::total_cmp`]'s order: exactly by value (the
+/// integer is never rounded to a float), the integer first when the values are equal,
+/// NaN after every number.
+fn int_float_cmp(i: i64, f: f64) -> Ordering {
+    // 2^63: the first float above every i64.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if f.is_nan() || f >= LIMIT {
+        return Ordering::Less;
+    }
+    if f < -LIMIT {
+        return Ordering::Greater;
+    }
+    let whole = f.trunc();
+    // `whole` is an integer in [-2^63, 2^63), so the conversion is exact.
+    let by_value = i.cmp(&(whole as i64)).then(if f > whole {
+        Ordering::Less
+    } else if f < whole {
+        Ordering::Greater
+    } else {
+        Ordering::Equal
+    });
+    by_value.then(Ordering::Less)
 }
 
 fn list_type(item: DataType) -> DataType {
@@ -302,6 +341,56 @@ mod tests {
             assert_eq!(&Datum::from_array(array.as_ref(), i).unwrap(), v);
         }
         assert!(Datum::infer_type(&[Datum::Int(1), Datum::Str("a".into())]).is_err());
+    }
+
+    #[test]
+    fn numbers_order_exactly_with_nan_last() {
+        use Ordering::*;
+        let big = 1i64 << 53;
+        // 2^53 + 1 rounds to the float 2^53; the order must not.
+        assert_eq!(
+            Datum::Int(big + 1).total_cmp(&Datum::Float(big as f64)),
+            Greater
+        );
+        assert_eq!(
+            Datum::Float(big as f64).total_cmp(&Datum::Int(big + 1)),
+            Less
+        );
+        assert_eq!(Datum::Int(big).total_cmp(&Datum::Float(big as f64)), Less);
+        assert_eq!(Datum::Int(i64::MAX).total_cmp(&Datum::Float(9.3e18)), Less);
+        assert_eq!(
+            Datum::Int(i64::MIN).total_cmp(&Datum::Float(-9.3e18)),
+            Greater
+        );
+        assert_eq!(Datum::Int(-1).total_cmp(&Datum::Float(-0.5)), Less);
+        assert_eq!(Datum::Int(0).total_cmp(&Datum::Float(-0.5)), Greater);
+        assert_eq!(Datum::Int(0).total_cmp(&Datum::Float(-0.0)), Less);
+        let mut v = [
+            Datum::Float(f64::NAN),
+            Datum::Float(-f64::NAN),
+            Datum::Float(f64::INFINITY),
+            Datum::Int(i64::MAX),
+            Datum::Float(0.0),
+            Datum::Float(-0.0),
+            Datum::Int(0),
+            Datum::Float(f64::NEG_INFINITY),
+        ];
+        v.sort_by(Datum::total_cmp);
+        let shown: Vec<String> = v.iter().map(|d| format!("{d:?}")).collect();
+        assert_eq!(
+            shown,
+            [
+                "Float(-inf)",
+                "Int(0)",
+                "Float(-0.0)",
+                "Float(0.0)",
+                "Int(9223372036854775807)",
+                "Float(inf)",
+                "Float(NaN)",
+                "Float(NaN)"
+            ]
+        );
+        assert!(v[6].total_cmp(&v[7]) == Less, "NaNs order by their bits");
     }
 
     #[test]
