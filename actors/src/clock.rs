@@ -7,7 +7,7 @@ static RUNS: AtomicU64 = AtomicU64::new(0);
 
 /// A run id unique in this process and sortable by time (`{unix ms}-{pid}-{counter}`),
 /// and the current time in ISO 8601 UTC.
-pub(crate) fn run_id_and_time() -> (String, String) {
+pub fn run_id_and_time() -> (String, String) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();

@@ -25,6 +25,7 @@ mod progress;
 mod runtime;
 mod supervisor;
 
+pub use clock::run_id_and_time;
 pub use progress::NodeProgress;
 pub use runtime::{
     run, ErrorPolicy, NodeFailure, PipelineHandle, RunError, RunOptions, RunOutput, Runtime,

@@ -361,8 +361,8 @@ fn syntax_error(file: &Path, e: &serde_saphyr::Error) -> FileError {
         .map(|l| l.replace("<input>", &file.display().to_string()))
         .collect();
     let position = e.location().map(|l| Position {
-        line: l.line(),
-        column: l.column(),
+        line: u32::try_from(l.line()).unwrap_or(u32::MAX),
+        column: u32::try_from(l.column()).unwrap_or(u32::MAX),
     });
     FileError {
         file: file.to_path_buf(),
@@ -373,7 +373,7 @@ fn syntax_error(file: &Path, e: &serde_saphyr::Error) -> FileError {
         } else {
             message
         },
-        snippet: (!snippet.is_empty()).then(|| snippet.join("\n")),
+        snippet: (!snippet.is_empty()).then(|| snippet.join("\n").into()),
     }
 }
 
@@ -918,8 +918,11 @@ fn find_cycle(nodes: &[NodeDecl]) -> Option<Vec<usize>> {
                 1 => {
                     let start = path.iter().position(|&p| p == j).unwrap_or(0);
                     let mut cycle: Vec<usize> = path[start..].to_vec();
-                    // Report in reading order: each node reads the one before it.
+                    // In data-flow order (each node reads the one before it), from the
+                    // node declared first.
                     cycle.reverse();
+                    let first = (0..cycle.len()).min_by_key(|&k| cycle[k]).unwrap_or(0);
+                    cycle.rotate_left(first);
                     return Some(cycle);
                 }
                 0 => {

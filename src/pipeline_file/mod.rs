@@ -127,7 +127,7 @@ pub struct FileError {
     /// What is wrong.
     pub message: String,
     /// The offending lines, rendered with a caret (YAML syntax errors).
-    pub snippet: Option<String>,
+    pub snippet: Option<Box<str>>,
 }
 
 impl fmt::Display for FileError {

@@ -15,16 +15,16 @@ use serde_saphyr::Spanned;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Position {
     /// 1-based line, 0 when unknown.
-    pub line: u64,
+    pub line: u32,
     /// 1-based column, 0 when unknown.
-    pub column: u64,
+    pub column: u32,
 }
 
 impl Position {
     fn of<T>(spanned: &Spanned<T>) -> Position {
         Position {
-            line: spanned.referenced.line(),
-            column: spanned.referenced.column(),
+            line: u32::try_from(spanned.referenced.line()).unwrap_or(u32::MAX),
+            column: u32::try_from(spanned.referenced.column()).unwrap_or(u32::MAX),
         }
     }
 }

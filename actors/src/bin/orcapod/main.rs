@@ -1,0 +1,202 @@
+//! `orcapod`: run, check, draw and inspect pipeline files.
+//!
+//! The commands and the exit codes are a contract (`pipeline-spec.md`): 0 success; 1
+//! the run failed (a node failed under the fail-fast policy, or an I/O error); 2 the
+//! file or its schemas are invalid — and then nothing ran and nothing was written.
+//! Results go to stdout; progress, summaries and errors go to stderr.
+
+mod builtins;
+mod inspect;
+mod probe;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use orcapod::pipeline_file::{FileError, PipelineFile};
+
+/// Reproducible, content-addressed data pipelines.
+#[derive(Debug, Parser)]
+#[command(name = "orcapod", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate, compile and run a pipeline file; a re-run reuses stored results.
+    Run {
+        /// The pipeline file (YAML or JSON).
+        file: PathBuf,
+        /// The database directory (default: `.orcapod/` beside the pipeline file).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Write each output node's rows to this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The format of the files `--out` writes.
+        #[arg(long, value_enum, default_value_t = OutFormat::Json)]
+        format: OutFormat,
+        /// How to run: on the actor runtime, or synchronously (same results).
+        #[arg(long, value_enum, default_value_t = Mode::Actors)]
+        mode: Mode,
+        /// Print no result tables (the summary still goes to stderr).
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check the file and every schema without running anything.
+    Validate {
+        /// The pipeline file.
+        file: PathBuf,
+    },
+    /// Print the pipeline's DAG.
+    Graph {
+        /// The pipeline file.
+        file: PathBuf,
+        /// DOT (Graphviz) or Mermaid.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// Print a node's stored results.
+    Show {
+        /// The pipeline file.
+        file: PathBuf,
+        /// The node (or source) to show.
+        node: String,
+        /// The database directory (default: `.orcapod/` beside the pipeline file).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// How to print the rows.
+        #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
+        format: ShowFormat,
+        /// Also print system tags and source info.
+        #[arg(long)]
+        all_info: bool,
+    },
+    /// Per node: rows, cache hits, computed, failed, and when it last ran.
+    Status {
+        /// The pipeline file.
+        file: PathBuf,
+        /// The database directory (default: `.orcapod/` beside the pipeline file).
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// List the built-in functions pipeline files can name with `builtin:`.
+    Builtins,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutFormat {
+    Json,
+    Csv,
+    Arrow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Actors,
+    Sync,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ShowFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Why a command failed, and so its exit code.
+#[derive(Debug)]
+enum Failure {
+    /// The pipeline file or its schemas are invalid (exit 2).
+    Invalid(String),
+    /// The run or an I/O operation failed (exit 1).
+    Failed(String),
+}
+
+impl From<FileError> for Failure {
+    fn from(e: FileError) -> Self {
+        Failure::Invalid(e.to_string())
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Failed(format!("{e:#}"))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Run {
+            file,
+            db,
+            out,
+            format,
+            mode,
+            quiet,
+        } => run::run(&run::RunArgs {
+            file,
+            db,
+            out,
+            format,
+            mode,
+            quiet,
+        }),
+        Command::Validate { file } => inspect::validate(&file),
+        Command::Graph { file, format } => inspect::graph(&file, format),
+        Command::Show {
+            file,
+            node,
+            db,
+            format,
+            all_info,
+        } => inspect::show(&file, &node, db.as_deref(), format, all_info),
+        Command::Status { file, db } => inspect::status(&file, db.as_deref()),
+        Command::Builtins => {
+            for (name, doc) in builtins::registry().describe() {
+                println!("{name}\n    {}", doc.replace('\n', "\n    "));
+            }
+            Ok(())
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Invalid(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Loads and checks a pipeline file, including that every command can start.
+fn load(file: &std::path::Path) -> Result<PipelineFile, Failure> {
+    let loaded = PipelineFile::load(file, &builtins::registry())?;
+    for check in loaded.commands() {
+        if let Err(message) = probe::starts(check) {
+            let at = loaded
+                .position_of(&check.node)
+                .map(|p| format!(":{}:{}", p.line, p.column))
+                .unwrap_or_default();
+            return Err(Failure::Invalid(format!(
+                "{}{at}: node `{}`: the command cannot start: {message}",
+                file.display(),
+                check.node
+            )));
+        }
+    }
+    Ok(loaded)
+}
