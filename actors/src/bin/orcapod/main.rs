@@ -18,7 +18,11 @@ use orcapod::pipeline_file::{FileError, PipelineFile};
 
 /// Reproducible, content-addressed data pipelines.
 #[derive(Debug, Parser)]
-#[command(name = "orcapod", version, about, long_about = None)]
+#[command(
+    name = "orcapod",
+    version,
+    about = "Reproducible, content-addressed data pipelines: run, check, draw and inspect pipeline files"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
