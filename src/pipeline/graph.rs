@@ -70,7 +70,7 @@ impl Pipeline {
 
 fn what(kind: &NodeKind) -> String {
     match kind {
-        NodeKind::Source(source) => format!("{} `{}`", source.class_name(), source.source_id()),
+        NodeKind::Source(source) => format!("{} ({})", source.class_name(), source.source_id()),
         NodeKind::Operator(spec) => spec.class_name().to_string(),
         NodeKind::Function(pod) => format!("function {}", pod.uri().name),
     }

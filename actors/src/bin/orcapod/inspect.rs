@@ -177,7 +177,7 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
             NodeKind::Function(_) => "function",
         };
         match latest.get(node.name()) {
-            Some(r) => println!(
+            Some(r) if matches!(node.kind(), NodeKind::Function(_)) => println!(
                 "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8}  {}",
                 node.name(),
                 kind,
@@ -185,6 +185,16 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
                 r.cached,
                 r.computed,
                 r.failed,
+                r.finished_at
+            ),
+            Some(r) => println!(
+                "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8}  {}",
+                node.name(),
+                kind,
+                r.rows_out,
+                "-",
+                "-",
+                "-",
                 r.finished_at
             ),
             None => println!(
