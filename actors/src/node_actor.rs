@@ -30,9 +30,9 @@ use std::time::Duration;
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
-use orcapod::function::node::{FunctionNode, Job};
-use orcapod::function::{call_catching_panics, panic_message, FunctionError, FunctionWorker};
-use orcapod::model::{Datum, StreamSchema};
+use orcapod::function::node::{FunctionNode, Job, PacketBuffer, PacketResult};
+use orcapod::function::{panic_message, FunctionError, FunctionWorker};
+use orcapod::model::StreamSchema;
 use orcapod::operator::Operator;
 use orcapod::pipeline::OperatorLog;
 
@@ -43,6 +43,10 @@ use crate::supervisor::{Collected, NodeEnded, NodeFailed, PacketsFailed, StoreWr
 /// How long a source waits before polling an empty feed again, and a collector before
 /// retrying a full subscriber channel.
 const POLL_INTERVAL: Duration = Duration::from_micros(200);
+
+/// A worker returns the results of a job in one message, or, when the packets are slow,
+/// whatever it has every this often (so slow results are stored as they come).
+const PARTIAL_RESULTS_INTERVAL: Duration = Duration::from_millis(1);
 
 /// Settings shared by every actor of one run.
 #[derive(Debug, Clone)]
@@ -626,6 +630,7 @@ impl Actor for NodeActor {
         let default = self.config.default_max_concurrency;
         if let Behavior::Function { state, pool } = &mut self.behavior {
             let workers = state.pod().max_concurrency().unwrap_or(default).max(1);
+            state.set_parallelism(workers);
             *pool = Some(WorkerPool::start(
                 state.pod().function().clone(),
                 workers,
@@ -697,12 +702,12 @@ impl Drop for NodeActor {
     }
 }
 
-/// A worker finished a job.
+/// A worker computed the next packets of a job (all of them, or those done so far).
 #[derive(actix::Message)]
 #[rtype(result = "()")]
 pub(crate) struct JobDone {
     id: u64,
-    result: Result<Vec<Datum>, FunctionError>,
+    results: Vec<PacketResult>,
 }
 
 impl Handler<JobDone> for NodeActor {
@@ -713,7 +718,7 @@ impl Handler<JobDone> for NodeActor {
             return;
         }
         if let Behavior::Function { state, .. } = &mut self.behavior {
-            if let Err(e) = state.complete(done.id, done.result) {
+            if let Err(e) = state.complete(done.id, done.results) {
                 self.fail(e.to_string(), ctx);
                 return;
             }
@@ -744,9 +749,11 @@ impl Handler<FunctionStep> for NodeActor {
 
 /// The threads computing a function node's packets, off the actor threads.
 ///
-/// Each thread owns one worker (started on its first job) and takes jobs from a shared
-/// channel; results come back to the node actor as [`JobDone`] messages. Closing the
-/// channel ends the threads once their current job is done.
+/// Each thread owns one worker (started on its first job) and takes jobs — batches of
+/// packets — from a shared channel; results come back to the node actor as [`JobDone`]
+/// messages, one per job, or one per [`PARTIAL_RESULTS_INTERVAL`] for slow packets.
+/// Closing the channel ends the threads once their current job is done; a thread whose
+/// node has stopped abandons its job.
 pub(crate) struct WorkerPool {
     jobs: Option<Sender<Job>>,
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -769,13 +776,33 @@ impl WorkerPool {
                     .spawn(move || {
                         let mut worker: Option<Result<Box<dyn FunctionWorker>, FunctionError>> =
                             None;
+                        let mut buffer = PacketBuffer::default();
                         while let Ok(job) = rx.recv() {
                             let worker = worker.get_or_insert_with(|| function.start_worker());
-                            let result = match worker {
-                                Ok(w) => call_catching_panics(w.as_mut(), &job.packet),
-                                Err(e) => Err(e.clone()),
-                            };
-                            node.do_send(JobDone { id: job.id, result });
+                            let mut results = Vec::with_capacity(job.len());
+                            let mut last_sent = std::time::Instant::now();
+                            for i in 0..job.len() {
+                                if !node.connected() {
+                                    return;
+                                }
+                                results.push(match worker {
+                                    Ok(w) => buffer.call(&job, w.as_mut(), i),
+                                    Err(e) => Err(e.clone()),
+                                });
+                                if i + 1 < job.len()
+                                    && last_sent.elapsed() >= PARTIAL_RESULTS_INTERVAL
+                                {
+                                    node.do_send(JobDone {
+                                        id: job.id,
+                                        results: std::mem::take(&mut results),
+                                    });
+                                    last_sent = std::time::Instant::now();
+                                }
+                            }
+                            node.do_send(JobDone {
+                                id: job.id,
+                                results,
+                            });
                         }
                     })
                     .ok()

@@ -20,15 +20,16 @@
 //! computed at most once per node even when it appears in many rows.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, LargeStringArray, RecordBatch};
-use arrow::compute::{concat_batches, interleave_record_batch};
+use arrow::array::{ArrayRef, BooleanArray, LargeStringArray, RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, interleave_record_batch, take_record_batch};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 
-use super::{FunctionError, FunctionPod};
+use super::{call_catching_panics, FunctionError, FunctionPod, FunctionWorker};
 use crate::error::{Error, Result};
-use crate::hashing::arrow::RowHasher;
+use crate::hashing::arrow::{digest_string, parse_digest_string, RowDigest, RowHasher};
 use crate::hashing::ContentHash;
 use crate::model::{array_from_datums, row_of, Datum, StreamSchema};
 use crate::store::{ArrowStore, RecordPath};
@@ -42,13 +43,79 @@ pub const COMPUTED_COLUMN: &str = "__computed";
 /// Column of a pipeline record (and of the entry-id hash) holding the input packet hash.
 pub const INPUT_PACKET_HASH_COLUMN: &str = "__input_packet_hash";
 
-/// One packet to compute.
+/// Packets to compute: a batch of distinct input packets, one per row.
 #[derive(Debug, Clone)]
 pub struct Job {
     /// The job's id within its node.
     pub id: u64,
-    /// The input packet: (column, value) in the function's parameter order.
-    pub packet: Vec<(String, Datum)>,
+    /// The input packets, one per row: the input stream's packet columns (the
+    /// function's parameters).
+    pub packets: RecordBatch,
+}
+
+/// The outcome of computing one packet.
+pub type PacketResult = std::result::Result<Vec<Datum>, FunctionError>;
+
+impl Job {
+    /// How many packets the job holds.
+    pub fn len(&self) -> usize {
+        self.packets.num_rows()
+    }
+
+    /// Whether the job holds no packet.
+    pub fn is_empty(&self) -> bool {
+        self.packets.num_rows() == 0
+    }
+
+    /// Packet `i` as (column, value) pairs.
+    pub fn packet(&self, i: usize) -> Result<Vec<(String, Datum)>> {
+        let schema = self.packets.schema();
+        schema
+            .fields()
+            .iter()
+            .zip(self.packets.columns())
+            .map(|(f, c)| Ok((f.name().clone(), Datum::from_array(c.as_ref(), i)?)))
+            .collect()
+    }
+
+    /// Computes the packets of `range` in order with `worker` (a panic of user code is
+    /// a failure of its packet), reading each packet into one reused buffer.
+    pub fn run(&self, worker: &mut dyn FunctionWorker, range: Range<usize>) -> Vec<PacketResult> {
+        let mut buffer = PacketBuffer::default();
+        range.map(|i| buffer.call(self, worker, i)).collect()
+    }
+}
+
+/// A reusable (column, value) buffer for calling a worker on the packets of jobs: the
+/// column names are written once, the values per packet.
+#[derive(Debug, Default)]
+pub struct PacketBuffer {
+    values: Vec<(String, Datum)>,
+}
+
+impl PacketBuffer {
+    /// Computes packet `i` of `job` with `worker`, catching panics of user code.
+    pub fn call(&mut self, job: &Job, worker: &mut dyn FunctionWorker, i: usize) -> PacketResult {
+        let schema = job.packets.schema();
+        let fields = schema.fields();
+        let names_match = self.values.len() == fields.len()
+            && self
+                .values
+                .iter()
+                .zip(fields.iter())
+                .all(|((n, _), f)| n == f.name());
+        if !names_match {
+            self.values = fields
+                .iter()
+                .map(|f| (f.name().clone(), Datum::Null))
+                .collect();
+        }
+        for ((_, value), column) in self.values.iter_mut().zip(job.packets.columns()) {
+            *value = Datum::from_array(column.as_ref(), i)
+                .map_err(|e| FunctionError::new(format!("cannot read the input packet: {e}")))?;
+        }
+        call_catching_panics(worker, &self.values)
+    }
 }
 
 /// A packet whose computation failed.
@@ -113,37 +180,62 @@ impl FunctionPaths {
     }
 }
 
-struct Waiting {
-    /// Row of the input batch (tag, system tag and source-info columns are used).
+/// A job handed out and not wholly completed.
+struct JobState {
+    /// The input hash of each of its packets.
+    hashes: Vec<RowDigest>,
+    /// How many of its packets (a prefix) have completed.
+    done: usize,
+}
+
+/// An input row whose result is known, not yet turned into output.
+struct Pending {
+    input: u64,
+    row: u32,
+    chunk: u32,
+    chunk_row: u32,
+    computed: bool,
+}
+
+/// An input batch with rows not yet emitted (or dropped with a failed packet).
+struct InputBatch {
     batch: RecordBatch,
-    row: usize,
+    open_rows: usize,
 }
 
 /// The running state of one function node.
+///
+/// Results known in this run are kept columnar: chunks of result rows (output packet
+/// columns, their source info, then the input packet hash and the result id), one chunk
+/// per completed job or store lookup, indexed by input packet digest.
 pub struct FunctionNode {
     pod: FunctionPod,
     input: Arc<StreamSchema>,
     output: Arc<StreamSchema>,
     node_hash: String,
     store: Option<(Arc<dyn ArrowStore>, FunctionPaths)>,
-    /// Results known in this run: input hash → one-row batch of packet + source columns.
-    known: HashMap<String, RecordBatch>,
-    /// Rows waiting for a job, by input hash.
-    waiting: HashMap<String, Vec<Waiting>>,
-    jobs: HashMap<u64, String>,
+    chunks: Vec<RecordBatch>,
+    /// Input hash → (chunk, row) of its result.
+    known: HashMap<RowDigest, (u32, u32)>,
+    /// Rows waiting for a job, by input hash: (input batch, row).
+    waiting: HashMap<RowDigest, Vec<(u64, u32)>>,
+    jobs: HashMap<u64, JobState>,
     next_job: u64,
+    inputs: HashMap<u64, InputBatch>,
+    next_input: u64,
+    /// How many jobs the packets of one input batch are split into (at most).
+    parallelism: usize,
+    to_emit: Vec<Pending>,
     ready: Vec<RecordBatch>,
     writes: Vec<StoreWrite>,
     counts: PacketCounts,
     failures: Vec<PacketFailure>,
     result_schema: SchemaRef,
+    chunk_schema: SchemaRef,
     record_schema: SchemaRef,
     entry_schema: SchemaRef,
     entry_hasher: RowHasher,
     packet_hasher: RowHasher,
-    /// Rows whose result is known, not yet turned into output: (input batch, row, input
-    /// hash, computed in this run).
-    to_emit: Vec<(RecordBatch, usize, String, bool)>,
 }
 
 impl FunctionNode {
@@ -163,6 +255,22 @@ impl FunctionNode {
             .chain(output.source_info_fields())
             .cloned()
             .collect();
+        let hash_field = Arc::new(Field::new(
+            INPUT_PACKET_HASH_COLUMN,
+            DataType::LargeUtf8,
+            false,
+        ));
+        let packet_id_field = Arc::new(Field::new(PACKET_ID_COLUMN, DataType::LargeUtf8, false));
+        let node_hash_field = Arc::new(Field::new(
+            NODE_CONTENT_HASH_COLUMN,
+            DataType::LargeUtf8,
+            false,
+        ));
+        let chunk_fields: Vec<FieldRef> = result_fields
+            .iter()
+            .cloned()
+            .chain([hash_field.clone(), packet_id_field.clone()])
+            .collect();
         let record_fields: Vec<FieldRef> = input
             .tag_fields()
             .iter()
@@ -170,36 +278,19 @@ impl FunctionNode {
             .chain(input.source_info_fields())
             .cloned()
             .chain([
-                Arc::new(Field::new(
-                    INPUT_PACKET_HASH_COLUMN,
-                    DataType::LargeUtf8,
-                    false,
-                )),
-                Arc::new(Field::new(PACKET_ID_COLUMN, DataType::LargeUtf8, false)),
-                Arc::new(Field::new(
-                    NODE_CONTENT_HASH_COLUMN,
-                    DataType::LargeUtf8,
-                    false,
-                )),
+                hash_field.clone(),
+                packet_id_field,
+                node_hash_field.clone(),
                 Arc::new(Field::new(COMPUTED_COLUMN, DataType::Boolean, false)),
             ])
             .collect();
-        let mut entry_fields: Vec<FieldRef> = input
+        let entry_fields: Vec<FieldRef> = input
             .tag_fields()
             .iter()
             .chain(input.system_tag_fields())
             .cloned()
+            .chain([hash_field, node_hash_field])
             .collect();
-        entry_fields.push(Arc::new(Field::new(
-            INPUT_PACKET_HASH_COLUMN,
-            DataType::LargeUtf8,
-            false,
-        )));
-        entry_fields.push(Arc::new(Field::new(
-            NODE_CONTENT_HASH_COLUMN,
-            DataType::LargeUtf8,
-            false,
-        )));
         let entry_schema = Arc::new(Schema::new(entry_fields));
         let packet_schema = Schema::new(input.packet_fields().to_vec());
         Ok(FunctionNode {
@@ -212,17 +303,28 @@ impl FunctionNode {
             output,
             node_hash: node_hash.to_string(),
             store,
+            chunks: Vec::new(),
             known: HashMap::new(),
             waiting: HashMap::new(),
             jobs: HashMap::new(),
             next_job: 0,
+            inputs: HashMap::new(),
+            next_input: 0,
+            parallelism: 1,
             ready: Vec::new(),
             writes: Vec::new(),
             counts: PacketCounts::default(),
             failures: Vec::new(),
             result_schema: Arc::new(Schema::new(result_fields)),
+            chunk_schema: Arc::new(Schema::new(chunk_fields)),
             record_schema: Arc::new(Schema::new(record_fields)),
         })
+    }
+
+    /// Splits the packets to compute of each input batch into at most `jobs` jobs of
+    /// about equal size (default 1), so that several workers share them.
+    pub fn set_parallelism(&mut self, jobs: usize) {
+        self.parallelism = jobs.max(1);
     }
 
     /// The schema of every output batch.
@@ -235,100 +337,160 @@ impl FunctionNode {
         &self.pod
     }
 
-    /// Takes an input batch: cached rows become output at once, the rest become jobs
-    /// (one per distinct packet not already being computed).
+    /// Takes an input batch: cached rows become output at once, the distinct packets
+    /// not known and not already being computed become jobs.
     pub fn push(&mut self, batch: RecordBatch) -> Result<Vec<Job>> {
-        if batch.num_rows() == 0 {
+        let n = batch.num_rows();
+        if n == 0 {
             return Ok(Vec::new());
         }
         let packet_idx: Vec<usize> = self.input.packet_range().collect();
-        let hashes: Vec<String> = self
-            .packet_hasher
-            .hash_rows(&batch.project(&packet_idx)?)
-            .into_iter()
-            .map(|h| h.to_string())
-            .collect();
+        let packets = batch.project(&packet_idx)?;
+        let hashes = self.packet_hasher.hash_row_digests(&packets);
         self.load_stored(&hashes)?;
 
-        let mut jobs = Vec::new();
-        let mut hits: Vec<usize> = Vec::new();
+        let input = self.next_input;
+        self.next_input += 1;
+        let mut new_rows: Vec<u32> = Vec::new();
+        let mut new_hashes: Vec<RowDigest> = Vec::new();
+        let mut hits = 0;
         for (row, hash) in hashes.iter().enumerate() {
-            if self.known.contains_key(hash) {
-                hits.push(row);
-                continue;
+            let row = row_u32(row)?;
+            if let Some(&(chunk, chunk_row)) = self.known.get(hash) {
+                hits += 1;
+                self.to_emit.push(Pending {
+                    input,
+                    row,
+                    chunk,
+                    chunk_row,
+                    computed: false,
+                });
+            } else if let Some(rows) = self.waiting.get_mut(hash) {
+                rows.push((input, row));
+            } else {
+                self.waiting.insert(*hash, vec![(input, row)]);
+                new_rows.push(row);
+                new_hashes.push(*hash);
             }
-            let waiting = Waiting {
-                batch: batch.clone(),
-                row,
-            };
-            if let Some(rows) = self.waiting.get_mut(hash) {
-                rows.push(waiting);
-                continue;
-            }
-            let (_, packet) = row_of(&self.input, &batch, row)?;
+        }
+        self.counts.cached += hits;
+        self.inputs.insert(
+            input,
+            InputBatch {
+                batch,
+                open_rows: n,
+            },
+        );
+        if new_rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let to_compute = if new_rows.len() == n {
+            packets
+        } else {
+            take_record_batch(&packets, &UInt32Array::from(new_rows))?
+        };
+        let size = to_compute.num_rows().div_ceil(self.parallelism);
+        let mut jobs = Vec::new();
+        let mut start = 0;
+        while start < to_compute.num_rows() {
+            let len = size.min(to_compute.num_rows() - start);
             let id = self.next_job;
             self.next_job += 1;
-            self.jobs.insert(id, hash.clone());
-            self.waiting.insert(hash.clone(), vec![waiting]);
+            self.jobs.insert(
+                id,
+                JobState {
+                    hashes: new_hashes[start..start + len].to_vec(),
+                    done: 0,
+                },
+            );
             jobs.push(Job {
                 id,
-                packet: packet.columns().to_vec(),
+                packets: to_compute.slice(start, len),
             });
-        }
-        self.counts.cached += hits.len() as u64;
-        for r in hits {
-            self.to_emit
-                .push((batch.clone(), r, hashes[r].clone(), false));
+            start += len;
         }
         Ok(jobs)
     }
 
-    /// Takes the result of job `id`. A wrong number or type of output values is a
-    /// failure of the packet, like an error of the function itself.
-    pub fn complete(
-        &mut self,
-        id: u64,
-        result: std::result::Result<Vec<Datum>, FunctionError>,
-    ) -> Result<()> {
-        let hash = self
+    /// Takes the results of the next `results.len()` packets of job `id` (a job's
+    /// packets complete in order, in one call or several). A wrong number or type of
+    /// output values is a failure of the packet, like an error of the function itself.
+    pub fn complete(&mut self, id: u64, results: Vec<PacketResult>) -> Result<()> {
+        let job = self
             .jobs
-            .remove(&id)
+            .get_mut(&id)
             .ok_or_else(|| Error::internal(format!("function node: unknown job {id}")))?;
-        let waiting = self.waiting.remove(&hash).unwrap_or_default();
-        match result.and_then(|values| self.result_row(&hash, values)) {
-            Ok(row) => {
-                self.counts.computed += 1;
-                self.counts.cached += waiting.len().saturating_sub(1) as u64;
-                if self.store.is_some() {
-                    let path = self.paths().results.clone();
-                    self.writes.push(StoreWrite {
-                        path,
-                        ids: vec![hash.clone()],
-                        batch: row.clone(),
-                    });
-                }
-                self.known.insert(hash.clone(), row);
-                for w in waiting {
-                    self.to_emit.push((w.batch, w.row, hash.clone(), true));
-                }
-            }
-            Err(error) => {
-                self.counts.failed += 1;
-                let tag = match waiting.first() {
-                    Some(w) => row_of(&self.input, &w.batch, w.row)?.0.columns().to_vec(),
-                    None => Vec::new(),
-                };
-                self.failures.push(PacketFailure {
-                    input_hash: hash,
-                    tag,
-                    error,
+        let range = job.done..job.done + results.len();
+        if range.end > job.hashes.len() {
+            return Err(Error::internal(format!(
+                "function node: job {id} has {} packets, got results up to {}",
+                job.hashes.len(),
+                range.end
+            )));
+        }
+        let hashes = job.hashes[range.clone()].to_vec();
+        job.done = range.end;
+        if job.done == job.hashes.len() {
+            self.jobs.remove(&id);
+        }
+
+        let (ok, failed) = self.result_chunk(&hashes, results)?;
+        if let Some((chunk_hashes, batch)) = ok {
+            let chunk = u32::try_from(self.chunks.len())
+                .map_err(|_| Error::internal("function node: too many result chunks"))?;
+            if self.store.is_some() {
+                let result_cols: Vec<usize> = (0..self.result_schema.fields().len()).collect();
+                let path = self.paths().results.clone();
+                self.writes.push(StoreWrite {
+                    path,
+                    ids: chunk_hashes.iter().map(digest_string).collect(),
+                    batch: batch.project(&result_cols)?,
                 });
             }
+            self.chunks.push(batch);
+            for (r, hash) in chunk_hashes.iter().enumerate() {
+                let chunk_row = row_u32(r)?;
+                self.known.insert(*hash, (chunk, chunk_row));
+                let rows = self.waiting.remove(hash).unwrap_or_default();
+                self.counts.computed += 1;
+                self.counts.cached += rows.len().saturating_sub(1) as u64;
+                for (input, row) in rows {
+                    self.to_emit.push(Pending {
+                        input,
+                        row,
+                        chunk,
+                        chunk_row,
+                        computed: true,
+                    });
+                }
+            }
+        }
+        for (hash, error) in failed {
+            self.counts.failed += 1;
+            let rows = self.waiting.remove(&hash).unwrap_or_default();
+            let tag = match rows.first() {
+                Some(&(input, row)) => match self.inputs.get(&input) {
+                    Some(b) => row_of(&self.input, &b.batch, row as usize)?
+                        .0
+                        .columns()
+                        .to_vec(),
+                    None => Vec::new(),
+                },
+                None => Vec::new(),
+            };
+            for (input, _) in &rows {
+                self.close_rows(*input, 1);
+            }
+            self.failures.push(PacketFailure {
+                input_hash: digest_string(&hash),
+                tag,
+                error,
+            });
         }
         Ok(())
     }
 
-    /// Jobs handed out and not yet completed.
+    /// Jobs handed out and not yet wholly completed.
     pub fn jobs_in_flight(&self) -> usize {
         self.jobs.len()
     }
@@ -346,19 +508,6 @@ impl FunctionNode {
         Ok(std::mem::take(&mut self.writes))
     }
 
-    /// Turns the rows completed since the last call into one output batch and their
-    /// pipeline records.
-    fn build_pending(&mut self) -> Result<()> {
-        if self.to_emit.is_empty() {
-            return Ok(());
-        }
-        let pending = std::mem::take(&mut self.to_emit);
-        let computed: Vec<bool> = pending.iter().map(|p| p.3).collect();
-        let rows: Vec<(RecordBatch, usize, String)> =
-            pending.into_iter().map(|(b, r, h, _)| (b, r, h)).collect();
-        self.emit(&rows, &computed)
-    }
-
     /// Failures so far (taken).
     pub fn take_failures(&mut self) -> Vec<PacketFailure> {
         std::mem::take(&mut self.failures)
@@ -373,150 +522,257 @@ impl FunctionNode {
         &self.store.as_ref().expect("only called with a store").1
     }
 
-    /// Loads the stored results of the hashes not known yet.
-    fn load_stored(&mut self, hashes: &[String]) -> Result<()> {
+    /// One input row of batch `input` is done with (emitted or dropped).
+    fn close_rows(&mut self, input: u64, rows: usize) {
+        if let Some(b) = self.inputs.get_mut(&input) {
+            b.open_rows = b.open_rows.saturating_sub(rows);
+            if b.open_rows == 0 {
+                self.inputs.remove(&input);
+            }
+        }
+    }
+
+    /// Validates computed values and builds the chunk of the successful ones: returns
+    /// (their hashes, the chunk) and the failures.
+    #[allow(clippy::type_complexity)]
+    fn result_chunk(
+        &self,
+        hashes: &[RowDigest],
+        results: Vec<PacketResult>,
+    ) -> Result<(
+        Option<(Vec<RowDigest>, RecordBatch)>,
+        Vec<(RowDigest, FunctionError)>,
+    )> {
+        let fields = self.output.packet_fields();
+        let mut failed: Vec<(RowDigest, FunctionError)> = Vec::new();
+        let mut ok: Vec<RowDigest> = Vec::with_capacity(results.len());
+        // The successful values, column by column.
+        let mut values: Vec<Vec<Datum>> = fields
+            .iter()
+            .map(|_| Vec::with_capacity(results.len()))
+            .collect();
+        for (hash, result) in hashes.iter().zip(results) {
+            match result.and_then(|v| check_values(fields, v)) {
+                Ok(row) => {
+                    ok.push(*hash);
+                    for (column, value) in values.iter_mut().zip(row) {
+                        column.push(value);
+                    }
+                }
+                Err(e) => failed.push((*hash, e)),
+            }
+        }
+        // A value of the wrong type fails its packet (and only it).
+        let columns = loop {
+            let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.len());
+            let mut bad: Option<(usize, FunctionError)> = None;
+            for (field, column) in fields.iter().zip(&values) {
+                match array_from_datums(field.name(), field.data_type(), column) {
+                    Ok(array) => columns.push(array),
+                    Err(_) => {
+                        bad = column.iter().enumerate().find_map(|(i, v)| {
+                            array_from_datums(
+                                field.name(),
+                                field.data_type(),
+                                std::slice::from_ref(v),
+                            )
+                            .err()
+                            .map(|e| {
+                                (
+                                    i,
+                                    FunctionError::new(format!("output `{}`: {e}", field.name())),
+                                )
+                            })
+                        });
+                        if bad.is_none() {
+                            return Err(Error::internal(format!(
+                                "function node: output `{}` fails as a column but not per value",
+                                field.name()
+                            )));
+                        }
+                        break;
+                    }
+                }
+            }
+            match bad {
+                Some((i, e)) => {
+                    failed.push((ok.remove(i), e));
+                    for column in &mut values {
+                        column.remove(i);
+                    }
+                }
+                None => break columns,
+            }
+        };
+        if ok.is_empty() {
+            return Ok((None, failed));
+        }
+        let hash_strings: Vec<String> = ok.iter().map(digest_string).collect();
+        let batch = self.chunk_from(columns, &hash_strings)?;
+        Ok((Some((ok, batch)), failed))
+    }
+
+    /// A chunk from output columns and the input hashes of its rows: adds source info
+    /// (from the result ids), the input hashes and the result ids.
+    fn chunk_from(&self, mut columns: Vec<ArrayRef>, hashes: &[String]) -> Result<RecordBatch> {
+        let ids: Vec<String> = hashes.iter().map(|h| self.pod.result_id(h)).collect();
+        for field in self.output.packet_fields() {
+            columns.push(Arc::new(LargeStringArray::from_iter_values(
+                ids.iter().map(|id| self.pod.source_info(id, field.name())),
+            )));
+        }
+        columns.push(Arc::new(LargeStringArray::from_iter_values(hashes)));
+        columns.push(Arc::new(LargeStringArray::from_iter_values(&ids)));
+        Ok(RecordBatch::try_new(self.chunk_schema.clone(), columns)?)
+    }
+
+    /// Loads the stored results of the hashes neither known nor being computed.
+    fn load_stored(&mut self, hashes: &[RowDigest]) -> Result<()> {
         let Some((store, paths)) = &self.store else {
             return Ok(());
         };
-        let mut wanted: Vec<String> = hashes
+        let mut seen = std::collections::HashSet::new();
+        let wanted: Vec<String> = hashes
             .iter()
             .filter(|h| !self.known.contains_key(*h) && !self.waiting.contains_key(*h))
-            .cloned()
+            .filter(|h| seen.insert(**h))
+            .map(digest_string)
             .collect();
-        wanted.sort();
-        wanted.dedup();
         if wanted.is_empty() {
             return Ok(());
         }
         let lookup = store.get_records(&paths.results, &wanted)?;
-        if let Some(found) = lookup.found {
-            if found.batch.schema().fields() != self.result_schema.fields() {
-                return Err(Error::invalid(
-                    format!("store path {}", paths.results),
-                    "stored results do not have the function's output schema",
-                ));
-            }
-            for (i, id) in found.ids.iter().enumerate() {
-                self.known.insert(id.clone(), found.batch.slice(i, 1));
+        let Some(found) = lookup.found else {
+            return Ok(());
+        };
+        if found.batch.schema().fields() != self.result_schema.fields() {
+            return Err(Error::invalid(
+                format!("store path {}", paths.results),
+                "stored results do not have the function's output schema",
+            ));
+        }
+        // Stored ids are the hash strings this node writes; anything else is not ours.
+        let digests: Vec<Option<RowDigest>> =
+            found.ids.iter().map(|id| parse_digest_string(id)).collect();
+        let ids: Vec<String> = found.ids.iter().map(|id| self.pod.result_id(id)).collect();
+        let mut columns = found.batch.columns().to_vec();
+        columns.push(Arc::new(LargeStringArray::from_iter_values(&found.ids)));
+        columns.push(Arc::new(LargeStringArray::from_iter_values(&ids)));
+        let batch = RecordBatch::try_new(self.chunk_schema.clone(), columns)?;
+        let chunk = u32::try_from(self.chunks.len())
+            .map_err(|_| Error::internal("function node: too many result chunks"))?;
+        self.chunks.push(batch);
+        for (r, digest) in digests.into_iter().enumerate() {
+            if let Some(digest) = digest {
+                self.known.insert(digest, (chunk, row_u32(r)?));
             }
         }
         Ok(())
     }
 
-    /// The one-row result (packet + source-info columns) of a computation.
-    fn result_row(
-        &self,
-        hash: &str,
-        values: Vec<Datum>,
-    ) -> std::result::Result<RecordBatch, FunctionError> {
-        let fields = self.output.packet_fields();
-        if values.len() != fields.len() {
-            return Err(FunctionError::new(format!(
-                "the function returned {} values for {} output columns",
-                values.len(),
-                fields.len()
-            )));
+    /// Turns the rows completed since the last call into one output batch and their
+    /// pipeline records.
+    fn build_pending(&mut self) -> Result<()> {
+        if self.to_emit.is_empty() {
+            return Ok(());
         }
-        let result_id = self.pod.result_id(hash);
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(2 * fields.len());
-        for (field, value) in fields.iter().zip(values) {
-            if value == Datum::Null && !field.is_nullable() {
-                return Err(FunctionError::new(format!(
-                    "output `{}` is null but its type is not nullable",
-                    field.name()
-                )));
-            }
-            let array = array_from_datums(field.name(), field.data_type(), &[value])
-                .map_err(|e| FunctionError::new(format!("output `{}`: {e}", field.name())))?;
-            columns.push(array);
-        }
-        for field in fields {
-            let info = self.pod.source_info(&result_id, field.name());
-            columns.push(Arc::new(LargeStringArray::from(vec![info])));
-        }
-        RecordBatch::try_new(self.result_schema.clone(), columns)
-            .map_err(|e| FunctionError::new(format!("cannot build the result: {e}")))
-    }
-
-    /// Output rows for (input batch, row, input hash) triples whose result is known, and
-    /// their pipeline records.
-    fn emit(&mut self, rows: &[(RecordBatch, usize, String)], computed: &[bool]) -> Result<()> {
+        let pending = std::mem::take(&mut self.to_emit);
         let input = &self.input;
-        let tag_cols: Vec<usize> = input.tag_range().collect();
-        let sys_cols: Vec<usize> = input.system_tag_range().collect();
-        // Gather from the distinct input batches and result rows involved.
-        let mut batches: Vec<RecordBatch> = Vec::new();
-        let mut results: Vec<RecordBatch> = Vec::new();
-        let mut input_refs = Vec::with_capacity(rows.len());
-        let mut result_refs = Vec::with_capacity(rows.len());
-        let mut result_index: HashMap<&str, usize> = HashMap::new();
-        for (batch, row, hash) in rows {
-            let b = match batches.iter().position(|x| same_batch(x, batch)) {
-                Some(b) => b,
+        // The columns of the inputs that the output and the records use.
+        let kept: Vec<usize> = input
+            .tag_range()
+            .chain(input.system_tag_range())
+            .chain(input.source_info_range())
+            .collect();
+        let n_tags = input.tag_range().len();
+        let n_sys = input.system_tag_range().len();
+        let mut input_slots: HashMap<u64, usize> = HashMap::new();
+        let mut input_batches: Vec<RecordBatch> = Vec::new();
+        let mut chunk_slots: HashMap<u32, usize> = HashMap::new();
+        let mut chunk_batches: Vec<&RecordBatch> = Vec::new();
+        let mut input_refs = Vec::with_capacity(pending.len());
+        let mut chunk_refs = Vec::with_capacity(pending.len());
+        for p in &pending {
+            let slot = match input_slots.get(&p.input) {
+                Some(s) => *s,
                 None => {
-                    batches.push(batch.clone());
-                    batches.len() - 1
+                    let b = self.inputs.get(&p.input).ok_or_else(|| {
+                        Error::internal("function node: a pending row's input batch is gone")
+                    })?;
+                    input_batches.push(b.batch.project(&kept)?);
+                    input_slots.insert(p.input, input_batches.len() - 1);
+                    input_batches.len() - 1
                 }
             };
-            input_refs.push((b, *row));
-            let r = *result_index.entry(hash.as_str()).or_insert_with(|| {
-                results.push(self.known[hash].clone());
-                results.len() - 1
-            });
-            result_refs.push((r, 0));
+            input_refs.push((slot, p.row as usize));
+            let slot = match chunk_slots.get(&p.chunk) {
+                Some(s) => *s,
+                None => {
+                    chunk_batches.push(&self.chunks[p.chunk as usize]);
+                    chunk_slots.insert(p.chunk, chunk_batches.len() - 1);
+                    chunk_batches.len() - 1
+                }
+            };
+            chunk_refs.push((slot, p.chunk_row as usize));
         }
         let picked_inputs = {
-            let refs: Vec<&RecordBatch> = batches.iter().collect();
+            let refs: Vec<&RecordBatch> = input_batches.iter().collect();
             interleave_record_batch(&refs, &input_refs)?
         };
-        let picked_results = {
-            let refs: Vec<&RecordBatch> = results.iter().collect();
-            interleave_record_batch(&refs, &result_refs)?
-        };
+        let picked_results = interleave_record_batch(&chunk_batches, &chunk_refs)?;
         let n_out = self.output.packet_fields().len();
         let mut columns: Vec<ArrayRef> = Vec::new();
-        columns.extend(tag_cols.iter().map(|&i| picked_inputs.column(i).clone()));
+        columns.extend((0..n_tags).map(|i| picked_inputs.column(i).clone()));
         columns.extend((0..n_out).map(|i| picked_results.column(i).clone()));
-        columns.extend(sys_cols.iter().map(|&i| picked_inputs.column(i).clone()));
+        columns.extend((n_tags..n_tags + n_sys).map(|i| picked_inputs.column(i).clone()));
         columns.extend((n_out..2 * n_out).map(|i| picked_results.column(i).clone()));
         self.ready
             .push(RecordBatch::try_new(self.output.arrow().clone(), columns)?);
 
         if self.store.is_some() {
-            self.record_rows(&picked_inputs, rows, computed)?;
+            let computed: Vec<bool> = pending.iter().map(|p| p.computed).collect();
+            let hashes = picked_results.column(2 * n_out).clone();
+            let result_ids = picked_results.column(2 * n_out + 1).clone();
+            self.record_rows(&picked_inputs, n_tags + n_sys, hashes, result_ids, computed)?;
+        }
+        let mut closed: HashMap<u64, usize> = HashMap::new();
+        for p in &pending {
+            *closed.entry(p.input).or_default() += 1;
+        }
+        for (input, rows) in closed {
+            self.close_rows(input, rows);
         }
         Ok(())
     }
 
     /// Pipeline records for emitted rows: tags, system tags and input source info, the
     /// input packet hash, the result id, this node's hash and whether it was computed
-    /// now; keyed by entry id.
+    /// now; keyed by entry id (the Arrow hash of the tags, the system tags, the input
+    /// packet hash and this node's content hash, reference §8.2).
     fn record_rows(
         &mut self,
         picked: &RecordBatch,
-        rows: &[(RecordBatch, usize, String)],
-        computed: &[bool],
+        n_tag_columns: usize,
+        input_hashes: ArrayRef,
+        result_ids: ArrayRef,
+        computed: Vec<bool>,
     ) -> Result<()> {
-        let input = &self.input;
         let n = picked.num_rows();
-        let mut columns: Vec<ArrayRef> = input
-            .tag_range()
-            .chain(input.system_tag_range())
-            .chain(input.source_info_range())
-            .map(|i| picked.column(i).clone())
-            .collect();
-        let input_hashes: Vec<&str> = rows.iter().map(|(_, _, h)| h.as_str()).collect();
-        columns.push(Arc::new(LargeStringArray::from(input_hashes)));
-        let packet_ids: Vec<String> = rows.iter().map(|(_, _, h)| self.pod.result_id(h)).collect();
-        columns.push(Arc::new(LargeStringArray::from(packet_ids)));
-        columns.push(Arc::new(LargeStringArray::from(vec![
-            self.node_hash.clone();
-            n
-        ])));
-        debug_assert_eq!(computed.len(), n);
-        columns.push(Arc::new(BooleanArray::from(computed.to_vec())));
+        let node_hash: ArrayRef = Arc::new(LargeStringArray::from_iter_values(
+            std::iter::repeat_n(self.node_hash.as_str(), n),
+        ));
+        let mut columns: Vec<ArrayRef> = picked.columns().to_vec();
+        columns.push(input_hashes.clone());
+        columns.push(result_ids);
+        columns.push(node_hash.clone());
+        columns.push(Arc::new(BooleanArray::from(computed)));
         let records = RecordBatch::try_new(self.record_schema.clone(), columns)?;
-        let ids = self.entry_ids(picked, rows)?;
+
+        let mut entry_columns: Vec<ArrayRef> = picked.columns()[..n_tag_columns].to_vec();
+        entry_columns.push(input_hashes);
+        entry_columns.push(node_hash);
+        let entries = RecordBatch::try_new(self.entry_schema.clone(), entry_columns)?;
+        let ids = self.entry_hasher.hash_row_strings(&entries);
         let path = self.paths().records.clone();
         self.writes.push(StoreWrite {
             path,
@@ -525,44 +781,34 @@ impl FunctionNode {
         });
         Ok(())
     }
-
-    /// Entry id of each row: the Arrow hash of its tags and system tags, the input packet
-    /// hash and this node's content hash (reference §8.2).
-    fn entry_ids(
-        &self,
-        picked: &RecordBatch,
-        rows: &[(RecordBatch, usize, String)],
-    ) -> Result<Vec<String>> {
-        let input = &self.input;
-        let mut columns: Vec<ArrayRef> = input
-            .tag_range()
-            .chain(input.system_tag_range())
-            .map(|i| picked.column(i).clone())
-            .collect();
-        columns.push(Arc::new(LargeStringArray::from(
-            rows.iter().map(|(_, _, h)| h.as_str()).collect::<Vec<_>>(),
-        )));
-        columns.push(Arc::new(LargeStringArray::from(vec![
-            self.node_hash
-                .as_str();
-            picked.num_rows()
-        ])));
-        let table = RecordBatch::try_new(self.entry_schema.clone(), columns)?;
-        Ok(self
-            .entry_hasher
-            .hash_rows(&table)
-            .into_iter()
-            .map(|h| h.to_string())
-            .collect())
-    }
 }
 
-fn same_batch(a: &RecordBatch, b: &RecordBatch) -> bool {
-    a.num_rows() == b.num_rows()
-        && a.columns()
-            .iter()
-            .zip(b.columns())
-            .all(|(x, y)| x.to_data().ptr_eq(&y.to_data()))
+/// Checks a function's values against the output fields: their number, and no null in
+/// a non-nullable column.
+fn check_values(
+    fields: &[FieldRef],
+    values: Vec<Datum>,
+) -> std::result::Result<Vec<Datum>, FunctionError> {
+    if values.len() != fields.len() {
+        return Err(FunctionError::new(format!(
+            "the function returned {} values for {} output columns",
+            values.len(),
+            fields.len()
+        )));
+    }
+    for (field, value) in fields.iter().zip(&values) {
+        if *value == Datum::Null && !field.is_nullable() {
+            return Err(FunctionError::new(format!(
+                "output `{}` is null but its type is not nullable",
+                field.name()
+            )));
+        }
+    }
+    Ok(values)
+}
+
+fn row_u32(row: usize) -> Result<u32> {
+    u32::try_from(row).map_err(|_| Error::internal("a batch may hold at most 2^32 - 1 rows"))
 }
 
 /// Applies writes to a store: results are kept first-write-wins (skip duplicates), as

@@ -9,9 +9,11 @@ use super::PacketFunction;
 use crate::error::{Error, Result};
 use crate::hashing::identity::schema_value;
 use crate::hashing::python_type::{data_type_hash, python_type_name};
+use crate::hashing::semantic::to_json_text;
 use crate::hashing::{hash_value, ContentHash, Value};
 use crate::model::columns::{source_info_column, BLOCK_SEPARATOR};
 use crate::model::StreamSchema;
+use sha2::{Digest, Sha256};
 
 /// A function's URI: `(name, output schema hash, "v{major}", type id)` — its identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +56,9 @@ pub struct FunctionPod {
     function: Arc<dyn PacketFunction>,
     uri: FunctionUri,
     max_concurrency: Option<usize>,
+    /// The semantic JSON text of `(uri, input hash)` around the input hash: result ids
+    /// hash `prefix ‖ "hash" ‖ suffix` without rebuilding the structure per packet.
+    result_id_text: Arc<(String, String)>,
 }
 
 impl std::fmt::Debug for FunctionPod {
@@ -97,10 +102,12 @@ impl FunctionPod {
             major,
             type_id: function.type_id().to_string(),
         };
+        let result_id_text = Arc::new(result_id_text(&uri));
         Ok(FunctionPod {
             function,
             uri,
             max_concurrency: None,
+            result_id_text,
         })
     }
 
@@ -224,11 +231,22 @@ impl FunctionPod {
     /// the URI and the input packet's content hash, so a result has the same id in every
     /// run and executor (the reference uses a random uuid7 instead).
     pub fn result_id(&self, input_packet_hash: &str) -> String {
-        let h = hash_value(&Value::tuple([
-            self.uri.identity_structure(),
-            Value::str(input_packet_hash),
-        ]))
-        .hex();
+        let plain = input_packet_hash
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+        let h = if plain {
+            // The JSON text of such a string is the string in quotes.
+            let (prefix, suffix) = &*self.result_id_text;
+            let mut hasher = Sha256::new();
+            hasher.update(prefix.as_bytes());
+            hasher.update(b"\"");
+            hasher.update(input_packet_hash.as_bytes());
+            hasher.update(b"\"");
+            hasher.update(suffix.as_bytes());
+            hex::encode(hasher.finalize())
+        } else {
+            self.result_id_slow(input_packet_hash)
+        };
         format!(
             "{}-{}-{}-{}-{}",
             &h[0..8],
@@ -239,12 +257,39 @@ impl FunctionPod {
         )
     }
 
+    /// [`FunctionPod::result_id`]'s digest hex through the semantic hasher.
+    fn result_id_slow(&self, input_packet_hash: &str) -> String {
+        hash_value(&Value::tuple([
+            self.uri.identity_structure(),
+            Value::str(input_packet_hash),
+        ]))
+        .hex()
+    }
+
     /// The source info of output column `key` of result `result_id`.
     pub fn source_info(&self, result_id: &str, key: &str) -> String {
         format!(
             "{}{BLOCK_SEPARATOR}{result_id}{BLOCK_SEPARATOR}{key}",
             self.uri.source_prefix()
         )
+    }
+}
+
+/// The JSON text of `(uri, input hash)` before and after the quoted input hash.
+fn result_id_text(uri: &FunctionUri) -> (String, String) {
+    const MARKER: &str = "orcapod.input.hash.marker";
+    let text = to_json_text(&Value::tuple([
+        uri.identity_structure(),
+        Value::str(MARKER),
+    ]));
+    let quoted = format!("\"{MARKER}\"");
+    match text.rfind(&quoted) {
+        Some(at) => (
+            text[..at].to_string(),
+            text[at + quoted.len()..].to_string(),
+        ),
+        // Unreachable: the marker is rendered as a JSON string.
+        None => (text, String::new()),
     }
 }
 
@@ -272,5 +317,35 @@ mod tests {
         assert_eq!(parse_major("12.0"), Some(12));
         assert_eq!(parse_major("v1"), None);
         assert_eq!(parse_major("latest"), None);
+    }
+
+    #[test]
+    fn result_ids_hash_the_uri_and_the_input_hash_semantically() {
+        use crate::function::closure::ClosureFunction;
+        use arrow::datatypes::{DataType, Field};
+        let f = ClosureFunction::new(
+            "f",
+            vec![Arc::new(Field::new("x", DataType::Int64, false))],
+            vec![Arc::new(Field::new("y", DataType::Int64, false))],
+            |_| Ok(vec![]),
+        );
+        let pod = FunctionPod::new(Arc::new(f)).unwrap();
+        for input in [
+            "arrow_v0.1:000001d3b07384d113edec49eaa6238ad5ff00",
+            "plain",
+            "with \"quotes\" and é",
+            "",
+        ] {
+            let h = pod.result_id_slow(input);
+            let expected = format!(
+                "{}-{}-{}-{}-{}",
+                &h[0..8],
+                &h[8..12],
+                &h[12..16],
+                &h[16..20],
+                &h[20..32]
+            );
+            assert_eq!(pod.result_id(input), expected, "{input}");
+        }
     }
 }

@@ -4,8 +4,12 @@
 //! independent of column order and chunking and sensitive to nullability and integer
 //! width. Digests are 35 bytes (`00 00 01` ‖ SHA-256), so their hex starts with `000001`.
 
-use arrow::datatypes::Schema;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use sha2::{Digest, Sha256};
 use starfix::{ArrowDigester, HasherConfig};
 
 use super::ContentHash;
@@ -39,31 +43,254 @@ pub fn hash_rows(batch: &RecordBatch) -> Vec<ContentHash> {
     RowHasher::new(&batch.schema()).hash_rows(batch)
 }
 
+/// The version bytes starfix puts before every digest.
+const VERSION_BYTES: [u8; 3] = [0, 0, 1];
+
 /// Hashes rows of batches that share one schema, digesting the schema once.
+///
+/// Each row's hash is exactly starfix's digest of the one-row table (the golden tests pin
+/// it). For schemas of flat columns (fixed-width, boolean, string and binary types) the
+/// digest is written out here, row by row, without building a one-row batch per row:
+/// starfix's final digest of a one-row table is SHA-256 over the schema digest, then, per
+/// column in name order, the validity of the row (nullable columns only: the bit count
+/// `1u64` little-endian and one byte holding the bit) and the SHA-256 of the row's value
+/// bytes (nothing for a null; a string or binary value is its `u64` little-endian length
+/// and its bytes; a boolean one byte; a fixed-width value its raw bytes). Other schemas
+/// (lists, structs, dictionaries, …) go through starfix one row at a time.
 #[derive(Clone)]
 pub struct RowHasher {
+    schema: SchemaRef,
     base: ArrowDigester,
+    flat: Option<FlatRows>,
+}
+
+/// The per-row digest of a schema of flat columns.
+#[derive(Clone)]
+struct FlatRows {
+    /// SHA-256 state after the schema digest.
+    prefix: Sha256,
+    /// (column index, nullable, kind), in starfix's field order (by name).
+    columns: Vec<(usize, bool, Leaf)>,
+}
+
+/// How a flat column's value contributes its bytes.
+#[derive(Clone, Copy, Debug)]
+enum Leaf {
+    /// Raw little-endian bytes of this width.
+    Fixed(usize),
+    /// One byte, 0 or 1.
+    Bool,
+    /// `u64` LE length then the bytes (32-bit offsets).
+    Utf8,
+    /// Same, 64-bit offsets.
+    LargeUtf8,
+    /// Same, for binary (32-bit offsets).
+    Binary,
+    /// Same, for large binary.
+    LargeBinary,
+}
+
+impl Leaf {
+    fn of(data_type: &DataType) -> Option<Leaf> {
+        use DataType as T;
+        Some(match data_type {
+            T::Boolean => Leaf::Bool,
+            T::Int8 | T::UInt8 => Leaf::Fixed(1),
+            T::Int16 | T::UInt16 | T::Float16 => Leaf::Fixed(2),
+            T::Int32 | T::UInt32 | T::Float32 | T::Date32 | T::Decimal32(_, _) | T::Time32(_) => {
+                Leaf::Fixed(4)
+            }
+            T::Int64
+            | T::UInt64
+            | T::Float64
+            | T::Date64
+            | T::Decimal64(_, _)
+            | T::Timestamp(_, _)
+            | T::Time64(_)
+            | T::Duration(_) => Leaf::Fixed(8),
+            T::Decimal128(_, _) => Leaf::Fixed(16),
+            T::Decimal256(_, _) => Leaf::Fixed(32),
+            T::FixedSizeBinary(n) => Leaf::Fixed(usize::try_from(*n).ok()?),
+            T::Utf8 => Leaf::Utf8,
+            T::LargeUtf8 => Leaf::LargeUtf8,
+            T::Binary => Leaf::Binary,
+            T::LargeBinary => Leaf::LargeBinary,
+            _ => return None,
+        })
+    }
+}
+
+impl FlatRows {
+    fn new(schema: &Schema) -> Option<FlatRows> {
+        let mut columns = Vec::with_capacity(schema.fields().len());
+        for (i, f) in schema.fields().iter().enumerate() {
+            columns.push((i, f.is_nullable(), Leaf::of(f.data_type())?));
+        }
+        // starfix keys its per-field digests by field name in a BTreeMap (byte order).
+        columns.sort_by(|a, b| schema.field(a.0).name().cmp(schema.field(b.0).name()));
+        let names: Vec<&String> = columns.iter().map(|c| schema.field(c.0).name()).collect();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            return None;
+        }
+        let schema_digest = ArrowDigester::hash_schema(schema, HasherConfig::default());
+        let mut prefix = Sha256::new();
+        prefix.update(&schema_digest[VERSION_BYTES.len()..]);
+        Some(FlatRows { prefix, columns })
+    }
+
+    /// The digest of every row of `batch` (whose schema is the hasher's).
+    fn digests(&self, batch: &RecordBatch) -> Vec<RowDigest> {
+        let n = batch.num_rows();
+        let views: Vec<ColumnView<'_>> = self
+            .columns
+            .iter()
+            .map(|&(i, nullable, leaf)| ColumnView::new(batch.column(i).as_ref(), nullable, leaf))
+            .collect();
+        let mut out = Vec::with_capacity(n);
+        for row in 0..n {
+            let mut fin = self.prefix.clone();
+            for view in &views {
+                view.digest_row(row, &mut fin);
+            }
+            let mut digest = [0u8; DIGEST_LEN];
+            digest[..3].copy_from_slice(&VERSION_BYTES);
+            digest[3..].copy_from_slice(&fin.finalize());
+            out.push(digest);
+        }
+        out
+    }
+}
+
+/// One flat column prepared for per-row digests.
+struct ColumnView<'a> {
+    array: &'a dyn Array,
+    nullable: bool,
+    leaf: Leaf,
+    /// Fixed-width values: the value buffer and the array's offset.
+    fixed: Option<(arrow::buffer::Buffer, usize)>,
+}
+
+impl<'a> ColumnView<'a> {
+    fn new(array: &'a dyn Array, nullable: bool, leaf: Leaf) -> Self {
+        let fixed = match leaf {
+            Leaf::Fixed(_) => {
+                let data = array.to_data();
+                Some((data.buffers()[0].clone(), data.offset()))
+            }
+            _ => None,
+        };
+        ColumnView {
+            array,
+            nullable,
+            leaf,
+            fixed,
+        }
+    }
+
+    fn digest_row(&self, row: usize, fin: &mut Sha256) {
+        let valid = self.array.is_valid(row);
+        if self.nullable {
+            fin.update(1u64.to_le_bytes());
+            fin.update([u8::from(valid)]);
+        }
+        let mut data = Sha256::new();
+        if valid {
+            match self.leaf {
+                Leaf::Fixed(w) => {
+                    if let Some((buffer, offset)) = &self.fixed {
+                        let start = (offset + row) * w;
+                        data.update(&buffer.as_slice()[start..start + w]);
+                    }
+                }
+                Leaf::Bool => data.update([u8::from(self.array.as_boolean().value(row))]),
+                Leaf::Utf8 => bytes_value(&mut data, self.array.as_string::<i32>().value(row)),
+                Leaf::LargeUtf8 => bytes_value(&mut data, self.array.as_string::<i64>().value(row)),
+                Leaf::Binary => bytes_value(&mut data, self.array.as_binary::<i32>().value(row)),
+                Leaf::LargeBinary => {
+                    bytes_value(&mut data, self.array.as_binary::<i64>().value(row))
+                }
+            }
+        }
+        fin.update(data.finalize());
+    }
+}
+
+fn bytes_value(data: &mut Sha256, value: impl AsRef<[u8]>) {
+    let value = value.as_ref();
+    data.update((value.len() as u64).to_le_bytes());
+    data.update(value);
 }
 
 impl RowHasher {
     /// A hasher for rows of `schema`.
     pub fn new(schema: &Schema) -> Self {
         RowHasher {
+            schema: Arc::new(schema.clone()),
             base: ArrowDigester::new(schema, HasherConfig::default()),
+            flat: FlatRows::new(schema),
         }
     }
 
     /// The hash of each row of `batch` (which must have the hasher's schema) as a
     /// one-row table.
     pub fn hash_rows(&self, batch: &RecordBatch) -> Vec<ContentHash> {
+        self.digests(batch)
+            .into_iter()
+            .map(|d| ContentHash::new(ARROW_METHOD, d.to_vec()))
+            .collect()
+    }
+
+    /// [`RowHasher::hash_rows`] as `arrow_v0.1:hex` strings (the form record ids use).
+    pub fn hash_row_strings(&self, batch: &RecordBatch) -> Vec<String> {
+        self.digests(batch).iter().map(digest_string).collect()
+    }
+
+    /// [`RowHasher::hash_rows`] as raw digests.
+    pub fn hash_row_digests(&self, batch: &RecordBatch) -> Vec<RowDigest> {
+        self.digests(batch)
+    }
+
+    fn digests(&self, batch: &RecordBatch) -> Vec<RowDigest> {
+        if let Some(flat) = &self.flat {
+            if batch.schema().fields() == self.schema.fields() {
+                return flat.digests(batch);
+            }
+        }
         (0..batch.num_rows())
             .map(|i| {
                 let mut digester = self.base.clone();
                 digester.update(&batch.slice(i, 1));
-                ContentHash::new(ARROW_METHOD, digester.finalize())
+                let bytes = digester.finalize();
+                let mut digest = [0u8; DIGEST_LEN];
+                // starfix digests are the 3 version bytes and a SHA-256.
+                digest.copy_from_slice(&bytes[..DIGEST_LEN]);
+                digest
             })
             .collect()
     }
+}
+
+/// The length of an `arrow_v0.1` digest: 3 version bytes and a SHA-256.
+pub const DIGEST_LEN: usize = 35;
+
+/// A row's `arrow_v0.1` digest.
+pub type RowDigest = [u8; DIGEST_LEN];
+
+/// The `arrow_v0.1:hex` string of a digest (what `ContentHash::to_string` gives).
+pub fn digest_string(digest: &RowDigest) -> String {
+    let mut s = String::with_capacity(ARROW_METHOD.len() + 1 + 2 * DIGEST_LEN);
+    s.push_str(ARROW_METHOD);
+    s.push(':');
+    s.push_str(&hex::encode(digest));
+    s
+}
+
+/// The digest of an `arrow_v0.1:hex` string, if it is one.
+pub fn parse_digest_string(s: &str) -> Option<RowDigest> {
+    let hex_part = s.strip_prefix(ARROW_METHOD)?.strip_prefix(':')?;
+    let mut digest = [0u8; DIGEST_LEN];
+    hex::decode_to_slice(hex_part, &mut digest).ok()?;
+    Some(digest)
 }
 
 #[cfg(test)]
@@ -112,5 +339,220 @@ mod tests {
         ]));
         let as_nullable = RecordBatch::try_new(nullable, whole.columns().to_vec()).unwrap();
         assert_ne!(hash_batch(&as_nullable), h);
+    }
+
+    /// starfix's own digest of each one-row slice (the definition of a row hash).
+    fn starfix_rows(batch: &RecordBatch) -> Vec<ContentHash> {
+        (0..batch.num_rows())
+            .map(|i| hash_batch(&batch.slice(i, 1)))
+            .collect()
+    }
+
+    #[test]
+    fn flat_row_digests_equal_starfix_for_every_flat_type_with_nulls_and_slices() {
+        use arrow::array::*;
+        use arrow::datatypes::{i256, TimeUnit};
+        let n = 37;
+        let valid = |i: usize| i % 3 != 1;
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            (
+                "b",
+                Arc::new(BooleanArray::from_iter(
+                    (0..n).map(|i| valid(i).then_some(i % 2 == 0)),
+                )),
+            ),
+            (
+                "i8",
+                Arc::new(Int8Array::from_iter(
+                    (0..n).map(|i| valid(i).then_some(i as i8 - 5)),
+                )),
+            ),
+            (
+                "u8",
+                Arc::new(UInt8Array::from_iter(
+                    (0..n).map(|i| valid(i).then_some(i as u8)),
+                )),
+            ),
+            (
+                "i16",
+                Arc::new(Int16Array::from_iter(
+                    (0..n).map(|i| valid(i).then_some(i as i16 * 300)),
+                )),
+            ),
+            (
+                "u32",
+                Arc::new(UInt32Array::from_iter(
+                    (0..n).map(|i| valid(i).then_some(i as u32 * 7)),
+                )),
+            ),
+            (
+                "i32",
+                Arc::new(Int32Array::from_iter(
+                    (0..n).map(|i| valid(i).then_some(-(i as i32))),
+                )),
+            ),
+            (
+                "f32",
+                Arc::new(Float32Array::from_iter(
+                    (0..n).map(|i| valid(i).then_some(i as f32 / 3.0)),
+                )),
+            ),
+            (
+                "i64",
+                Arc::new(Int64Array::from_iter(
+                    (0..n).map(|i| valid(i).then_some(i as i64 * 1_000_000_007)),
+                )),
+            ),
+            (
+                "f64",
+                Arc::new(Float64Array::from_iter(
+                    (0..n).map(|i| valid(i).then_some(i as f64 * 0.1)),
+                )),
+            ),
+            (
+                "d32",
+                Arc::new(Date32Array::from_iter(
+                    (0..n).map(|i| valid(i).then_some(i as i32)),
+                )),
+            ),
+            (
+                "ts",
+                Arc::new(TimestampMicrosecondArray::from_iter(
+                    (0..n).map(|i| valid(i).then_some(i as i64)),
+                )),
+            ),
+            (
+                "t64",
+                Arc::new(Time64MicrosecondArray::from_iter(
+                    (0..n).map(|i| valid(i).then_some(i as i64)),
+                )),
+            ),
+            (
+                "dur",
+                Arc::new(DurationSecondArray::from_iter(
+                    (0..n).map(|i| valid(i).then_some(i as i64)),
+                )),
+            ),
+            (
+                "dec",
+                Arc::new(
+                    Decimal128Array::from_iter((0..n).map(|i| valid(i).then_some(i as i128 * 99)))
+                        .with_precision_and_scale(20, 2)
+                        .unwrap(),
+                ),
+            ),
+            (
+                "d256",
+                Arc::new(
+                    Decimal256Array::from_iter(
+                        (0..n).map(|i| valid(i).then_some(i256::from_i128(i as i128))),
+                    )
+                    .with_precision_and_scale(40, 3)
+                    .unwrap(),
+                ),
+            ),
+            (
+                "s",
+                Arc::new(StringArray::from_iter(
+                    (0..n).map(|i| valid(i).then(|| "x".repeat(i))),
+                )),
+            ),
+            (
+                "ls",
+                Arc::new(LargeStringArray::from_iter(
+                    (0..n).map(|i| valid(i).then(|| format!("é{i}"))),
+                )),
+            ),
+            (
+                "bin",
+                Arc::new(BinaryArray::from_iter(
+                    (0..n).map(|i| valid(i).then(|| vec![i as u8; i % 5])),
+                )),
+            ),
+            (
+                "lbin",
+                Arc::new(LargeBinaryArray::from_iter(
+                    (0..n).map(|i| valid(i).then(|| vec![7u8; i])),
+                )),
+            ),
+            (
+                "fsb",
+                Arc::new(
+                    FixedSizeBinaryArray::try_from_sparse_iter_with_size(
+                        (0..n).map(|i| valid(i).then_some([i as u8; 3])),
+                        3,
+                    )
+                    .unwrap(),
+                ),
+            ),
+        ];
+        let _ = TimeUnit::Second;
+        // Every column nullable (with nulls) and, where there are no nulls, not nullable.
+        for (name, array) in &columns {
+            for nullable in [true, false] {
+                let array = if nullable {
+                    array.clone()
+                } else {
+                    // Rows without nulls only (a non-nullable field holds none).
+                    let keep: Vec<u32> = (0..n as u32).filter(|i| valid(*i as usize)).collect();
+                    arrow::compute::take(array.as_ref(), &UInt32Array::from(keep), None).unwrap()
+                };
+                let schema = Schema::new(vec![
+                    Field::new("k", DataType::LargeUtf8, false),
+                    Field::new(*name, array.data_type().clone(), nullable),
+                ]);
+                let keys =
+                    LargeStringArray::from_iter_values((0..array.len()).map(|i| format!("k{i}")));
+                let batch =
+                    RecordBatch::try_new(Arc::new(schema), vec![Arc::new(keys), array]).unwrap();
+                let hasher = RowHasher::new(&batch.schema());
+                assert!(hasher.flat.is_some(), "{name} has a flat digest");
+                assert_eq!(
+                    hasher.hash_rows(&batch),
+                    starfix_rows(&batch),
+                    "{name} nullable={nullable}"
+                );
+                // Sliced batches (offsets into the buffers and validity bitmaps).
+                let sliced = batch.slice(2, batch.num_rows() - 5);
+                assert_eq!(
+                    hasher.hash_rows(&sliced),
+                    starfix_rows(&sliced),
+                    "{name} sliced"
+                );
+            }
+        }
+        // All columns at once, in an order that differs from the name order.
+        let fields: Vec<Field> = columns
+            .iter()
+            .rev()
+            .map(|(name, a)| Field::new(*name, a.data_type().clone(), true))
+            .collect();
+        let arrays: Vec<ArrayRef> = columns.iter().rev().map(|(_, a)| a.clone()).collect();
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap();
+        let hasher = RowHasher::new(&batch.schema());
+        assert_eq!(hasher.hash_rows(&batch), starfix_rows(&batch));
+        let strings: Vec<String> = starfix_rows(&batch).iter().map(|h| h.to_string()).collect();
+        assert_eq!(hasher.hash_row_strings(&batch), strings);
+        let digests = hasher.hash_row_digests(&batch);
+        assert_eq!(parse_digest_string(&strings[3]), Some(digests[3]));
+        assert_eq!(digest_string(&digests[3]), strings[3]);
+        assert_eq!(parse_digest_string("semantic_v0.1:00"), None);
+    }
+
+    #[test]
+    fn nested_columns_fall_back_to_starfix() {
+        use arrow::array::{ArrayRef, ListArray};
+        use arrow::datatypes::Int32Type;
+        let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+            Some(vec![Some(1), None]),
+            None,
+            Some(vec![]),
+        ]);
+        let schema = Schema::new(vec![Field::new("l", list.data_type().clone(), true)]);
+        let batch =
+            RecordBatch::try_new(Arc::new(schema), vec![Arc::new(list) as ArrayRef]).unwrap();
+        let hasher = RowHasher::new(&batch.schema());
+        assert!(hasher.flat.is_none());
+        assert_eq!(hasher.hash_rows(&batch), starfix_rows(&batch));
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Asking for a node's output computes (once) the outputs it depends on and nothing
 //! else. Operators are driven with [`run_to_completion`], whole streams at a time;
-//! function nodes compute their packets one after another on one worker. With a store,
+//! function nodes compute their packets one after another on one worker (a
+//! fail-fast run computes nothing after the first failure). With a store,
 //! function results are looked up before computing and written (and flushed) after each
 //! input batch, exactly as the actor runtime does. This executor must stay simple enough
 //! to be obviously correct: the actor runtime is tested against it.
@@ -12,8 +13,10 @@ use std::sync::Arc;
 
 use super::{CacheMode, ErrorPolicy, NodeKind, Pipeline};
 use crate::error::{Error, Result};
-use crate::function::node::{apply_writes, FunctionNode, PacketCounts, PacketFailure};
-use crate::function::{call_catching_panics, FunctionError, FunctionWorker};
+use crate::function::node::{
+    apply_writes, FunctionNode, PacketBuffer, PacketCounts, PacketFailure,
+};
+use crate::function::{FunctionError, FunctionWorker};
 use crate::model::Stream;
 use crate::operator::run_to_completion;
 use crate::store::ArrowStore;
@@ -156,15 +159,25 @@ impl<'p> SyncExecutor<'p> {
         stats: &mut NodeStats,
     ) -> Result<Stream> {
         let mut worker: Option<std::result::Result<Box<dyn FunctionWorker>, FunctionError>> = None;
+        let mut buffer = PacketBuffer::default();
         let mut out = Vec::new();
         for batch in input.batches() {
             for job in state.push(batch.clone())? {
                 let worker = worker.get_or_insert_with(|| state.pod().function().start_worker());
-                let result = match worker {
-                    Ok(w) => call_catching_panics(w.as_mut(), &job.packet),
-                    Err(e) => Err(e.clone()),
-                };
-                state.complete(job.id, result)?;
+                let mut results = Vec::with_capacity(job.len());
+                for i in 0..job.len() {
+                    let result = match worker {
+                        Ok(w) => buffer.call(&job, w.as_mut(), i),
+                        Err(e) => Err(e.clone()),
+                    };
+                    let failed = result.is_err();
+                    results.push(result);
+                    // Fail-fast: nothing is computed after the first failure.
+                    if failed && self.policy == ErrorPolicy::FailFast {
+                        break;
+                    }
+                }
+                state.complete(job.id, results)?;
                 let failures = state.take_failures();
                 if let (ErrorPolicy::FailFast, Some(f)) = (self.policy, failures.first()) {
                     self.save(&mut state)?;

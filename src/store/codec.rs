@@ -19,8 +19,8 @@ pub(crate) const VERSION: u8 = 1;
 pub(crate) const TAG_META: u8 = 0x00;
 /// Tag of data keys: one Arrow IPC stream per added batch.
 pub(crate) const TAG_BATCH: u8 = 0x10;
-/// Tag of index keys: record id → (batch, row).
-pub(crate) const TAG_INDEX: u8 = 0x20;
+/// Tag of id keys: the record ids of one added batch.
+pub(crate) const TAG_IDS: u8 = 0x20;
 /// Tag of path keys: full path → (path number, schema).
 pub(crate) const TAG_PATH: u8 = 0x30;
 
@@ -32,7 +32,7 @@ pub(crate) fn format_key() -> Vec<u8> {
 }
 
 /// The format marker's value.
-pub(crate) const FORMAT_VALUE: &[u8] = b"orcapod-store/1";
+pub(crate) const FORMAT_VALUE: &[u8] = b"orcapod-store/2";
 
 /// The key of the next free path number.
 pub(crate) fn next_path_key() -> Vec<u8> {
@@ -74,43 +74,21 @@ pub(crate) fn batch_key_prefix(path_no: u64) -> [u8; 10] {
     k
 }
 
-/// `[VERSION, TAG_INDEX, path u64, id utf-8]`.
-pub(crate) fn index_key(path_no: u64, id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(10 + id.len());
-    k.extend_from_slice(&index_key_prefix(path_no));
-    k.extend_from_slice(id.as_bytes());
+/// `[VERSION, TAG_IDS, path u64, batch u64]`: the ids of batch `batch_no`.
+pub(crate) fn ids_key(path_no: u64, batch_no: u64) -> [u8; 18] {
+    let mut k = batch_key(path_no, batch_no);
+    k[1] = TAG_IDS;
     k
 }
 
-/// The prefix of all index keys of a path.
-pub(crate) fn index_key_prefix(path_no: u64) -> [u8; 10] {
-    let mut k = [0u8; 10];
-    k[0] = VERSION;
-    k[1] = TAG_INDEX;
-    k[2..10].copy_from_slice(&path_no.to_be_bytes());
+/// The prefix of all id keys of a path.
+pub(crate) fn ids_key_prefix(path_no: u64) -> [u8; 10] {
+    let mut k = batch_key_prefix(path_no);
+    k[1] = TAG_IDS;
     k
 }
 
-/// An index value: batch number (u64) then row (u32).
-pub(crate) fn index_value(batch_no: u64, row: u32) -> [u8; 12] {
-    let mut v = [0u8; 12];
-    v[..8].copy_from_slice(&batch_no.to_be_bytes());
-    v[8..].copy_from_slice(&row.to_be_bytes());
-    v
-}
-
-/// Decodes an index value.
-pub(crate) fn decode_index_value(v: &[u8]) -> Result<(u64, u32)> {
-    if v.len() != 12 {
-        return Err(corrupt(format!(
-            "index entry of {} bytes, expected 12",
-            v.len()
-        )));
-    }
-    Ok((be_u64(&v[..8])?, be_u32(&v[8..])?))
-}
-
-/// The batch number of a batch key.
+/// The batch number of a batch key or an id key.
 pub(crate) fn batch_no_of_key(k: &[u8]) -> Result<u64> {
     if k.len() != 18 {
         return Err(corrupt(format!(
@@ -119,14 +97,6 @@ pub(crate) fn batch_no_of_key(k: &[u8]) -> Result<u64> {
         )));
     }
     be_u64(&k[10..18])
-}
-
-/// The id of an index key.
-pub(crate) fn id_of_index_key(k: &[u8]) -> Result<String> {
-    let id = k
-        .get(10..)
-        .ok_or_else(|| corrupt("index key too short".to_string()))?;
-    String::from_utf8(id.to_vec()).map_err(|_| corrupt("index key id is not utf-8".to_string()))
 }
 
 /// A path entry's value: path number then the schema as an Arrow IPC stream.
@@ -174,13 +144,6 @@ fn be_u64(b: &[u8]) -> Result<u64> {
     Ok(u64::from_be_bytes(arr))
 }
 
-fn be_u32(b: &[u8]) -> Result<u32> {
-    let arr: [u8; 4] = b
-        .try_into()
-        .map_err(|_| corrupt("bad u32 field".to_string()))?;
-    Ok(u32::from_be_bytes(arr))
-}
-
 /// A decoding error: the store's bytes are not what this version wrote.
 fn corrupt(message: String) -> Error {
     Error::Store {
@@ -197,14 +160,11 @@ mod tests {
     fn keys_sort_numerically_and_by_tag() {
         assert!(batch_key(1, 255) < batch_key(1, 256));
         assert!(batch_key(1, u64::MAX) < batch_key(2, 0));
-        assert!(batch_key(9, 9).as_slice() < index_key(0, "").as_slice());
-        assert!(index_key(9, "zzz").as_slice() < path_key("a").as_slice());
-        assert!(index_key(3, "a").starts_with(&index_key_prefix(3)));
+        assert!(batch_key(9, 9) < ids_key(0, 0));
+        assert!(ids_key(9, 9).as_slice() < path_key("a").as_slice());
+        assert!(ids_key(3, 1).starts_with(&ids_key_prefix(3)));
+        assert!(ids_key(3, 255) < ids_key(3, 256));
         assert_eq!(batch_no_of_key(&batch_key(7, 42)).ok(), Some(42));
-        assert_eq!(
-            id_of_index_key(&index_key(7, "héllo")).ok().as_deref(),
-            Some("héllo")
-        );
-        assert_eq!(decode_index_value(&index_value(5, 9)).ok(), Some((5, 9)));
+        assert_eq!(batch_no_of_key(&ids_key(7, 43)).ok(), Some(43));
     }
 }

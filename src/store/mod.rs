@@ -66,6 +66,7 @@
 //! backend can be added behind [`ArrowStore`] without touching the rest of the crate.
 
 mod codec;
+mod id_index;
 mod memory;
 mod sled_store;
 

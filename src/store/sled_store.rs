@@ -1,23 +1,32 @@
 //! The sled store: the embedded, on-disk default.
 //!
-//! # On-disk layout (layout version 1)
+//! # On-disk layout (layout version 2)
 //!
 //! Everything lives in sled's default tree of one directory. Every key starts with the
-//! layout version byte `0x01`, then a tag byte; integers are big-endian (so byte order is
+//! key-prefix byte `0x01`, then a tag byte; integers are big-endian (so byte order is
 //! numeric order).
 //!
 //! | key | value |
 //! |---|---|
-//! | `01 00 "format"` | `"orcapod-store/1"` (written when the directory is created) |
+//! | `01 00 "format"` | `"orcapod-store/2"` (written when the directory is created) |
 //! | `01 00 "next_path"` | next free path number, u64 |
 //! | `01 10 path:u64 batch:u64` | one added batch: an Arrow IPC stream (schema + one record batch) |
-//! | `01 20 path:u64 id-bytes` | where the id's live row is: batch u64, row u32 (12 bytes) |
+//! | `01 20 path:u64 batch:u64` | the record ids of that batch's rows, in row order: u32 count, u32 end offsets, UTF-8 bytes (little-endian) |
 //! | `01 30 "a/b/c"` | the path's entry: path number u64, then its schema as an Arrow IPC stream |
 //!
 //! Batch numbers count up per path from 0, so a path's batches scan in write order. Arrow
 //! IPC is the only data format on disk (never `arrow-row` bytes, whose format may change).
-//! A replaced row stays in its batch, unreachable through the index (space is not
-//! reclaimed: there is no compaction yet).
+//! A row's id is live in the *latest* batch holding it: a replaced row stays in its
+//! batch, superseded (space is not reclaimed: there is no compaction yet). A store of
+//! layout 1 (one index key per id) is refused with a message naming both layouts.
+//!
+//! # The id index
+//!
+//! Ids are looked up in memory: the first use of a path reads its id keys (one per
+//! batch) into an `IdIndex` (id → batch and row of its live row), which every write
+//! then updates. So a lookup costs a hash probe, and a write one sled key per batch
+//! rather than one per row. The index holds every id of the path in memory (its bytes
+//! plus about 30 bytes).
 //!
 //! # Write protocol (one `add_records` call)
 //!
@@ -25,23 +34,23 @@
 //! directory, so this serialises all writers).
 //!
 //! 1. Resolve duplicates in memory: keep the last occurrence of each id in the batch; with
-//!    `skip_duplicates`, drop rows whose id is already in the index (a point read per id,
-//!    skipped for a new path).
-//! 2. Encode the remaining rows once as an Arrow IPC stream.
-//! 3. Build **one** sled `Batch` holding: the data key `01 10 p b` → IPC bytes; one index
-//!    key `01 20 p id` → `(b, row)` per row; and, for a new path, its entry `01 30 path`
-//!    and the bumped `next_path` counter.
+//!    `skip_duplicates`, drop rows whose id is already in the index.
+//! 2. Encode the remaining rows once as an Arrow IPC stream, and their ids.
+//! 3. Build **one** sled `Batch` holding: the data key `01 10 p b` → IPC bytes; the id
+//!    key `01 20 p b` → the ids; and, for a new path, its entry `01 30 path` and the
+//!    bumped `next_path` counter.
 //! 4. Apply it with `apply_batch`: sled recovers a batch atomically, so after a crash the
-//!    call is either wholly present or wholly absent. An index entry therefore never points
-//!    to a missing batch, and an id is never half-written. Because an id is a key, it has
-//!    exactly one live row however often it is written.
+//!    call is either wholly present or wholly absent. An id key therefore never names
+//!    rows of a missing batch, and a batch is never half-written. Because the index
+//!    keeps one live row per id (the latest batch's), an id has exactly one live row
+//!    however often it is written.
 //! 5. Only after the batch is applied, update the in-memory state (next batch number, path
-//!    cache, decoded-batch cache).
+//!    cache, id index, decoded-batch cache).
 //!
-//! Readers of this process see a sled batch wholly or not at all: `apply_batch` holds
-//! sled's global write lock, which every sled read step takes shared. Whatever a reader
-//! reaches through the path entry and the index is therefore already there. (A scan, such
-//! as `get_all`, may see a concurrent call's batch for its later keys only.)
+//! Readers of this process see a write wholly or not at all: the id index is updated
+//! (under its lock) only after the sled batch is applied, and readers find rows only
+//! through the index. The index of a path is loaded under the writer mutex, so no write
+//! is half-seen by the load either.
 //!
 //! Durability: sled writes its log in the background (every 500 ms by default);
 //! [`ArrowStore::flush`] forces it, and is the promise: after `flush` returns, every call
@@ -52,16 +61,15 @@
 //! # Reads
 //!
 //! Reads by id go through the index and decode only the batches they need; a small cache
-//! keeps recently decoded (and just written) batches. `get_all` scans the path's index,
-//! decodes the batches holding live rows and drops superseded rows.
+//! keeps recently decoded (and just written) batches. `get_all` walks the path's batches
+//! in order and keeps each row that is its id's live row.
 //!
 //! # Cost
 //!
-//! The per-id index costs one sled key per row: measured in release on a 2-core machine,
-//! adding 100k rows in one call takes about 1 s, the first read pass over freshly written
-//! index keys about 1 s (sled consolidates its pages), later lookups about 1 µs per id;
-//! `get_all` of 100k rows about 0.1 s; a one-row add about 0.1 ms
-//! (`cargo test --release --test store -- --ignored --nocapture` prints the numbers).
+//! Writing a batch costs its IPC encoding and two sled values, whatever its number of
+//! rows; a lookup is an in-memory probe once the path's index is loaded (reading the
+//! index costs one sled read per stored batch). `examples/store_throughput.rs` prints
+//! the numbers.
 //!
 //! # One process per directory
 //!
@@ -80,6 +88,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use super::codec;
+use super::id_index::{IdChunk, IdIndex};
 use super::{
     check_schema, extend_base, gather_all, pick_rows, plan_write, relative_paths, scoped,
     store_err, validate_components, ArrowStore, Lookup, RecordPath, Records,
@@ -104,6 +113,8 @@ struct Inner {
     dir: PathBuf,
     writer: Mutex<WriterState>,
     paths: RwLock<HashMap<String, Arc<PathMeta>>>,
+    /// The id index of each path used so far, by path number.
+    indexes: Mutex<HashMap<u64, Arc<RwLock<IdIndex>>>>,
     cache: Mutex<BatchCache>,
 }
 
@@ -298,6 +309,7 @@ impl Inner {
                 next_batch: HashMap::new(),
             }),
             paths: RwLock::new(HashMap::new()),
+            indexes: Mutex::new(HashMap::new()),
             cache: Mutex::new(BatchCache::default()),
         })
     }
@@ -385,16 +397,42 @@ impl Inner {
         Ok(batch)
     }
 
-    /// Where the live row of `id` is.
-    fn locate(&self, path_no: u64, id: &str) -> Result<Option<(u64, u32)>> {
-        match self
-            .db
-            .get(codec::index_key(path_no, id))
-            .map_err(|e| self.sled_err(e))?
+    /// The id index of path `path_no`, loading it if needed (takes the writer mutex to
+    /// load, so call `index_locked` while holding it).
+    fn index(&self, path_no: u64) -> Result<Arc<RwLock<IdIndex>>> {
+        if let Some(index) = self
+            .indexes
+            .lock()
+            .map_err(|_| self.poisoned())?
+            .get(&path_no)
         {
-            Some(v) => Ok(Some(codec::decode_index_value(&v)?)),
-            None => Ok(None),
+            return Ok(index.clone());
         }
+        let w = self.writer()?;
+        self.index_locked(&w, path_no)
+    }
+
+    /// `index` for a caller holding the writer mutex.
+    fn index_locked(&self, _writer: &WriterState, path_no: u64) -> Result<Arc<RwLock<IdIndex>>> {
+        if let Some(index) = self
+            .indexes
+            .lock()
+            .map_err(|_| self.poisoned())?
+            .get(&path_no)
+        {
+            return Ok(index.clone());
+        }
+        let mut index = IdIndex::default();
+        for entry in self.db.scan_prefix(codec::ids_key_prefix(path_no)) {
+            let (k, v) = entry.map_err(|e| self.sled_err(e))?;
+            index.add_batch(codec::batch_no_of_key(&k)?, IdChunk::decode(&v)?)?;
+        }
+        let index = Arc::new(RwLock::new(index));
+        self.indexes
+            .lock()
+            .map_err(|_| self.poisoned())?
+            .insert(path_no, index.clone());
+        Ok(index)
     }
 }
 
@@ -426,35 +464,35 @@ impl ArrowStore for SledStore {
             None => (w.next_path, batch.schema()),
         };
         let is_new_path = existing.is_none();
+        let index = if is_new_path {
+            None
+        } else {
+            Some(inner.index_locked(&w, path_no)?)
+        };
         // 1. Resolve duplicates.
-        let planned = plan_write(&full, &schema, ids, batch, skip_duplicates, &mut |id| {
-            if is_new_path {
-                Ok(false)
-            } else {
-                inner
-                    .db
-                    .contains_key(codec::index_key(path_no, id))
-                    .map_err(|e| inner.sled_err(e))
-            }
-        })?;
+        let planned = {
+            let guard = match &index {
+                Some(index) => Some(index.read().map_err(|_| inner.poisoned())?),
+                None => None,
+            };
+            plan_write(&full, &schema, ids, batch, skip_duplicates, &mut |id| {
+                Ok(guard
+                    .as_ref()
+                    .is_some_and(|index| index.get(id.as_bytes()).is_some()))
+            })?
+        };
         let Some(planned) = planned else {
             return Ok(0);
         };
         let batch_no = inner.next_batch(&mut w, path_no)?;
-        // 2. One IPC encode, 3. one sled batch.
+        // 2. One IPC encode and the ids, 3. one sled batch.
+        let id_chunk = IdChunk::new(planned.ids.iter().map(String::as_str))?;
         let mut sb = sled::Batch::default();
         sb.insert(
             &codec::batch_key(path_no, batch_no)[..],
             codec::encode_batch(&planned.batch)?,
         );
-        for (row, id) in planned.ids.iter().enumerate() {
-            let row = u32::try_from(row)
-                .map_err(|_| store_err(key.clone(), "a batch may hold at most 2^32 - 1 rows"))?;
-            sb.insert(
-                codec::index_key(path_no, id),
-                &codec::index_value(batch_no, row)[..],
-            );
-        }
+        sb.insert(&codec::ids_key(path_no, batch_no)[..], id_chunk.encode());
         if is_new_path {
             sb.insert(codec::path_key(&key), codec::path_value(path_no, &schema)?);
             sb.insert(codec::next_path_key(), &(path_no + 1).to_be_bytes()[..]);
@@ -473,6 +511,14 @@ impl ArrowStore for SledStore {
                 }),
             );
         }
+        let index = match index {
+            Some(index) => index,
+            None => inner.index_locked(&w, path_no)?,
+        };
+        index
+            .write()
+            .map_err(|_| inner.poisoned())?
+            .add_batch(batch_no, id_chunk)?;
         inner
             .cache
             .lock()
@@ -484,7 +530,20 @@ impl ArrowStore for SledStore {
     fn get_records(&self, path: &RecordPath, ids: &[String]) -> Result<Lookup> {
         let full = scoped(&self.base, path)?;
         let inner = &*self.inner;
-        let meta = inner.path_meta(&full.to_string())?;
+        let Some(meta) = inner.path_meta(&full.to_string())? else {
+            let mut seen = std::collections::HashSet::with_capacity(ids.len());
+            let missing = ids
+                .iter()
+                .filter(|id| seen.insert(id.as_str()))
+                .cloned()
+                .collect();
+            return Ok(Lookup {
+                found: None,
+                missing,
+            });
+        };
+        let index = inner.index(meta.number)?;
+        let index = index.read().map_err(|_| inner.poisoned())?;
         let mut seen = std::collections::HashSet::with_capacity(ids.len());
         let mut found_ids = Vec::new();
         let mut missing = Vec::new();
@@ -495,18 +554,14 @@ impl ArrowStore for SledStore {
             if !seen.insert(id.as_str()) {
                 continue;
             }
-            let located = match &meta {
-                Some(m) => inner.locate(m.number, id)?.map(|loc| (m.number, loc)),
-                None => None,
-            };
-            let Some((path_no, (batch_no, row))) = located else {
+            let Some((batch_no, row)) = index.get(id.as_bytes()) else {
                 missing.push(id.clone());
                 continue;
             };
             let slot = match slots.get(&batch_no) {
                 Some(s) => *s,
                 None => {
-                    batches.push(inner.load_batch(&full, path_no, batch_no)?);
+                    batches.push(inner.load_batch(&full, meta.number, batch_no)?);
                     slots.insert(batch_no, batches.len() - 1);
                     batches.len() - 1
                 }
@@ -532,28 +587,30 @@ impl ArrowStore for SledStore {
         let Some(meta) = inner.path_meta(&full.to_string())? else {
             return Ok(None);
         };
-        let mut live: Vec<(u64, u32, String)> = Vec::new();
-        for entry in inner.db.scan_prefix(codec::index_key_prefix(meta.number)) {
-            let (k, v) = entry.map_err(|e| inner.sled_err(e))?;
-            let (b, r) = codec::decode_index_value(&v)?;
-            live.push((b, r, codec::id_of_index_key(&k)?));
-        }
-        if live.is_empty() {
+        let index = inner.index(meta.number)?;
+        let index = index.read().map_err(|_| inner.poisoned())?;
+        if index.len() == 0 {
             return Ok(None);
         }
-        live.sort_unstable();
-        let mut groups: Vec<(u64, Vec<u32>)> = Vec::new();
-        let mut ids = Vec::with_capacity(live.len());
-        for (b, r, id) in live {
-            match groups.last_mut() {
-                Some((last, rows)) if *last == b => rows.push(r),
-                _ => groups.push((b, vec![r])),
+        let mut ids = Vec::with_capacity(index.len());
+        let mut loaded = Vec::new();
+        for b in index.batch_numbers() {
+            let Some(chunk) = index.batch_ids(b) else {
+                continue;
+            };
+            let mut rows = Vec::new();
+            for r in 0..chunk.len() {
+                let id = chunk.id(r);
+                let row = u32::try_from(r)
+                    .map_err(|_| store_err(full.to_string(), "too many rows in a batch"))?;
+                if index.get(id) == Some((b, row)) {
+                    rows.push(row);
+                    ids.push(id_string(id)?);
+                }
             }
-            ids.push(id);
-        }
-        let mut loaded = Vec::with_capacity(groups.len());
-        for (b, rows) in groups {
-            loaded.push((inner.load_batch(&full, meta.number, b)?, rows));
+            if !rows.is_empty() {
+                loaded.push((inner.load_batch(&full, meta.number, b)?, rows));
+            }
         }
         Ok(Some(Records {
             ids,
@@ -567,14 +624,12 @@ impl ArrowStore for SledStore {
         let Some(meta) = inner.path_meta(&full.to_string())? else {
             return Ok(vec![false; ids.len()]);
         };
-        ids.iter()
-            .map(|id| {
-                inner
-                    .db
-                    .contains_key(codec::index_key(meta.number, id))
-                    .map_err(|e| inner.sled_err(e))
-            })
-            .collect()
+        let index = inner.index(meta.number)?;
+        let index = index.read().map_err(|_| inner.poisoned())?;
+        Ok(ids
+            .iter()
+            .map(|id| index.get(id.as_bytes()).is_some())
+            .collect())
     }
 
     fn ids(&self, path: &RecordPath) -> Result<Vec<String>> {
@@ -583,12 +638,22 @@ impl ArrowStore for SledStore {
         let Some(meta) = inner.path_meta(&full.to_string())? else {
             return Ok(Vec::new());
         };
-        let mut ids = Vec::new();
-        for entry in inner.db.scan_prefix(codec::index_key_prefix(meta.number)) {
-            let (k, _) = entry.map_err(|e| inner.sled_err(e))?;
-            ids.push(codec::id_of_index_key(&k)?);
-        }
-        Ok(ids)
+        let index = inner.index(meta.number)?;
+        let index = index.read().map_err(|_| inner.poisoned())?;
+        let mut ids = index.live_ids();
+        ids.sort_unstable();
+        ids.into_iter().map(id_string).collect()
+    }
+
+    fn count(&self, path: &RecordPath) -> Result<usize> {
+        let full = scoped(&self.base, path)?;
+        let inner = &*self.inner;
+        let Some(meta) = inner.path_meta(&full.to_string())? else {
+            return Ok(0);
+        };
+        let index = inner.index(meta.number)?;
+        let live = index.read().map_err(|_| inner.poisoned())?.len();
+        Ok(live)
     }
 
     fn schema(&self, path: &RecordPath) -> Result<Option<SchemaRef>> {
@@ -641,6 +706,11 @@ impl ArrowStore for SledStore {
     }
 }
 
+/// A stored id as a string (ids are checked to be UTF-8 when read).
+fn id_string(id: &[u8]) -> Result<String> {
+    String::from_utf8(id.to_vec()).map_err(|_| store_err("(store data)", "an id is not UTF-8"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -662,7 +732,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let db = sled::open(dir.path()).expect("open sled");
-            db.insert(codec::format_key(), b"orcapod-store/99")
+            db.insert(codec::format_key(), b"orcapod-store/1")
                 .expect("insert");
             db.flush().expect("flush");
         }
