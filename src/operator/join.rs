@@ -15,9 +15,10 @@
 //! from values, and never fail on empty inputs.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, LargeListArray, UInt64Array};
+use arrow::array::{Array, ArrayRef, LargeListArray, UInt32Array};
 use arrow::buffer::OffsetBuffer;
 use arrow::compute::{interleave, take};
 use arrow::datatypes::{DataType, Field, FieldRef};
@@ -55,17 +56,118 @@ impl Side {
 /// Where a gathered column comes from: a side and a column index in that side's batches.
 type ColumnSource = (Side, usize);
 
+/// "No entry" in the chains of a [`KeyIndex`].
+const NONE: u32 = u32::MAX;
+
+/// A multimap from join key to the rows holding it, without an allocation per key.
+///
+/// Each stored row is one entry `(batch, row, next)`; entries with the same key hash form
+/// a chain in arrival order (`heads` maps a hash to its chain's first and last entries).
+/// The key bytes themselves stay in the side's encoded [`Rows`], so a lookup walks the
+/// chain and compares bytes (distinct keys may share a hash).
+#[derive(Default)]
+struct KeyIndex {
+    heads: HashMap<u64, (u32, u32), BuildHasherDefault<PrehashedKey>>,
+    entries: Vec<(u32, u32, u32)>,
+}
+
+/// A hasher for keys that already are well-mixed 64-bit hashes.
+#[derive(Default)]
+struct PrehashedKey(u64);
+
+impl Hasher for PrehashedKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; stay correct for anything else.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+/// A fast, well-mixed 64-bit hash of encoded key bytes (in-memory only, never stored).
+fn key_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        h = (h.rotate_left(23) ^ word).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    }
+    // murmur3's finaliser: every input bit reaches every output bit.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^ (h >> 33)
+}
+
+impl KeyIndex {
+    /// Appends `(batch, row)` to the chain of `hash`.
+    fn insert(&mut self, hash: u64, batch: u32, row: u32) {
+        let entry = self.entries.len() as u32;
+        self.entries.push((batch, row, NONE));
+        match self.heads.get_mut(&hash) {
+            Some((_, last)) => {
+                self.entries[*last as usize].2 = entry;
+                *last = entry;
+            }
+            None => {
+                self.heads.insert(hash, (entry, entry));
+            }
+        }
+    }
+
+    /// The (batch, row) of every entry on the chain of `hash`, in arrival order.
+    fn chain(&self, hash: u64) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let mut next = self.heads.get(&hash).map_or(NONE, |&(first, _)| first);
+        std::iter::from_fn(move || {
+            if next == NONE {
+                return None;
+            }
+            let (batch, row, following) = self.entries[next as usize];
+            next = following;
+            Some((batch, row))
+        })
+    }
+}
+
 /// The rows one side of a symmetric hash join has seen, indexed by join key.
 #[derive(Default)]
 struct SideState {
     /// Stored batches (only while the other side may still send rows).
     batches: Vec<RecordBatch>,
-    /// Join-key bytes → (batch, row) of every stored row with that key.
-    index: HashMap<Box<[u8]>, Vec<(usize, usize)>>,
+    /// The encoded keys of each stored batch (none without keys).
+    keys: Vec<Rows>,
+    /// Key → (batch, row) of every stored row with a valid key.
+    index: KeyIndex,
     /// Indices of this side's key columns, in key order.
     key_columns: Vec<usize>,
     /// No more batches will arrive on this side.
     finished: bool,
+}
+
+impl SideState {
+    /// The encoded key of a stored row (empty without keys).
+    fn key(&self, batch: u32, row: u32) -> &[u8] {
+        match self.keys.get(batch as usize) {
+            Some(rows) => rows.row(row as usize).data(),
+            None => &[],
+        }
+    }
 }
 
 /// A binary symmetric hash join over Arrow batches.
@@ -131,6 +233,14 @@ impl HashJoinCore {
         if batch.num_rows() == 0 {
             return Ok(None);
         }
+        if batch.num_rows() >= NONE as usize
+            || self.sides[side.index()].batches.len() >= NONE as usize
+        {
+            return Err(Error::invalid(
+                "join",
+                "too many rows in one batch or on one side",
+            ));
+        }
         let key_arrays: Vec<ArrayRef> = self.sides[side.index()]
             .key_columns
             .iter()
@@ -149,7 +259,11 @@ impl HashJoinCore {
             Some(self.gather(side, &batch, &this_rows, &other_rows)?)
         };
         if keep {
-            self.sides[side.index()].batches.push(batch);
+            let this = &mut self.sides[side.index()];
+            this.batches.push(batch);
+            if let Some(rows) = rows {
+                this.keys.push(rows);
+            }
         }
         Ok(output)
     }
@@ -162,30 +276,26 @@ impl HashJoinCore {
         rows: Option<&Rows>,
         valid: &[bool],
         keep: bool,
-    ) -> (Vec<usize>, Vec<(usize, usize)>) {
+    ) -> (Vec<u32>, Vec<(u32, u32)>) {
         let [left, right] = &mut self.sides;
         let (this, other) = match side {
             Side::Left => (left, right),
             Side::Right => (right, left),
         };
-        let batch_index = this.batches.len();
+        let batch_index = this.batches.len() as u32;
         let mut this_rows = Vec::new();
         let mut other_rows = Vec::new();
         for (row, _) in valid.iter().enumerate().filter(|(_, v)| **v) {
             let key: &[u8] = rows.map_or(&[], |r| r.row(row).data());
-            if let Some(matches) = other.index.get(key) {
-                for &m in matches {
-                    this_rows.push(row);
-                    other_rows.push(m);
+            let hash = key_hash(key);
+            for (b, r) in other.index.chain(hash) {
+                if other.key(b, r) == key {
+                    this_rows.push(row as u32);
+                    other_rows.push((b, r));
                 }
             }
             if keep {
-                match this.index.get_mut(key) {
-                    Some(list) => list.push((batch_index, row)),
-                    None => {
-                        this.index.insert(key.into(), vec![(batch_index, row)]);
-                    }
-                }
+                this.index.insert(hash, batch_index, row as u32);
             }
         }
         (this_rows, other_rows)
@@ -196,23 +306,38 @@ impl HashJoinCore {
         &self,
         side: Side,
         batch: &RecordBatch,
-        this_rows: &[usize],
-        other_rows: &[(usize, usize)],
+        this_rows: &[u32],
+        other_rows: &[(u32, u32)],
     ) -> Result<Vec<ArrayRef>> {
-        let take_indices = UInt64Array::from_iter_values(this_rows.iter().map(|&r| r as u64));
+        let take_indices = UInt32Array::from(this_rows.to_vec());
         let other = &self.sides[side.other().index()];
+        // Only the stored batches the matches come from take part in `interleave`.
+        let mut used: Vec<u32> = other_rows.iter().map(|&(b, _)| b).collect();
+        used.sort_unstable();
+        used.dedup();
+        let other_indices: Vec<(usize, usize)> = other_rows
+            .iter()
+            .map(|&(b, r)| {
+                let slot = used.binary_search(&b).expect("a used batch");
+                (slot, r as usize)
+            })
+            .collect();
         self.gather
             .iter()
             .map(|&(from, column)| {
                 if from == side {
                     Ok(take(batch.column(column).as_ref(), &take_indices, None)?)
+                } else if used.len() == 1 {
+                    let source = other.batches[used[0] as usize].column(column);
+                    let rows =
+                        UInt32Array::from_iter_values(other_indices.iter().map(|&(_, r)| r as u32));
+                    Ok(take(source.as_ref(), &rows, None)?)
                 } else {
-                    let arrays: Vec<&dyn Array> = other
-                        .batches
+                    let arrays: Vec<&dyn Array> = used
                         .iter()
-                        .map(|b| b.column(column).as_ref())
+                        .map(|&b| other.batches[b as usize].column(column).as_ref())
                         .collect();
-                    Ok(interleave(&arrays, other_rows)?)
+                    Ok(interleave(&arrays, &other_indices)?)
                 }
             })
             .collect()
@@ -224,7 +349,8 @@ impl HashJoinCore {
         self.sides[side.index()].finished = true;
         let other = &mut self.sides[side.other().index()];
         other.batches = Vec::new();
-        other.index = HashMap::new();
+        other.keys = Vec::new();
+        other.index = KeyIndex::default();
     }
 
     /// Both sides have ended.
