@@ -257,3 +257,74 @@ fn a_function_reading_several_inputs_joins_them_first() {
     assert_eq!(file.commands().len(), 1);
     assert_eq!(file.commands()[0].working_dir, file.dir());
 }
+
+#[test]
+fn builtins_are_made_per_node_and_checked_against_declared_outputs() {
+    use std::sync::Arc;
+
+    use arrow::datatypes::{DataType, Field};
+    use orcapod::function::closure::ClosureFunction;
+    use orcapod::model::Datum;
+
+    let mut builtins = Builtins::new();
+    builtins.register("double", "{score: int} -> {twice: int}", |request| {
+        if !request.input.iter().any(|f| f.name() == "score") {
+            return Err("needs a `score` column".into());
+        }
+        Ok(Arc::new(
+            ClosureFunction::new(
+                request.function_name,
+                vec![Arc::new(Field::new("score", DataType::Int64, true))],
+                vec![Arc::new(Field::new("twice", DataType::Int64, false))],
+                |p| match p[0].1 {
+                    Datum::Int(x) => Ok(vec![Datum::Int(2 * x)]),
+                    _ => Ok(vec![Datum::Int(0)]),
+                },
+            )
+            .with_version(request.version),
+        ))
+    });
+    let (_dir, path) = setup(&format!(
+        "{SOURCES}nodes:\n  sp: {{op: select_packet_columns, input: scores, columns: [score]}}\n  d: {{op: function, input: sp, builtin: double, version: v3.1, output_keys: [twice], output_types: {{twice: int}}}}\n"
+    ));
+    let file = PipelineFile::load(&path, &builtins).unwrap();
+    match file.pipeline().node("d").unwrap().kind() {
+        NodeKind::Function(pod) => {
+            assert_eq!(
+                pod.uri().name,
+                "d",
+                "function_name defaults to the node's name"
+            );
+            assert_eq!(pod.uri().major, 3);
+        }
+        _ => panic!("d is a function"),
+    }
+    let doubled = SyncExecutor::new(file.pipeline())
+        .output("d")
+        .unwrap()
+        .num_rows();
+    assert_eq!(doubled, 46);
+
+    std::fs::write(
+        &path,
+        format!("{SOURCES}nodes:\n  sp: {{op: select_packet_columns, input: scores, columns: [score]}}\n  d: {{op: function, input: sp, builtin: double, output_keys: [twice], output_types: {{twice: str}}}}\n"),
+    )
+    .unwrap();
+    let e = PipelineFile::load(&path, &builtins).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("builtin `double` returns {twice: int}, but the file declares {twice: str}"),
+        "{e}"
+    );
+    std::fs::write(
+        &path,
+        format!("{SOURCES}nodes:\n  d: {{op: function, input: students, builtin: double}}\n"),
+    )
+    .unwrap();
+    let e = PipelineFile::load(&path, &builtins).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("node `d`: builtin `double`: needs a `score` column"),
+        "{e}"
+    );
+}
