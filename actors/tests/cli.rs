@@ -41,6 +41,10 @@ fn workspace() -> tempfile::TempDir {
         .unwrap()
         .replace("fns/grade.py", "fns/school_grade.py");
     std::fs::write(dir.path().join("school.yaml"), school).unwrap();
+    let report = std::fs::read_to_string(root().join("examples/school/report.yaml"))
+        .unwrap()
+        .replace("from: pipeline.yaml", "from: school.yaml");
+    std::fs::write(dir.path().join("report.yaml"), report).unwrap();
     dir
 }
 
@@ -409,4 +413,45 @@ fn a_failing_packet_fails_the_run_or_is_skipped_under_continue() {
     assert_eq!(out["rows"].as_array().unwrap().len(), 2);
     let (status, _) = ok(d, &["status", "continue.yaml"]);
     assert!(status.contains("unlucky score"), "{status}");
+}
+
+#[test]
+fn a_derived_source_reads_another_pipelines_stored_results_with_their_provenance() {
+    let dir = workspace();
+    let d = dir.path();
+    // Before the first pipeline has run there is nothing to derive from.
+    let err = fails(d, &["run", "report.yaml"], 2);
+    assert!(
+        err.contains("source `grades`: there are no stored results yet"),
+        "{err}"
+    );
+    assert!(!d.join(".orcapod").exists());
+    ok(d, &["run", "school.yaml", "--quiet"]);
+    for mode in ["actors", "sync"] {
+        let out = format!("out-{mode}");
+        ok(d, &["run", "report.yaml", "--mode", mode, "--out", &out]);
+    }
+    let report = files(&d.join("out-actors"));
+    assert_eq!(report, files(&d.join("out-sync")));
+    let rows: serde_json::Value = serde_json::from_slice(&report["report.json"]).unwrap();
+    let rows = rows["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    assert!(rows
+        .iter()
+        .all(|r| r["grade"] == "A" && r["title"].is_string()));
+    // Provenance goes back to the first pipeline's sources, through the store.
+    let info: serde_json::Value = serde_json::from_slice(&report["report.all_info.json"]).unwrap();
+    let row = &info["rows"][0];
+    let sources: Vec<&str> = row
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.starts_with("_tag_source_id::"))
+        .map(|(_, v)| v.as_str().unwrap())
+        .collect();
+    for source in ["students", "scores", "courses"] {
+        assert!(sources.contains(&source), "{sources:?}");
+    }
+    let origin = row["_source_grade"].as_str().unwrap();
+    assert!(origin.contains("letter_grade"), "{origin}");
 }

@@ -74,10 +74,25 @@ impl Reporter<'_> {
 /// A source as declared, not yet loaded.
 struct SourceDecl {
     entry: Entry,
-    path: PathBuf,
-    arrow: bool,
-    options: SourceOptions,
+    kind: SourceKind,
     cached: bool,
+}
+
+/// Where a source's rows come from.
+enum SourceKind {
+    /// A CSV or Arrow IPC file.
+    File {
+        path: PathBuf,
+        arrow: bool,
+        options: SourceOptions,
+    },
+    /// The stored results of node `node` of the pipeline file `from`, in database `db`
+    /// (default: that file's own).
+    Derived {
+        node: String,
+        from: PathBuf,
+        db: Option<PathBuf>,
+    },
 }
 
 /// What a node computes.
@@ -111,6 +126,18 @@ pub(super) fn compile(
     text: &str,
     file: &Path,
     builtins: &Builtins,
+) -> Result<PipelineFile, FileError> {
+    let mut loading: Vec<PathBuf> = std::fs::canonicalize(file).into_iter().collect();
+    compile_file(text, file, builtins, &mut loading)
+}
+
+/// [`compile`], knowing which files are being loaded (a derived source loads the file
+/// it derives from; a file may not derive from itself).
+fn compile_file(
+    text: &str,
+    file: &Path,
+    builtins: &Builtins,
+    loading: &mut Vec<PathBuf>,
 ) -> Result<PipelineFile, FileError> {
     let report = Reporter { file };
     let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| syntax_error(file, &e))?;
@@ -257,12 +284,20 @@ pub(super) fn compile(
     let mut builder = PipelineBuilder::new(pipeline_name);
     let mut positions: HashMap<String, Position> = HashMap::new();
     for decl in &sources {
-        let loaded = if decl.arrow {
-            Source::from_arrow_ipc(&decl.path, &decl.options)
-        } else {
-            Source::from_csv(&decl.path, &decl.options)
+        let loaded = match &decl.kind {
+            SourceKind::File {
+                path,
+                arrow: true,
+                options,
+            } => Source::from_arrow_ipc(path, options).map_err(|e| e.to_string()),
+            SourceKind::File { path, options, .. } => {
+                Source::from_csv(path, options).map_err(|e| e.to_string())
+            }
+            SourceKind::Derived { node, from, db } => {
+                derived_source(node, from, db.as_deref(), builtins, loading)
+            }
         }
-        .map_err(|e| report.at_source(&decl.entry, e.to_string()))?;
+        .map_err(|m| report.at_source(&decl.entry, m))?;
         if decl.cached {
             builder.cached_source(decl.entry.name.clone(), loaded);
         } else {
@@ -389,18 +424,35 @@ fn absolute_dir(file: &Path) -> PathBuf {
 
 fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, String> {
     let mut args = Args::new(entry.body.clone());
+    if let Some(node) = args.string("derived")? {
+        let from = args.string("from")?.ok_or(
+            "a derived source needs `from: other_pipeline.yaml`, the file declaring the node",
+        )?;
+        let db = args.string("db")?.map(|d| dir.join(d));
+        args.finish(&["derived", "from", "db"])?;
+        return Ok(SourceDecl {
+            entry: entry.clone(),
+            kind: SourceKind::Derived {
+                node,
+                from: dir.join(from),
+                db,
+            },
+            cached: false,
+        });
+    }
     let csv = args.string("csv")?;
     let arrow = args.string("arrow")?;
-    let (file, is_arrow) = match (csv, arrow) {
-        (Some(c), None) => (c, false),
-        (None, Some(a)) => (a, true),
-        (Some(_), Some(_)) => return Err("give either `csv` or `arrow`, not both".into()),
-        (None, None) => {
-            return Err(
-                "needs a file: `csv: path/to/file.csv` or `arrow: path/to/file.arrow`".into(),
-            )
-        }
-    };
+    let (file, is_arrow) =
+        match (csv, arrow) {
+            (Some(c), None) => (c, false),
+            (None, Some(a)) => (a, true),
+            (Some(_), Some(_)) => return Err("give either `csv` or `arrow`, not both".into()),
+            (None, None) => return Err(
+                "needs a file (`csv: path/to/file.csv` or `arrow: path/to/file.arrow`) or a node \
+             (`derived: NODE, from: other_pipeline.yaml`)"
+                    .into(),
+            ),
+        };
     let tags = args.strings(&["tags"])?.unwrap_or_default();
     let source_id = args
         .string("source_id")?
@@ -414,6 +466,7 @@ fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, String> {
         "source_id",
         "record_id_column",
         "cached",
+        "derived",
     ])?;
     let mut options = SourceOptions::tags(tags).with_source_id(source_id);
     if let Some(c) = record_id_column {
@@ -421,11 +474,68 @@ fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, String> {
     }
     Ok(SourceDecl {
         entry: entry.clone(),
-        path: dir.join(file),
-        arrow: is_arrow,
-        options,
+        kind: SourceKind::File {
+            path: dir.join(file),
+            arrow: is_arrow,
+            options,
+        },
         cached,
     })
+}
+
+/// The stored results of `node` of the pipeline file `from` as a source. The database
+/// must exist already (it is opened, never created).
+fn derived_source(
+    node: &str,
+    from: &Path,
+    db: Option<&Path>,
+    builtins: &Builtins,
+    loading: &mut Vec<PathBuf>,
+) -> Result<Source, String> {
+    let canonical = std::fs::canonicalize(from)
+        .map_err(|e| format!("cannot read `{}`: {e}", from.display()))?;
+    if loading.contains(&canonical) {
+        return Err(format!(
+            "`{}` derives, directly or not, from itself",
+            from.display()
+        ));
+    }
+    loading.push(canonical);
+    let text =
+        std::fs::read_to_string(from).map_err(|e| format!("cannot read `{}`: {e}", from.display()));
+    let other = text.and_then(|text| {
+        compile_file(&text, from, builtins, loading)
+            .map_err(|e| format!("in the file it derives from: {e}"))
+    });
+    loading.pop();
+    let other = other?;
+    let pipeline = other.pipeline();
+    let target = pipeline
+        .node(node)
+        .ok_or_else(|| format!("`{}` has no node `{node}`", from.display()))?;
+    match target.kind() {
+        crate::pipeline::NodeKind::Function(_) => {}
+        crate::pipeline::NodeKind::Operator(_) if target.cache_mode() == CacheMode::Log => {}
+        _ => {
+            return Err(format!(
+                "node `{node}` of `{}` keeps no stored results (only function nodes and \
+                 operator nodes with `cache: log` do)",
+                from.display()
+            ))
+        }
+    }
+    let db = db
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| other.default_db());
+    if !db.is_dir() {
+        return Err(format!(
+            "there are no stored results yet: the database {} does not exist (run `{}` first)",
+            db.display(),
+            from.display()
+        ));
+    }
+    let store = crate::store::SledStore::open(&db).map_err(|e| e.to_string())?;
+    crate::pipeline::stored_source(&store, pipeline, node).map_err(|e| e.to_string())
 }
 
 fn read_node(entry: &Entry, builtins: &Builtins) -> Result<NodeDecl, String> {

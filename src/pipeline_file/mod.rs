@@ -9,12 +9,15 @@
 //! compiled pipeline or one [`FileError`] that names the file, the line and column,
 //! and the source or node concerned.
 //!
-//! Loading reads the sources' files but never writes anything and never starts a
+//! Loading reads the sources' files (and, for a derived source, the file it derives from
+//! and that file's existing database) but never writes anything and never starts a
 //! command: a file that fails here has changed nothing. Paths in the file (sources,
 //! command programs) are relative to the file's directory, which is also where
 //! command functions run.
 //!
-//! Extensions beyond the contract: a source may say `cached: true` (a cached source,
+//! Extensions beyond the contract: a source may be `{derived: NODE, from: FILE}`, the
+//! stored results of a node of another pipeline file (provenance kept); a source may
+//! say `cached: true` (a cached source,
 //! see [`PipelineBuilder::cached_source`]); an operator node may say
 //! `cache: off|log|replay` (see [`CacheMode`]); `output_types` accepts `T | None` for a
 //! nullable output.
