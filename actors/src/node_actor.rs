@@ -408,6 +408,9 @@ impl NodeActor {
                 offset += len;
             }
         }
+        if let Behavior::Function { state, .. } = &self.behavior {
+            self.progress.packets(self.index, state.counts());
+        }
     }
 
     fn max_rows(&mut self) -> usize {
@@ -596,6 +599,9 @@ impl NodeActor {
             return;
         }
         self.reported_end = true;
+        if let Behavior::Function { state, .. } = &self.behavior {
+            self.progress.packets(self.index, state.counts());
+        }
         self.progress.ended(self.index);
         if let Behavior::Collector {
             node,

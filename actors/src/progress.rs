@@ -19,6 +19,12 @@ pub struct NodeProgress {
     pub rows_buffered: u64,
     /// Whether the node has sent its end of stream.
     pub ended: bool,
+    /// Function nodes: packets computed so far in this run (0 for other nodes).
+    pub computed: u64,
+    /// Function nodes: packets served from stored results so far.
+    pub cached: u64,
+    /// Function nodes: packets failed so far.
+    pub failed: u64,
 }
 
 #[derive(Debug, Default)]
@@ -27,6 +33,9 @@ pub(crate) struct Counters {
     batches_out: AtomicU64,
     buffered: AtomicU64,
     ended: AtomicBool,
+    computed: AtomicU64,
+    cached: AtomicU64,
+    failed: AtomicU64,
 }
 
 /// The counters of every node of one run, in pipeline order.
@@ -54,6 +63,14 @@ impl Progress {
             .store(rows as u64, Ordering::Relaxed);
     }
 
+    /// Sets a function node's packet counts (they only grow).
+    pub(crate) fn packets(&self, node: usize, counts: &orcapod::function::node::PacketCounts) {
+        let c = &self.counters[node];
+        c.computed.store(counts.computed, Ordering::Relaxed);
+        c.cached.store(counts.cached, Ordering::Relaxed);
+        c.failed.store(counts.failed, Ordering::Relaxed);
+    }
+
     pub(crate) fn ended(&self, node: usize) {
         self.counters[node].ended.store(true, Ordering::Relaxed);
     }
@@ -68,6 +85,9 @@ impl Progress {
                 batches_out: c.batches_out.load(Ordering::Relaxed),
                 rows_buffered: c.buffered.load(Ordering::Relaxed),
                 ended: c.ended.load(Ordering::Relaxed),
+                computed: c.computed.load(Ordering::Relaxed),
+                cached: c.cached.load(Ordering::Relaxed),
+                failed: c.failed.load(Ordering::Relaxed),
             })
             .collect()
     }

@@ -211,3 +211,55 @@ fn a_cached_source_cannot_be_fed() {
     );
     assert_eq!(runtime.live_actors(), 0);
 }
+
+#[test]
+fn progress_counts_the_packets_of_function_nodes() {
+    use std::sync::Arc;
+
+    use arrow::datatypes::{DataType, Field};
+    use orcapod::function::closure::ClosureFunction;
+    use orcapod::function::{FunctionError, FunctionPod};
+    use orcapod::model::Datum;
+
+    let field = |n: &str| Arc::new(Field::new(n, DataType::Int64, false));
+    let half = ClosureFunction::new("half", vec![field("v")], vec![field("h")], |p| {
+        match p[0].1 {
+            Datum::Int(x) if x % 5 == 3 => Err(FunctionError::new("refused")),
+            Datum::Int(x) => Ok(vec![Datum::Int(x / 2)]),
+            _ => Err(FunctionError::new("not an int")),
+        }
+    });
+    let mut b = PipelineBuilder::new("counted");
+    b.source("s", numbers("s", 40, 40, "v")).function(
+        "f",
+        FunctionPod::new(Arc::new(half)).unwrap(),
+        ["s"],
+    );
+    let pipeline = b.build().unwrap();
+    let runtime = Runtime::new().unwrap();
+    let handle = runtime
+        .start(
+            &pipeline,
+            RunOptions::default().on_error(ErrorPolicy::Continue),
+        )
+        .unwrap();
+    let output = loop {
+        if let Some(outcome) = handle.wait_timeout(Duration::from_millis(10)) {
+            break outcome.unwrap();
+        }
+    };
+    let stats = output.stats.iter().find(|s| s.node == "f").unwrap();
+    let progress = handle.progress();
+    let f = progress.iter().find(|p| p.name == "f").unwrap();
+    assert_eq!(
+        (f.computed, f.cached, f.failed),
+        (
+            stats.counts.computed,
+            stats.counts.cached,
+            stats.counts.failed
+        )
+    );
+    assert!(f.failed > 0 && f.computed > 0, "{f:?}");
+    let s = progress.iter().find(|p| p.name == "s").unwrap();
+    assert_eq!((s.computed, s.cached, s.failed), (0, 0, 0));
+}

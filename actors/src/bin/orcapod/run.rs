@@ -116,13 +116,17 @@ fn run_actors(
             .filter(|p| names.contains(p.name.as_str()))
             .collect();
         let ended = nodes.iter().filter(|p| p.ended).count();
+        let (computed, cached, failed) = nodes.iter().fold((0, 0, 0), |(a, b, c), p| {
+            (a + p.computed, b + p.cached, c + p.failed)
+        });
         let running: Vec<String> = nodes
             .iter()
             .filter(|p| !p.ended && p.rows_out > 0)
             .map(|p| format!("{} {}", p.name, p.rows_out))
             .collect();
         bar.set_message(format!(
-            "{ended}/{total} nodes done · rows out: {}",
+            "{ended}/{total} nodes done · packets: {computed} computed, {cached} cached, \
+             {failed} failed · rows out: {}",
             if running.is_empty() {
                 "…".to_string()
             } else {
