@@ -30,7 +30,7 @@ use std::time::Duration;
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
-use orcapod::function::node::{FunctionNode, Job, PacketBuffer, PacketResult};
+use orcapod::function::node::{Completed, FunctionNode, Job, PacketBuffer};
 use orcapod::function::{panic_message, FunctionError, FunctionWorker};
 use orcapod::model::StreamSchema;
 use orcapod::operator::Operator;
@@ -707,7 +707,7 @@ impl Drop for NodeActor {
 #[rtype(result = "()")]
 pub(crate) struct JobDone {
     id: u64,
-    results: Vec<PacketResult>,
+    completed: orcapod::Result<Completed>,
 }
 
 impl Handler<JobDone> for NodeActor {
@@ -718,7 +718,10 @@ impl Handler<JobDone> for NodeActor {
             return;
         }
         if let Behavior::Function { state, .. } = &mut self.behavior {
-            if let Err(e) = state.complete(done.id, done.results) {
+            if let Err(e) = done
+                .completed
+                .and_then(|completed| state.complete_built(done.id, completed))
+            {
                 self.fail(e.to_string(), ctx);
                 return;
             }
@@ -750,8 +753,9 @@ impl Handler<FunctionStep> for NodeActor {
 /// The threads computing a function node's packets, off the actor threads.
 ///
 /// Each thread owns one worker (started on its first job) and takes jobs — batches of
-/// packets — from a shared channel; results come back to the node actor as [`JobDone`]
-/// messages, one per job, or one per [`PARTIAL_RESULTS_INTERVAL`] for slow packets.
+/// packets — from a shared channel; it builds the results into result rows itself and
+/// sends them to the node actor as [`JobDone`] messages, one per job, or one per
+/// [`PARTIAL_RESULTS_INTERVAL`] for slow packets.
 /// Closing the channel ends the threads once their current job is done; a thread whose
 /// node has stopped abandons its job.
 pub(crate) struct WorkerPool {
@@ -780,6 +784,7 @@ impl WorkerPool {
                         while let Ok(job) = rx.recv() {
                             let worker = worker.get_or_insert_with(|| function.start_worker());
                             let mut results = Vec::with_capacity(job.len());
+                            let mut start = 0;
                             let mut last_sent = std::time::Instant::now();
                             for i in 0..job.len() {
                                 if !node.connected() {
@@ -792,16 +797,19 @@ impl WorkerPool {
                                 if i + 1 < job.len()
                                     && last_sent.elapsed() >= PARTIAL_RESULTS_INTERVAL
                                 {
+                                    let results = std::mem::take(&mut results);
+                                    let n = results.len();
                                     node.do_send(JobDone {
                                         id: job.id,
-                                        results: std::mem::take(&mut results),
+                                        completed: job.build(start, results),
                                     });
+                                    start += n;
                                     last_sent = std::time::Instant::now();
                                 }
                             }
                             node.do_send(JobDone {
                                 id: job.id,
-                                results,
+                                completed: job.build(start, results),
                             });
                         }
                     })

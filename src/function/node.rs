@@ -20,10 +20,13 @@
 //! computed at most once per node even when it appears in many rows.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, LargeStringArray, RecordBatch, UInt32Array};
+use arrow::array::{
+    ArrayRef, AsArray, BooleanArray, LargeStringArray, LargeStringBuilder, RecordBatch, UInt32Array,
+};
 use arrow::compute::{concat_batches, interleave_record_batch, take_record_batch};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 
@@ -44,13 +47,25 @@ pub const COMPUTED_COLUMN: &str = "__computed";
 pub const INPUT_PACKET_HASH_COLUMN: &str = "__input_packet_hash";
 
 /// Packets to compute: a batch of distinct input packets, one per row.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Job {
     /// The job's id within its node.
     pub id: u64,
     /// The input packets, one per row: the input stream's packet columns (the
     /// function's parameters).
     pub packets: RecordBatch,
+    /// The input packet hash of each row.
+    hashes: Arc<[RowDigest]>,
+    builder: Arc<ResultBuilder>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("id", &self.id)
+            .field("packets", &self.packets.num_rows())
+            .finish()
+    }
 }
 
 /// The outcome of computing one packet.
@@ -83,6 +98,143 @@ impl Job {
     pub fn run(&self, worker: &mut dyn FunctionWorker, range: Range<usize>) -> Vec<PacketResult> {
         let mut buffer = PacketBuffer::default();
         range.map(|i| buffer.call(self, worker, i)).collect()
+    }
+
+    /// Turns the results of packets `start..start + results.len()` into result rows,
+    /// off the node (a worker thread may do it): what [`FunctionNode::complete_built`]
+    /// takes.
+    pub fn build(&self, start: usize, results: Vec<PacketResult>) -> Result<Completed> {
+        let end = start + results.len();
+        let hashes = self.hashes.get(start..end).ok_or_else(|| {
+            Error::internal(format!(
+                "function node: job {} has {} packets, got results up to {end}",
+                self.id,
+                self.hashes.len()
+            ))
+        })?;
+        self.builder.build(hashes, results)
+    }
+}
+
+/// The results of some of a job's packets, validated and built into result rows.
+#[derive(Debug)]
+pub struct Completed {
+    /// How many packets this covers.
+    packets: usize,
+    /// The successful packets' hashes and their chunk of result rows.
+    ok: Option<(Vec<RowDigest>, RecordBatch)>,
+    /// The failed packets.
+    failed: Vec<(RowDigest, FunctionError)>,
+}
+
+/// Builds result rows from computed values: shared by a node and its jobs, so that
+/// workers build them.
+struct ResultBuilder {
+    pod: FunctionPod,
+    /// The output packet fields.
+    fields: Vec<FieldRef>,
+    /// Output packet columns, their source info, the input hash and the result id.
+    chunk_schema: SchemaRef,
+}
+
+impl ResultBuilder {
+    /// Validates computed values and builds the chunk of the successful ones.
+    fn build(&self, hashes: &[RowDigest], results: Vec<PacketResult>) -> Result<Completed> {
+        let packets = results.len();
+        let fields = &self.fields;
+        let mut failed: Vec<(RowDigest, FunctionError)> = Vec::new();
+        let mut ok: Vec<RowDigest> = Vec::with_capacity(results.len());
+        // The successful values, column by column.
+        let mut values: Vec<Vec<Datum>> = fields
+            .iter()
+            .map(|_| Vec::with_capacity(results.len()))
+            .collect();
+        for (hash, result) in hashes.iter().zip(results) {
+            match result.and_then(|v| check_values(fields, v)) {
+                Ok(row) => {
+                    ok.push(*hash);
+                    for (column, value) in values.iter_mut().zip(row) {
+                        column.push(value);
+                    }
+                }
+                Err(e) => failed.push((*hash, e)),
+            }
+        }
+        // A value of the wrong type fails its packet (and only it).
+        let columns = loop {
+            let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.len());
+            let mut bad: Option<(usize, FunctionError)> = None;
+            for (field, column) in fields.iter().zip(&values) {
+                match array_from_datums(field.name(), field.data_type(), column) {
+                    Ok(array) => columns.push(array),
+                    Err(_) => {
+                        bad = column.iter().enumerate().find_map(|(i, v)| {
+                            array_from_datums(
+                                field.name(),
+                                field.data_type(),
+                                std::slice::from_ref(v),
+                            )
+                            .err()
+                            .map(|e| {
+                                (
+                                    i,
+                                    FunctionError::new(format!("output `{}`: {e}", field.name())),
+                                )
+                            })
+                        });
+                        if bad.is_none() {
+                            return Err(Error::internal(format!(
+                                "function node: output `{}` fails as a column but not per value",
+                                field.name()
+                            )));
+                        }
+                        break;
+                    }
+                }
+            }
+            match bad {
+                Some((i, e)) => {
+                    failed.push((ok.remove(i), e));
+                    for column in &mut values {
+                        column.remove(i);
+                    }
+                }
+                None => break columns,
+            }
+        };
+        if ok.is_empty() {
+            return Ok(Completed {
+                packets,
+                ok: None,
+                failed,
+            });
+        }
+        let hash_strings: Vec<String> = ok.iter().map(digest_string).collect();
+        let batch = self.chunk(columns, &hash_strings)?;
+        Ok(Completed {
+            packets,
+            ok: Some((ok, batch)),
+            failed,
+        })
+    }
+
+    /// A chunk from output columns and the input hashes of its rows: adds source info
+    /// (from the result ids), the input hashes and the result ids.
+    fn chunk(&self, mut columns: Vec<ArrayRef>, hashes: &[String]) -> Result<RecordBatch> {
+        let ids: Vec<String> = hashes.iter().map(|h| self.pod.result_id(h)).collect();
+        let mut text = String::new();
+        for field in &self.fields {
+            let mut builder = LargeStringBuilder::with_capacity(ids.len(), 0);
+            for id in &ids {
+                text.clear();
+                self.pod.push_source_info(&mut text, id, field.name());
+                builder.append_value(&text);
+            }
+            columns.push(Arc::new(builder.finish()));
+        }
+        columns.push(Arc::new(LargeStringArray::from_iter_values(hashes)));
+        columns.push(Arc::new(LargeStringArray::from_iter_values(&ids)));
+        Ok(RecordBatch::try_new(self.chunk_schema.clone(), columns)?)
     }
 }
 
@@ -183,7 +335,7 @@ impl FunctionPaths {
 /// A job handed out and not wholly completed.
 struct JobState {
     /// The input hash of each of its packets.
-    hashes: Vec<RowDigest>,
+    hashes: Arc<[RowDigest]>,
     /// How many of its packets (a prefix) have completed.
     done: usize,
 }
@@ -216,9 +368,9 @@ pub struct FunctionNode {
     store: Option<(Arc<dyn ArrowStore>, FunctionPaths)>,
     chunks: Vec<RecordBatch>,
     /// Input hash → (chunk, row) of its result.
-    known: HashMap<RowDigest, (u32, u32)>,
+    known: DigestMap<(u32, u32)>,
     /// Rows waiting for a job, by input hash: (input batch, row).
-    waiting: HashMap<RowDigest, Vec<(u64, u32)>>,
+    waiting: DigestMap<Vec<(u64, u32)>>,
     jobs: HashMap<u64, JobState>,
     next_job: u64,
     inputs: HashMap<u64, InputBatch>,
@@ -231,7 +383,7 @@ pub struct FunctionNode {
     counts: PacketCounts,
     failures: Vec<PacketFailure>,
     result_schema: SchemaRef,
-    chunk_schema: SchemaRef,
+    builder: Arc<ResultBuilder>,
     record_schema: SchemaRef,
     entry_schema: SchemaRef,
     entry_hasher: RowHasher,
@@ -293,6 +445,11 @@ impl FunctionNode {
             .collect();
         let entry_schema = Arc::new(Schema::new(entry_fields));
         let packet_schema = Schema::new(input.packet_fields().to_vec());
+        let builder = Arc::new(ResultBuilder {
+            pod: pod.clone(),
+            fields: output.packet_fields().to_vec(),
+            chunk_schema: Arc::new(Schema::new(chunk_fields)),
+        });
         Ok(FunctionNode {
             entry_hasher: RowHasher::new(&entry_schema),
             entry_schema,
@@ -304,8 +461,8 @@ impl FunctionNode {
             node_hash: node_hash.to_string(),
             store,
             chunks: Vec::new(),
-            known: HashMap::new(),
-            waiting: HashMap::new(),
+            known: DigestMap::default(),
+            waiting: DigestMap::default(),
             jobs: HashMap::new(),
             next_job: 0,
             inputs: HashMap::new(),
@@ -316,7 +473,7 @@ impl FunctionNode {
             counts: PacketCounts::default(),
             failures: Vec::new(),
             result_schema: Arc::new(Schema::new(result_fields)),
-            chunk_schema: Arc::new(Schema::new(chunk_fields)),
+            builder,
             record_schema: Arc::new(Schema::new(record_fields)),
         })
     }
@@ -396,16 +553,19 @@ impl FunctionNode {
             let len = size.min(to_compute.num_rows() - start);
             let id = self.next_job;
             self.next_job += 1;
+            let hashes: Arc<[RowDigest]> = new_hashes[start..start + len].into();
             self.jobs.insert(
                 id,
                 JobState {
-                    hashes: new_hashes[start..start + len].to_vec(),
+                    hashes: hashes.clone(),
                     done: 0,
                 },
             );
             jobs.push(Job {
                 id,
                 packets: to_compute.slice(start, len),
+                hashes,
+                builder: self.builder.clone(),
             });
             start += len;
         }
@@ -418,32 +578,50 @@ impl FunctionNode {
     pub fn complete(&mut self, id: u64, results: Vec<PacketResult>) -> Result<()> {
         let job = self
             .jobs
+            .get(&id)
+            .ok_or_else(|| Error::internal(format!("function node: unknown job {id}")))?;
+        let end = job.done + results.len();
+        let hashes = job.hashes.get(job.done..end).ok_or_else(|| {
+            Error::internal(format!(
+                "function node: job {id} has {} packets, got results up to {end}",
+                job.hashes.len()
+            ))
+        })?;
+        let completed = self.builder.build(hashes, results)?;
+        self.complete_built(id, completed)
+    }
+
+    /// Takes the next packets of job `id` as built by [`Job::build`].
+    pub fn complete_built(&mut self, id: u64, completed: Completed) -> Result<()> {
+        let job = self
+            .jobs
             .get_mut(&id)
             .ok_or_else(|| Error::internal(format!("function node: unknown job {id}")))?;
-        let range = job.done..job.done + results.len();
-        if range.end > job.hashes.len() {
+        job.done += completed.packets;
+        if job.done > job.hashes.len() {
             return Err(Error::internal(format!(
-                "function node: job {id} has {} packets, got results up to {}",
-                job.hashes.len(),
-                range.end
+                "function node: job {id} completed more packets than it has"
             )));
         }
-        let hashes = job.hashes[range.clone()].to_vec();
-        job.done = range.end;
         if job.done == job.hashes.len() {
             self.jobs.remove(&id);
         }
-
-        let (ok, failed) = self.result_chunk(&hashes, results)?;
-        if let Some((chunk_hashes, batch)) = ok {
+        if let Some((chunk_hashes, batch)) = completed.ok {
             let chunk = u32::try_from(self.chunks.len())
                 .map_err(|_| Error::internal("function node: too many result chunks"))?;
             if self.store.is_some() {
-                let result_cols: Vec<usize> = (0..self.result_schema.fields().len()).collect();
+                let n_result = self.result_schema.fields().len();
+                let ids = batch
+                    .column(n_result)
+                    .as_string::<i64>()
+                    .iter()
+                    .map(|h| h.unwrap_or_default().to_string())
+                    .collect();
+                let result_cols: Vec<usize> = (0..n_result).collect();
                 let path = self.paths().results.clone();
                 self.writes.push(StoreWrite {
                     path,
-                    ids: chunk_hashes.iter().map(digest_string).collect(),
+                    ids,
                     batch: batch.project(&result_cols)?,
                 });
             }
@@ -465,7 +643,7 @@ impl FunctionNode {
                 }
             }
         }
-        for (hash, error) in failed {
+        for (hash, error) in completed.failed {
             self.counts.failed += 1;
             let rows = self.waiting.remove(&hash).unwrap_or_default();
             let tag = match rows.first() {
@@ -532,110 +710,16 @@ impl FunctionNode {
         }
     }
 
-    /// Validates computed values and builds the chunk of the successful ones: returns
-    /// (their hashes, the chunk) and the failures.
-    #[allow(clippy::type_complexity)]
-    fn result_chunk(
-        &self,
-        hashes: &[RowDigest],
-        results: Vec<PacketResult>,
-    ) -> Result<(
-        Option<(Vec<RowDigest>, RecordBatch)>,
-        Vec<(RowDigest, FunctionError)>,
-    )> {
-        let fields = self.output.packet_fields();
-        let mut failed: Vec<(RowDigest, FunctionError)> = Vec::new();
-        let mut ok: Vec<RowDigest> = Vec::with_capacity(results.len());
-        // The successful values, column by column.
-        let mut values: Vec<Vec<Datum>> = fields
-            .iter()
-            .map(|_| Vec::with_capacity(results.len()))
-            .collect();
-        for (hash, result) in hashes.iter().zip(results) {
-            match result.and_then(|v| check_values(fields, v)) {
-                Ok(row) => {
-                    ok.push(*hash);
-                    for (column, value) in values.iter_mut().zip(row) {
-                        column.push(value);
-                    }
-                }
-                Err(e) => failed.push((*hash, e)),
-            }
-        }
-        // A value of the wrong type fails its packet (and only it).
-        let columns = loop {
-            let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.len());
-            let mut bad: Option<(usize, FunctionError)> = None;
-            for (field, column) in fields.iter().zip(&values) {
-                match array_from_datums(field.name(), field.data_type(), column) {
-                    Ok(array) => columns.push(array),
-                    Err(_) => {
-                        bad = column.iter().enumerate().find_map(|(i, v)| {
-                            array_from_datums(
-                                field.name(),
-                                field.data_type(),
-                                std::slice::from_ref(v),
-                            )
-                            .err()
-                            .map(|e| {
-                                (
-                                    i,
-                                    FunctionError::new(format!("output `{}`: {e}", field.name())),
-                                )
-                            })
-                        });
-                        if bad.is_none() {
-                            return Err(Error::internal(format!(
-                                "function node: output `{}` fails as a column but not per value",
-                                field.name()
-                            )));
-                        }
-                        break;
-                    }
-                }
-            }
-            match bad {
-                Some((i, e)) => {
-                    failed.push((ok.remove(i), e));
-                    for column in &mut values {
-                        column.remove(i);
-                    }
-                }
-                None => break columns,
-            }
-        };
-        if ok.is_empty() {
-            return Ok((None, failed));
-        }
-        let hash_strings: Vec<String> = ok.iter().map(digest_string).collect();
-        let batch = self.chunk_from(columns, &hash_strings)?;
-        Ok((Some((ok, batch)), failed))
-    }
-
-    /// A chunk from output columns and the input hashes of its rows: adds source info
-    /// (from the result ids), the input hashes and the result ids.
-    fn chunk_from(&self, mut columns: Vec<ArrayRef>, hashes: &[String]) -> Result<RecordBatch> {
-        let ids: Vec<String> = hashes.iter().map(|h| self.pod.result_id(h)).collect();
-        for field in self.output.packet_fields() {
-            columns.push(Arc::new(LargeStringArray::from_iter_values(
-                ids.iter().map(|id| self.pod.source_info(id, field.name())),
-            )));
-        }
-        columns.push(Arc::new(LargeStringArray::from_iter_values(hashes)));
-        columns.push(Arc::new(LargeStringArray::from_iter_values(&ids)));
-        Ok(RecordBatch::try_new(self.chunk_schema.clone(), columns)?)
-    }
-
     /// Loads the stored results of the hashes neither known nor being computed.
     fn load_stored(&mut self, hashes: &[RowDigest]) -> Result<()> {
         let Some((store, paths)) = &self.store else {
             return Ok(());
         };
-        let mut seen = std::collections::HashSet::new();
+        let mut seen: DigestMap<()> = DigestMap::default();
         let wanted: Vec<String> = hashes
             .iter()
             .filter(|h| !self.known.contains_key(*h) && !self.waiting.contains_key(*h))
-            .filter(|h| seen.insert(**h))
+            .filter(|h| seen.insert(**h, ()).is_none())
             .map(digest_string)
             .collect();
         if wanted.is_empty() {
@@ -658,7 +742,7 @@ impl FunctionNode {
         let mut columns = found.batch.columns().to_vec();
         columns.push(Arc::new(LargeStringArray::from_iter_values(&found.ids)));
         columns.push(Arc::new(LargeStringArray::from_iter_values(&ids)));
-        let batch = RecordBatch::try_new(self.chunk_schema.clone(), columns)?;
+        let batch = RecordBatch::try_new(self.builder.chunk_schema.clone(), columns)?;
         let chunk = u32::try_from(self.chunks.len())
             .map_err(|_| Error::internal("function node: too many result chunks"))?;
         self.chunks.push(batch);
@@ -805,6 +889,33 @@ fn check_values(
         }
     }
     Ok(values)
+}
+
+/// A map keyed by row digests.
+type DigestMap<V> = HashMap<RowDigest, V, BuildHasherDefault<DigestHasher>>;
+
+/// Hashes a row digest by eight of its SHA-256 bytes: digests are uniformly spread, so
+/// they need no further mixing.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        match bytes.get(3..11) {
+            Some(b) => {
+                self.0 ^= u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+            }
+            None => {
+                for &b in bytes {
+                    self.0 = self.0.rotate_left(8) ^ u64::from(b);
+                }
+            }
+        }
+    }
 }
 
 fn row_u32(row: usize) -> Result<u32> {
