@@ -2,11 +2,12 @@
 //! results, with the embedded sled store, on both executors; and a whole pipeline (two
 //! sources, a join, a function pod) with persistence.
 //!
-//! Run with `cargo run --release --example function_throughput -- [ROWS] [WHAT]`: ROWS
-//! defaults to 100000; WHAT is `all` (default), `actors`, `sync` or `join`. Prints rows
-//! per second for a run without a store (compute only), a first run (every packet
+//! Run with `cargo run --release --example function_throughput -- [ROWS] [WHAT] [RUN]`:
+//! ROWS defaults to 100000; WHAT is `all` (default), `actors`, `sync` or `join`. Prints
+//! rows per second for a run without a store (compute only), a first run (every packet
 //! computed and stored) and a re-run (every packet recalled), each the median of 3 runs
-//! on fresh stores.
+//! on fresh stores. RUN (`memory`, `first` or `again`) measures only that kind of run
+//! (for profiling).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -89,6 +90,9 @@ fn join_pipeline(rows: usize) -> Pipeline {
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
@@ -97,11 +101,18 @@ fn median(mut v: Vec<f64>) -> f64 {
 type Execute<'a> = dyn Fn(&Pipeline, Option<Arc<dyn ArrowStore>>) -> (u64, u64) + 'a;
 
 fn measure(label: &str, rows: usize, pipeline: &Pipeline, execute: &Execute<'_>) {
+    let only = std::env::args().nth(3);
+    let wanted = |run: &str| only.as_deref().is_none_or(|o| o == run);
     let (mut first, mut again, mut memory) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..3 {
-        let t = Instant::now();
-        execute(pipeline, None);
-        memory.push(rows as f64 / t.elapsed().as_secs_f64());
+        if wanted("memory") {
+            let t = Instant::now();
+            execute(pipeline, None);
+            memory.push(rows as f64 / t.elapsed().as_secs_f64());
+        }
+        if !wanted("first") && !wanted("again") {
+            continue;
+        }
         let dir = tempfile::tempdir().expect("temporary directory");
         let store: Arc<dyn ArrowStore> =
             Arc::new(SledStore::open(dir.path()).expect("store opens"));
@@ -114,18 +125,18 @@ fn measure(label: &str, rows: usize, pipeline: &Pipeline, execute: &Execute<'_>)
         again.push(rows as f64 / t.elapsed().as_secs_f64());
         assert_eq!(cached as usize, rows);
     }
-    println!(
-        "{label:<7} no store (compute only):     {:>10.0} rows/s (median of 3)",
-        median(memory)
-    );
-    println!(
-        "{label:<7} first run (compute + store): {:>10.0} rows/s (median of 3)",
-        median(first)
-    );
-    println!(
-        "{label:<7} re-run (all recalled):       {:>10.0} rows/s (median of 3)",
-        median(again)
-    );
+    for (what, values) in [
+        ("no store (compute only):    ", memory),
+        ("first run (compute + store):", first),
+        ("re-run (all recalled):      ", again),
+    ] {
+        if !values.is_empty() {
+            println!(
+                "{label:<7} {what} {:>10.0} rows/s (median of 3)",
+                median(values)
+            );
+        }
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -25,15 +25,17 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, AsArray, BooleanArray, LargeStringArray, LargeStringBuilder, RecordBatch, UInt32Array,
+    Array, ArrayRef, AsArray, BooleanArray, LargeStringArray, LargeStringBuilder, RecordBatch,
+    UInt32Array,
 };
 use arrow::compute::{concat_batches, interleave_record_batch, take_record_batch};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 
 use super::{call_catching_panics, FunctionError, FunctionPod, FunctionWorker};
 use crate::error::{Error, Result};
-use crate::hashing::arrow::{digest_string, parse_digest_string, RowDigest, RowHasher};
+use crate::hashing::arrow::{digest_string, RowDigest, RowHasher};
 use crate::hashing::ContentHash;
+use crate::model::columns::BLOCK_SEPARATOR;
 use crate::model::{array_from_datums, row_of, Datum, StreamSchema};
 use crate::store::{ArrowStore, RecordPath};
 
@@ -364,7 +366,6 @@ pub struct FunctionNode {
     pod: FunctionPod,
     input: Arc<StreamSchema>,
     output: Arc<StreamSchema>,
-    node_hash: String,
     store: Option<(Arc<dyn ArrowStore>, FunctionPaths)>,
     chunks: Vec<RecordBatch>,
     /// Input hash → (chunk, row) of its result.
@@ -384,9 +385,9 @@ pub struct FunctionNode {
     failures: Vec<PacketFailure>,
     result_schema: SchemaRef,
     builder: Arc<ResultBuilder>,
-    record_schema: SchemaRef,
-    entry_schema: SchemaRef,
-    entry_hasher: RowHasher,
+    records_shared: Arc<RecordsShared>,
+    /// Records of emitted rows, not yet built.
+    records: Vec<PendingRecords>,
     packet_hasher: RowHasher,
 }
 
@@ -451,14 +452,18 @@ impl FunctionNode {
             chunk_schema: Arc::new(Schema::new(chunk_fields)),
         });
         Ok(FunctionNode {
-            entry_hasher: RowHasher::new(&entry_schema),
-            entry_schema,
+            records_shared: Arc::new(RecordsShared {
+                node_hash: node_hash.to_string(),
+                record_schema: Arc::new(Schema::new(record_fields)),
+                entry_hasher: RowHasher::new(&entry_schema),
+                entry_schema,
+            }),
+            records: Vec::new(),
             packet_hasher: RowHasher::new(&packet_schema),
             to_emit: Vec::new(),
             pod,
             input,
             output,
-            node_hash: node_hash.to_string(),
             store,
             chunks: Vec::new(),
             known: DigestMap::default(),
@@ -474,7 +479,6 @@ impl FunctionNode {
             failures: Vec::new(),
             result_schema: Arc::new(Schema::new(result_fields)),
             builder,
-            record_schema: Arc::new(Schema::new(record_fields)),
         })
     }
 
@@ -682,8 +686,21 @@ impl FunctionNode {
 
     /// Store writes ready so far (results, then pipeline records).
     pub fn take_writes(&mut self) -> Result<Vec<StoreWrite>> {
+        let (mut writes, records) = self.take_writes_deferred()?;
+        for records in records {
+            writes.extend(records.build()?);
+        }
+        Ok(writes)
+    }
+
+    /// Store writes ready so far: the results, and the pipeline records left for the
+    /// caller to build ([`PendingRecords::build`], perhaps on another thread).
+    pub fn take_writes_deferred(&mut self) -> Result<(Vec<StoreWrite>, Vec<PendingRecords>)> {
         self.build_pending()?;
-        Ok(std::mem::take(&mut self.writes))
+        Ok((
+            std::mem::take(&mut self.writes),
+            std::mem::take(&mut self.records),
+        ))
     }
 
     /// Failures so far (taken).
@@ -716,15 +733,16 @@ impl FunctionNode {
             return Ok(());
         };
         let mut seen: DigestMap<()> = DigestMap::default();
-        let wanted: Vec<String> = hashes
+        let wanted_digests: Vec<RowDigest> = hashes
             .iter()
             .filter(|h| !self.known.contains_key(*h) && !self.waiting.contains_key(*h))
             .filter(|h| seen.insert(**h, ()).is_none())
-            .map(digest_string)
+            .copied()
             .collect();
-        if wanted.is_empty() {
+        if wanted_digests.is_empty() {
             return Ok(());
         }
+        let wanted: Vec<String> = wanted_digests.iter().map(digest_string).collect();
         let lookup = store.get_records(&paths.results, &wanted)?;
         let Some(found) = lookup.found else {
             return Ok(());
@@ -735,10 +753,40 @@ impl FunctionNode {
                 "stored results do not have the function's output schema",
             ));
         }
-        // Stored ids are the hash strings this node writes; anything else is not ours.
-        let digests: Vec<Option<RowDigest>> =
-            found.ids.iter().map(|id| parse_digest_string(id)).collect();
-        let ids: Vec<String> = found.ids.iter().map(|id| self.pod.result_id(id)).collect();
+        // Found rows come in request order: match them to the wanted digests.
+        let mut digests: Vec<RowDigest> = Vec::with_capacity(found.ids.len());
+        let mut next = 0;
+        for id in &found.ids {
+            while next < wanted.len() && wanted[next] != *id {
+                next += 1;
+            }
+            let digest = wanted_digests.get(next).ok_or_else(|| {
+                Error::internal("function node: the store returned an id it was not asked for")
+            })?;
+            digests.push(*digest);
+            next += 1;
+        }
+        // The result id is in the stored source info (`{uri}::{result id}::{column}`),
+        // as this node writes it; otherwise it is derived again.
+        let n_out = self.output.packet_fields().len();
+        let info = found.batch.column(n_out).as_string::<i64>();
+        let prefix = self.pod.source_prefix();
+        let key = self.output.packet_fields()[0].name();
+        let ids: Vec<String> = found
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(r, hash)| {
+                let stored = info
+                    .is_valid(r)
+                    .then(|| result_id_of_source_info(info.value(r), prefix, key))
+                    .flatten();
+                match stored {
+                    Some(id) => id.to_string(),
+                    None => self.pod.result_id(hash),
+                }
+            })
+            .collect();
         let mut columns = found.batch.columns().to_vec();
         columns.push(Arc::new(LargeStringArray::from_iter_values(&found.ids)));
         columns.push(Arc::new(LargeStringArray::from_iter_values(&ids)));
@@ -747,9 +795,7 @@ impl FunctionNode {
             .map_err(|_| Error::internal("function node: too many result chunks"))?;
         self.chunks.push(batch);
         for (r, digest) in digests.into_iter().enumerate() {
-            if let Some(digest) = digest {
-                self.known.insert(digest, (chunk, row_u32(r)?));
-            }
+            self.known.insert(digest, (chunk, row_u32(r)?));
         }
         Ok(())
     }
@@ -829,10 +875,7 @@ impl FunctionNode {
         Ok(())
     }
 
-    /// Pipeline records for emitted rows: tags, system tags and input source info, the
-    /// input packet hash, the result id, this node's hash and whether it was computed
-    /// now; keyed by entry id (the Arrow hash of the tags, the system tags, the input
-    /// packet hash and this node's content hash, reference §8.2).
+    /// Pipeline records for emitted rows (see [`PendingRecords`]).
     fn record_rows(
         &mut self,
         picked: &RecordBatch,
@@ -841,29 +884,108 @@ impl FunctionNode {
         result_ids: ArrayRef,
         computed: Vec<bool>,
     ) -> Result<()> {
-        let n = picked.num_rows();
-        let node_hash: ArrayRef = Arc::new(LargeStringArray::from_iter_values(
-            std::iter::repeat_n(self.node_hash.as_str(), n),
-        ));
-        let mut columns: Vec<ArrayRef> = picked.columns().to_vec();
-        columns.push(input_hashes.clone());
-        columns.push(result_ids);
-        columns.push(node_hash.clone());
-        columns.push(Arc::new(BooleanArray::from(computed)));
-        let records = RecordBatch::try_new(self.record_schema.clone(), columns)?;
-
-        let mut entry_columns: Vec<ArrayRef> = picked.columns()[..n_tag_columns].to_vec();
-        entry_columns.push(input_hashes);
-        entry_columns.push(node_hash);
-        let entries = RecordBatch::try_new(self.entry_schema.clone(), entry_columns)?;
-        let ids = self.entry_hasher.hash_row_strings(&entries);
-        let path = self.paths().records.clone();
-        self.writes.push(StoreWrite {
-            path,
-            ids,
-            batch: records,
+        let (store, paths) = self.store.as_ref().expect("only called with a store");
+        self.records.push(PendingRecords {
+            shared: self.records_shared.clone(),
+            store: store.clone(),
+            path: paths.records.clone(),
+            picked: picked.clone(),
+            n_tag_columns,
+            input_hashes,
+            result_ids,
+            computed,
         });
         Ok(())
+    }
+}
+
+/// What every batch of pipeline records of a node shares.
+struct RecordsShared {
+    node_hash: String,
+    record_schema: SchemaRef,
+    entry_schema: SchemaRef,
+    entry_hasher: RowHasher,
+}
+
+/// Pipeline records of emitted rows, not yet keyed: tags, system tags and input source
+/// info, the input packet hash, the result id, the node's hash and whether the result
+/// was computed now, each keyed by its entry id (the Arrow hash of the tags, the system
+/// tags, the input packet hash and the node's content hash, reference §8.2). Building
+/// them ([`PendingRecords::build`]) hashes every row, so a driver may do it on another
+/// thread.
+pub struct PendingRecords {
+    shared: Arc<RecordsShared>,
+    store: Arc<dyn ArrowStore>,
+    path: RecordPath,
+    /// The rows' tags, system tags and input source info.
+    picked: RecordBatch,
+    n_tag_columns: usize,
+    input_hashes: ArrayRef,
+    result_ids: ArrayRef,
+    computed: Vec<bool>,
+}
+
+impl std::fmt::Debug for PendingRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingRecords")
+            .field("path", &self.path)
+            .field("rows", &self.picked.num_rows())
+            .finish()
+    }
+}
+
+impl PendingRecords {
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.picked.num_rows()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.picked.num_rows() == 0
+    }
+
+    /// The write of the records not stored yet (records are first-write-wins, so rows
+    /// already stored, as in a re-run, are not built); `None` when there is none.
+    pub fn build(self) -> Result<Option<StoreWrite>> {
+        let shared = &self.shared;
+        let n = self.picked.num_rows();
+        let node_hash: ArrayRef = Arc::new(LargeStringArray::from_iter_values(
+            std::iter::repeat_n(shared.node_hash.as_str(), n),
+        ));
+        let mut entry_columns: Vec<ArrayRef> = self.picked.columns()[..self.n_tag_columns].to_vec();
+        entry_columns.push(self.input_hashes.clone());
+        entry_columns.push(node_hash.clone());
+        let entries = RecordBatch::try_new(shared.entry_schema.clone(), entry_columns)?;
+        let mut ids = shared.entry_hasher.hash_row_strings(&entries);
+        let stored = self.store.contains_many(&self.path, &ids)?;
+        let new_rows: Vec<u32> = stored
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !**s)
+            .map(|(i, _)| row_u32(i))
+            .collect::<Result<_>>()?;
+        if new_rows.is_empty() {
+            return Ok(None);
+        }
+        let mut columns: Vec<ArrayRef> = self.picked.columns().to_vec();
+        columns.push(self.input_hashes);
+        columns.push(self.result_ids);
+        columns.push(node_hash);
+        columns.push(Arc::new(BooleanArray::from(self.computed)));
+        let mut records = RecordBatch::try_new(shared.record_schema.clone(), columns)?;
+        if new_rows.len() < n {
+            records = take_record_batch(&records, &UInt32Array::from(new_rows.clone()))?;
+            ids = new_rows
+                .iter()
+                .map(|&i| std::mem::take(&mut ids[i as usize]))
+                .collect();
+        }
+        Ok(Some(StoreWrite {
+            path: self.path,
+            ids,
+            batch: records,
+        }))
     }
 }
 
@@ -916,6 +1038,18 @@ impl Hasher for DigestHasher {
             }
         }
     }
+}
+
+/// The length of a result id (a UUID-shaped 36-character string).
+const RESULT_ID_LEN: usize = 36;
+
+/// The result id in a result's source info `{prefix}::{result id}::{key}`, if the
+/// source info has that form.
+fn result_id_of_source_info<'a>(info: &'a str, prefix: &str, key: &str) -> Option<&'a str> {
+    let sep = BLOCK_SEPARATOR;
+    let rest = info.strip_prefix(prefix)?.strip_prefix(sep)?;
+    let id = rest.get(..RESULT_ID_LEN)?;
+    (rest[RESULT_ID_LEN..].strip_prefix(sep)? == key).then_some(id)
 }
 
 fn row_u32(row: usize) -> Result<u32> {

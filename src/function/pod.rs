@@ -238,7 +238,7 @@ impl FunctionPod {
     pub fn result_id(&self, input_packet_hash: &str) -> String {
         let plain = input_packet_hash
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+            .all(|b| PLAIN_JSON[usize::from(b)]);
         let mut h = String::with_capacity(64);
         if plain {
             // The JSON text of such a string is the string in quotes.
@@ -281,6 +281,12 @@ impl FunctionPod {
         s
     }
 
+    /// The prefix of every source info of this function's results: the URI's
+    /// components joined by `:`.
+    pub fn source_prefix(&self) -> &str {
+        &self.source_prefix
+    }
+
     /// Appends [`FunctionPod::source_info`] to `out`.
     pub fn push_source_info(&self, out: &mut String, result_id: &str, key: &str) {
         out.reserve(
@@ -293,6 +299,19 @@ impl FunctionPod {
         out.push_str(key);
     }
 }
+
+/// Bytes that JSON renders as themselves inside a string (and that `result_id`'s fast
+/// path accepts): ASCII letters, digits and `_.:-`.
+static PLAIN_JSON: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b':' || c == b'-';
+        b += 1;
+    }
+    t
+};
 
 /// The semantic JSON text of `(uri, input hash)` around the quoted input hash: the
 /// SHA-256 state after the text before it, and the text after it.
