@@ -30,7 +30,7 @@ use std::time::Duration;
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
-use orcapod::function::node::{FunctionNode, Job, PacketBuffer, PacketResult};
+use orcapod::function::node::{Completed, FunctionNode, Job, PacketBuffer, PendingRecords};
 use orcapod::function::{panic_message, FunctionError, FunctionWorker};
 use orcapod::model::StreamSchema;
 use orcapod::operator::Operator;
@@ -142,6 +142,8 @@ pub(crate) struct NodeActor {
     stopped_by_supervisor: bool,
     /// A function node has a [`FunctionStep`] queued.
     step_scheduled: bool,
+    /// Pipeline records a function node's workers are building.
+    records_in_flight: usize,
     config: Arc<ActorConfig>,
     rng: Option<XorShift>,
     supervisor: Addr<Supervisor>,
@@ -189,6 +191,7 @@ impl NodeActor {
             reported_end: false,
             stopped_by_supervisor: false,
             step_scheduled: false,
+            records_in_flight: 0,
             config,
             rng,
             supervisor,
@@ -312,10 +315,10 @@ impl NodeActor {
         };
         let taken = state
             .take_output()
-            .and_then(|outputs| Ok((outputs, state.take_writes()?)));
+            .and_then(|outputs| Ok((outputs, state.take_writes_deferred()?)));
         let failures = state.take_failures();
         let function = state.pod().uri().name.clone();
-        let (outputs, writes) = match taken {
+        let (outputs, (writes, records)) = match taken {
             Ok(taken) => taken,
             Err(e) => {
                 self.fail(e.to_string(), ctx);
@@ -324,6 +327,17 @@ impl NodeActor {
         };
         if !writes.is_empty() {
             self.supervisor.do_send(StoreWrites { writes });
+        }
+        // Records are keyed (a hash per row) on the worker threads.
+        if let Behavior::Function {
+            pool: Some(pool), ..
+        } = &self.behavior
+        {
+            for r in records {
+                if pool.send(Task::Records(r)) {
+                    self.records_in_flight += 1;
+                }
+            }
         }
         self.emit(outputs);
         if let Some(first) = failures.first() {
@@ -581,7 +595,10 @@ impl NodeActor {
             // Completed packets wait for a queued step: end only after it.
             Behavior::Function { state, .. } => {
                 self.inputs.iter().all(|i| i.ended)
-                    && (self.failed || (state.jobs_in_flight() == 0 && !self.step_scheduled))
+                    && (self.failed
+                        || (state.jobs_in_flight() == 0
+                            && !self.step_scheduled
+                            && self.records_in_flight == 0))
             }
             _ => self.inputs.iter().all(|i| i.ended),
         };
@@ -648,7 +665,7 @@ impl Actor for NodeActor {
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         if let Behavior::Function { pool, state } = &mut self.behavior {
             if let Some(pool) = pool.take() {
-                pool.close(state.jobs_in_flight() == 0);
+                pool.close(state.jobs_in_flight() == 0 && self.records_in_flight == 0);
             }
         }
         self.live.fetch_sub(1, Ordering::SeqCst);
@@ -713,7 +730,7 @@ impl Drop for NodeActor {
 #[rtype(result = "()")]
 pub(crate) struct JobDone {
     id: u64,
-    results: Vec<PacketResult>,
+    completed: orcapod::Result<Completed>,
 }
 
 impl Handler<JobDone> for NodeActor {
@@ -724,7 +741,10 @@ impl Handler<JobDone> for NodeActor {
             return;
         }
         if let Behavior::Function { state, .. } = &mut self.behavior {
-            if let Err(e) = state.complete(done.id, done.results) {
+            if let Err(e) = done
+                .completed
+                .and_then(|completed| state.complete_built(done.id, completed))
+            {
                 self.fail(e.to_string(), ctx);
                 return;
             }
@@ -736,6 +756,40 @@ impl Handler<JobDone> for NodeActor {
             ctx.notify(FunctionStep);
         }
     }
+}
+
+/// A worker built a batch of pipeline records.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub(crate) struct RecordsDone {
+    write: orcapod::Result<Option<orcapod::function::node::StoreWrite>>,
+}
+
+impl Handler<RecordsDone> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, done: RecordsDone, ctx: &mut Context<Self>) {
+        self.records_in_flight = self.records_in_flight.saturating_sub(1);
+        match done.write {
+            Ok(Some(write)) => self.supervisor.do_send(StoreWrites {
+                writes: vec![write],
+            }),
+            Ok(None) => {}
+            Err(e) => {
+                self.fail(e.to_string(), ctx);
+                return;
+            }
+        }
+        self.after_progress(ctx);
+    }
+}
+
+/// What a function node's worker threads do.
+pub(crate) enum Task {
+    /// Compute a job's packets.
+    Compute(Job),
+    /// Key a batch of pipeline records.
+    Records(PendingRecords),
 }
 
 /// Self-message: hand out what the function node completed since the last step.
@@ -756,12 +810,13 @@ impl Handler<FunctionStep> for NodeActor {
 /// The threads computing a function node's packets, off the actor threads.
 ///
 /// Each thread owns one worker (started on its first job) and takes jobs — batches of
-/// packets — from a shared channel; results come back to the node actor as [`JobDone`]
-/// messages, one per job, or one per [`PARTIAL_RESULTS_INTERVAL`] for slow packets.
+/// packets — from a shared channel; it builds the results into result rows itself and
+/// sends them to the node actor as [`JobDone`] messages, one per job, or one per
+/// [`PARTIAL_RESULTS_INTERVAL`] for slow packets.
 /// Closing the channel ends the threads once their current job is done; a thread whose
 /// node has stopped abandons its job.
 pub(crate) struct WorkerPool {
-    jobs: Option<Sender<Job>>,
+    jobs: Option<Sender<Task>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -771,7 +826,7 @@ impl WorkerPool {
         workers: usize,
         node: Addr<NodeActor>,
     ) -> Self {
-        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+        let (tx, rx) = crossbeam_channel::unbounded::<Task>();
         let threads = (0..workers)
             .filter_map(|i| {
                 let rx = rx.clone();
@@ -783,9 +838,19 @@ impl WorkerPool {
                         let mut worker: Option<Result<Box<dyn FunctionWorker>, FunctionError>> =
                             None;
                         let mut buffer = PacketBuffer::default();
-                        while let Ok(job) = rx.recv() {
+                        while let Ok(task) = rx.recv() {
+                            let job = match task {
+                                Task::Compute(job) => job,
+                                Task::Records(records) => {
+                                    node.do_send(RecordsDone {
+                                        write: records.build(),
+                                    });
+                                    continue;
+                                }
+                            };
                             let worker = worker.get_or_insert_with(|| function.start_worker());
                             let mut results = Vec::with_capacity(job.len());
+                            let mut start = 0;
                             let mut last_sent = std::time::Instant::now();
                             for i in 0..job.len() {
                                 if !node.connected() {
@@ -798,16 +863,19 @@ impl WorkerPool {
                                 if i + 1 < job.len()
                                     && last_sent.elapsed() >= PARTIAL_RESULTS_INTERVAL
                                 {
+                                    let results = std::mem::take(&mut results);
+                                    let n = results.len();
                                     node.do_send(JobDone {
                                         id: job.id,
-                                        results: std::mem::take(&mut results),
+                                        completed: job.build(start, results),
                                     });
+                                    start += n;
                                     last_sent = std::time::Instant::now();
                                 }
                             }
                             node.do_send(JobDone {
                                 id: job.id,
-                                results,
+                                completed: job.build(start, results),
                             });
                         }
                     })
@@ -821,12 +889,15 @@ impl WorkerPool {
     }
 
     fn dispatch(&self, jobs: Vec<Job>) {
-        if let Some(tx) = &self.jobs {
-            for job in jobs {
-                // The receivers live as long as the pool; a send cannot fail before close.
-                let _ = tx.send(job);
-            }
+        for job in jobs {
+            // The receivers live as long as the pool; a send cannot fail before close.
+            self.send(Task::Compute(job));
         }
+    }
+
+    /// Queues a task; false if the pool is closed.
+    fn send(&self, task: Task) -> bool {
+        self.jobs.as_ref().is_some_and(|tx| tx.send(task).is_ok())
     }
 
     /// Closes the job channel; joins the threads when they are idle (a thread still in a

@@ -12,7 +12,10 @@
 //! applied and flushed together every [`FLUSH_INTERVAL`], when [`FLUSH_ROWS`] rows are
 //! waiting, and before the run reports success. So results become durable in batches
 //! (never one flush per packet), and a crash loses at most the results of the last
-//! interval — which a re-run computes again.
+//! interval — which a re-run computes again. Applying and flushing happen on the run's
+//! store-writer thread ([`StoreWriter`]), in order, so the actors go on meanwhile; the
+//! supervisor reports the run's outcome only once every write it handed over is
+//! flushed ([`Flushed`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -78,6 +81,53 @@ pub(crate) struct Collected {
     pub batches: Vec<RecordBatch>,
 }
 
+/// The store writer applied and flushed one batch of writes.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Flushed {
+    pub result: orcapod::Result<()>,
+}
+
+/// The thread that applies and flushes a run's store writes, one batch after another,
+/// and acknowledges each batch to the supervisor.
+pub(crate) struct StoreWriter {
+    batches: Option<Sender<Vec<StoreWrite>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StoreWriter {
+    fn start(store: Arc<dyn ArrowStore>, supervisor: Addr<Supervisor>) -> std::io::Result<Self> {
+        let (tx, rx) = crossbeam_channel::unbounded::<Vec<StoreWrite>>();
+        let thread = std::thread::Builder::new()
+            .name("orcapod-store-writer".to_string())
+            .spawn(move || {
+                while let Ok(writes) = rx.recv() {
+                    let result = apply_writes(store.as_ref(), &writes).and_then(|()| store.flush());
+                    supervisor.do_send(Flushed { result });
+                }
+            })?;
+        Ok(StoreWriter {
+            batches: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands a batch over; false if the writer is gone.
+    fn send(&self, writes: Vec<StoreWrite>) -> bool {
+        self.batches
+            .as_ref()
+            .is_some_and(|tx| tx.send(writes).is_ok())
+    }
+
+    /// Ends the thread once its queue is done.
+    fn close(&mut self) {
+        self.batches = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// The caller cancels the run.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -118,6 +168,12 @@ pub(crate) struct Supervisor {
     pending_writes: Vec<StoreWrite>,
     pending_rows: usize,
     flush_scheduled: bool,
+    /// Applies and flushes writes off the actor thread (started with the supervisor).
+    writer: Option<StoreWriter>,
+    /// Batches handed to the writer and not yet acknowledged.
+    flushes_in_flight: usize,
+    /// The outcome to report once the writer has flushed everything.
+    finishing: Option<Result<RunOutput, RunError>>,
     result: Option<Sender<Result<RunOutput, RunError>>>,
     live: Arc<AtomicUsize>,
 }
@@ -154,6 +210,9 @@ impl Supervisor {
             pending_writes: Vec::new(),
             pending_rows: 0,
             flush_scheduled: false,
+            writer: None,
+            flushes_in_flight: 0,
+            finishing: None,
             names,
             nodes: Vec::new(),
             ended,
@@ -204,28 +263,57 @@ impl Supervisor {
         stats
     }
 
-    /// Applies and flushes the buffered writes; on failure the run fails.
-    fn flush_writes(&mut self, ctx: &mut Context<Self>) -> bool {
-        let Some(store) = &self.scoped_store else {
-            return true;
-        };
-        if self.pending_writes.is_empty() {
-            return true;
+    /// Hands the buffered writes to the store writer (which applies and flushes them).
+    fn flush_writes(&mut self, ctx: &mut Context<Self>) {
+        if self.scoped_store.is_none() || self.pending_writes.is_empty() {
+            return;
         }
         let writes = std::mem::take(&mut self.pending_writes);
         self.pending_rows = 0;
-        match apply_writes(store.as_ref(), &writes).and_then(|()| store.flush()) {
-            Ok(()) => true,
-            Err(e) => {
-                self.stop_all();
-                let failure = NodeFailure {
-                    node: "store".to_string(),
-                    message: e.to_string(),
-                };
-                self.finish(Err(RunError::NodeFailed(failure)), ctx);
-                false
+        if self.writer.is_none() {
+            if let Some(store) = &self.scoped_store {
+                match StoreWriter::start(store.clone(), ctx.address()) {
+                    Ok(writer) => self.writer = Some(writer),
+                    Err(e) => {
+                        self.store_failed(format!("cannot start the store writer: {e}"), ctx);
+                        return;
+                    }
+                }
             }
         }
+        if self.writer.as_ref().is_some_and(|w| w.send(writes)) {
+            self.flushes_in_flight += 1;
+        } else {
+            self.store_failed("the store writer stopped".to_string(), ctx);
+        }
+    }
+
+    /// Flushes what is buffered, then reports `outcome` once every write is flushed.
+    fn finish_after_flush(
+        &mut self,
+        outcome: Result<RunOutput, RunError>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.flush_writes(ctx);
+        if self.result.is_none() {
+            return;
+        }
+        if self.flushes_in_flight == 0 {
+            self.finish(outcome, ctx);
+        } else {
+            self.finishing = Some(outcome);
+        }
+    }
+
+    /// A store write failed: the run fails.
+    fn store_failed(&mut self, message: String, ctx: &mut Context<Self>) {
+        self.stop_all();
+        self.finishing = None;
+        let failure = NodeFailure {
+            node: "store".to_string(),
+            message,
+        };
+        self.finish(Err(RunError::NodeFailed(failure)), ctx);
     }
 
     fn stop_all(&self) {
@@ -245,7 +333,30 @@ impl Actor for Supervisor {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        if let Some(mut writer) = self.writer.take() {
+            writer.close();
+        }
         self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Handler<Flushed> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, message: Flushed, ctx: &mut Context<Self>) {
+        self.flushes_in_flight = self.flushes_in_flight.saturating_sub(1);
+        if self.result.is_none() {
+            return;
+        }
+        if let Err(e) = message.result {
+            self.store_failed(e.to_string(), ctx);
+            return;
+        }
+        if self.flushes_in_flight == 0 {
+            if let Some(outcome) = self.finishing.take() {
+                self.finish(outcome, ctx);
+            }
+        }
     }
 }
 
@@ -279,17 +390,14 @@ impl Handler<NodeEnded> for Supervisor {
         if let Some(counts) = message.counts {
             self.stats[message.index].counts = counts;
         }
-        if self.ended.iter().all(|e| *e) {
-            if !self.flush_writes(ctx) {
-                return;
-            }
+        if self.ended.iter().all(|e| *e) && self.finishing.is_none() {
             let stats = self.stats_so_far();
             let outcome = Ok(RunOutput {
                 streams: std::mem::take(&mut self.outputs),
                 failures: std::mem::take(&mut self.failures),
                 stats,
             });
-            self.finish(outcome, ctx);
+            self.finish_after_flush(outcome, ctx);
         }
     }
 }
@@ -339,12 +447,10 @@ impl Handler<NodeFailed> for Supervisor {
         };
         if self.continue_on_error {
             self.failures.push(failure);
-        } else {
+        } else if self.finishing.is_none() {
             self.stop_all();
             // Results computed before the failure are valid: keep them.
-            if self.flush_writes(ctx) {
-                self.finish(Err(RunError::NodeFailed(failure)), ctx);
-            }
+            self.finish_after_flush(Err(RunError::NodeFailed(failure)), ctx);
         }
     }
 }
@@ -369,9 +475,10 @@ impl Handler<Cancel> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, _: Cancel, ctx: &mut Context<Self>) {
-        self.stop_all();
-        if self.flush_writes(ctx) {
-            self.finish(Err(RunError::Cancelled), ctx);
+        if self.result.is_none() || self.finishing.is_some() {
+            return;
         }
+        self.stop_all();
+        self.finish_after_flush(Err(RunError::Cancelled), ctx);
     }
 }

@@ -20,17 +20,22 @@
 //! computed at most once per node even when it appears in many rows.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, LargeStringArray, RecordBatch, UInt32Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, LargeStringArray, LargeStringBuilder, RecordBatch,
+    UInt32Array,
+};
 use arrow::compute::{concat_batches, interleave_record_batch, take_record_batch};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 
 use super::{call_catching_panics, FunctionError, FunctionPod, FunctionWorker};
 use crate::error::{Error, Result};
-use crate::hashing::arrow::{digest_string, parse_digest_string, RowDigest, RowHasher};
+use crate::hashing::arrow::{digest_string, RowDigest, RowHasher};
 use crate::hashing::ContentHash;
+use crate::model::columns::BLOCK_SEPARATOR;
 use crate::model::{array_from_datums, row_of, Datum, StreamSchema};
 use crate::store::{ArrowStore, RecordPath};
 
@@ -44,13 +49,25 @@ pub const COMPUTED_COLUMN: &str = "__computed";
 pub const INPUT_PACKET_HASH_COLUMN: &str = "__input_packet_hash";
 
 /// Packets to compute: a batch of distinct input packets, one per row.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Job {
     /// The job's id within its node.
     pub id: u64,
     /// The input packets, one per row: the input stream's packet columns (the
     /// function's parameters).
     pub packets: RecordBatch,
+    /// The input packet hash of each row.
+    hashes: Arc<[RowDigest]>,
+    builder: Arc<ResultBuilder>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("id", &self.id)
+            .field("packets", &self.packets.num_rows())
+            .finish()
+    }
 }
 
 /// The outcome of computing one packet.
@@ -83,6 +100,143 @@ impl Job {
     pub fn run(&self, worker: &mut dyn FunctionWorker, range: Range<usize>) -> Vec<PacketResult> {
         let mut buffer = PacketBuffer::default();
         range.map(|i| buffer.call(self, worker, i)).collect()
+    }
+
+    /// Turns the results of packets `start..start + results.len()` into result rows,
+    /// off the node (a worker thread may do it): what [`FunctionNode::complete_built`]
+    /// takes.
+    pub fn build(&self, start: usize, results: Vec<PacketResult>) -> Result<Completed> {
+        let end = start + results.len();
+        let hashes = self.hashes.get(start..end).ok_or_else(|| {
+            Error::internal(format!(
+                "function node: job {} has {} packets, got results up to {end}",
+                self.id,
+                self.hashes.len()
+            ))
+        })?;
+        self.builder.build(hashes, results)
+    }
+}
+
+/// The results of some of a job's packets, validated and built into result rows.
+#[derive(Debug)]
+pub struct Completed {
+    /// How many packets this covers.
+    packets: usize,
+    /// The successful packets' hashes and their chunk of result rows.
+    ok: Option<(Vec<RowDigest>, RecordBatch)>,
+    /// The failed packets.
+    failed: Vec<(RowDigest, FunctionError)>,
+}
+
+/// Builds result rows from computed values: shared by a node and its jobs, so that
+/// workers build them.
+struct ResultBuilder {
+    pod: FunctionPod,
+    /// The output packet fields.
+    fields: Vec<FieldRef>,
+    /// Output packet columns, their source info, the input hash and the result id.
+    chunk_schema: SchemaRef,
+}
+
+impl ResultBuilder {
+    /// Validates computed values and builds the chunk of the successful ones.
+    fn build(&self, hashes: &[RowDigest], results: Vec<PacketResult>) -> Result<Completed> {
+        let packets = results.len();
+        let fields = &self.fields;
+        let mut failed: Vec<(RowDigest, FunctionError)> = Vec::new();
+        let mut ok: Vec<RowDigest> = Vec::with_capacity(results.len());
+        // The successful values, column by column.
+        let mut values: Vec<Vec<Datum>> = fields
+            .iter()
+            .map(|_| Vec::with_capacity(results.len()))
+            .collect();
+        for (hash, result) in hashes.iter().zip(results) {
+            match result.and_then(|v| check_values(fields, v)) {
+                Ok(row) => {
+                    ok.push(*hash);
+                    for (column, value) in values.iter_mut().zip(row) {
+                        column.push(value);
+                    }
+                }
+                Err(e) => failed.push((*hash, e)),
+            }
+        }
+        // A value of the wrong type fails its packet (and only it).
+        let columns = loop {
+            let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.len());
+            let mut bad: Option<(usize, FunctionError)> = None;
+            for (field, column) in fields.iter().zip(&values) {
+                match array_from_datums(field.name(), field.data_type(), column) {
+                    Ok(array) => columns.push(array),
+                    Err(_) => {
+                        bad = column.iter().enumerate().find_map(|(i, v)| {
+                            array_from_datums(
+                                field.name(),
+                                field.data_type(),
+                                std::slice::from_ref(v),
+                            )
+                            .err()
+                            .map(|e| {
+                                (
+                                    i,
+                                    FunctionError::new(format!("output `{}`: {e}", field.name())),
+                                )
+                            })
+                        });
+                        if bad.is_none() {
+                            return Err(Error::internal(format!(
+                                "function node: output `{}` fails as a column but not per value",
+                                field.name()
+                            )));
+                        }
+                        break;
+                    }
+                }
+            }
+            match bad {
+                Some((i, e)) => {
+                    failed.push((ok.remove(i), e));
+                    for column in &mut values {
+                        column.remove(i);
+                    }
+                }
+                None => break columns,
+            }
+        };
+        if ok.is_empty() {
+            return Ok(Completed {
+                packets,
+                ok: None,
+                failed,
+            });
+        }
+        let hash_strings: Vec<String> = ok.iter().map(digest_string).collect();
+        let batch = self.chunk(columns, &hash_strings)?;
+        Ok(Completed {
+            packets,
+            ok: Some((ok, batch)),
+            failed,
+        })
+    }
+
+    /// A chunk from output columns and the input hashes of its rows: adds source info
+    /// (from the result ids), the input hashes and the result ids.
+    fn chunk(&self, mut columns: Vec<ArrayRef>, hashes: &[String]) -> Result<RecordBatch> {
+        let ids: Vec<String> = hashes.iter().map(|h| self.pod.result_id(h)).collect();
+        let mut text = String::new();
+        for field in &self.fields {
+            let mut builder = LargeStringBuilder::with_capacity(ids.len(), 0);
+            for id in &ids {
+                text.clear();
+                self.pod.push_source_info(&mut text, id, field.name());
+                builder.append_value(&text);
+            }
+            columns.push(Arc::new(builder.finish()));
+        }
+        columns.push(Arc::new(LargeStringArray::from_iter_values(hashes)));
+        columns.push(Arc::new(LargeStringArray::from_iter_values(&ids)));
+        Ok(RecordBatch::try_new(self.chunk_schema.clone(), columns)?)
     }
 }
 
@@ -183,7 +337,7 @@ impl FunctionPaths {
 /// A job handed out and not wholly completed.
 struct JobState {
     /// The input hash of each of its packets.
-    hashes: Vec<RowDigest>,
+    hashes: Arc<[RowDigest]>,
     /// How many of its packets (a prefix) have completed.
     done: usize,
 }
@@ -212,13 +366,12 @@ pub struct FunctionNode {
     pod: FunctionPod,
     input: Arc<StreamSchema>,
     output: Arc<StreamSchema>,
-    node_hash: String,
     store: Option<(Arc<dyn ArrowStore>, FunctionPaths)>,
     chunks: Vec<RecordBatch>,
     /// Input hash → (chunk, row) of its result.
-    known: HashMap<RowDigest, (u32, u32)>,
+    known: DigestMap<(u32, u32)>,
     /// Rows waiting for a job, by input hash: (input batch, row).
-    waiting: HashMap<RowDigest, Vec<(u64, u32)>>,
+    waiting: DigestMap<Vec<(u64, u32)>>,
     jobs: HashMap<u64, JobState>,
     next_job: u64,
     inputs: HashMap<u64, InputBatch>,
@@ -231,10 +384,10 @@ pub struct FunctionNode {
     counts: PacketCounts,
     failures: Vec<PacketFailure>,
     result_schema: SchemaRef,
-    chunk_schema: SchemaRef,
-    record_schema: SchemaRef,
-    entry_schema: SchemaRef,
-    entry_hasher: RowHasher,
+    builder: Arc<ResultBuilder>,
+    records_shared: Arc<RecordsShared>,
+    /// Records of emitted rows, not yet built.
+    records: Vec<PendingRecords>,
     packet_hasher: RowHasher,
 }
 
@@ -293,19 +446,28 @@ impl FunctionNode {
             .collect();
         let entry_schema = Arc::new(Schema::new(entry_fields));
         let packet_schema = Schema::new(input.packet_fields().to_vec());
+        let builder = Arc::new(ResultBuilder {
+            pod: pod.clone(),
+            fields: output.packet_fields().to_vec(),
+            chunk_schema: Arc::new(Schema::new(chunk_fields)),
+        });
         Ok(FunctionNode {
-            entry_hasher: RowHasher::new(&entry_schema),
-            entry_schema,
+            records_shared: Arc::new(RecordsShared {
+                node_hash: node_hash.to_string(),
+                record_schema: Arc::new(Schema::new(record_fields)),
+                entry_hasher: RowHasher::new(&entry_schema),
+                entry_schema,
+            }),
+            records: Vec::new(),
             packet_hasher: RowHasher::new(&packet_schema),
             to_emit: Vec::new(),
             pod,
             input,
             output,
-            node_hash: node_hash.to_string(),
             store,
             chunks: Vec::new(),
-            known: HashMap::new(),
-            waiting: HashMap::new(),
+            known: DigestMap::default(),
+            waiting: DigestMap::default(),
             jobs: HashMap::new(),
             next_job: 0,
             inputs: HashMap::new(),
@@ -316,8 +478,7 @@ impl FunctionNode {
             counts: PacketCounts::default(),
             failures: Vec::new(),
             result_schema: Arc::new(Schema::new(result_fields)),
-            chunk_schema: Arc::new(Schema::new(chunk_fields)),
-            record_schema: Arc::new(Schema::new(record_fields)),
+            builder,
         })
     }
 
@@ -396,16 +557,19 @@ impl FunctionNode {
             let len = size.min(to_compute.num_rows() - start);
             let id = self.next_job;
             self.next_job += 1;
+            let hashes: Arc<[RowDigest]> = new_hashes[start..start + len].into();
             self.jobs.insert(
                 id,
                 JobState {
-                    hashes: new_hashes[start..start + len].to_vec(),
+                    hashes: hashes.clone(),
                     done: 0,
                 },
             );
             jobs.push(Job {
                 id,
                 packets: to_compute.slice(start, len),
+                hashes,
+                builder: self.builder.clone(),
             });
             start += len;
         }
@@ -418,32 +582,50 @@ impl FunctionNode {
     pub fn complete(&mut self, id: u64, results: Vec<PacketResult>) -> Result<()> {
         let job = self
             .jobs
+            .get(&id)
+            .ok_or_else(|| Error::internal(format!("function node: unknown job {id}")))?;
+        let end = job.done + results.len();
+        let hashes = job.hashes.get(job.done..end).ok_or_else(|| {
+            Error::internal(format!(
+                "function node: job {id} has {} packets, got results up to {end}",
+                job.hashes.len()
+            ))
+        })?;
+        let completed = self.builder.build(hashes, results)?;
+        self.complete_built(id, completed)
+    }
+
+    /// Takes the next packets of job `id` as built by [`Job::build`].
+    pub fn complete_built(&mut self, id: u64, completed: Completed) -> Result<()> {
+        let job = self
+            .jobs
             .get_mut(&id)
             .ok_or_else(|| Error::internal(format!("function node: unknown job {id}")))?;
-        let range = job.done..job.done + results.len();
-        if range.end > job.hashes.len() {
+        job.done += completed.packets;
+        if job.done > job.hashes.len() {
             return Err(Error::internal(format!(
-                "function node: job {id} has {} packets, got results up to {}",
-                job.hashes.len(),
-                range.end
+                "function node: job {id} completed more packets than it has"
             )));
         }
-        let hashes = job.hashes[range.clone()].to_vec();
-        job.done = range.end;
         if job.done == job.hashes.len() {
             self.jobs.remove(&id);
         }
-
-        let (ok, failed) = self.result_chunk(&hashes, results)?;
-        if let Some((chunk_hashes, batch)) = ok {
+        if let Some((chunk_hashes, batch)) = completed.ok {
             let chunk = u32::try_from(self.chunks.len())
                 .map_err(|_| Error::internal("function node: too many result chunks"))?;
             if self.store.is_some() {
-                let result_cols: Vec<usize> = (0..self.result_schema.fields().len()).collect();
+                let n_result = self.result_schema.fields().len();
+                let ids = batch
+                    .column(n_result)
+                    .as_string::<i64>()
+                    .iter()
+                    .map(|h| h.unwrap_or_default().to_string())
+                    .collect();
+                let result_cols: Vec<usize> = (0..n_result).collect();
                 let path = self.paths().results.clone();
                 self.writes.push(StoreWrite {
                     path,
-                    ids: chunk_hashes.iter().map(digest_string).collect(),
+                    ids,
                     batch: batch.project(&result_cols)?,
                 });
             }
@@ -465,7 +647,7 @@ impl FunctionNode {
                 }
             }
         }
-        for (hash, error) in failed {
+        for (hash, error) in completed.failed {
             self.counts.failed += 1;
             let rows = self.waiting.remove(&hash).unwrap_or_default();
             let tag = match rows.first() {
@@ -504,8 +686,21 @@ impl FunctionNode {
 
     /// Store writes ready so far (results, then pipeline records).
     pub fn take_writes(&mut self) -> Result<Vec<StoreWrite>> {
+        let (mut writes, records) = self.take_writes_deferred()?;
+        for records in records {
+            writes.extend(records.build()?);
+        }
+        Ok(writes)
+    }
+
+    /// Store writes ready so far: the results, and the pipeline records left for the
+    /// caller to build ([`PendingRecords::build`], perhaps on another thread).
+    pub fn take_writes_deferred(&mut self) -> Result<(Vec<StoreWrite>, Vec<PendingRecords>)> {
         self.build_pending()?;
-        Ok(std::mem::take(&mut self.writes))
+        Ok((
+            std::mem::take(&mut self.writes),
+            std::mem::take(&mut self.records),
+        ))
     }
 
     /// Failures so far (taken).
@@ -532,115 +727,22 @@ impl FunctionNode {
         }
     }
 
-    /// Validates computed values and builds the chunk of the successful ones: returns
-    /// (their hashes, the chunk) and the failures.
-    #[allow(clippy::type_complexity)]
-    fn result_chunk(
-        &self,
-        hashes: &[RowDigest],
-        results: Vec<PacketResult>,
-    ) -> Result<(
-        Option<(Vec<RowDigest>, RecordBatch)>,
-        Vec<(RowDigest, FunctionError)>,
-    )> {
-        let fields = self.output.packet_fields();
-        let mut failed: Vec<(RowDigest, FunctionError)> = Vec::new();
-        let mut ok: Vec<RowDigest> = Vec::with_capacity(results.len());
-        // The successful values, column by column.
-        let mut values: Vec<Vec<Datum>> = fields
-            .iter()
-            .map(|_| Vec::with_capacity(results.len()))
-            .collect();
-        for (hash, result) in hashes.iter().zip(results) {
-            match result.and_then(|v| check_values(fields, v)) {
-                Ok(row) => {
-                    ok.push(*hash);
-                    for (column, value) in values.iter_mut().zip(row) {
-                        column.push(value);
-                    }
-                }
-                Err(e) => failed.push((*hash, e)),
-            }
-        }
-        // A value of the wrong type fails its packet (and only it).
-        let columns = loop {
-            let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.len());
-            let mut bad: Option<(usize, FunctionError)> = None;
-            for (field, column) in fields.iter().zip(&values) {
-                match array_from_datums(field.name(), field.data_type(), column) {
-                    Ok(array) => columns.push(array),
-                    Err(_) => {
-                        bad = column.iter().enumerate().find_map(|(i, v)| {
-                            array_from_datums(
-                                field.name(),
-                                field.data_type(),
-                                std::slice::from_ref(v),
-                            )
-                            .err()
-                            .map(|e| {
-                                (
-                                    i,
-                                    FunctionError::new(format!("output `{}`: {e}", field.name())),
-                                )
-                            })
-                        });
-                        if bad.is_none() {
-                            return Err(Error::internal(format!(
-                                "function node: output `{}` fails as a column but not per value",
-                                field.name()
-                            )));
-                        }
-                        break;
-                    }
-                }
-            }
-            match bad {
-                Some((i, e)) => {
-                    failed.push((ok.remove(i), e));
-                    for column in &mut values {
-                        column.remove(i);
-                    }
-                }
-                None => break columns,
-            }
-        };
-        if ok.is_empty() {
-            return Ok((None, failed));
-        }
-        let hash_strings: Vec<String> = ok.iter().map(digest_string).collect();
-        let batch = self.chunk_from(columns, &hash_strings)?;
-        Ok((Some((ok, batch)), failed))
-    }
-
-    /// A chunk from output columns and the input hashes of its rows: adds source info
-    /// (from the result ids), the input hashes and the result ids.
-    fn chunk_from(&self, mut columns: Vec<ArrayRef>, hashes: &[String]) -> Result<RecordBatch> {
-        let ids: Vec<String> = hashes.iter().map(|h| self.pod.result_id(h)).collect();
-        for field in self.output.packet_fields() {
-            columns.push(Arc::new(LargeStringArray::from_iter_values(
-                ids.iter().map(|id| self.pod.source_info(id, field.name())),
-            )));
-        }
-        columns.push(Arc::new(LargeStringArray::from_iter_values(hashes)));
-        columns.push(Arc::new(LargeStringArray::from_iter_values(&ids)));
-        Ok(RecordBatch::try_new(self.chunk_schema.clone(), columns)?)
-    }
-
     /// Loads the stored results of the hashes neither known nor being computed.
     fn load_stored(&mut self, hashes: &[RowDigest]) -> Result<()> {
         let Some((store, paths)) = &self.store else {
             return Ok(());
         };
-        let mut seen = std::collections::HashSet::new();
-        let wanted: Vec<String> = hashes
+        let mut seen: DigestMap<()> = DigestMap::default();
+        let wanted_digests: Vec<RowDigest> = hashes
             .iter()
             .filter(|h| !self.known.contains_key(*h) && !self.waiting.contains_key(*h))
-            .filter(|h| seen.insert(**h))
-            .map(digest_string)
+            .filter(|h| seen.insert(**h, ()).is_none())
+            .copied()
             .collect();
-        if wanted.is_empty() {
+        if wanted_digests.is_empty() {
             return Ok(());
         }
+        let wanted: Vec<String> = wanted_digests.iter().map(digest_string).collect();
         let lookup = store.get_records(&paths.results, &wanted)?;
         let Some(found) = lookup.found else {
             return Ok(());
@@ -651,21 +753,49 @@ impl FunctionNode {
                 "stored results do not have the function's output schema",
             ));
         }
-        // Stored ids are the hash strings this node writes; anything else is not ours.
-        let digests: Vec<Option<RowDigest>> =
-            found.ids.iter().map(|id| parse_digest_string(id)).collect();
-        let ids: Vec<String> = found.ids.iter().map(|id| self.pod.result_id(id)).collect();
+        // Found rows come in request order: match them to the wanted digests.
+        let mut digests: Vec<RowDigest> = Vec::with_capacity(found.ids.len());
+        let mut next = 0;
+        for id in &found.ids {
+            while next < wanted.len() && wanted[next] != *id {
+                next += 1;
+            }
+            let digest = wanted_digests.get(next).ok_or_else(|| {
+                Error::internal("function node: the store returned an id it was not asked for")
+            })?;
+            digests.push(*digest);
+            next += 1;
+        }
+        // The result id is in the stored source info (`{uri}::{result id}::{column}`),
+        // as this node writes it; otherwise it is derived again.
+        let n_out = self.output.packet_fields().len();
+        let info = found.batch.column(n_out).as_string::<i64>();
+        let prefix = self.pod.source_prefix();
+        let key = self.output.packet_fields()[0].name();
+        let ids: Vec<String> = found
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(r, hash)| {
+                let stored = info
+                    .is_valid(r)
+                    .then(|| result_id_of_source_info(info.value(r), prefix, key))
+                    .flatten();
+                match stored {
+                    Some(id) => id.to_string(),
+                    None => self.pod.result_id(hash),
+                }
+            })
+            .collect();
         let mut columns = found.batch.columns().to_vec();
         columns.push(Arc::new(LargeStringArray::from_iter_values(&found.ids)));
         columns.push(Arc::new(LargeStringArray::from_iter_values(&ids)));
-        let batch = RecordBatch::try_new(self.chunk_schema.clone(), columns)?;
+        let batch = RecordBatch::try_new(self.builder.chunk_schema.clone(), columns)?;
         let chunk = u32::try_from(self.chunks.len())
             .map_err(|_| Error::internal("function node: too many result chunks"))?;
         self.chunks.push(batch);
         for (r, digest) in digests.into_iter().enumerate() {
-            if let Some(digest) = digest {
-                self.known.insert(digest, (chunk, row_u32(r)?));
-            }
+            self.known.insert(digest, (chunk, row_u32(r)?));
         }
         Ok(())
     }
@@ -745,10 +875,7 @@ impl FunctionNode {
         Ok(())
     }
 
-    /// Pipeline records for emitted rows: tags, system tags and input source info, the
-    /// input packet hash, the result id, this node's hash and whether it was computed
-    /// now; keyed by entry id (the Arrow hash of the tags, the system tags, the input
-    /// packet hash and this node's content hash, reference §8.2).
+    /// Pipeline records for emitted rows (see [`PendingRecords`]).
     fn record_rows(
         &mut self,
         picked: &RecordBatch,
@@ -757,29 +884,108 @@ impl FunctionNode {
         result_ids: ArrayRef,
         computed: Vec<bool>,
     ) -> Result<()> {
-        let n = picked.num_rows();
-        let node_hash: ArrayRef = Arc::new(LargeStringArray::from_iter_values(
-            std::iter::repeat_n(self.node_hash.as_str(), n),
-        ));
-        let mut columns: Vec<ArrayRef> = picked.columns().to_vec();
-        columns.push(input_hashes.clone());
-        columns.push(result_ids);
-        columns.push(node_hash.clone());
-        columns.push(Arc::new(BooleanArray::from(computed)));
-        let records = RecordBatch::try_new(self.record_schema.clone(), columns)?;
-
-        let mut entry_columns: Vec<ArrayRef> = picked.columns()[..n_tag_columns].to_vec();
-        entry_columns.push(input_hashes);
-        entry_columns.push(node_hash);
-        let entries = RecordBatch::try_new(self.entry_schema.clone(), entry_columns)?;
-        let ids = self.entry_hasher.hash_row_strings(&entries);
-        let path = self.paths().records.clone();
-        self.writes.push(StoreWrite {
-            path,
-            ids,
-            batch: records,
+        let (store, paths) = self.store.as_ref().expect("only called with a store");
+        self.records.push(PendingRecords {
+            shared: self.records_shared.clone(),
+            store: store.clone(),
+            path: paths.records.clone(),
+            picked: picked.clone(),
+            n_tag_columns,
+            input_hashes,
+            result_ids,
+            computed,
         });
         Ok(())
+    }
+}
+
+/// What every batch of pipeline records of a node shares.
+struct RecordsShared {
+    node_hash: String,
+    record_schema: SchemaRef,
+    entry_schema: SchemaRef,
+    entry_hasher: RowHasher,
+}
+
+/// Pipeline records of emitted rows, not yet keyed: tags, system tags and input source
+/// info, the input packet hash, the result id, the node's hash and whether the result
+/// was computed now, each keyed by its entry id (the Arrow hash of the tags, the system
+/// tags, the input packet hash and the node's content hash, reference §8.2). Building
+/// them ([`PendingRecords::build`]) hashes every row, so a driver may do it on another
+/// thread.
+pub struct PendingRecords {
+    shared: Arc<RecordsShared>,
+    store: Arc<dyn ArrowStore>,
+    path: RecordPath,
+    /// The rows' tags, system tags and input source info.
+    picked: RecordBatch,
+    n_tag_columns: usize,
+    input_hashes: ArrayRef,
+    result_ids: ArrayRef,
+    computed: Vec<bool>,
+}
+
+impl std::fmt::Debug for PendingRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingRecords")
+            .field("path", &self.path)
+            .field("rows", &self.picked.num_rows())
+            .finish()
+    }
+}
+
+impl PendingRecords {
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.picked.num_rows()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.picked.num_rows() == 0
+    }
+
+    /// The write of the records not stored yet (records are first-write-wins, so rows
+    /// already stored, as in a re-run, are not built); `None` when there is none.
+    pub fn build(self) -> Result<Option<StoreWrite>> {
+        let shared = &self.shared;
+        let n = self.picked.num_rows();
+        let node_hash: ArrayRef = Arc::new(LargeStringArray::from_iter_values(
+            std::iter::repeat_n(shared.node_hash.as_str(), n),
+        ));
+        let mut entry_columns: Vec<ArrayRef> = self.picked.columns()[..self.n_tag_columns].to_vec();
+        entry_columns.push(self.input_hashes.clone());
+        entry_columns.push(node_hash.clone());
+        let entries = RecordBatch::try_new(shared.entry_schema.clone(), entry_columns)?;
+        let mut ids = shared.entry_hasher.hash_row_strings(&entries);
+        let stored = self.store.contains_many(&self.path, &ids)?;
+        let new_rows: Vec<u32> = stored
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !**s)
+            .map(|(i, _)| row_u32(i))
+            .collect::<Result<_>>()?;
+        if new_rows.is_empty() {
+            return Ok(None);
+        }
+        let mut columns: Vec<ArrayRef> = self.picked.columns().to_vec();
+        columns.push(self.input_hashes);
+        columns.push(self.result_ids);
+        columns.push(node_hash);
+        columns.push(Arc::new(BooleanArray::from(self.computed)));
+        let mut records = RecordBatch::try_new(shared.record_schema.clone(), columns)?;
+        if new_rows.len() < n {
+            records = take_record_batch(&records, &UInt32Array::from(new_rows.clone()))?;
+            ids = new_rows
+                .iter()
+                .map(|&i| std::mem::take(&mut ids[i as usize]))
+                .collect();
+        }
+        Ok(Some(StoreWrite {
+            path: self.path,
+            ids,
+            batch: records,
+        }))
     }
 }
 
@@ -805,6 +1011,45 @@ fn check_values(
         }
     }
     Ok(values)
+}
+
+/// A map keyed by row digests.
+type DigestMap<V> = HashMap<RowDigest, V, BuildHasherDefault<DigestHasher>>;
+
+/// Hashes a row digest by eight of its SHA-256 bytes: digests are uniformly spread, so
+/// they need no further mixing.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        match bytes.get(3..11) {
+            Some(b) => {
+                self.0 ^= u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+            }
+            None => {
+                for &b in bytes {
+                    self.0 = self.0.rotate_left(8) ^ u64::from(b);
+                }
+            }
+        }
+    }
+}
+
+/// The length of a result id (a UUID-shaped 36-character string).
+const RESULT_ID_LEN: usize = 36;
+
+/// The result id in a result's source info `{prefix}::{result id}::{key}`, if the
+/// source info has that form.
+fn result_id_of_source_info<'a>(info: &'a str, prefix: &str, key: &str) -> Option<&'a str> {
+    let sep = BLOCK_SEPARATOR;
+    let rest = info.strip_prefix(prefix)?.strip_prefix(sep)?;
+    let id = rest.get(..RESULT_ID_LEN)?;
+    (rest[RESULT_ID_LEN..].strip_prefix(sep)? == key).then_some(id)
 }
 
 fn row_u32(row: usize) -> Result<u32> {

@@ -7,6 +7,7 @@ use arrow::datatypes::{DataType, Field, FieldRef};
 
 use super::PacketFunction;
 use crate::error::{Error, Result};
+use crate::hashing::content_hash::push_hex;
 use crate::hashing::identity::schema_value;
 use crate::hashing::python_type::{data_type_hash, python_type_name};
 use crate::hashing::semantic::to_json_text;
@@ -58,7 +59,9 @@ pub struct FunctionPod {
     max_concurrency: Option<usize>,
     /// The semantic JSON text of `(uri, input hash)` around the input hash: result ids
     /// hash `prefix ‖ "hash" ‖ suffix` without rebuilding the structure per packet.
-    result_id_text: Arc<(String, String)>,
+    result_id_text: Arc<ResultIdText>,
+    /// [`FunctionUri::source_prefix`], computed once.
+    source_prefix: Arc<str>,
 }
 
 impl std::fmt::Debug for FunctionPod {
@@ -102,12 +105,14 @@ impl FunctionPod {
             major,
             type_id: function.type_id().to_string(),
         };
-        let result_id_text = Arc::new(result_id_text(&uri));
+        let result_id_text = Arc::new(ResultIdText::new(&uri));
+        let source_prefix = uri.source_prefix().into();
         Ok(FunctionPod {
             function,
             uri,
             max_concurrency: None,
             result_id_text,
+            source_prefix,
         })
     }
 
@@ -233,28 +238,31 @@ impl FunctionPod {
     pub fn result_id(&self, input_packet_hash: &str) -> String {
         let plain = input_packet_hash
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
-        let h = if plain {
+            .all(|b| PLAIN_JSON[usize::from(b)]);
+        let mut h = String::with_capacity(64);
+        if plain {
             // The JSON text of such a string is the string in quotes.
-            let (prefix, suffix) = &*self.result_id_text;
-            let mut hasher = Sha256::new();
-            hasher.update(prefix.as_bytes());
+            let text = &*self.result_id_text;
+            let mut hasher = text.prefix_state.clone();
             hasher.update(b"\"");
             hasher.update(input_packet_hash.as_bytes());
             hasher.update(b"\"");
-            hasher.update(suffix.as_bytes());
-            hex::encode(hasher.finalize())
+            hasher.update(text.suffix.as_bytes());
+            push_hex(&mut h, &hasher.finalize()[..16]);
         } else {
-            self.result_id_slow(input_packet_hash)
-        };
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
+            h = self.result_id_slow(input_packet_hash);
+        }
+        let mut id = String::with_capacity(36);
+        for (i, part) in [&h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                id.push('-');
+            }
+            id.push_str(part);
+        }
+        id
     }
 
     /// [`FunctionPod::result_id`]'s digest hex through the semantic hasher.
@@ -268,28 +276,70 @@ impl FunctionPod {
 
     /// The source info of output column `key` of result `result_id`.
     pub fn source_info(&self, result_id: &str, key: &str) -> String {
-        format!(
-            "{}{BLOCK_SEPARATOR}{result_id}{BLOCK_SEPARATOR}{key}",
-            self.uri.source_prefix()
-        )
+        let mut s = String::new();
+        self.push_source_info(&mut s, result_id, key);
+        s
+    }
+
+    /// The prefix of every source info of this function's results: the URI's
+    /// components joined by `:`.
+    pub fn source_prefix(&self) -> &str {
+        &self.source_prefix
+    }
+
+    /// Appends [`FunctionPod::source_info`] to `out`.
+    pub fn push_source_info(&self, out: &mut String, result_id: &str, key: &str) {
+        out.reserve(
+            self.source_prefix.len() + result_id.len() + key.len() + 2 * BLOCK_SEPARATOR.len(),
+        );
+        out.push_str(&self.source_prefix);
+        out.push_str(BLOCK_SEPARATOR);
+        out.push_str(result_id);
+        out.push_str(BLOCK_SEPARATOR);
+        out.push_str(key);
     }
 }
 
-/// The JSON text of `(uri, input hash)` before and after the quoted input hash.
-fn result_id_text(uri: &FunctionUri) -> (String, String) {
-    const MARKER: &str = "orcapod.input.hash.marker";
-    let text = to_json_text(&Value::tuple([
-        uri.identity_structure(),
-        Value::str(MARKER),
-    ]));
-    let quoted = format!("\"{MARKER}\"");
-    match text.rfind(&quoted) {
-        Some(at) => (
-            text[..at].to_string(),
-            text[at + quoted.len()..].to_string(),
-        ),
-        // Unreachable: the marker is rendered as a JSON string.
-        None => (text, String::new()),
+/// Bytes that JSON renders as themselves inside a string (and that `result_id`'s fast
+/// path accepts): ASCII letters, digits and `_.:-`.
+static PLAIN_JSON: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b':' || c == b'-';
+        b += 1;
+    }
+    t
+};
+
+/// The semantic JSON text of `(uri, input hash)` around the quoted input hash: the
+/// SHA-256 state after the text before it, and the text after it.
+#[derive(Clone)]
+struct ResultIdText {
+    prefix_state: Sha256,
+    suffix: String,
+}
+
+impl ResultIdText {
+    fn new(uri: &FunctionUri) -> ResultIdText {
+        const MARKER: &str = "orcapod.input.hash.marker";
+        let text = to_json_text(&Value::tuple([
+            uri.identity_structure(),
+            Value::str(MARKER),
+        ]));
+        let quoted = format!("\"{MARKER}\"");
+        // The marker is rendered as a JSON string, so it is found.
+        let at = text.rfind(&quoted).unwrap_or(text.len());
+        let mut prefix_state = Sha256::new();
+        prefix_state.update(&text.as_bytes()[..at]);
+        ResultIdText {
+            prefix_state,
+            suffix: text
+                .get(at + quoted.len()..)
+                .unwrap_or_default()
+                .to_string(),
+        }
     }
 }
 

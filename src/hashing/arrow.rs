@@ -12,6 +12,7 @@ use arrow::record_batch::RecordBatch;
 use sha2::{Digest, Sha256};
 use starfix::{ArrowDigester, HasherConfig};
 
+use super::content_hash::push_hex;
 use super::ContentHash;
 
 /// The method name of the Arrow hasher.
@@ -141,7 +142,7 @@ impl FlatRows {
     /// The digest of every row of `batch` (whose schema is the hasher's).
     fn digests(&self, batch: &RecordBatch) -> Vec<RowDigest> {
         let n = batch.num_rows();
-        let views: Vec<ColumnView<'_>> = self
+        let mut views: Vec<ColumnView<'_>> = self
             .columns
             .iter()
             .map(|&(i, nullable, leaf)| ColumnView::new(batch.column(i).as_ref(), nullable, leaf))
@@ -149,7 +150,7 @@ impl FlatRows {
         let mut out = Vec::with_capacity(n);
         for row in 0..n {
             let mut fin = self.prefix.clone();
-            for view in &views {
+            for view in &mut views {
                 view.digest_row(row, &mut fin);
             }
             let mut digest = [0u8; DIGEST_LEN];
@@ -168,6 +169,9 @@ struct ColumnView<'a> {
     leaf: Leaf,
     /// Fixed-width values: the value buffer and the array's offset.
     fixed: Option<(arrow::buffer::Buffer, usize)>,
+    /// The previous row's value bytes and data digest: a column repeating a value (a
+    /// constant column, say) digests it once.
+    last: Option<(Vec<u8>, [u8; 32])>,
 }
 
 impl<'a> ColumnView<'a> {
@@ -184,34 +188,62 @@ impl<'a> ColumnView<'a> {
             nullable,
             leaf,
             fixed,
+            last: None,
         }
     }
 
-    fn digest_row(&self, row: usize, fin: &mut Sha256) {
+    /// The bytes of row `row`'s value (a valid row).
+    fn value(&self, row: usize) -> &[u8] {
+        match self.leaf {
+            Leaf::Fixed(w) => match &self.fixed {
+                Some((buffer, offset)) => {
+                    let start = (offset + row) * w;
+                    &buffer.as_slice()[start..start + w]
+                }
+                None => &[],
+            },
+            Leaf::Bool => {
+                if self.array.as_boolean().value(row) {
+                    &[1]
+                } else {
+                    &[0]
+                }
+            }
+            Leaf::Utf8 => self.array.as_string::<i32>().value(row).as_bytes(),
+            Leaf::LargeUtf8 => self.array.as_string::<i64>().value(row).as_bytes(),
+            Leaf::Binary => self.array.as_binary::<i32>().value(row),
+            Leaf::LargeBinary => self.array.as_binary::<i64>().value(row),
+        }
+    }
+
+    fn digest_row(&mut self, row: usize, fin: &mut Sha256) {
         let valid = self.array.is_valid(row);
         if self.nullable {
             fin.update(1u64.to_le_bytes());
             fin.update([u8::from(valid)]);
         }
-        let mut data = Sha256::new();
-        if valid {
-            match self.leaf {
-                Leaf::Fixed(w) => {
-                    if let Some((buffer, offset)) = &self.fixed {
-                        let start = (offset + row) * w;
-                        data.update(&buffer.as_slice()[start..start + w]);
-                    }
-                }
-                Leaf::Bool => data.update([u8::from(self.array.as_boolean().value(row))]),
-                Leaf::Utf8 => bytes_value(&mut data, self.array.as_string::<i32>().value(row)),
-                Leaf::LargeUtf8 => bytes_value(&mut data, self.array.as_string::<i64>().value(row)),
-                Leaf::Binary => bytes_value(&mut data, self.array.as_binary::<i32>().value(row)),
-                Leaf::LargeBinary => {
-                    bytes_value(&mut data, self.array.as_binary::<i64>().value(row))
-                }
+        if !valid {
+            fin.update(Sha256::new().finalize());
+            return;
+        }
+        let value = self.value(row);
+        if let Some((bytes, digest)) = &self.last {
+            if bytes.as_slice() == value {
+                fin.update(digest);
+                return;
             }
         }
-        fin.update(data.finalize());
+        let mut data = Sha256::new();
+        match self.leaf {
+            Leaf::Fixed(_) | Leaf::Bool => data.update(value),
+            Leaf::Utf8 | Leaf::LargeUtf8 | Leaf::Binary | Leaf::LargeBinary => {
+                bytes_value(&mut data, value)
+            }
+        }
+        let digest: [u8; 32] = data.finalize().into();
+        fin.update(digest);
+        let value = value.to_vec();
+        self.last = Some((value, digest));
     }
 }
 
@@ -281,7 +313,7 @@ pub fn digest_string(digest: &RowDigest) -> String {
     let mut s = String::with_capacity(ARROW_METHOD.len() + 1 + 2 * DIGEST_LEN);
     s.push_str(ARROW_METHOD);
     s.push(':');
-    s.push_str(&hex::encode(digest));
+    push_hex(&mut s, digest);
     s
 }
 

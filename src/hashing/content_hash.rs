@@ -37,7 +37,9 @@ impl ContentHash {
 
     /// The digest as lowercase hex.
     pub fn hex(&self) -> String {
-        hex::encode(&self.digest)
+        let mut s = String::with_capacity(2 * self.digest.len());
+        push_hex(&mut s, &self.digest);
+        s
     }
 
     /// The first `n` hex characters of the digest (all of them if `n` is larger).
@@ -50,7 +52,26 @@ impl ContentHash {
 
 impl fmt::Display for ContentHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.method, self.hex())
+        let mut s = String::with_capacity(self.method.len() + 1 + 2 * self.digest.len());
+        s.push_str(&self.method);
+        s.push(':');
+        push_hex(&mut s, &self.digest);
+        f.write_str(&s)
+    }
+}
+
+/// Appends `bytes` as lowercase hex (what `hex::encode` gives, without its per-char
+/// iteration).
+pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 128];
+    for chunk in bytes.chunks(64) {
+        for (i, b) in chunk.iter().enumerate() {
+            buf[2 * i] = DIGITS[usize::from(b >> 4)];
+            buf[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
+        }
+        // Only ASCII hex digits were written.
+        out.push_str(std::str::from_utf8(&buf[..2 * chunk.len()]).unwrap_or_default());
     }
 }
 
@@ -85,5 +106,9 @@ mod tests {
         assert_eq!(h.to_string().parse::<ContentHash>().unwrap(), h);
         assert!("nocolon".parse::<ContentHash>().is_err());
         assert!("m:zz".parse::<ContentHash>().is_err());
+        let bytes: Vec<u8> = (0..=255u8).chain(0..=255u8).collect();
+        let mut s = String::new();
+        push_hex(&mut s, &bytes);
+        assert_eq!(s, hex::encode(&bytes));
     }
 }

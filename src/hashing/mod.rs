@@ -11,7 +11,7 @@
 //! database paths. Nothing here depends on an executor, a batch boundary or a clock.
 
 pub mod arrow;
-mod content_hash;
+pub(crate) mod content_hash;
 pub mod identity;
 pub mod python_type;
 pub mod semantic;

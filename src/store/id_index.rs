@@ -129,6 +129,26 @@ fn fingerprint(id: &[u8]) -> u64 {
     h ^ (h >> 33)
 }
 
+/// A hasher for id strings in temporary maps (duplicate detection): the fingerprint of
+/// the bytes written. Not for maps that outlive a call on untrusted keys.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = self.0.rotate_left(5) ^ fingerprint(bytes);
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.0 = self.0.rotate_left(5) ^ u64::from(n);
+    }
+}
+
+/// A map keyed by ids, hashed with [`IdHasher`].
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
 /// Hashes a fingerprint key as itself.
 #[derive(Default)]
 struct Identity(u64);

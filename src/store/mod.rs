@@ -440,8 +440,8 @@ pub(crate) fn plan_write(
         ));
     }
     // Last occurrence of each id.
-    let mut last: std::collections::HashMap<&str, usize> =
-        std::collections::HashMap::with_capacity(ids.len());
+    let mut last: id_index::IdMap<&str, usize> =
+        id_index::IdMap::with_capacity_and_hasher(ids.len(), Default::default());
     for (i, id) in ids.iter().enumerate() {
         last.insert(id.as_str(), i);
     }

@@ -88,7 +88,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use super::codec;
-use super::id_index::{IdChunk, IdIndex};
+use super::id_index::{IdChunk, IdIndex, IdMap};
 use super::{
     check_schema, extend_base, gather_all, pick_rows, plan_write, relative_paths, scoped,
     store_err, validate_components, ArrowStore, Lookup, RecordPath, Records,
@@ -544,14 +544,15 @@ impl ArrowStore for SledStore {
         };
         let index = inner.index(meta.number)?;
         let index = index.read().map_err(|_| inner.poisoned())?;
-        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        let mut seen: IdMap<&str, ()> =
+            IdMap::with_capacity_and_hasher(ids.len(), Default::default());
         let mut found_ids = Vec::new();
         let mut missing = Vec::new();
         let mut slots: HashMap<u64, usize> = HashMap::new();
         let mut batches: Vec<RecordBatch> = Vec::new();
         let mut picks = Vec::new();
         for id in ids {
-            if !seen.insert(id.as_str()) {
+            if seen.insert(id.as_str(), ()).is_some() {
                 continue;
             }
             let Some((batch_no, row)) = index.get(id.as_bytes()) else {
