@@ -34,7 +34,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, LargeStringArray, RecordBatch};
+use arrow::array::{
+    ArrayRef, Float64Array, Int64Array, LargeStringArray, LargeStringBuilder, RecordBatch,
+};
 use arrow::datatypes::{DataType, Field, Schema};
 use crossbeam_channel::Receiver;
 use orcapod::function::closure::ClosureFunction;
@@ -73,6 +75,11 @@ fn right_id(i: usize, n: usize) -> i64 {
     (start + (len - 1 - (i - start))) as i64
 }
 
+/// The values of the string packet `s`.
+const NAMES: [&str; 8] = [
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
+];
+
 /// Rows `start..start + len` of the left source: `id`, `x` (int) and `s` (string).
 fn left_batch(start: usize, len: usize) -> RecordBatch {
     let rows = start..start + len;
@@ -89,7 +96,7 @@ fn left_batch(start: usize, len: usize) -> RecordBatch {
                 rows.clone().map(|i| (i as i64 * 7) % 1000),
             )),
             Arc::new(LargeStringArray::from_iter_values(
-                rows.map(|i| format!("s{}", i % 1000)),
+                rows.map(|i| NAMES[i % NAMES.len()]),
             )),
         ],
     )
@@ -137,16 +144,28 @@ fn enriched_left(
     start: usize,
     len: usize,
 ) -> Result<RecordBatch, BoxError> {
+    use std::fmt::Write;
     let table = left_batch(start, len);
-    let rows = start..start + len;
-    let strings = |f: &dyn Fn(usize) -> String| -> ArrayRef {
-        Arc::new(LargeStringArray::from_iter_values(rows.clone().map(f)))
+    // Strings are written into one reused buffer (this runs for every fed row).
+    let strings = |f: &dyn Fn(usize, &mut String)| -> ArrayRef {
+        let mut builder = LargeStringBuilder::with_capacity(len, len * 24);
+        let mut buffer = String::new();
+        for i in start..start + len {
+            buffer.clear();
+            f(i, &mut buffer);
+            builder.append_value(&buffer);
+        }
+        Arc::new(builder.finish())
     };
     let mut columns: Vec<ArrayRef> = table.columns().to_vec();
-    columns.push(strings(&|_| source_id.to_string()));
-    columns.push(strings(&|i| format!("row_{i}")));
+    columns.push(strings(&|_, b| b.push_str(source_id)));
+    columns.push(strings(&|i, b| {
+        let _ = write!(b, "row_{i}");
+    }));
     for packet in schema.packet_names() {
-        columns.push(strings(&|i| format!("{source_id}::row_{i}::{packet}")));
+        columns.push(strings(&|i, b| {
+            let _ = write!(b, "{source_id}::row_{i}::{packet}");
+        }));
     }
     Ok(RecordBatch::try_new(schema.arrow().clone(), columns)?)
 }
