@@ -162,6 +162,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=ROOT / "target" / "bench-data")
     p.add_argument("--rust-json", type=Path, help="reuse pipeline_bench results instead of running it")
     p.add_argument("--json", type=Path, default=ROOT / "target" / "bench-compare.json")
+    p.add_argument("--markdown", type=Path, help="also write the table as Markdown")
     args = p.parse_args()
 
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
@@ -174,17 +175,6 @@ def main() -> None:
 
     size_list = ",".join(str(n) for n in sizes)
     cargo_example(["--write-data", str(args.data), "--sizes", size_list])
-    rust_json = args.rust_json
-    if rust_json is None:
-        rust_json = args.data / "rust.json"
-        cargo_example([
-            "--cases", ",".join(cases), "--sizes", size_list, "--modes", "actors,sync",
-            "--reps", str(args.reps), "--json", str(rust_json),
-        ])
-    rust = {}
-    for r in json.loads(rust_json.read_text())["results"]:
-        rust[(r["case"], r["mode"], r["rows"])] = r["median_rows_per_sec"]
-
     labels = []
     for case in cases:
         labels += ["c-first", "c-cached"] if case == "c" else [case]
@@ -206,19 +196,42 @@ def main() -> None:
                 rates.append(r["rows_in"] / r["secs"])
             reference[(label, n)] = statistics.median(rates) if rates and not gave_up else None
 
+    # orcapod-rs on the same data (after the reference, so neither disturbs the other).
+    rust_json = args.rust_json
+    if rust_json is None:
+        rust_json = args.data / "rust.json"
+        cargo_example([
+            "--cases", ",".join(cases), "--sizes", size_list, "--modes", "actors,sync",
+            "--reps", str(args.reps), "--json", str(rust_json),
+        ])
+    rust = {}
+    for r in json.loads(rust_json.read_text())["results"]:
+        rust[(r["case"], r["mode"], r["rows"])] = r["median_rows_per_sec"]
+
     print()
     print(f"reference: orcapod {version} (PyPI); medians of {args.reps} runs; rows/s (packets/s for c)")
     header = f"{'case':<9} {'rows':>5} {'rust actors':>12} {'rust sync':>12} {'reference':>12} {'actors/ref':>10} {'sync/ref':>9}"
     print(header)
     print("-" * len(header))
     table = []
+    md = [
+        f"orcapod-rs against the reference, orcapod {version} from PyPI; medians of {args.reps} "
+        f"runs; input rows/s (packets/s for c); a reference run is stopped after "
+        f"{args.timeout:.0f} s.\n",
+        "| case | rows | rust actors | rust sync | reference | actors / reference | sync / reference |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for label in labels:
         for n in sizes:
             a = rust.get((label, "actors", n))
             s = rust.get((label, "sync", n))
             ref = reference.get((label, n))
             fmt = lambda v: f"{v:>12,.0f}" if v else f"{'—':>12}"
-            ratio = lambda v: f"{v / ref:>9.0f}x" if v and ref else f"{'—':>10}"
+            ratio = lambda v: f"{v / ref:>9.1f}x" if v and ref else f"{'—':>10}"
+            md.append(
+                f"| {label} | {human(n)} | {fmt(a).strip()} | {fmt(s).strip()} | "
+                f"{fmt(ref).strip() if ref else 'did not finish'} | {ratio(a).strip()} | {ratio(s).strip()} |"
+            )
             ref_s = fmt(ref) if ref else f"{'timeout':>12}"
             print(f"{label:<9} {human(n):>5} {fmt(a)} {fmt(s)} {ref_s} {ratio(a)} {ratio(s):>9}")
             table.append({"case": label, "rows": n, "rust_actors": a, "rust_sync": s,
@@ -226,6 +239,9 @@ def main() -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"reference_version": version, "results": table}, indent=2))
     print(f"\nwrote {args.json}", file=sys.stderr)
+    if args.markdown:
+        args.markdown.write_text("\n".join(md) + "\n")
+        print(f"wrote {args.markdown}", file=sys.stderr)
 
 
 if __name__ == "__main__":

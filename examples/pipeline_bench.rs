@@ -34,7 +34,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, LargeStringArray, RecordBatch};
+use arrow::array::{
+    ArrayRef, Float64Array, Int64Array, LargeStringArray, LargeStringBuilder, RecordBatch,
+};
 use arrow::datatypes::{DataType, Field, Schema};
 use crossbeam_channel::Receiver;
 use orcapod::function::closure::ClosureFunction;
@@ -53,10 +55,12 @@ const USAGE: &str = "\
 usage: pipeline_bench [OPTIONS]
   --cases LIST         cases to run, of a,b,c,d,e,latency (default: all)
   --sizes LIST         rows per source for a-d (default: 10000,100000,1000000)
+  --function-sizes LIST rows for c and d (default: 10000,100000)
   --stream-sizes LIST  rows for e (default: 1000000,10000000)
   --modes LIST         actors,sync (default: both; e above 1M rows and latency: actors only)
   --reps N             runs per configuration, each in its own process (default: 3)
   --json PATH          also write the results as JSON
+  --markdown PATH      also write the table as Markdown
   --write-data DIR     write the generated sources of each --sizes entry as CSV under
                        DIR/N/{left,right,numbers}.csv and exit
 Sizes accept k and M suffixes (10k, 1M).";
@@ -72,6 +76,11 @@ fn right_id(i: usize, n: usize) -> i64 {
     let len = BLOCK.min(n - start);
     (start + (len - 1 - (i - start))) as i64
 }
+
+/// The values of the string packet `s`.
+const NAMES: [&str; 8] = [
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
+];
 
 /// Rows `start..start + len` of the left source: `id`, `x` (int) and `s` (string).
 fn left_batch(start: usize, len: usize) -> RecordBatch {
@@ -89,7 +98,7 @@ fn left_batch(start: usize, len: usize) -> RecordBatch {
                 rows.clone().map(|i| (i as i64 * 7) % 1000),
             )),
             Arc::new(LargeStringArray::from_iter_values(
-                rows.map(|i| format!("s{}", i % 1000)),
+                rows.map(|i| NAMES[i % NAMES.len()]),
             )),
         ],
     )
@@ -137,16 +146,28 @@ fn enriched_left(
     start: usize,
     len: usize,
 ) -> Result<RecordBatch, BoxError> {
+    use std::fmt::Write;
     let table = left_batch(start, len);
-    let rows = start..start + len;
-    let strings = |f: &dyn Fn(usize) -> String| -> ArrayRef {
-        Arc::new(LargeStringArray::from_iter_values(rows.clone().map(f)))
+    // Strings are written into one reused buffer (this runs for every fed row).
+    let strings = |f: &dyn Fn(usize, &mut String)| -> ArrayRef {
+        let mut builder = LargeStringBuilder::with_capacity(len, len * 24);
+        let mut buffer = String::new();
+        for i in start..start + len {
+            buffer.clear();
+            f(i, &mut buffer);
+            builder.append_value(&buffer);
+        }
+        Arc::new(builder.finish())
     };
     let mut columns: Vec<ArrayRef> = table.columns().to_vec();
-    columns.push(strings(&|_| source_id.to_string()));
-    columns.push(strings(&|i| format!("row_{i}")));
+    columns.push(strings(&|_, b| b.push_str(source_id)));
+    columns.push(strings(&|i, b| {
+        let _ = write!(b, "row_{i}");
+    }));
     for packet in schema.packet_names() {
-        columns.push(strings(&|i| format!("{source_id}::row_{i}::{packet}")));
+        columns.push(strings(&|i, b| {
+            let _ = write!(b, "{source_id}::row_{i}::{packet}");
+        }));
     }
     Ok(RecordBatch::try_new(schema.arrow().clone(), columns)?)
 }
@@ -589,9 +610,11 @@ struct Options {
     cases: Vec<String>,
     sizes: Vec<usize>,
     stream_sizes: Vec<usize>,
+    function_sizes: Vec<usize>,
     modes: Vec<String>,
     reps: usize,
     json: Option<PathBuf>,
+    markdown: Option<PathBuf>,
     latency_pairs: usize,
 }
 
@@ -615,9 +638,11 @@ fn main() -> Result<(), BoxError> {
         cases: list("a,b,c,d,e,latency"),
         sizes: vec![10_000, 100_000, 1_000_000],
         stream_sizes: vec![1_000_000, 10_000_000],
+        function_sizes: vec![10_000, 100_000],
         modes: list("actors,sync"),
         reps: 3,
         json: None,
+        markdown: None,
         latency_pairs: 50,
     };
     let mut it = args.iter();
@@ -627,9 +652,11 @@ fn main() -> Result<(), BoxError> {
             "--cases" => o.cases = list(value()?),
             "--sizes" => o.sizes = sizes(value()?)?,
             "--stream-sizes" => o.stream_sizes = sizes(value()?)?,
+            "--function-sizes" => o.function_sizes = sizes(value()?)?,
             "--modes" => o.modes = list(value()?),
             "--reps" => o.reps = value()?.parse::<usize>()?.max(1),
             "--json" => o.json = Some(PathBuf::from(value()?)),
+            "--markdown" => o.markdown = Some(PathBuf::from(value()?)),
             "--latency-pairs" => o.latency_pairs = value()?.parse::<usize>()?.max(1),
             "--write-data" => {
                 let dir = PathBuf::from(value()?);
@@ -649,6 +676,7 @@ fn main() -> Result<(), BoxError> {
         let (sizes, modes): (Vec<usize>, Vec<&String>) = match case.as_str() {
             "latency" => (vec![o.latency_pairs], vec![&o.modes[0]]),
             "e" => (o.stream_sizes.clone(), o.modes.iter().collect()),
+            "c" | "d" => (o.function_sizes.clone(), o.modes.iter().collect()),
             _ => (o.sizes.clone(), o.modes.iter().collect()),
         };
         for mode in modes {
@@ -696,6 +724,13 @@ fn main() -> Result<(), BoxError> {
     }
 
     let mut rows_json = Vec::new();
+    let mut markdown = format!(
+        "Medians of {} runs per row, each in its own process. Rows/s count input rows (both \
+         sides of a join; packets for c). Actor CPU: CPU seconds of the actor thread.\n\n\
+         | case | mode | rows | rows/s | time s | first output ms | peak MB | actor CPU s |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n",
+        o.reps
+    );
     println!(
         "{:<20} {:<7} {:>6} {:>13} {:>10} {:>14} {:>10}",
         "case", "mode", "rows", "rows/s", "time s", "first out ms", "peak MB"
@@ -726,15 +761,30 @@ fn main() -> Result<(), BoxError> {
             first * 1000.0,
             peak_mb
         );
+        let cpu = f("actor_thread_cpu_secs");
+        let dash = |show: bool, text: String| if show { text } else { "–".to_string() };
+        markdown.push_str(&format!(
+            "| {label} | {mode} | {} | {} | {} | {:.2} | {peak_mb:.0} | {} |\n",
+            human(*n),
+            dash(!is_latency, format!("{rate:.0}")),
+            dash(!is_latency, format!("{secs:.3}")),
+            first * 1000.0,
+            dash(mode == "actors" && cpu.is_finite(), format!("{cpu:.2}")),
+        ));
         rows_json.push(json!({
             "case": label, "mode": mode, "rows": n, "input_rows": rows_in,
             "reps": runs.len(),
             "median_secs": secs, "median_rows_per_sec": rate,
             "median_first_output_ms": first * 1000.0,
             "median_peak_mb": peak_mb,
+            "median_actor_thread_cpu_secs": cpu,
             "output_rows": runs[0]["rows_out"],
             "runs": runs,
         }));
+    }
+    if let Some(path) = &o.markdown {
+        std::fs::write(path, markdown)?;
+        eprintln!("wrote {}", path.display());
     }
     if let Some(path) = &o.json {
         let machine = json!({

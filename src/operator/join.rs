@@ -14,8 +14,8 @@
 //! the per-row system-tag sort make `Op(A, B)` equal `Op(B, A)`), never re-infer a type
 //! from values, and never fail on empty inputs.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::hash_map::{Entry, HashMap};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, LargeListArray, UInt32Array};
@@ -59,19 +59,70 @@ type ColumnSource = (Side, usize);
 /// "No entry" in the chains of a [`KeyIndex`].
 const NONE: u32 = u32::MAX;
 
-/// A multimap from join key to the rows holding it, without an allocation per key.
-///
-/// Each stored row is one entry `(batch, row, next)`; entries with the same key hash form
-/// a chain in arrival order (`heads` maps a hash to its chain's first and last entries).
-/// The key bytes themselves stay in the side's encoded [`Rows`], so a lookup walks the
-/// chain and compares bytes (distinct keys may share a hash).
-#[derive(Default)]
-struct KeyIndex {
-    heads: HashMap<u64, (u32, u32), BuildHasherDefault<PrehashedKey>>,
+/// The longest encoded key held inline in a [`ShortKey`].
+const SHORT_KEY_BYTES: usize = 15;
+
+/// An encoded join key of at most [`SHORT_KEY_BYTES`] bytes, held inline (an `Int64` key
+/// encodes to 9 bytes): the index compares it without touching the stored rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct ShortKey {
+    len: u8,
+    bytes: [u8; SHORT_KEY_BYTES],
+}
+
+impl ShortKey {
+    fn new(key: &[u8]) -> Option<ShortKey> {
+        let mut bytes = [0; SHORT_KEY_BYTES];
+        bytes.get_mut(..key.len())?.copy_from_slice(key);
+        Some(ShortKey {
+            len: key.len() as u8,
+            bytes,
+        })
+    }
+}
+
+impl Hash for ShortKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(key_hash(&self.bytes[..self.len as usize]));
+    }
+}
+
+/// The rows of one side sharing one key (or, for long keys, one key hash), in arrival
+/// order: the first inline, the others as a linked list of entries.
+#[derive(Clone, Copy)]
+struct Chain {
+    first: (u32, u32),
+    more: u32,
+    last: u32,
+}
+
+impl Chain {
+    const EMPTY: Chain = Chain {
+        first: (NONE, NONE),
+        more: NONE,
+        last: NONE,
+    };
+}
+
+/// The index of a symmetric hash join, shared by both sides: key → the (batch, row) of
+/// the rows of each side holding it. One lookup per arriving row finds the other side's
+/// matches and appends the row to its own side's chain. Rows after the first of a chain
+/// are entries `(batch, row, next)`; nothing is allocated per key.
+struct KeyIndex<K> {
+    heads: HashMap<K, [Chain; 2], BuildHasherDefault<PrehashedKey>>,
     entries: Vec<(u32, u32, u32)>,
 }
 
-/// A hasher for keys that already are well-mixed 64-bit hashes.
+impl<K> Default for KeyIndex<K> {
+    fn default() -> Self {
+        KeyIndex {
+            heads: HashMap::default(),
+            entries: Vec::new(),
+        }
+    }
+}
+
+/// A hasher for keys whose `Hash` writes one well-mixed 64-bit hash.
 #[derive(Default)]
 struct PrehashedKey(u64);
 
@@ -115,33 +166,71 @@ fn key_hash(bytes: &[u8]) -> u64 {
     h ^ (h >> 33)
 }
 
-impl KeyIndex {
-    /// Appends `(batch, row)` to the chain of `hash`.
-    fn insert(&mut self, hash: u64, batch: u32, row: u32) {
-        let entry = self.entries.len() as u32;
-        self.entries.push((batch, row, NONE));
-        match self.heads.get_mut(&hash) {
-            Some((_, last)) => {
-                self.entries[*last as usize].2 = entry;
-                *last = entry;
+impl<K: Hash + Eq> KeyIndex<K> {
+    /// Calls `found` with the (batch, row) of every row of side `other` on the chain of
+    /// `key`, in arrival order; then, when `keep`, appends `(batch, row)` to the chain of
+    /// side `1 - other`.
+    fn probe_and_insert(
+        &mut self,
+        key: K,
+        other: usize,
+        keep: Option<(u32, u32)>,
+        mut found: impl FnMut((u32, u32)),
+    ) {
+        let entries = &mut self.entries;
+        let mut walk = |chain: &Chain, entries: &Vec<(u32, u32, u32)>| {
+            if chain.first.0 == NONE {
+                return;
             }
-            None => {
-                self.heads.insert(hash, (entry, entry));
+            found(chain.first);
+            let mut next = chain.more;
+            while next != NONE {
+                let (batch, row, following) = entries[next as usize];
+                found((batch, row));
+                next = following;
+            }
+        };
+        match self.heads.entry(key) {
+            Entry::Occupied(mut occupied) => {
+                let chains = occupied.get_mut();
+                walk(&chains[other], entries);
+                if let Some(at) = keep {
+                    append(&mut chains[1 - other], entries, at);
+                }
+            }
+            Entry::Vacant(vacant) => {
+                if let Some(at) = keep {
+                    let mut chains = [Chain::EMPTY; 2];
+                    chains[1 - other].first = at;
+                    vacant.insert(chains);
+                }
             }
         }
     }
+}
 
-    /// The (batch, row) of every entry on the chain of `hash`, in arrival order.
-    fn chain(&self, hash: u64) -> impl Iterator<Item = (u32, u32)> + '_ {
-        let mut next = self.heads.get(&hash).map_or(NONE, |&(first, _)| first);
-        std::iter::from_fn(move || {
-            if next == NONE {
-                return None;
-            }
-            let (batch, row, following) = self.entries[next as usize];
-            next = following;
-            Some((batch, row))
-        })
+/// Appends `at` to `chain`.
+fn append(chain: &mut Chain, entries: &mut Vec<(u32, u32, u32)>, at: (u32, u32)) {
+    if chain.first.0 == NONE {
+        chain.first = at;
+        return;
+    }
+    let entry = entries.len() as u32;
+    entries.push((at.0, at.1, NONE));
+    match chain.last {
+        NONE => chain.more = entry,
+        last => entries[last as usize].2 = entry,
+    }
+    chain.last = entry;
+}
+
+/// Hashes a long key for a [`KeyIndex`] keyed by hash.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct KeyHash(u64);
+
+impl Hash for KeyHash {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0);
     }
 }
 
@@ -152,8 +241,6 @@ struct SideState {
     batches: Vec<RecordBatch>,
     /// The encoded keys of each stored batch (none without keys).
     keys: Vec<Rows>,
-    /// Key → (batch, row) of every stored row with a valid key.
-    index: KeyIndex,
     /// Indices of this side's key columns, in key order.
     key_columns: Vec<usize>,
     /// No more batches will arrive on this side.
@@ -177,6 +264,11 @@ impl SideState {
 /// named by `gather`.
 struct HashJoinCore {
     sides: [SideState; 2],
+    /// Short key → the stored rows of each side with that key.
+    short: KeyIndex<ShortKey>,
+    /// Key hash → the stored rows of each side with a longer key of that hash (the bytes
+    /// are compared with the stored rows' keys).
+    long: KeyIndex<KeyHash>,
     /// Encodes key columns; `None` when there are no keys (Cartesian product).
     converter: Option<RowConverter>,
     /// The columns to gather for each match, in output order.
@@ -218,6 +310,8 @@ impl HashJoinCore {
                     ..Default::default()
                 },
             ],
+            short: KeyIndex::default(),
+            long: KeyIndex::default(),
             converter,
             gather,
         })
@@ -277,7 +371,8 @@ impl HashJoinCore {
         valid: &[bool],
         keep: bool,
     ) -> (Vec<u32>, Vec<(u32, u32)>) {
-        let [left, right] = &mut self.sides;
+        let other_side = side.other().index();
+        let [left, right] = &self.sides;
         let (this, other) = match side {
             Side::Left => (left, right),
             Side::Right => (right, left),
@@ -287,15 +382,22 @@ impl HashJoinCore {
         let mut other_rows = Vec::new();
         for (row, _) in valid.iter().enumerate().filter(|(_, v)| **v) {
             let key: &[u8] = rows.map_or(&[], |r| r.row(row).data());
-            let hash = key_hash(key);
-            for (b, r) in other.index.chain(hash) {
-                if other.key(b, r) == key {
-                    this_rows.push(row as u32);
-                    other_rows.push((b, r));
+            let at = keep.then_some((batch_index, row as u32));
+            let mut found = |m: (u32, u32)| {
+                this_rows.push(row as u32);
+                other_rows.push(m);
+            };
+            match ShortKey::new(key) {
+                Some(short) => self.short.probe_and_insert(short, other_side, at, found),
+                None => {
+                    let hash = KeyHash(key_hash(key));
+                    self.long.probe_and_insert(hash, other_side, at, |(b, r)| {
+                        // Distinct long keys may share a hash: compare the bytes.
+                        if other.key(b, r) == key {
+                            found((b, r));
+                        }
+                    });
                 }
-            }
-            if keep {
-                this.index.insert(hash, batch_index, row as u32);
             }
         }
         (this_rows, other_rows)
@@ -350,7 +452,12 @@ impl HashJoinCore {
         let other = &mut self.sides[side.other().index()];
         other.batches = Vec::new();
         other.keys = Vec::new();
-        other.index = KeyIndex::default();
+        // The index keeps the other side's chains (a few bytes per key, never read
+        // again) until both sides have ended.
+        if self.sides.iter().all(|s| s.finished) {
+            self.short = KeyIndex::default();
+            self.long = KeyIndex::default();
+        }
     }
 
     /// Both sides have ended.
