@@ -179,11 +179,15 @@ def main() -> None:
     for case in cases:
         labels += ["c-first", "c-cached"] if case == "c" else [case]
     reference: dict[tuple[str, int], float | None] = {}
+    # Why a size has no reference figure: "timeout" (it ran out of time) or "skipped"
+    # (a smaller size already had).
+    missing: dict[tuple[str, int], str] = {}
     for label in labels:
         gave_up = False
         for n in sizes:
             if gave_up:
                 reference[(label, n)] = None
+                missing[(label, n)] = "skipped"
                 continue
             rates = []
             for rep in range(args.reps):
@@ -192,6 +196,7 @@ def main() -> None:
                 if r is None:
                     print(f"  timed out after {args.timeout:.0f}s", file=sys.stderr)
                     gave_up = True
+                    missing[(label, n)] = "timeout"
                     break
                 rates.append(r["rows_in"] / r["secs"])
             reference[(label, n)] = statistics.median(rates) if rates and not gave_up else None
@@ -226,16 +231,20 @@ def main() -> None:
             a = rust.get((label, "actors", n))
             s = rust.get((label, "sync", n))
             ref = reference.get((label, n))
+            why = {
+                "timeout": f"did not finish in {args.timeout:.0f} s",
+                "skipped": "not run (a smaller size did not finish)",
+            }.get(missing.get((label, n), ""), "—")
             fmt = lambda v: f"{v:>12,.0f}" if v else f"{'—':>12}"
             ratio = lambda v: f"{v / ref:>9.1f}x" if v and ref else f"{'—':>10}"
             md.append(
                 f"| {label} | {human(n)} | {fmt(a).strip()} | {fmt(s).strip()} | "
-                f"{fmt(ref).strip() if ref else 'did not finish'} | {ratio(a).strip()} | {ratio(s).strip()} |"
+                f"{fmt(ref).strip() if ref else why} | {ratio(a).strip()} | {ratio(s).strip()} |"
             )
-            ref_s = fmt(ref) if ref else f"{'timeout':>12}"
+            ref_s = fmt(ref) if ref else f"{missing.get((label, n), '—'):>12}"
             print(f"{label:<9} {human(n):>5} {fmt(a)} {fmt(s)} {ref_s} {ratio(a)} {ratio(s):>9}")
             table.append({"case": label, "rows": n, "rust_actors": a, "rust_sync": s,
-                          "reference": ref, "reference_timeout_s": None if ref else args.timeout})
+                          "reference": ref, "reference_missing": missing.get((label, n))})
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"reference_version": version, "results": table}, indent=2))
     print(f"\nwrote {args.json}", file=sys.stderr)

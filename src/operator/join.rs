@@ -25,6 +25,7 @@ use arrow::datatypes::{DataType, Field, FieldRef};
 use arrow::record_batch::RecordBatch;
 use arrow_row::{RowConverter, Rows, SortField};
 
+use super::keys::{key_hash, InlineKey, PrehashedKey};
 use super::system_tags::{canonical_order, extended_schema, SystemTagSorter};
 use super::{InputInfo, Operator};
 use crate::error::{Error, Result};
@@ -59,33 +60,12 @@ type ColumnSource = (Side, usize);
 /// "No entry" in the chains of a [`KeyIndex`].
 const NONE: u32 = u32::MAX;
 
-/// The longest encoded key held inline in a [`ShortKey`].
+/// The longest encoded key the join index holds inline (an `Int64` key encodes to 9
+/// bytes).
 const SHORT_KEY_BYTES: usize = 15;
 
-/// An encoded join key of at most [`SHORT_KEY_BYTES`] bytes, held inline (an `Int64` key
-/// encodes to 9 bytes): the index compares it without touching the stored rows.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct ShortKey {
-    len: u8,
-    bytes: [u8; SHORT_KEY_BYTES],
-}
-
-impl ShortKey {
-    fn new(key: &[u8]) -> Option<ShortKey> {
-        let mut bytes = [0; SHORT_KEY_BYTES];
-        bytes.get_mut(..key.len())?.copy_from_slice(key);
-        Some(ShortKey {
-            len: key.len() as u8,
-            bytes,
-        })
-    }
-}
-
-impl Hash for ShortKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(key_hash(&self.bytes[..self.len as usize]));
-    }
-}
+/// A join key held inline.
+type ShortKey = InlineKey<SHORT_KEY_BYTES>;
 
 /// The rows of one side sharing one key (or, for long keys, one key hash), in arrival
 /// order: the first inline, the others as a linked list of entries.
@@ -120,50 +100,6 @@ impl<K> Default for KeyIndex<K> {
             entries: Vec::new(),
         }
     }
-}
-
-/// A hasher for keys whose `Hash` writes one well-mixed 64-bit hash.
-#[derive(Default)]
-struct PrehashedKey(u64);
-
-impl Hasher for PrehashedKey {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used; stay correct for anything else.
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
-/// A fast, well-mixed 64-bit hash of encoded key bytes (in-memory only, never stored).
-fn key_hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h = bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        h = (h.rotate_left(23) ^ word).wrapping_mul(K);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut word = [0u8; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(K);
-    }
-    // murmur3's finaliser: every input bit reaches every output bit.
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
-    h ^ (h >> 33)
 }
 
 impl<K: Hash + Eq> KeyIndex<K> {

@@ -25,6 +25,7 @@ mod batch;
 mod columns;
 mod filter;
 mod join;
+mod keys;
 mod semi_join;
 mod spec;
 pub mod system_tags;

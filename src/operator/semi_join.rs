@@ -9,7 +9,6 @@
 //! column (values, system tags and source info pass through), never emit a right column,
 //! and never fail on empty inputs. A row with a null in a key column never matches.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray};
@@ -18,6 +17,7 @@ use arrow::datatypes::FieldRef;
 use arrow::record_batch::RecordBatch;
 use arrow_row::{RowConverter, SortField};
 
+use super::keys::KeySet;
 use super::{InputInfo, Operator};
 use crate::error::{Error, Result};
 use crate::model::StreamSchema;
@@ -62,11 +62,11 @@ enum Phase {
     PassThrough,
     /// The right side is still arriving: its keys are collected, left batches wait.
     Building {
-        right_keys: HashSet<Box<[u8]>>,
+        right_keys: KeySet,
         waiting_left: Vec<RecordBatch>,
     },
     /// The right side has ended: left batches are filtered at once.
-    Probing { right_keys: HashSet<Box<[u8]>> },
+    Probing { right_keys: KeySet },
 }
 
 /// The running semi join (2 inputs, ordered).
@@ -84,7 +84,7 @@ impl SemiJoin {
         let keys = common_keys(&left.schema, &right.schema)?;
         let phase = if keys.is_some() {
             Phase::Building {
-                right_keys: HashSet::new(),
+                right_keys: KeySet::default(),
                 waiting_left: Vec::new(),
             }
         } else {
@@ -105,20 +105,13 @@ impl SemiJoin {
         };
         let (rows, valid) = keys.encode(batch, &keys.right)?;
         for (row, _) in valid.iter().enumerate().filter(|(_, v)| **v) {
-            let key = rows.row(row);
-            if !right_keys.contains(key.data()) {
-                right_keys.insert(key.data().into());
-            }
+            right_keys.insert(rows.row(row).data());
         }
         Ok(())
     }
 
     /// The left rows of `batch` whose key is in `right_keys`.
-    fn probe(
-        keys: &Keys,
-        right_keys: &HashSet<Box<[u8]>>,
-        batch: &RecordBatch,
-    ) -> Result<RecordBatch> {
+    fn probe(keys: &Keys, right_keys: &KeySet, batch: &RecordBatch) -> Result<RecordBatch> {
         let (rows, valid) = keys.encode(batch, &keys.left)?;
         let mask: BooleanArray = valid
             .iter()
