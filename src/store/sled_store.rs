@@ -68,8 +68,10 @@
 //!
 //! Writing a batch costs its IPC encoding and two sled values, whatever its number of
 //! rows; a lookup is an in-memory probe once the path's index is loaded (reading the
-//! index costs one sled read per stored batch). `examples/store_throughput.rs` prints
-//! the numbers.
+//! index costs one sled read per stored batch). Measured in release on a busy 2-core
+//! machine (`examples/store_throughput.rs`): adding 100k rows in one call about 0.13 s,
+//! `contains_many` of 100k ids about 25 ms, `get_records` of 100k ids about 0.12 s,
+//! `get_all` of 100k rows about 80 ms, a one-row add about 70 µs.
 //!
 //! # One process per directory
 //!
