@@ -328,3 +328,17 @@ fn builtins_are_made_per_node_and_checked_against_declared_outputs() {
         "{e}"
     );
 }
+
+#[test]
+fn a_node_may_not_reuse_a_source_name() {
+    let e = error(&format!(
+        "{SOURCES}nodes:\n  scores: {{op: join, inputs: [students]}}\n"
+    ));
+    assert_eq!(e.subject, Subject::Node("scores".into()));
+    assert!(
+        e.to_string().contains(
+            ":5:3: node `scores`: the name is already used by the source or node on line 3"
+        ),
+        "{e}"
+    );
+}

@@ -179,37 +179,26 @@ fn compile_file(
     };
 
     // Names: one namespace for sources and nodes.
-    let mut declared: HashMap<String, (Position, bool)> = HashMap::new();
+    let mut declared: HashMap<String, Position> = HashMap::new();
     for (entries, is_source) in [(&raw.sources.0, true), (&raw.nodes.0, false)] {
         for entry in entries {
-            if entry.name.trim().is_empty() || entry.name.contains('/') {
-                let subject = if is_source {
-                    Subject::Source(entry.name.clone())
+            let at_entry = |message: String| {
+                if is_source {
+                    report.at_source(entry, message)
                 } else {
-                    Subject::Node(entry.name.clone())
-                };
-                return Err(report.error(
-                    Some(entry.position),
-                    subject,
+                    report.at_node(entry, message)
+                }
+            };
+            if entry.name.trim().is_empty() || entry.name.contains('/') {
+                return Err(at_entry(
                     "a name must be non-empty and may not contain `/`".into(),
                 ));
             }
-            if let Some((first, _)) =
-                declared.insert(entry.name.clone(), (entry.position, is_source))
-            {
-                let subject = if is_source {
-                    Subject::Source(entry.name.clone())
-                } else {
-                    Subject::Node(entry.name.clone())
-                };
-                return Err(report.error(
-                    Some(entry.position),
-                    subject,
-                    format!(
-                        "the name is already used by the source or node on line {}",
-                        first.line
-                    ),
-                ));
+            if let Some(first) = declared.insert(entry.name.clone(), entry.position) {
+                return Err(at_entry(format!(
+                    "the name is already used by the source or node on line {}",
+                    first.line
+                )));
             }
         }
     }
