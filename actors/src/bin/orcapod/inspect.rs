@@ -171,11 +171,7 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
         "node", "kind", "rows", "cached", "computed", "failed"
     );
     for node in pipeline.nodes() {
-        let kind = match node.kind() {
-            NodeKind::Source(_) => "source",
-            NodeKind::Operator(_) => "operator",
-            NodeKind::Function(_) => "function",
-        };
+        let kind = crate::kind_label(node.kind());
         match latest.get(node.name()) {
             Some(r) if matches!(node.kind(), NodeKind::Function(_)) => println!(
                 "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8}  {}",

@@ -204,3 +204,13 @@ fn load(file: &std::path::Path) -> Result<PipelineFile, Failure> {
     }
     Ok(loaded)
 }
+
+/// What a node is, in one word, for the summary and status tables.
+fn kind_label(kind: &orcapod::pipeline::NodeKind) -> &'static str {
+    use orcapod::pipeline::NodeKind;
+    match kind {
+        NodeKind::Source(_) => "source",
+        NodeKind::Operator(_) => "operator",
+        NodeKind::Function(_) => "function",
+    }
+}

@@ -104,13 +104,13 @@ fn run_actors(
         )
         .map_err(|e| run_failure(file, e))?;
     let total = file.pipeline().nodes().len();
+    let names: std::collections::HashSet<&str> =
+        file.pipeline().nodes().iter().map(|n| n.name()).collect();
     let outcome = loop {
         if let Some(outcome) = handle.wait_timeout(Duration::from_millis(100)) {
             break outcome;
         }
         let progress = handle.progress();
-        let names: std::collections::HashSet<&str> =
-            file.pipeline().nodes().iter().map(|n| n.name()).collect();
         let nodes: Vec<_> = progress
             .iter()
             .filter(|p| names.contains(p.name.as_str()))
@@ -264,11 +264,7 @@ fn summarize(
         "node", "kind", "rows", "computed", "cached", "failed"
     );
     for node in file.pipeline().nodes() {
-        let kind = match node.kind() {
-            NodeKind::Source(_) => "source",
-            NodeKind::Operator(_) => "operator",
-            NodeKind::Function(_) => "function",
-        };
+        let kind = crate::kind_label(node.kind());
         let (rows, computed, cached, failed) = match by_node.get(node.name()) {
             Some(s) if matches!(node.kind(), NodeKind::Function(_)) => (
                 s.rows_out.to_string(),
