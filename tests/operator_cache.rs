@@ -100,8 +100,12 @@ fn log_stores_every_output_row_at_the_reference_path_once() {
         .get_all(&path.parse().unwrap())
         .unwrap()
         .expect("rows are logged");
-    // Record ids are Arrow hash hex, without the method prefix.
-    assert!(records.ids.iter().all(|id| id.starts_with("000001")));
+    // Record ids are the Arrow hash hex of each stored row as a one-row table, without
+    // the method prefix.
+    for (i, id) in records.ids.iter().enumerate() {
+        let row = records.batch.slice(i, 1);
+        assert_eq!(*id, orcapod::hashing::arrow::hash_batch(&row).hex());
+    }
     let hashes = records.batch.column_by_name("_node_content_hash").unwrap();
     assert_eq!(hashes.len(), 5);
 

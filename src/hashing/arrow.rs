@@ -253,6 +253,15 @@ fn bytes_value(data: &mut Sha256, value: impl AsRef<[u8]>) {
     data.update(value);
 }
 
+impl std::fmt::Debug for RowHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowHasher")
+            .field("columns", &self.schema.fields().len())
+            .field("flat", &self.flat.is_some())
+            .finish()
+    }
+}
+
 impl RowHasher {
     /// A hasher for rows of `schema`.
     pub fn new(schema: &Schema) -> Self {
@@ -275,6 +284,19 @@ impl RowHasher {
     /// [`RowHasher::hash_rows`] as `arrow_v0.1:hex` strings (the form record ids use).
     pub fn hash_row_strings(&self, batch: &RecordBatch) -> Vec<String> {
         self.digests(batch).iter().map(digest_string).collect()
+    }
+
+    /// [`RowHasher::hash_rows`] as bare hex strings, without the method prefix (what
+    /// [`ContentHash::hex`] gives).
+    pub fn hash_row_hex(&self, batch: &RecordBatch) -> Vec<String> {
+        self.digests(batch)
+            .iter()
+            .map(|d| {
+                let mut s = String::with_capacity(2 * DIGEST_LEN);
+                push_hex(&mut s, d);
+                s
+            })
+            .collect()
     }
 
     /// [`RowHasher::hash_rows`] as raw digests.

@@ -17,12 +17,12 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, BooleanArray, LargeStringArray, RecordBatch};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::{NodeKind, Pipeline};
 use crate::error::{Error, Result};
 use crate::function::node::{StoreWrite, NODE_CONTENT_HASH_COLUMN};
-use crate::hashing::arrow::hash_batch;
+use crate::hashing::arrow::RowHasher;
 use crate::hashing::identity::Identity;
 use crate::model::{Stream, StreamSchema};
 use crate::store::{ArrowStore, RecordPath};
@@ -46,6 +46,10 @@ pub enum CacheMode {
 pub struct OperatorLog {
     path: RecordPath,
     node_hash: String,
+    /// The stored rows' schema: the node's output columns and `_node_content_hash`.
+    stored_schema: SchemaRef,
+    /// Hashes stored rows, the schema's part of the digest done once per node.
+    hasher: Arc<RowHasher>,
 }
 
 impl OperatorLog {
@@ -62,9 +66,12 @@ impl OperatorLog {
             format!("schema:{}", node.identity().pipeline),
         ])
         .map_err(|e| e.at_node(node.name()))?;
+        let stored_schema = with_node_hash_field(node.output_schema().arrow());
         Ok(Some(OperatorLog {
             path,
             node_hash: node.identity().content.to_string(),
+            hasher: Arc::new(RowHasher::new(&stored_schema)),
+            stored_schema,
         }))
     }
 
@@ -82,29 +89,36 @@ impl OperatorLog {
     /// hash column, keyed by the Arrow hash of that full row. `None` when there are no
     /// rows.
     pub fn write(&self, batches: &[RecordBatch]) -> Result<Option<StoreWrite>> {
-        let mut ids = Vec::new();
         let mut stored = Vec::new();
         for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-            let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
-            fields.push(Arc::new(Field::new(
-                NODE_CONTENT_HASH_COLUMN,
-                DataType::LargeUtf8,
-                false,
-            )));
+            let output_fields =
+                &self.stored_schema.fields()[..self.stored_schema.fields().len() - 1];
+            // The node's declared schema when the batch has it (the usual case), so
+            // every stored row is hashed on the fast path.
+            let schema = if batch.schema().fields()[..] == *output_fields {
+                self.stored_schema.clone()
+            } else {
+                with_node_hash_field(&batch.schema())
+            };
             let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-            columns.push(Arc::new(LargeStringArray::from(vec![
-                self.node_hash
-                    .as_str();
-                batch.num_rows()
-            ])));
-            let full = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-            ids.extend(row_hashes(&full));
-            stored.push(full);
+            columns.push(Arc::new(LargeStringArray::from_iter_values(
+                std::iter::repeat_n(self.node_hash.as_str(), batch.num_rows()),
+            )));
+            stored.push(RecordBatch::try_new(schema, columns)?);
         }
         let Some(first) = stored.first() else {
             return Ok(None);
         };
-        let batch = arrow::compute::concat_batches(&first.schema(), &stored)?;
+        let batch = if stored.len() == 1 {
+            stored.swap_remove(0)
+        } else {
+            arrow::compute::concat_batches(&first.schema(), &stored)?
+        };
+        let ids = if batch.schema().fields() == self.stored_schema.fields() {
+            self.hasher.hash_row_hex(&batch)
+        } else {
+            row_hashes(&batch)
+        };
         Ok(Some(StoreWrite {
             path: self.path.clone(),
             ids,
@@ -150,9 +164,18 @@ pub fn cached_source_path(identity: &Identity) -> Result<RecordPath> {
 
 /// The Arrow hash hex (no method prefix) of each row of `batch`.
 fn row_hashes(batch: &RecordBatch) -> Vec<String> {
-    (0..batch.num_rows())
-        .map(|i| hash_batch(&batch.slice(i, 1)).hex())
-        .collect()
+    RowHasher::new(&batch.schema()).hash_row_hex(batch)
+}
+
+/// `schema` with the `_node_content_hash` column appended.
+fn with_node_hash_field(schema: &Schema) -> SchemaRef {
+    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(
+        NODE_CONTENT_HASH_COLUMN,
+        DataType::LargeUtf8,
+        false,
+    )));
+    Arc::new(Schema::new(fields))
 }
 
 /// The columns of `schema`, by name, from a stored batch.
