@@ -102,7 +102,7 @@ impl StoreWriter {
             .name("orcapod-store-writer".to_string())
             .spawn(move || {
                 while let Ok(writes) = rx.recv() {
-                    let result = apply_writes(store.as_ref(), &writes).and_then(|()| store.flush());
+                    let result = apply_writes(store.as_ref(), writes).and_then(|()| store.flush());
                     supervisor.do_send(Flushed { result });
                 }
             })?;
@@ -418,7 +418,7 @@ impl Handler<StoreWrites> for Supervisor {
         if self.store.is_none() || self.result.is_none() {
             return;
         }
-        self.pending_rows += message.writes.iter().map(|w| w.ids.len()).sum::<usize>();
+        self.pending_rows += message.writes.iter().map(StoreWrite::len).sum::<usize>();
         self.pending_writes.extend(message.writes);
         if self.pending_rows >= FLUSH_ROWS {
             self.flush_writes(ctx);

@@ -306,10 +306,42 @@ pub struct PacketCounts {
 pub struct StoreWrite {
     /// Where.
     pub path: RecordPath,
-    /// One id per row.
-    pub ids: Vec<String>,
+    /// One id per row, or how to compute them.
+    pub ids: RecordIds,
     /// The rows.
     pub batch: RecordBatch,
+}
+
+/// The record ids of a [`StoreWrite`].
+#[derive(Debug, Clone)]
+pub enum RecordIds {
+    /// One id per row, known already.
+    Known(Vec<String>),
+    /// Each row's Arrow hash hex (no method prefix), computed when the write is applied,
+    /// so that a driver may hash on another thread than the one producing the rows. The
+    /// hasher has the batch's schema.
+    RowHashHex(Arc<RowHasher>),
+}
+
+impl StoreWrite {
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.batch.num_rows() == 0
+    }
+
+    /// The record ids, computed now if they are deferred.
+    pub fn into_ids(self) -> (RecordPath, Vec<String>, RecordBatch) {
+        let ids = match self.ids {
+            RecordIds::Known(ids) => ids,
+            RecordIds::RowHashHex(hasher) => hasher.hash_row_hex(&self.batch),
+        };
+        (self.path, ids, self.batch)
+    }
 }
 
 /// Where a function node keeps its results and records in a store.
@@ -625,7 +657,7 @@ impl FunctionNode {
                 let path = self.paths().results.clone();
                 self.writes.push(StoreWrite {
                     path,
-                    ids,
+                    ids: RecordIds::Known(ids),
                     batch: batch.project(&result_cols)?,
                 });
             }
@@ -983,7 +1015,7 @@ impl PendingRecords {
         }
         Ok(Some(StoreWrite {
             path: self.path,
-            ids,
+            ids: RecordIds::Known(ids),
             batch: records,
         }))
     }
@@ -1058,20 +1090,25 @@ fn row_u32(row: usize) -> Result<u32> {
 
 /// Applies writes to a store: results are kept first-write-wins (skip duplicates), as
 /// are pipeline records.
-pub fn apply_writes(store: &dyn ArrowStore, writes: &[StoreWrite]) -> Result<()> {
+pub fn apply_writes(store: &dyn ArrowStore, writes: Vec<StoreWrite>) -> Result<()> {
     // Concatenate writes per path to write each path once.
     let mut by_path: Vec<(RecordPath, Vec<String>, Vec<RecordBatch>)> = Vec::new();
     for w in writes {
-        match by_path.iter_mut().find(|(p, _, _)| *p == w.path) {
+        let (path, mut more_ids, batch) = w.into_ids();
+        match by_path.iter_mut().find(|(p, _, _)| *p == path) {
             Some((_, ids, batches)) => {
-                ids.extend(w.ids.iter().cloned());
-                batches.push(w.batch.clone());
+                ids.append(&mut more_ids);
+                batches.push(batch);
             }
-            None => by_path.push((w.path.clone(), w.ids.clone(), vec![w.batch.clone()])),
+            None => by_path.push((path, more_ids, vec![batch])),
         }
     }
     for (path, ids, batches) in by_path {
-        let batch = concat_batches(&batches[0].schema(), &batches)?;
+        let batch = if batches.len() == 1 {
+            batches.into_iter().next().expect("one batch")
+        } else {
+            concat_batches(&batches[0].schema(), &batches)?
+        };
         store.add_records(&path, &ids, &batch, true)?;
     }
     Ok(())

@@ -21,7 +21,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::{NodeKind, Pipeline};
 use crate::error::{Error, Result};
-use crate::function::node::{StoreWrite, NODE_CONTENT_HASH_COLUMN};
+use crate::function::node::{RecordIds, StoreWrite, NODE_CONTENT_HASH_COLUMN};
 use crate::hashing::arrow::RowHasher;
 use crate::hashing::identity::Identity;
 use crate::model::{Stream, StreamSchema};
@@ -114,14 +114,16 @@ impl OperatorLog {
         } else {
             arrow::compute::concat_batches(&first.schema(), &stored)?
         };
-        let ids = if batch.schema().fields() == self.stored_schema.fields() {
-            self.hasher.hash_row_hex(&batch)
+        // Ids are the rows' hashes, computed when the write is applied (by the actor
+        // runtime, on its store-writer thread).
+        let hasher = if batch.schema().fields() == self.stored_schema.fields() {
+            self.hasher.clone()
         } else {
-            row_hashes(&batch)
+            Arc::new(RowHasher::new(&batch.schema()))
         };
         Ok(Some(StoreWrite {
             path: self.path.clone(),
-            ids,
+            ids: RecordIds::RowHashHex(hasher),
             batch,
         }))
     }

@@ -132,7 +132,7 @@ impl<'p> SyncExecutor<'p> {
                 let log = self.pipeline.operator_log(index, self.store.is_some())?;
                 if let (Some(log), Some(store)) = (log, &self.store) {
                     if let Some(write) = log.write(stream.batches())? {
-                        apply_writes(store.as_ref(), &[write])
+                        apply_writes(store.as_ref(), vec![write])
                             .and_then(|()| store.flush())
                             .map_err(|e| e.at_node(node.name()))?;
                     }
@@ -196,7 +196,7 @@ impl<'p> SyncExecutor<'p> {
     fn save(&self, state: &mut FunctionNode) -> Result<()> {
         let writes = state.take_writes()?;
         if let (Some(store), false) = (&self.store, writes.is_empty()) {
-            apply_writes(store.as_ref(), &writes)?;
+            apply_writes(store.as_ref(), writes)?;
             store.flush()?;
         }
         Ok(())
