@@ -1007,6 +1007,49 @@ fn two_tag_source(id: &str, packet: &str, rows: &[(Option<u8>, i64)]) -> Source 
     dict_source(id, &["id", "t"], &["id", "t", packet], &rows)
 }
 
+/// A source keyed by `id`, an integer (`as_int`) or the same number as a string.
+fn numbered_source(id: &str, packet: &str, rows: &[(Option<u8>, i64)], as_int: bool) -> Source {
+    let rows: Vec<Vec<Datum>> = rows
+        .iter()
+        .map(|(k, v)| {
+            let key = match k {
+                None => Datum::Null,
+                Some(k) if as_int => i(i64::from(*k)),
+                Some(k) => s(&k.to_string()),
+            };
+            vec![key, i(*v)]
+        })
+        .collect();
+    dict_source(id, &["id"], &["id", packet], &rows)
+}
+
+/// Runs a two-input `spec`, pushing one batch of each port in turn and finishing a port
+/// as soon as its batches run out, so that one side ends while the other still sends.
+fn drive_alternating(spec: &OperatorSpec, inputs: [&Input; 2]) -> Table {
+    let infos: Vec<InputInfo> = inputs.iter().map(|i| i.info()).collect();
+    let mut op = spec.build(&infos).unwrap();
+    let mut pending: [std::collections::VecDeque<RecordBatch>; 2] =
+        inputs.map(|i| i.stream.batches().iter().cloned().collect());
+    let mut finished = [false; 2];
+    let mut out: Vec<RecordBatch> = Vec::new();
+    while finished != [true, true] {
+        for port in 0..2 {
+            if finished[port] {
+                continue;
+            }
+            match pending[port].pop_front() {
+                Some(batch) => op.push(port, batch).unwrap(),
+                None => {
+                    op.finish(port).unwrap();
+                    finished[port] = true;
+                }
+            }
+            out.extend(op.take_output());
+        }
+    }
+    table_of(&Stream::new(op.output_schema().clone(), out).unwrap())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -1028,6 +1071,32 @@ proptest! {
         let ab = drive(&OperatorSpec::Join, &[&a, &b], &[0, 1]);
         prop_assert_eq!(&drive(&OperatorSpec::Join, &[&b, &a], &[0, 1]), &ab);
         prop_assert_eq!(&check(&OperatorSpec::Join, &[&b, &a]).unwrap(), &ab);
+    }
+
+    /// A join on one integer key (its own index) matches exactly the rows the same join
+    /// on the key as a string (the general index) matches, however the batches arrive.
+    #[test]
+    fn integer_keys_match_as_their_string_form(
+        ra in keyed_rows(), rb in keyed_rows(),
+        sa in prop::collection::vec(0usize..3, 0..4),
+        sb in prop::collection::vec(0usize..3, 0..4),
+    ) {
+        for (spec, packets, columns) in [
+            (OperatorSpec::Join, ["x", "y"], &["id", "x", "y"][..]),
+            (OperatorSpec::MergeJoin, ["x", "x"], &["id", "x"][..]),
+        ] {
+            let side = |name, packet, rows: &[(Option<u8>, i64)], sizes: &[usize], as_int| {
+                input(&numbered_source(name, packet, rows, as_int)).chunked(sizes)
+            };
+            let ints = [side("A", packets[0], &ra, &sa, true), side("B", packets[1], &rb, &sb, true)];
+            let strings = [side("A", packets[0], &ra, &sa, false), side("B", packets[1], &rb, &sb, false)];
+            let expected = project(&check(&spec, &[&strings[0], &strings[1]]).unwrap(), columns);
+            for order in [[0, 1], [1, 0]] {
+                let got = drive_alternating(&spec, [&ints[order[0]], &ints[order[1]]]);
+                prop_assert_eq!(&project(&got, columns), &expected);
+            }
+            prop_assert_eq!(&project(&drive(&spec, &[&ints[0], &ints[1]], &[1, 0]), columns), &expected);
+        }
     }
 
     #[test]

@@ -18,13 +18,14 @@ use std::collections::hash_map::{Entry, HashMap};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, LargeListArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, LargeListArray, UInt32Array};
 use arrow::buffer::OffsetBuffer;
 use arrow::compute::{interleave, take};
-use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt64Type};
 use arrow::record_batch::RecordBatch;
 use arrow_row::{RowConverter, Rows, SortField};
 
+use super::int_keys::IntKeyIndex;
 use super::keys::{key_hash, InlineKey, PrehashedKey};
 use super::system_tags::{canonical_order, extended_schema, SystemTagSorter};
 use super::{InputInfo, Operator};
@@ -175,8 +176,11 @@ impl Hash for KeyHash {
 struct SideState {
     /// Stored batches (only while the other side may still send rows).
     batches: Vec<RecordBatch>,
-    /// The encoded keys of each stored batch (none without keys).
+    /// The encoded keys of each stored batch (only with [`KeyEncoding::Rows`]).
     keys: Vec<Rows>,
+    /// The number of the first row of each stored batch in the [`IntKeyIndex`] (only
+    /// with [`KeyEncoding::Int`]).
+    starts: Vec<u32>,
     /// Indices of this side's key columns, in key order.
     key_columns: Vec<usize>,
     /// No more batches will arrive on this side.
@@ -184,6 +188,12 @@ struct SideState {
 }
 
 impl SideState {
+    /// The stored batch and row of the row numbered `number` in the [`IntKeyIndex`].
+    fn locate(&self, number: u32) -> (u32, u32) {
+        let batch = self.starts.partition_point(|&s| s <= number) - 1;
+        (batch as u32, number - self.starts[batch])
+    }
+
     /// The encoded key of a stored row (empty without keys).
     fn key(&self, batch: u32, row: u32) -> &[u8] {
         match self.keys.get(batch as usize) {
@@ -191,6 +201,16 @@ impl SideState {
             None => &[],
         }
     }
+}
+
+/// How a join's key columns become index keys.
+enum KeyEncoding {
+    /// No keys: a Cartesian product (every row has the empty key).
+    None,
+    /// One integer key column: its value, in the [`IntKeyIndex`].
+    Int,
+    /// Anything else: `arrow-row` bytes, in the byte-keyed indexes.
+    Rows(RowConverter),
 }
 
 /// A binary symmetric hash join over Arrow batches.
@@ -205,8 +225,10 @@ struct HashJoinCore {
     /// Key hash → the stored rows of each side with a longer key of that hash (the bytes
     /// are compared with the stored rows' keys).
     long: KeyIndex<KeyHash>,
-    /// Encodes key columns; `None` when there are no keys (Cartesian product).
-    converter: Option<RowConverter>,
+    /// One integer key → the stored rows of each side with that key.
+    int: IntKeyIndex,
+    /// How keys are encoded, and so which index holds them.
+    encoding: KeyEncoding,
     /// The columns to gather for each match, in output order.
     gather: Vec<ColumnSource>,
 }
@@ -226,14 +248,16 @@ impl HashJoinCore {
                 .collect()
         };
         let left_keys = key_columns(left)?;
-        let converter = if keys.is_empty() {
-            None
-        } else {
-            let fields = left_keys
-                .iter()
-                .map(|&i| SortField::new(left.arrow().field(i).data_type().clone()))
-                .collect();
-            Some(RowConverter::new(fields)?)
+        let key_type = |i: usize| left.arrow().field(i).data_type().clone();
+        let encoding = match left_keys[..] {
+            [] => KeyEncoding::None,
+            [only] if key_type(only).is_integer() => KeyEncoding::Int,
+            _ => KeyEncoding::Rows(RowConverter::new(
+                left_keys
+                    .iter()
+                    .map(|&i| SortField::new(key_type(i)))
+                    .collect(),
+            )?),
         };
         Ok(HashJoinCore {
             sides: [
@@ -248,7 +272,8 @@ impl HashJoinCore {
             ],
             short: KeyIndex::default(),
             long: KeyIndex::default(),
-            converter,
+            int: IntKeyIndex::default(),
+            encoding,
             gather,
         })
     }
@@ -265,6 +290,7 @@ impl HashJoinCore {
         }
         if batch.num_rows() >= NONE as usize
             || self.sides[side.index()].batches.len() >= NONE as usize
+            || self.int.next_row(side.index()) + batch.num_rows() >= NONE as usize
         {
             return Err(Error::invalid(
                 "join",
@@ -276,13 +302,20 @@ impl HashJoinCore {
             .iter()
             .map(|&i| batch.column(i).clone())
             .collect();
-        let rows = match &self.converter {
-            Some(converter) => Some(converter.convert_columns(&key_arrays)?),
-            None => None,
+        let rows = match &self.encoding {
+            KeyEncoding::Rows(converter) => Some(converter.convert_columns(&key_arrays)?),
+            KeyEncoding::None | KeyEncoding::Int => None,
         };
         let valid = key_validity(&key_arrays, batch.num_rows());
         let keep = !self.sides[side.other().index()].finished;
-        let (this_rows, other_rows) = self.probe_and_index(side, rows.as_ref(), &valid, keep);
+        let first_number = self.int.next_row(side.index()) as u32;
+        let (this_rows, other_rows) = match self.encoding {
+            KeyEncoding::Int => {
+                let values = int_key_values(&key_arrays[0])?;
+                self.probe_and_index_int(side, &values, &valid, keep)
+            }
+            _ => self.probe_and_index(side, rows.as_ref(), &valid, keep),
+        };
         let output = if this_rows.is_empty() {
             None
         } else {
@@ -294,8 +327,42 @@ impl HashJoinCore {
             if let Some(rows) = rows {
                 this.keys.push(rows);
             }
+            if let KeyEncoding::Int = self.encoding {
+                this.starts.push(first_number);
+            }
         }
         Ok(output)
+    }
+
+    /// [`HashJoinCore::probe_and_index`] for one integer key column, whose values
+    /// (arbitrary where not `valid`) are `values`.
+    fn probe_and_index_int(
+        &mut self,
+        side: Side,
+        values: &[u64],
+        valid: &[bool],
+        keep: bool,
+    ) -> (Vec<u32>, Vec<(u32, u32)>) {
+        let other = &self.sides[side.other().index()];
+        let mut this_rows = Vec::with_capacity(values.len());
+        let mut other_rows = Vec::with_capacity(values.len());
+        let mut found = Vec::new();
+        for (row, (&value, &valid)) in values.iter().zip(valid).enumerate() {
+            if !valid {
+                if keep {
+                    self.int.skip_row(side.index());
+                }
+                continue;
+            }
+            found.clear();
+            self.int
+                .probe_and_insert(value, side.index(), keep, &mut found);
+            for &number in &found {
+                this_rows.push(row as u32);
+                other_rows.push(other.locate(number));
+            }
+        }
+        (this_rows, other_rows)
     }
 
     /// Probes each valid row of a new batch on `side` against the other side's index and,
@@ -388,11 +455,14 @@ impl HashJoinCore {
         let other = &mut self.sides[side.other().index()];
         other.batches = Vec::new();
         other.keys = Vec::new();
+        other.starts = Vec::new();
+        self.int.release(side.other().index());
         // The index keeps the other side's chains (a few bytes per key, never read
         // again) until both sides have ended.
         if self.sides.iter().all(|s| s.finished) {
             self.short = KeyIndex::default();
             self.long = KeyIndex::default();
+            self.int = IntKeyIndex::default();
         }
     }
 
@@ -400,6 +470,26 @@ impl HashJoinCore {
     fn is_finished(&self) -> bool {
         self.sides.iter().all(|s| s.finished)
     }
+}
+
+/// The values of an integer key column as `u64` (the bits of an `Int64`), so equal keys
+/// give equal values; values under nulls are arbitrary.
+fn int_key_values(array: &ArrayRef) -> Result<Vec<u64>> {
+    Ok(match array.data_type() {
+        DataType::UInt64 => array.as_primitive::<UInt64Type>().values().to_vec(),
+        DataType::Int64 => as_u64(array),
+        // Every other integer type fits in an Int64 without loss.
+        _ => as_u64(&arrow::compute::cast(array, &DataType::Int64)?),
+    })
+}
+
+fn as_u64(int64: &ArrayRef) -> Vec<u64> {
+    int64
+        .as_primitive::<Int64Type>()
+        .values()
+        .iter()
+        .map(|&v| v as u64)
+        .collect()
 }
 
 /// For each row, whether every key column is non-null there (null keys never match).

@@ -24,6 +24,7 @@
 mod batch;
 mod columns;
 mod filter;
+mod int_keys;
 mod join;
 mod keys;
 mod semi_join;
