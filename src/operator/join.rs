@@ -203,6 +203,10 @@ impl SideState {
     }
 }
 
+/// The integer-key probe first loads the table slots of this many rows, then probes
+/// them ([`IntKeyIndex::warm`]).
+const WARM_ROWS: usize = 256;
+
 /// How a join's key columns become index keys.
 enum KeyEncoding {
     /// No keys: a Cartesian product (every row has the empty key).
@@ -348,6 +352,10 @@ impl HashJoinCore {
         let mut other_rows = Vec::with_capacity(values.len());
         let mut found = Vec::new();
         for (row, (&value, &valid)) in values.iter().zip(valid).enumerate() {
+            if row % WARM_ROWS == 0 {
+                self.int
+                    .warm(&values[row..values.len().min(row + WARM_ROWS)]);
+            }
             if !valid {
                 if keep {
                     self.int.skip_row(side.index());
