@@ -2,12 +2,13 @@
 //! runtime feeds it (the symmetric hash join included: both sides arrive interleaved).
 //!
 //! Run with `cargo bench --bench operators`; `-- join` runs only the benchmarks whose
-//! name contains `join`. Throughput is reported in input rows.
+//! name contains `join`. Throughput is reported in input rows. `join_one_int_key` joins
+//! on one integer tag (the join's integer-key index); the other joins on two tags.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Float64Array, Int64Array, LargeStringArray, RecordBatch};
+use arrow::array::{ArrayRef, Float64Array, Int64Array, LargeStringArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use orcapod::model::Datum;
@@ -25,37 +26,50 @@ struct Input {
 }
 
 fn input(source_id: &str, packet: &str, reversed: bool) -> Input {
+    keyed_input(source_id, packet, reversed, false)
+}
+
+/// [`input`], or with `one_key` a single unique integer tag `id` (0..ROWS) and no `g`:
+/// the shape the join's integer-key index serves.
+fn keyed_input(source_id: &str, packet: &str, reversed: bool, one_key: bool) -> Input {
     let ids: Vec<i64> = (0..ROWS as i64)
         .map(|i| if reversed { ROWS as i64 - 1 - i } else { i })
         .collect();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("g", DataType::Int64, false),
+    let mut fields = vec![Field::new("id", DataType::Int64, false)];
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    if one_key {
+        columns.push(Arc::new(Int64Array::from(ids.clone())));
+    } else {
+        // `id` and `g` together are unique: (id % 1000, id / 1000).
+        fields.push(Field::new("g", DataType::Int64, false));
+        columns.push(Arc::new(Int64Array::from_iter_values(
+            ids.iter().map(|i| i % 1000),
+        )));
+        columns.push(Arc::new(Int64Array::from_iter_values(
+            ids.iter().map(|i| i / 1000),
+        )));
+    }
+    fields.extend([
         Field::new(packet, DataType::Int64, false),
         Field::new(format!("s_{source_id}"), DataType::LargeUtf8, false),
         Field::new(format!("y_{source_id}"), DataType::Float64, false),
-    ]));
-    let table = RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(Int64Array::from_iter_values(ids.iter().map(|i| i % 1000))),
-            Arc::new(Int64Array::from_iter_values(ids.iter().map(|i| i / 1000))),
-            Arc::new(Int64Array::from_iter_values(
-                ids.iter().map(|i| i * 7 % 1000),
-            )),
-            Arc::new(LargeStringArray::from_iter_values(
-                ids.iter().map(|i| format!("s{}", i % 1000)),
-            )),
-            Arc::new(Float64Array::from_iter_values(
-                ids.iter().map(|&i| i as f64),
-            )),
-        ],
-    )
-    .expect("valid batch");
-    // `id` and `g` together are unique: (id % 1000, id / 1000).
+    ]);
+    columns.extend([
+        Arc::new(Int64Array::from_iter_values(
+            ids.iter().map(|i| i * 7 % 1000),
+        )) as ArrayRef,
+        Arc::new(LargeStringArray::from_iter_values(
+            ids.iter().map(|i| format!("s{}", i % 1000)),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            ids.iter().map(|&i| i as f64),
+        )),
+    ]);
+    let table = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("valid batch");
+    let tags: &[&str] = if one_key { &["id"] } else { &["id", "g"] };
     let source = Source::from_record_batch(
         table,
-        &SourceOptions::tags(["id", "g"]).with_source_id(source_id),
+        &SourceOptions::tags(tags.iter().copied()).with_source_id(source_id),
     )
     .expect("valid source");
     let batch = source.stream().batches()[0].clone();
@@ -107,6 +121,16 @@ fn operators(c: &mut Criterion) {
     let mut group = c.benchmark_group("operator_1M");
     group.sample_size(10);
 
+    // One integer key: the join's integer-key index.
+    let left_one = keyed_input("left", "x", false, true);
+    let right_one = keyed_input("right", "z", true, true);
+    group.throughput(Throughput::Elements(2 * ROWS as u64));
+    group.bench_function("join_one_int_key", |b| {
+        b.iter(|| assert_eq!(run(&OperatorSpec::Join, &[&left_one, &right_one]), ROWS));
+    });
+    drop((left_one, right_one));
+
+    // Two integer keys: `arrow-row` encoded keys in the general index.
     let binary: [(&str, OperatorSpec, &Input); 3] = [
         ("join", OperatorSpec::Join, &right),
         ("merge_join", OperatorSpec::MergeJoin, &right_x),
