@@ -55,7 +55,7 @@ const USAGE: &str = "\
 usage: pipeline_bench [OPTIONS]
   --cases LIST         cases to run, of a,b,c,d,e,latency (default: all)
   --sizes LIST         rows per source for a-d (default: 10000,100000,1000000)
-  --function-sizes LIST rows for c and d (default: 10000,100000)
+  --function-sizes LIST rows for c and d (default: 10000,100000,1000000)
   --stream-sizes LIST  rows for e (default: 1000000,10000000)
   --modes LIST         actors,sync (default: both; e above 1M rows and latency: actors only)
   --reps N             runs per configuration, each in its own process (default: 3)
@@ -638,7 +638,7 @@ fn main() -> Result<(), BoxError> {
         cases: list("a,b,c,d,e,latency"),
         sizes: vec![10_000, 100_000, 1_000_000],
         stream_sizes: vec![1_000_000, 10_000_000],
-        function_sizes: vec![10_000, 100_000],
+        function_sizes: vec![10_000, 100_000, 1_000_000],
         modes: list("actors,sync"),
         reps: 3,
         json: None,
