@@ -30,7 +30,9 @@ use std::time::Duration;
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
-use orcapod::function::node::{Completed, FunctionNode, Job, PacketBuffer, PendingRecords};
+use orcapod::function::node::{
+    Completed, FunctionNode, Job, PacketBuffer, PendingRecords, StoreWrite,
+};
 use orcapod::function::{panic_message, FunctionError, FunctionWorker};
 use orcapod::model::StreamSchema;
 use orcapod::operator::Operator;
@@ -374,15 +376,9 @@ impl NodeActor {
             Ok(Ok(batches)) => {
                 // A logging operator hands its output rows to the supervisor to store.
                 if let Some(log) = &self.log {
-                    match log.write(&batches) {
-                        Ok(Some(write)) => self.supervisor.do_send(StoreWrites {
-                            writes: vec![write],
-                        }),
-                        Ok(None) => {}
-                        Err(e) => {
-                            self.fail(e.to_string(), ctx);
-                            return;
-                        }
+                    let write = log.write(&batches);
+                    if !self.hand_over(write, ctx) {
+                        return;
                     }
                 }
                 self.emit(batches)
@@ -390,6 +386,25 @@ impl NodeActor {
             Ok(Err(error)) => self.fail(error.to_string(), ctx),
             Err(panic) => self.fail(format!("panicked: {}", panic_message(&*panic)), ctx),
         }
+    }
+
+    /// Hands a store write, if any, to the supervisor; an error fails the node (false).
+    fn hand_over(
+        &mut self,
+        write: orcapod::Result<Option<StoreWrite>>,
+        ctx: &mut Context<Self>,
+    ) -> bool {
+        match write {
+            Ok(Some(write)) => self.supervisor.do_send(StoreWrites {
+                writes: vec![write],
+            }),
+            Ok(None) => {}
+            Err(e) => {
+                self.fail(e.to_string(), ctx);
+                return false;
+            }
+        }
+        true
     }
 
     fn fail(&mut self, message: String, _ctx: &mut Context<Self>) {
@@ -762,7 +777,7 @@ impl Handler<JobDone> for NodeActor {
 #[derive(actix::Message)]
 #[rtype(result = "()")]
 pub(crate) struct RecordsDone {
-    write: orcapod::Result<Option<orcapod::function::node::StoreWrite>>,
+    write: orcapod::Result<Option<StoreWrite>>,
 }
 
 impl Handler<RecordsDone> for NodeActor {
@@ -770,17 +785,9 @@ impl Handler<RecordsDone> for NodeActor {
 
     fn handle(&mut self, done: RecordsDone, ctx: &mut Context<Self>) {
         self.records_in_flight = self.records_in_flight.saturating_sub(1);
-        match done.write {
-            Ok(Some(write)) => self.supervisor.do_send(StoreWrites {
-                writes: vec![write],
-            }),
-            Ok(None) => {}
-            Err(e) => {
-                self.fail(e.to_string(), ctx);
-                return;
-            }
+        if self.hand_over(done.write, ctx) {
+            self.after_progress(ctx);
         }
-        self.after_progress(ctx);
     }
 }
 
