@@ -105,6 +105,11 @@ pub enum Error {
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
 
+    /// The run was stopped on request (e.g. SIGINT) before it finished; what was
+    /// computed before that is stored.
+    #[error("the run was cancelled")]
+    Cancelled,
+
     /// A bug in orcapod: please report it.
     #[error("internal error (this is a bug in orcapod, please report it): {0}")]
     Internal(String),

@@ -83,6 +83,35 @@ pub struct CommandFunction {
     spec: Arc<Spec>,
 }
 
+/// How answers are paired with the packets they answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// Plain JSON Lines: one answer line per packet line, in order (`jsonl`).
+    #[default]
+    Jsonl,
+    /// Each packet carries `"$id"` and its answer must echo it (`jsonl-id`).
+    JsonlId,
+}
+
+impl Protocol {
+    /// The name used in pipeline files: `jsonl` or `jsonl-id`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Jsonl => "jsonl",
+            Protocol::JsonlId => "jsonl-id",
+        }
+    }
+
+    /// The protocol called `name` in pipeline files.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "jsonl" => Some(Protocol::Jsonl),
+            "jsonl-id" => Some(Protocol::JsonlId),
+            _ => None,
+        }
+    }
+}
+
 /// Everything a worker needs to (re)start and talk to the command.
 #[derive(Debug, Clone)]
 struct Spec {
@@ -93,6 +122,8 @@ struct Spec {
     input: Vec<FieldRef>,
     output: Vec<FieldRef>,
     max_line_bytes: usize,
+    protocol: Protocol,
+    timeout: Option<Duration>,
 }
 
 impl Spec {
@@ -145,6 +176,8 @@ impl CommandFunction {
                 input,
                 output,
                 max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+                protocol: Protocol::default(),
+                timeout: None,
             }),
         })
     }
@@ -161,6 +194,29 @@ impl CommandFunction {
     pub fn with_max_line_bytes(mut self, max: usize) -> Self {
         Arc::make_mut(&mut self.spec).max_line_bytes = max.max(1);
         self
+    }
+
+    /// Sets how answers are paired with packets (default [`Protocol::Jsonl`]).
+    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
+        Arc::make_mut(&mut self.spec).protocol = protocol;
+        self
+    }
+
+    /// Bounds the time one packet may take (default: unbounded). A packet that takes
+    /// longer fails and the command is killed and replaced.
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        Arc::make_mut(&mut self.spec).timeout = timeout;
+        self
+    }
+
+    /// How answers are paired with packets.
+    pub fn protocol(&self) -> Protocol {
+        self.spec.protocol
+    }
+
+    /// The longest one packet may take, if bounded.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.spec.timeout
     }
 
     /// The program and its arguments.
@@ -209,8 +265,31 @@ struct Running {
     stdout: BufReader<ChildStdout>,
 }
 
+/// The process ids of every running command of this process, so that a signal handler
+/// can stop them all ([`kill_all_commands`]).
+static LIVE_COMMANDS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+fn live_commands() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    LIVE_COMMANDS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Kills every command process this process has started and not yet reaped (for a
+/// graceful stop on SIGINT or SIGTERM: workers then see their command gone, and their
+/// packets fail). Returns how many were signalled.
+pub fn kill_all_commands() -> usize {
+    let pids = live_commands().clone();
+    pids.iter()
+        .filter_map(|&pid| rustix::process::Pid::from_raw(pid as i32))
+        .filter(|&pid| rustix::process::kill_process(pid, rustix::process::Signal::KILL).is_ok())
+        .count()
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
+        let pid = self.child.id();
+        live_commands().retain(|&p| p != pid);
         drop(self.stdin.take());
         // Errors mean the child already exited; waiting then just reaps it.
         let _ = self.child.kill();
@@ -382,6 +461,7 @@ impl CommandWorker {
                 spec.command_line()
             )));
         };
+        live_commands().push(child.id());
         self.process = Some(Running {
             child,
             stdin: Some(stdin),
@@ -486,6 +566,7 @@ impl FunctionWorker for CommandWorker {
         let result = result.map_err(|message| FunctionError {
             message,
             stderr: self.stderr.since_mark(),
+            rerun: false,
         });
         self.stderr.advance();
         result

@@ -34,6 +34,11 @@ pub struct FunctionError {
     pub message: String,
     /// What the function wrote to stderr around the failure, if anything.
     pub stderr: Option<String>,
+    /// The packet was not shown to be computed wrongly: its answer was lost or could not
+    /// be confirmed because of *another* packet (e.g. the command was killed when a later
+    /// packet of the same session timed out). A driver may compute it again at once,
+    /// without counting a retry.
+    pub rerun: bool,
 }
 
 impl FunctionError {
@@ -42,7 +47,14 @@ impl FunctionError {
         FunctionError {
             message: message.into(),
             stderr: None,
+            rerun: false,
         }
+    }
+
+    /// The same failure, marked as free to compute again (see [`FunctionError::rerun`]).
+    pub fn for_rerun(mut self) -> Self {
+        self.rerun = true;
+        self
     }
 }
 
@@ -70,10 +82,52 @@ pub trait PacketFunction: Send + Sync {
 }
 
 /// Something that computes packets, one at a time.
+///
+/// # Provisional answers
+///
+/// Some workers cannot prove, when `call` returns, that an answer belongs to the packet
+/// it was returned for: a command speaking plain JSON Lines may still write an extra
+/// line that shows every later answer to be out of step. Their answers are
+/// *provisional* until [`settle`](FunctionWorker::settle) proves them (or disproves them
+/// all). A driver must never store or emit an answer before the `settle` that follows
+/// it has returned `Ok`. Workers whose answers are certain (closures, commands speaking
+/// `jsonl-id`) keep the defaults: `settle` always succeeds and `wants_settle` is always
+/// true, so their results flow one by one.
 pub trait FunctionWorker: Send {
     /// Computes the output values (aligned with the output schema) for one input packet
-    /// given as (column, value) pairs in input-schema order.
+    /// given as (column, value) pairs in input-schema order. An `Ok` is provisional
+    /// until the next successful [`settle`](FunctionWorker::settle).
     fn call(&mut self, packet: &[(String, Datum)]) -> Result<Vec<Datum>, FunctionError>;
+
+    /// Proves every answer `call` returned since the previous settle (`Ok`), or
+    /// disproves them all: then each of those packets fails with the returned error,
+    /// and none of their answers may be stored. Failures `call` returned stay failures
+    /// either way.
+    fn settle(&mut self) -> Result<(), FunctionError> {
+        Ok(())
+    }
+
+    /// Whether the driver should settle now rather than after more packets (e.g. the
+    /// provisional answers have waited long enough). Drivers always settle at the end
+    /// of a job as well.
+    fn wants_settle(&self) -> bool {
+        true
+    }
+}
+
+/// The first retry of a packet waits this long; each further retry waits twice as long.
+pub const RETRY_BACKOFF_START: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// No retry waits longer than this.
+pub const RETRY_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long to wait before retry number `retry` (1 for the first retry) of a packet:
+/// 1 s, doubling, capped at 60 s.
+pub fn retry_backoff(retry: u32) -> std::time::Duration {
+    let doublings = retry.saturating_sub(1).min(16);
+    RETRY_BACKOFF_START
+        .saturating_mul(1u32 << doublings)
+        .min(RETRY_BACKOFF_MAX)
 }
 
 /// Runs `worker` on one packet, turning a panic of user code into a failure of that
@@ -100,5 +154,19 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "a panic without a message".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::retry_backoff;
+
+    #[test]
+    fn backoff_doubles_from_one_second_and_is_capped_at_a_minute() {
+        let waits: Vec<u64> = (1..=8).map(|r| retry_backoff(r).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(retry_backoff(u32::MAX), Duration::from_secs(60));
     }
 }

@@ -297,8 +297,10 @@ pub struct PacketCounts {
     pub cached: u64,
     /// Packets computed in this run.
     pub computed: u64,
-    /// Packets that failed.
+    /// Packets that failed (after their retries).
     pub failed: u64,
+    /// Retries: packets computed again after a failed attempt (each attempt counts).
+    pub retried: u64,
 }
 
 /// Writes for the store: rows to add under a path, keyed by record id.

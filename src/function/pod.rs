@@ -57,6 +57,7 @@ pub struct FunctionPod {
     function: Arc<dyn PacketFunction>,
     uri: FunctionUri,
     max_concurrency: Option<usize>,
+    retries: u32,
     /// The semantic JSON text of `(uri, input hash)` around the input hash: result ids
     /// hash `prefix ‖ "hash" ‖ suffix` without rebuilding the structure per packet.
     result_id_text: Arc<ResultIdText>,
@@ -69,13 +70,16 @@ impl std::fmt::Debug for FunctionPod {
         f.debug_struct("FunctionPod")
             .field("uri", &self.uri)
             .field("max_concurrency", &self.max_concurrency)
+            .field("retries", &self.retries)
             .finish()
     }
 }
 
 impl PartialEq for FunctionPod {
     fn eq(&self, other: &Self) -> bool {
-        self.uri == other.uri && self.max_concurrency == other.max_concurrency
+        self.uri == other.uri
+            && self.max_concurrency == other.max_concurrency
+            && self.retries == other.retries
     }
 }
 
@@ -111,6 +115,7 @@ impl FunctionPod {
             function,
             uri,
             max_concurrency: None,
+            retries: 0,
             result_id_text,
             source_prefix,
         })
@@ -126,6 +131,19 @@ impl FunctionPod {
         }
         self.max_concurrency = Some(max);
         Ok(self)
+    }
+
+    /// Computes a failed packet again up to `retries` more times (with exponential
+    /// backoff, see [`retry_backoff`](crate::function::retry_backoff)) before it counts
+    /// as failed. Retries do not enter the identity.
+    pub fn with_retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// How many times a failed packet is computed again before it counts as failed.
+    pub fn retries(&self) -> u32 {
+        self.retries
     }
 
     /// The function.

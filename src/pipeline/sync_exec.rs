@@ -9,6 +9,7 @@
 //! to be obviously correct: the actor runtime is tested against it.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::{CacheMode, ErrorPolicy, NodeKind, Pipeline};
@@ -41,6 +42,7 @@ pub struct SyncExecutor<'p> {
     stats: HashMap<usize, NodeStats>,
     store: Option<Arc<dyn ArrowStore>>,
     policy: ErrorPolicy,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl<'p> SyncExecutor<'p> {
@@ -52,6 +54,7 @@ impl<'p> SyncExecutor<'p> {
             stats: HashMap::new(),
             store: None,
             policy: ErrorPolicy::FailFast,
+            cancel: None,
         }
     }
 
@@ -65,6 +68,19 @@ impl<'p> SyncExecutor<'p> {
     pub fn on_error(mut self, policy: ErrorPolicy) -> Self {
         self.policy = policy;
         self
+    }
+
+    /// Stops the run when `cancel` becomes true: no packet is started after that, what
+    /// was computed is stored, and the run ends with [`Error::Cancelled`].
+    pub fn with_cancel(mut self, cancel: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     /// The output of the node called `name`, computing what it needs.
@@ -162,6 +178,10 @@ impl<'p> SyncExecutor<'p> {
         let mut buffer = PacketBuffer::default();
         let mut out = Vec::new();
         for batch in input.batches() {
+            if self.cancelled() {
+                self.save(&mut state)?;
+                return Err(Error::Cancelled);
+            }
             for job in state.push(batch.clone())? {
                 let worker = worker.get_or_insert_with(|| state.pod().function().start_worker());
                 let mut results = Vec::with_capacity(job.len());
