@@ -25,15 +25,16 @@ use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use orcapod::function::node::{
-    Completed, FunctionNode, Job, PacketBuffer, PendingRecords, StoreWrite,
+    Completed, FunctionNode, Job, PacketResult, PendingRecords, StoreWrite,
 };
-use orcapod::function::{panic_message, FunctionError, FunctionWorker};
+use orcapod::function::panic_message;
+use orcapod::function::runner::{JobEnd, JobRunner, RunnerHost};
 use orcapod::model::StreamSchema;
 use orcapod::operator::Operator;
 use orcapod::pipeline::OperatorLog;
@@ -49,6 +50,9 @@ const POLL_INTERVAL: Duration = Duration::from_micros(200);
 /// A worker returns the results of a job in one message, or, when the packets are slow,
 /// whatever it has every this often (so slow results are stored as they come).
 const PARTIAL_RESULTS_INTERVAL: Duration = Duration::from_millis(1);
+
+/// A worker waiting out a retry's backoff checks this often whether its node stopped.
+const BACKOFF_SLICE: Duration = Duration::from_millis(50);
 
 /// Settings shared by every actor of one run.
 #[derive(Debug, Clone)]
@@ -333,7 +337,7 @@ impl NodeActor {
         // Records are keyed (a hash per row) on the worker threads.
         if let Behavior::Function {
             pool: Some(pool), ..
-        } = &self.behavior
+        } = &mut self.behavior
         {
             for r in records {
                 if pool.send(Task::Records(r)) {
@@ -671,7 +675,9 @@ impl Actor for NodeActor {
             state.set_parallelism(workers);
             *pool = Some(WorkerPool::start(
                 state.pod().function().clone(),
+                state.pod().retries(),
                 workers,
+                self.config.continue_on_error,
                 ctx.address(),
             ));
         }
@@ -816,94 +822,112 @@ impl Handler<FunctionStep> for NodeActor {
 
 /// The threads computing a function node's packets, off the actor threads.
 ///
-/// Each thread owns one worker (started on its first job) and takes jobs — batches of
-/// packets — from a shared channel; it builds the results into result rows itself and
-/// sends them to the node actor as [`JobDone`] messages, one per job, or one per
-/// [`PARTIAL_RESULTS_INTERVAL`] for slow packets.
-/// Closing the channel ends the threads once their current job is done; a thread whose
-/// node has stopped abandons its job.
+/// Each thread owns one [`JobRunner`] (so one worker, started on its first packet) and
+/// takes jobs — batches of packets — from a shared channel; the runner settles answers,
+/// retries failed packets and hands results to the node actor as [`JobDone`] messages
+/// (built into result rows on the thread), one per job, or one per
+/// [`PARTIAL_RESULTS_INTERVAL`] for slow packets. Threads are started as jobs arrive, so
+/// there are never more threads than jobs (hence than packets to compute), nor more than
+/// the node's concurrency. Closing the channel ends the threads once their current job
+/// is done; a thread whose node has stopped abandons its job (and its worker, which kills
+/// its command).
 pub(crate) struct WorkerPool {
     jobs: Option<Sender<Task>>,
+    receiver: Receiver<Task>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    function: Arc<dyn orcapod::function::PacketFunction>,
+    retries: u32,
+    max_threads: usize,
+    continue_on_error: bool,
+    node: Addr<NodeActor>,
+    /// Jobs dispatched so far.
+    dispatched: usize,
 }
 
 impl WorkerPool {
     fn start(
         function: Arc<dyn orcapod::function::PacketFunction>,
-        workers: usize,
+        retries: u32,
+        max_threads: usize,
+        continue_on_error: bool,
         node: Addr<NodeActor>,
     ) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded::<Task>();
-        let threads = (0..workers)
-            .filter_map(|i| {
-                let rx = rx.clone();
-                let node = node.clone();
-                let function = function.clone();
-                std::thread::Builder::new()
-                    .name(format!("orcapod-fn-{}-{i}", function.name()))
-                    .spawn(move || {
-                        let mut worker: Option<Result<Box<dyn FunctionWorker>, FunctionError>> =
-                            None;
-                        let mut buffer = PacketBuffer::default();
-                        while let Ok(task) = rx.recv() {
-                            let job = match task {
-                                Task::Compute(job) => job,
-                                Task::Records(records) => {
-                                    node.do_send(RecordsDone {
-                                        write: records.build(),
-                                    });
-                                    continue;
-                                }
-                            };
-                            let worker = worker.get_or_insert_with(|| function.start_worker());
-                            let mut results = Vec::with_capacity(job.len());
-                            let mut start = 0;
-                            let mut last_sent = std::time::Instant::now();
-                            for i in 0..job.len() {
-                                if !node.connected() {
-                                    return;
-                                }
-                                results.push(match worker {
-                                    Ok(w) => buffer.call(&job, w.as_mut(), i),
-                                    Err(e) => Err(e.clone()),
-                                });
-                                if i + 1 < job.len()
-                                    && last_sent.elapsed() >= PARTIAL_RESULTS_INTERVAL
-                                {
-                                    let results = std::mem::take(&mut results);
-                                    let n = results.len();
-                                    node.do_send(JobDone {
-                                        id: job.id,
-                                        completed: job.build(start, results),
-                                    });
-                                    start += n;
-                                    last_sent = std::time::Instant::now();
-                                }
-                            }
-                            node.do_send(JobDone {
-                                id: job.id,
-                                completed: job.build(start, results),
-                            });
-                        }
-                    })
-                    .ok()
-            })
-            .collect();
         WorkerPool {
             jobs: Some(tx),
-            threads,
+            receiver: rx,
+            threads: Vec::new(),
+            function,
+            retries,
+            max_threads: max_threads.max(1),
+            continue_on_error,
+            node,
+            dispatched: 0,
         }
     }
 
-    fn dispatch(&self, jobs: Vec<Job>) {
+    /// Starts threads until there are `wanted` of them (at most the pool's maximum).
+    fn ensure_threads(&mut self, wanted: usize) {
+        while self.threads.len() < wanted.min(self.max_threads) {
+            let rx = self.receiver.clone();
+            let node = self.node.clone();
+            let function = self.function.clone();
+            let retries = self.retries;
+            let continue_on_error = self.continue_on_error;
+            let spawned = std::thread::Builder::new()
+                .name(format!(
+                    "orcapod-fn-{}-{}",
+                    function.name(),
+                    self.threads.len()
+                ))
+                .spawn(move || {
+                    let mut runner = JobRunner::new(function, retries);
+                    while let Ok(task) = rx.recv() {
+                        match task {
+                            Task::Compute(job) => {
+                                let mut host = PoolHost {
+                                    node: &node,
+                                    last_sent: Instant::now(),
+                                    continue_on_error,
+                                };
+                                if runner.run(&job, &mut host) == JobEnd::Abandoned
+                                    && !node.connected()
+                                {
+                                    return;
+                                }
+                            }
+                            Task::Records(records) => node.do_send(RecordsDone {
+                                write: records.build(),
+                            }),
+                        }
+                    }
+                });
+            match spawned {
+                Ok(thread) => self.threads.push(thread),
+                // Out of threads: the ones running share the work.
+                Err(_) if !self.threads.is_empty() => break,
+                Err(e) => {
+                    self.node.do_send(PoolFailed {
+                        message: format!("cannot start a worker thread: {e}"),
+                    });
+                    break;
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, jobs: Vec<Job>) {
         for job in jobs {
+            self.dispatched += 1;
+            self.ensure_threads(self.dispatched);
             // The receivers live as long as the pool; a send cannot fail before close.
             self.send(Task::Compute(job));
         }
     }
 
     /// Queues a task; false if the pool is closed.
-    fn send(&self, task: Task) -> bool {
+    fn send(&mut self, task: Task) -> bool {
+        self.ensure_threads(1);
         self.jobs.as_ref().is_some_and(|tx| tx.send(task).is_ok())
     }
 
@@ -916,6 +940,71 @@ impl WorkerPool {
                 let _ = thread.join();
             }
         }
+    }
+}
+
+/// A worker thread as the host of a [`JobRunner`]: results go to the node actor.
+struct PoolHost<'a> {
+    node: &'a Addr<NodeActor>,
+    last_sent: Instant,
+    continue_on_error: bool,
+}
+
+impl RunnerHost for PoolHost<'_> {
+    fn cancelled(&self) -> bool {
+        !self.node.connected()
+    }
+
+    fn backoff(&mut self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        while self.node.connected() {
+            let now = Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            std::thread::sleep((deadline - now).min(BACKOFF_SLICE));
+        }
+        false
+    }
+
+    fn hand_out_now(&mut self) -> bool {
+        self.last_sent.elapsed() >= PARTIAL_RESULTS_INTERVAL
+    }
+
+    fn deliver(
+        &mut self,
+        job: &Job,
+        start: usize,
+        results: Vec<PacketResult>,
+        retried: u64,
+    ) -> bool {
+        self.node.do_send(JobDone {
+            id: job.id,
+            completed: job
+                .build(start, results)
+                .map(|completed| completed.with_retried(retried)),
+        });
+        self.last_sent = Instant::now();
+        self.node.connected()
+    }
+
+    fn continue_after_failure(&self) -> bool {
+        self.continue_on_error
+    }
+}
+
+/// The pool could not start any thread: the node fails.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub(crate) struct PoolFailed {
+    message: String,
+}
+
+impl Handler<PoolFailed> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, failed: PoolFailed, ctx: &mut Context<Self>) {
+        self.fail(failed.message, ctx);
     }
 }
 

@@ -15,6 +15,7 @@ pub mod command;
 mod json;
 pub mod node;
 mod pod;
+pub mod runner;
 
 use arrow::datatypes::FieldRef;
 
@@ -23,7 +24,7 @@ use crate::model::Datum;
 pub use json::{
     datum_from_json, datum_to_json, datum_to_json_with, non_finite_text, NonFiniteFloats,
 };
-pub use pod::{FunctionPod, FunctionUri};
+pub use pod::{FunctionPod, FunctionUri, MAX_CONCURRENCY};
 
 /// Why one packet could not be computed. Failures are per packet: under the continue
 /// policy the other packets go on.

@@ -21,7 +21,6 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -95,13 +94,6 @@ impl Job {
             .collect()
     }
 
-    /// Computes the packets of `range` in order with `worker` (a panic of user code is
-    /// a failure of its packet), reading each packet into one reused buffer.
-    pub fn run(&self, worker: &mut dyn FunctionWorker, range: Range<usize>) -> Vec<PacketResult> {
-        let mut buffer = PacketBuffer::default();
-        range.map(|i| buffer.call(self, worker, i)).collect()
-    }
-
     /// Turns the results of packets `start..start + results.len()` into result rows,
     /// off the node (a worker thread may do it): what [`FunctionNode::complete_built`]
     /// takes.
@@ -127,6 +119,16 @@ pub struct Completed {
     ok: Option<(Vec<RowDigest>, RecordBatch)>,
     /// The failed packets.
     failed: Vec<(RowDigest, FunctionError)>,
+    /// Retries these packets took.
+    retried: u64,
+}
+
+impl Completed {
+    /// Records that computing these packets took `retried` retries.
+    pub fn with_retried(mut self, retried: u64) -> Self {
+        self.retried = retried;
+        self
+    }
 }
 
 /// Builds result rows from computed values: shared by a node and its jobs, so that
@@ -209,6 +211,7 @@ impl ResultBuilder {
                 packets,
                 ok: None,
                 failed,
+                retried: 0,
             });
         }
         let hash_strings: Vec<String> = ok.iter().map(digest_string).collect();
@@ -217,6 +220,7 @@ impl ResultBuilder {
             packets,
             ok: Some((ok, batch)),
             failed,
+            retried: 0,
         })
     }
 
@@ -636,6 +640,7 @@ impl FunctionNode {
             .get_mut(&id)
             .ok_or_else(|| Error::internal(format!("function node: unknown job {id}")))?;
         job.done += completed.packets;
+        self.counts.retried += completed.retried;
         if job.done > job.hashes.len() {
             return Err(Error::internal(format!(
                 "function node: job {id} completed more packets than it has"

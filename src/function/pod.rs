@@ -83,6 +83,9 @@ impl PartialEq for FunctionPod {
     }
 }
 
+/// The most packets one function node computes at once.
+pub const MAX_CONCURRENCY: usize = 1024;
+
 impl FunctionPod {
     /// Wraps a function; checks its version and computes its URI.
     pub fn new(function: Arc<dyn PacketFunction>) -> Result<Self> {
@@ -121,12 +124,23 @@ impl FunctionPod {
         })
     }
 
-    /// Limits how many packets of this node are computed at once (at least 1).
+    /// Limits how many packets of this node are computed at once (1 to
+    /// [`MAX_CONCURRENCY`]).
     pub fn with_max_concurrency(mut self, max: usize) -> Result<Self> {
         if max == 0 {
             return Err(Error::invalid(
                 format!("function `{}`", self.uri.name),
                 "max_concurrency must be at least 1",
+            ));
+        }
+        if max > MAX_CONCURRENCY {
+            return Err(Error::invalid(
+                format!("function `{}`", self.uri.name),
+                format!(
+                    "max_concurrency is {max}, above the limit of {MAX_CONCURRENCY} \
+                     (each packet computed at once takes a thread and, for a command, a \
+                     process)"
+                ),
             ));
         }
         self.max_concurrency = Some(max);

@@ -28,7 +28,7 @@ use crate::source::Source;
 pub use cache::{cached_source_path, CacheMode, OperatorLog};
 pub use stored::{read_run_log, stored_source, write_run_log, RunRecord};
 pub(crate) use sync_exec::packet_failed;
-pub use sync_exec::{NodeStats, SyncExecutor};
+pub use sync_exec::{BackoffWaiter, NodeStats, SyncExecutor};
 
 /// What to do when a packet fails in a function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

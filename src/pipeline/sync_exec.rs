@@ -11,13 +11,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{CacheMode, ErrorPolicy, NodeKind, Pipeline};
 use crate::error::{Error, Result};
 use crate::function::node::{
-    apply_writes, FunctionNode, PacketBuffer, PacketCounts, PacketFailure,
+    apply_writes, FunctionNode, Job, PacketCounts, PacketFailure, PacketResult,
 };
-use crate::function::{FunctionError, FunctionWorker};
+use crate::function::runner::{JobRunner, RunnerHost};
 use crate::model::Stream;
 use crate::operator::run_to_completion;
 use crate::store::ArrowStore;
@@ -43,7 +44,11 @@ pub struct SyncExecutor<'p> {
     store: Option<Arc<dyn ArrowStore>>,
     policy: ErrorPolicy,
     cancel: Option<Arc<AtomicBool>>,
+    backoff: Option<BackoffWaiter>,
 }
+
+/// Waits the given time before a retry; returns false if the run was cancelled meanwhile.
+pub type BackoffWaiter = Arc<dyn Fn(Duration) -> bool + Send + Sync>;
 
 impl<'p> SyncExecutor<'p> {
     /// An executor over `pipeline` that has computed nothing yet, with no store.
@@ -55,6 +60,7 @@ impl<'p> SyncExecutor<'p> {
             store: None,
             policy: ErrorPolicy::FailFast,
             cancel: None,
+            backoff: None,
         }
     }
 
@@ -74,6 +80,14 @@ impl<'p> SyncExecutor<'p> {
     /// was computed is stored, and the run ends with [`Error::Cancelled`].
     pub fn with_cancel(mut self, cancel: Arc<AtomicBool>) -> Self {
         self.cancel = Some(cancel);
+        self
+    }
+
+    /// Waits with `waiter` before retrying a failed packet (the backoff of
+    /// [`retry_backoff`](crate::function::retry_backoff)). Without one, retries happen
+    /// at once: the core never sleeps, so the caller supplies the waiting.
+    pub fn with_backoff(mut self, waiter: BackoffWaiter) -> Self {
+        self.backoff = Some(waiter);
         self
     }
 
@@ -158,8 +172,17 @@ impl<'p> SyncExecutor<'p> {
             NodeKind::Function(_) => {
                 let state = self.pipeline.function_state(index, self.store.clone())?;
                 let input = &self.outputs[&node.inputs()[0]];
-                self.run_function(state, input, &mut stats)
-                    .map_err(|e| e.at_node(node.name()))?
+                match self.run_function(state, input, &mut stats) {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        // A failed or cancelled node still tells what it did.
+                        self.stats.insert(index, stats);
+                        return Err(match e {
+                            Error::Cancelled => e,
+                            e => e.at_node(node.name()),
+                        });
+                    }
+                }
             }
         };
         stats.rows_out = stream.num_rows() as u64;
@@ -174,41 +197,44 @@ impl<'p> SyncExecutor<'p> {
         input: &Stream,
         stats: &mut NodeStats,
     ) -> Result<Stream> {
-        let mut worker: Option<std::result::Result<Box<dyn FunctionWorker>, FunctionError>> = None;
-        let mut buffer = PacketBuffer::default();
+        let mut runner = JobRunner::new(state.pod().function().clone(), state.pod().retries());
         let mut out = Vec::new();
-        for batch in input.batches() {
-            if self.cancelled() {
-                self.save(&mut state)?;
-                return Err(Error::Cancelled);
-            }
-            for job in state.push(batch.clone())? {
-                let worker = worker.get_or_insert_with(|| state.pod().function().start_worker());
-                let mut results = Vec::with_capacity(job.len());
-                for i in 0..job.len() {
-                    let result = match worker {
-                        Ok(w) => buffer.call(&job, w.as_mut(), i),
-                        Err(e) => Err(e.clone()),
+        let outcome = (|| {
+            for batch in input.batches() {
+                if self.cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                for job in state.push(batch.clone())? {
+                    let mut host = SyncHost {
+                        executor: self,
+                        state: &mut state,
+                        error: None,
                     };
-                    let failed = result.is_err();
-                    results.push(result);
-                    // Fail-fast: nothing is computed after the first failure.
-                    if failed && self.policy == ErrorPolicy::FailFast {
-                        break;
+                    runner.run(&job, &mut host);
+                    if let Some(e) = host.error {
+                        return Err(e);
+                    }
+                    let failures = state.take_failures();
+                    if let (ErrorPolicy::FailFast, Some(f)) = (self.policy, failures.first()) {
+                        let error = packet_failed(state.pod().uri().name.as_str(), f);
+                        stats.failures.extend(failures);
+                        return Err(error);
+                    }
+                    stats.failures.extend(failures);
+                    if self.cancelled() {
+                        return Err(Error::Cancelled);
                     }
                 }
-                state.complete(job.id, results)?;
-                let failures = state.take_failures();
-                if let (ErrorPolicy::FailFast, Some(f)) = (self.policy, failures.first()) {
-                    self.save(&mut state)?;
-                    return Err(packet_failed(state.pod().uri().name.as_str(), f));
-                }
-                stats.failures.extend(failures);
+                out.extend(state.take_output()?);
+                self.save(&mut state)?;
             }
-            out.extend(state.take_output()?);
-            self.save(&mut state)?;
-        }
+            Ok(())
+        })();
+        // What was computed is stored, whatever ended the node.
+        let saved = self.save(&mut state);
         stats.counts = state.counts().clone();
+        outcome?;
+        saved?;
         Stream::new(state.output_schema().clone(), out)
     }
 
@@ -220,6 +246,56 @@ impl<'p> SyncExecutor<'p> {
             store.flush()?;
         }
         Ok(())
+    }
+}
+
+/// The synchronous executor as the host of a [`JobRunner`]: results go straight into
+/// the function node; backoffs wait with the executor's waiter.
+struct SyncHost<'a, 'p> {
+    executor: &'a SyncExecutor<'p>,
+    state: &'a mut FunctionNode,
+    /// The first error the node returned (the job is then abandoned).
+    error: Option<Error>,
+}
+
+impl RunnerHost for SyncHost<'_, '_> {
+    fn cancelled(&self) -> bool {
+        self.executor.cancelled()
+    }
+
+    fn backoff(&mut self, wait: Duration) -> bool {
+        match &self.executor.backoff {
+            Some(waiter) => waiter(wait),
+            // Without a waiter the core does not wait (it never sleeps): retry at once.
+            None => !self.executor.cancelled(),
+        }
+    }
+
+    fn hand_out_now(&mut self) -> bool {
+        false
+    }
+
+    fn deliver(
+        &mut self,
+        job: &Job,
+        start: usize,
+        results: Vec<PacketResult>,
+        retried: u64,
+    ) -> bool {
+        let completed = job
+            .build(start, results)
+            .and_then(|c| self.state.complete_built(job.id, c.with_retried(retried)));
+        match completed {
+            Ok(()) => true,
+            Err(e) => {
+                self.error.get_or_insert(e);
+                false
+            }
+        }
+    }
+
+    fn continue_after_failure(&self) -> bool {
+        self.executor.policy == ErrorPolicy::Continue
     }
 }
 
