@@ -5,15 +5,17 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::datatypes::{Field, FieldRef};
 use serde_json::Value as Json;
+use serde_saphyr::Spanned;
 
-use super::args::{datum_of, Args};
-use super::raw::{self, describe, Entry, Position, RawFile};
+use super::args::{datum_of, max_concurrency_of, protocol_of, retries_of, timeout_of, Args};
+use super::raw::{self, describe, Entry, Keyed, Position, RawFile};
 use super::{cache_mode, parse_type, Builtins, CommandCheck, FileError, PipelineFile, Subject};
 use crate::error::Error;
-use crate::function::command::CommandFunction;
+use crate::function::command::{CommandFunction, Protocol};
 use crate::function::{FunctionPod, PacketFunction};
 use crate::model::Datum;
 use crate::operator::{FilterOp, OperatorSpec, Predicate};
@@ -40,6 +42,9 @@ const OPS: &[&str] = &[
 /// Keys of a node that are not arguments of its op.
 const NODE_KEYS: &[&str] = &["op", "input", "inputs", "args", "cache"];
 
+/// Keys of the top-level `defaults:` mapping.
+const DEFAULT_KEYS: &[&str] = &["timeout", "retries", "max_concurrency"];
+
 /// Reports problems with the file at hand.
 struct Reporter<'a> {
     file: &'a Path,
@@ -65,6 +70,14 @@ impl Reporter<'_> {
     fn at_node(&self, entry: &Entry, message: String) -> FileError {
         self.error(
             Some(entry.position),
+            Subject::Node(entry.name.clone()),
+            message,
+        )
+    }
+    /// An error about one key of a node, at the line where the key is written.
+    fn at_node_key(&self, entry: &Entry, key: &str, message: String) -> FileError {
+        self.error(
+            Some(entry.position_of(key)),
             Subject::Node(entry.name.clone()),
             message,
         )
@@ -98,7 +111,7 @@ enum SourceKind {
 /// What a node computes.
 enum NodeBody {
     Operator(OperatorSpec, CacheMode),
-    Function(FunctionDecl),
+    Function(Box<FunctionDecl>),
 }
 
 /// A function node's settings.
@@ -107,6 +120,36 @@ struct FunctionDecl {
     output: Option<Vec<FieldRef>>,
     function_name: String,
     version: String,
+    /// How it runs, as written on the node (checked by [`run_settings`]).
+    written: WrittenRun,
+    /// How it runs: the node's own settings over the file's `defaults:`.
+    run: RunSettings,
+}
+
+/// The settings of how a function node runs, as written on the node (null = absent).
+#[derive(Default)]
+struct WrittenRun {
+    timeout: Option<Json>,
+    retries: Option<Json>,
+    protocol: Option<Json>,
+    max_concurrency: Option<Json>,
+}
+
+/// How a function node runs. None of it enters any identity.
+#[derive(Default)]
+struct RunSettings {
+    timeout: Option<Duration>,
+    retries: u32,
+    protocol: Protocol,
+    max_concurrency: Option<usize>,
+}
+
+/// The top-level `defaults:`: settings every function node has unless it gives its own.
+#[derive(Default)]
+struct Defaults {
+    /// Command functions only: a builtin cannot be stopped.
+    timeout: Option<Duration>,
+    retries: Option<u32>,
     max_concurrency: Option<usize>,
 }
 
@@ -178,6 +221,11 @@ fn compile_file(
         },
     };
 
+    let defaults = match &raw.defaults {
+        None => Defaults::default(),
+        Some(d) => read_defaults(d).map_err(|(at, m)| report.error(Some(at), Subject::File, m))?,
+    };
+
     // Names: one namespace for sources and nodes.
     let mut declared: HashMap<String, Position> = HashMap::new();
     for (entries, is_source) in [(&raw.sources.0, true), (&raw.nodes.0, false)] {
@@ -221,7 +269,14 @@ fn compile_file(
         .nodes
         .0
         .iter()
-        .map(|e| read_node(e, builtins).map_err(|m| report.at_node(e, m)))
+        .map(|e| {
+            let mut node = read_node(e, builtins).map_err(|m| report.at_node(e, m))?;
+            if let NodeBody::Function(decl) = &mut node.body {
+                decl.run = run_settings(decl, &defaults)
+                    .map_err(|(key, m)| report.at_node_key(e, key, m))?;
+            }
+            Ok(node)
+        })
         .collect::<Result<_, _>>()?;
 
     // The graph: inputs that exist, no cycle.
@@ -332,8 +387,9 @@ fn compile_file(
                     commands.push(command);
                 }
                 let mut pod = FunctionPod::new(function)
-                    .map_err(|e| report.at_node(&node.entry, e.to_string()))?;
-                if let Some(max) = decl.max_concurrency {
+                    .map_err(|e| report.at_node(&node.entry, e.to_string()))?
+                    .with_retries(decl.run.retries);
+                if let Some(max) = decl.run.max_concurrency {
                     pod = pod
                         .with_max_concurrency(max)
                         .map_err(|e| report.at_node(&node.entry, e.to_string()))?;
@@ -676,7 +732,16 @@ fn read_node(entry: &Entry, builtins: &Builtins) -> Result<NodeDecl, String> {
             if cache.is_some() {
                 return Err("`cache` applies to operator nodes; a function node always keeps its results in the database".into());
             }
-            NodeBody::Function(read_function(&entry.name, op_args, builtins)?)
+            // How it runs is checked once the file's defaults are known.
+            let written = WrittenRun {
+                timeout: op_args.take(&["timeout"])?,
+                retries: op_args.take(&["retries"])?,
+                protocol: op_args.take(&["protocol"])?,
+                max_concurrency: op_args.take(&["max_concurrency"])?,
+            };
+            let mut decl = read_function(&entry.name, op_args, builtins)?;
+            decl.written = written;
+            NodeBody::Function(Box::new(decl))
         }
         other => {
             let hint = closest(other, OPS.iter().copied())
@@ -842,10 +907,6 @@ fn read_function(node: &str, mut args: Args, builtins: &Builtins) -> Result<Func
     } else {
         format!("v{version}")
     };
-    let max_concurrency = args.count("max_concurrency")?;
-    if max_concurrency == Some(0) {
-        return Err("`max_concurrency` must be at least 1".into());
-    }
     args.finish(&[
         "command",
         "builtin",
@@ -854,12 +915,127 @@ fn read_function(node: &str, mut args: Args, builtins: &Builtins) -> Result<Func
         "function_name",
         "version",
         "max_concurrency",
+        "retries",
+        "timeout",
+        "protocol",
     ])?;
     Ok(FunctionDecl {
         implementation,
         output,
         function_name,
         version,
+        written: WrittenRun::default(),
+        run: RunSettings::default(),
+    })
+}
+
+/// The top-level `defaults:` mapping, or what is wrong with it and where.
+fn read_defaults(defaults: &Spanned<Keyed>) -> Result<Defaults, (Position, String)> {
+    let at_key = |key: &str| {
+        defaults
+            .value
+            .keys
+            .get(key)
+            .copied()
+            .unwrap_or_else(|| raw::position(defaults))
+    };
+    let map = match &defaults.value.value {
+        Json::Null => return Ok(Defaults::default()),
+        Json::Object(map) => map,
+        other => {
+            return Err((
+                raw::position(defaults),
+                format!(
+                    "`defaults` must be a mapping of {}, not {}",
+                    DEFAULT_KEYS.join(", "),
+                    describe(other)
+                ),
+            ))
+        }
+    };
+    let mut read = Defaults::default();
+    for (key, value) in map {
+        let label = format!("defaults.{key}");
+        let checked = match key.as_str() {
+            "timeout" | "retries" | "max_concurrency" if value.is_null() => Ok(()),
+            "timeout" => timeout_of(&label, value).map(|t| read.timeout = Some(t)),
+            "retries" => retries_of(&label, value).map(|r| read.retries = Some(r)),
+            "max_concurrency" => {
+                max_concurrency_of(&label, value).map(|m| read.max_concurrency = Some(m))
+            }
+            other => {
+                let hint = if other == "protocol" {
+                    " (`protocol` is set on each command function node)".to_string()
+                } else {
+                    closest(other, DEFAULT_KEYS.iter().copied())
+                        .map(|c| format!(" (did you mean `{c}`?)"))
+                        .unwrap_or_default()
+                };
+                Err(format!(
+                    "unknown key `{other}` in `defaults`{hint}; the keys are {}",
+                    DEFAULT_KEYS.join(", ")
+                ))
+            }
+        };
+        checked.map_err(|m| (at_key(key), m))?;
+    }
+    Ok(read)
+}
+
+/// How a function node runs: what the node says, else the file's defaults. A builtin
+/// runs inside this process, so it takes neither a timeout nor a protocol. Errors name
+/// the key they are about.
+fn run_settings(
+    decl: &FunctionDecl,
+    defaults: &Defaults,
+) -> Result<RunSettings, (&'static str, String)> {
+    let written = &decl.written;
+    let present = |v: &Option<Json>| v.as_ref().filter(|v| !v.is_null()).cloned();
+    if let Implementation::Builtin(name) = &decl.implementation {
+        if present(&written.timeout).is_some() {
+            return Err((
+                "timeout",
+                format!(
+                    "`timeout` applies to command functions only: builtin `{name}` runs inside \
+                     orcapod, where it cannot be stopped; remove `timeout`"
+                ),
+            ));
+        }
+        if present(&written.protocol).is_some() {
+            return Err((
+                "protocol",
+                format!(
+                    "`protocol` applies to command functions only: builtin `{name}` is called \
+                     directly, not over JSON Lines; remove `protocol`"
+                ),
+            ));
+        }
+    }
+    let timeout = match present(&written.timeout) {
+        Some(v) => Some(timeout_of("timeout", &v).map_err(|m| ("timeout", m))?),
+        None => match decl.implementation {
+            Implementation::Command(_) => defaults.timeout,
+            Implementation::Builtin(_) => None,
+        },
+    };
+    let retries = match present(&written.retries) {
+        Some(v) => retries_of("retries", &v).map_err(|m| ("retries", m))?,
+        None => defaults.retries.unwrap_or(0),
+    };
+    let protocol = match present(&written.protocol) {
+        Some(v) => protocol_of("protocol", &v).map_err(|m| ("protocol", m))?,
+        None => Protocol::default(),
+    };
+    let max_concurrency = match present(&written.max_concurrency) {
+        Some(v) => {
+            Some(max_concurrency_of("max_concurrency", &v).map_err(|m| ("max_concurrency", m))?)
+        }
+        None => defaults.max_concurrency,
+    };
+    Ok(RunSettings {
+        timeout,
+        retries,
+        protocol,
         max_concurrency,
     })
 }
@@ -875,26 +1051,15 @@ fn make_function(
 ) -> Result<MadeFunction, String> {
     match &decl.implementation {
         Implementation::Command(command) => {
-            let mut command = command.clone();
-            command[0] = resolve_program(&command[0], dir)?;
-            let output = decl.output.clone().unwrap_or_default();
-            let function = CommandFunction::new(
-                decl.function_name.clone(),
-                command.clone(),
-                dir,
-                input,
-                output,
-            )
-            .map_err(|e| e.to_string())?
-            .with_version(decl.version.clone());
-            Ok((
-                Arc::new(function),
-                Some(CommandCheck {
-                    node: node.to_string(),
-                    command,
-                    working_dir: dir.to_path_buf(),
-                }),
-            ))
+            let function = command_function(decl, command, input, dir)?;
+            let check = CommandCheck {
+                node: node.to_string(),
+                command: function.command().to_vec(),
+                working_dir: dir.to_path_buf(),
+                timeout: function.timeout(),
+                protocol: function.protocol(),
+            };
+            Ok((Arc::new(function), Some(check)))
         }
         Implementation::Builtin(name) => {
             let factory = builtins
@@ -932,6 +1097,26 @@ fn make_function(
             Ok((function, None))
         }
     }
+}
+
+/// The command function of a node running `command`, with the node's version,
+/// protocol and timeout.
+fn command_function(
+    decl: &FunctionDecl,
+    command: &[String],
+    input: Vec<FieldRef>,
+    dir: &Path,
+) -> Result<CommandFunction, String> {
+    let mut command = command.to_vec();
+    command[0] = resolve_program(&command[0], dir)?;
+    let output = decl.output.clone().unwrap_or_default();
+    Ok(
+        CommandFunction::new(decl.function_name.clone(), command, dir, input, output)
+            .map_err(|e| e.to_string())?
+            .with_version(decl.version.clone())
+            .with_protocol(decl.run.protocol)
+            .with_timeout(decl.run.timeout),
+    )
 }
 
 /// A program named with a path is taken relative to the file's directory; a bare name
@@ -1100,4 +1285,98 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::DataType;
+
+    use super::*;
+
+    fn decl(run: RunSettings) -> FunctionDecl {
+        FunctionDecl {
+            implementation: Implementation::Command(vec!["sh".into()]),
+            output: Some(vec![Arc::new(Field::new("y", DataType::Int64, false))]),
+            function_name: "f".into(),
+            version: "v1.0".into(),
+            written: WrittenRun::default(),
+            run,
+        }
+    }
+
+    #[test]
+    fn a_command_function_gets_the_nodes_protocol_and_timeout() {
+        let dir = std::env::temp_dir();
+        let input = vec![Arc::new(Field::new("x", DataType::Int64, false)) as FieldRef];
+        let command = vec!["sh".to_string(), "-c".to_string(), "cat".to_string()];
+        let run = RunSettings {
+            timeout: Some(Duration::from_millis(1500)),
+            protocol: Protocol::JsonlId,
+            ..RunSettings::default()
+        };
+        let f = command_function(&decl(run), &command, input.clone(), &dir).unwrap();
+        assert_eq!(f.timeout(), Some(Duration::from_millis(1500)));
+        assert_eq!(f.protocol(), Protocol::JsonlId);
+        assert_eq!(f.command(), &command[..]);
+        assert_eq!(f.version(), "v1.0");
+
+        let plain = command_function(&decl(RunSettings::default()), &command, input, &dir).unwrap();
+        assert_eq!(plain.timeout(), None);
+        assert_eq!(plain.protocol(), Protocol::Jsonl);
+        // Neither enters the identity.
+        assert_eq!(plain.type_id(), f.type_id());
+        assert_eq!(
+            FunctionPod::new(Arc::new(plain)).unwrap().content_hash(),
+            FunctionPod::new(Arc::new(f)).unwrap().content_hash()
+        );
+    }
+
+    #[test]
+    fn defaults_fill_what_a_node_leaves_out() {
+        let defaults = Defaults {
+            timeout: Some(Duration::from_secs(90)),
+            retries: Some(2),
+            max_concurrency: Some(8),
+        };
+        let mut d = decl(RunSettings::default());
+        let run = run_settings(&d, &defaults).unwrap();
+        assert_eq!(run.timeout, Some(Duration::from_secs(90)));
+        assert_eq!((run.retries, run.max_concurrency), (2, Some(8)));
+        assert_eq!(run.protocol, Protocol::Jsonl);
+
+        d.written = WrittenRun {
+            timeout: Some(Json::from("5m")),
+            retries: Some(Json::from(0)),
+            protocol: Some(Json::from("jsonl-id")),
+            max_concurrency: Some(Json::from(1)),
+        };
+        let run = run_settings(&d, &defaults).unwrap();
+        assert_eq!(run.timeout, Some(Duration::from_secs(300)));
+        assert_eq!((run.retries, run.max_concurrency), (0, Some(1)));
+        assert_eq!(run.protocol, Protocol::JsonlId);
+
+        // A null is as if the key were not written.
+        d.written = WrittenRun {
+            timeout: Some(Json::Null),
+            ..WrittenRun::default()
+        };
+        assert_eq!(
+            run_settings(&d, &defaults).unwrap().timeout,
+            Some(Duration::from_secs(90))
+        );
+
+        // A builtin takes the default retries and concurrency, never the timeout.
+        d.implementation = Implementation::Builtin("b".into());
+        d.written = WrittenRun::default();
+        let run = run_settings(&d, &defaults).unwrap();
+        assert_eq!(run.timeout, None);
+        assert_eq!((run.retries, run.max_concurrency), (2, Some(8)));
+        d.written.timeout = Some(Json::from(3));
+        let (key, message) = run_settings(&d, &defaults).err().unwrap();
+        assert_eq!(key, "timeout");
+        assert!(
+            message.contains("builtin `b` runs inside orcapod"),
+            "{message}"
+        );
+    }
 }

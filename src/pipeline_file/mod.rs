@@ -20,7 +20,12 @@
 //! say `cached: true` (a cached source,
 //! see [`PipelineBuilder::cached_source`]); an operator node may say
 //! `cache: off|log|replay` (see [`CacheMode`]); `output_types` accepts `T | None` for a
-//! nullable output.
+//! nullable output; a function node may say `timeout` (command functions only),
+//! `retries` and `protocol: jsonl|jsonl-id` (command functions only), and a top-level
+//! `defaults:` mapping gives every function node a `timeout`, `retries` and
+//! `max_concurrency` unless the node gives its own. `max_concurrency` is at most
+//! [`MAX_CONCURRENCY`], `retries` at most [`MAX_RETRIES`]. None of these settings
+//! enters any hash.
 
 mod args;
 mod compile;
@@ -31,12 +36,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+pub use args::{MAX_CONCURRENCY, MAX_RETRIES, MAX_TIMEOUT};
 pub use raw::Position;
 pub use types::parse_type;
 
 use arrow::datatypes::FieldRef;
 
+use crate::function::command::Protocol;
 use crate::function::PacketFunction;
 use crate::pipeline::{CacheMode, ErrorPolicy, Pipeline};
 
@@ -167,6 +175,10 @@ pub struct CommandCheck {
     pub command: Vec<String>,
     /// Where the command runs: the pipeline file's directory.
     pub working_dir: PathBuf,
+    /// The longest one packet may take (`timeout`, else `defaults.timeout`), if bounded.
+    pub timeout: Option<Duration>,
+    /// How answers are paired with packets (`protocol`).
+    pub protocol: Protocol,
 }
 
 /// A pipeline file, read, checked and compiled.
