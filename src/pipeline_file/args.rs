@@ -283,8 +283,8 @@ pub fn retries_of(label: &str, value: &Json) -> Result<u32, String> {
     }
 }
 
-/// The largest `max_concurrency` a file may give.
-pub const MAX_CONCURRENCY: usize = 1024;
+/// The largest `max_concurrency` a file may give: the pod's own bound.
+pub use crate::function::MAX_CONCURRENCY;
 
 /// A limit on concurrent packets: a whole number from 1 to [`MAX_CONCURRENCY`].
 pub fn max_concurrency_of(label: &str, value: &Json) -> Result<usize, String> {
