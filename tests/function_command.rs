@@ -229,23 +229,35 @@ fn an_error_line_fails_the_packet_with_its_message_and_the_process_goes_on() {
 #[test]
 fn malformed_answers_fail_the_packet() {
     let mut worker = CommandWorker::start(&misbehave()).unwrap();
-    let pid = worker.pid();
-    let cases = [
+    // Lines that cannot be told from stray output: the packet fails and, since the
+    // conversation may be out of step, the process is replaced.
+    let stray = [
         ("malformed", "not valid JSON"),
         ("not_object", "not a JSON object"),
         ("non_utf8", "not valid UTF-8"),
         ("missing", "lacks the output key(s) `value`"),
         ("extra", "unexpected key(s) `other`"),
+    ];
+    for (m, expected) in stray {
+        let pid = worker.pid();
+        let err = mode(&mut worker, m).unwrap_err();
+        assert!(err.message.contains(expected), "{m}: {}", err.message);
+        assert_eq!(mode(&mut worker, "ok").unwrap(), vec![Datum::Int(1)], "{m}");
+        assert_ne!(worker.pid(), pid, "{m}");
+    }
+    // The output keys with a wrong value: the line is the packet's answer, the
+    // conversation is still in step, and the same process answers the next packet.
+    let wrong = [
         ("wrong_type", "output `value`: expected int"),
         (
             "null",
             "output `value` is null but the field is not nullable",
         ),
     ];
-    for (m, expected) in cases {
+    for (m, expected) in wrong {
+        let pid = worker.pid();
         let err = mode(&mut worker, m).unwrap_err();
         assert!(err.message.contains(expected), "{m}: {}", err.message);
-        // The conversation is still in step: the same process answers the next packet.
         assert_eq!(mode(&mut worker, "ok").unwrap(), vec![Datum::Int(1)], "{m}");
         assert_eq!(worker.pid(), pid, "{m}");
     }

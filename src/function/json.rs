@@ -1,9 +1,10 @@
-//! JSON conversion of values, for command functions and JSON output.
+//! JSON conversion of values, for command functions, failure records and JSON output.
 //!
 //! Strings, numbers, booleans and null map to themselves, lists to arrays, and bytes to
 //! `{"$bytes": "<hex>"}`. Floats JSON numbers cannot hold (NaN, ±infinity) become `null`
-//! in the command-function protocol and the strings `"NaN"`, `"inf"`, `"-inf"` in
-//! exported results ([`NonFiniteFloats`]).
+//! or the strings `"NaN"`, `"inf"`, `"-inf"` ([`NonFiniteFloats`]). The command-function
+//! protocol writes them as Python's `json` module does instead (`NaN`, `Infinity`,
+//! `-Infinity`, which no [`serde_json::Value`] can hold): see [`super::jsonl`].
 
 use arrow::datatypes::DataType;
 use serde_json::Value as Json;
@@ -13,14 +14,15 @@ use crate::model::Datum;
 /// How a JSON rendering writes the floats a JSON number cannot hold (NaN, ±infinity).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NonFiniteFloats {
-    /// As `null` (the command-function protocol).
+    /// As `null` (e.g. the tags of failure records).
     Null,
     /// As the strings `"NaN"`, `"inf"` and `"-inf"`, which Python's `float()` and Rust's
     /// `f64::from_str` read back (exported results, which must lose nothing).
     Text,
 }
 
-/// A value as JSON, with non-finite floats as `null` (the command-function protocol).
+/// A value as JSON, with non-finite floats as `null`. (Command requests are written by
+/// [`super::jsonl::write_request`], which writes them as Python does.)
 pub fn datum_to_json(datum: &Datum) -> Json {
     datum_to_json_with(datum, NonFiniteFloats::Null)
 }
@@ -83,7 +85,8 @@ pub fn datum_from_json(json: &Json, data_type: &DataType) -> Result<Datum, Strin
     })
 }
 
-fn type_label(data_type: &DataType) -> String {
+/// The Python name of a type, for messages (`int`, `str`, `list[float]`, …).
+pub(super) fn type_label(data_type: &DataType) -> String {
     crate::hashing::python_type::python_type_name(&arrow::datatypes::Field::new(
         "",
         data_type.clone(),

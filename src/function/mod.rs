@@ -3,8 +3,9 @@
 //! A [`PacketFunction`] declares its identity (name, major version, type id) and its
 //! input and output schemas, and starts [`FunctionWorker`]s that compute packets one at
 //! a time. Workers are where the work happens: a Rust closure ([`closure`]) or a
-//! long-lived external command speaking JSON Lines ([`command`]). The runtime decides
-//! how many workers run at once and on which threads; this module never spawns a thread.
+//! long-lived external command speaking JSON Lines ([`command`]; the protocol itself,
+//! without any I/O, is in [`jsonl`]). The runtime decides how many workers run at once
+//! and on which threads; this module never spawns a thread.
 //!
 //! Identity (reference §5.3, §7): the function's URI is
 //! `(name, output schema hash string, "v{major}", type id)`; the function body is not
@@ -13,6 +14,7 @@
 pub mod closure;
 pub mod command;
 mod json;
+pub mod jsonl;
 pub mod node;
 mod pod;
 pub mod runner;
