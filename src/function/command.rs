@@ -169,7 +169,7 @@ const LEADER_CHECK: Duration = Duration::from_secs(1);
 const READ_CHUNK: usize = 64 * 1024;
 
 /// What a command must do with its stdout, for messages.
-const STDOUT_RULE: &str = "a command's stdout must carry only its answers, one line per \
+const STDOUT_RULE: &str = "a command's stdout must carry only answers, one line per \
      packet: write debug output to stderr";
 
 /// Distinguishes the stderr files of the workers of one process.
@@ -1431,7 +1431,7 @@ mod tests {
         for part in [
             r#"{"debug": "about to answer"}"#,
             "not an answer",
-            "stdout must carry only its answers, one line per packet",
+            "stdout must carry only answers, one line per packet",
             "debug output to stderr",
             "jsonl-id",
         ] {
