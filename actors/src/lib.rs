@@ -28,5 +28,6 @@ mod supervisor;
 pub use clock::run_id_and_time;
 pub use progress::NodeProgress;
 pub use runtime::{
-    run, ErrorPolicy, NodeFailure, PipelineHandle, RunError, RunOptions, RunOutput, Runtime,
+    run, ErrorPolicy, Interrupter, NodeFailure, PipelineHandle, RunError, RunOptions, RunOutput,
+    Runtime,
 };

@@ -23,8 +23,10 @@ pub struct NodeProgress {
     pub computed: u64,
     /// Function nodes: packets served from stored results so far.
     pub cached: u64,
-    /// Function nodes: packets failed so far.
+    /// Function nodes: packets failed so far (after their retries).
     pub failed: u64,
+    /// Function nodes: retries so far (packets computed again after a failed attempt).
+    pub retried: u64,
 }
 
 #[derive(Debug, Default)]
@@ -36,6 +38,7 @@ pub(crate) struct Counters {
     computed: AtomicU64,
     cached: AtomicU64,
     failed: AtomicU64,
+    retried: AtomicU64,
 }
 
 /// The counters of every node of one run, in pipeline order.
@@ -69,10 +72,22 @@ impl Progress {
         c.computed.store(counts.computed, Ordering::Relaxed);
         c.cached.store(counts.cached, Ordering::Relaxed);
         c.failed.store(counts.failed, Ordering::Relaxed);
+        c.retried.store(counts.retried, Ordering::Relaxed);
     }
 
     pub(crate) fn ended(&self, node: usize) {
         self.counters[node].ended.store(true, Ordering::Relaxed);
+    }
+
+    /// A node's packet counts as they stand (all 0 for nodes other than function nodes).
+    pub(crate) fn counts(&self, node: usize) -> orcapod::function::node::PacketCounts {
+        let c = &self.counters[node];
+        orcapod::function::node::PacketCounts {
+            cached: c.cached.load(Ordering::Relaxed),
+            computed: c.computed.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            retried: c.retried.load(Ordering::Relaxed),
+        }
     }
 
     pub(crate) fn snapshot(&self) -> Vec<NodeProgress> {
@@ -88,6 +103,7 @@ impl Progress {
                 computed: c.computed.load(Ordering::Relaxed),
                 cached: c.cached.load(Ordering::Relaxed),
                 failed: c.failed.load(Ordering::Relaxed),
+                retried: c.retried.load(Ordering::Relaxed),
             })
             .collect()
     }

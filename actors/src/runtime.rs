@@ -9,7 +9,7 @@
 //! the run ends, and dropping the runtime stops its thread.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -23,7 +23,7 @@ use orcapod::store::ArrowStore;
 
 use crate::node_actor::{ActorConfig, Behavior, InEdge, NodeActor, NodeSetup, OutEdge};
 use crate::progress::{NodeProgress, Progress};
-use crate::supervisor::{Cancel, RunStore, Supervisor, Wired};
+use crate::supervisor::{Cancel, RunLabel, RunStore, Supervisor, Wired};
 
 pub use orcapod::pipeline::ErrorPolicy;
 
@@ -39,6 +39,7 @@ pub struct RunOptions {
     store: Option<Arc<dyn ArrowStore>>,
     feeds: HashMap<String, Receiver<RecordBatch>>,
     subscriptions: HashMap<String, Sender<RecordBatch>>,
+    run_id: Option<(String, String)>,
 }
 
 impl Default for RunOptions {
@@ -53,6 +54,7 @@ impl Default for RunOptions {
             store: None,
             feeds: HashMap::new(),
             subscriptions: HashMap::new(),
+            run_id: None,
         }
     }
 }
@@ -96,6 +98,14 @@ impl RunOptions {
     /// run starts), and cached sources add their rows there and serve the union.
     pub fn store(mut self, store: Arc<dyn ArrowStore>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// The run's id and start time (ISO 8601) as the run log records them (default: a
+    /// fresh [`run_id_and_time`](crate::run_id_and_time) when the run starts). A caller
+    /// that announces the run elsewhere (a progress file) passes the same id here.
+    pub fn run_id(mut self, run_id: impl Into<String>, started_at: impl Into<String>) -> Self {
+        self.run_id = Some((run_id.into(), started_at.into()));
         self
     }
 
@@ -363,6 +373,16 @@ impl Runtime {
         }
 
         let pipeline_nodes = pipeline.nodes().len();
+        let (run_id, started_at) = options
+            .run_id
+            .take()
+            .unwrap_or_else(crate::clock::run_id_and_time);
+        let label = RunLabel {
+            run_id: run_id.clone(),
+            started_at: started_at.clone(),
+        };
+        let stopping = Arc::new(AtomicBool::new(false));
+        let supervisor_stopping = stopping.clone();
         let progress = Arc::new(Progress::new(names.clone()));
         let (result_tx, result_rx) = crossbeam_channel::bounded(1);
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -388,6 +408,8 @@ impl Runtime {
                 supervisor_store,
                 result_tx,
                 live.clone(),
+                label,
+                supervisor_stopping,
             ));
             for (((setup, ctx), out), mut inp) in
                 setups.into_iter().zip(contexts).zip(outs).zip(ins)
@@ -415,6 +437,9 @@ impl Runtime {
             supervisor,
             result: result_rx,
             progress,
+            stopping,
+            run_id,
+            started_at,
         })
     }
 }
@@ -434,6 +459,9 @@ pub struct PipelineHandle {
     supervisor: Addr<Supervisor>,
     result: Receiver<Result<RunOutput, RunError>>,
     progress: Arc<Progress>,
+    stopping: Arc<AtomicBool>,
+    run_id: String,
+    started_at: String,
 }
 
 impl PipelineHandle {
@@ -454,14 +482,64 @@ impl PipelineHandle {
     }
 
     /// Asks the run to stop: every actor stops and the run ends with
-    /// [`RunError::Cancelled`] (unless it had already ended).
+    /// [`RunError::Cancelled`] (unless it had already ended). What the run had received
+    /// is stored and flushed first, and the run log records the run as interrupted.
     pub fn cancel(&self) {
-        self.supervisor.do_send(Cancel);
+        self.interrupt("cancelled");
+    }
+
+    /// [`cancel`](Self::cancel), recording `reason` (e.g. `SIGINT`) as what interrupted
+    /// the run in the run log.
+    pub fn interrupt(&self, reason: impl Into<String>) {
+        self.supervisor.do_send(Cancel {
+            reason: reason.into(),
+        });
+    }
+
+    /// A handle that can interrupt this run from any thread (e.g. a signal watcher),
+    /// as [`interrupt`](Self::interrupt) does.
+    pub fn interrupter(&self) -> Interrupter {
+        Interrupter {
+            supervisor: self.supervisor.clone(),
+        }
+    }
+
+    /// Whether every node has been told to stop (after [`cancel`](Self::cancel) or a
+    /// fail-fast failure) or the run is over. From then on no node starts new work or
+    /// takes new results, so a caller that kills the run's external commands (to stop
+    /// them sooner) no longer turns their packets into counted failures.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// The run's id, as the run log records it.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// When the run started (ISO 8601 UTC), as the run log records it.
+    pub fn started_at(&self) -> &str {
+        &self.started_at
     }
 
     /// Rows and batches emitted so far by each node (and each output collector).
     pub fn progress(&self) -> Vec<NodeProgress> {
         self.progress.snapshot()
+    }
+}
+
+/// Interrupts one run from any thread ([`PipelineHandle::interrupter`]).
+#[derive(Clone)]
+pub struct Interrupter {
+    supervisor: Addr<Supervisor>,
+}
+
+impl Interrupter {
+    /// [`PipelineHandle::interrupt`]: stops the run, recording `reason` in the run log.
+    pub fn interrupt(&self, reason: impl Into<String>) {
+        self.supervisor.do_send(Cancel {
+            reason: reason.into(),
+        });
     }
 }
 

@@ -8,6 +8,15 @@
 //! A [`Cancel`] stops every actor. The supervisor sends the result exactly once and then
 //! stops itself, so a finished run leaves no actor behind.
 //!
+//! A run that stops early (a fail-fast failure or a cancel) keeps everything it has
+//! received: the supervisor stops every node, waits (at most [`STOP_GRACE`]) until every
+//! node actor has stopped, so that the writes they sent before stopping are in its
+//! mailbox, then hands every buffered write to the store writer, waits for the flush,
+//! and only then writes the run log and reports. Every outcome is logged
+//! ([`write_run_log`]): completed, failed (the node and the reason) or interrupted (the
+//! reason given to [`Cancel`]), with each node's counts as they stood when it stopped
+//! (taken from the live progress counters for nodes that had not ended).
+//!
 //! Store writes of function nodes and logging operators come here ([`StoreWrites`]) and are buffered: they are
 //! applied and flushed together every [`FLUSH_INTERVAL`], when [`FLUSH_ROWS`] rows are
 //! waiting, and before the run reports success. So results become durable in batches
@@ -18,15 +27,16 @@
 //! flushed ([`Flushed`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::Sender;
 use orcapod::function::node::{apply_writes, PacketCounts, PacketFailure, StoreWrite};
 use orcapod::model::{Stream, StreamSchema};
-use orcapod::pipeline::{write_run_log, NodeStats};
+use orcapod::pipeline::{write_run_log, NodeStats, RunInfo, RunOutcome};
 use orcapod::store::ArrowStore;
 
 use crate::messages::{Start, Stop};
@@ -38,6 +48,13 @@ use crate::runtime::{NodeFailure, RunError, RunOutput};
 pub(crate) const FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 /// How many buffered result rows trigger a flush at once.
 pub(crate) const FLUSH_ROWS: usize = 8192;
+/// How long a run that stops early waits for its node actors to stop (and so for the
+/// writes they sent before stopping) before it flushes and reports.
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(2);
+/// The node named by a failure to store.
+const STORE_NODE: &str = "store";
+/// How often the supervisor looks whether the stopped node actors are gone.
+const STOP_POLL: Duration = Duration::from_millis(2);
 
 /// A node has delivered its end of stream to every consumer and stopped.
 #[derive(Message)]
@@ -128,10 +145,19 @@ impl StoreWriter {
     }
 }
 
-/// The caller cancels the run.
+/// The caller cancels the run; `reason` (e.g. `SIGINT`) goes to the run log.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub(crate) struct Cancel;
+pub(crate) struct Cancel {
+    pub reason: String,
+}
+
+/// The run's id and start time, for the run log.
+#[derive(Debug, Clone)]
+pub(crate) struct RunLabel {
+    pub run_id: String,
+    pub started_at: String,
+}
 
 /// The wired actors, handed over once every address exists.
 #[derive(Message)]
@@ -176,6 +202,15 @@ pub(crate) struct Supervisor {
     finishing: Option<Result<RunOutput, RunError>>,
     result: Option<Sender<Result<RunOutput, RunError>>>,
     live: Arc<AtomicUsize>,
+    /// The run's id and start, for the run log.
+    label: RunLabel,
+    /// Why the run was cancelled, once it was.
+    cancel_reason: Option<String>,
+    /// Set once every node has been told to stop (or the run is over): from then on no
+    /// node takes new work, so the caller may kill the commands.
+    stopping: Arc<AtomicBool>,
+    /// The run is stopping early: waiting for the node actors to stop before flushing.
+    draining: bool,
 }
 
 impl Supervisor {
@@ -188,6 +223,8 @@ impl Supervisor {
         store: Option<RunStore>,
         result: Sender<Result<RunOutput, RunError>>,
         live: Arc<AtomicUsize>,
+        label: RunLabel,
+        stopping: Arc<AtomicBool>,
     ) -> Self {
         let ended = vec![false; names.len()];
         let stats = names
@@ -221,6 +258,10 @@ impl Supervisor {
             outputs: HashMap::new(),
             result: Some(result),
             live,
+            label,
+            cancel_reason: None,
+            stopping,
+            draining: false,
         }
     }
 
@@ -228,19 +269,42 @@ impl Supervisor {
         if self.result.is_none() {
             return;
         }
+        self.stopping.store(true, Ordering::SeqCst);
+        // Once cancelled, a run whose node failed meanwhile (e.g. its command died of the
+        // same Ctrl-C) is interrupted; a failure to store is still reported as such.
+        let node_failed = matches!(&outcome, Err(RunError::NodeFailed(f)) if f.node != STORE_NODE);
+        if self.cancel_reason.is_some() && node_failed {
+            outcome = Err(RunError::Cancelled);
+        }
         if let Some(store) = &self.store {
             let stats = match &outcome {
                 Ok(output) => output.stats.clone(),
                 Err(_) => self.stats_so_far(),
             };
-            let (run_id, finished_at) = crate::clock::run_id_and_time();
-            if let Err(e) = write_run_log(
-                store.as_ref(),
-                &self.pipeline,
-                &run_id,
-                &finished_at,
-                &stats,
-            ) {
+            let (_, finished_at) = crate::clock::run_id_and_time();
+            let run = RunInfo {
+                run_id: self.label.run_id.clone(),
+                started_at: self.label.started_at.clone(),
+                finished_at,
+                outcome: match &outcome {
+                    Ok(_) => RunOutcome::Completed,
+                    Err(RunError::Cancelled) => RunOutcome::Interrupted {
+                        reason: self
+                            .cancel_reason
+                            .clone()
+                            .unwrap_or_else(|| "cancelled".to_string()),
+                    },
+                    Err(RunError::NodeFailed(failure)) => RunOutcome::Failed {
+                        node: failure.node.clone(),
+                        reason: failure.message.clone(),
+                    },
+                    Err(other) => RunOutcome::Failed {
+                        node: String::new(),
+                        reason: other.to_string(),
+                    },
+                },
+            };
+            if let Err(e) = write_run_log(store.as_ref(), &self.pipeline, &run, &stats) {
                 if outcome.is_ok() {
                     outcome = Err(RunError::Build(e));
                 }
@@ -253,14 +317,50 @@ impl Supervisor {
         ctx.stop();
     }
 
-    /// Per-node stats of the pipeline nodes as they stand.
+    /// Per-node stats of the pipeline nodes as they stand: a node that has not ended
+    /// reports the packet counts of its live progress counters.
     fn stats_so_far(&self) -> Vec<NodeStats> {
         let mut stats = self.stats.clone();
         stats.truncate(self.pipeline_nodes);
-        for (s, p) in stats.iter_mut().zip(self.progress.snapshot()) {
+        for (i, (s, p)) in stats.iter_mut().zip(self.progress.snapshot()).enumerate() {
             s.rows_out = p.rows_out;
+            if !self.ended[i] {
+                s.counts = self.progress.counts(i);
+            }
         }
         stats
+    }
+
+    /// Stops the run early with `outcome`: every node is told to stop; once every node
+    /// actor has stopped (or after [`STOP_GRACE`]) what they handed over is flushed, then
+    /// the outcome is reported.
+    fn stop_early(&mut self, outcome: Result<RunOutput, RunError>, ctx: &mut Context<Self>) {
+        if self.result.is_none() || self.finishing.is_some() || self.draining {
+            return;
+        }
+        self.stop_all();
+        self.stopping.store(true, Ordering::SeqCst);
+        self.draining = true;
+        self.drain_then_finish(outcome, Instant::now() + STOP_GRACE, ctx);
+    }
+
+    fn drain_then_finish(
+        &mut self,
+        outcome: Result<RunOutput, RunError>,
+        deadline: Instant,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.result.is_none() {
+            return;
+        }
+        let stopped = self.nodes.iter().all(|n| !n.connected());
+        if stopped || Instant::now() >= deadline {
+            self.finish_after_flush(outcome, ctx);
+        } else {
+            ctx.run_later(STOP_POLL, move |supervisor, ctx| {
+                supervisor.drain_then_finish(outcome, deadline, ctx)
+            });
+        }
     }
 
     /// Hands the buffered writes to the store writer (which applies and flushes them).
@@ -310,7 +410,7 @@ impl Supervisor {
         self.stop_all();
         self.finishing = None;
         let failure = NodeFailure {
-            node: "store".to_string(),
+            node: STORE_NODE.to_string(),
             message,
         };
         self.finish(Err(RunError::NodeFailed(failure)), ctx);
@@ -352,6 +452,10 @@ impl Handler<Flushed> for Supervisor {
             self.store_failed(e.to_string(), ctx);
             return;
         }
+        if self.finishing.is_some() && !self.pending_writes.is_empty() {
+            // Writes that arrived while the last flush ran go before the report.
+            self.flush_writes(ctx);
+        }
         if self.flushes_in_flight == 0 {
             if let Some(outcome) = self.finishing.take() {
                 self.finish(outcome, ctx);
@@ -390,7 +494,8 @@ impl Handler<NodeEnded> for Supervisor {
         if let Some(counts) = message.counts {
             self.stats[message.index].counts = counts;
         }
-        if self.ended.iter().all(|e| *e) && self.finishing.is_none() {
+        // A run stopping early keeps the outcome it stops with.
+        if self.ended.iter().all(|e| *e) && self.finishing.is_none() && !self.draining {
             let stats = self.stats_so_far();
             let outcome = Ok(RunOutput {
                 streams: std::mem::take(&mut self.outputs),
@@ -447,10 +552,10 @@ impl Handler<NodeFailed> for Supervisor {
         };
         if self.continue_on_error {
             self.failures.push(failure);
-        } else if self.finishing.is_none() {
-            self.stop_all();
-            // Results computed before the failure are valid: keep them.
-            self.finish_after_flush(Err(RunError::NodeFailed(failure)), ctx);
+        } else {
+            // Results computed before the failure are valid: keep them. (A failure
+            // while the run already stops early changes nothing.)
+            self.stop_early(Err(RunError::NodeFailed(failure)), ctx);
         }
     }
 }
@@ -474,11 +579,15 @@ impl Handler<Collected> for Supervisor {
 impl Handler<Cancel> for Supervisor {
     type Result = ();
 
-    fn handle(&mut self, _: Cancel, ctx: &mut Context<Self>) {
-        if self.result.is_none() || self.finishing.is_some() {
+    fn handle(&mut self, cancel: Cancel, ctx: &mut Context<Self>) {
+        if self.result.is_none() {
             return;
         }
-        self.stop_all();
-        self.finish_after_flush(Err(RunError::Cancelled), ctx);
+        if self.cancel_reason.is_none() {
+            self.cancel_reason = Some(cancel.reason);
+        }
+        // A run already stopping at a failure ends as interrupted all the same (see
+        // `finish`); a run already completing completes.
+        self.stop_early(Err(RunError::Cancelled), ctx);
     }
 }

@@ -26,7 +26,7 @@ use crate::operator::{InputInfo, Operator, OperatorSpec};
 use crate::source::Source;
 
 pub use cache::{cached_source_path, CacheMode, OperatorLog};
-pub use stored::{read_run_log, stored_source, write_run_log, RunRecord};
+pub use stored::{read_run_log, stored_source, write_run_log, RunInfo, RunOutcome, RunRecord};
 pub(crate) use sync_exec::packet_failed;
 pub use sync_exec::{BackoffWaiter, NodeStats, SyncExecutor};
 

@@ -1,6 +1,10 @@
 //! The commands that look without running: `validate`, `graph`, `show`, `status`.
 //!
 //! None of them writes to the database; `show` and `status` open it only if it exists.
+//! Only `validate` starts the file's commands (the start probe). While a run holds the
+//! database (sled allows one process), `status` reads the run's progress file and
+//! `show` asks the running process through its socket ([`crate::live`],
+//! [`crate::remote`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -9,14 +13,17 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use orcapod::export;
-use orcapod::pipeline::{read_run_log, stored_source, CacheMode, NodeKind, RunRecord};
+use orcapod::pipeline::{
+    read_run_log, stored_source, CacheMode, NodeKind, Pipeline, RunOutcome, RunRecord,
+};
 use orcapod::pipeline_file::PipelineFile;
 use orcapod::store::{ArrowStore, SledStore};
 
-use crate::{Failure, GraphFormat, ShowFormat};
+use crate::live::{self, Liveness, Progress};
+use crate::{remote, Failure, GraphFormat, ShowFormat};
 
 pub fn validate(path: &Path) -> Result<(), Failure> {
-    let file = crate::load(path)?;
+    let file = crate::load_checked(path)?;
     let pipeline = file.pipeline();
     println!(
         "{}: valid — pipeline `{}`, {} nodes, outputs {}",
@@ -46,23 +53,44 @@ pub fn graph(path: &Path, format: GraphFormat) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A database directory, opened.
-type OpenedDb = (PathBuf, Arc<dyn ArrowStore>);
+/// How long `show` and `status` wait for a run that holds the database to announce
+/// itself in its progress file (it writes it right after opening the database).
+const ANNOUNCE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The database for `show` and `status`: it must exist already (these commands never
-/// create one).
-fn existing_db(file: &PipelineFile, db: Option<&Path>) -> Result<Option<OpenedDb>, Failure> {
-    let db = db
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| file.default_db());
-    if !db.exists() {
-        return Ok(None);
+/// The database of `show` and `status`.
+fn db_dir(file: &PipelineFile, db: Option<&Path>) -> PathBuf {
+    db.map(Path::to_path_buf)
+        .unwrap_or_else(|| file.default_db())
+}
+
+/// Where the stored rows come from: the database itself, or the run holding it.
+enum Reader {
+    Store(Arc<dyn ArrowStore>),
+    Running(Box<Progress>),
+}
+
+/// Opens the (existing) database `db`; when a run holds it, that run's progress.
+fn open_or_running(db: &Path) -> Result<Reader, Failure> {
+    if let Some(progress) = live::running(db) {
+        return Ok(Reader::Running(Box::new(progress)));
     }
-    let store: Arc<dyn ArrowStore> = Arc::new(
-        SledStore::open(&db)
-            .with_context(|| format!("cannot open the database {}", db.display()))?,
-    );
-    Ok(Some((db, store)))
+    match SledStore::open(db) {
+        Ok(store) => Ok(Reader::Store(Arc::new(store))),
+        Err(e) => {
+            // A run may have opened it a moment ago and not announced itself yet.
+            let deadline = std::time::Instant::now() + ANNOUNCE_WAIT;
+            while std::time::Instant::now() < deadline {
+                if let Some(progress) = live::running(db) {
+                    return Ok(Reader::Running(Box::new(progress)));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(Failure::Failed(format!(
+                "cannot open the database {}: {e}",
+                db.display()
+            )))
+        }
+    }
 }
 
 pub fn show(
@@ -93,18 +121,24 @@ pub fn show(
             )))
         }
         _ => {
-            let Some((db, store)) = existing_db(&file, db)? else {
+            let db = db_dir(&file, db);
+            if !db.exists() {
                 return Err(Failure::Failed(format!(
                     "{}: node `{name}` has no stored results yet: there is no database at {} \
                      (run the pipeline first)",
                     path.display(),
-                    file.default_db().display()
+                    db.display()
                 )));
-            };
-            let source = stored_source(store.as_ref(), pipeline, name).with_context(|| {
-                format!("cannot read the results of `{name}` from {}", db.display())
-            })?;
-            source.stream().clone()
+            }
+            match open_or_running(&db)? {
+                Reader::Store(store) => stored_source(store.as_ref(), pipeline, name)
+                    .with_context(|| {
+                        format!("cannot read the results of `{name}` from {}", db.display())
+                    })?
+                    .stream()
+                    .clone(),
+                Reader::Running(progress) => from_running_run(&db, &progress, pipeline, name)?,
+            }
         }
     };
     let columns = if all_info {
@@ -134,23 +168,71 @@ pub fn show(
     Ok(())
 }
 
+/// The stored rows of node `name`, asked of the run that holds the database.
+fn from_running_run(
+    db: &Path,
+    progress: &Progress,
+    pipeline: &Pipeline,
+    name: &str,
+) -> Result<orcapod::model::Stream, Failure> {
+    let busy = format!(
+        "the database {} is in use by a run of pipeline `{}` (pid {}, since {})",
+        db.display(),
+        progress.pipeline,
+        progress.pid,
+        progress.started_at
+    );
+    if progress.pipeline != pipeline.name() {
+        return Err(Failure::Failed(format!(
+            "{busy}; `show` of pipeline `{}` works again when it ends",
+            pipeline.name()
+        )));
+    }
+    let Some(socket) = &progress.socket else {
+        return Err(Failure::Failed(format!(
+            "{busy}, which does not answer `show`; try again when it ends"
+        )));
+    };
+    let node = pipeline.node(name).expect("checked by the caller");
+    remote::fetch(socket, node)
+        .map_err(|e| Failure::Failed(format!("{busy}, which cannot show `{name}`: {e}")))
+}
+
 pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
     let file = crate::load(path)?;
     let pipeline = file.pipeline();
-    let Some((db, store)) = existing_db(&file, db)? else {
+    let db = db_dir(&file, db);
+    if !db.exists() {
         println!(
             "pipeline `{}`: never run (no database at {})",
             pipeline.name(),
-            file.default_db().display()
+            db.display()
         );
         return Ok(());
+    }
+    let store = match open_or_running(&db)? {
+        Reader::Running(progress) if progress.pipeline == pipeline.name() => {
+            print_live(&progress, &file);
+            return Ok(());
+        }
+        Reader::Running(progress) => {
+            println!(
+                "pipeline `{}`: the database {} is in use by a run of pipeline `{}` (pid {}, \
+                 since {}); the status of `{}` can be read when it ends",
+                pipeline.name(),
+                db.display(),
+                progress.pipeline,
+                progress.pid,
+                progress.started_at,
+                pipeline.name()
+            );
+            return Ok(());
+        }
+        Reader::Store(store) => store,
     };
     let log = read_run_log(store.as_ref(), pipeline.name())
         .with_context(|| format!("cannot read the run log in {}", db.display()))?;
-    let runs: BTreeMap<&str, &str> = log
-        .iter()
-        .map(|r| (r.run_id.as_str(), r.finished_at.as_str()))
-        .collect();
+    let runs: BTreeMap<&str, &RunRecord> = log.iter().map(|r| (r.run_id.as_str(), r)).collect();
     println!(
         "pipeline `{}`: {} run{} recorded in {}",
         pipeline.name(),
@@ -158,6 +240,15 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
         if runs.len() == 1 { "" } else { "s" },
         db.display()
     );
+    // A run killed before it could record its end (a later run records it).
+    if let Some(Liveness::Killed(killed)) = live::liveness(&db) {
+        if killed.pipeline == pipeline.name() && !runs.contains_key(killed.run_id.as_str()) {
+            print_killed(&killed, &file);
+        }
+    }
+    if let Some(last) = runs.values().next_back() {
+        println!("{}", describe_run(last, &file));
+    }
     // The latest record of each node.
     let mut latest: BTreeMap<&str, &RunRecord> = BTreeMap::new();
     for record in &log {
@@ -167,36 +258,35 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
         }
     }
     println!(
-        "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8}  last run",
-        "node", "kind", "rows", "cached", "computed", "failed"
+        "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}  last run",
+        "node", "kind", "rows", "cached", "computed", "failed", "retried"
     );
     for node in pipeline.nodes() {
         let kind = crate::kind_label(node.kind());
+        let function = matches!(node.kind(), NodeKind::Function(_));
         match latest.get(node.name()) {
-            Some(r) if matches!(node.kind(), NodeKind::Function(_)) => println!(
-                "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8}  {}",
-                node.name(),
-                kind,
-                r.rows_out,
-                r.cached,
-                r.computed,
-                r.failed,
-                r.finished_at
-            ),
-            Some(r) => println!(
-                "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8}  {}",
-                node.name(),
-                kind,
-                r.rows_out,
-                "-",
-                "-",
-                "-",
-                r.finished_at
-            ),
+            Some(r) => {
+                let count = |n: u64| if function { n.to_string() } else { "-".into() };
+                let when = match &r.outcome {
+                    RunOutcome::Completed | RunOutcome::Unrecorded => r.finished_at.clone(),
+                    other => format!("{} ({})", r.finished_at, other.label()),
+                };
+                println!(
+                    "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}  {when}",
+                    node.name(),
+                    kind,
+                    r.rows_out,
+                    count(r.cached),
+                    count(r.computed),
+                    count(r.failed),
+                    count(r.retried),
+                )
+            }
             None => println!(
-                "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8}  never",
+                "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}  never",
                 node.name(),
                 kind,
+                "-",
                 "-",
                 "-",
                 "-",
@@ -205,10 +295,14 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
         }
     }
     for r in latest.values().filter(|r| r.failed > 0) {
-        println!("\nfailures of `{}` in its last run:", r.node);
         let failures: serde_json::Value =
             serde_json::from_str(&r.failures_json).unwrap_or(serde_json::Value::Null);
-        for f in failures.as_array().into_iter().flatten() {
+        let failures = failures.as_array().cloned().unwrap_or_default();
+        if failures.is_empty() {
+            continue;
+        }
+        println!("\nfailures of `{}` in its last run:", r.node);
+        for f in failures {
             println!(
                 "  {}: {}{}",
                 f["tag"],
@@ -222,4 +316,93 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// One line: how a run ended.
+fn describe_run(run: &RunRecord, file: &PipelineFile) -> String {
+    let started = if run.started_at.is_empty() {
+        String::new()
+    } else {
+        format!(", started {}", run.started_at)
+    };
+    match &run.outcome {
+        RunOutcome::Completed => format!(
+            "last run {}: completed at {}{started}",
+            run.run_id, run.finished_at
+        ),
+        RunOutcome::Failed { node, reason } => format!(
+            "last run {}: failed at {}{started}: node `{node}` failed: {}",
+            run.run_id,
+            run.finished_at,
+            reason.trim_end()
+        ),
+        RunOutcome::Interrupted { reason } => format!(
+            "last run {}: interrupted at {}{started} ({reason}); the results it stored are \
+             kept, and `orcapod run {}` continues from there",
+            run.run_id,
+            run.finished_at,
+            file.path().display()
+        ),
+        RunOutcome::Unrecorded => format!(
+            "last run {}: ended at {} (how it ended was not recorded by the orcapod that ran it)",
+            run.run_id, run.finished_at
+        ),
+    }
+}
+
+/// The live progress of a run in progress.
+fn print_live(progress: &Progress, file: &PipelineFile) {
+    println!(
+        "pipeline `{}`: running since {}, pid {} (run {}, {} mode; progress updated {})",
+        progress.pipeline,
+        progress.started_at,
+        progress.pid,
+        progress.run_id,
+        progress.mode,
+        live::ago(progress.updated_unix_ms)
+    );
+    print_lines(progress, file);
+}
+
+/// A run whose process was killed before it recorded its end.
+fn print_killed(progress: &Progress, file: &PipelineFile) {
+    println!(
+        "the last run {} (started {}, pid {}) was interrupted (killed): its process ended \
+         without recording its end. Its last known progress ({}):",
+        progress.run_id, progress.started_at, progress.pid, progress.updated_at
+    );
+    print_lines(progress, file);
+    println!(
+        "the results it stored are kept: the next `orcapod run {}` uses them and computes \
+         only the rest\n",
+        file.path().display()
+    );
+}
+
+fn print_lines(progress: &Progress, file: &PipelineFile) {
+    println!(
+        "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}  state",
+        "node", "kind", "rows", "cached", "computed", "failed", "retried"
+    );
+    for line in &progress.nodes {
+        let function = file
+            .pipeline()
+            .node(&line.name)
+            .is_some_and(|n| matches!(n.kind(), NodeKind::Function(_)));
+        let count = |n: u64| if function { n.to_string() } else { "-".into() };
+        println!(
+            "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}  {}",
+            line.name,
+            line.kind,
+            line.rows,
+            count(line.cached),
+            count(line.computed),
+            count(line.failed),
+            count(line.retried),
+            line.state
+        );
+    }
+    if let Some(failure) = &progress.failure {
+        println!("failed: node `{}`: {}", failure.node, failure.reason);
+    }
 }

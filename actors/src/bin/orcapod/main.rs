@@ -2,13 +2,20 @@
 //!
 //! The commands and the exit codes are a contract (`pipeline-spec.md`): 0 success; 1
 //! the run failed (a node failed under the fail-fast policy, or an I/O error); 2 the
-//! file or its schemas are invalid — and then nothing ran and nothing was written.
+//! file or its schemas are invalid — and then nothing ran and nothing was written;
+//! 130 and 143: `run` was interrupted by SIGINT or SIGTERM (what it computed is stored).
 //! Results go to stdout; progress, summaries and errors go to stderr.
+//!
+//! Only `run` and `validate` start the file's commands (the start probe); `graph`,
+//! `show` and `status` only read.
 
 mod builtins;
 mod inspect;
+mod live;
 mod probe;
+mod remote;
 mod run;
+mod signals;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,7 +70,7 @@ enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
     },
-    /// Print a node's stored results.
+    /// Print a node's stored results (also while a run is in progress).
     Show {
         /// The pipeline file.
         file: PathBuf,
@@ -79,7 +86,8 @@ enum Command {
         #[arg(long)]
         all_info: bool,
     },
-    /// Per node: rows, cache hits, computed, failed, and when it last ran.
+    /// How the last run ended and, per node: rows, cache hits, computed, failed, retried,
+    /// and when it last ran. While a run is in progress: its live progress.
     Status {
         /// The pipeline file.
         file: PathBuf,
@@ -124,6 +132,18 @@ enum Failure {
     Invalid(String),
     /// The run or an I/O operation failed (exit 1).
     Failed(String),
+    /// A signal interrupted the run (exit 128 + the signal's number); the message says
+    /// what is stored.
+    Interrupted { code: u8, message: String },
+}
+
+impl Failure {
+    fn message(&self) -> &str {
+        match self {
+            Failure::Invalid(m) | Failure::Failed(m) => m,
+            Failure::Interrupted { message, .. } => message,
+        }
+    }
 }
 
 impl From<FileError> for Failure {
@@ -183,12 +203,23 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::from(1)
         }
+        Err(Failure::Interrupted { code, message }) => {
+            eprintln!("{message}");
+            ExitCode::from(code)
+        }
     }
 }
 
-/// Loads and checks a pipeline file, including that every command can start.
+/// Loads and checks a pipeline file without starting anything (for the commands that
+/// only read: `graph`, `show`, `status`).
 fn load(file: &std::path::Path) -> Result<PipelineFile, Failure> {
-    let loaded = PipelineFile::load(file, &builtins::registry())?;
+    Ok(PipelineFile::load(file, &builtins::registry())?)
+}
+
+/// Loads and checks a pipeline file, including that every command can start (the start
+/// probe runs each command once with empty input: `run` and `validate`).
+fn load_checked(file: &std::path::Path) -> Result<PipelineFile, Failure> {
+    let loaded = load(file)?;
     for check in loaded.commands() {
         if let Err(message) = probe::starts(check) {
             let at = loaded
