@@ -30,9 +30,7 @@ use std::time::{Duration, Instant};
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
-use orcapod::function::node::{
-    Completed, FunctionNode, Job, PacketResult, PendingRecords, StoreWrite,
-};
+use orcapod::function::node::{Completed, FunctionNode, Job, PacketResult, StoreWrite};
 use orcapod::function::panic_message;
 use orcapod::function::runner::{JobEnd, JobRunner, RunnerHost};
 use orcapod::model::StreamSchema;
@@ -148,8 +146,6 @@ pub(crate) struct NodeActor {
     stopped_by_supervisor: bool,
     /// A function node has a [`FunctionStep`] queued.
     step_scheduled: bool,
-    /// Pipeline records a function node's workers are building.
-    records_in_flight: usize,
     config: Arc<ActorConfig>,
     rng: Option<XorShift>,
     supervisor: Addr<Supervisor>,
@@ -197,7 +193,6 @@ impl NodeActor {
             reported_end: false,
             stopped_by_supervisor: false,
             step_scheduled: false,
-            records_in_flight: 0,
             config,
             rng,
             supervisor,
@@ -331,19 +326,10 @@ impl NodeActor {
                 return;
             }
         };
-        if !writes.is_empty() {
-            self.supervisor.do_send(StoreWrites { writes });
-        }
-        // Records are keyed (a hash per row) on the worker threads.
-        if let Behavior::Function {
-            pool: Some(pool), ..
-        } = &mut self.behavior
-        {
-            for r in records {
-                if pool.send(Task::Records(r)) {
-                    self.records_in_flight += 1;
-                }
-            }
+        // Results and the records naming them go to the store together; the records
+        // are keyed (a hash per row) on the store-writer thread.
+        if !(writes.is_empty() && records.is_empty()) {
+            self.supervisor.do_send(StoreWrites { writes, records });
         }
         self.emit(outputs);
         if let Some(first) = failures.first() {
@@ -401,6 +387,7 @@ impl NodeActor {
         match write {
             Ok(Some(write)) => self.supervisor.do_send(StoreWrites {
                 writes: vec![write],
+                records: Vec::new(),
             }),
             Ok(None) => {}
             Err(e) => {
@@ -614,10 +601,7 @@ impl NodeActor {
             // Completed packets wait for a queued step: end only after it.
             Behavior::Function { state, .. } => {
                 self.inputs.iter().all(|i| i.ended)
-                    && (self.failed
-                        || (state.jobs_in_flight() == 0
-                            && !self.step_scheduled
-                            && self.records_in_flight == 0))
+                    && (self.failed || (state.jobs_in_flight() == 0 && !self.step_scheduled))
             }
             _ => self.inputs.iter().all(|i| i.ended),
         };
@@ -686,7 +670,7 @@ impl Actor for NodeActor {
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         if let Behavior::Function { pool, state } = &mut self.behavior {
             if let Some(pool) = pool.take() {
-                pool.close(state.jobs_in_flight() == 0 && self.records_in_flight == 0);
+                pool.close(state.jobs_in_flight() == 0);
             }
         }
         self.live.fetch_sub(1, Ordering::SeqCst);
@@ -725,6 +709,11 @@ impl Handler<Stop> for NodeActor {
     type Result = ();
 
     fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        // Results already settled are handed over (stored) before the node stops: a
+        // queued step would not run once the actor is stopping.
+        if !self.failed && matches!(self.behavior, Behavior::Function { .. }) {
+            self.after_function_step(ctx);
+        }
         self.stopped_by_supervisor = true;
         ctx.stop();
     }
@@ -779,32 +768,6 @@ impl Handler<JobDone> for NodeActor {
     }
 }
 
-/// A worker built a batch of pipeline records.
-#[derive(actix::Message)]
-#[rtype(result = "()")]
-pub(crate) struct RecordsDone {
-    write: orcapod::Result<Option<StoreWrite>>,
-}
-
-impl Handler<RecordsDone> for NodeActor {
-    type Result = ();
-
-    fn handle(&mut self, done: RecordsDone, ctx: &mut Context<Self>) {
-        self.records_in_flight = self.records_in_flight.saturating_sub(1);
-        if self.hand_over(done.write, ctx) {
-            self.after_progress(ctx);
-        }
-    }
-}
-
-/// What a function node's worker threads do.
-pub(crate) enum Task {
-    /// Compute a job's packets.
-    Compute(Job),
-    /// Key a batch of pipeline records.
-    Records(PendingRecords),
-}
-
 /// Self-message: hand out what the function node completed since the last step.
 #[derive(actix::Message)]
 #[rtype(result = "()")]
@@ -832,8 +795,8 @@ impl Handler<FunctionStep> for NodeActor {
 /// is done; a thread whose node has stopped abandons its job (and its worker, which kills
 /// its command).
 pub(crate) struct WorkerPool {
-    jobs: Option<Sender<Task>>,
-    receiver: Receiver<Task>,
+    jobs: Option<Sender<Job>>,
+    receiver: Receiver<Job>,
     threads: Vec<std::thread::JoinHandle<()>>,
     function: Arc<dyn orcapod::function::PacketFunction>,
     retries: u32,
@@ -852,7 +815,7 @@ impl WorkerPool {
         continue_on_error: bool,
         node: Addr<NodeActor>,
     ) -> Self {
-        let (tx, rx) = crossbeam_channel::unbounded::<Task>();
+        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         WorkerPool {
             jobs: Some(tx),
             receiver: rx,
@@ -882,23 +845,14 @@ impl WorkerPool {
                 ))
                 .spawn(move || {
                     let mut runner = JobRunner::new(function, retries);
-                    while let Ok(task) = rx.recv() {
-                        match task {
-                            Task::Compute(job) => {
-                                let mut host = PoolHost {
-                                    node: &node,
-                                    last_sent: Instant::now(),
-                                    continue_on_error,
-                                };
-                                if runner.run(&job, &mut host) == JobEnd::Abandoned
-                                    && !node.connected()
-                                {
-                                    return;
-                                }
-                            }
-                            Task::Records(records) => node.do_send(RecordsDone {
-                                write: records.build(),
-                            }),
+                    while let Ok(job) = rx.recv() {
+                        let mut host = PoolHost {
+                            node: &node,
+                            last_sent: Instant::now(),
+                            continue_on_error,
+                        };
+                        if runner.run(&job, &mut host) == JobEnd::Abandoned && !node.connected() {
+                            return;
                         }
                     }
                 });
@@ -921,14 +875,10 @@ impl WorkerPool {
             self.dispatched += 1;
             self.ensure_threads(self.dispatched);
             // The receivers live as long as the pool; a send cannot fail before close.
-            self.send(Task::Compute(job));
+            if let Some(tx) = &self.jobs {
+                let _ = tx.send(job);
+            }
         }
-    }
-
-    /// Queues a task; false if the pool is closed.
-    fn send(&mut self, task: Task) -> bool {
-        self.ensure_threads(1);
-        self.jobs.as_ref().is_some_and(|tx| tx.send(task).is_ok())
     }
 
     /// Closes the job channel; joins the threads when they are idle (a thread still in a

@@ -34,7 +34,9 @@ use std::time::{Duration, Instant};
 use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::Sender;
-use orcapod::function::node::{apply_writes, PacketCounts, PacketFailure, StoreWrite};
+use orcapod::function::node::{
+    apply_writes, PacketCounts, PacketFailure, PendingRecords, StoreWrite,
+};
 use orcapod::model::{Stream, StreamSchema};
 use orcapod::pipeline::{write_run_log, NodeStats, RunInfo, RunOutcome};
 use orcapod::store::ArrowStore;
@@ -79,6 +81,9 @@ pub(crate) struct PacketsFailed {
 #[rtype(result = "()")]
 pub(crate) struct StoreWrites {
     pub writes: Vec<StoreWrite>,
+    /// Pipeline records of a function node, built (a hash per row) on the store-writer
+    /// thread and stored with the results they name.
+    pub records: Vec<PendingRecords>,
 }
 
 /// A node failed (an error or a panic in its state machine).
@@ -108,18 +113,25 @@ pub(crate) struct Flushed {
 /// The thread that applies and flushes a run's store writes, one batch after another,
 /// and acknowledges each batch to the supervisor.
 pub(crate) struct StoreWriter {
-    batches: Option<Sender<Vec<StoreWrite>>>,
+    batches: Option<Sender<(Vec<StoreWrite>, Vec<PendingRecords>)>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl StoreWriter {
     fn start(store: Arc<dyn ArrowStore>, supervisor: Addr<Supervisor>) -> std::io::Result<Self> {
-        let (tx, rx) = crossbeam_channel::unbounded::<Vec<StoreWrite>>();
+        let (tx, rx) = crossbeam_channel::unbounded::<(Vec<StoreWrite>, Vec<PendingRecords>)>();
         let thread = std::thread::Builder::new()
             .name("orcapod-store-writer".to_string())
             .spawn(move || {
-                while let Ok(writes) = rx.recv() {
-                    let result = apply_writes(store.as_ref(), writes).and_then(|()| store.flush());
+                while let Ok((mut writes, records)) = rx.recv() {
+                    let result = records
+                        .into_iter()
+                        .try_for_each(|r| {
+                            writes.extend(r.build()?);
+                            Ok(())
+                        })
+                        .and_then(|()| apply_writes(store.as_ref(), writes))
+                        .and_then(|()| store.flush());
                     supervisor.do_send(Flushed { result });
                 }
             })?;
@@ -130,7 +142,7 @@ impl StoreWriter {
     }
 
     /// Hands a batch over; false if the writer is gone.
-    fn send(&self, writes: Vec<StoreWrite>) -> bool {
+    fn send(&self, writes: (Vec<StoreWrite>, Vec<PendingRecords>)) -> bool {
         self.batches
             .as_ref()
             .is_some_and(|tx| tx.send(writes).is_ok())
@@ -192,6 +204,7 @@ pub(crate) struct Supervisor {
     /// The store scoped to the pipeline, where function nodes write.
     scoped_store: Option<Arc<dyn ArrowStore>>,
     pending_writes: Vec<StoreWrite>,
+    pending_records: Vec<PendingRecords>,
     pending_rows: usize,
     flush_scheduled: bool,
     /// Applies and flushes writes off the actor thread (started with the supervisor).
@@ -245,6 +258,7 @@ impl Supervisor {
             scoped_store: store.as_ref().map(|s| s.scoped.clone()),
             store: store.map(|s| s.root),
             pending_writes: Vec::new(),
+            pending_records: Vec::new(),
             pending_rows: 0,
             flush_scheduled: false,
             writer: None,
@@ -365,10 +379,15 @@ impl Supervisor {
 
     /// Hands the buffered writes to the store writer (which applies and flushes them).
     fn flush_writes(&mut self, ctx: &mut Context<Self>) {
-        if self.scoped_store.is_none() || self.pending_writes.is_empty() {
+        if self.scoped_store.is_none()
+            || (self.pending_writes.is_empty() && self.pending_records.is_empty())
+        {
             return;
         }
-        let writes = std::mem::take(&mut self.pending_writes);
+        let writes = (
+            std::mem::take(&mut self.pending_writes),
+            std::mem::take(&mut self.pending_records),
+        );
         self.pending_rows = 0;
         if self.writer.is_none() {
             if let Some(store) = &self.scoped_store {
@@ -452,7 +471,9 @@ impl Handler<Flushed> for Supervisor {
             self.store_failed(e.to_string(), ctx);
             return;
         }
-        if self.finishing.is_some() && !self.pending_writes.is_empty() {
+        if self.finishing.is_some()
+            && !(self.pending_writes.is_empty() && self.pending_records.is_empty())
+        {
             // Writes that arrived while the last flush ran go before the report.
             self.flush_writes(ctx);
         }
@@ -523,8 +544,14 @@ impl Handler<StoreWrites> for Supervisor {
         if self.store.is_none() || self.result.is_none() {
             return;
         }
-        self.pending_rows += message.writes.iter().map(StoreWrite::len).sum::<usize>();
+        self.pending_rows += message.writes.iter().map(StoreWrite::len).sum::<usize>()
+            + message
+                .records
+                .iter()
+                .map(PendingRecords::len)
+                .sum::<usize>();
         self.pending_writes.extend(message.writes);
+        self.pending_records.extend(message.records);
         if self.pending_rows >= FLUSH_ROWS {
             self.flush_writes(ctx);
         } else if !self.flush_scheduled {

@@ -39,14 +39,20 @@ for line in sys.stdin:
     # A long packet: the process is busy when orcapod is stopped.
     time.sleep(60 if done == busy_after else delay)
     done += 1
-    print(json.dumps({"out": p["x"] * 2}), flush=True)
+    answer = {"out": p["x"] * 2}
+    if "$id" in p:
+        answer["$id"] = p["$id"]
+    print(json.dumps(answer), flush=True)
     with open("answered.txt", "a") as f:
         f.write(f"{p['x']}\n")
 "#;
 
+/// The slow pipeline. Its command speaks `jsonl-id`, whose answers are certain as they
+/// arrive, so the results received before a signal are stored; under plain `jsonl` the
+/// answers of a session interrupted mid-packet cannot be proven and are recomputed.
 fn pipeline_yaml(name: &str) -> String {
     format!(
-        "pipeline: {name}\nsources:\n  s: {{csv: data.csv, tags: [id]}}\nnodes:\n  f:\n    op: function\n    input: s\n    command: [python3, slow.py]\n    output_keys: [out]\n    output_types: {{out: int}}\n    max_concurrency: 2\n"
+        "pipeline: {name}\nsources:\n  s: {{csv: data.csv, tags: [id]}}\nnodes:\n  f:\n    op: function\n    input: s\n    command: [python3, slow.py]\n    output_keys: [out]\n    output_types: {{out: int}}\n    max_concurrency: 2\n    protocol: jsonl-id\n"
     )
 }
 

@@ -415,9 +415,13 @@ fn sync_worker(
 ) -> SyncEnd {
     let pipeline = file.pipeline();
     let mut executor = match SyncExecutor::new(pipeline).with_store(store) {
-        Ok(executor) => executor
-            .on_error(file.on_error())
-            .with_cancel(cancel.clone()),
+        Ok(executor) => {
+            let stop = cancel.clone();
+            executor
+                .on_error(file.on_error())
+                .with_cancel(cancel.clone())
+                .with_backoff(Arc::new(move |wait| wait_unless_stopped(wait, &stop)))
+        }
         Err(e) => return (Vec::new(), Some((String::new(), e.to_string())), None),
     };
     // Every node runs, as on actors, so both modes store the same things.
@@ -766,4 +770,20 @@ fn summarize(
         elapsed.as_secs_f64(),
         db.display()
     );
+}
+
+/// Waits `wait` before a retry in a synchronous run, in short steps so that a signal
+/// stops the wait; false if the run was stopped meanwhile.
+fn wait_unless_stopped(wait: Duration, stop: &std::sync::atomic::AtomicBool) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
+    }
 }
