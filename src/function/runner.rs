@@ -103,12 +103,14 @@ impl JobRunner {
         let mut retried = 0u64;
         let mut attempts = vec![Attempts::default(); n];
         let mut next = 0;
+        // The packets of the current session (reused: a closure settles every packet).
+        let mut round: Vec<(usize, PacketResult)> = Vec::new();
         while next < n {
             // One session: packets computed until the worker wants to settle.
-            let mut round: Vec<(usize, PacketResult)> = Vec::new();
             loop {
                 if host.cancelled() {
                     self.settle_round(&mut round, &mut attempts);
+                    let round = std::mem::take(&mut round);
                     return self.finish_cancelled(job, host, settled, sent, round, retried);
                 }
                 round.push((next, self.call(job, next)));
@@ -118,9 +120,11 @@ impl JobRunner {
                 }
             }
             // Settle, then retry what may be retried, until nothing is left to retry.
+            let mut failed_for_good = false;
             loop {
                 let again = self.settle_round(&mut round, &mut attempts);
                 for (i, result) in round.drain(..) {
+                    failed_for_good |= result.is_err() && !again.iter().any(|&(j, _)| j == i);
                     place(&mut settled, sent, i, result);
                 }
                 if again.is_empty() {
@@ -146,7 +150,6 @@ impl JobRunner {
                     round.push((i, self.call(job, i)));
                 }
             }
-            let failed_for_good = settled.iter().flatten().any(|r| r.is_err());
             if failed_for_good && !host.continue_after_failure() {
                 return self.abandon(job, host, settled, sent, retried);
             }
