@@ -114,30 +114,64 @@ pub(crate) struct Flushed {
 /// and acknowledges each batch to the supervisor.
 pub(crate) struct StoreWriter {
     batches: Option<Sender<(Vec<StoreWrite>, Vec<PendingRecords>)>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
+/// At most this many threads key pipeline records for the store writer.
+const KEYERS: usize = 4;
+
 impl StoreWriter {
+    /// Starts the writer: keying threads (one per CPU, at most [`KEYERS`]) build the
+    /// records of each batch (a hash per row), and one thread applies and flushes the
+    /// built batches, so keying overlaps writing. A batch holds results with the
+    /// records naming them and is applied whole; batches are independent (first write
+    /// wins per id), so their order does not matter. Each is acknowledged once
+    /// ([`Flushed`]).
     fn start(store: Arc<dyn ArrowStore>, supervisor: Addr<Supervisor>) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::unbounded::<(Vec<StoreWrite>, Vec<PendingRecords>)>();
-        let thread = std::thread::Builder::new()
+        let (built_tx, built_rx) =
+            crossbeam_channel::unbounded::<orcapod::Result<Vec<StoreWrite>>>();
+        let keyers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, KEYERS);
+        let mut threads = Vec::with_capacity(keyers + 1);
+        for i in 0..keyers {
+            let rx = rx.clone();
+            let built_tx = built_tx.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("orcapod-store-keyer-{i}"))
+                    .spawn(move || {
+                        while let Ok((mut writes, records)) = rx.recv() {
+                            let built = records
+                                .into_iter()
+                                .try_for_each(|r| {
+                                    writes.extend(r.build()?);
+                                    Ok(())
+                                })
+                                .map(|()| writes);
+                            if built_tx.send(built).is_err() {
+                                return;
+                            }
+                        }
+                    })?,
+            );
+        }
+        drop(built_tx);
+        let writer = std::thread::Builder::new()
             .name("orcapod-store-writer".to_string())
             .spawn(move || {
-                while let Ok((mut writes, records)) = rx.recv() {
-                    let result = records
-                        .into_iter()
-                        .try_for_each(|r| {
-                            writes.extend(r.build()?);
-                            Ok(())
-                        })
-                        .and_then(|()| apply_writes(store.as_ref(), writes))
+                while let Ok(built) = built_rx.recv() {
+                    let result = built
+                        .and_then(|writes| apply_writes(store.as_ref(), writes))
                         .and_then(|()| store.flush());
                     supervisor.do_send(Flushed { result });
                 }
             })?;
+        threads.push(writer);
         Ok(StoreWriter {
             batches: Some(tx),
-            thread: Some(thread),
+            threads,
         })
     }
 
@@ -148,10 +182,10 @@ impl StoreWriter {
             .is_some_and(|tx| tx.send(writes).is_ok())
     }
 
-    /// Ends the thread once its queue is done.
+    /// Ends the threads once their queues are done.
     fn close(&mut self) {
         self.batches = None;
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
