@@ -31,8 +31,7 @@ enum SessionEnd {
 }
 
 /// A function `x -> x * 10 + 1` whose workers hold answers provisionally in sessions of
-/// `session_len` packets; session number `k` (counted over all workers) ends as
-/// `ends(k)` says. Packet `x` fails with an error on its first `flaky(x)` calls.
+/// `session_len` packets; a worker's session number `k` ends as `ends(k)` says. Packet `x` fails with an error on its first `flaky(x)` calls.
 struct Scripted {
     inputs: Vec<FieldRef>,
     outputs: Vec<FieldRef>,
@@ -64,6 +63,8 @@ struct ScriptedWorker {
     sessions: Arc<AtomicUsize>,
     calls: Arc<Mutex<BTreeMap<i64, usize>>>,
     open: usize,
+    /// This worker's sessions so far.
+    own: usize,
 }
 
 impl PacketFunction for Scripted {
@@ -90,6 +91,7 @@ impl PacketFunction for Scripted {
             sessions: self.sessions.clone(),
             calls: self.calls.clone(),
             open: 0,
+            own: 0,
         }))
     }
 }
@@ -117,7 +119,9 @@ impl FunctionWorker for ScriptedWorker {
             return Ok(());
         }
         self.open = 0;
-        let session = self.sessions.fetch_add(1, Ordering::SeqCst);
+        self.sessions.fetch_add(1, Ordering::SeqCst);
+        let session = self.own;
+        self.own += 1;
         match (self.ends)(session) {
             SessionEnd::Ok => Ok(()),
             SessionEnd::Disproved => Err(FunctionError::new("an extra answer line")),
@@ -355,4 +359,31 @@ fn fail_fast_stores_no_disproved_answer_and_names_the_reason() {
         assert!(err.contains("an extra answer line"), "{err}");
         assert_eq!(stored_ys(&store, &pipeline), Vec::<i64>::new());
     }
+}
+
+#[test]
+fn answers_carried_from_job_to_job_are_stored_only_once_their_session_is_proven() {
+    // Sessions never ask to be settled, so a worker with more jobs queued carries each
+    // job's answers into the next job's session; every other session is disproved.
+    let function = Scripted::new(
+        usize::MAX,
+        |k| {
+            if k % 2 == 0 {
+                SessionEnd::Disproved
+            } else {
+                SessionEnd::Ok
+            }
+        },
+        |_| 0,
+    );
+    let sessions = function.sessions.clone();
+    let pipeline = pipeline(300, function, 0);
+    let out = run(Executor::Actors, &pipeline, ErrorPolicy::Continue).unwrap();
+    assert!(sessions.load(Ordering::SeqCst) >= 2);
+    assert_eq!(out.answers.len() as u64 + out.failed, 300);
+    for (x, y) in &out.answers {
+        assert_eq!(*y, right(*x));
+    }
+    let expected: Vec<i64> = out.answers.values().copied().collect();
+    assert_eq!(out.stored, expected);
 }

@@ -845,11 +845,24 @@ impl WorkerPool {
                 ))
                 .spawn(move || {
                     let mut runner = JobRunner::new(function, retries);
-                    while let Ok(job) = rx.recv() {
+                    loop {
                         let mut host = PoolHost {
                             node: &node,
+                            jobs: &rx,
                             last_sent: Instant::now(),
                             continue_on_error,
+                        };
+                        let job = match rx.try_recv() {
+                            Ok(job) => job,
+                            Err(_) => {
+                                // Idle: answers carried in an open session are settled
+                                // and handed out before waiting.
+                                runner.flush(&mut host);
+                                match rx.recv() {
+                                    Ok(job) => job,
+                                    Err(_) => return,
+                                }
+                            }
                         };
                         if runner.run(&job, &mut host) == JobEnd::Abandoned && !node.connected() {
                             return;
@@ -896,6 +909,7 @@ impl WorkerPool {
 /// A worker thread as the host of a [`JobRunner`]: results go to the node actor.
 struct PoolHost<'a> {
     node: &'a Addr<NodeActor>,
+    jobs: &'a Receiver<Job>,
     last_sent: Instant,
     continue_on_error: bool,
 }
@@ -940,6 +954,10 @@ impl RunnerHost for PoolHost<'_> {
 
     fn continue_after_failure(&self) -> bool {
         self.continue_on_error
+    }
+
+    fn more_work_queued(&self) -> bool {
+        !self.jobs.is_empty()
     }
 }
 

@@ -56,6 +56,15 @@ pub trait RunnerHost {
     /// Whether the job goes on after a packet failed for good (false under a fail-fast
     /// policy: the rest of the job is abandoned).
     fn continue_after_failure(&self) -> bool;
+
+    /// Whether another job is waiting for this runner, so that a session whose answers
+    /// need not be settled yet may go on with it (the job's answers are then carried,
+    /// unsettled, into the next [`JobRunner::run`], or settled by
+    /// [`JobRunner::flush`]). A host that says true must call `flush` before it waits
+    /// for work.
+    fn more_work_queued(&self) -> bool {
+        false
+    }
 }
 
 /// How a job's run ended.
@@ -81,6 +90,12 @@ pub struct JobRunner {
     retries: u32,
     worker: Option<Box<dyn FunctionWorker>>,
     buffer: PacketBuffer,
+    /// Jobs whose every packet was answered in the still open session, with their
+    /// answers: delivered when the session is proven, computed again (in a session
+    /// of their own) when it is not.
+    carried: Vec<(Job, Vec<PacketResult>)>,
+    /// How the last settle went, until the carried jobs are resolved by it.
+    pending_outcome: Option<Result<(), FunctionError>>,
 }
 
 impl JobRunner {
@@ -91,11 +106,69 @@ impl JobRunner {
             retries,
             worker: None,
             buffer: PacketBuffer::default(),
+            carried: Vec::new(),
+            pending_outcome: None,
         }
+    }
+
+    /// Settles the open session and hands out the answers of the jobs carried in it
+    /// (see [`RunnerHost::more_work_queued`]).
+    pub fn flush(&mut self, host: &mut dyn RunnerHost) {
+        if self.carried.is_empty() {
+            return;
+        }
+        let outcome = self.settle_worker();
+        self.resolve_carried(outcome, host);
+    }
+
+    /// Settles the worker, catching a panic.
+    fn settle_worker(&mut self) -> Result<(), FunctionError> {
+        match self.worker.as_mut() {
+            Some(worker) => {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.settle()))
+                    .unwrap_or_else(|panic| {
+                        Err(FunctionError::new(format!(
+                            "panicked while settling: {}",
+                            super::panic_message(&*panic)
+                        )))
+                    })
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The carried jobs after their session settled with `outcome`: proven, their
+    /// answers are delivered; disproved, each is computed again in sessions of its own.
+    fn resolve_carried(&mut self, outcome: Result<(), FunctionError>, host: &mut dyn RunnerHost) {
+        for (job, results) in std::mem::take(&mut self.carried) {
+            if outcome.is_ok() {
+                host.deliver(&job, 0, results, 0);
+            } else {
+                self.run_alone(&job, host);
+            }
+        }
+    }
+
+    /// Resolves the carried jobs by the settle that just happened, if any.
+    fn resolve_pending(&mut self, host: &mut dyn RunnerHost) {
+        if let Some(outcome) = self.pending_outcome.take() {
+            if !self.carried.is_empty() {
+                self.resolve_carried(outcome, host);
+            }
+        }
+    }
+
+    /// Runs `job` without carrying it into a later session.
+    fn run_alone(&mut self, job: &Job, host: &mut dyn RunnerHost) -> JobEnd {
+        self.run_job(job, host, false)
     }
 
     /// Computes every packet of `job`, handing results to `host` as they are settled.
     pub fn run(&mut self, job: &Job, host: &mut dyn RunnerHost) -> JobEnd {
+        self.run_job(job, host, true)
+    }
+
+    fn run_job(&mut self, job: &Job, host: &mut dyn RunnerHost, may_carry: bool) -> JobEnd {
         let n = job.len();
         // Settled results not yet delivered, from packet `sent` on.
         let mut settled: Vec<Option<PacketResult>> = Vec::new();
@@ -110,6 +183,7 @@ impl JobRunner {
             loop {
                 if host.cancelled() {
                     self.settle_round(&mut round, &mut attempts);
+                    self.resolve_pending(host);
                     let round = std::mem::take(&mut round);
                     return self.finish_cancelled(job, host, settled, sent, round, retried);
                 }
@@ -119,10 +193,25 @@ impl JobRunner {
                     break;
                 }
             }
+            // The whole job answered in a session that may stay open: carry it on.
+            let carry = may_carry
+                && next == n
+                && sent == 0
+                && settled.is_empty()
+                && round.len() == n
+                && round.iter().all(|(_, r)| r.is_ok())
+                && self.worker.as_ref().is_some_and(|w| !w.wants_settle())
+                && host.more_work_queued();
+            if carry {
+                let results = round.drain(..).map(|(_, r)| r).collect();
+                self.carried.push((job.clone(), results));
+                return JobEnd::Done;
+            }
             // Settle, then retry what may be retried, until nothing is left to retry.
             let mut failed_for_good = false;
             loop {
                 let again = self.settle_round(&mut round, &mut attempts);
+                self.resolve_pending(host);
                 for (i, result) in round.drain(..) {
                     failed_for_good |= result.is_err() && !again.iter().any(|&(j, _)| j == i);
                     place(&mut settled, sent, i, result);
@@ -188,26 +277,16 @@ impl JobRunner {
         attempts: &mut [Attempts],
     ) -> Vec<(usize, bool)> {
         let has_answers = round.iter().any(|(_, r)| r.is_ok());
-        if has_answers {
-            let outcome = match self.worker.as_mut() {
-                Some(worker) => {
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.settle()))
-                        .unwrap_or_else(|panic| {
-                            Err(FunctionError::new(format!(
-                                "panicked while settling: {}",
-                                super::panic_message(&*panic)
-                            )))
-                        })
-                }
-                None => Ok(()),
-            };
-            if let Err(error) = outcome {
+        if has_answers || !self.carried.is_empty() {
+            let outcome = self.settle_worker();
+            if let Err(error) = &outcome {
                 for (_, result) in round.iter_mut() {
                     if result.is_ok() {
                         *result = Err(error.clone());
                     }
                 }
             }
+            self.pending_outcome = Some(outcome);
         }
         let mut again = Vec::new();
         for (i, result) in round.iter() {
