@@ -187,9 +187,13 @@ impl JobRunner {
                     let round = std::mem::take(&mut round);
                     return self.finish_cancelled(job, host, settled, sent, round, retried);
                 }
-                round.push((next, self.call(job, next)));
+                let result = self.call(job, next);
+                // Under fail-fast nothing more is computed once a packet failed (unless a
+                // retry saves it, which the settle below decides).
+                let stop = result.is_err() && !host.continue_after_failure();
+                round.push((next, result));
                 next += 1;
-                if next == n || self.worker.as_ref().is_none_or(|w| w.wants_settle()) {
+                if stop || next == n || self.worker.as_ref().is_none_or(|w| w.wants_settle()) {
                     break;
                 }
             }
