@@ -944,9 +944,7 @@ impl RunnerHost for PoolHost<'_> {
     ) -> bool {
         self.node.do_send(JobDone {
             id: job.id,
-            completed: job
-                .build(start, results)
-                .map(|completed| completed.with_retried(retried)),
+            completed: job.build(start, results, retried),
         });
         self.last_sent = Instant::now();
         self.node.connected()

@@ -139,14 +139,21 @@ pub fn call_catching_panics(
     worker: &mut dyn FunctionWorker,
     packet: &[(String, Datum)],
 ) -> Result<Vec<Datum>, FunctionError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.call(packet))).unwrap_or_else(
-        |panic| {
-            Err(FunctionError::new(format!(
-                "panicked: {}",
-                panic_message(&*panic)
-            )))
-        },
-    )
+    catching_panics("panicked", || worker.call(packet))
+}
+
+/// Runs `f` (user code), turning a panic into a failure whose message is `what`, a colon
+/// and the panic's message (the panic never escapes).
+pub fn catching_panics<T>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, FunctionError>,
+) -> Result<T, FunctionError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        Err(FunctionError::new(format!(
+            "{what}: {}",
+            panic_message(&*panic)
+        )))
+    })
 }
 
 /// The message of a caught panic.

@@ -9,7 +9,7 @@
 //!                                               │no
 //!                                               ▼
 //!                                  Job { id, packet } ──▶ the driver runs it
-//!  complete(id, result) ──▶ output rows for every waiting row, a result write,
+//!  complete_built(id, ..) ─▶ output rows for every waiting row, a result write,
 //!                           and a pipeline record per row
 //! ```
 //!
@@ -94,10 +94,16 @@ impl Job {
             .collect()
     }
 
-    /// Turns the results of packets `start..start + results.len()` into result rows,
-    /// off the node (a worker thread may do it): what [`FunctionNode::complete_built`]
-    /// takes.
-    pub fn build(&self, start: usize, results: Vec<PacketResult>) -> Result<Completed> {
+    /// Turns the results of packets `start..start + results.len()`, which took `retried`
+    /// retries, into result rows, off the node (a worker thread may do it): what
+    /// [`FunctionNode::complete_built`] takes. A wrong number or type of output values
+    /// is a failure of the packet, like an error of the function itself.
+    pub fn build(
+        &self,
+        start: usize,
+        results: Vec<PacketResult>,
+        retried: u64,
+    ) -> Result<Completed> {
         let end = start + results.len();
         let hashes = self.hashes.get(start..end).ok_or_else(|| {
             Error::internal(format!(
@@ -106,7 +112,9 @@ impl Job {
                 self.hashes.len()
             ))
         })?;
-        self.builder.build(hashes, results)
+        let mut completed = self.builder.build(hashes, results)?;
+        completed.retried = retried;
+        Ok(completed)
     }
 }
 
@@ -121,14 +129,6 @@ pub struct Completed {
     failed: Vec<(RowDigest, FunctionError)>,
     /// Retries these packets took.
     retried: u64,
-}
-
-impl Completed {
-    /// Records that computing these packets took `retried` retries.
-    pub fn with_retried(mut self, retried: u64) -> Self {
-        self.retried = retried;
-        self
-    }
 }
 
 /// Builds result rows from computed values: shared by a node and its jobs, so that
@@ -614,26 +614,8 @@ impl FunctionNode {
         Ok(jobs)
     }
 
-    /// Takes the results of the next `results.len()` packets of job `id` (a job's
-    /// packets complete in order, in one call or several). A wrong number or type of
-    /// output values is a failure of the packet, like an error of the function itself.
-    pub fn complete(&mut self, id: u64, results: Vec<PacketResult>) -> Result<()> {
-        let job = self
-            .jobs
-            .get(&id)
-            .ok_or_else(|| Error::internal(format!("function node: unknown job {id}")))?;
-        let end = job.done + results.len();
-        let hashes = job.hashes.get(job.done..end).ok_or_else(|| {
-            Error::internal(format!(
-                "function node: job {id} has {} packets, got results up to {end}",
-                job.hashes.len()
-            ))
-        })?;
-        let completed = self.builder.build(hashes, results)?;
-        self.complete_built(id, completed)
-    }
-
-    /// Takes the next packets of job `id` as built by [`Job::build`].
+    /// Takes the next packets of job `id` (a job's packets complete in order, in one
+    /// call or several) as built by [`Job::build`].
     pub fn complete_built(&mut self, id: u64, completed: Completed) -> Result<()> {
         let job = self
             .jobs

@@ -24,7 +24,7 @@
 use std::time::Duration;
 
 use super::node::{Job, PacketBuffer, PacketResult};
-use super::{retry_backoff, FunctionError, FunctionWorker, PacketFunction};
+use super::{catching_panics, retry_backoff, FunctionError, FunctionWorker, PacketFunction};
 
 /// A packet whose answers are lost because of other packets is computed again at once at
 /// most this many times before its failure stands.
@@ -124,15 +124,7 @@ impl JobRunner {
     /// Settles the worker, catching a panic.
     fn settle_worker(&mut self) -> Result<(), FunctionError> {
         match self.worker.as_mut() {
-            Some(worker) => {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.settle()))
-                    .unwrap_or_else(|panic| {
-                        Err(FunctionError::new(format!(
-                            "panicked while settling: {}",
-                            super::panic_message(&*panic)
-                        )))
-                    })
-            }
+            Some(worker) => catching_panics("panicked while settling", || worker.settle()),
             None => Ok(()),
         }
     }

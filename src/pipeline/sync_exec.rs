@@ -283,8 +283,8 @@ impl RunnerHost for SyncHost<'_, '_> {
         retried: u64,
     ) -> bool {
         let completed = job
-            .build(start, results)
-            .and_then(|c| self.state.complete_built(job.id, c.with_retried(retried)));
+            .build(start, results, retried)
+            .and_then(|c| self.state.complete_built(job.id, c));
         match completed {
             Ok(()) => true,
             Err(e) => {
