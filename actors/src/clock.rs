@@ -1,7 +1,27 @@
-//! Run ids and timestamps: the one place that reads the clock (the core never does).
+//! Run ids, timestamps and waiting out retry backoffs: the core never reads the clock
+//! nor sleeps, so its drivers do it here.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A wait checks this often whether it should stop early.
+const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+/// Waits `wait` (a retry's backoff) in short slices, giving up as soon as `stopped`
+/// says so; true if the whole wait passed, false if it was stopped.
+pub fn wait_unless(wait: Duration, stopped: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        if stopped() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        std::thread::sleep((deadline - now).min(WAIT_SLICE));
+    }
+}
 
 static RUNS: AtomicU64 = AtomicU64::new(0);
 

@@ -25,7 +25,7 @@ mod progress;
 mod runtime;
 mod supervisor;
 
-pub use clock::run_id_and_time;
+pub use clock::{run_id_and_time, wait_unless};
 pub use progress::NodeProgress;
 pub use runtime::{
     run, ErrorPolicy, Interrupter, NodeFailure, PipelineHandle, RunError, RunOptions, RunOutput,

@@ -49,9 +49,6 @@ const POLL_INTERVAL: Duration = Duration::from_micros(200);
 /// whatever it has every this often (so slow results are stored as they come).
 const PARTIAL_RESULTS_INTERVAL: Duration = Duration::from_millis(1);
 
-/// A worker waiting out a retry's backoff checks this often whether its node stopped.
-const BACKOFF_SLICE: Duration = Duration::from_millis(50);
-
 /// Settings shared by every actor of one run.
 #[derive(Debug, Clone)]
 pub(crate) struct ActorConfig {
@@ -920,15 +917,7 @@ impl RunnerHost for PoolHost<'_> {
     }
 
     fn backoff(&mut self, wait: Duration) -> bool {
-        let deadline = Instant::now() + wait;
-        while self.node.connected() {
-            let now = Instant::now();
-            if now >= deadline {
-                return true;
-            }
-            std::thread::sleep((deadline - now).min(BACKOFF_SLICE));
-        }
-        false
+        crate::clock::wait_unless(wait, || !self.node.connected())
     }
 
     fn hand_out_now(&mut self) -> bool {

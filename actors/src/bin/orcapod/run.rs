@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -420,7 +420,9 @@ fn sync_worker(
             executor
                 .on_error(file.on_error())
                 .with_cancel(cancel.clone())
-                .with_backoff(Arc::new(move |wait| wait_unless_stopped(wait, &stop)))
+                .with_backoff(Arc::new(move |wait| {
+                    orcapod_actors::wait_unless(wait, || stop.load(Ordering::SeqCst))
+                }))
         }
         Err(e) => return (Vec::new(), Some((String::new(), e.to_string())), None),
     };
@@ -770,20 +772,4 @@ fn summarize(
         elapsed.as_secs_f64(),
         db.display()
     );
-}
-
-/// Waits `wait` before a retry in a synchronous run, in short steps so that a signal
-/// stops the wait; false if the run was stopped meanwhile.
-fn wait_unless_stopped(wait: Duration, stop: &std::sync::atomic::AtomicBool) -> bool {
-    let deadline = Instant::now() + wait;
-    loop {
-        if stop.load(std::sync::atomic::Ordering::SeqCst) {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return true;
-        }
-        std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
-    }
 }
