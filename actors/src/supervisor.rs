@@ -77,13 +77,31 @@ pub(crate) struct PacketsFailed {
 
 /// Rows to store (and flush) on behalf of a node: results and records of a function
 /// node, or the output rows of an operator in `CacheMode::Log`.
-#[derive(Message)]
+/// The supervisor buffers them in one such value and hands that to the store writer.
+#[derive(Message, Default)]
 #[rtype(result = "()")]
 pub(crate) struct StoreWrites {
     pub writes: Vec<StoreWrite>,
     /// Pipeline records of a function node, built (a hash per row) on the store-writer
     /// thread and stored with the results they name.
     pub records: Vec<PendingRecords>,
+}
+
+impl StoreWrites {
+    fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.records.is_empty()
+    }
+
+    /// The rows to store.
+    fn rows(&self) -> usize {
+        self.writes.iter().map(StoreWrite::len).sum::<usize>()
+            + self.records.iter().map(PendingRecords::len).sum::<usize>()
+    }
+
+    fn extend(&mut self, other: StoreWrites) {
+        self.writes.extend(other.writes);
+        self.records.extend(other.records);
+    }
 }
 
 /// A node failed (an error or a panic in its state machine).
@@ -113,7 +131,7 @@ pub(crate) struct Flushed {
 /// The thread that applies and flushes a run's store writes, one batch after another,
 /// and acknowledges each batch to the supervisor.
 pub(crate) struct StoreWriter {
-    batches: Option<Sender<(Vec<StoreWrite>, Vec<PendingRecords>)>>,
+    batches: Option<Sender<StoreWrites>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -128,7 +146,7 @@ impl StoreWriter {
     /// wins per id), so their order does not matter. Each is acknowledged once
     /// ([`Flushed`]).
     fn start(store: Arc<dyn ArrowStore>, supervisor: Addr<Supervisor>) -> std::io::Result<Self> {
-        let (tx, rx) = crossbeam_channel::unbounded::<(Vec<StoreWrite>, Vec<PendingRecords>)>();
+        let (tx, rx) = crossbeam_channel::unbounded::<StoreWrites>();
         let (built_tx, built_rx) =
             crossbeam_channel::unbounded::<orcapod::Result<Vec<StoreWrite>>>();
         let keyers = std::thread::available_parallelism()
@@ -142,7 +160,11 @@ impl StoreWriter {
                 std::thread::Builder::new()
                     .name(format!("orcapod-store-keyer-{i}"))
                     .spawn(move || {
-                        while let Ok((mut writes, records)) = rx.recv() {
+                        while let Ok(StoreWrites {
+                            mut writes,
+                            records,
+                        }) = rx.recv()
+                        {
                             let built = records
                                 .into_iter()
                                 .try_for_each(|r| {
@@ -176,7 +198,7 @@ impl StoreWriter {
     }
 
     /// Hands a batch over; false if the writer is gone.
-    fn send(&self, writes: (Vec<StoreWrite>, Vec<PendingRecords>)) -> bool {
+    fn send(&self, writes: StoreWrites) -> bool {
         self.batches
             .as_ref()
             .is_some_and(|tx| tx.send(writes).is_ok())
@@ -237,8 +259,8 @@ pub(crate) struct Supervisor {
     pipeline: String,
     /// The store scoped to the pipeline, where function nodes write.
     scoped_store: Option<Arc<dyn ArrowStore>>,
-    pending_writes: Vec<StoreWrite>,
-    pending_records: Vec<PendingRecords>,
+    /// Writes buffered until the next flush, and their rows.
+    pending: StoreWrites,
     pending_rows: usize,
     flush_scheduled: bool,
     /// Applies and flushes writes off the actor thread (started with the supervisor).
@@ -291,8 +313,7 @@ impl Supervisor {
                 .unwrap_or_default(),
             scoped_store: store.as_ref().map(|s| s.scoped.clone()),
             store: store.map(|s| s.root),
-            pending_writes: Vec::new(),
-            pending_records: Vec::new(),
+            pending: StoreWrites::default(),
             pending_rows: 0,
             flush_scheduled: false,
             writer: None,
@@ -413,15 +434,10 @@ impl Supervisor {
 
     /// Hands the buffered writes to the store writer (which applies and flushes them).
     fn flush_writes(&mut self, ctx: &mut Context<Self>) {
-        if self.scoped_store.is_none()
-            || (self.pending_writes.is_empty() && self.pending_records.is_empty())
-        {
+        if self.scoped_store.is_none() || self.pending.is_empty() {
             return;
         }
-        let writes = (
-            std::mem::take(&mut self.pending_writes),
-            std::mem::take(&mut self.pending_records),
-        );
+        let writes = std::mem::take(&mut self.pending);
         self.pending_rows = 0;
         if self.writer.is_none() {
             if let Some(store) = &self.scoped_store {
@@ -505,9 +521,7 @@ impl Handler<Flushed> for Supervisor {
             self.store_failed(e.to_string(), ctx);
             return;
         }
-        if self.finishing.is_some()
-            && !(self.pending_writes.is_empty() && self.pending_records.is_empty())
-        {
+        if self.finishing.is_some() && !self.pending.is_empty() {
             // Writes that arrived while the last flush ran go before the report.
             self.flush_writes(ctx);
         }
@@ -578,14 +592,8 @@ impl Handler<StoreWrites> for Supervisor {
         if self.store.is_none() || self.result.is_none() {
             return;
         }
-        self.pending_rows += message.writes.iter().map(StoreWrite::len).sum::<usize>()
-            + message
-                .records
-                .iter()
-                .map(PendingRecords::len)
-                .sum::<usize>();
-        self.pending_writes.extend(message.writes);
-        self.pending_records.extend(message.records);
+        self.pending_rows += message.rows();
+        self.pending.extend(message);
         if self.pending_rows >= FLUSH_ROWS {
             self.flush_writes(ctx);
         } else if !self.flush_scheduled {
