@@ -258,8 +258,8 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
         }
     }
     println!(
-        "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}  last run",
-        "node", "kind", "rows", "cached", "computed", "failed", "retried"
+        "{}  last run",
+        crate::node_header(["node", "kind", "rows", "cached", "computed", "failed", "retried"])
     );
     for node in pipeline.nodes() {
         let kind = crate::kind_label(node.kind());
@@ -272,25 +272,21 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
                     other => format!("{} ({})", r.finished_at, other.label()),
                 };
                 println!(
-                    "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}  {when}",
-                    node.name(),
-                    kind,
-                    r.rows_out,
-                    count(r.cached),
-                    count(r.computed),
-                    count(r.failed),
-                    count(r.retried),
+                    "{}  {when}",
+                    crate::node_row([
+                        &node.name(),
+                        &kind,
+                        &r.rows_out,
+                        &count(r.cached),
+                        &count(r.computed),
+                        &count(r.failed),
+                        &count(r.retried),
+                    ])
                 )
             }
             None => println!(
-                "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}  never",
-                node.name(),
-                kind,
-                "-",
-                "-",
-                "-",
-                "-",
-                "-"
+                "{}  never",
+                crate::node_row([&node.name(), &kind, &"-", &"-", &"-", &"-", &"-"])
             ),
         }
     }
@@ -381,8 +377,8 @@ fn print_killed(progress: &Progress, file: &PipelineFile) {
 
 fn print_lines(progress: &Progress, file: &PipelineFile) {
     println!(
-        "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}  state",
-        "node", "kind", "rows", "cached", "computed", "failed", "retried"
+        "{}  state",
+        crate::node_header(["node", "kind", "rows", "cached", "computed", "failed", "retried"])
     );
     for line in &progress.nodes {
         let function = file
@@ -391,14 +387,16 @@ fn print_lines(progress: &Progress, file: &PipelineFile) {
             .is_some_and(|n| matches!(n.kind(), NodeKind::Function(_)));
         let count = |n: u64| if function { n.to_string() } else { "-".into() };
         println!(
-            "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}  {}",
-            line.name,
-            line.kind,
-            line.rows,
-            count(line.cached),
-            count(line.computed),
-            count(line.failed),
-            count(line.retried),
+            "{}  {}",
+            crate::node_row([
+                &line.name,
+                &line.kind,
+                &line.rows,
+                &count(line.cached),
+                &count(line.computed),
+                &count(line.failed),
+                &count(line.retried),
+            ]),
             line.state
         );
     }

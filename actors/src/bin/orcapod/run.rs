@@ -735,8 +735,8 @@ fn summarize(
 ) {
     let by_node: HashMap<&str, &NodeStats> = stats.iter().map(|s| (s.node.as_str(), s)).collect();
     eprintln!(
-        "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}",
-        "node", "kind", "rows", "computed", "cached", "failed", "retried"
+        "{}",
+        crate::node_header(["node", "kind", "rows", "computed", "cached", "failed", "retried"])
     );
     for node in file.pipeline().nodes() {
         let kind = crate::kind_label(node.kind());
@@ -753,14 +753,16 @@ fn summarize(
             None => (dash(), dash(), dash(), dash(), dash()),
         };
         eprintln!(
-            "{:<24} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}",
-            node.name(),
-            kind,
-            rows,
-            computed,
-            cached,
-            failed,
-            retried
+            "{}",
+            crate::node_row([
+                &node.name(),
+                &kind,
+                &rows,
+                &computed,
+                &cached,
+                &failed,
+                &retried
+            ])
         );
     }
     for path in written {
