@@ -331,12 +331,12 @@ fn invalid_files_exit_2_and_write_nothing() {
     invalid(
         d,
         &format!("{SOURCES}nodes:\n  j: {{op: jion, inputs: [students, scores]}}\n"),
-        &["bad.yaml:5:3: node `j`: unknown op `jion`"],
+        &["bad.yaml:5:7: node `j`: unknown op `jion`"],
     );
     invalid(
         d,
         &format!("{SOURCES}nodes:\n  b: {{op: batch, input: scores, size: 2}}\n"),
-        &["bad.yaml:5:3: node `b`: unknown argument `size`"],
+        &["bad.yaml:5:33: node `b`: unknown argument `size` (did you mean `batch_size`?)"],
     );
     invalid(
         d,

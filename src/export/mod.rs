@@ -217,15 +217,39 @@ pub fn write_output(
     Ok(written)
 }
 
-fn check_output_name(name: &str) -> Result<()> {
-    let bad = name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']);
-    if bad {
-        return Err(Error::invalid(
-            format!("output `{name}`"),
-            "an output name must be a non-empty file name without path separators",
-        ));
+/// The longest output name, in bytes: with `.all_info.arrow` and the temporary file's
+/// affixes, a file name stays under the 255 bytes file systems allow.
+pub const MAX_OUTPUT_NAME: usize = 200;
+
+/// Why `name` cannot name the files of an output in a directory, if it cannot: it
+/// must not be empty, `.` or `..`, hold a path separator or a control character, or be
+/// longer than [`MAX_OUTPUT_NAME`] bytes.
+pub fn output_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() || name == "." || name == ".." {
+        Some("it must be a file name, not empty, `.` or `..`".to_string())
+    } else if name.contains(['/', '\\']) {
+        Some("it may not contain `/` or `\\`".to_string())
+    } else if name.chars().any(char::is_control) {
+        Some("it may not contain control characters".to_string())
+    } else if name.len() > MAX_OUTPUT_NAME {
+        Some(format!(
+            "it is {} bytes long, more than the {MAX_OUTPUT_NAME} a file name allows here",
+            name.len()
+        ))
+    } else {
+        None
     }
-    Ok(())
+}
+
+/// Fails unless `name` can name the files of an output (see [`output_name_problem`]).
+pub fn check_output_name(name: &str) -> Result<()> {
+    match output_name_problem(name) {
+        Some(why) => Err(Error::invalid(
+            format!("output `{name}`"),
+            format!("an output is written to files named after it, so {why}"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Distinguishes the temporary files of concurrent writes in one process.

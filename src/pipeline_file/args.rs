@@ -4,197 +4,279 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::{Map, Value as Json};
-
-use super::raw::{describe, shown};
+use super::raw::{describe, keys_list, shown, Field, Mapping, Number, Position, Problem, Value};
 use crate::function::command::Protocol;
 use crate::model::Datum;
 
-/// The settings of one entry, consumed key by key. Errors are plain messages; the
-/// caller adds the file, the entry and the line.
+/// The settings of one entry, consumed key by key. Errors name the key and where it is
+/// written; the caller adds the file and the entry.
 pub struct Args {
-    map: Map<String, Json>,
+    map: Mapping,
 }
 
 impl Args {
-    pub fn new(map: Map<String, Json>) -> Self {
+    pub fn new(map: Mapping) -> Self {
         Args { map }
     }
 
-    /// Removes and returns `key` (or its first present alias).
-    pub fn take(&mut self, keys: &[&str]) -> Result<Option<Json>, String> {
-        let present: Vec<&str> = keys
+    /// Fails, naming the first key that is not one of `known` (with the closest known
+    /// key, if one is close), before any argument is read: a misspelt key is reported
+    /// as itself, not as a missing one.
+    pub fn only(&self, known: &[&str], what: &str) -> Result<(), Problem> {
+        let Some(field) = self
+            .map
+            .fields
             .iter()
-            .copied()
-            .filter(|k| self.map.contains_key(*k))
-            .collect();
+            .find(|f| !known.contains(&f.key.as_str()))
+        else {
+            return Ok(());
+        };
+        let hint = super::compile::closest(&field.key, known.iter().copied())
+            .map(|c| format!(" (did you mean `{c}`?)"))
+            .unwrap_or_default();
+        let takes = if known.is_empty() {
+            format!("{what} takes no arguments")
+        } else {
+            format!("{what} takes {}", keys_list(known))
+        };
+        Err(Problem::at(
+            field.at,
+            format!("unknown argument `{}`{hint}; {takes}", field.key),
+        ))
+    }
+
+    /// Removes and returns the field of `key` (or of its first present alias).
+    pub fn take_field(&mut self, keys: &[&str]) -> Result<Option<Field>, Problem> {
+        let present: Vec<&Field> = keys.iter().filter_map(|k| self.map.field(k)).collect();
         if present.len() > 1 {
-            return Err(format!(
-                "give only one of {}",
-                present
-                    .iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(" and ")
+            return Err(Problem::at(
+                present[1].at,
+                format!(
+                    "give only one of {}",
+                    keys_list(&present.iter().map(|f| f.key.as_str()).collect::<Vec<_>>())
+                ),
             ));
         }
-        Ok(present.first().and_then(|k| self.map.remove(*k)))
+        let key = present.first().map(|f| f.key.clone());
+        Ok(key.and_then(|k| self.map.remove(&k)))
     }
 
-    pub fn string(&mut self, key: &str) -> Result<Option<String>, String> {
-        match self.take(&[key])? {
-            None | Some(Json::Null) => Ok(None),
-            Some(Json::String(s)) => Ok(Some(s)),
-            // Versions such as `1.0` arrive as numbers; a name may be numeric too.
-            Some(Json::Number(n)) => Ok(Some(n.to_string())),
-            Some(other) => Err(format!(
-                "`{key}` must be a string, not {}",
-                describe(&other)
-            )),
+    /// Removes and returns the value of `key` (or of its first present alias).
+    pub fn take(&mut self, keys: &[&str]) -> Result<Option<Value>, Problem> {
+        Ok(self.take_field(keys)?.map(|f| f.value))
+    }
+
+    /// Text, as written (a number or `true` keeps its spelling); null is absent.
+    pub fn string(&mut self, key: &str) -> Result<Option<String>, Problem> {
+        let Some(field) = self.take_field(&[key])? else {
+            return Ok(None);
+        };
+        match &field.value {
+            Value::Null(_) => Ok(None),
+            value => match value.text() {
+                Some(text) => Ok(Some(text.to_string())),
+                None => Err(Problem::at(
+                    field.at,
+                    format!("`{key}` must be text, not {}", describe(value)),
+                )),
+            },
         }
     }
 
-    pub fn required_string(&mut self, key: &str) -> Result<String, String> {
+    pub fn required_string(&mut self, key: &str) -> Result<String, Problem> {
         self.string(key)?
-            .ok_or_else(|| format!("`{key}` is required"))
+            .ok_or_else(|| Problem::from(format!("`{key}` is required")))
     }
 
-    pub fn bool(&mut self, key: &str, default: bool) -> Result<bool, String> {
-        match self.take(&[key])? {
-            None | Some(Json::Null) => Ok(default),
-            Some(Json::Bool(b)) => Ok(b),
-            Some(other) => Err(format!(
-                "`{key}` must be true or false, not {}",
-                describe(&other)
+    pub fn bool(&mut self, key: &str, default: bool) -> Result<bool, Problem> {
+        let Some(field) = self.take_field(&[key])? else {
+            return Ok(default);
+        };
+        match field.value {
+            Value::Null(_) => Ok(default),
+            Value::Bool(b, _) => Ok(b),
+            other => Err(Problem::at(
+                field.at,
+                format!(
+                    "`{key}: {}` must be true or false, not {}",
+                    shown(&other),
+                    describe(&other)
+                ),
             )),
         }
     }
 
-    pub fn count(&mut self, key: &str) -> Result<Option<usize>, String> {
-        match self.take(&[key])? {
-            None | Some(Json::Null) => Ok(None),
-            Some(Json::Number(n)) if n.as_u64().is_some() => {
-                Ok(Some(n.as_u64().unwrap_or(0) as usize))
-            }
-            Some(other) => Err(format!(
-                "`{key}` must be a whole number ≥ 0, not {}",
-                if let Json::Number(n) = &other {
-                    n.to_string()
-                } else {
-                    describe(&other).to_string()
-                }
+    pub fn count(&mut self, key: &str) -> Result<Option<usize>, Problem> {
+        let Some(field) = self.take_field(&[key])? else {
+            return Ok(None);
+        };
+        match field.value {
+            Value::Null(_) => Ok(None),
+            Value::Number(Number::Int(n), _) if n >= 0 => Ok(Some(n as usize)),
+            other => Err(Problem::at(
+                field.at,
+                format!("`{key}: {}` must be a whole number ≥ 0", shown(&other)),
             )),
         }
     }
 
-    /// A list of strings; a single string counts as a list of one.
-    pub fn strings(&mut self, keys: &[&str]) -> Result<Option<Vec<String>>, String> {
-        let key = keys[0];
-        match self.take(keys)? {
-            None | Some(Json::Null) => Ok(None),
-            Some(Json::String(s)) => Ok(Some(vec![s])),
-            Some(Json::Array(items)) => items
-                .into_iter()
-                .map(|item| match item {
-                    Json::String(s) => Ok(s),
-                    Json::Number(n) => Ok(n.to_string()),
-                    other => Err(format!(
-                        "`{key}` must list strings, but holds {}",
-                        describe(&other)
-                    )),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(other) => Err(format!(
-                "`{key}` must be a list of strings, not {}",
-                describe(&other)
-            )),
+    /// A list of texts, each as written; a single text counts as a list of one.
+    pub fn strings(&mut self, keys: &[&str]) -> Result<Option<Vec<String>>, Problem> {
+        let Some(field) = self.take_field(keys)? else {
+            return Ok(None);
+        };
+        let key = &field.key;
+        match field.value {
+            Value::Null(_) => Ok(None),
+            Value::List(items) => texts_of(key, items)
+                .map(Some)
+                .map_err(|m| Problem::at(field.at, m)),
+            other => match other.text() {
+                Some(text) => Ok(Some(vec![text.to_string()])),
+                None => Err(Problem::at(
+                    field.at,
+                    format!("`{key}` must be a list of names, not {}", describe(&other)),
+                )),
+            },
         }
     }
 
-    /// A mapping of string → string.
+    /// A mapping of text → text, each as written.
     pub fn string_map(
         &mut self,
         keys: &[&str],
-    ) -> Result<Option<BTreeMap<String, String>>, String> {
-        let key = keys[0];
-        match self.take(keys)? {
-            None | Some(Json::Null) => Ok(None),
-            Some(Json::Object(m)) => m
+    ) -> Result<Option<BTreeMap<String, String>>, Problem> {
+        let Some(field) = self.take_field(keys)? else {
+            return Ok(None);
+        };
+        let key = &field.key;
+        match field.value {
+            Value::Null(_) => Ok(None),
+            Value::Map(map) => map
+                .fields
                 .into_iter()
-                .map(|(k, v)| match v {
-                    Json::String(s) => Ok((k, s)),
-                    other => Err(format!(
-                        "`{key}` maps `{k}` to {}, expected a string",
-                        describe(&other)
+                .map(|f| match f.value.text() {
+                    Some(text) => Ok((f.key, text.to_string())),
+                    None => Err(Problem::at(
+                        f.at,
+                        format!(
+                            "`{key}` maps `{}` to {}, expected a name",
+                            f.key,
+                            describe(&f.value)
+                        ),
                     )),
                 })
                 .collect::<Result<BTreeMap<_, _>, _>>()
                 .map(Some),
-            Some(other) => Err(format!(
-                "`{key}` must be a mapping of names, not {}",
-                describe(&other)
+            other => Err(Problem::at(
+                field.at,
+                format!(
+                    "`{key}` must be a mapping of names, not {}",
+                    describe(&other)
+                ),
             )),
         }
     }
 
-    /// A mapping in file order, values as given.
-    pub fn mapping(&mut self, key: &str) -> Result<Option<Map<String, Json>>, String> {
-        match self.take(&[key])? {
-            None | Some(Json::Null) => Ok(None),
-            Some(Json::Object(m)) => Ok(Some(m)),
-            Some(other) => Err(format!(
-                "`{key}` must be a mapping, not {}",
-                describe(&other)
+    /// A mapping in file order, values as written.
+    pub fn mapping(&mut self, key: &str) -> Result<Option<Mapping>, Problem> {
+        let Some(field) = self.take_field(&[key])? else {
+            return Ok(None);
+        };
+        match field.value {
+            Value::Null(_) => Ok(None),
+            Value::Map(m) => Ok(Some(m)),
+            other => Err(Problem::at(
+                field.at,
+                format!("`{key}` must be a mapping, not {}", describe(&other)),
             )),
         }
     }
 
-    /// A list of values as given.
-    pub fn list(&mut self, key: &str) -> Result<Option<Vec<Json>>, String> {
-        match self.take(&[key])? {
-            None | Some(Json::Null) => Ok(None),
-            Some(Json::Array(items)) => Ok(Some(items)),
-            Some(other) => Err(format!("`{key}` must be a list, not {}", describe(&other))),
+    /// A list of values as written, and where the key is.
+    pub fn list(&mut self, key: &str) -> Result<Option<(Vec<Value>, Position)>, Problem> {
+        let Some(field) = self.take_field(&[key])? else {
+            return Ok(None);
+        };
+        match field.value {
+            Value::Null(_) => Ok(None),
+            Value::List(items) => Ok(Some((items, field.at))),
+            other => Err(Problem::at(
+                field.at,
+                format!("`{key}` must be a list, not {}", describe(&other)),
+            )),
         }
     }
 
     /// Fails if any key was not read, naming them and what was expected.
-    pub fn finish(self, expected: &[&str]) -> Result<(), String> {
-        if self.map.is_empty() {
+    pub fn finish(self, expected: &[&str]) -> Result<(), Problem> {
+        let Some(first) = self.map.fields.first() else {
             return Ok(());
-        }
-        let unknown: Vec<String> = self.map.keys().map(|k| format!("`{k}`")).collect();
+        };
+        let unknown: Vec<&str> = self.map.keys().collect();
         let expected = if expected.is_empty() {
             "it takes none".to_string()
         } else {
-            format!("expected {}", expected.join(", "))
+            format!("expected {}", keys_list(expected))
         };
-        Err(format!(
-            "unknown argument{} {} ({expected})",
-            if unknown.len() == 1 { "" } else { "s" },
-            unknown.join(", ")
+        Err(Problem::at(
+            first.at,
+            format!(
+                "unknown argument{} {} ({expected})",
+                if unknown.len() == 1 { "" } else { "s" },
+                keys_list(&unknown)
+            ),
         ))
     }
 }
 
-/// A value written in the file, untyped: integers stay integers, `{"$bytes": hex}` is
-/// bytes.
-pub fn datum_of(value: &Json) -> Result<Datum, String> {
+/// The items of a list of names, each as written (`y`, `010` and `true` are names).
+pub fn texts_of(key: &str, items: Vec<Value>) -> Result<Vec<String>, String> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| match item.text() {
+            Some(text) => Ok(text.to_string()),
+            None => Err(format!(
+                "`{key}` must list names, but item {} is {}{}",
+                i + 1,
+                describe(&item),
+                if item.is_null() {
+                    " (an empty item; write the name, quoted if need be)"
+                } else {
+                    ""
+                }
+            )),
+        })
+        .collect()
+}
+
+/// A value written in the file, compared with a column of type `column` when known:
+/// for a text column, a plain scalar is the text written (`02134`, `1.50`, `yes`);
+/// otherwise integers stay integers, `{"$bytes": hex}` is bytes.
+pub fn datum_of(value: &Value, text_column: bool) -> Result<Datum, String> {
     Ok(match value {
-        Json::Null => Datum::Null,
-        Json::Bool(b) => Datum::Bool(*b),
-        Json::Number(n) => match n.as_i64() {
-            Some(i) => Datum::Int(i),
-            None => Datum::Float(
-                n.as_f64()
-                    .ok_or_else(|| format!("the number {n} does not fit in 64 bits"))?,
-            ),
-        },
-        Json::String(s) => Datum::Str(s.clone()),
-        Json::Array(items) => Datum::List(items.iter().map(datum_of).collect::<Result<_, _>>()?),
-        Json::Object(m) => match (m.len(), m.get("$bytes")) {
-            (1, Some(Json::String(h))) => {
+        Value::Null(_) => Datum::Null,
+        Value::Number(_, text) | Value::Bool(_, text) if text_column => {
+            Datum::Str(text.to_string())
+        }
+        Value::Bool(b, _) => Datum::Bool(*b),
+        Value::Number(Number::Int(i), _) => Datum::Int(*i),
+        Value::Number(Number::Float(f), _) => Datum::Float(*f),
+        Value::Number(Number::BeyondInt, text) => {
+            return Err(format!(
+                "`{text}` is beyond the range of 64-bit integers; quote it to compare it as text"
+            ))
+        }
+        Value::String(s) => Datum::Str(s.clone()),
+        Value::List(items) => Datum::List(
+            items
+                .iter()
+                .map(|i| datum_of(i, text_column))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Map(m) => match (m.fields.len(), m.get("$bytes")) {
+            (1, Some(Value::String(h))) => {
                 Datum::Bytes(hex::decode(h).map_err(|e| format!("bad `$bytes` hex `{h}`: {e}"))?)
             }
             _ => {
@@ -216,7 +298,7 @@ const TIMEOUT_FORMS: &str =
 /// A timeout: seconds as a positive number, or a string holding a number (digits, with
 /// an optional fraction) and an optional unit `ms`, `s`, `m` or `h`. `label` names the
 /// setting in messages (`timeout`, `defaults.timeout`).
-pub fn timeout_of(label: &str, value: &Json) -> Result<Duration, String> {
+pub fn timeout_of(label: &str, value: &Value) -> Result<Duration, String> {
     let not_a_duration = || {
         format!(
             "`{label}: {}` is not a duration; {TIMEOUT_FORMS}",
@@ -224,8 +306,9 @@ pub fn timeout_of(label: &str, value: &Json) -> Result<Duration, String> {
         )
     };
     let seconds = match value {
-        Json::Number(n) => n.as_f64().ok_or_else(not_a_duration)?,
-        Json::String(text) => {
+        Value::Number(Number::Int(n), _) => *n as f64,
+        Value::Number(Number::Float(f), _) => *f,
+        Value::String(text) => {
             let split = text
                 .find(|c: char| !(c.is_ascii_digit() || c == '.'))
                 .unwrap_or(text.len());
@@ -264,12 +347,20 @@ pub fn timeout_of(label: &str, value: &Json) -> Result<Duration, String> {
     }
 }
 
+/// A whole number ≥ 0 written as a number, if `value` is one.
+fn whole(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(Number::Int(n), _) => u64::try_from(*n).ok(),
+        _ => None,
+    }
+}
+
 /// The most retries a file may ask for.
 pub const MAX_RETRIES: u32 = 100;
 
 /// A number of retries: a whole number from 0 to [`MAX_RETRIES`].
-pub fn retries_of(label: &str, value: &Json) -> Result<u32, String> {
-    match value.as_u64() {
+pub fn retries_of(label: &str, value: &Value) -> Result<u32, String> {
+    match whole(value) {
         Some(n) if n <= u64::from(MAX_RETRIES) => Ok(n as u32),
         Some(_) => Err(format!(
             "`{label}: {}` is too many: at most {MAX_RETRIES} (each retry of a packet waits \
@@ -287,8 +378,8 @@ pub fn retries_of(label: &str, value: &Json) -> Result<u32, String> {
 pub use crate::function::MAX_CONCURRENCY;
 
 /// A limit on concurrent packets: a whole number from 1 to [`MAX_CONCURRENCY`].
-pub fn max_concurrency_of(label: &str, value: &Json) -> Result<usize, String> {
-    match value.as_u64() {
+pub fn max_concurrency_of(label: &str, value: &Value) -> Result<usize, String> {
+    match whole(value) {
         Some(n) if (1..=MAX_CONCURRENCY as u64).contains(&n) => Ok(n as usize),
         Some(n) if n > 0 => Err(format!(
             "`{label}: {}` is too large: at most {MAX_CONCURRENCY} (each packet computed at \
@@ -303,9 +394,9 @@ pub fn max_concurrency_of(label: &str, value: &Json) -> Result<usize, String> {
 }
 
 /// How a command function's answers are paired with packets: `jsonl` or `jsonl-id`.
-pub fn protocol_of(label: &str, value: &Json) -> Result<Protocol, String> {
+pub fn protocol_of(label: &str, value: &Value) -> Result<Protocol, String> {
     match value {
-        Json::String(name) => Protocol::from_name(name),
+        Value::String(name) => Protocol::from_name(name),
         _ => None,
     }
     .ok_or_else(|| {
@@ -322,25 +413,33 @@ pub fn protocol_of(label: &str, value: &Json) -> Result<Protocol, String> {
 mod tests {
     use super::*;
 
+    /// A value as a file would hold it.
+    fn yaml(text: &str) -> Value {
+        let (Value::Map(map), _) = super::super::raw::parse(&format!("v: {text}")).unwrap() else {
+            panic!()
+        };
+        map.get("v").unwrap().clone()
+    }
+
     #[test]
     fn timeouts_in_every_form() {
-        let ok = |v: Json| timeout_of("timeout", &v).unwrap();
-        assert_eq!(ok(Json::from(1)), Duration::from_secs(1));
-        assert_eq!(ok(Json::from(0.5)), Duration::from_millis(500));
-        assert_eq!(ok(Json::from("30")), Duration::from_secs(30));
-        assert_eq!(ok(Json::from("2.5")), Duration::from_millis(2500));
-        assert_eq!(ok(Json::from("90s")), Duration::from_secs(90));
-        assert_eq!(ok(Json::from("5m")), Duration::from_secs(300));
-        assert_eq!(ok(Json::from("1.5m")), Duration::from_secs(90));
-        assert_eq!(ok(Json::from("2h")), Duration::from_secs(7200));
-        assert_eq!(ok(Json::from("500ms")), Duration::from_millis(500));
-        assert_eq!(ok(Json::from("8760h")), MAX_TIMEOUT);
+        let ok = |v: Value| timeout_of("timeout", &v).unwrap();
+        assert_eq!(ok(yaml("1")), Duration::from_secs(1));
+        assert_eq!(ok(yaml("0.5")), Duration::from_millis(500));
+        assert_eq!(ok(yaml("'30'")), Duration::from_secs(30));
+        assert_eq!(ok(yaml("'2.5'")), Duration::from_millis(2500));
+        assert_eq!(ok(yaml("'90s'")), Duration::from_secs(90));
+        assert_eq!(ok(yaml("'5m'")), Duration::from_secs(300));
+        assert_eq!(ok(yaml("'1.5m'")), Duration::from_secs(90));
+        assert_eq!(ok(yaml("'2h'")), Duration::from_secs(7200));
+        assert_eq!(ok(yaml("'500ms'")), Duration::from_millis(500));
+        assert_eq!(ok(yaml("'8760h'")), MAX_TIMEOUT);
 
-        let err = |v: Json| timeout_of("timeout", &v).unwrap_err();
+        let err = |v: Value| timeout_of("timeout", &v).unwrap_err();
         for bad in [
             "5x", "90 s", " 30", "1e3", ".5", "1.", "1..2", "-1", "s", "", "5min", "1.5.2s",
         ] {
-            let message = err(Json::from(bad));
+            let message = err(Value::String(bad.into()));
             assert_eq!(
                 message,
                 format!(
@@ -349,34 +448,29 @@ mod tests {
                 )
             );
         }
-        assert!(err(Json::Bool(true)).starts_with("`timeout: true` is not a duration"));
-        assert!(err(serde_json::json!([1])).starts_with("`timeout: [1]` is not a duration"));
-        for zero in [
-            Json::from(0),
-            Json::from(-1),
-            Json::from("0s"),
-            Json::from("0"),
-        ] {
+        assert!(err(yaml("true")).starts_with("`timeout: true` is not a duration"));
+        assert!(err(yaml("[1]")).starts_with("`timeout: [1]` is not a duration"));
+        for zero in [yaml("0"), yaml("-1"), yaml("'0s'"), yaml("'0'")] {
             assert!(
                 err(zero.clone()).contains("` must be more than zero; write seconds"),
-                "{zero}"
+                "{zero:?}"
             );
         }
         assert_eq!(
-            err(Json::from("8761h")),
+            err(yaml("'8761h'")),
             "`timeout: 8761h` is too long: a timeout is at most a year (8760h)"
         );
-        assert!(err(Json::from(1e300)).contains("is too long"));
+        assert!(err(yaml("1e300")).contains("is too long"));
     }
 
     #[test]
     fn retries_concurrency_and_protocols_are_bounded() {
-        assert_eq!(retries_of("retries", &Json::from(0)), Ok(0));
-        assert_eq!(retries_of("retries", &Json::from(100)), Ok(100));
-        assert!(retries_of("retries", &Json::from(101))
+        assert_eq!(retries_of("retries", &yaml("0")), Ok(0));
+        assert_eq!(retries_of("retries", &yaml("100")), Ok(100));
+        assert!(retries_of("retries", &yaml("101"))
             .unwrap_err()
             .starts_with("`retries: 101` is too many: at most 100"));
-        for bad in [Json::from(-1), Json::from(1.5), Json::from("3")] {
+        for bad in [yaml("-1"), yaml("1.5"), yaml("'3'")] {
             assert_eq!(
                 retries_of("retries", &bad).unwrap_err(),
                 format!(
@@ -385,22 +479,19 @@ mod tests {
                 )
             );
         }
-        assert_eq!(max_concurrency_of("m", &Json::from(1)), Ok(1));
-        assert_eq!(max_concurrency_of("m", &Json::from(1024)), Ok(1024));
-        assert!(max_concurrency_of("m", &Json::from(1025))
+        assert_eq!(max_concurrency_of("m", &yaml("1")), Ok(1));
+        assert_eq!(max_concurrency_of("m", &yaml("1024")), Ok(1024));
+        assert!(max_concurrency_of("m", &yaml("1025"))
             .unwrap_err()
             .starts_with("`m: 1025` is too large: at most 1024"));
         assert_eq!(
-            max_concurrency_of("m", &Json::from(0)).unwrap_err(),
+            max_concurrency_of("m", &yaml("0")).unwrap_err(),
             "`m: 0` must be a whole number from 1 to 1024"
         );
-        assert_eq!(protocol_of("p", &Json::from("jsonl")), Ok(Protocol::Jsonl));
+        assert_eq!(protocol_of("p", &yaml("'jsonl'")), Ok(Protocol::Jsonl));
+        assert_eq!(protocol_of("p", &yaml("'jsonl-id'")), Ok(Protocol::JsonlId));
         assert_eq!(
-            protocol_of("p", &Json::from("jsonl-id")),
-            Ok(Protocol::JsonlId)
-        );
-        assert_eq!(
-            protocol_of("p", &Json::from("json")).unwrap_err(),
+            protocol_of("p", &yaml("'json'")).unwrap_err(),
             "`p: json` is not a protocol (expected jsonl or jsonl-id)"
         );
     }

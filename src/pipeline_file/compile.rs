@@ -7,17 +7,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::datatypes::{Field, FieldRef};
-use serde_json::Value as Json;
-use serde_saphyr::Spanned;
+use arrow::datatypes::{DataType, Field, FieldRef};
 
-use super::args::{datum_of, max_concurrency_of, protocol_of, retries_of, timeout_of, Args};
-use super::raw::{self, describe, Entry, Keyed, Position, RawFile};
+use super::args::{
+    datum_of, max_concurrency_of, protocol_of, retries_of, texts_of, timeout_of, Args,
+};
+use super::raw::{self, describe, keys_list, Entry, Mapping, Position, Problem, RawFile, Value};
 use super::{cache_mode, parse_type, Builtins, CommandCheck, FileError, PipelineFile, Subject};
 use crate::error::Error;
 use crate::function::command::{CommandFunction, Protocol};
 use crate::function::{FunctionPod, PacketFunction};
 use crate::model::Datum;
+use crate::model::StreamSchema;
 use crate::operator::{FilterOp, OperatorSpec, Predicate};
 use crate::pipeline::{CacheMode, ErrorPolicy, PipelineBuilder};
 use crate::source::{Source, SourceOptions};
@@ -60,18 +61,20 @@ impl Reporter<'_> {
             snippet: None,
         }
     }
-    fn at_source(&self, entry: &Entry, message: String) -> FileError {
+    fn at_source(&self, entry: &Entry, problem: impl Into<Problem>) -> FileError {
+        let problem = problem.into();
         self.error(
-            Some(entry.position),
+            Some(problem.at.unwrap_or(entry.position)),
             Subject::Source(entry.name.clone()),
-            message,
+            problem.message,
         )
     }
-    fn at_node(&self, entry: &Entry, message: String) -> FileError {
+    fn at_node(&self, entry: &Entry, problem: impl Into<Problem>) -> FileError {
+        let problem = problem.into();
         self.error(
-            Some(entry.position),
+            Some(problem.at.unwrap_or(entry.position)),
             Subject::Node(entry.name.clone()),
-            message,
+            problem.message,
         )
     }
     /// An error about one key of a node, at the line where the key is written.
@@ -111,13 +114,28 @@ enum SourceKind {
 /// What a node computes.
 enum NodeBody {
     Operator(OperatorSpec, CacheMode),
+    /// A filter, whose values are read once the types of its columns are known.
+    Filter(FilterDecl, CacheMode),
     Function(Box<FunctionDecl>),
 }
+
+/// A filter's conditions as written: a plain scalar compared with a text column is the
+/// text written (`02134`, `1.50`), with any other column the number or boolean.
+struct FilterDecl {
+    /// Each predicate's column, op, value and the number it has in messages.
+    predicates: Vec<(String, FilterOp, Option<Value>)>,
+    constraints: Vec<(String, Value)>,
+}
+
+/// A name of `input_keys` or `output_keys`, with its type name if one is given.
+type DeclaredKey = (String, Option<String>);
 
 /// A function node's settings.
 struct FunctionDecl {
     implementation: Implementation,
     output: Option<Vec<FieldRef>>,
+    /// `input_keys` (with `input_types`, if given): the packet columns it must be given.
+    input: Option<Vec<DeclaredKey>>,
     function_name: String,
     version: String,
     /// How it runs, as written on the node (checked by [`run_settings`]).
@@ -129,10 +147,10 @@ struct FunctionDecl {
 /// The settings of how a function node runs, as written on the node (null = absent).
 #[derive(Default)]
 struct WrittenRun {
-    timeout: Option<Json>,
-    retries: Option<Json>,
-    protocol: Option<Json>,
-    max_concurrency: Option<Json>,
+    timeout: Option<Value>,
+    retries: Option<Value>,
+    protocol: Option<Value>,
+    max_concurrency: Option<Value>,
 }
 
 /// How a function node runs. None of it enters any identity.
@@ -183,22 +201,31 @@ fn compile_file(
     loading: &mut Vec<PathBuf>,
 ) -> Result<PipelineFile, FileError> {
     let report = Reporter { file };
-    let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| syntax_error(file, &e))?;
+    let (document, start) = raw::parse(text).map_err(|e| syntax_error(file, text, &e))?;
+    if let Some((key, first, again)) = raw::duplicate_key(&document) {
+        return Err(report.error(
+            Some(again),
+            Subject::File,
+            format!(
+                "`{key}` is written twice in the same mapping (lines {} and {}); keep one",
+                first.line, again.line
+            ),
+        ));
+    }
+    let raw =
+        RawFile::read(document, start).map_err(|p| report.error(p.at, Subject::File, p.message))?;
     let dir = absolute_dir(file);
 
     let pipeline_name = match (&raw.pipeline, &raw.name) {
-        (Some(p), _) => {
-            if p.value.trim().is_empty() || p.value.contains('/') {
+        (Some((name, at)), _) => {
+            if name.trim().is_empty() || name.contains('/') {
                 return Err(report.error(
-                    Some(raw::position(p)),
+                    Some(*at),
                     Subject::File,
-                    format!(
-                        "`pipeline: {}` must be a non-empty name without `/`",
-                        p.value
-                    ),
+                    format!("`pipeline: {name}` must be a non-empty name without `/`"),
                 ));
             }
-            p.value.clone()
+            name.clone()
         }
         (None, Some(name)) => name.clone(),
         (None, None) => file
@@ -208,12 +235,12 @@ fn compile_file(
     };
     let on_error = match &raw.on_error {
         None => ErrorPolicy::FailFast,
-        Some(s) => match s.value.as_str() {
+        Some((policy, at)) => match policy.as_str() {
             "fail" => ErrorPolicy::FailFast,
             "continue" => ErrorPolicy::Continue,
             other => {
                 return Err(report.error(
-                    Some(raw::position(s)),
+                    Some(*at),
                     Subject::File,
                     format!("`on_error: {other}` is not a policy (expected fail or continue)"),
                 ))
@@ -223,12 +250,14 @@ fn compile_file(
 
     let defaults = match &raw.defaults {
         None => Defaults::default(),
-        Some(d) => read_defaults(d).map_err(|(at, m)| report.error(Some(at), Subject::File, m))?,
+        Some((map, _)) => {
+            read_defaults(map).map_err(|(at, m)| report.error(Some(at), Subject::File, m))?
+        }
     };
 
     // Names: one namespace for sources and nodes.
     let mut declared: HashMap<String, Position> = HashMap::new();
-    for (entries, is_source) in [(&raw.sources.0, true), (&raw.nodes.0, false)] {
+    for (entries, is_source) in [(&raw.sources, true), (&raw.nodes, false)] {
         for entry in entries {
             let at_entry = |message: String| {
                 if is_source {
@@ -237,10 +266,8 @@ fn compile_file(
                     report.at_node(entry, message)
                 }
             };
-            if entry.name.trim().is_empty() || entry.name.contains('/') {
-                return Err(at_entry(
-                    "a name must be non-empty and may not contain `/`".into(),
-                ));
+            if let Err(message) = check_name(&entry.name) {
+                return Err(at_entry(message));
             }
             if let Some(first) = declared.insert(entry.name.clone(), entry.position) {
                 return Err(at_entry(format!(
@@ -250,7 +277,7 @@ fn compile_file(
             }
         }
     }
-    if raw.sources.0.is_empty() {
+    if raw.sources.is_empty() {
         return Err(report.error(
             None,
             Subject::File,
@@ -261,13 +288,11 @@ fn compile_file(
     // Every entry's settings, before touching any file.
     let sources: Vec<SourceDecl> = raw
         .sources
-        .0
         .iter()
         .map(|e| read_source(e, &dir).map_err(|m| report.at_source(e, m)))
         .collect::<Result<_, _>>()?;
     let nodes: Vec<NodeDecl> = raw
         .nodes
-        .0
         .iter()
         .map(|e| {
             let mut node = read_node(e, builtins).map_err(|m| report.at_node(e, m))?;
@@ -307,19 +332,22 @@ fn compile_file(
     }
     let outputs: Vec<String> = match &raw.outputs {
         Some(list) => {
-            for output in list {
-                if !declared.contains_key(&output.value) {
+            for (output, at) in list {
+                if !declared.contains_key(output) {
+                    let hint = closest(output, declared.keys().map(String::as_str))
+                        .map(|c| format!(" (did you mean `{c}`?)"))
+                        .unwrap_or_default();
                     return Err(report.error(
-                        Some(raw::position(output)),
+                        Some(*at),
                         Subject::File,
                         format!(
-                            "`outputs` names `{}`, which is neither a source nor a node",
-                            output.value
+                            "`outputs` names `{output}`, which is neither a source nor a \
+                             node{hint}"
                         ),
                     ));
                 }
             }
-            list.iter().map(|o| o.value.clone()).collect()
+            list.iter().map(|(o, _)| o.clone()).collect()
         }
         None => Vec::new(),
     };
@@ -367,6 +395,20 @@ fn compile_file(
                     .map_err(|e| report.at_node(&node.entry, unwrap_node(e, &name)))?;
                 builder.operator_with_cache(name, spec.clone(), node.inputs.clone(), *mode);
             }
+            NodeBody::Filter(decl, mode) => {
+                let prefix = builder
+                    .build()
+                    .map_err(|e| build_error(&report, e, &nodes, &by_name, &sources))?;
+                let input = prefix.node(&node.inputs[0]).ok_or_else(|| {
+                    report.at_node(
+                        &node.entry,
+                        format!("internal: `{}` was not built", node.inputs[0]),
+                    )
+                })?;
+                let spec = filter_spec(decl, input.output_schema())
+                    .map_err(|m| report.at_node(&node.entry, m))?;
+                builder.operator_with_cache(name, spec, node.inputs.clone(), *mode);
+            }
             NodeBody::Function(decl) => {
                 let mut input = node.inputs[0].clone();
                 if node.inputs.len() > 1 {
@@ -381,6 +423,10 @@ fn compile_file(
                     report.at_node(&node.entry, format!("internal: `{input}` was not built"))
                 })?;
                 let packet_fields = input_node.output_schema().packet_fields().to_vec();
+                if let Some(declared) = &decl.input {
+                    check_input(declared, &packet_fields, &node.inputs)
+                        .map_err(|m| report.at_node_key(&node.entry, "input_keys", m))?;
+                }
                 let (function, command) = make_function(&name, decl, packet_fields, &dir, builtins)
                     .map_err(|m| report.at_node(&node.entry, m))?;
                 if let Some(command) = command {
@@ -425,7 +471,10 @@ fn compile_file(
 
 /// A YAML error as a [`FileError`]: position, the parser's message, and its snippet
 /// with the file's name in place of `<input>`.
-fn syntax_error(file: &Path, e: &serde_saphyr::Error) -> FileError {
+fn syntax_error(file: &Path, text: &str, e: &serde_saphyr::Error) -> FileError {
+    if let Some(error) = overlong_key(file, text) {
+        return error;
+    }
     let rendered = e.to_string();
     let mut lines = rendered.lines();
     let first = lines.next().unwrap_or_default();
@@ -457,6 +506,46 @@ fn syntax_error(file: &Path, e: &serde_saphyr::Error) -> FileError {
     }
 }
 
+/// YAML allows a plain key of at most 1024 characters; a longer one makes the file
+/// unreadable with a message about mapping starts. Said plainly instead.
+fn overlong_key(file: &Path, text: &str) -> Option<FileError> {
+    const YAML_KEY_LIMIT: usize = 1024;
+    text.lines().enumerate().find_map(|(i, line)| {
+        let key = line.trim_start().trim_start_matches("- ");
+        let (key, _) = key.split_once(':')?;
+        let length = key.trim_end().chars().count();
+        (length > YAML_KEY_LIMIT).then(|| FileError {
+            file: file.to_path_buf(),
+            position: Some(Position {
+                line: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                column: u32::try_from(line.len() - line.trim_start().len() + 1).unwrap_or(u32::MAX),
+            }),
+            subject: Subject::File,
+            message: format!(
+                "a key of {length} characters: YAML reads keys of at most {YAML_KEY_LIMIT} \
+                 characters, and a source or node name is at most {} bytes; use a shorter name",
+                crate::export::MAX_OUTPUT_NAME
+            ),
+            snippet: None,
+        })
+    })
+}
+
+/// Why a source or node name is not usable, if it is not: it names the files its rows
+/// are written to under `--out`, and appears in messages and tables.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("a name must not be empty or blank".into());
+    }
+    if let Some(why) = crate::export::output_name_problem(name) {
+        return Err(format!(
+            "`{name}` cannot be a name: a node's rows are written to files named after it \
+             (`orcapod run --out DIR`), so {why}; rename it"
+        ));
+    }
+    Ok(())
+}
+
 fn absolute_dir(file: &Path) -> PathBuf {
     let dir = file.parent().unwrap_or(Path::new("")).to_path_buf();
     let dir = if dir.as_os_str().is_empty() {
@@ -467,8 +556,22 @@ fn absolute_dir(file: &Path) -> PathBuf {
     std::path::absolute(&dir).unwrap_or(dir)
 }
 
-fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, String> {
+/// The keys a source may have.
+const SOURCE_KEYS: &[&str] = &[
+    "csv",
+    "arrow",
+    "tags",
+    "source_id",
+    "record_id_column",
+    "cached",
+    "derived",
+    "from",
+    "db",
+];
+
+fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, Problem> {
     let mut args = Args::new(entry.body.clone());
+    args.only(SOURCE_KEYS, "a source")?;
     if let Some(node) = args.string("derived")? {
         let from = args.string("from")?.ok_or(
             "a derived source needs `from: other_pipeline.yaml`, the file declaring the node",
@@ -511,7 +614,6 @@ fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, String> {
         "source_id",
         "record_id_column",
         "cached",
-        "derived",
     ])?;
     let mut options = SourceOptions::tags(tags).with_source_id(source_id);
     if let Some(c) = record_id_column {
@@ -583,17 +685,28 @@ fn derived_source(
     crate::pipeline::stored_source(&store, pipeline, node).map_err(|e| e.to_string())
 }
 
-fn read_node(entry: &Entry, builtins: &Builtins) -> Result<NodeDecl, String> {
+fn read_node(entry: &Entry, builtins: &Builtins) -> Result<NodeDecl, Problem> {
     let mut args = Args::new(entry.body.clone());
-    let op = match args.take(&["op"])? {
-        Some(Json::String(op)) => op,
-        Some(other) => return Err(format!("`op` must be a string, not {}", describe(&other))),
-        None => return Err(format!("`op` is missing (one of {})", OPS.join(", "))),
+    let op = match args.take_field(&["op"])? {
+        Some(field) => match field.value {
+            Value::String(op) => op,
+            other => {
+                return Err(Problem::at(
+                    field.at,
+                    format!("`op` must be the name of an op, not {}", describe(&other)),
+                ))
+            }
+        },
+        None => return Err(format!("`op` is missing (one of {})", OPS.join(", ")).into()),
     };
     let inputs = match (args.strings(&["input"])?, args.strings(&["inputs"])?) {
         (Some(_), Some(_)) => return Err("give either `input` or `inputs`, not both".into()),
         (Some(i), None) | (None, Some(i)) => i,
-        (None, None) => return Err("`input` (or `inputs`) is missing: what does it read?".into()),
+        (None, None) => {
+            return Err(Problem::from(
+                "`input` (or `inputs`) is missing: what does it read?",
+            ))
+        }
     };
     if inputs.is_empty() {
         return Err("`inputs` is empty: a node reads at least one source or node".into());
@@ -603,29 +716,43 @@ fn read_node(entry: &Entry, builtins: &Builtins) -> Result<NodeDecl, String> {
     let nested = args.mapping("args")?;
     let mut op_args = match nested {
         Some(nested) => {
-            if let Some(key) = entry.body.keys().find(|k| !NODE_KEYS.contains(&k.as_str())) {
-                return Err(format!(
-                    "`{key}` is given inline and there is an `args:` mapping too; put every argument in one place"
+            if let Some(field) = entry
+                .body
+                .fields
+                .iter()
+                .find(|f| !NODE_KEYS.contains(&f.key.as_str()))
+            {
+                return Err(Problem::at(
+                    field.at,
+                    format!(
+                        "`{}` is given inline and there is an `args:` mapping too; put every \
+                         argument in one place",
+                        field.key
+                    ),
                 ));
             }
             Args::new(nested)
         }
-        None => {
-            let rest = entry
+        None => Args::new(Mapping {
+            fields: entry
                 .body
+                .fields
                 .iter()
-                .filter(|(k, _)| !NODE_KEYS.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            Args::new(rest)
-        }
+                .filter(|f| !NODE_KEYS.contains(&f.key.as_str()))
+                .cloned()
+                .collect(),
+        }),
     };
-    let unary = |inputs: &[String]| -> Result<(), String> {
+    if let Some(known) = op_arguments(&op) {
+        op_args.only(known, &format!("op `{op}`"))?;
+    }
+    let unary = |inputs: &[String]| -> Result<(), Problem> {
         if inputs.len() != 1 {
             return Err(format!(
                 "`{op}` reads one input (`input: name`), got {}",
                 inputs.len()
-            ));
+            )
+            .into());
         }
         Ok(())
     };
@@ -639,7 +766,8 @@ fn read_node(entry: &Entry, builtins: &Builtins) -> Result<NodeDecl, String> {
                 return Err(format!(
                     "`{op}` reads exactly two inputs (`inputs: [left, right]`), got {}",
                     inputs.len()
-                ));
+                )
+                .into());
             }
             op_args.finish(&[])?;
             let spec = if op == "merge_join" {
@@ -702,26 +830,27 @@ fn read_node(entry: &Entry, builtins: &Builtins) -> Result<NodeDecl, String> {
         }
         "polars_filter" | "filter" => {
             unary(&inputs)?;
-            let predicates = op_args
-                .list("predicates")?
-                .unwrap_or_default()
-                .iter()
-                .enumerate()
-                .map(|(i, p)| read_predicate(p).map_err(|m| format!("predicate {}: {m}", i + 1)))
-                .collect::<Result<Vec<_>, _>>()?;
+            let predicates = match op_args.list("predicates")? {
+                None => Vec::new(),
+                Some((items, at)) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        read_predicate(p)
+                            .map_err(|m| Problem::at(at, format!("predicate {}: {m}", i + 1)))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
             let constraints = op_args
                 .mapping("constraints")?
                 .unwrap_or_default()
-                .iter()
-                .map(|(k, v)| {
-                    datum_of(v)
-                        .map(|d| (k.clone(), d))
-                        .map_err(|m| format!("constraint `{k}`: {m}"))
-                })
-                .collect::<Result<BTreeMap<_, _>, _>>()?;
+                .fields
+                .into_iter()
+                .map(|f| (f.key, f.value))
+                .collect();
             op_args.finish(&["predicates", "constraints"])?;
-            NodeBody::Operator(
-                OperatorSpec::Filter {
+            NodeBody::Filter(
+                FilterDecl {
                     predicates,
                     constraints,
                 },
@@ -730,7 +859,11 @@ fn read_node(entry: &Entry, builtins: &Builtins) -> Result<NodeDecl, String> {
         }
         "function" => {
             if cache.is_some() {
-                return Err("`cache` applies to operator nodes; a function node always keeps its results in the database".into());
+                return Err(Problem::at(
+                    entry.position_of("cache"),
+                    "`cache` applies to operator nodes; a function node always keeps its \
+                     results in the database",
+                ));
             }
             // How it runs is checked once the file's defaults are known.
             let written = WrittenRun {
@@ -747,14 +880,17 @@ fn read_node(entry: &Entry, builtins: &Builtins) -> Result<NodeDecl, String> {
             let hint = closest(other, OPS.iter().copied())
                 .map(|c| format!(" (did you mean `{c}`?)"))
                 .unwrap_or_default();
-            return Err(format!(
-                "unknown op `{other}`{hint}; the ops are {}",
-                OPS.join(", ")
+            return Err(Problem::at(
+                entry.position_of("op"),
+                format!("unknown op `{other}`{hint}; the ops are {}", OPS.join(", ")),
             ));
         }
     };
+    let mode =
+        |mode: &str| cache_mode(mode).map_err(|m| Problem::at(entry.position_of("cache"), m));
     let body = match (body, cache) {
-        (NodeBody::Operator(spec, _), Some(mode)) => NodeBody::Operator(spec, cache_mode(&mode)?),
+        (NodeBody::Operator(spec, _), Some(m)) => NodeBody::Operator(spec, mode(&m)?),
+        (NodeBody::Filter(decl, _), Some(m)) => NodeBody::Filter(decl, mode(&m)?),
         (body, _) => body,
     };
     Ok(NodeDecl {
@@ -764,32 +900,69 @@ fn read_node(entry: &Entry, builtins: &Builtins) -> Result<NodeDecl, String> {
     })
 }
 
-fn read_predicate(value: &Json) -> Result<Predicate, String> {
-    let Json::Object(map) = value else {
+/// The arguments each op takes (`None`: the op is unknown, reported by the caller).
+fn op_arguments(op: &str) -> Option<&'static [&'static str]> {
+    Some(match op {
+        "join" | "merge_join" | "semi_join" => &[],
+        "batch" => &["batch_size", "drop_partial_batch"],
+        "select_tag_columns"
+        | "drop_tag_columns"
+        | "select_packet_columns"
+        | "drop_packet_columns" => &["columns", "strict"],
+        "map_tags" | "map_packets" => &["name_map", "mapping", "drop_unmapped"],
+        "polars_filter" | "filter" => &["predicates", "constraints"],
+        "function" => FUNCTION_ARGUMENTS,
+        _ => return None,
+    })
+}
+
+/// The arguments of a function node.
+const FUNCTION_ARGUMENTS: &[&str] = &[
+    "command",
+    "builtin",
+    "input_keys",
+    "input_types",
+    "output_keys",
+    "output_types",
+    "function_name",
+    "version",
+    "max_concurrency",
+    "retries",
+    "timeout",
+    "protocol",
+];
+
+/// One predicate as written: its column, op and value (checked for its shape; the
+/// value is read once the column's type is known).
+fn read_predicate(value: &Value) -> Result<(String, FilterOp, Option<Value>), String> {
+    let Value::Map(map) = value else {
         return Err(format!(
             "must be a mapping `{{col: …, op: …, value: …}}`, not {}",
             describe(value)
         ));
     };
     let mut args = Args::new(map.clone());
-    let col = args.required_string("col")?;
-    let op_text = args.required_string("op")?;
+    let problem = |p: Problem| p.message;
+    args.only(&["col", "op", "value"], "a predicate")
+        .map_err(problem)?;
+    let col = args.required_string("col").map_err(problem)?;
+    let op_text = args.required_string("op").map_err(problem)?;
     let op = FilterOp::parse(&op_text).map_err(|_| {
         format!("unknown op `{op_text}` (expected one of == != < <= > >= in is_null not_null)")
     })?;
-    let value = match args.take(&["value"])? {
-        Some(v) => datum_of(&v)?,
-        None => Datum::Null,
-    };
+    let value = args
+        .take(&["value"])
+        .map_err(problem)?
+        .filter(|v| !v.is_null());
     match op {
-        FilterOp::IsNull | FilterOp::NotNull if value != Datum::Null => {
+        FilterOp::IsNull | FilterOp::NotNull if value.is_some() => {
             return Err(format!("`{op_text}` takes no `value`"))
         }
-        FilterOp::In if !matches!(value, Datum::List(_)) => {
+        FilterOp::In if !matches!(value, Some(Value::List(_))) => {
             return Err("`in` needs a list `value`".into())
         }
         FilterOp::Eq | FilterOp::Ne | FilterOp::Lt | FilterOp::Le | FilterOp::Gt | FilterOp::Ge
-            if value == Datum::Null =>
+            if value.is_none() =>
         {
             return Err(format!(
                 "`{op_text}` needs a `value` (use is_null / not_null to test for null)"
@@ -797,37 +970,133 @@ fn read_predicate(value: &Json) -> Result<Predicate, String> {
         }
         _ => {}
     }
-    args.finish(&["col", "op", "value"])?;
-    Ok(Predicate { col, op, value })
+    Ok((col, op, value))
 }
 
-fn read_function(node: &str, mut args: Args, builtins: &Builtins) -> Result<FunctionDecl, String> {
-    let command = match args.take(&["command"])? {
-        None | Some(Json::Null) => None,
-        Some(Json::String(line)) => Some(
-            line.split_whitespace()
-                .map(String::from)
-                .collect::<Vec<_>>(),
-        ),
-        Some(Json::Array(items)) => Some(
-            items
-                .into_iter()
-                .map(|i| match i {
-                    Json::String(s) => Ok(s),
-                    Json::Number(n) => Ok(n.to_string()),
-                    other => Err(format!(
-                        "`command` must list strings, but holds {}",
-                        describe(&other)
-                    )),
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        Some(other) => {
-            return Err(format!(
-                "`command` must be a list (program, then arguments), not {}",
-                describe(&other)
-            ))
+/// The filter of `decl` over an input of schema `input`: each value compared with a
+/// text column is the text written.
+fn filter_spec(decl: &FilterDecl, input: &StreamSchema) -> Result<OperatorSpec, String> {
+    let text_column = |column: &str| {
+        input.arrow().field_with_name(column).is_ok_and(|f| {
+            matches!(
+                f.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            )
+        })
+    };
+    let predicates = decl
+        .predicates
+        .iter()
+        .enumerate()
+        .map(|(i, (col, op, value))| {
+            let value = match value {
+                Some(v) => datum_of(v, text_column(col))
+                    .map_err(|m| format!("predicate {}: {m}", i + 1))?,
+                None => Datum::Null,
+            };
+            Ok(Predicate {
+                col: col.clone(),
+                op: *op,
+                value,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let constraints = decl
+        .constraints
+        .iter()
+        .map(|(column, value)| {
+            datum_of(value, text_column(column))
+                .map(|d| (column.clone(), d))
+                .map_err(|m| format!("constraint `{column}`: {m}"))
+        })
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    Ok(OperatorSpec::Filter {
+        predicates,
+        constraints,
+    })
+}
+
+/// Checks a function node's input columns against its `input_keys` (and
+/// `input_types`): the same names, nothing missing, nothing extra.
+fn check_input(
+    declared: &[DeclaredKey],
+    actual: &[FieldRef],
+    inputs: &[String],
+) -> Result<(), String> {
+    let render = |names: &mut dyn Iterator<Item = &str>| {
+        format!("[{}]", names.collect::<Vec<_>>().join(", "))
+    };
+    let declared_names = render(&mut declared.iter().map(|(k, _)| k.as_str()));
+    let actual_names = render(&mut actual.iter().map(|f| f.name().as_str()));
+    let missing: Vec<&str> = declared
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !actual.iter().any(|f| f.name() == k))
+        .collect();
+    let extra: Vec<&str> = actual
+        .iter()
+        .map(|f| f.name().as_str())
+        .filter(|n| !declared.iter().any(|(k, _)| k == n))
+        .collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        let mut why = Vec::new();
+        if !missing.is_empty() {
+            why.push(format!("{} missing", keys_list(&missing)));
         }
+        if !extra.is_empty() {
+            why.push(format!("{} not declared", keys_list(&extra)));
+        }
+        return Err(format!(
+            "`input_keys: {declared_names}` does not match the packet columns of its input \
+             {} ({actual_names}): {}; select or rename the columns upstream \
+             (select_packet_columns, map_packets), or fix `input_keys`",
+            keys_list(&inputs.iter().map(String::as_str).collect::<Vec<_>>()),
+            why.join(", ")
+        ));
+    }
+    for (key, ty) in declared {
+        let (Some(ty), Some(field)) = (ty, actual.iter().find(|f| f.name() == key)) else {
+            continue;
+        };
+        let (data_type, nullable) =
+            parse_type(ty).map_err(|m| format!("`input_types.{key}`: {m}"))?;
+        let wanted = Field::new(key, data_type, nullable);
+        let name = crate::hashing::python_type::python_type_name;
+        if name(&wanted) != name(field) {
+            return Err(format!(
+                "`input_types` declares `{key}: {}`, but its input gives `{key}: {}`; \
+                 fix `input_types` or convert the column upstream",
+                name(&wanted),
+                name(field)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn read_function(node: &str, mut args: Args, builtins: &Builtins) -> Result<FunctionDecl, Problem> {
+    let command = match args.take_field(&["command"])? {
+        None => None,
+        Some(field) => match field.value {
+            Value::Null(_) => None,
+            Value::String(line) => Some(
+                line.split_whitespace()
+                    .map(String::from)
+                    .collect::<Vec<_>>(),
+            ),
+            Value::List(items) => {
+                Some(texts_of("command", items).map_err(|m| Problem::at(field.at, m))?)
+            }
+            other => {
+                return Err(Problem::at(
+                    field.at,
+                    format!(
+                        "`command` must be a list (program, then arguments), not {}",
+                        describe(&other)
+                    ),
+                ))
+            }
+        },
     };
     let builtin = args.string("builtin")?;
     let implementation = match (command, builtin) {
@@ -848,7 +1117,8 @@ fn read_function(node: &str, mut args: Args, builtins: &Builtins) -> Result<Func
                     } else {
                         format!("the builtins are {}", known.join(", "))
                     }
-                ));
+                )
+                .into());
             }
             Implementation::Builtin(b)
         }
@@ -858,45 +1128,31 @@ fn read_function(node: &str, mut args: Args, builtins: &Builtins) -> Result<Func
             )
         }
     };
-    let keys = args.strings(&["output_keys"])?;
-    let types = args.mapping("output_types")?;
-    let output = match (keys, types) {
-        (None, None) => None,
-        (keys, types) => {
-            let types = types.unwrap_or_default();
-            let keys = keys.unwrap_or_else(|| types.keys().cloned().collect());
-            if keys.is_empty() {
-                return Err("`output_keys` is empty: a function returns at least one value".into());
-            }
-            if let Some(extra) = types.keys().find(|k| !keys.contains(k)) {
-                return Err(format!(
-                    "`output_types` gives a type for `{extra}`, which is not in `output_keys`"
-                ));
-            }
-            let mut fields = Vec::with_capacity(keys.len());
-            for key in &keys {
-                let ty = match types.get(key) {
-                    Some(Json::String(t)) => t,
-                    Some(other) => {
-                        return Err(format!(
-                            "`output_types.{key}` must be a type name, not {}",
-                            describe(other)
-                        ))
-                    }
-                    None => return Err(format!("`output_types` has no type for `{key}`")),
-                };
-                let (data_type, nullable) =
-                    parse_type(ty).map_err(|m| format!("`output_types.{key}`: {m}"))?;
-                fields.push(Arc::new(Field::new(key, data_type, nullable)) as FieldRef);
-            }
-            Some(fields)
-        }
-    };
+    let output = keys_and_types(&mut args, "output")?
+        .map(|declared| {
+            declared
+                .into_iter()
+                .map(|(key, ty)| {
+                    let ty = ty.ok_or_else(|| format!("`output_types` has no type for `{key}`"))?;
+                    let (data_type, nullable) =
+                        parse_type(&ty).map_err(|m| format!("`output_types.{key}`: {m}"))?;
+                    Ok(Arc::new(Field::new(key, data_type, nullable)) as FieldRef)
+                })
+                .collect::<Result<Vec<_>, String>>()
+        })
+        .transpose()?;
     if output.is_none() && matches!(implementation, Implementation::Command(_)) {
-        return Err(
-            "a command function needs `output_keys` and `output_types` (what each answer line holds)"
-                .into(),
-        );
+        return Err(Problem::from(
+            "a command function needs `output_keys` and `output_types` (what each answer line holds)",
+        ));
+    }
+    let input = keys_and_types(&mut args, "input")?;
+    if let Some(declared) = &input {
+        for (key, ty) in declared {
+            if let Some(ty) = ty {
+                parse_type(ty).map_err(|m| format!("`input_types.{key}`: {m}"))?;
+            }
+        }
     }
     let function_name = args
         .string("function_name")?
@@ -907,21 +1163,11 @@ fn read_function(node: &str, mut args: Args, builtins: &Builtins) -> Result<Func
     } else {
         format!("v{version}")
     };
-    args.finish(&[
-        "command",
-        "builtin",
-        "output_keys",
-        "output_types",
-        "function_name",
-        "version",
-        "max_concurrency",
-        "retries",
-        "timeout",
-        "protocol",
-    ])?;
+    args.finish(FUNCTION_ARGUMENTS)?;
     Ok(FunctionDecl {
         implementation,
         output,
+        input,
         function_name,
         version,
         written: WrittenRun::default(),
@@ -929,32 +1175,72 @@ fn read_function(node: &str, mut args: Args, builtins: &Builtins) -> Result<Func
     })
 }
 
-/// The top-level `defaults:` mapping, or what is wrong with it and where.
-fn read_defaults(defaults: &Spanned<Keyed>) -> Result<Defaults, (Position, String)> {
-    let at_key = |key: &str| {
-        defaults
-            .value
-            .keys
-            .get(key)
-            .copied()
-            .unwrap_or_else(|| raw::position(defaults))
-    };
-    let map = match &defaults.value.value {
-        Json::Null => return Ok(Defaults::default()),
-        Json::Object(map) => map,
-        other => {
-            return Err((
-                raw::position(defaults),
-                format!(
-                    "`defaults` must be a mapping of {}, not {}",
-                    DEFAULT_KEYS.join(", "),
-                    describe(other)
-                ),
-            ))
+/// `{side}_keys` and `{side}_types` (`side` is `input` or `output`): the names in
+/// order, each with its type name if given. Keys default to the types' keys; every
+/// typed name must be a key.
+fn keys_and_types(args: &mut Args, side: &str) -> Result<Option<Vec<DeclaredKey>>, Problem> {
+    let keys_key = format!("{side}_keys");
+    let types_key = format!("{side}_types");
+    let keys = args.strings(&[&keys_key])?;
+    let types = args.mapping(&types_key)?;
+    let (keys, types) = match (keys, types) {
+        (None, None) => return Ok(None),
+        (keys, types) => {
+            let types = types.unwrap_or_default();
+            let keys = keys.unwrap_or_else(|| types.keys().map(String::from).collect());
+            (keys, types)
         }
     };
+    if keys.is_empty() {
+        return Err(if side == "output" {
+            "`output_keys` is empty: a function returns at least one value".into()
+        } else {
+            "`input_keys` is empty: a function takes at least one value".into()
+        });
+    }
+    if let Some(dup) = keys
+        .iter()
+        .enumerate()
+        .find(|(i, k)| keys[..*i].contains(k))
+    {
+        return Err(format!("`{keys_key}` lists `{}` twice", dup.1).into());
+    }
+    if let Some(extra) = types.fields.iter().find(|f| !keys.contains(&f.key)) {
+        return Err(Problem::at(
+            extra.at,
+            format!(
+                "`{types_key}` gives a type for `{}`, which is not in `{keys_key}`",
+                extra.key
+            ),
+        ));
+    }
+    keys.into_iter()
+        .map(|key| {
+            let ty = match types.field(&key) {
+                None => None,
+                Some(field) => match &field.value {
+                    Value::String(t) => Some(t.clone()),
+                    other => {
+                        return Err(Problem::at(
+                            field.at,
+                            format!(
+                                "`{types_key}.{key}` must be a type name, not {}",
+                                describe(other)
+                            ),
+                        ))
+                    }
+                },
+            };
+            Ok((key, ty))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// The top-level `defaults:` mapping, or what is wrong with it and where.
+fn read_defaults(defaults: &Mapping) -> Result<Defaults, (Position, String)> {
     let mut read = Defaults::default();
-    for (key, value) in map {
+    for raw::Field { key, at, value } in &defaults.fields {
         let label = format!("defaults.{key}");
         let checked = match key.as_str() {
             "timeout" | "retries" | "max_concurrency" if value.is_null() => Ok(()),
@@ -977,7 +1263,7 @@ fn read_defaults(defaults: &Spanned<Keyed>) -> Result<Defaults, (Position, Strin
                 ))
             }
         };
-        checked.map_err(|m| (at_key(key), m))?;
+        checked.map_err(|m| (*at, m))?;
     }
     Ok(read)
 }
@@ -990,7 +1276,7 @@ fn run_settings(
     defaults: &Defaults,
 ) -> Result<RunSettings, (&'static str, String)> {
     let written = &decl.written;
-    let present = |v: &Option<Json>| v.as_ref().filter(|v| !v.is_null()).cloned();
+    let present = |v: &Option<Value>| v.as_ref().filter(|v| !v.is_null()).cloned();
     if let Implementation::Builtin(name) = &decl.implementation {
         if present(&written.timeout).is_some() {
             return Err((
@@ -1264,9 +1550,25 @@ fn topological_order(nodes: &[NodeDecl]) -> Vec<usize> {
 
 /// The candidate closest to `word` by edit distance, if it is close enough to be a
 /// likely typo.
-fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(super) fn closest<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
-        .map(|c| (edit_distance(word, c), c))
+        .map(|c| {
+            // A word that is the start of a key but for its last letter (`retry` for
+            // `retries`, `column` for `columns`) is as close as a typo.
+            let shared = word
+                .chars()
+                .zip(c.chars())
+                .take_while(|(a, b)| a == b)
+                .count();
+            let shortened = shared >= 4 && word.chars().count() <= shared + 1;
+            // And so is the last part of a key (`size` for `batch_size`).
+            let shortened =
+                shortened || (word.chars().count() >= 4 && c.ends_with(&format!("_{word}")));
+            (if shortened { 1 } else { edit_distance(word, c) }, c)
+        })
         .filter(|(d, c)| *d <= 2.max(c.len() / 3))
         .min()
         .map(|(_, c)| c)
@@ -1297,6 +1599,7 @@ mod tests {
         FunctionDecl {
             implementation: Implementation::Command(vec!["sh".into()]),
             output: Some(vec![Arc::new(Field::new("y", DataType::Int64, false))]),
+            input: None,
             function_name: "f".into(),
             version: "v1.0".into(),
             written: WrittenRun::default(),
@@ -1345,10 +1648,10 @@ mod tests {
         assert_eq!(run.protocol, Protocol::Jsonl);
 
         d.written = WrittenRun {
-            timeout: Some(Json::from("5m")),
-            retries: Some(Json::from(0)),
-            protocol: Some(Json::from("jsonl-id")),
-            max_concurrency: Some(Json::from(1)),
+            timeout: Some(Value::String("5m".into())),
+            retries: Some(Value::Number(raw::Number::Int(0), "0".into())),
+            protocol: Some(Value::String("jsonl-id".into())),
+            max_concurrency: Some(Value::Number(raw::Number::Int(1), "1".into())),
         };
         let run = run_settings(&d, &defaults).unwrap();
         assert_eq!(run.timeout, Some(Duration::from_secs(300)));
@@ -1357,7 +1660,7 @@ mod tests {
 
         // A null is as if the key were not written.
         d.written = WrittenRun {
-            timeout: Some(Json::Null),
+            timeout: Some(Value::Null("".into())),
             ..WrittenRun::default()
         };
         assert_eq!(
@@ -1371,7 +1674,7 @@ mod tests {
         let run = run_settings(&d, &defaults).unwrap();
         assert_eq!(run.timeout, None);
         assert_eq!((run.retries, run.max_concurrency), (2, Some(8)));
-        d.written.timeout = Some(Json::from(3));
+        d.written.timeout = Some(Value::Number(raw::Number::Int(3), "3".into()));
         let (key, message) = run_settings(&d, &defaults).err().unwrap();
         assert_eq!(key, "timeout");
         assert!(

@@ -25,20 +25,20 @@ use crate::{remote, Failure, GraphFormat, ShowFormat};
 pub fn validate(path: &Path) -> Result<(), Failure> {
     let file = crate::load_checked(path)?;
     let pipeline = file.pipeline();
-    println!(
+    say!(
         "{}: valid — pipeline `{}`, {} nodes, outputs {}",
         path.display(),
         pipeline.name(),
         pipeline.nodes().len(),
         file.outputs().join(", ")
-    );
+    )?;
     for node in pipeline.nodes() {
-        println!(
+        say!(
             "  {:<24} {}   pipeline hash {}",
             node.name(),
             node.output_schema().describe(),
             node.identity().pipeline
-        );
+        )?;
     }
     Ok(())
 }
@@ -49,7 +49,7 @@ pub fn graph(path: &Path, format: GraphFormat) -> Result<(), Failure> {
         GraphFormat::Dot => file.pipeline().to_dot(),
         GraphFormat::Mermaid => file.pipeline().to_mermaid(),
     };
-    print!("{text}");
+    say_raw!("{text}")?;
     Ok(())
 }
 
@@ -57,10 +57,23 @@ pub fn graph(path: &Path, format: GraphFormat) -> Result<(), Failure> {
 /// itself in its progress file (it writes it right after opening the database).
 const ANNOUNCE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The database of `show` and `status`.
-fn db_dir(file: &PipelineFile, db: Option<&Path>) -> PathBuf {
-    db.map(Path::to_path_buf)
-        .unwrap_or_else(|| file.default_db())
+/// The database of `show` and `status`: `--db`, or `.orcapod/` beside the file. A
+/// database given with `--db` must exist (a wrong path is not a pipeline never run).
+fn db_dir(file: &PipelineFile, db: Option<&Path>) -> Result<PathBuf, Failure> {
+    let Some(given) = db else {
+        return Ok(file.default_db());
+    };
+    crate::check_db_is_a_directory(given)?;
+    if !given.exists() {
+        return Err(Failure::Failed(format!(
+            "there is no database at {} (given with --db); check the path, or run the \
+             pipeline with this --db first (`orcapod run {} --db {}`)",
+            given.display(),
+            file.path().display(),
+            given.display()
+        )));
+    }
+    Ok(given.to_path_buf())
 }
 
 /// Where the stored rows come from: the database itself, or the run holding it.
@@ -121,7 +134,7 @@ pub fn show(
             )))
         }
         _ => {
-            let db = db_dir(&file, db);
+            let db = db_dir(&file, db)?;
             if !db.exists() {
                 return Err(Failure::Failed(format!(
                     "{}: node `{name}` has no stored results yet: there is no database at {} \
@@ -155,15 +168,15 @@ pub fn show(
             let table = sorted
                 .render_table(columns)
                 .with_context(|| format!("cannot print `{name}`"))?;
-            writeln!(out, "{table}").context("cannot write to stdout")?;
-            writeln!(out, "{} rows", stream.num_rows()).context("cannot write to stdout")?;
+            writeln!(out, "{table}").map_err(crate::stdout_failure)?;
+            writeln!(out, "{} rows", stream.num_rows()).map_err(crate::stdout_failure)?;
         }
         ShowFormat::Json => sorted
             .write_json(&mut out, columns)
-            .context("cannot write to stdout")?,
+            .map_err(crate::stdout_failure)?,
         ShowFormat::Csv => sorted
             .write_csv(&mut out, columns)
-            .context("cannot write to stdout")?,
+            .map_err(crate::stdout_failure)?,
     }
     Ok(())
 }
@@ -201,22 +214,22 @@ fn from_running_run(
 pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
     let file = crate::load(path)?;
     let pipeline = file.pipeline();
-    let db = db_dir(&file, db);
+    let db = db_dir(&file, db)?;
     if !db.exists() {
-        println!(
+        say!(
             "pipeline `{}`: never run (no database at {})",
             pipeline.name(),
             db.display()
-        );
+        )?;
         return Ok(());
     }
     let store = match open_or_running(&db)? {
         Reader::Running(progress) if progress.pipeline == pipeline.name() => {
-            print_live(&progress, &file);
+            print_live(&progress, &file)?;
             return Ok(());
         }
         Reader::Running(progress) => {
-            println!(
+            say!(
                 "pipeline `{}`: the database {} is in use by a run of pipeline `{}` (pid {}, \
                  since {}); the status of `{}` can be read when it ends",
                 pipeline.name(),
@@ -225,7 +238,7 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
                 progress.pid,
                 progress.started_at,
                 pipeline.name()
-            );
+            )?;
             return Ok(());
         }
         Reader::Store(store) => store,
@@ -233,21 +246,21 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
     let log = read_run_log(store.as_ref(), pipeline.name())
         .with_context(|| format!("cannot read the run log in {}", db.display()))?;
     let runs: BTreeMap<&str, &RunRecord> = log.iter().map(|r| (r.run_id.as_str(), r)).collect();
-    println!(
+    say!(
         "pipeline `{}`: {} run{} recorded in {}",
         pipeline.name(),
         runs.len(),
         if runs.len() == 1 { "" } else { "s" },
         db.display()
-    );
+    )?;
     // A run killed before it could record its end (a later run records it).
     if let Some(Liveness::Killed(killed)) = live::liveness(&db) {
         if killed.pipeline == pipeline.name() && !runs.contains_key(killed.run_id.as_str()) {
-            print_killed(&killed, &file);
+            print_killed(&killed, &file)?;
         }
     }
     if let Some(last) = runs.values().next_back() {
-        println!("{}", describe_run(last, &file));
+        say!("{}", describe_run(last, &file))?;
     }
     // The latest record of each node.
     let mut latest: BTreeMap<&str, &RunRecord> = BTreeMap::new();
@@ -257,10 +270,10 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
             *entry = record;
         }
     }
-    println!(
+    say!(
         "{}  last run",
         crate::node_header(["node", "kind", "rows", "cached", "computed", "failed", "retried"])
-    );
+    )?;
     for node in pipeline.nodes() {
         let kind = crate::kind_label(node.kind());
         let function = matches!(node.kind(), NodeKind::Function(_));
@@ -271,7 +284,7 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
                     RunOutcome::Completed | RunOutcome::Unrecorded => r.finished_at.clone(),
                     other => format!("{} ({})", r.finished_at, other.label()),
                 };
-                println!(
+                say!(
                     "{}  {when}",
                     crate::node_row([
                         &node.name(),
@@ -282,12 +295,12 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
                         &count(r.failed),
                         &count(r.retried),
                     ])
-                )
+                )?
             }
-            None => println!(
+            None => say!(
                 "{}  never",
                 crate::node_row([&node.name(), &kind, &"-", &"-", &"-", &"-", &"-"])
-            ),
+            )?,
         }
     }
     for r in latest.values().filter(|r| r.failed > 0) {
@@ -297,9 +310,9 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
         if failures.is_empty() {
             continue;
         }
-        println!("\nfailures of `{}` in its last run:", r.node);
+        say!("\nfailures of `{}` in its last run:", r.node)?;
         for f in failures {
-            println!(
+            say!(
                 "  {}: {}{}",
                 f["tag"],
                 f["message"].as_str().unwrap_or(""),
@@ -308,7 +321,7 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
                     .filter(|s| !s.is_empty())
                     .map(|s| format!("\n    stderr: {}", s.trim().replace('\n', "\n    ")))
                     .unwrap_or_default()
-            );
+            )?;
         }
     }
     Ok(())
@@ -347,8 +360,8 @@ fn describe_run(run: &RunRecord, file: &PipelineFile) -> String {
 }
 
 /// The live progress of a run in progress.
-fn print_live(progress: &Progress, file: &PipelineFile) {
-    println!(
+fn print_live(progress: &Progress, file: &PipelineFile) -> Result<(), Failure> {
+    say!(
         "pipeline `{}`: running since {}, pid {} (run {}, {} mode; progress updated {})",
         progress.pipeline,
         progress.started_at,
@@ -356,37 +369,40 @@ fn print_live(progress: &Progress, file: &PipelineFile) {
         progress.run_id,
         progress.mode,
         live::ago(progress.updated_unix_ms)
-    );
-    print_lines(progress, file);
+    )?;
+    print_lines(progress, file)
 }
 
 /// A run whose process was killed before it recorded its end.
-fn print_killed(progress: &Progress, file: &PipelineFile) {
-    println!(
+fn print_killed(progress: &Progress, file: &PipelineFile) -> Result<(), Failure> {
+    say!(
         "the last run {} (started {}, pid {}) was interrupted (killed): its process ended \
          without recording its end. Its last known progress ({}):",
-        progress.run_id, progress.started_at, progress.pid, progress.updated_at
-    );
-    print_lines(progress, file);
-    println!(
+        progress.run_id,
+        progress.started_at,
+        progress.pid,
+        progress.updated_at
+    )?;
+    print_lines(progress, file)?;
+    say!(
         "the results it stored are kept: the next `orcapod run {}` uses them and computes \
          only the rest\n",
         file.path().display()
-    );
+    )
 }
 
-fn print_lines(progress: &Progress, file: &PipelineFile) {
-    println!(
+fn print_lines(progress: &Progress, file: &PipelineFile) -> Result<(), Failure> {
+    say!(
         "{}  state",
         crate::node_header(["node", "kind", "rows", "cached", "computed", "failed", "retried"])
-    );
+    )?;
     for line in &progress.nodes {
         let function = file
             .pipeline()
             .node(&line.name)
             .is_some_and(|n| matches!(n.kind(), NodeKind::Function(_)));
         let count = |n: u64| if function { n.to_string() } else { "-".into() };
-        println!(
+        say!(
             "{}  {}",
             crate::node_row([
                 &line.name,
@@ -398,9 +414,10 @@ fn print_lines(progress: &Progress, file: &PipelineFile) {
                 &count(line.retried),
             ]),
             line.state
-        );
+        )?;
     }
     if let Some(failure) = &progress.failure {
-        println!("failed: node `{}`: {}", failure.node, failure.reason);
+        say!("failed: node `{}`: {}", failure.node, failure.reason)?;
     }
+    Ok(())
 }

@@ -9,6 +9,23 @@
 //! Only `run` and `validate` start the file's commands (the start probe); `graph`,
 //! `show` and `status` only read.
 
+/// `println!` for results: a failed write to stdout is a [`Failure`], and a reader that
+/// went away (`orcapod validate | head -1`) ends the command quietly.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err($crate::stdout_failure)
+    }};
+}
+
+/// `print!` for results, as [`say!`].
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*).map_err($crate::stdout_failure)
+    }};
+}
+
 mod builtins;
 mod inspect;
 mod live;
@@ -135,6 +152,18 @@ enum Failure {
     /// A signal interrupted the run (exit 128 + the signal's number); the message says
     /// what is stored.
     Interrupted { code: u8, message: String },
+    /// Whoever read stdout stopped reading (`| head`): the command ends quietly, with
+    /// success (what it had to do besides printing is done).
+    StdoutClosed,
+}
+
+/// A failed write of results to stdout as a [`Failure`].
+fn stdout_failure(error: std::io::Error) -> Failure {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        Failure::StdoutClosed
+    } else {
+        Failure::Failed(format!("cannot write the results to stdout: {error}"))
+    }
 }
 
 impl Failure {
@@ -142,6 +171,7 @@ impl Failure {
         match self {
             Failure::Invalid(m) | Failure::Failed(m) => m,
             Failure::Interrupted { message, .. } => message,
+            Failure::StdoutClosed => "stdout was closed",
         }
     }
 }
@@ -186,12 +216,10 @@ fn main() -> ExitCode {
             all_info,
         } => inspect::show(&file, &node, db.as_deref(), format, all_info),
         Command::Status { file, db } => inspect::status(&file, db.as_deref()),
-        Command::Builtins => {
-            for (name, doc) in builtins::registry().describe() {
-                println!("{name}\n    {}", doc.replace('\n', "\n    "));
-            }
-            Ok(())
-        }
+        Command::Builtins => builtins::registry()
+            .describe()
+            .into_iter()
+            .try_for_each(|(name, doc)| say!("{name}\n    {}", doc.replace('\n', "\n    "))),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -207,6 +235,7 @@ fn main() -> ExitCode {
             eprintln!("{message}");
             ExitCode::from(code)
         }
+        Err(Failure::StdoutClosed) => ExitCode::SUCCESS,
     }
 }
 
@@ -234,6 +263,20 @@ fn load_checked(file: &std::path::Path) -> Result<PipelineFile, Failure> {
         }
     }
     Ok(loaded)
+}
+
+/// Fails, saying what to do, when `db` exists but is not a directory (a database is a
+/// directory; a missing one is created by `run`).
+fn check_db_is_a_directory(db: &std::path::Path) -> Result<(), Failure> {
+    if db.exists() && !db.is_dir() {
+        return Err(Failure::Invalid(format!(
+            "--db {}: this is a file, but a database is a directory; give a directory \
+             (`run` creates it if it does not exist), or leave out --db to use `.orcapod/` \
+             beside the pipeline file",
+            db.display()
+        )));
+    }
+    Ok(())
 }
 
 /// One line of the per-node tables (the run's summary, `status`): the node, its kind

@@ -99,6 +99,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         });
     }
     let db = args.db.clone().unwrap_or_else(|| file.default_db());
+    crate::check_db_is_a_directory(&db)?;
     let store: Arc<dyn ArrowStore> = Arc::new(
         SledStore::open(&db)
             .with_context(|| format!("cannot open the database {}", db.display()))?,
@@ -657,7 +658,12 @@ fn report(
         }
     } else if !args.quiet {
         for name in outputs {
-            print_output(name, &streams[name])?;
+            match print_output(name, &streams[name]) {
+                // Nobody reads the tables any more (`| head`); the summary still goes
+                // to stderr.
+                Err(Failure::StdoutClosed) => break,
+                printed => printed?,
+            }
         }
     }
     summarize(file, stats, elapsed, db, &written);
@@ -704,7 +710,7 @@ fn progress_bar() -> ProgressBar {
 
 fn print_output(name: &str, stream: &Stream) -> Result<(), Failure> {
     let rows = stream.num_rows();
-    println!("== {name}: {rows} row{}", if rows == 1 { "" } else { "s" });
+    say!("== {name}: {rows} row{}", if rows == 1 { "" } else { "s" })?;
     let table = (|| -> anyhow::Result<String> {
         let sorted = export::SortedStream::new(stream)?;
         let columns = sorted.column_indices(export::Columns::TagsAndPackets);
@@ -715,12 +721,12 @@ fn print_output(name: &str, stream: &Stream) -> Result<(), Failure> {
         Ok(arrow::util::pretty::pretty_format_batches(&[head])?.to_string())
     })()
     .with_context(|| format!("cannot print output `{name}`"))?;
-    println!("{table}");
+    say!("{table}")?;
     if rows > SHOWN_ROWS {
-        println!(
+        say!(
             "… {} more rows (write them all with --out DIR)",
             rows - SHOWN_ROWS
-        );
+        )?;
     }
     Ok(())
 }
