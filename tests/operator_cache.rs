@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use orcapod::model::{Datum, Stream};
 use orcapod::operator::OperatorSpec;
-use orcapod::pipeline::{CacheMode, OperatorLog, Pipeline, PipelineBuilder, SyncExecutor};
+use orcapod::pipeline::{
+    CacheMode, OperatorLog, Pipeline, PipelineBuilder, RunWarning, SyncExecutor,
+};
 use orcapod::source::{Source, SourceOptions};
 use orcapod::store::{ArrowStore, MemoryStore};
 use orcapod_actors::{RunError, RunOptions, Runtime};
@@ -164,6 +166,39 @@ fn replay_with_nothing_stored_is_an_empty_stream_of_the_node_schema() {
     let actors = actor_output(&pipeline, &store);
     assert_eq!(actors.num_rows(), 0);
     assert_eq!(actors.schema(), &schema);
+    // Both executors say so, naming the node and the path.
+    let path = OperatorLog::for_node(&pipeline, pipeline.index_of("joined").unwrap())
+        .unwrap()
+        .unwrap()
+        .path()
+        .to_string();
+    let expected = [RunWarning::NothingToReplay {
+        node: "joined".into(),
+        path,
+    }];
+    let mut executor = SyncExecutor::new(&pipeline)
+        .with_store(store.clone())
+        .unwrap();
+    executor.output("joined").unwrap();
+    assert_eq!(executor.warnings(), expected);
+    let runtime = Runtime::new().unwrap();
+    let handle = runtime
+        .start(&pipeline, RunOptions::default().store(store.clone()))
+        .unwrap();
+    assert_eq!(handle.warnings(), expected);
+    assert_eq!(handle.wait().unwrap().warnings, expected);
+    // Once rows are logged, replaying them warns of nothing.
+    sync_output(&joined("left", 3, 1, CacheMode::Log), &store);
+    let mut executor = SyncExecutor::new(&pipeline)
+        .with_store(store.clone())
+        .unwrap();
+    assert_eq!(executor.output("joined").unwrap().num_rows(), 3);
+    assert!(executor.warnings().is_empty());
+    let handle = runtime
+        .start(&pipeline, RunOptions::default().store(store.clone()))
+        .unwrap();
+    assert!(handle.warnings().is_empty());
+    assert_eq!(handle.wait().unwrap().streams["joined"].num_rows(), 3);
 }
 
 #[test]

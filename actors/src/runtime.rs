@@ -18,7 +18,7 @@ use actix::{Addr, AsyncContext, Context};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender};
 use orcapod::model::Stream;
-use orcapod::pipeline::{CacheMode, NodeKind, NodeStats, Pipeline};
+use orcapod::pipeline::{CacheMode, NodeKind, NodeStats, Pipeline, RunWarning};
 use orcapod::store::ArrowStore;
 
 use crate::node_actor::{ActorConfig, Behavior, InEdge, NodeActor, NodeSetup, OutEdge};
@@ -149,6 +149,8 @@ pub struct RunOutput {
     pub failures: Vec<NodeFailure>,
     /// What each node did: packet counts and failed packets of function nodes.
     pub stats: Vec<NodeStats>,
+    /// What the run found worth telling (see [`PipelineHandle::warnings`]).
+    pub warnings: Vec<RunWarning>,
 }
 
 /// Why a run did not complete.
@@ -276,6 +278,7 @@ impl Runtime {
         // Node setups and edges, built here so build errors reach the caller directly.
         let mut setups = Vec::new();
         let mut names = Vec::new();
+        let mut warnings = Vec::new();
         for (index, node) in pipeline.nodes().iter().enumerate() {
             let replay = node.cache_mode() == CacheMode::Replay;
             let behavior = match node.kind() {
@@ -299,16 +302,15 @@ impl Runtime {
                 },
                 // A replaying operator is a source of its stored rows, cut off from its
                 // inputs (see the edges below).
-                NodeKind::Operator(_) if replay => Behavior::Source {
-                    batches: pipeline
-                        .replay(index, store.as_deref())?
-                        .batches()
-                        .iter()
-                        .cloned()
-                        .collect(),
-                    feed: None,
-                    exhausted: false,
-                },
+                NodeKind::Operator(_) if replay => {
+                    let (stream, warning) = pipeline.replay_or_warn(index, store.as_deref())?;
+                    warnings.extend(warning);
+                    Behavior::Source {
+                        batches: stream.batches().iter().cloned().collect(),
+                        feed: None,
+                        exhausted: false,
+                    }
+                }
                 NodeKind::Function(_) => Behavior::Function {
                     state: Box::new(pipeline.function_state(index, store.clone())?),
                     pool: None,
@@ -440,6 +442,7 @@ impl Runtime {
             stopping,
             run_id,
             started_at,
+            warnings,
         })
     }
 }
@@ -462,18 +465,26 @@ pub struct PipelineHandle {
     stopping: Arc<AtomicBool>,
     run_id: String,
     started_at: String,
+    warnings: Vec<RunWarning>,
 }
 
 impl PipelineHandle {
     /// Waits for the run to end.
     pub fn wait(self) -> Result<RunOutput, RunError> {
-        self.result.recv().unwrap_or(Err(RunError::RuntimeStopped))
+        let outcome = self.result.recv().unwrap_or(Err(RunError::RuntimeStopped));
+        outcome.map(|mut output| {
+            output.warnings = self.warnings;
+            output
+        })
     }
 
     /// Waits at most `timeout`; `None` if the run is still going.
     pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<RunOutput, RunError>> {
         match self.result.recv_timeout(timeout) {
-            Ok(outcome) => Some(outcome),
+            Ok(outcome) => Some(outcome.map(|mut output| {
+                output.warnings = self.warnings.clone();
+                output
+            })),
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
                 Some(Err(RunError::RuntimeStopped))
@@ -520,6 +531,12 @@ impl PipelineHandle {
     /// When the run started (ISO 8601 UTC), as the run log records it.
     pub fn started_at(&self) -> &str {
         &self.started_at
+    }
+
+    /// What the run found worth telling when it started: the replaying operator nodes
+    /// that found nothing stored (they yield no row). Also in [`RunOutput::warnings`].
+    pub fn warnings(&self) -> &[RunWarning] {
+        &self.warnings
     }
 
     /// Rows and batches emitted so far by each node (and each output collector).

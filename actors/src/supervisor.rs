@@ -544,6 +544,7 @@ impl Handler<Wired> for Supervisor {
                     streams: HashMap::new(),
                     failures: Vec::new(),
                     stats: Vec::new(),
+                    warnings: Vec::new(),
                 }),
                 ctx,
             );
@@ -570,6 +571,7 @@ impl Handler<NodeEnded> for Supervisor {
                 streams: std::mem::take(&mut self.outputs),
                 failures: std::mem::take(&mut self.failures),
                 stats,
+                warnings: Vec::new(),
             });
             self.finish_after_flush(outcome, ctx);
         }

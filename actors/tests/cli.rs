@@ -267,10 +267,13 @@ fn the_school_example_runs_and_a_rerun_computes_nothing() {
         csv.starts_with("course_id,student_id,grade,points\n"),
         "{csv}"
     );
-    // A source shows its rows; an operator that logs nothing says so.
+    // A source shows its rows; an operator node is computed; `--all-stored` of an
+    // operator that logs nothing says so.
     let (students, _) = ok(d, &["show", "school.yaml", "students"]);
     assert!(students.contains("Ada"), "{students}");
-    let err = fails(d, &["show", "school.yaml", "enrolled"], 1);
+    let (enrolled, _) = ok(d, &["show", "school.yaml", "enrolled"]);
+    assert!(enrolled.contains("Ada"), "{enrolled}");
+    let err = fails(d, &["show", "school.yaml", "enrolled", "--all-stored"], 1);
     assert!(
         err.contains("node `enrolled` keeps no stored results"),
         "{err}"

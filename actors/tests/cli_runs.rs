@@ -523,6 +523,27 @@ fn show_during_a_run_prints_what_is_stored_so_far() {
     let during = shown(d);
     assert!(during.len() >= 20, "{during:?}");
     assert!((0..20).all(|x| during.contains(&x)), "{during:?}");
+    // The run answers with the rows of the results stored so far and counts the rest
+    // (rows are missing only while it runs: it computes them all).
+    let (csv, stderr) = ok(d, &["show", "slow.yaml", "f", "--format", "csv"]);
+    let rows = csv.lines().count() - 1;
+    if rows < PACKETS {
+        assert!(
+            stderr.contains(&format!(
+                "function node `f`: {} input packets ({} rows) have no stored result",
+                PACKETS - rows,
+                PACKETS - rows
+            )) && stderr.contains("a run of this pipeline is in progress")
+                && stderr.contains("the run in progress computes them"),
+            "{rows} rows shown:\n{stderr}"
+        );
+    }
+    // `--all-stored` is asked of the run too.
+    let (all, _) = ok(
+        d,
+        &["show", "slow.yaml", "f", "--all-stored", "--format", "csv"],
+    );
+    assert!(all.lines().count() > 20, "{all}");
     // A file whose node differs from the running one's is refused, not misread.
     std::fs::write(
         d.join("other.yaml"),

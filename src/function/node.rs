@@ -427,6 +427,23 @@ pub struct FunctionNode {
     /// Records of emitted rows, not yet built.
     records: Vec<PendingRecords>,
     packet_hasher: RowHasher,
+    /// Lookup-only: serve stored results, compute nothing, record nothing
+    /// ([`FunctionNode::set_lookup_only`]).
+    lookup_only: bool,
+    /// In lookup-only mode, the distinct packets without a stored result so far.
+    missing: DigestMap<()>,
+    /// In lookup-only mode, the input rows dropped for want of a stored result.
+    missing_rows: u64,
+}
+
+/// What a lookup-only function node could not serve: packets without a stored result
+/// (never computed, or failed), and the input rows that carried them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MissingResults {
+    /// Distinct input packets with no stored result.
+    pub packets: u64,
+    /// Input rows dropped because their packet has no stored result.
+    pub rows: u64,
 }
 
 impl FunctionNode {
@@ -517,7 +534,29 @@ impl FunctionNode {
             failures: Vec::new(),
             result_schema: Arc::new(Schema::new(result_fields)),
             builder,
+            lookup_only: false,
+            missing: DigestMap::default(),
+            missing_rows: 0,
         })
+    }
+
+    /// Lookup-only mode: [`push`](Self::push) serves the results known to the store
+    /// and hands out no job; a row whose packet has no stored result is dropped and
+    /// counted ([`missing`](Self::missing)). No write is handed out, pipeline records
+    /// included: the node neither computes nor stores anything. This is how a
+    /// pipeline's current result is read from what earlier runs stored
+    /// ([`SyncExecutor::lookup_only`](crate::pipeline::SyncExecutor::lookup_only)).
+    pub fn set_lookup_only(&mut self) {
+        self.lookup_only = true;
+    }
+
+    /// In lookup-only mode, the packets (and rows) pushed so far that had no stored
+    /// result; always zero otherwise.
+    pub fn missing(&self) -> MissingResults {
+        MissingResults {
+            packets: self.missing.len() as u64,
+            rows: self.missing_rows,
+        }
     }
 
     /// Splits the packets to compute of each input batch into at most `jobs` jobs of
@@ -564,6 +603,9 @@ impl FunctionNode {
                     chunk_row,
                     computed: false,
                 });
+            } else if self.lookup_only {
+                self.missing.insert(*hash, ());
+                self.missing_rows += 1;
             } else if let Some(rows) = self.waiting.get_mut(hash) {
                 rows.push((input, row));
             } else {
@@ -573,13 +615,11 @@ impl FunctionNode {
             }
         }
         self.counts.cached += hits;
-        self.inputs.insert(
-            input,
-            InputBatch {
-                batch,
-                open_rows: n,
-            },
-        );
+        // In lookup-only mode the rows without a result are done with already.
+        let open_rows = if self.lookup_only { hits as usize } else { n };
+        if open_rows > 0 {
+            self.inputs.insert(input, InputBatch { batch, open_rows });
+        }
         if new_rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -880,7 +920,7 @@ impl FunctionNode {
         self.ready
             .push(RecordBatch::try_new(self.output.arrow().clone(), columns)?);
 
-        if self.store.is_some() {
+        if self.store.is_some() && !self.lookup_only {
             let computed: Vec<bool> = pending.iter().map(|p| p.computed).collect();
             let hashes = picked_results.column(2 * n_out).clone();
             let result_ids = picked_results.column(2 * n_out + 1).clone();

@@ -19,7 +19,7 @@ use arrow::array::{ArrayRef, AsArray, BooleanArray, LargeStringArray, RecordBatc
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::{NodeKind, Pipeline};
+use super::{NodeKind, Pipeline, RunWarning};
 use crate::error::{Error, Result};
 use crate::function::node::{RecordIds, StoreWrite, NODE_CONTENT_HASH_COLUMN};
 use crate::hashing::arrow::RowHasher;
@@ -223,6 +223,64 @@ impl Pipeline {
         })?;
         log.replay(store, node.output_schema())
             .map_err(|e| e.at_node(node.name()))
+    }
+
+    /// [`Pipeline::replay`], and the warning to give when the node found nothing of its
+    /// own stored (it then yields no row, which is rarely what the user meant).
+    pub fn replay_or_warn(
+        &self,
+        index: usize,
+        store: Option<&dyn ArrowStore>,
+    ) -> Result<(Stream, Option<RunWarning>)> {
+        let stream = self.replay(index, store)?;
+        if stream.num_rows() > 0 {
+            return Ok((stream, None));
+        }
+        let node = &self.nodes()[index];
+        let log = OperatorLog::for_node(self, index)?
+            .ok_or_else(|| Error::internal("a replaying node is not an operator node"))?;
+        let warning = RunWarning::NothingToReplay {
+            node: node.name().to_string(),
+            path: log.path().to_string(),
+        };
+        Ok((stream, Some(warning)))
+    }
+
+    /// What cached source node `index` would serve if the pipeline ran now, without
+    /// writing anything: the rows stored at `source/node:{source content hash}` (in
+    /// `store`, already scoped to this pipeline) and the source's current rows not
+    /// stored there yet, each distinct row once. [`Pipeline::cached_source`] is the same
+    /// rows, after storing the current ones.
+    pub fn cached_source_lookup(&self, index: usize, store: &dyn ArrowStore) -> Result<Stream> {
+        let node = &self.nodes()[index];
+        let NodeKind::Source(source) = node.kind() else {
+            return Err(Error::internal(format!(
+                "node `{}` is not a source node",
+                node.name()
+            )));
+        };
+        let at_node = |e: Error| e.at_node(node.name());
+        let path = cached_source_path(node.identity()).map_err(at_node)?;
+        let schema = node.output_schema();
+        let mut batches = Vec::new();
+        if let Some(records) = store.get_all(&path).map_err(at_node)? {
+            batches.push(project(&records.batch, schema, &path).map_err(at_node)?);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for batch in source.stream().batches() {
+            let ids = row_hashes(batch);
+            let stored = store.contains_many(&path, &ids).map_err(at_node)?;
+            let new: BooleanArray = ids
+                .into_iter()
+                .zip(stored)
+                .map(|(id, stored)| Some(!stored && seen.insert(id)))
+                .collect();
+            let new = filter_record_batch(batch, &new)?;
+            if new.num_rows() > 0 {
+                batches.push(new);
+            }
+        }
+        Stream::new(schema.clone(), batches).map_err(at_node)
     }
 
     /// The output of cached source node `index` (reference §4.4): adds the source's

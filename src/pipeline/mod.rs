@@ -40,6 +40,70 @@ pub enum ErrorPolicy {
     Continue,
 }
 
+/// Something a run (or a lookup-only read) found that the user should hear about, but
+/// that is not an error: the run's rows are right for what is stored, and this says why
+/// some are absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunWarning {
+    /// An operator node in [`CacheMode::Replay`] found no row of its own instance stored:
+    /// it yields no row.
+    NothingToReplay {
+        /// The node.
+        node: String,
+        /// Where its rows would be, inside the pipeline's scope.
+        path: String,
+    },
+    /// A function node read lookup-only ([`SyncExecutor::lookup_only`]) found no stored
+    /// result for some input packets (never computed, or failed): the rows carrying them
+    /// are absent from its output and from everything computed from it.
+    ResultsMissing {
+        /// The function node.
+        node: String,
+        /// Distinct input packets without a stored result.
+        packets: u64,
+        /// Input rows dropped for want of them.
+        rows: u64,
+    },
+}
+
+impl std::fmt::Display for RunWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunWarning::NothingToReplay { node, path } => write!(
+                f,
+                "node `{node}`: replay found nothing stored at {path}, so it yields no rows; \
+                 run it once with its rows logged (CacheMode::Log) to store them"
+            ),
+            RunWarning::ResultsMissing {
+                node,
+                packets,
+                rows,
+            } => write!(
+                f,
+                "function node `{node}`: {packets} input packet{} ({rows} row{}) {} no stored \
+                 result (never computed, or failed), so {} absent; a run computes {}",
+                plural(*packets),
+                plural(*rows),
+                if *packets == 1 { "has" } else { "have" },
+                if *rows == 1 {
+                    "that row is"
+                } else {
+                    "those rows are"
+                },
+                if *packets == 1 { "it" } else { "them" },
+            ),
+        }
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
 /// What a node is.
 #[derive(Debug, Clone)]
 pub enum NodeKind {

@@ -7,13 +7,18 @@
 //! function results are looked up before computing and written (and flushed) after each
 //! input batch, exactly as the actor runtime does. This executor must stay simple enough
 //! to be obviously correct: the actor runtime is tested against it.
+//!
+//! In lookup-only mode ([`SyncExecutor::lookup_only`]) it gives the pipeline's result as
+//! a run would give it now, from the current sources and the function results stored so
+//! far, without calling any function and without writing to the store: a packet with no
+//! stored result drops its rows, and [`SyncExecutor::warnings`] says how many.
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{CacheMode, ErrorPolicy, NodeKind, Pipeline};
+use super::{CacheMode, ErrorPolicy, NodeKind, Pipeline, RunWarning};
 use crate::error::{Error, Result};
 use crate::function::node::{
     apply_writes, FunctionNode, Job, PacketCounts, PacketFailure, PacketResult,
@@ -45,6 +50,8 @@ pub struct SyncExecutor<'p> {
     policy: ErrorPolicy,
     cancel: Option<Arc<AtomicBool>>,
     backoff: Option<BackoffWaiter>,
+    lookup_only: bool,
+    warnings: Vec<RunWarning>,
 }
 
 /// Waits the given time before a retry; returns false if the run was cancelled meanwhile.
@@ -61,7 +68,29 @@ impl<'p> SyncExecutor<'p> {
             policy: ErrorPolicy::FailFast,
             cancel: None,
             backoff: None,
+            lookup_only: false,
+            warnings: Vec::new(),
         }
+    }
+
+    /// Lookup-only mode: computes what a run would give now, from the current sources
+    /// and the function results already in the store, but calls no function (no command,
+    /// no closure) and writes nothing to the store (no result, no pipeline record, no
+    /// operator log, no cached-source row). A row whose packet has no stored result is
+    /// absent from the function node's output, and so from what is computed from it;
+    /// each such node gets a [`RunWarning::ResultsMissing`]. Once a run has computed
+    /// every packet, the outputs are the run's rows. Replaying operators read their
+    /// stored rows as in a run; cached sources serve their stored rows and their current
+    /// ones ([`Pipeline::cached_source_lookup`]). Without a store every packet is missing.
+    pub fn lookup_only(mut self) -> Self {
+        self.lookup_only = true;
+        self
+    }
+
+    /// What the nodes computed so far found worth telling (in the order found): replays
+    /// that found nothing stored and, in lookup-only mode, missing function results.
+    pub fn warnings(&self) -> &[RunWarning] {
+        &self.warnings
     }
 
     /// Keeps function results and records in `store`, under the pipeline's name.
@@ -145,11 +174,17 @@ impl<'p> SyncExecutor<'p> {
         };
         let stream = match node.kind() {
             NodeKind::Source(source) => match (&self.store, node.is_cached_source()) {
+                (Some(store), true) if self.lookup_only => {
+                    self.pipeline.cached_source_lookup(index, store.as_ref())?
+                }
                 (Some(store), true) => self.pipeline.cached_source(index, store.as_ref())?,
                 _ => source.stream().clone(),
             },
             NodeKind::Operator(_) if replay => {
-                self.pipeline.replay(index, self.store.as_deref())?
+                let (stream, warning) =
+                    self.pipeline.replay_or_warn(index, self.store.as_deref())?;
+                self.warnings.extend(warning);
+                stream
             }
             NodeKind::Operator(_) => {
                 let mut operator = self
@@ -159,13 +194,32 @@ impl<'p> SyncExecutor<'p> {
                 let inputs: Vec<&Stream> = node.inputs().iter().map(|i| &self.outputs[i]).collect();
                 let stream = run_to_completion(operator.as_mut(), &inputs)
                     .map_err(|e| e.at_node(node.name()))?;
-                let log = self.pipeline.operator_log(index, self.store.is_some())?;
+                let log = self
+                    .pipeline
+                    .operator_log(index, self.store.is_some() && !self.lookup_only)?;
                 if let (Some(log), Some(store)) = (log, &self.store) {
                     if let Some(write) = log.write(stream.batches())? {
                         apply_writes(store.as_ref(), vec![write])
                             .and_then(|()| store.flush())
                             .map_err(|e| e.at_node(node.name()))?;
                     }
+                }
+                stream
+            }
+            NodeKind::Function(_) if self.lookup_only => {
+                let mut state = self.pipeline.function_state(index, self.store.clone())?;
+                state.set_lookup_only();
+                let input = &self.outputs[&node.inputs()[0]];
+                let stream =
+                    lookup_function(&mut state, input).map_err(|e| e.at_node(node.name()))?;
+                stats.counts = state.counts().clone();
+                let missing = state.missing();
+                if missing.packets > 0 {
+                    self.warnings.push(RunWarning::ResultsMissing {
+                        node: node.name().to_string(),
+                        packets: missing.packets,
+                        rows: missing.rows,
+                    });
                 }
                 stream
             }
@@ -247,6 +301,22 @@ impl<'p> SyncExecutor<'p> {
         }
         Ok(())
     }
+}
+
+/// The output of a lookup-only function node `state` over `input`: only rows whose
+/// result is stored.
+fn lookup_function(state: &mut FunctionNode, input: &Stream) -> Result<Stream> {
+    let mut out = Vec::new();
+    for batch in input.batches() {
+        let jobs = state.push(batch.clone())?;
+        if !jobs.is_empty() {
+            return Err(Error::internal(
+                "a lookup-only function node handed out a job",
+            ));
+        }
+        out.extend(state.take_output()?);
+    }
+    Stream::new(state.output_schema().clone(), out)
 }
 
 /// The synchronous executor as the host of a [`JobRunner`]: results go straight into

@@ -5,6 +5,12 @@
 //! database (sled allows one process), `status` reads the run's progress file and
 //! `show` asks the running process through its socket ([`crate::live`],
 //! [`crate::remote`]).
+//!
+//! `show FILE NODE` prints the node's rows as a run would give them now: computed from
+//! the current sources by a lookup-only [`SyncExecutor`], which serves function results
+//! from the database, calls no function and writes nothing. Rows whose packets have no
+//! stored result are left out, and a warning on stderr counts them per function node.
+//! `show --all-stored` prints every result ever stored at the node's path instead.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -13,11 +19,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use orcapod::export;
+use orcapod::model::Stream;
 use orcapod::pipeline::{
-    read_run_log, stored_source, CacheMode, NodeKind, Pipeline, RunOutcome, RunRecord,
+    read_run_log, stored_source, CacheMode, Node, NodeKind, Pipeline, RunOutcome, RunRecord,
+    RunWarning, SyncExecutor,
 };
 use orcapod::pipeline_file::PipelineFile;
-use orcapod::store::{ArrowStore, SledStore};
+use orcapod::store::{ArrowStore, MemoryStore, SledStore};
 
 use crate::live::{self, Liveness, Progress};
 use crate::{remote, Failure, GraphFormat, ShowFormat};
@@ -112,6 +120,7 @@ pub fn show(
     db: Option<&Path>,
     format: ShowFormat,
     all_info: bool,
+    all_stored: bool,
 ) -> Result<(), Failure> {
     let file = crate::load(path)?;
     let pipeline = file.pipeline();
@@ -123,36 +132,18 @@ pub fn show(
             names.join(", ")
         )));
     };
-    let stream = match node.kind() {
-        NodeKind::Source(source) => source.stream().clone(),
-        NodeKind::Operator(_) if node.cache_mode() == CacheMode::Off => {
-            return Err(Failure::Failed(format!(
-                "{}: node `{name}` keeps no stored results: operator nodes store their rows \
-                 only with `cache: log`; write them with `orcapod run {} --out DIR`",
-                path.display(),
-                path.display()
-            )))
+    let stream = if all_stored {
+        all_stored_rows(&file, node, db)?
+    } else {
+        let (stream, warnings, during_run) = current_rows(&file, name, db)?;
+        for warning in &warnings {
+            let context = match during_run {
+                true => WarningContext::ShowDuringRun(name),
+                false => WarningContext::Show(name),
+            };
+            eprintln!("warning: {}", describe_warning(&file, warning, context));
         }
-        _ => {
-            let db = db_dir(&file, db)?;
-            if !db.exists() {
-                return Err(Failure::Failed(format!(
-                    "{}: node `{name}` has no stored results yet: there is no database at {} \
-                     (run the pipeline first)",
-                    path.display(),
-                    db.display()
-                )));
-            }
-            match open_or_running(&db)? {
-                Reader::Store(store) => stored_source(store.as_ref(), pipeline, name)
-                    .with_context(|| {
-                        format!("cannot read the results of `{name}` from {}", db.display())
-                    })?
-                    .stream()
-                    .clone(),
-                Reader::Running(progress) => from_running_run(&db, &progress, pipeline, name)?,
-            }
-        }
+        stream
     };
     let columns = if all_info {
         export::Columns::AllInfo
@@ -181,13 +172,197 @@ pub fn show(
     Ok(())
 }
 
+/// Node `name`'s rows as a run would give them now: computed from the current sources
+/// and the stored function results (lookup-only: no command runs, nothing is written),
+/// with what is missing, and whether a run holding the database computed them.
+fn current_rows(
+    file: &PipelineFile,
+    name: &str,
+    db: Option<&Path>,
+) -> Result<(Stream, Vec<RunWarning>, bool), Failure> {
+    let pipeline = file.pipeline();
+    let index = pipeline.index_of(name).expect("checked by the caller");
+    let db = db_dir(file, db)?;
+    let lookup = |store: Arc<dyn ArrowStore>| -> Result<(Stream, Vec<RunWarning>, bool), Failure> {
+        let mut executor = SyncExecutor::new(pipeline)
+            .with_store(store)
+            .with_context(|| format!("cannot read {}", db.display()))?
+            .lookup_only();
+        let stream = executor
+            .output(name)
+            .map_err(|e| Failure::Failed(format!("{}: {e}", file.path().display())))?
+            .clone();
+        Ok((stream, executor.warnings().to_vec(), false))
+    };
+    // Nothing upstream reads the store (no function, no replay, no cached source): the
+    // rows are the sources' and the operators', and the database is not needed.
+    if !reads_store(pipeline, index) {
+        return lookup(Arc::new(MemoryStore::new()));
+    }
+    if !db.exists() {
+        eprintln!(
+            "note: there is no database at {}: nothing is stored yet",
+            db.display()
+        );
+        return lookup(Arc::new(MemoryStore::new()));
+    }
+    match open_or_running(&db)? {
+        Reader::Store(store) => lookup(store),
+        Reader::Running(progress) => {
+            let (rows, warnings) = from_running_run(&db, &progress, pipeline, name, false)?;
+            if !warnings.is_empty() {
+                eprintln!(
+                    "note: a run of this pipeline is in progress (pid {}, since {}): these \
+                     are the rows of the results it has stored so far",
+                    progress.pid, progress.started_at
+                );
+            }
+            Ok((rows, warnings, true))
+        }
+    }
+}
+
+/// Whether computing node `index` reads the store: a function node, a replaying
+/// operator or a cached source among it and its inputs (a replaying node reads no
+/// input).
+fn reads_store(pipeline: &Pipeline, index: usize) -> bool {
+    let mut stack = vec![index];
+    let mut seen = vec![false; pipeline.nodes().len()];
+    while let Some(i) = stack.pop() {
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        let node = &pipeline.nodes()[i];
+        if matches!(node.kind(), NodeKind::Function(_))
+            || node.is_cached_source()
+            || node.cache_mode() == CacheMode::Replay
+        {
+            return true;
+        }
+        stack.extend_from_slice(node.inputs());
+    }
+    false
+}
+
+/// Every result stored at the node's path (`--all-stored`): for a function node, the
+/// results of every run of it so far; for an operator node with `cache: log`, its log;
+/// for a source, its rows.
+fn all_stored_rows(file: &PipelineFile, node: &Node, db: Option<&Path>) -> Result<Stream, Failure> {
+    let path = file.path();
+    let name = node.name();
+    let pipeline = file.pipeline();
+    match node.kind() {
+        NodeKind::Source(source) => return Ok(source.stream().clone()),
+        NodeKind::Operator(_) if node.cache_mode() == CacheMode::Off => {
+            return Err(Failure::Failed(format!(
+                "{}: node `{name}` keeps no stored results: operator nodes store their rows \
+                 only with `cache: log`; `orcapod show {} {name}` (without --all-stored) \
+                 computes its rows",
+                path.display(),
+                path.display()
+            )))
+        }
+        _ => {}
+    }
+    let db = db_dir(file, db)?;
+    if !db.exists() {
+        return Err(Failure::Failed(format!(
+            "{}: node `{name}` has no stored results yet: there is no database at {} \
+             (run the pipeline first)",
+            path.display(),
+            db.display()
+        )));
+    }
+    match open_or_running(&db)? {
+        Reader::Store(store) => Ok(stored_source(store.as_ref(), pipeline, name)
+            .with_context(|| format!("cannot read the results of `{name}` from {}", db.display()))?
+            .stream()
+            .clone()),
+        Reader::Running(progress) => {
+            from_running_run(&db, &progress, pipeline, name, true).map(|(rows, _)| rows)
+        }
+    }
+}
+
+/// Who gives a warning.
+#[derive(Debug, Clone, Copy)]
+pub enum WarningContext<'a> {
+    /// A run.
+    Run,
+    /// `show` of this node.
+    Show(&'a str),
+    /// `show` of this node, answered by the run in progress.
+    ShowDuringRun(&'a str),
+}
+
+/// A warning of a run or of `show`, in the file's words.
+pub fn describe_warning(
+    file: &PipelineFile,
+    warning: &RunWarning,
+    context: WarningContext,
+) -> String {
+    let at = |node: &str| {
+        file.position_of(node)
+            .map(|p| format!("{}:{}: ", file.path().display(), p.line))
+            .unwrap_or_else(|| format!("{}: ", file.path().display()))
+    };
+    match warning {
+        RunWarning::NothingToReplay { node, path } => format!(
+            "{}node `{node}`: cache: replay found nothing stored at {path}, so it yields no \
+             rows; run once with `cache: log` to store its rows, then replay them",
+            at(node)
+        ),
+        RunWarning::ResultsMissing {
+            node,
+            packets,
+            rows,
+        } => {
+            let (packets_s, have) = if *packets == 1 {
+                ("", "has")
+            } else {
+                ("s", "have")
+            };
+            let rows_s = if *rows == 1 { "" } else { "s" };
+            let it = if *packets == 1 { "it" } else { "them" };
+            let them = if *rows == 1 {
+                "that row is"
+            } else {
+                "those rows are"
+            };
+            let absent = match context {
+                WarningContext::Show(shown) | WarningContext::ShowDuringRun(shown)
+                    if shown != node =>
+                {
+                    format!("the rows of `{shown}` that depend on {it} are absent")
+                }
+                _ => format!("{them} absent"),
+            };
+            let what_to_do = match context {
+                WarningContext::ShowDuringRun(_) => {
+                    format!("the run in progress computes {it}; `show` again when it has ended")
+                }
+                _ => format!(
+                    "`orcapod run {}` computes {it}, then `show` gives the run's rows",
+                    file.path().display()
+                ),
+            };
+            format!(
+                "{}function node `{node}`: {packets} input packet{packets_s} ({rows} row{rows_s}) \
+                 {have} no stored result (never computed, or failed), so {absent}; {what_to_do}",
+                at(node),
+            )
+        }
+    }
+}
+
 /// The stored rows of node `name`, asked of the run that holds the database.
 fn from_running_run(
     db: &Path,
     progress: &Progress,
     pipeline: &Pipeline,
     name: &str,
-) -> Result<orcapod::model::Stream, Failure> {
+    all_stored: bool,
+) -> Result<(Stream, Vec<RunWarning>), Failure> {
     let busy = format!(
         "the database {} is in use by a run of pipeline `{}` (pid {}, since {})",
         db.display(),
@@ -207,7 +382,7 @@ fn from_running_run(
         )));
     };
     let node = pipeline.node(name).expect("checked by the caller");
-    remote::fetch(socket, node)
+    remote::fetch(socket, node, all_stored)
         .map_err(|e| Failure::Failed(format!("{busy}, which cannot show `{name}`: {e}")))
 }
 

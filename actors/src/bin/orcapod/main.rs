@@ -87,7 +87,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
     },
-    /// Print a node's stored results (also while a run is in progress).
+    /// Print a node's rows as the pipeline gives them now, from the current sources and
+    /// the stored function results, without running anything (also while a run is in
+    /// progress); rows whose function results are missing are left out and counted.
     Show {
         /// The pipeline file.
         file: PathBuf,
@@ -102,6 +104,11 @@ enum Command {
         /// Also print system tags and source info.
         #[arg(long)]
         all_info: bool,
+        /// Print every result ever stored at the node's path instead (a function node's
+        /// results of every run, old source values included; an operator node's
+        /// `cache: log` rows).
+        #[arg(long)]
+        all_stored: bool,
     },
     /// How the last run ended and, per node: rows, cache hits, computed, failed, retried,
     /// and when it last ran. While a run is in progress: its live progress.
@@ -214,7 +221,8 @@ fn main() -> ExitCode {
             db,
             format,
             all_info,
-        } => inspect::show(&file, &node, db.as_deref(), format, all_info),
+            all_stored,
+        } => inspect::show(&file, &node, db.as_deref(), format, all_info, all_stored),
         Command::Status { file, db } => inspect::status(&file, db.as_deref()),
         Command::Builtins => builtins::registry()
             .describe()

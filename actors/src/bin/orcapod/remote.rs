@@ -15,10 +15,15 @@
 //! path is too long for a socket address (108 bytes on Linux), `orcapod-{pid}.sock` in
 //! the temporary directory. The socket takes the directory's permissions, so only who
 //! may read the database may ask. A request is one JSON line,
-//! `{"show": NODE, "node_hash": CONTENT_HASH}`; the answer is one JSON line (`{"rows":
-//! N}` or `{"error": MESSAGE}`) followed by the node's stored rows as an Arrow IPC
-//! stream, read from the run's own store exactly as `show` reads a closed database
-//! ([`stored_source`]). The run answers for *its* pipeline: the node's content hash
+//! `{"show": NODE, "node_hash": CONTENT_HASH, "rows": "current" | "all_stored"}`; the
+//! answer is one JSON line (`{"rows": N, "of": "current" | "all_stored", "warnings":
+//! [...]}` or `{"error": MESSAGE}`) followed by the node's rows as an Arrow IPC stream,
+//! computed from the run's own store exactly as `show` computes them from a closed
+//! database: `current`, the node's rows as a run would give them now, from the results
+//! stored so far (a lookup-only [`SyncExecutor`], which calls no function and writes
+//! nothing), with the packets still missing as warnings; `all_stored`, every result
+//! stored for the node ([`stored_source`]; also what a request without `rows`, from an
+//! older `show`, gets). The run answers for *its* pipeline: the node's content hash
 //! must be the one the asker computed from its file, or the answer says that the file
 //! changed since the run started. Requests are served one at a time on one thread that
 //! only reads; the run goes on meanwhile. Nothing here can start a command.
@@ -34,7 +39,7 @@ use std::time::Duration;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use orcapod::model::Stream;
-use orcapod::pipeline::{stored_source, Node, Pipeline};
+use orcapod::pipeline::{stored_source, Node, Pipeline, RunWarning, SyncExecutor};
 use orcapod::store::ArrowStore;
 
 /// The longest socket path the platform accepts (`sun_path` holds 108 bytes with the
@@ -74,7 +79,7 @@ impl Server {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             // A broken connection concerns only the one who asked.
-                            let _ = answer(stream, store.as_ref(), &pipeline);
+                            let _ = answer(stream, &store, &pipeline);
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                             std::thread::sleep(Duration::from_millis(20));
@@ -124,7 +129,11 @@ pub fn remove_stale_socket(path: &Path) {
     }
 }
 
-fn answer(stream: UnixStream, store: &dyn ArrowStore, pipeline: &Pipeline) -> std::io::Result<()> {
+fn answer(
+    stream: UnixStream,
+    store: &Arc<dyn ArrowStore>,
+    pipeline: &Pipeline,
+) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
     let mut line = String::new();
@@ -137,8 +146,14 @@ fn answer(stream: UnixStream, store: &dyn ArrowStore, pipeline: &Pipeline) -> st
         Err(message) => {
             writeln!(out, "{}", serde_json::json!({ "error": message }))?;
         }
-        Ok(rows) => {
-            writeln!(out, "{}", serde_json::json!({ "rows": rows.num_rows() }))?;
+        Ok((rows, of, warnings)) => {
+            let warnings: Vec<serde_json::Value> = warnings.iter().map(warning_json).collect();
+            let header = serde_json::json!({
+                "rows": rows.num_rows(),
+                "of": of,
+                "warnings": warnings,
+            });
+            writeln!(out, "{header}")?;
             let mut writer = StreamWriter::try_new(&mut out, rows.schema().arrow())
                 .map_err(std::io::Error::other)?;
             for batch in rows.batches() {
@@ -150,11 +165,15 @@ fn answer(stream: UnixStream, store: &dyn ArrowStore, pipeline: &Pipeline) -> st
     out.flush()
 }
 
+/// What a request asks of the run: `"rows": "current"` (what a run would give now,
+/// computed lookup-only from the stored results) or `"all_stored"` (every stored
+/// result of the node; also what a request without `rows` gets, as older askers
+/// expect). Returns the rows, which of the two they are, and the warnings.
 fn stored_rows(
     request: &serde_json::Value,
-    store: &dyn ArrowStore,
+    store: &Arc<dyn ArrowStore>,
     pipeline: &Pipeline,
-) -> Result<Stream, String> {
+) -> Result<(Stream, &'static str, Vec<RunWarning>), String> {
     let name = request["show"].as_str().ok_or("a request without `show`")?;
     let node = pipeline
         .node(name)
@@ -165,22 +184,91 @@ fn stored_rows(
              file changed since the run started; show it again once the run has ended"
         ));
     }
-    stored_source(store, pipeline, name)
-        .map(|source| source.stream().clone())
-        .map_err(|e| format!("cannot read the results of `{name}`: {e}"))
+    match request["rows"].as_str() {
+        Some("current") => {
+            let mut executor = SyncExecutor::new(pipeline)
+                .with_store(store.clone())
+                .map_err(|e| format!("cannot read the store: {e}"))?
+                .lookup_only();
+            let rows = executor
+                .output(name)
+                .map_err(|e| format!("cannot compute `{name}`: {e}"))?
+                .clone();
+            Ok((rows, "current", executor.warnings().to_vec()))
+        }
+        None | Some("all_stored") => stored_source(store.as_ref(), pipeline, name)
+            .map(|source| (source.stream().clone(), "all_stored", Vec::new()))
+            .map_err(|e| format!("cannot read the results of `{name}`: {e}")),
+        Some(other) => Err(format!("a request for unknown rows `{other}`")),
+    }
 }
 
-/// Asks the run listening on `socket` for the stored rows of `node` (of the asker's
-/// pipeline file).
-pub fn fetch(socket: &Path, node: &Node) -> Result<Stream, String> {
+/// A warning as the answer's header carries it.
+fn warning_json(warning: &RunWarning) -> serde_json::Value {
+    match warning {
+        RunWarning::NothingToReplay { node, path } => serde_json::json!({
+            "kind": "nothing_to_replay",
+            "node": node,
+            "path": path,
+        }),
+        RunWarning::ResultsMissing {
+            node,
+            packets,
+            rows,
+        } => serde_json::json!({
+            "kind": "results_missing",
+            "node": node,
+            "packets": packets,
+            "rows": rows,
+        }),
+    }
+}
+
+/// The warning [`warning_json`] wrote.
+fn warning_of_json(value: &serde_json::Value) -> Result<RunWarning, String> {
+    let text = |key: &str| {
+        value[key]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("a malformed warning: {value}"))
+    };
+    let count = |key: &str| {
+        value[key]
+            .as_u64()
+            .ok_or_else(|| format!("a malformed warning: {value}"))
+    };
+    match value["kind"].as_str() {
+        Some("nothing_to_replay") => Ok(RunWarning::NothingToReplay {
+            node: text("node")?,
+            path: text("path")?,
+        }),
+        Some("results_missing") => Ok(RunWarning::ResultsMissing {
+            node: text("node")?,
+            packets: count("packets")?,
+            rows: count("rows")?,
+        }),
+        _ => Err(format!("an unknown warning: {value}")),
+    }
+}
+
+/// Asks the run listening on `socket` for the rows of `node` (of the asker's pipeline
+/// file): what a run would give now from the results stored so far, with the warnings,
+/// or with `all_stored` every result stored for it.
+pub fn fetch(
+    socket: &Path,
+    node: &Node,
+    all_stored: bool,
+) -> Result<(Stream, Vec<RunWarning>), String> {
     let stream = UnixStream::connect(socket)
         .map_err(|e| format!("cannot reach it at {}: {e}", socket.display()))?;
     stream
         .set_read_timeout(Some(ANSWER_TIMEOUT))
         .map_err(|e| e.to_string())?;
+    let wanted = if all_stored { "all_stored" } else { "current" };
     let request = serde_json::json!({
         "show": node.name(),
         "node_hash": node.identity().content.to_string(),
+        "rows": wanted,
     });
     (&stream)
         .write_all(format!("{request}\n").as_bytes())
@@ -195,6 +283,22 @@ pub fn fetch(socket: &Path, node: &Node) -> Result<Stream, String> {
     if let Some(message) = header["error"].as_str() {
         return Err(message.to_string());
     }
+    if header["of"].as_str() != Some(wanted) {
+        return Err(
+            "it is an older orcapod, which can only show every stored result of a node \
+             (`show --all-stored`); `show` computes the node's current rows when the run ends"
+                .to_string(),
+        );
+    }
+    let warnings = header["warnings"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .map(warning_of_json)
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
     let batches = StreamReader::try_new(reader, None)
         .and_then(|r| r.collect::<Result<Vec<_>, _>>())
         .map_err(|e| format!("a malformed answer: {e}"))?;
@@ -209,5 +313,6 @@ pub fn fetch(socket: &Path, node: &Node) -> Result<Stream, String> {
         ));
     }
     let batches = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
-    Stream::new(schema.clone(), batches).map_err(|e| e.to_string())
+    let rows = Stream::new(schema.clone(), batches).map_err(|e| e.to_string())?;
+    Ok((rows, warnings))
 }

@@ -23,12 +23,14 @@ use orcapod::function::command::kill_all_commands;
 use orcapod::function::node::FunctionPaths;
 use orcapod::model::Stream;
 use orcapod::pipeline::{
-    write_run_log, ErrorPolicy, NodeKind, NodeStats, Pipeline, RunInfo, RunOutcome, SyncExecutor,
+    write_run_log, ErrorPolicy, NodeKind, NodeStats, Pipeline, RunInfo, RunOutcome, RunWarning,
+    SyncExecutor,
 };
 use orcapod::pipeline_file::PipelineFile;
 use orcapod::store::{ArrowStore, SledStore};
 use orcapod_actors::{run_id_and_time, NodeProgress, RunError, RunOptions, Runtime};
 
+use crate::inspect::WarningContext;
 use crate::live::{self, FailureNote, NodeLine};
 use crate::signals::{Interrupt, Interrupts};
 use crate::{remote, Failure, Mode, OutFormat};
@@ -226,6 +228,9 @@ impl Driver<'_> {
                     .run_id(self.run_id.clone(), self.started_at.clone()),
             )
             .map_err(|e| run_failure(file, e))?;
+        for warning in handle.warnings() {
+            warn(&self.bar, file, warning);
+        }
         let total = file.pipeline().nodes().len();
         // The run hears of a signal at once, from the watcher's thread (and again below).
         let interrupter = handle.interrupter();
@@ -307,7 +312,9 @@ impl Driver<'_> {
             .on_first(move |_| flag.store(true, std::sync::atomic::Ordering::SeqCst));
         let (stats, failure, streams) = std::thread::scope(|scope| {
             let (store, outputs) = (self.store.clone(), self.outputs.clone());
-            let worker = scope.spawn(|| sync_worker(file, store, outputs, &cancel, &shared));
+            let (bar, cancel, shared) = (self.bar.clone(), &cancel, &shared);
+            let worker =
+                scope.spawn(move || sync_worker(file, store, outputs, cancel, shared, &bar));
             while !worker.is_finished() {
                 if let (None, Some(signal)) = (interrupted, self.interrupts.received()) {
                     interrupted = Some(signal);
@@ -413,6 +420,7 @@ fn sync_worker(
     outputs: Vec<String>,
     cancel: &Arc<AtomicBool>,
     shared: &Mutex<(Option<usize>, Vec<NodeStats>)>,
+    bar: &ProgressBar,
 ) -> SyncEnd {
     let pipeline = file.pipeline();
     let mut executor = match SyncExecutor::new(pipeline).with_store(store) {
@@ -428,11 +436,17 @@ fn sync_worker(
         Err(e) => return (Vec::new(), Some((String::new(), e.to_string())), None),
     };
     // Every node runs, as on actors, so both modes store the same things.
+    let mut warned = 0;
     for (i, node) in pipeline.nodes().iter().enumerate() {
         if let Ok(mut g) = shared.lock() {
             g.0 = Some(i);
         }
-        if let Err(e) = executor.output(node.name()) {
+        let outcome = executor.output(node.name()).map(|_| ());
+        for warning in &executor.warnings()[warned..] {
+            warn(bar, file, warning);
+        }
+        warned = executor.warnings().len();
+        if let Err(e) = outcome {
             let (name, reason) = match e {
                 orcapod::Error::Node { node, source } => (node, source.to_string()),
                 other => (node.name().to_string(), other.to_string()),
@@ -453,6 +467,12 @@ fn sync_worker(
         }
     }
     (executor.stats(), None, Some(streams))
+}
+
+/// Prints a warning of the run on stderr, above the spinner.
+fn warn(bar: &ProgressBar, file: &PipelineFile, warning: &RunWarning) {
+    let message = crate::inspect::describe_warning(file, warning, WarningContext::Run);
+    bar.suspend(|| eprintln!("warning: {message}"));
 }
 
 /// Every node of `pipeline`, waiting.
