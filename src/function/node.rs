@@ -427,6 +427,8 @@ pub struct FunctionNode {
     /// Records of emitted rows, not yet built.
     records: Vec<PendingRecords>,
     packet_hasher: RowHasher,
+    /// The input's packet columns in the order of the function's parameters.
+    packet_columns: Vec<usize>,
 }
 
 impl FunctionNode {
@@ -483,7 +485,21 @@ impl FunctionNode {
             .chain([hash_field, node_hash_field])
             .collect();
         let entry_schema = Arc::new(Schema::new(entry_fields));
-        let packet_schema = Schema::new(input.packet_fields().to_vec());
+        // The function's parameters, matched by name to the input's packet columns: a
+        // function sees its parameters in its own order, whatever the order of the
+        // input's columns (a join lists them in the order of its inputs).
+        let packet_columns: Vec<usize> = pod
+            .function()
+            .input_schema()
+            .iter()
+            .map(|param| Ok(input.arrow().index_of(param.name())?))
+            .collect::<Result<_>>()?;
+        let packet_schema = Schema::new(
+            packet_columns
+                .iter()
+                .map(|&i| input.arrow().fields()[i].clone())
+                .collect::<Vec<_>>(),
+        );
         let builder = Arc::new(ResultBuilder {
             pod: pod.clone(),
             fields: output.packet_fields().to_vec(),
@@ -498,6 +514,7 @@ impl FunctionNode {
             }),
             records: Vec::new(),
             packet_hasher: RowHasher::new(&packet_schema),
+            packet_columns,
             to_emit: Vec::new(),
             pod,
             input,
@@ -543,8 +560,7 @@ impl FunctionNode {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let packet_idx: Vec<usize> = self.input.packet_range().collect();
-        let packets = batch.project(&packet_idx)?;
+        let packets = batch.project(&self.packet_columns)?;
         let hashes = self.packet_hasher.hash_row_digests(&packets);
         self.load_stored(&hashes)?;
 
@@ -1098,7 +1114,35 @@ pub fn apply_writes(store: &dyn ArrowStore, writes: Vec<StoreWrite>) -> Result<(
         } else {
             concat_batches(&batches[0].schema(), &batches)?
         };
+        let batch = conform_to_stored(store, &path, batch)?;
         store.add_records(&path, &ids, &batch, true)?;
     }
     Ok(())
+}
+
+/// `batch` with its columns in the order of the table stored at `path`, when that table
+/// holds exactly the same columns (names, types, nullability) in another order — as a
+/// build that listed a join's columns in another order wrote them; otherwise `batch`
+/// unchanged (the store then rejects a batch whose columns differ). Columns are matched
+/// by name, never by position.
+fn conform_to_stored(
+    store: &dyn ArrowStore,
+    path: &RecordPath,
+    batch: RecordBatch,
+) -> Result<RecordBatch> {
+    let Some(stored) = store.schema(path)? else {
+        return Ok(batch);
+    };
+    let schema = batch.schema();
+    if stored.fields() == schema.fields() || stored.fields().len() != schema.fields().len() {
+        return Ok(batch);
+    }
+    let mut indices = Vec::with_capacity(stored.fields().len());
+    for field in stored.fields() {
+        match schema.index_of(field.name()) {
+            Ok(i) if schema.field(i) == field.as_ref() && !indices.contains(&i) => indices.push(i),
+            _ => return Ok(batch),
+        }
+    }
+    Ok(batch.project(&indices)?)
 }
