@@ -264,7 +264,7 @@ fn the_school_example_runs_and_a_rerun_computes_nothing() {
     assert_eq!(json["rows"].as_array().unwrap().len().to_string(), rows);
     let (csv, _) = ok(d, &["show", "school.yaml", "graded", "--format", "csv"]);
     assert!(
-        csv.starts_with("course_id,student_id,grade,points\n"),
+        csv.starts_with("student_id,course_id,grade,points\n"),
         "{csv}"
     );
     // A source shows its rows; an operator node is computed; `--all-stored` of an

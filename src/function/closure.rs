@@ -7,7 +7,8 @@ use arrow::datatypes::FieldRef;
 use super::{FunctionError, FunctionWorker, PacketFunction};
 use crate::model::Datum;
 
-/// The closure type: input values (in input-schema order) to output values.
+/// The closure type: input values (in input-schema order, each with its column name) to
+/// output values.
 pub type PacketClosure =
     dyn Fn(&[(String, Datum)]) -> Result<Vec<Datum>, FunctionError> + Send + Sync;
 

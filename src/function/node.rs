@@ -434,6 +434,8 @@ pub struct FunctionNode {
     missing: DigestMap<()>,
     /// In lookup-only mode, the input rows dropped for want of a stored result.
     missing_rows: u64,
+    /// The input's packet columns in the order of the function's parameters.
+    packet_columns: Vec<usize>,
 }
 
 /// What a lookup-only function node could not serve: packets without a stored result
@@ -500,7 +502,21 @@ impl FunctionNode {
             .chain([hash_field, node_hash_field])
             .collect();
         let entry_schema = Arc::new(Schema::new(entry_fields));
-        let packet_schema = Schema::new(input.packet_fields().to_vec());
+        // The function's parameters, matched by name to the input's packet columns: a
+        // function sees its parameters in its own order, whatever the order of the
+        // input's columns (a join lists them in the order of its inputs).
+        let packet_columns: Vec<usize> = pod
+            .function()
+            .input_schema()
+            .iter()
+            .map(|param| Ok(input.arrow().index_of(param.name())?))
+            .collect::<Result<_>>()?;
+        let packet_schema = Schema::new(
+            packet_columns
+                .iter()
+                .map(|&i| input.arrow().fields()[i].clone())
+                .collect::<Vec<_>>(),
+        );
         let builder = Arc::new(ResultBuilder {
             pod: pod.clone(),
             fields: output.packet_fields().to_vec(),
@@ -515,6 +531,7 @@ impl FunctionNode {
             }),
             records: Vec::new(),
             packet_hasher: RowHasher::new(&packet_schema),
+            packet_columns,
             to_emit: Vec::new(),
             pod,
             input,
@@ -582,8 +599,7 @@ impl FunctionNode {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let packet_idx: Vec<usize> = self.input.packet_range().collect();
-        let packets = batch.project(&packet_idx)?;
+        let packets = batch.project(&self.packet_columns)?;
         let hashes = self.packet_hasher.hash_row_digests(&packets);
         self.load_stored(&hashes)?;
 
@@ -1119,6 +1135,12 @@ fn row_u32(row: usize) -> Result<u32> {
 
 /// Applies writes to a store: results are kept first-write-wins (skip duplicates), as
 /// are pipeline records.
+///
+/// The rows written to one path are matched to its columns by name: the table already
+/// stored there, or else the first write's columns, fixes the order, and a batch with
+/// the same columns in another order is put in that order. (The nodes `join [a, b]` and
+/// `join [b, a]` share a path but list their columns in the order of their inputs, and a
+/// table written by an older build may list them in yet another order.)
 pub fn apply_writes(store: &dyn ArrowStore, writes: Vec<StoreWrite>) -> Result<()> {
     // Concatenate writes per path to write each path once.
     let mut by_path: Vec<(RecordPath, Vec<String>, Vec<RecordBatch>)> = Vec::new();
@@ -1133,12 +1155,119 @@ pub fn apply_writes(store: &dyn ArrowStore, writes: Vec<StoreWrite>) -> Result<(
         }
     }
     for (path, ids, batches) in by_path {
+        let Some(first) = batches.first() else {
+            continue;
+        };
+        let schema = match store.schema(&path)? {
+            Some(stored) => stored,
+            None => first.schema(),
+        };
+        let mut batches = batches
+            .into_iter()
+            .map(|b| in_column_order(&schema, b))
+            .collect::<Result<Vec<_>>>()?;
+        // Concatenation goes by position: every batch must have the path's columns.
+        for batch in &batches {
+            crate::store::check_schema(&path, &schema, batch)?;
+        }
         let batch = if batches.len() == 1 {
-            batches.into_iter().next().expect("one batch")
+            batches.remove(0)
         } else {
-            concat_batches(&batches[0].schema(), &batches)?
+            concat_batches(&schema, &batches)?
         };
         store.add_records(&path, &ids, &batch, true)?;
     }
     Ok(())
+}
+
+/// `batch` with its columns in the order of `schema`, when it holds exactly the columns
+/// of `schema` (names, types, nullability) in another order; otherwise `batch`
+/// unchanged (and rejected by the caller if its columns differ). Columns are matched by
+/// name, never by position.
+fn in_column_order(schema: &SchemaRef, batch: RecordBatch) -> Result<RecordBatch> {
+    let own = batch.schema();
+    if schema.fields() == own.fields() || schema.fields().len() != own.fields().len() {
+        return Ok(batch);
+    }
+    let mut indices = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        match own.index_of(field.name()) {
+            Ok(i) if own.field(i) == field.as_ref() && !indices.contains(&i) => indices.push(i),
+            _ => return Ok(batch),
+        }
+    }
+    Ok(batch.project(&indices)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::Int64Array;
+
+    use super::*;
+    use crate::store::MemoryStore;
+
+    /// One row of Int64 columns `(name, value)`, in this order.
+    fn row(columns: &[(&str, i64)]) -> RecordBatch {
+        let schema = Schema::new(
+            columns
+                .iter()
+                .map(|(n, _)| Field::new(*n, DataType::Int64, false))
+                .collect::<Vec<_>>(),
+        );
+        let arrays: Vec<ArrayRef> = columns
+            .iter()
+            .map(|(_, v)| Arc::new(Int64Array::from(vec![*v])) as ArrayRef)
+            .collect();
+        RecordBatch::try_new(Arc::new(schema), arrays).unwrap()
+    }
+
+    fn write(path: &RecordPath, id: &str, batch: RecordBatch) -> StoreWrite {
+        StoreWrite {
+            path: path.clone(),
+            ids: RecordIds::Known(vec![id.to_string()]),
+            batch,
+        }
+    }
+
+    fn column(batch: &RecordBatch, name: &str) -> Vec<i64> {
+        batch
+            .column_by_name(name)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .values()
+            .to_vec()
+    }
+
+    #[test]
+    fn writes_to_one_path_are_matched_by_column_name() {
+        let store = MemoryStore::new();
+        let path = RecordPath::parse("t").unwrap();
+        // Two writes in one call, in two column orders.
+        let writes = vec![
+            write(&path, "a", row(&[("x", 1), ("y", 10)])),
+            write(&path, "b", row(&[("y", 20), ("x", 2)])),
+        ];
+        apply_writes(&store, writes).unwrap();
+        // A later write in the other order, to the stored table.
+        apply_writes(&store, vec![write(&path, "c", row(&[("y", 30), ("x", 3)]))]).unwrap();
+        let stored = store.get_all(&path).unwrap().unwrap();
+        assert_eq!(stored.ids, ["a", "b", "c"]);
+        assert_eq!(column(&stored.batch, "x"), [1, 2, 3]);
+        assert_eq!(column(&stored.batch, "y"), [10, 20, 30]);
+    }
+
+    #[test]
+    fn writes_to_one_path_with_other_columns_are_an_error_not_a_concatenation() {
+        let store = MemoryStore::new();
+        let path = RecordPath::parse("t").unwrap();
+        let writes = vec![
+            write(&path, "a", row(&[("x", 1), ("y", 10)])),
+            write(&path, "b", row(&[("x", 2), ("z", 20)])),
+        ];
+        let error = apply_writes(&store, writes).unwrap_err().to_string();
+        assert!(error.contains("schema differs"), "{error}");
+        assert!(store.get_all(&path).unwrap().is_none());
+    }
 }

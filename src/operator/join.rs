@@ -10,9 +10,16 @@
 //! with a null in any key column never matches. Keys are encoded with `arrow-row` into
 //! bytes held in memory only; output columns are gathered with `take` / `interleave`.
 //!
-//! These operators must never depend on the order of their arguments (canonical order and
-//! the per-row system-tag sort make `Op(A, B)` equal `Op(B, A)`), never re-infer a type
-//! from values, and never fail on empty inputs.
+//! Output columns are in the order the inputs are *listed* (reference §6.2, the declared
+//! schema): user tags as the ordered union of the inputs' tags (the first input's, then
+//! the next input's new names, …), packets likewise, each packet's source info in packet
+//! order. Only that order depends on the order of the arguments: the fold, which side is
+//! left or right, the system tags (names, positions, per-row sort), the values and every
+//! hash come from the canonical order, so `Op(A, B)` and `Op(B, A)` hold the same columns
+//! and values, in their own order of user columns ([`listed_order`]).
+//!
+//! These operators must never depend on the order of their arguments beyond that column
+//! order, never re-infer a type from values, and never fail on empty inputs.
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -612,6 +619,14 @@ impl JoinStep {
         Ok(JoinStep { schema, core })
     }
 
+    /// Puts the output columns in the order `order` (output column `k` is the column
+    /// `order[k]` of the current output), changing nothing else.
+    fn reorder(&mut self, order: &[usize]) -> Result<()> {
+        self.schema = Arc::new(permuted_schema(&self.schema, order)?);
+        self.core.gather = order.iter().map(|&i| self.core.gather[i]).collect();
+        Ok(())
+    }
+
     /// Pushes a batch on `side`; returns the matched rows as a batch, if any.
     fn push(&mut self, side: Side, batch: RecordBatch) -> Result<Option<RecordBatch>> {
         match self.core.push(side, batch)? {
@@ -678,6 +693,12 @@ impl Join {
             };
             steps.push(step);
         }
+        // The fold runs in canonical order; only the last step's output columns are put
+        // in the order the inputs are listed.
+        if let Some(last) = steps.last_mut() {
+            let placement = listed_order(&last.schema, inputs)?;
+            last.reorder(&placement)?;
+        }
         let mut route = vec![(0, Side::Left); inputs.len()];
         for (position, &arg) in order.iter().enumerate() {
             route[arg] = match position {
@@ -726,6 +747,82 @@ fn check_disjoint_packets(inputs: &[InputInfo]) -> Result<()> {
             overlap.join(", ")
         ),
     ))
+}
+
+/// The names of `names(input)` over `inputs` as an ordered union: the first input's in
+/// its order, then each next input's names not seen yet.
+fn listed_union(inputs: &[InputInfo], names: fn(&StreamSchema) -> Vec<String>) -> Vec<String> {
+    let mut union: Vec<String> = Vec::new();
+    for input in inputs {
+        for name in names(&input.schema) {
+            if !union.contains(&name) {
+                union.push(name);
+            }
+        }
+    }
+    union
+}
+
+/// The user-visible column order of the output of a join of `inputs` (in the order they
+/// are listed) whose columns, as the canonical fold builds them, are `canonical`: user
+/// tags as the ordered union of the inputs' tags in listed order, packets likewise, the
+/// system tags where they are, and one source-info column per packet in packet order.
+/// Element `k` is the index in `canonical` of output column `k`; every column of
+/// `canonical` appears exactly once.
+fn listed_order(canonical: &StreamSchema, inputs: &[InputInfo]) -> Result<Vec<usize>> {
+    let arrow = canonical.arrow();
+    let find = |name: &str, range: std::ops::Range<usize>| -> Result<usize> {
+        match arrow.index_of(name) {
+            Ok(i) if range.contains(&i) => Ok(i),
+            _ => Err(Error::internal(format!(
+                "join: the output lacks the input column `{name}`"
+            ))),
+        }
+    };
+    let tags = listed_union(inputs, StreamSchema::tag_names);
+    let packets = listed_union(inputs, StreamSchema::packet_names);
+    let mut order = Vec::with_capacity(arrow.fields().len());
+    for name in &tags {
+        order.push(find(name, canonical.tag_range())?);
+    }
+    for name in &packets {
+        order.push(find(name, canonical.packet_range())?);
+    }
+    order.extend(canonical.system_tag_range());
+    for name in &packets {
+        order.push(find(
+            &source_info_column(name),
+            canonical.source_info_range(),
+        )?);
+    }
+    let mut seen = vec![false; arrow.fields().len()];
+    for &i in &order {
+        seen[i] = true;
+    }
+    if order.len() != seen.len() || seen.contains(&false) {
+        return Err(Error::internal(
+            "join: the listed column order is not a permutation of the output columns",
+        ));
+    }
+    Ok(order)
+}
+
+/// `schema` with its columns in the order `order` (see [`listed_order`]).
+fn permuted_schema(schema: &StreamSchema, order: &[usize]) -> Result<StreamSchema> {
+    let fields = schema.arrow().fields();
+    let pick = |range: std::ops::Range<usize>| -> Vec<FieldRef> {
+        order
+            .iter()
+            .filter(|i| range.contains(i))
+            .map(|&i| fields[i].clone())
+            .collect()
+    };
+    StreamSchema::new(
+        pick(schema.tag_range()),
+        pick(schema.packet_range()),
+        pick(schema.system_tag_range()),
+        pick(schema.source_info_range()),
+    )
 }
 
 /// Looks up the route of `port`.
@@ -1004,7 +1101,20 @@ impl MergeJoin {
         }
 
         let [tag_f, packet_f, system_f, source_f] = std::mem::take(&mut layout.fields);
-        let output = Arc::new(StreamSchema::new(tag_f, packet_f, system_f, source_f)?);
+        let canonical = StreamSchema::new(tag_f, packet_f, system_f, source_f)?;
+        // The columns in the order the inputs are listed; each piece moves with its column.
+        let placement = listed_order(&canonical, inputs)?;
+        let output = Arc::new(permuted_schema(&canonical, &placement)?);
+        let mut pieces: Vec<Option<Piece>> = std::mem::take(&mut layout.pieces)
+            .into_iter()
+            .flatten()
+            .map(Some)
+            .collect();
+        let pieces = placement
+            .iter()
+            .map(|&i| pieces[i].take())
+            .collect::<Option<Vec<Piece>>>()
+            .ok_or_else(|| Error::internal("merge join: a column is placed twice"))?;
         let mut collisions = Vec::with_capacity(collisions_found.len());
         for (l, r) in collisions_found {
             let name = left.packet_fields()[l].name();
@@ -1031,7 +1141,6 @@ impl MergeJoin {
         } else {
             None
         };
-        let pieces = layout.pieces.into_iter().flatten().collect();
         let core = HashJoinCore::new(&left, &right, &keys, layout.gather)?;
         let mut route = [Side::Left; 2];
         route[order[1]] = Side::Right;
@@ -1143,5 +1252,297 @@ impl Operator for MergeJoin {
 
     fn take_output(&mut self) -> Vec<RecordBatch> {
         std::mem::take(&mut self.ready)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Datum, Stream};
+    use crate::operator::{run_to_completion, OperatorSpec};
+    use crate::source::{Source, SourceOptions};
+
+    /// A source `id` with the given tags and rows of (column, value).
+    fn source(id: &str, tags: &[&str], rows: &[&[(&str, Datum)]]) -> Source {
+        let rows: Vec<Vec<(String, Datum)>> = rows
+            .iter()
+            .map(|r| r.iter().map(|(c, v)| (c.to_string(), v.clone())).collect())
+            .collect();
+        Source::from_rows(
+            &rows,
+            &SourceOptions::tags(tags.iter().copied()).with_source_id(id),
+        )
+        .unwrap()
+    }
+
+    fn s(v: &str) -> Datum {
+        Datum::Str(v.to_string())
+    }
+
+    fn students() -> Source {
+        source(
+            "students",
+            &["student_id"],
+            &[
+                &[
+                    ("student_id", s("s1")),
+                    ("name", s("Ada")),
+                    ("cohort", s("A")),
+                ],
+                &[
+                    ("student_id", s("s2")),
+                    ("name", s("Bo")),
+                    ("cohort", s("B")),
+                ],
+            ],
+        )
+    }
+
+    fn scores() -> Source {
+        source(
+            "scores",
+            &["student_id", "course"],
+            &[
+                &[
+                    ("student_id", s("s1")),
+                    ("course", s("c1")),
+                    ("score", Datum::Int(91)),
+                ],
+                &[
+                    ("student_id", s("s2")),
+                    ("course", s("c1")),
+                    ("score", Datum::Int(78)),
+                ],
+                &[
+                    ("student_id", s("s2")),
+                    ("course", s("c2")),
+                    ("score", Datum::Int(64)),
+                ],
+            ],
+        )
+    }
+
+    fn courses() -> Source {
+        source(
+            "courses",
+            &["course"],
+            &[
+                &[
+                    ("course", s("c1")),
+                    ("title", s("Logic")),
+                    ("credits", Datum::Int(5)),
+                ],
+                &[
+                    ("course", s("c2")),
+                    ("title", s("Sets")),
+                    ("credits", Datum::Int(3)),
+                ],
+            ],
+        )
+    }
+
+    /// Runs `spec` over the sources, listed in this order.
+    fn run(spec: &OperatorSpec, sources: &[&Source]) -> Stream {
+        let infos: Vec<InputInfo> = sources
+            .iter()
+            .map(|s| InputInfo {
+                schema: s.stream().schema().clone(),
+                pipeline_hash: s.identity().pipeline.clone(),
+            })
+            .collect();
+        let mut op = spec.build(&infos).unwrap();
+        let streams: Vec<&Stream> = sources.iter().map(|s| s.stream()).collect();
+        run_to_completion(op.as_mut(), &streams).unwrap()
+    }
+
+    fn names(fields: &[FieldRef]) -> Vec<String> {
+        fields.iter().map(|f| f.name().clone()).collect()
+    }
+
+    /// The user tags, packets and source-info columns of `stream`, in order.
+    fn user_columns(stream: &Stream) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let schema = stream.schema();
+        (
+            names(schema.tag_fields()),
+            names(schema.packet_fields()),
+            names(schema.source_info_fields()),
+        )
+    }
+
+    /// Every row as (column name, value) pairs sorted by column name; rows sorted.
+    fn rows_by_name(stream: &Stream) -> Vec<Vec<(String, String)>> {
+        let batch = stream.to_batch().unwrap();
+        let schema = batch.schema();
+        let mut rows: Vec<Vec<(String, String)>> = (0..batch.num_rows())
+            .map(|r| {
+                let mut row: Vec<(String, String)> = schema
+                    .fields()
+                    .iter()
+                    .zip(batch.columns())
+                    .map(|(f, c)| {
+                        let value = Datum::from_array(c.as_ref(), r).unwrap().python_str();
+                        (f.name().clone(), value)
+                    })
+                    .collect();
+                row.sort();
+                row
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Asserts the user columns of `spec` over `sources` (listed in this order).
+    fn assert_columns(spec: &OperatorSpec, sources: &[&Source], tags: &[&str], packets: &[&str]) {
+        let out = run(spec, sources);
+        let sources_info: Vec<String> = packets.iter().map(|p| format!("_source_{p}")).collect();
+        assert_eq!(
+            user_columns(&out),
+            (strings(tags), strings(packets), sources_info),
+            "{spec:?} over {:?}",
+            sources.iter().map(|s| s.source_id()).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_two_way_join_lists_columns_in_the_order_of_its_inputs() {
+        let (students, scores) = (students(), scores());
+        assert_columns(
+            &OperatorSpec::Join,
+            &[&students, &scores],
+            &["student_id", "course"],
+            &["name", "cohort", "score"],
+        );
+        assert_columns(
+            &OperatorSpec::Join,
+            &[&scores, &students],
+            &["student_id", "course"],
+            &["score", "name", "cohort"],
+        );
+    }
+
+    #[test]
+    fn a_three_way_join_lists_columns_in_the_order_of_its_inputs() {
+        let (students, scores, courses) = (students(), scores(), courses());
+        assert_columns(
+            &OperatorSpec::Join,
+            &[&students, &scores, &courses],
+            &["student_id", "course"],
+            &["name", "cohort", "score", "title", "credits"],
+        );
+        assert_columns(
+            &OperatorSpec::Join,
+            &[&courses, &scores, &students],
+            &["course", "student_id"],
+            &["title", "credits", "score", "name", "cohort"],
+        );
+        assert_columns(
+            &OperatorSpec::Join,
+            &[&scores, &courses, &students],
+            &["student_id", "course"],
+            &["score", "title", "credits", "name", "cohort"],
+        );
+    }
+
+    #[test]
+    fn listed_order_changes_only_the_order_of_user_columns() {
+        let (students, scores, courses) = (students(), scores(), courses());
+        let orders: [[&Source; 3]; 3] = [
+            [&students, &scores, &courses],
+            [&courses, &scores, &students],
+            [&scores, &students, &courses],
+        ];
+        let first = run(&OperatorSpec::Join, &orders[0]);
+        assert_eq!(first.num_rows(), 3);
+        for order in &orders[1..] {
+            let other = run(&OperatorSpec::Join, order);
+            // System tags: the same names at the same positions, whatever the order.
+            assert_eq!(
+                other.schema().system_tag_fields(),
+                first.schema().system_tag_fields()
+            );
+            assert_eq!(rows_by_name(&other), rows_by_name(&first));
+        }
+        let two = run(&OperatorSpec::Join, &[&students, &scores]);
+        let swapped = run(&OperatorSpec::Join, &[&scores, &students]);
+        assert_eq!(
+            two.schema().system_tag_fields(),
+            swapped.schema().system_tag_fields()
+        );
+        assert_eq!(rows_by_name(&two), rows_by_name(&swapped));
+    }
+
+    fn left() -> Source {
+        source(
+            "left",
+            &["id"],
+            &[
+                &[("id", s("a")), ("x", Datum::Int(7)), ("p", s("p1"))],
+                &[("id", s("b")), ("x", Datum::Int(1)), ("p", s("p2"))],
+            ],
+        )
+    }
+
+    fn right() -> Source {
+        source(
+            "right",
+            &["k", "id"],
+            &[
+                &[
+                    ("k", s("u")),
+                    ("id", s("a")),
+                    ("q", s("q1")),
+                    ("x", Datum::Int(2)),
+                ],
+                &[
+                    ("k", s("v")),
+                    ("id", s("b")),
+                    ("q", s("q2")),
+                    ("x", Datum::Int(9)),
+                ],
+            ],
+        )
+    }
+
+    #[test]
+    fn a_merge_join_lists_columns_in_the_order_of_its_inputs() {
+        let (left, right) = (left(), right());
+        assert_columns(
+            &OperatorSpec::MergeJoin,
+            &[&left, &right],
+            &["id", "k"],
+            &["x", "p", "q"],
+        );
+        assert_columns(
+            &OperatorSpec::MergeJoin,
+            &[&right, &left],
+            &["k", "id"],
+            &["q", "x", "p"],
+        );
+        let lr = run(&OperatorSpec::MergeJoin, &[&left, &right]);
+        let rl = run(&OperatorSpec::MergeJoin, &[&right, &left]);
+        assert_eq!(
+            lr.schema().system_tag_fields(),
+            rl.schema().system_tag_fields()
+        );
+        let rows = rows_by_name(&lr);
+        assert_eq!(rows, rows_by_name(&rl));
+        // The merged values stay sorted ascending, whatever the listed order.
+        let x: Vec<&str> = rows
+            .iter()
+            .map(|r| r.iter().find(|(c, _)| c == "x").unwrap().1.as_str())
+            .collect();
+        assert_eq!(x, ["[2, 7]", "[1, 9]"]);
+    }
+
+    #[test]
+    fn a_single_input_join_is_unchanged() {
+        let students = students();
+        let out = run(&OperatorSpec::Join, &[&students]);
+        assert_eq!(out.schema(), students.stream().schema());
     }
 }
