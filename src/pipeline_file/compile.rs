@@ -13,7 +13,9 @@ use serde_saphyr::Spanned;
 
 use super::args::{datum_of, max_concurrency_of, protocol_of, retries_of, timeout_of, Args};
 use super::raw::{self, describe, Entry, Keyed, Position, RawFile};
-use super::{cache_mode, parse_type, Builtins, CommandCheck, FileError, PipelineFile, Subject};
+use super::{
+    cache_mode, parse_type, Builtins, CommandCheck, FileError, FileWarning, PipelineFile, Subject,
+};
 use crate::error::Error;
 use crate::function::command::{CommandFunction, Protocol};
 use crate::function::{FunctionPod, PacketFunction};
@@ -327,6 +329,7 @@ fn compile_file(
     // Load the sources (this reads their files).
     let mut builder = PipelineBuilder::new(pipeline_name);
     let mut positions: HashMap<String, Position> = HashMap::new();
+    let mut warnings = Vec::new();
     for decl in &sources {
         let loaded = match &decl.kind {
             SourceKind::File {
@@ -342,6 +345,12 @@ fn compile_file(
             }
         }
         .map_err(|m| report.at_source(&decl.entry, m))?;
+        warnings.extend(loaded.warnings().iter().map(|w| FileWarning {
+            file: file.to_path_buf(),
+            position: Some(decl.entry.position),
+            subject: Subject::Source(decl.entry.name.clone()),
+            message: w.to_string(),
+        }));
         if decl.cached {
             builder.cached_source(decl.entry.name.clone(), loaded);
         } else {
@@ -420,6 +429,7 @@ fn compile_file(
         pipeline,
         positions,
         commands,
+        warnings,
     })
 }
 
@@ -504,6 +514,7 @@ fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, String> {
         .unwrap_or_else(|| entry.name.clone());
     let record_id_column = args.string("record_id_column")?;
     let cached = args.bool("cached", false)?;
+    let types = column_types(args.mapping("types")?)?;
     args.finish(&[
         "csv",
         "arrow",
@@ -512,11 +523,13 @@ fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, String> {
         "record_id_column",
         "cached",
         "derived",
+        "types",
     ])?;
     let mut options = SourceOptions::tags(tags).with_source_id(source_id);
     if let Some(c) = record_id_column {
         options = options.with_record_id_column(c);
     }
+    options.types = types;
     Ok(SourceDecl {
         entry: entry.clone(),
         kind: SourceKind::File {
@@ -526,6 +539,25 @@ fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, String> {
         },
         cached,
     })
+}
+
+/// A source's `types: {column: type}`, in the spelling of `output_types`. Which types a
+/// CSV column may take is the source's to say.
+fn column_types(types: Option<serde_json::Map<String, Json>>) -> Result<Vec<Field>, String> {
+    types
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(column, t)| match t {
+            Json::String(name) => parse_type(&name)
+                .map(|(data_type, nullable)| Field::new(column.clone(), data_type, nullable))
+                .map_err(|e| format!("`types` gives column `{column}` an {e}")),
+            other => Err(format!(
+                "`types` maps `{column}` to {}, expected a type name (str, int, float or bool, \
+                 followed by `| None` if values may be missing)",
+                describe(&other)
+            )),
+        })
+        .collect()
 }
 
 /// The stored results of `node` of the pipeline file `from` as a source. The database
