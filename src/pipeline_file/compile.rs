@@ -13,7 +13,9 @@ use super::args::{
     datum_of, max_concurrency_of, protocol_of, retries_of, texts_of, timeout_of, Args,
 };
 use super::raw::{self, describe, keys_list, Entry, Mapping, Position, Problem, RawFile, Value};
-use super::{cache_mode, parse_type, Builtins, CommandCheck, FileError, PipelineFile, Subject};
+use super::{
+    cache_mode, parse_type, Builtins, CommandCheck, FileError, FileWarning, PipelineFile, Subject,
+};
 use crate::error::Error;
 use crate::function::command::{CommandFunction, Protocol};
 use crate::function::{FunctionPod, PacketFunction};
@@ -355,6 +357,7 @@ fn compile_file(
     // Load the sources (this reads their files).
     let mut builder = PipelineBuilder::new(pipeline_name);
     let mut positions: HashMap<String, Position> = HashMap::new();
+    let mut warnings = Vec::new();
     for decl in &sources {
         let loaded = match &decl.kind {
             SourceKind::File {
@@ -370,6 +373,12 @@ fn compile_file(
             }
         }
         .map_err(|m| report.at_source(&decl.entry, m))?;
+        warnings.extend(loaded.warnings().iter().map(|w| FileWarning {
+            file: file.to_path_buf(),
+            position: Some(decl.entry.position),
+            subject: Subject::Source(decl.entry.name.clone()),
+            message: w.to_string(),
+        }));
         if decl.cached {
             builder.cached_source(decl.entry.name.clone(), loaded);
         } else {
@@ -466,6 +475,7 @@ fn compile_file(
         pipeline,
         positions,
         commands,
+        warnings,
     })
 }
 
@@ -567,6 +577,7 @@ const SOURCE_KEYS: &[&str] = &[
     "derived",
     "from",
     "db",
+    "types",
 ];
 
 fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, Problem> {
@@ -607,6 +618,7 @@ fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, Problem> {
         .unwrap_or_else(|| entry.name.clone());
     let record_id_column = args.string("record_id_column")?;
     let cached = args.bool("cached", false)?;
+    let types = column_types(args.mapping("types")?)?;
     args.finish(&[
         "csv",
         "arrow",
@@ -614,11 +626,13 @@ fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, Problem> {
         "source_id",
         "record_id_column",
         "cached",
+        "types",
     ])?;
     let mut options = SourceOptions::tags(tags).with_source_id(source_id);
     if let Some(c) = record_id_column {
         options = options.with_record_id_column(c);
     }
+    options.types = types;
     Ok(SourceDecl {
         entry: entry.clone(),
         kind: SourceKind::File {
@@ -628,6 +642,37 @@ fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, Problem> {
         },
         cached,
     })
+}
+
+/// A source's `types: {column: type}`, in the spelling of `output_types`. Which types a
+/// CSV column may take is the source's to say.
+fn column_types(types: Option<Mapping>) -> Result<Vec<Field>, Problem> {
+    types
+        .unwrap_or_default()
+        .fields
+        .into_iter()
+        .map(
+            |raw::Field {
+                 key: column,
+                 at,
+                 value,
+             }| match value {
+                Value::String(name) => parse_type(&name)
+                    .map(|(data_type, nullable)| Field::new(column.clone(), data_type, nullable))
+                    .map_err(|e| {
+                        Problem::at(at, format!("`types` gives column `{column}` an {e}"))
+                    }),
+                other => Err(Problem::at(
+                    at,
+                    format!(
+                        "`types` maps `{column}` to {}, expected a type name (str, int, float or \
+                     bool, followed by `| None` if values may be missing)",
+                        describe(&other)
+                    ),
+                )),
+            },
+        )
+        .collect()
 }
 
 /// The stored results of `node` of the pipeline file `from` as a source. The database

@@ -23,7 +23,9 @@
 //! nullable output; a function node may say `timeout` (command functions only),
 //! `retries` and `protocol: jsonl|jsonl-id` (command functions only), and a top-level
 //! `defaults:` mapping gives every function node a `timeout`, `retries` and
-//! `max_concurrency` unless the node gives its own. `max_concurrency` is at most
+//! `max_concurrency` unless the node gives its own; a file source may say
+//! `types: {column: type}` (see [`SourceOptions::types`](crate::source::SourceOptions::types)),
+//! and what inferred types lost is kept as [`PipelineFile::warnings`]. `max_concurrency` is at most
 //! [`MAX_CONCURRENCY`], `retries` at most [`MAX_RETRIES`]. None of these settings
 //! enters any hash.
 
@@ -165,6 +167,38 @@ impl fmt::Display for FileError {
 
 impl std::error::Error for FileError {}
 
+/// Something a valid pipeline file should know, but that does not stop it: for now,
+/// what a CSV source's inferred types lost (see [`crate::source::SourceWarning`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileWarning {
+    /// The pipeline file, as given.
+    pub file: PathBuf,
+    /// Where in the file (the source's or node's declaration), when known.
+    pub position: Option<Position>,
+    /// The source or node concerned.
+    pub subject: Subject,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for FileWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(p) = self.position.filter(|p| p.line > 0) {
+            write!(f, ":{}", p.line)?;
+            if p.column > 0 {
+                write!(f, ":{}", p.column)?;
+            }
+        }
+        match &self.subject {
+            Subject::File => {}
+            Subject::Source(name) => write!(f, ": source `{name}`")?,
+            Subject::Node(name) => write!(f, ": node `{name}`")?,
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
 /// A command function's command, for callers that want to check it starts before a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandCheck {
@@ -193,6 +227,7 @@ pub struct PipelineFile {
     pipeline: Pipeline,
     positions: HashMap<String, Position>,
     commands: Vec<CommandCheck>,
+    warnings: Vec<FileWarning>,
 }
 
 impl PipelineFile {
@@ -260,6 +295,12 @@ impl PipelineFile {
     /// The commands of command-function nodes, in pipeline order.
     pub fn commands(&self) -> &[CommandCheck] {
         &self.commands
+    }
+
+    /// What loading found that does not stop the file (what the sources' inferred types
+    /// lost), in source order: for the caller to show.
+    pub fn warnings(&self) -> &[FileWarning] {
+        &self.warnings
     }
 
     /// The default database: `.orcapod/` beside the pipeline file.

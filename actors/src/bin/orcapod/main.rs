@@ -254,9 +254,13 @@ fn load(file: &std::path::Path) -> Result<PipelineFile, Failure> {
 }
 
 /// Loads and checks a pipeline file, including that every command can start (the start
-/// probe runs each command once with empty input: `run` and `validate`).
+/// probe runs each command once with empty input: `run` and `validate`), and prints the
+/// file's warnings on stderr.
 fn load_checked(file: &std::path::Path) -> Result<PipelineFile, Failure> {
     let loaded = load(file)?;
+    for warning in loaded.warnings() {
+        eprintln!("warning: {warning}");
+    }
     for check in loaded.commands() {
         if let Err(message) = probe::starts(check) {
             let at = loaded
