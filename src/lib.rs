@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod exec;
 pub mod export;
 pub mod function;
 pub mod hashing;

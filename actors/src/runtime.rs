@@ -17,6 +17,7 @@ use std::time::Duration;
 use actix::{Addr, AsyncContext, Context};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender};
+use orcapod::exec::{start_node, NodeSettings, Role};
 use orcapod::model::Stream;
 use orcapod::pipeline::{CacheMode, NodeKind, NodeStats, Pipeline, RunWarning};
 use orcapod::store::ArrowStore;
@@ -279,47 +280,35 @@ impl Runtime {
         let mut setups = Vec::new();
         let mut names = Vec::new();
         let mut warnings = Vec::new();
+        let settings = NodeSettings {
+            store: store.clone(),
+            lookup_only: false,
+        };
         for (index, node) in pipeline.nodes().iter().enumerate() {
             let replay = node.cache_mode() == CacheMode::Replay;
-            let behavior = match node.kind() {
-                NodeKind::Source(source) => Behavior::Source {
-                    batches: match (
-                        options.feeds.contains_key(node.name()),
-                        &store,
-                        node.is_cached_source(),
-                    ) {
-                        (true, _, _) => VecDeque::new(),
-                        (false, Some(store), true) => pipeline
-                            .cached_source(index, store.as_ref())?
-                            .batches()
-                            .iter()
-                            .cloned()
-                            .collect(),
-                        (false, _, _) => source.stream().batches().iter().cloned().collect(),
-                    },
-                    feed: options.feeds.remove(node.name()),
-                    exhausted: false,
-                },
-                // A replaying operator is a source of its stored rows, cut off from its
-                // inputs (see the edges below).
-                NodeKind::Operator(_) if replay => {
-                    let (stream, warning) = pipeline.replay_or_warn(index, store.as_deref())?;
-                    warnings.extend(warning);
-                    Behavior::Source {
-                        batches: stream.batches().iter().cloned().collect(),
-                        feed: None,
-                        exhausted: false,
-                    }
+            let mut running = start_node(pipeline, index, &settings)?;
+            warnings.extend(running.take_warnings());
+            let (behavior, log) = match running.into_role() {
+                // A fed source emits what it is fed; a replaying operator is a source of
+                // its stored rows, cut off from its inputs (see the edges below).
+                Role::Rows(rows) => {
+                    let feed = options.feeds.remove(node.name());
+                    let batches = match feed {
+                        Some(_) => VecDeque::new(),
+                        None => rows.into(),
+                    };
+                    let exhausted = false;
+                    (
+                        Behavior::Source {
+                            batches,
+                            feed,
+                            exhausted,
+                        },
+                        None,
+                    )
                 }
-                NodeKind::Function(_) => Behavior::Function {
-                    state: Box::new(pipeline.function_state(index, store.clone())?),
-                    pool: None,
-                },
-                NodeKind::Operator(_) => {
-                    Behavior::Operator(pipeline.instantiate(index)?.ok_or_else(|| {
-                        RunError::Invalid("an operator node built nothing".into())
-                    })?)
-                }
+                Role::Operator { operator, log } => (Behavior::Operator(operator), log),
+                Role::Function(state) => (Behavior::Function { state, pool: None }, None),
             };
             names.push(node.name().to_string());
             setups.push(NodeSetup {
@@ -334,7 +323,7 @@ impl Runtime {
                         .map(|&i| pipeline.nodes()[i].output_schema().clone())
                         .collect(),
                 },
-                log: pipeline.operator_log(index, store.is_some())?,
+                log,
             });
         }
         // edges[(producer, consumer, port)]

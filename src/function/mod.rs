@@ -13,16 +13,21 @@
 
 pub mod closure;
 pub mod command;
+mod emit;
+mod failure;
+mod job;
 mod json;
 pub mod jsonl;
 pub mod node;
 mod pod;
 pub mod runner;
+mod stored;
 
 use arrow::datatypes::FieldRef;
 
 use crate::model::Datum;
 
+pub(crate) use failure::packet_failed;
 pub use json::{
     datum_from_json, datum_to_json, datum_to_json_with, non_finite_text, NonFiniteFloats,
 };

@@ -19,13 +19,14 @@ use arrow::array::{ArrayRef, AsArray, BooleanArray, LargeStringArray, RecordBatc
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::{NodeKind, Pipeline, RunWarning};
+use super::{Node, NodeKind, Pipeline, RunWarning};
 use crate::error::{Error, Result};
-use crate::function::node::{RecordIds, StoreWrite, NODE_CONTENT_HASH_COLUMN};
 use crate::hashing::arrow::RowHasher;
-use crate::hashing::identity::Identity;
 use crate::model::{Stream, StreamSchema};
+use crate::source::Source;
+use crate::store::layout::{self, NODE_CONTENT_HASH_COLUMN};
 use crate::store::{ArrowStore, RecordPath};
+use crate::store::{RecordIds, StoreWrite};
 
 /// What an operator node does with the store (reference §8.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,11 +61,11 @@ impl OperatorLog {
         let NodeKind::Operator(spec) = node.kind() else {
             return Ok(None);
         };
-        let path = RecordPath::new([
-            spec.class_name().to_string(),
-            spec.content_hash().hex(),
-            format!("schema:{}", node.identity().pipeline),
-        ])
+        let path = layout::operator_log_path(
+            spec.class_name(),
+            &spec.content_hash(),
+            &node.identity().pipeline,
+        )
         .map_err(|e| e.at_node(node.name()))?;
         let stored_schema = with_node_hash_field(node.output_schema().arrow());
         Ok(Some(OperatorLog {
@@ -160,8 +161,8 @@ impl OperatorLog {
 }
 
 /// Where a cached source keeps its rows: `source/node:{content hash string}`.
-pub fn cached_source_path(identity: &Identity) -> Result<RecordPath> {
-    RecordPath::new(["source".to_string(), format!("node:{}", identity.content)])
+pub fn cached_source_path(identity: &crate::hashing::identity::Identity) -> Result<RecordPath> {
+    layout::cached_source_path(&identity.content)
 }
 
 /// The Arrow hash hex (no method prefix) of each row of `batch`.
@@ -252,15 +253,8 @@ impl Pipeline {
     /// stored there yet, each distinct row once. [`Pipeline::cached_source`] is the same
     /// rows, after storing the current ones.
     pub fn cached_source_lookup(&self, index: usize, store: &dyn ArrowStore) -> Result<Stream> {
-        let node = &self.nodes()[index];
-        let NodeKind::Source(source) = node.kind() else {
-            return Err(Error::internal(format!(
-                "node `{}` is not a source node",
-                node.name()
-            )));
-        };
+        let (node, source, path) = self.cached_source_node(index)?;
         let at_node = |e: Error| e.at_node(node.name());
-        let path = cached_source_path(node.identity()).map_err(at_node)?;
         let schema = node.output_schema();
         let mut batches = Vec::new();
         if let Some(records) = store.get_all(&path).map_err(at_node)? {
@@ -288,15 +282,8 @@ impl Pipeline {
     /// `source/node:{source content hash}`, one record per distinct row, flushes, and
     /// returns every row stored there (the union of all runs so far).
     pub fn cached_source(&self, index: usize, store: &dyn ArrowStore) -> Result<Stream> {
-        let node = &self.nodes()[index];
-        let NodeKind::Source(source) = node.kind() else {
-            return Err(Error::internal(format!(
-                "node `{}` is not a source node",
-                node.name()
-            )));
-        };
+        let (node, source, path) = self.cached_source_node(index)?;
         let at_node = |e: Error| e.at_node(node.name());
-        let path = cached_source_path(node.identity()).map_err(at_node)?;
         for batch in source.stream().batches() {
             store
                 .add_records(&path, &row_hashes(batch), batch, true)
@@ -312,6 +299,19 @@ impl Pipeline {
             )
             .map_err(at_node),
         }
+    }
+
+    /// Source node `index`, its source and where it is cached.
+    fn cached_source_node(&self, index: usize) -> Result<(&Node, &Source, RecordPath)> {
+        let node = &self.nodes()[index];
+        let NodeKind::Source(source) = node.kind() else {
+            return Err(Error::internal(format!(
+                "node `{}` is not a source node",
+                node.name()
+            )));
+        };
+        let path = cached_source_path(node.identity()).map_err(|e| e.at_node(node.name()))?;
+        Ok((node, source, path))
     }
 
     /// The log of operator node `index` when it is in [`CacheMode::Log`] and a store is

@@ -6,29 +6,31 @@
 //! content and pipeline hashes, all before anything runs. The result, a [`Pipeline`], is
 //! immutable and holds nodes in a topological order.
 //!
-//! [`SyncExecutor`] runs a pipeline without threads: it is the reference model that the
-//! actor runtime must agree with on every pipeline.
+//! [`SyncExecutor`] (re-exported from [`exec`](crate::exec), where running nodes are
+//! started and driven) runs a pipeline without threads: it is the reference model that
+//! the actor runtime must agree with on every pipeline.
 
 mod cache;
 mod graph;
 mod stored;
-mod sync_exec;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::function::node::{FunctionNode, FunctionPaths};
+use crate::function::node::FunctionNode;
 use crate::function::FunctionPod;
 use crate::hashing::identity::{self, Identity, Symmetry};
 use crate::model::StreamSchema;
 use crate::operator::{InputInfo, Operator, OperatorSpec};
 use crate::source::Source;
+use crate::store::FunctionPaths;
 
+pub use crate::exec::{BackoffWaiter, SyncExecutor};
 pub use cache::{cached_source_path, CacheMode, OperatorLog};
-pub use stored::{read_run_log, stored_source, write_run_log, RunInfo, RunOutcome, RunRecord};
-pub(crate) use sync_exec::packet_failed;
-pub use sync_exec::{BackoffWaiter, NodeStats, SyncExecutor};
+pub use stored::{
+    read_run_log, stored_source, write_run_log, NodeStats, RunInfo, RunOutcome, RunRecord,
+};
 
 /// What to do when a packet fails in a function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,6 +104,12 @@ fn plural(n: u64) -> &'static str {
     } else {
         "s"
     }
+}
+
+/// The name of the implicit join node in front of function node `function` when it
+/// reads several inputs: `{function}.join` (as the reference names it).
+pub fn join_node_name(function: &str) -> String {
+    format!("{function}.join")
 }
 
 /// What a node is.
@@ -330,7 +338,7 @@ impl PipelineBuilder {
         let name = name.into();
         let mut inputs: Vec<String> = inputs.into_iter().map(Into::into).collect();
         if inputs.len() > 1 {
-            let join = format!("{name}.join");
+            let join = join_node_name(&name);
             self.nodes
                 .push((join.clone(), NodeKind::Operator(OperatorSpec::Join), inputs));
             inputs = vec![join];

@@ -19,14 +19,18 @@ use arrow::array::{Array, ArrayRef, AsArray, LargeStringArray, RecordBatch, UInt
 use arrow::compute::{filter_record_batch, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema};
 
-use super::{NodeKind, NodeStats, Pipeline};
+use super::{NodeKind, Pipeline};
 use crate::error::{Error, Result};
-use crate::function::node::{FunctionPaths, INPUT_PACKET_HASH_COLUMN, NODE_CONTENT_HASH_COLUMN};
+use crate::function::node::{PacketCounts, PacketFailure};
 use crate::hashing::identity::{self, Identity};
 use crate::hashing::{hash_value, Value};
 use crate::model::{Stream, StreamSchema};
 use crate::source::Source;
-use crate::store::{ArrowStore, RecordPath};
+use crate::store::layout::{
+    old_run_log_path, run_log_path, FunctionPaths, INPUT_PACKET_HASH_COLUMN,
+    NODE_CONTENT_HASH_COLUMN,
+};
+use crate::store::ArrowStore;
 
 /// The stored results of node `node` of `pipeline` (in `store`, scoped by the
 /// pipeline's name), as a source: the node's tags and system tags, its output packets
@@ -143,6 +147,19 @@ fn rows_of_node(
     Ok(RecordBatch::try_new(schema.arrow().clone(), ordered)?)
 }
 
+/// What one node did in a run: a node's line in the run log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeStats {
+    /// The node's name.
+    pub node: String,
+    /// Rows the node produced.
+    pub rows_out: u64,
+    /// Packet counts (function nodes only).
+    pub counts: PacketCounts,
+    /// Failed packets (function nodes only).
+    pub failures: Vec<PacketFailure>,
+}
+
 /// How a run ended, as the run log records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunOutcome {
@@ -244,16 +261,6 @@ pub struct RunRecord {
     pub retried: u64,
     /// The failures: tags, message and stderr of each, as JSON text.
     pub failures_json: String,
-}
-
-/// The run log: one row per node per run, with the run's outcome.
-fn run_log_path() -> Result<RecordPath> {
-    RecordPath::new(["_log", "run_nodes"])
-}
-
-/// The first layout of the run log (no start time, outcome or retries), still read.
-fn old_run_log_path() -> Result<RecordPath> {
-    RecordPath::new(["_log", "runs"])
 }
 
 /// The columns of the first layout, in order.
@@ -463,8 +470,8 @@ impl<'a> Columns<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::function::node::PacketCounts;
     use crate::store::MemoryStore;
+    use crate::store::RecordPath;
 
     /// A run log as the first layout wrote it: eight columns under `_log/runs`.
     fn old_log(store: &dyn ArrowStore, pipeline: &str) {

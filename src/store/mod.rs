@@ -67,8 +67,12 @@
 
 mod codec;
 mod id_index;
+pub mod layout;
 mod memory;
+mod read;
+mod records;
 mod sled_store;
+mod write;
 
 use std::fmt;
 use std::sync::Arc;
@@ -79,8 +83,13 @@ use arrow::datatypes::SchemaRef;
 
 use crate::error::{Error, Result};
 
+pub use layout::FunctionPaths;
 pub use memory::MemoryStore;
+pub use read::StoreRead;
+pub use records::PendingRecords;
+pub(crate) use records::RecordsShared;
 pub use sled_store::SledStore;
+pub use write::{apply_writes, RecordIds, StoreWrite};
 
 /// A validated record path: 1 to [`RecordPath::MAX_DEPTH`] components, each non-empty and
 /// free of `/` and NUL. Displays as its components joined by `/`.

@@ -1,7 +1,9 @@
 //! The synchronous, pull-based executor: the reference model for the actor runtime.
 //!
 //! Asking for a node's output computes (once) the outputs it depends on and nothing
-//! else. Operators are driven with [`run_to_completion`], whole streams at a time;
+//! else. Every node is started by [`start_node`] and driven through the
+//! [`RunningNode`] interface. Operators are driven whole streams at a time
+//! ([`run_to_completion`]);
 //! function nodes compute their packets one after another on one worker (a
 //! fail-fast run computes nothing after the first failure). With a store,
 //! function results are looked up before computing and written (and flushed) after each
@@ -18,28 +20,17 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{CacheMode, ErrorPolicy, NodeKind, Pipeline, RunWarning};
-use crate::error::{Error, Result};
-use crate::function::node::{
-    apply_writes, FunctionNode, Job, PacketCounts, PacketFailure, PacketResult,
-};
-use crate::function::runner::{JobRunner, RunnerHost};
-use crate::model::Stream;
-use crate::operator::run_to_completion;
-use crate::store::ArrowStore;
+use arrow::array::RecordBatch;
 
-/// What one node did in a run.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NodeStats {
-    /// The node's name.
-    pub node: String,
-    /// Rows the node produced.
-    pub rows_out: u64,
-    /// Packet counts (function nodes only).
-    pub counts: PacketCounts,
-    /// Failed packets (function nodes only).
-    pub failures: Vec<PacketFailure>,
-}
+use super::node::{start_node, NodeSettings, RunningNode};
+use crate::error::{Error, Result};
+use crate::function::node::{Job, PacketResult};
+use crate::function::packet_failed;
+use crate::function::runner::{JobRunner, RunnerHost};
+use crate::model::{Stream, StreamSchema};
+use crate::operator::{run_to_completion, Operator};
+use crate::pipeline::{CacheMode, ErrorPolicy, NodeKind, NodeStats, Pipeline, RunWarning};
+use crate::store::{apply_writes, ArrowStore};
 
 /// Runs a pipeline in the calling thread, memoising every node's output.
 pub struct SyncExecutor<'p> {
@@ -172,71 +163,41 @@ impl<'p> SyncExecutor<'p> {
             node: node.name().to_string(),
             ..NodeStats::default()
         };
+        let settings = NodeSettings {
+            store: self.store.clone(),
+            lookup_only: self.lookup_only,
+        };
+        let mut running = start_node(self.pipeline, index, &settings)?;
+        self.warnings.extend(running.take_warnings());
+        let inputs: Vec<&Stream> = match replay {
+            true => Vec::new(),
+            false => node.inputs().iter().map(|i| &self.outputs[i]).collect(),
+        };
         let stream = match node.kind() {
-            NodeKind::Source(source) => match (&self.store, node.is_cached_source()) {
-                (Some(store), true) if self.lookup_only => {
-                    self.pipeline.cached_source_lookup(index, store.as_ref())?
-                }
-                (Some(store), true) => self.pipeline.cached_source(index, store.as_ref())?,
-                _ => source.stream().clone(),
-            },
-            NodeKind::Operator(_) if replay => {
-                let (stream, warning) =
-                    self.pipeline.replay_or_warn(index, self.store.as_deref())?;
-                self.warnings.extend(warning);
-                stream
-            }
-            NodeKind::Operator(_) => {
-                let mut operator = self
-                    .pipeline
-                    .instantiate(index)?
-                    .ok_or_else(|| Error::internal("an operator node built no operator"))?;
-                let inputs: Vec<&Stream> = node.inputs().iter().map(|i| &self.outputs[i]).collect();
-                let stream = run_to_completion(operator.as_mut(), &inputs)
-                    .map_err(|e| e.at_node(node.name()))?;
-                let log = self
-                    .pipeline
-                    .operator_log(index, self.store.is_some() && !self.lookup_only)?;
-                if let (Some(log), Some(store)) = (log, &self.store) {
-                    if let Some(write) = log.write(stream.batches())? {
-                        apply_writes(store.as_ref(), vec![write])
-                            .and_then(|()| store.flush())
-                            .map_err(|e| e.at_node(node.name()))?;
-                    }
-                }
-                stream
-            }
             NodeKind::Function(_) if self.lookup_only => {
-                let mut state = self.pipeline.function_state(index, self.store.clone())?;
-                state.set_lookup_only();
-                let input = &self.outputs[&node.inputs()[0]];
                 let stream =
-                    lookup_function(&mut state, input).map_err(|e| e.at_node(node.name()))?;
-                stats.counts = state.counts().clone();
-                let missing = state.missing();
-                if missing.packets > 0 {
-                    self.warnings.push(RunWarning::ResultsMissing {
-                        node: node.name().to_string(),
-                        packets: missing.packets,
-                        rows: missing.rows,
+                    lookup_function(&mut running, inputs[0]).map_err(|e| e.at_node(node.name()))?;
+                stats.counts = running.counts().cloned().unwrap_or_default();
+                self.warnings.extend(running.take_warnings());
+                stream
+            }
+            NodeKind::Function(_) => match self.run_function(running, inputs[0], &mut stats) {
+                Ok(stream) => stream,
+                Err(e) => {
+                    // A failed or cancelled node still tells what it did.
+                    self.stats.insert(index, stats);
+                    return Err(match e {
+                        Error::Cancelled => e,
+                        e => e.at_node(node.name()),
                     });
                 }
+            },
+            _ => {
+                let stream =
+                    run_whole(&mut running, &inputs).map_err(|e| e.at_node(node.name()))?;
+                self.save(&mut running)
+                    .map_err(|e| e.at_node(node.name()))?;
                 stream
-            }
-            NodeKind::Function(_) => {
-                let state = self.pipeline.function_state(index, self.store.clone())?;
-                let input = &self.outputs[&node.inputs()[0]];
-                match self.run_function(state, input, &mut stats) {
-                    Ok(stream) => stream,
-                    Err(e) => {
-                        // A failed or cancelled node still tells what it did.
-                        self.stats.insert(index, stats);
-                        return Err(match e {
-                            Error::Cancelled => e,
-                            e => e.at_node(node.name()),
-                        });
-                    }
-                }
             }
         };
         stats.rows_out = stream.num_rows() as u64;
@@ -247,18 +208,23 @@ impl<'p> SyncExecutor<'p> {
 
     fn run_function(
         &self,
-        mut state: FunctionNode,
+        mut state: RunningNode,
         input: &Stream,
         stats: &mut NodeStats,
     ) -> Result<Stream> {
-        let mut runner = JobRunner::new(state.pod().function().clone(), state.pod().retries());
+        let pod = state
+            .function()
+            .ok_or_else(|| Error::internal("a function node started as something else"))?
+            .pod()
+            .clone();
+        let mut runner = JobRunner::new(pod.function().clone(), pod.retries());
         let mut out = Vec::new();
         let outcome = (|| {
             for batch in input.batches() {
                 if self.cancelled() {
                     return Err(Error::Cancelled);
                 }
-                for job in state.push(batch.clone())? {
+                for job in state.push(0, batch.clone())? {
                     let mut host = SyncHost {
                         executor: self,
                         state: &mut state,
@@ -270,7 +236,7 @@ impl<'p> SyncExecutor<'p> {
                     }
                     let failures = state.take_failures();
                     if let (ErrorPolicy::FailFast, Some(f)) = (self.policy, failures.first()) {
-                        let error = packet_failed(state.pod().uri().name.as_str(), f);
+                        let error = packet_failed(pod.uri().name.as_str(), f);
                         stats.failures.extend(failures);
                         return Err(error);
                     }
@@ -286,14 +252,14 @@ impl<'p> SyncExecutor<'p> {
         })();
         // What was computed is stored, whatever ended the node.
         let saved = self.save(&mut state);
-        stats.counts = state.counts().clone();
+        stats.counts = state.counts().cloned().unwrap_or_default();
         outcome?;
         saved?;
         Stream::new(state.output_schema().clone(), out)
     }
 
-    /// Writes and flushes what the function node has to store.
-    fn save(&self, state: &mut FunctionNode) -> Result<()> {
+    /// Writes and flushes what the node has to store.
+    fn save(&self, state: &mut RunningNode) -> Result<()> {
         let writes = state.take_writes()?;
         if let (Some(store), false) = (&self.store, writes.is_empty()) {
             apply_writes(store.as_ref(), writes)?;
@@ -303,12 +269,55 @@ impl<'p> SyncExecutor<'p> {
     }
 }
 
+/// The output of a node of rows (no input: its rows) or of an operator over `inputs`,
+/// whole streams at a time ([`run_to_completion`]).
+fn run_whole(node: &mut RunningNode, inputs: &[&Stream]) -> Result<Stream> {
+    if inputs.is_empty() {
+        let rows = node.take_output()?;
+        return Stream::new(node.output_schema().clone(), rows);
+    }
+    let mut whole = Whole { node, error: None };
+    let stream = run_to_completion(&mut whole, inputs)?;
+    match whole.error {
+        Some(e) => Err(e),
+        None => Ok(stream),
+    }
+}
+
+/// A running operator node driven as an [`Operator`], by [`run_to_completion`].
+struct Whole<'a> {
+    node: &'a mut RunningNode,
+    /// The first error of [`RunningNode::take_output`] (none for an operator).
+    error: Option<Error>,
+}
+
+impl Operator for Whole<'_> {
+    fn output_schema(&self) -> &Arc<StreamSchema> {
+        self.node.output_schema()
+    }
+
+    fn push(&mut self, port: usize, batch: RecordBatch) -> Result<()> {
+        self.node.push(port, batch).map(drop)
+    }
+
+    fn finish(&mut self, port: usize) -> Result<()> {
+        self.node.finish(port)
+    }
+
+    fn take_output(&mut self) -> Vec<RecordBatch> {
+        self.node.take_output().unwrap_or_else(|e| {
+            self.error.get_or_insert(e);
+            Vec::new()
+        })
+    }
+}
+
 /// The output of a lookup-only function node `state` over `input`: only rows whose
 /// result is stored.
-fn lookup_function(state: &mut FunctionNode, input: &Stream) -> Result<Stream> {
+fn lookup_function(state: &mut RunningNode, input: &Stream) -> Result<Stream> {
     let mut out = Vec::new();
     for batch in input.batches() {
-        let jobs = state.push(batch.clone())?;
+        let jobs = state.push(0, batch.clone())?;
         if !jobs.is_empty() {
             return Err(Error::internal(
                 "a lookup-only function node handed out a job",
@@ -323,7 +332,7 @@ fn lookup_function(state: &mut FunctionNode, input: &Stream) -> Result<Stream> {
 /// the function node; backoffs wait with the executor's waiter.
 struct SyncHost<'a, 'p> {
     executor: &'a SyncExecutor<'p>,
-    state: &'a mut FunctionNode,
+    state: &'a mut RunningNode,
     /// The first error the node returned (the job is then abandoned).
     error: Option<Error>,
 }
@@ -354,7 +363,7 @@ impl RunnerHost for SyncHost<'_, '_> {
     ) -> bool {
         let completed = job
             .build(start, results, retried)
-            .and_then(|c| self.state.complete_built(job.id, c));
+            .and_then(|c| self.state.complete(job.id, c));
         match completed {
             Ok(()) => true,
             Err(e) => {
@@ -366,29 +375,5 @@ impl RunnerHost for SyncHost<'_, '_> {
 
     fn continue_after_failure(&self) -> bool {
         self.executor.policy == ErrorPolicy::Continue
-    }
-}
-
-/// The error for a failed packet under fail-fast.
-pub(crate) fn packet_failed(function: &str, failure: &PacketFailure) -> Error {
-    let tag = if failure.tag.is_empty() {
-        String::new()
-    } else {
-        let parts: Vec<String> = failure
-            .tag
-            .iter()
-            .map(|(k, v)| format!("{k}={}", v.python_str()))
-            .collect();
-        format!(" ({})", parts.join(", "))
-    };
-    let stderr = match &failure.error.stderr {
-        Some(s) if !s.trim().is_empty() => format!("\nstderr:\n{}", s.trim_end()),
-        _ => String::new(),
-    };
-    Error::PacketFailed {
-        function: function.to_string(),
-        tag,
-        message: failure.error.message.clone(),
-        stderr,
     }
 }

@@ -1,0 +1,95 @@
+//! Stored results read back into a function node: the source-info parsing that recovers
+//! a stored result's id, and the chunk of result rows a node keeps for them.
+//!
+//! This module reads no store itself (the node's read step does, through a
+//! [`StoreRead`](crate::store::StoreRead)); it only interprets what was read.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, LargeStringArray, RecordBatch};
+use arrow::datatypes::SchemaRef;
+
+use super::FunctionPod;
+use crate::error::{Error, Result};
+use crate::model::columns::BLOCK_SEPARATOR;
+use crate::model::StreamSchema;
+use crate::store::{RecordPath, Records};
+
+/// The length of a result id (a UUID-shaped 36-character string).
+const RESULT_ID_LEN: usize = 36;
+
+/// The result id in a result's source info `{prefix}::{result id}::{key}`, if the
+/// source info has that form.
+pub(crate) fn result_id_of_source_info<'a>(
+    info: &'a str,
+    prefix: &str,
+    key: &str,
+) -> Option<&'a str> {
+    let sep = BLOCK_SEPARATOR;
+    let rest = info.strip_prefix(prefix)?.strip_prefix(sep)?;
+    let id = rest.get(..RESULT_ID_LEN)?;
+    (rest[RESULT_ID_LEN..].strip_prefix(sep)? == key).then_some(id)
+}
+
+/// The position in `wanted` of each found id: found rows come in request order, each
+/// wanted id at most once.
+pub(crate) fn positions_in_request(wanted: &[String], found: &[String]) -> Result<Vec<usize>> {
+    let mut positions = Vec::with_capacity(found.len());
+    let mut next = 0;
+    for id in found {
+        while next < wanted.len() && wanted[next] != *id {
+            next += 1;
+        }
+        if next >= wanted.len() {
+            return Err(Error::internal(
+                "function node: the store returned an id it was not asked for",
+            ));
+        }
+        positions.push(next);
+        next += 1;
+    }
+    Ok(positions)
+}
+
+/// Stored results `found` (read at `path`) as a chunk of result rows of `chunk_schema`:
+/// the output packets and their source info, the input packet hash (the record id) and
+/// the result id. The result id is in the stored source info (`{uri}::{result id}::
+/// {column}`), as a node writes it; otherwise it is derived again.
+pub(crate) fn stored_chunk(
+    found: Records,
+    path: &RecordPath,
+    pod: &FunctionPod,
+    output: &StreamSchema,
+    result_schema: &SchemaRef,
+    chunk_schema: &SchemaRef,
+) -> Result<RecordBatch> {
+    if found.batch.schema().fields() != result_schema.fields() {
+        return Err(Error::invalid(
+            format!("store path {path}"),
+            "stored results do not have the function's output schema",
+        ));
+    }
+    let n_out = output.packet_fields().len();
+    let info = found.batch.column(n_out).as_string::<i64>();
+    let prefix = pod.source_prefix();
+    let key = output.packet_fields()[0].name();
+    let ids: Vec<String> = found
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(r, hash)| {
+            let stored = info
+                .is_valid(r)
+                .then(|| result_id_of_source_info(info.value(r), prefix, key))
+                .flatten();
+            match stored {
+                Some(id) => id.to_string(),
+                None => pod.result_id(hash),
+            }
+        })
+        .collect();
+    let mut columns = found.batch.columns().to_vec();
+    columns.push(Arc::new(LargeStringArray::from_iter_values(&found.ids)));
+    columns.push(Arc::new(LargeStringArray::from_iter_values(&ids)));
+    Ok(RecordBatch::try_new(chunk_schema.clone(), columns)?)
+}

@@ -1,0 +1,200 @@
+//! The store-write protocol: what a node hands its driver to store ([`StoreWrite`], with
+//! its [`RecordIds`]), and the one function that applies such writes to a store
+//! ([`apply_writes`]). Both executors store everything through here: the synchronous
+//! executor directly, the actor runtime on its store-writer thread.
+//!
+//! Writes are first-write-wins (`skip_duplicates`). This module never decides what to
+//! write or where (the nodes and [`layout`](super::layout) do); it never flushes.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::compute::concat_batches;
+use arrow::datatypes::SchemaRef;
+
+use super::{ArrowStore, RecordPath};
+use crate::error::Result;
+use crate::hashing::arrow::RowHasher;
+
+/// Writes for the store: rows to add under a path, keyed by record id.
+#[derive(Debug, Clone)]
+pub struct StoreWrite {
+    /// Where.
+    pub path: RecordPath,
+    /// One id per row, or how to compute them.
+    pub ids: RecordIds,
+    /// The rows.
+    pub batch: RecordBatch,
+}
+
+/// The record ids of a [`StoreWrite`].
+#[derive(Debug, Clone)]
+pub enum RecordIds {
+    /// One id per row, known already.
+    Known(Vec<String>),
+    /// Each row's Arrow hash hex (no method prefix), computed when the write is applied,
+    /// so that a driver may hash on another thread than the one producing the rows. The
+    /// hasher has the batch's schema.
+    RowHashHex(Arc<RowHasher>),
+}
+
+impl StoreWrite {
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.batch.num_rows() == 0
+    }
+
+    /// The record ids, computed now if they are deferred.
+    pub fn into_ids(self) -> (RecordPath, Vec<String>, RecordBatch) {
+        let ids = match self.ids {
+            RecordIds::Known(ids) => ids,
+            RecordIds::RowHashHex(hasher) => hasher.hash_row_hex(&self.batch),
+        };
+        (self.path, ids, self.batch)
+    }
+}
+
+/// Applies writes to a store: results are kept first-write-wins (skip duplicates), as
+/// are pipeline records.
+///
+/// The rows written to one path are matched to its columns by name: the table already
+/// stored there, or else the first write's columns, fixes the order, and a batch with
+/// the same columns in another order is put in that order. (The nodes `join [a, b]` and
+/// `join [b, a]` share a path but list their columns in the order of their inputs, and a
+/// table written by an older build may list them in yet another order.)
+pub fn apply_writes(store: &dyn ArrowStore, writes: Vec<StoreWrite>) -> Result<()> {
+    // Concatenate writes per path to write each path once.
+    let mut by_path: Vec<(RecordPath, Vec<String>, Vec<RecordBatch>)> = Vec::new();
+    for w in writes {
+        let (path, mut more_ids, batch) = w.into_ids();
+        match by_path.iter_mut().find(|(p, _, _)| *p == path) {
+            Some((_, ids, batches)) => {
+                ids.append(&mut more_ids);
+                batches.push(batch);
+            }
+            None => by_path.push((path, more_ids, vec![batch])),
+        }
+    }
+    for (path, ids, batches) in by_path {
+        let Some(first) = batches.first() else {
+            continue;
+        };
+        let schema = match store.schema(&path)? {
+            Some(stored) => stored,
+            None => first.schema(),
+        };
+        let mut batches = batches
+            .into_iter()
+            .map(|b| in_column_order(&schema, b))
+            .collect::<Result<Vec<_>>>()?;
+        // Concatenation goes by position: every batch must have the path's columns.
+        for batch in &batches {
+            super::check_schema(&path, &schema, batch)?;
+        }
+        let batch = if batches.len() == 1 {
+            batches.remove(0)
+        } else {
+            concat_batches(&schema, &batches)?
+        };
+        store.add_records(&path, &ids, &batch, true)?;
+    }
+    Ok(())
+}
+
+/// `batch` with its columns in the order of `schema`, when it holds exactly the columns
+/// of `schema` (names, types, nullability) in another order; otherwise `batch`
+/// unchanged (and rejected by the caller if its columns differ). Columns are matched by
+/// name, never by position.
+fn in_column_order(schema: &SchemaRef, batch: RecordBatch) -> Result<RecordBatch> {
+    let own = batch.schema();
+    if schema.fields() == own.fields() || schema.fields().len() != own.fields().len() {
+        return Ok(batch);
+    }
+    let mut indices = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        match own.index_of(field.name()) {
+            Ok(i) if own.field(i) == field.as_ref() && !indices.contains(&i) => indices.push(i),
+            _ => return Ok(batch),
+        }
+    }
+    Ok(batch.project(&indices)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{ArrayRef, Int64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::store::MemoryStore;
+
+    /// One row of Int64 columns `(name, value)`, in this order.
+    fn row(columns: &[(&str, i64)]) -> RecordBatch {
+        let schema = Schema::new(
+            columns
+                .iter()
+                .map(|(n, _)| Field::new(*n, DataType::Int64, false))
+                .collect::<Vec<_>>(),
+        );
+        let arrays: Vec<ArrayRef> = columns
+            .iter()
+            .map(|(_, v)| Arc::new(Int64Array::from(vec![*v])) as ArrayRef)
+            .collect();
+        RecordBatch::try_new(Arc::new(schema), arrays).unwrap()
+    }
+
+    fn write(path: &RecordPath, id: &str, batch: RecordBatch) -> StoreWrite {
+        StoreWrite {
+            path: path.clone(),
+            ids: RecordIds::Known(vec![id.to_string()]),
+            batch,
+        }
+    }
+
+    fn column(batch: &RecordBatch, name: &str) -> Vec<i64> {
+        batch
+            .column_by_name(name)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .values()
+            .to_vec()
+    }
+
+    #[test]
+    fn writes_to_one_path_are_matched_by_column_name() {
+        let store = MemoryStore::new();
+        let path = RecordPath::parse("t").unwrap();
+        // Two writes in one call, in two column orders.
+        let writes = vec![
+            write(&path, "a", row(&[("x", 1), ("y", 10)])),
+            write(&path, "b", row(&[("y", 20), ("x", 2)])),
+        ];
+        apply_writes(&store, writes).unwrap();
+        // A later write in the other order, to the stored table.
+        apply_writes(&store, vec![write(&path, "c", row(&[("y", 30), ("x", 3)]))]).unwrap();
+        let stored = store.get_all(&path).unwrap().unwrap();
+        assert_eq!(stored.ids, ["a", "b", "c"]);
+        assert_eq!(column(&stored.batch, "x"), [1, 2, 3]);
+        assert_eq!(column(&stored.batch, "y"), [10, 20, 30]);
+    }
+
+    #[test]
+    fn writes_to_one_path_with_other_columns_are_an_error_not_a_concatenation() {
+        let store = MemoryStore::new();
+        let path = RecordPath::parse("t").unwrap();
+        let writes = vec![
+            write(&path, "a", row(&[("x", 1), ("y", 10)])),
+            write(&path, "b", row(&[("x", 2), ("z", 20)])),
+        ];
+        let error = apply_writes(&store, writes).unwrap_err().to_string();
+        assert!(error.contains("schema differs"), "{error}");
+        assert!(store.get_all(&path).unwrap().is_none());
+    }
+}

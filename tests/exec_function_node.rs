@@ -1,0 +1,294 @@
+//! The function node's state machine driven by hand, without an executor: job
+//! splitting, partial completion of a job, failure rows, stored results served on a
+//! second run, and the running-node interface both executors share.
+
+use std::sync::Arc;
+
+use arrow::array::{AsArray, Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, FieldRef};
+use orcapod::exec::{start_node, NodeSettings, Role};
+use orcapod::function::closure::ClosureFunction;
+use orcapod::function::node::{FunctionNode, Job, PacketCounts};
+use orcapod::function::{FunctionError, FunctionPod};
+use orcapod::model::Datum;
+use orcapod::pipeline::{Pipeline, PipelineBuilder};
+use orcapod::source::{Source, SourceOptions};
+use orcapod::store::{apply_writes, ArrowStore, MemoryStore};
+
+fn field(name: &str, dt: DataType) -> FieldRef {
+    Arc::new(Field::new(name, dt, false))
+}
+
+/// `double(x) -> y`; the driver computes, so the body is never called here.
+fn double() -> FunctionPod {
+    let function = ClosureFunction::new(
+        "double",
+        vec![field("x", DataType::Int64)],
+        vec![field("y", DataType::Int64)],
+        |packet| match packet[0].1 {
+            Datum::Int(x) => Ok(vec![Datum::Int(2 * x)]),
+            _ => Err(FunctionError::new("x is not an int")),
+        },
+    );
+    FunctionPod::new(Arc::new(function)).unwrap()
+}
+
+/// Six rows `k0..k5` carrying the packets 1, 2, 1, 3, 4, 2.
+fn pipeline() -> Pipeline {
+    let packets = [1, 2, 1, 3, 4, 2];
+    let row = |i: usize| {
+        let tag = ("k".to_string(), Datum::Str(format!("k{i}")));
+        vec![tag, ("x".to_string(), Datum::Int(packets[i]))]
+    };
+    let rows: Vec<Vec<(String, Datum)>> = (0..packets.len()).map(row).collect();
+    let source =
+        Source::from_rows(&rows, &SourceOptions::tags(["k"]).with_source_id("xs")).unwrap();
+    let mut builder = PipelineBuilder::new("p");
+    builder.source("xs", source).function("f", double(), ["xs"]);
+    builder.build().unwrap()
+}
+
+fn input(pipeline: &Pipeline) -> RecordBatch {
+    let source = pipeline.index_of("xs").unwrap();
+    let orcapod::pipeline::NodeKind::Source(source) = pipeline.nodes()[source].kind() else {
+        panic!("xs is a source");
+    };
+    source.stream().batches()[0].clone()
+}
+
+fn node(pipeline: &Pipeline, store: Option<Arc<dyn ArrowStore>>) -> FunctionNode {
+    pipeline
+        .function_state(pipeline.index_of("f").unwrap(), store)
+        .unwrap()
+}
+
+/// The packets of a job, in order.
+fn packets(job: &Job) -> Vec<i64> {
+    (0..job.len())
+        .map(|i| match job.packet(i).unwrap()[0].1 {
+            Datum::Int(x) => x,
+            ref other => panic!("not an int: {other:?}"),
+        })
+        .collect()
+}
+
+/// Doubles packets `start..start + n` of `job` and completes them on `node`.
+fn complete(node: &mut FunctionNode, job: &Job, start: usize, n: usize) {
+    let results = packets(job)[start..start + n]
+        .iter()
+        .map(|x| Ok(vec![Datum::Int(2 * x)]))
+        .collect();
+    let built = job.build(start, results, 0).unwrap();
+    node.complete_built(job.id, built).unwrap();
+}
+
+/// The output's (tag, y) rows, in output order.
+fn rows(batches: &[RecordBatch]) -> Vec<(String, i64)> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let k = b.column_by_name("k").unwrap().as_string::<i64>().clone();
+            let y = b
+                .column_by_name("y")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .clone();
+            (0..b.num_rows())
+                .map(move |r| (k.value(r).to_string(), y.value(r)))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn pairs(expected: &[(&str, i64)]) -> Vec<(String, i64)> {
+    expected.iter().map(|(k, y)| (k.to_string(), *y)).collect()
+}
+
+#[test]
+fn distinct_packets_are_split_into_jobs_and_rows_wait_for_their_packet() {
+    let pipeline = pipeline();
+    let mut node = node(&pipeline, None);
+    node.set_parallelism(2);
+    let jobs = node.push(input(&pipeline)).unwrap();
+    // Four distinct packets, in order of first appearance, in two jobs of two.
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(packets(&jobs[0]), [1, 2]);
+    assert_eq!(packets(&jobs[1]), [3, 4]);
+    assert_eq!(node.jobs_in_flight(), 2);
+    assert!(node.take_output().unwrap().is_empty());
+
+    // The first packet of the first job: both rows carrying it are ready, the job is not
+    // done.
+    complete(&mut node, &jobs[0], 0, 1);
+    assert_eq!(node.jobs_in_flight(), 2);
+    assert_eq!(
+        rows(&node.take_output().unwrap()),
+        pairs(&[("k0", 2), ("k2", 2)])
+    );
+    // The rest of the job, in a second call.
+    complete(&mut node, &jobs[0], 1, 1);
+    assert_eq!(node.jobs_in_flight(), 1);
+    assert_eq!(
+        rows(&node.take_output().unwrap()),
+        pairs(&[("k1", 4), ("k5", 4)])
+    );
+    complete(&mut node, &jobs[1], 0, 2);
+    assert_eq!(node.jobs_in_flight(), 0);
+    assert_eq!(
+        rows(&node.take_output().unwrap()),
+        pairs(&[("k3", 6), ("k4", 8)])
+    );
+    // Each packet computed once; the second row of a packet counts as cached.
+    assert_eq!(
+        node.counts(),
+        &PacketCounts {
+            cached: 2,
+            computed: 4,
+            failed: 0,
+            retried: 0
+        }
+    );
+    // Completing past a job's end is an error, not a silent overrun.
+    let error = node
+        .complete_built(jobs[1].id, jobs[1].build(0, vec![], 0).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("unknown job"), "{error}");
+}
+
+#[test]
+fn a_failed_packet_drops_its_rows_and_names_the_first_row_tags() {
+    let pipeline = pipeline();
+    let mut node = node(&pipeline, None);
+    let jobs = node.push(input(&pipeline)).unwrap();
+    assert_eq!(jobs.len(), 1);
+    let job = &jobs[0];
+    assert_eq!(packets(job), [1, 2, 3, 4]);
+    let results = vec![
+        Ok(vec![Datum::Int(2)]),
+        // A wrong number of values fails the packet, like an error of the function.
+        Ok(vec![]),
+        Err(FunctionError::new("three is bad")),
+        Ok(vec![Datum::Int(8)]),
+    ];
+    node.complete_built(job.id, job.build(0, results, 1).unwrap())
+        .unwrap();
+    assert_eq!(node.jobs_in_flight(), 0);
+    assert_eq!(
+        rows(&node.take_output().unwrap()),
+        pairs(&[("k0", 2), ("k2", 2), ("k4", 8)])
+    );
+    let failures = node.take_failures();
+    let summary: Vec<(Vec<(String, Datum)>, String)> = failures
+        .iter()
+        .map(|f| (f.tag.clone(), f.error.message.clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                vec![("k".to_string(), Datum::Str("k1".into()))],
+                "the function returned 0 values for 1 output columns".to_string()
+            ),
+            (
+                vec![("k".to_string(), Datum::Str("k3".into()))],
+                "three is bad".to_string()
+            ),
+        ]
+    );
+    assert!(failures
+        .iter()
+        .all(|f| f.input_hash.starts_with("arrow_v0.1:")));
+    assert_eq!(
+        node.counts(),
+        &PacketCounts {
+            cached: 1,
+            computed: 2,
+            failed: 2,
+            retried: 1
+        }
+    );
+    assert!(node.take_failures().is_empty(), "failures are taken once");
+}
+
+#[test]
+fn stored_results_are_served_by_the_read_step_and_only_failures_are_computed_again() {
+    let pipeline = pipeline();
+    let root = MemoryStore::new();
+    let store: Arc<dyn ArrowStore> = root.at(&["p"]).unwrap();
+    let mut first = node(&pipeline, Some(store.clone()));
+    let jobs = first.push(input(&pipeline)).unwrap();
+    let job = &jobs[0];
+    let results = vec![
+        Ok(vec![Datum::Int(2)]),
+        Ok(vec![Datum::Int(4)]),
+        Err(FunctionError::new("three is bad")),
+        Ok(vec![Datum::Int(8)]),
+    ];
+    first
+        .complete_built(job.id, job.build(0, results, 0).unwrap())
+        .unwrap();
+    assert_eq!(first.take_output().unwrap()[0].num_rows(), 5);
+    // Results (three packets), then the records of the five emitted rows.
+    let writes = first.take_writes().unwrap();
+    let sizes: Vec<usize> = writes.iter().map(|w| w.len()).collect();
+    assert_eq!(sizes, [3, 5]);
+    apply_writes(store.as_ref(), writes).unwrap();
+
+    let mut second = node(&pipeline, Some(store));
+    let jobs = second.push(input(&pipeline)).unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        packets(&jobs[0]),
+        [3],
+        "only the failed packet is computed again"
+    );
+    assert_eq!(
+        rows(&second.take_output().unwrap()),
+        pairs(&[("k0", 2), ("k1", 4), ("k2", 2), ("k4", 8), ("k5", 4)])
+    );
+    assert_eq!(second.counts().cached, 5);
+    assert_eq!(second.counts().computed, 0);
+}
+
+#[test]
+fn running_nodes_take_input_and_hand_out_output_writes_and_warnings() {
+    let pipeline = pipeline();
+    let root = MemoryStore::new();
+    let settings = NodeSettings {
+        store: Some(root.at(&["p"]).unwrap()),
+        lookup_only: true,
+    };
+    // A source is its rows, handed out once.
+    let mut source = start_node(&pipeline, 0, &settings).unwrap();
+    let batches = source.take_output().unwrap();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 6);
+    assert!(source.take_output().unwrap().is_empty());
+    let error = source.push(0, batches[0].clone()).unwrap_err().to_string();
+    assert!(error.contains("takes no input"), "{error}");
+
+    // A lookup-only function node with nothing stored: no job, no row, no write, and
+    // one warning once its input has ended.
+    let mut function = start_node(&pipeline, 1, &settings).unwrap();
+    assert!(function.take_warnings().is_empty());
+    assert!(function.push(0, batches[0].clone()).unwrap().is_empty());
+    function.finish(0).unwrap();
+    assert!(function.take_output().unwrap().is_empty());
+    assert!(function.take_writes().unwrap().is_empty());
+    let warnings: Vec<String> = function
+        .take_warnings()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "function node `f`: 4 input packets (6 rows) have no stored result (never \
+          computed, or failed), so those rows are absent; a run computes them"
+        ]
+    );
+    assert!(function.take_warnings().is_empty(), "told once");
+    assert!(matches!(function.into_role(), Role::Function(_)));
+}
