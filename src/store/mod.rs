@@ -65,6 +65,7 @@
 //! Only this module names `sled`: no sled type appears in a public signature, so another
 //! backend can be added behind [`ArrowStore`] without touching the rest of the crate.
 
+mod batch_cache;
 mod codec;
 mod id_index;
 pub mod layout;

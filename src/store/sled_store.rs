@@ -80,27 +80,24 @@
 //! canonical directory); opening a directory held by another process fails with
 //! [`Error::Store`] saying so.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
+mod inner;
+
+use self::inner::{Inner, PathMeta};
 use super::codec;
-use super::id_index::{IdChunk, IdIndex, IdMap};
+use super::id_index::{IdChunk, IdMap};
 use super::{
     check_schema, extend_base, gather_all, pick_rows, plan_write, relative_paths, scoped,
     store_err, validate_components, ArrowStore, Lookup, RecordPath, Records,
 };
 use crate::error::{Error, Result};
-
-/// Decoded batches kept in memory, at most this many…
-const CACHE_MAX_BATCHES: usize = 256;
-/// …and at most this many bytes of Arrow buffers.
-const CACHE_MAX_BYTES: usize = 256 << 20;
 
 /// An [`ArrowStore`] on disk, backed by sled (see the module docs for the layout and the
 /// write protocol). Cloning, or [`ArrowStore::at`], gives another view of the same store.
@@ -108,60 +105,6 @@ const CACHE_MAX_BYTES: usize = 256 << 20;
 pub struct SledStore {
     inner: Arc<Inner>,
     base: Vec<String>,
-}
-
-struct Inner {
-    db: sled::Db,
-    dir: PathBuf,
-    writer: Mutex<WriterState>,
-    paths: RwLock<HashMap<String, Arc<PathMeta>>>,
-    /// The id index of each path used so far, by path number.
-    indexes: Mutex<HashMap<u64, Arc<RwLock<IdIndex>>>>,
-    cache: Mutex<BatchCache>,
-}
-
-/// State only the (single) writer touches.
-struct WriterState {
-    next_path: u64,
-    /// Next batch number per path number, filled lazily from the last batch key.
-    next_batch: HashMap<u64, u64>,
-}
-
-/// A path's entry.
-struct PathMeta {
-    number: u64,
-    schema: SchemaRef,
-}
-
-#[derive(Default)]
-struct BatchCache {
-    map: HashMap<(u64, u64), RecordBatch>,
-    order: VecDeque<(u64, u64)>,
-    bytes: usize,
-}
-
-impl BatchCache {
-    fn get(&self, key: (u64, u64)) -> Option<RecordBatch> {
-        self.map.get(&key).cloned()
-    }
-
-    fn insert(&mut self, key: (u64, u64), batch: RecordBatch) {
-        let size = batch.get_array_memory_size();
-        if size > CACHE_MAX_BYTES || self.map.contains_key(&key) {
-            return;
-        }
-        while self.map.len() >= CACHE_MAX_BATCHES || self.bytes + size > CACHE_MAX_BYTES {
-            let Some(old) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(b) = self.map.remove(&old) {
-                self.bytes = self.bytes.saturating_sub(b.get_array_memory_size());
-            }
-        }
-        self.bytes += size;
-        self.order.push_back(key);
-        self.map.insert(key, batch);
-    }
 }
 
 /// Open stores of this process, by canonical directory.
@@ -241,200 +184,6 @@ impl fmt::Debug for SledStore {
             .field("dir", &self.inner.dir)
             .field("base", &self.base)
             .finish()
-    }
-}
-
-impl Inner {
-    /// Opens sled in `dir`. `was_open`: this process had the directory open a moment ago
-    /// (its last handle may still be releasing sled's lock), so a lock failure is retried
-    /// briefly rather than blamed on another process.
-    fn open(dir: &Path, was_open: bool) -> Result<Inner> {
-        let shown = dir.display().to_string();
-        let mut attempts = if was_open { 50 } else { 1 };
-        let db = loop {
-            attempts -= 1;
-            match sled::Config::new().path(dir).open() {
-                Ok(db) => break db,
-                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                    if attempts == 0 {
-                        return Err(store_err(
-                            shown,
-                            format!(
-                                "the store directory is locked by another process \
-                                 (sled allows one process per directory): {e}"
-                            ),
-                        ));
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => return Err(store_err(shown, format!("cannot open sled store: {e}"))),
-            }
-        };
-        let sled_err = |e: sled::Error| store_err(dir.display().to_string(), format!("sled: {e}"));
-        match db.get(codec::format_key()).map_err(sled_err)? {
-            Some(v) if v.as_ref() == codec::FORMAT_VALUE => {}
-            Some(v) => {
-                return Err(store_err(
-                    shown,
-                    format!(
-                        "unsupported store layout {:?} (this build reads {:?})",
-                        String::from_utf8_lossy(&v),
-                        String::from_utf8_lossy(codec::FORMAT_VALUE)
-                    ),
-                ))
-            }
-            None => {
-                if db.first().map_err(sled_err)?.is_some() {
-                    return Err(store_err(
-                        shown,
-                        "the directory holds a sled database that is not an orcapod store",
-                    ));
-                }
-                db.insert(codec::format_key(), codec::FORMAT_VALUE)
-                    .map_err(sled_err)?;
-                db.flush().map_err(sled_err)?;
-            }
-        }
-        let next_path = match db.get(codec::next_path_key()).map_err(sled_err)? {
-            Some(v) => u64::from_be_bytes(
-                v.as_ref()
-                    .try_into()
-                    .map_err(|_| store_err(shown.clone(), "corrupt next_path counter"))?,
-            ),
-            None => 0,
-        };
-        Ok(Inner {
-            db,
-            dir: dir.to_path_buf(),
-            writer: Mutex::new(WriterState {
-                next_path,
-                next_batch: HashMap::new(),
-            }),
-            paths: RwLock::new(HashMap::new()),
-            indexes: Mutex::new(HashMap::new()),
-            cache: Mutex::new(BatchCache::default()),
-        })
-    }
-
-    fn sled_err(&self, e: sled::Error) -> Error {
-        store_err(self.dir.display().to_string(), format!("sled: {e}"))
-    }
-
-    fn poisoned(&self) -> Error {
-        store_err(self.dir.display().to_string(), "a store lock is poisoned")
-    }
-
-    fn writer(&self) -> Result<MutexGuard<'_, WriterState>> {
-        self.writer.lock().map_err(|_| self.poisoned())
-    }
-
-    /// The entry of the path `key` (`a/b/c`), if it exists.
-    fn path_meta(&self, key: &str) -> Result<Option<Arc<PathMeta>>> {
-        if let Some(m) = self.paths.read().map_err(|_| self.poisoned())?.get(key) {
-            return Ok(Some(m.clone()));
-        }
-        let Some(v) = self
-            .db
-            .get(codec::path_key(key))
-            .map_err(|e| self.sled_err(e))?
-        else {
-            return Ok(None);
-        };
-        let (number, schema) = codec::decode_path_value(&v)?;
-        let meta = Arc::new(PathMeta { number, schema });
-        self.paths
-            .write()
-            .map_err(|_| self.poisoned())?
-            .insert(key.to_string(), meta.clone());
-        Ok(Some(meta))
-    }
-
-    /// The next batch number of a path (writer only).
-    fn next_batch(&self, w: &mut WriterState, path_no: u64) -> Result<u64> {
-        if let Some(n) = w.next_batch.get(&path_no) {
-            return Ok(*n);
-        }
-        let next = match self
-            .db
-            .scan_prefix(codec::batch_key_prefix(path_no))
-            .next_back()
-        {
-            Some(entry) => {
-                let (k, _) = entry.map_err(|e| self.sled_err(e))?;
-                codec::batch_no_of_key(&k)? + 1
-            }
-            None => 0,
-        };
-        w.next_batch.insert(path_no, next);
-        Ok(next)
-    }
-
-    /// A stored batch, from the cache or decoded.
-    fn load_batch(&self, path: &RecordPath, path_no: u64, batch_no: u64) -> Result<RecordBatch> {
-        if let Some(b) = self
-            .cache
-            .lock()
-            .map_err(|_| self.poisoned())?
-            .get((path_no, batch_no))
-        {
-            return Ok(b);
-        }
-        let bytes = self
-            .db
-            .get(codec::batch_key(path_no, batch_no))
-            .map_err(|e| self.sled_err(e))?
-            .ok_or_else(|| {
-                store_err(
-                    path.to_string(),
-                    format!(
-                        "the index points to batch {batch_no}, which is missing (corrupt store)"
-                    ),
-                )
-            })?;
-        let batch = codec::decode_batch(&bytes)?;
-        self.cache
-            .lock()
-            .map_err(|_| self.poisoned())?
-            .insert((path_no, batch_no), batch.clone());
-        Ok(batch)
-    }
-
-    /// The id index of path `path_no`, loading it if needed (takes the writer mutex to
-    /// load, so call `index_locked` while holding it).
-    fn index(&self, path_no: u64) -> Result<Arc<RwLock<IdIndex>>> {
-        if let Some(index) = self
-            .indexes
-            .lock()
-            .map_err(|_| self.poisoned())?
-            .get(&path_no)
-        {
-            return Ok(index.clone());
-        }
-        let w = self.writer()?;
-        self.index_locked(&w, path_no)
-    }
-
-    /// `index` for a caller holding the writer mutex.
-    fn index_locked(&self, _writer: &WriterState, path_no: u64) -> Result<Arc<RwLock<IdIndex>>> {
-        if let Some(index) = self
-            .indexes
-            .lock()
-            .map_err(|_| self.poisoned())?
-            .get(&path_no)
-        {
-            return Ok(index.clone());
-        }
-        let mut index = IdIndex::default();
-        for entry in self.db.scan_prefix(codec::ids_key_prefix(path_no)) {
-            let (k, v) = entry.map_err(|e| self.sled_err(e))?;
-            index.add_batch(codec::batch_no_of_key(&k)?, IdChunk::decode(&v)?)?;
-        }
-        let index = Arc::new(RwLock::new(index));
-        self.indexes
-            .lock()
-            .map_err(|_| self.poisoned())?
-            .insert(path_no, index.clone());
-        Ok(index)
     }
 }
 
@@ -715,46 +464,4 @@ fn id_string(id: &[u8]) -> Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refuses_a_sled_database_that_is_not_a_store() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        {
-            let db = sled::open(dir.path()).expect("open sled");
-            db.insert(b"someone else's key", b"value").expect("insert");
-            db.flush().expect("flush");
-        }
-        let err = SledStore::open(dir.path()).expect_err("foreign database");
-        assert!(err.to_string().contains("not an orcapod store"), "{err}");
-    }
-
-    #[test]
-    fn refuses_an_unknown_layout_version() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        {
-            let db = sled::open(dir.path()).expect("open sled");
-            db.insert(codec::format_key(), b"orcapod-store/1")
-                .expect("insert");
-            db.flush().expect("flush");
-        }
-        let err = SledStore::open(dir.path()).expect_err("unknown layout");
-        assert!(
-            err.to_string().contains("unsupported store layout"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn batch_cache_is_bounded() {
-        let mut cache = BatchCache::default();
-        let batch = RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()));
-        for i in 0..(CACHE_MAX_BATCHES as u64 + 10) {
-            cache.insert((0, i), batch.clone());
-        }
-        assert_eq!(cache.map.len(), CACHE_MAX_BATCHES);
-        assert!(cache.get((0, 0)).is_none());
-        assert!(cache.get((0, CACHE_MAX_BATCHES as u64 + 9)).is_some());
-    }
-}
+mod tests;
