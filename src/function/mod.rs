@@ -28,6 +28,8 @@ use arrow::datatypes::FieldRef;
 use crate::model::Datum;
 
 pub(crate) use failure::packet_failed;
+pub use failure::{MissingResults, PacketCounts, PacketFailure};
+pub use job::{Completed, Job, PacketBuffer, PacketResult};
 pub use json::{
     datum_from_json, datum_to_json, datum_to_json_with, non_finite_text, NonFiniteFloats,
 };

@@ -148,12 +148,20 @@ mod tests {
         RecordBatch::try_new(Arc::new(schema), arrays).unwrap()
     }
 
-    fn write(path: &RecordPath, id: &str, batch: RecordBatch) -> StoreWrite {
-        StoreWrite {
-            path: path.clone(),
-            ids: RecordIds::Known(vec![id.to_string()]),
-            batch,
-        }
+    /// The path `t` of a fresh store.
+    fn path() -> RecordPath {
+        RecordPath::parse("t").unwrap()
+    }
+
+    /// Writes of one row each to `t`: (record id, columns).
+    fn writes(rows: &[(&str, &[(&str, i64)])]) -> Vec<StoreWrite> {
+        rows.iter()
+            .map(|(id, columns)| StoreWrite {
+                path: path(),
+                ids: RecordIds::Known(vec![id.to_string()]),
+                batch: row(columns),
+            })
+            .collect()
     }
 
     fn column(batch: &RecordBatch, name: &str) -> Vec<i64> {
@@ -170,16 +178,12 @@ mod tests {
     #[test]
     fn writes_to_one_path_are_matched_by_column_name() {
         let store = MemoryStore::new();
-        let path = RecordPath::parse("t").unwrap();
         // Two writes in one call, in two column orders.
-        let writes = vec![
-            write(&path, "a", row(&[("x", 1), ("y", 10)])),
-            write(&path, "b", row(&[("y", 20), ("x", 2)])),
-        ];
-        apply_writes(&store, writes).unwrap();
+        let first = writes(&[("a", &[("x", 1), ("y", 10)]), ("b", &[("y", 20), ("x", 2)])]);
+        apply_writes(&store, first).unwrap();
         // A later write in the other order, to the stored table.
-        apply_writes(&store, vec![write(&path, "c", row(&[("y", 30), ("x", 3)]))]).unwrap();
-        let stored = store.get_all(&path).unwrap().unwrap();
+        apply_writes(&store, writes(&[("c", &[("y", 30), ("x", 3)])])).unwrap();
+        let stored = store.get_all(&path()).unwrap().unwrap();
         assert_eq!(stored.ids, ["a", "b", "c"]);
         assert_eq!(column(&stored.batch, "x"), [1, 2, 3]);
         assert_eq!(column(&stored.batch, "y"), [10, 20, 30]);
@@ -188,13 +192,9 @@ mod tests {
     #[test]
     fn writes_to_one_path_with_other_columns_are_an_error_not_a_concatenation() {
         let store = MemoryStore::new();
-        let path = RecordPath::parse("t").unwrap();
-        let writes = vec![
-            write(&path, "a", row(&[("x", 1), ("y", 10)])),
-            write(&path, "b", row(&[("x", 2), ("z", 20)])),
-        ];
-        let error = apply_writes(&store, writes).unwrap_err().to_string();
+        let both = writes(&[("a", &[("x", 1), ("y", 10)]), ("b", &[("x", 2), ("z", 20)])]);
+        let error = apply_writes(&store, both).unwrap_err().to_string();
         assert!(error.contains("schema differs"), "{error}");
-        assert!(store.get_all(&path).unwrap().is_none());
+        assert!(store.get_all(&path()).unwrap().is_none());
     }
 }
