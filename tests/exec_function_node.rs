@@ -292,3 +292,41 @@ fn running_nodes_take_input_and_hand_out_output_writes_and_warnings() {
     assert!(function.take_warnings().is_empty(), "told once");
     assert!(matches!(function.into_role(), Role::Function(_)));
 }
+
+#[test]
+fn a_function_of_several_inputs_reads_its_implicit_join_node() {
+    use orcapod::pipeline::{join_node_function, join_node_name};
+    let column = |name: &str, values: [i64; 2]| -> Vec<Vec<(String, Datum)>> {
+        (0..2)
+            .map(|i| {
+                let tag = ("k".to_string(), Datum::Str(format!("k{i}")));
+                vec![tag, (name.to_string(), Datum::Int(values[i]))]
+            })
+            .collect()
+    };
+    let source = |name: &str, values| {
+        let options = SourceOptions::tags(["k"]).with_source_id(name);
+        Source::from_rows(&column(name, values), &options).unwrap()
+    };
+    let sum = ClosureFunction::new(
+        "sum",
+        vec![field("a", DataType::Int64), field("b", DataType::Int64)],
+        vec![field("y", DataType::Int64)],
+        |packet| match (&packet[0].1, &packet[1].1) {
+            (Datum::Int(a), Datum::Int(b)) => Ok(vec![Datum::Int(a + b)]),
+            _ => Err(FunctionError::new("not ints")),
+        },
+    );
+    let mut builder = PipelineBuilder::new("p");
+    builder
+        .source("a", source("a", [1, 2]))
+        .source("b", source("b", [10, 20]))
+        .function("f", FunctionPod::new(Arc::new(sum)).unwrap(), ["a", "b"]);
+    let pipeline = builder.build().unwrap();
+    let join = join_node_name("f");
+    assert_eq!(join, "f.join");
+    assert_eq!(join_node_function(&join), Some("f"));
+    assert_eq!(join_node_function("f"), None);
+    let f = pipeline.node("f").unwrap();
+    assert_eq!(f.inputs(), [pipeline.index_of(&join).unwrap()]);
+}

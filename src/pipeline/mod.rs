@@ -112,6 +112,12 @@ pub fn join_node_name(function: &str) -> String {
     format!("{function}.join")
 }
 
+/// The function node whose implicit join node `name` would be (the inverse of
+/// [`join_node_name`]): `Some("f")` for `f.join`, `None` for a name without the suffix.
+pub fn join_node_function(name: &str) -> Option<&str> {
+    name.strip_suffix(".join")
+}
+
 /// What a node is.
 #[derive(Debug, Clone)]
 pub enum NodeKind {
