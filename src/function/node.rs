@@ -23,7 +23,7 @@
 //! function), and pipeline records keyed by entry id (which rows this node processed).
 //! A packet is computed at most once per node even when it appears in many rows.
 //!
-//! The job protocol is in [`job`](super::job), output gathering in `emit`, stored
+//! The job protocol is in `job`, output gathering in `emit`, stored
 //! results read back in `stored`, the store-write protocol and layout in
 //! [`store`](crate::store).
 
