@@ -471,18 +471,12 @@ impl PipelineBuilder {
             }
         }
         if order.len() < n {
-            let stuck: Vec<&str> = (0..n)
+            let stuck: Vec<String> = (0..n)
                 .filter(|i| missing_inputs[*i] > 0)
-                .map(|i| self.nodes[i].0.as_str())
+                .map(|i| format!("`{}`", self.nodes[i].0))
                 .collect();
-            return Err(format!(
-                "the nodes {} form a cycle (or read one)",
-                stuck
-                    .iter()
-                    .map(|s| format!("`{s}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            let stuck = stuck.join(", ");
+            return Err(format!("the nodes {stuck} form a cycle (or read one)"));
         }
         Ok(order)
     }
