@@ -330,3 +330,39 @@ fn a_function_of_several_inputs_reads_its_implicit_join_node() {
     let f = pipeline.node("f").unwrap();
     assert_eq!(f.inputs(), [pipeline.index_of(&join).unwrap()]);
 }
+
+#[test]
+fn a_push_in_two_halves_states_its_store_read_and_takes_the_answer() {
+    let pipeline = pipeline();
+    let store: Arc<dyn ArrowStore> = MemoryStore::new().at(&["p"]).unwrap();
+    // The first run stores the results of packets 1, 2 and 4 (3 fails).
+    let mut first = node(&pipeline, Some(store.clone()));
+    let jobs = first.push(input(&pipeline)).unwrap();
+    let results = [1, 2, 3, 4].map(|x| match x {
+        3 => Err(FunctionError::new("three is bad")),
+        x => Ok(vec![Datum::Int(2 * x)]),
+    });
+    let built = jobs[0].build(0, results.to_vec(), 0).unwrap();
+    first.complete_built(jobs[0].id, built).unwrap();
+    apply_writes(store.as_ref(), first.take_writes().unwrap()).unwrap();
+
+    let mut second = node(&pipeline, Some(store.clone()));
+    let prepared = second.prepare(input(&pipeline));
+    let read = prepared.read().expect("four packets to look up");
+    assert_eq!(read.ids.len(), 4);
+    assert!(read.ids.iter().all(|id| id.starts_with("arrow_v0.1:")));
+    let found = read.run(store.as_ref()).unwrap();
+    assert_eq!(found.missing.len(), 1);
+    let jobs = second.push_prepared(prepared, Some(found)).unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(packets(&jobs[0]), [3]);
+    assert_eq!(second.take_output().unwrap()[0].num_rows(), 5);
+
+    // Without a store there is nothing to read; an empty batch needs nothing either.
+    let plain = node(&pipeline, None);
+    assert!(plain.prepare(input(&pipeline)).read().is_none());
+    assert!(second
+        .prepare(input(&pipeline).slice(0, 0))
+        .read()
+        .is_none());
+}

@@ -34,6 +34,7 @@ pub use json::{
     datum_from_json, datum_to_json, datum_to_json_with, non_finite_text, NonFiniteFloats,
 };
 pub use pod::{FunctionPod, FunctionUri, MAX_CONCURRENCY};
+pub use stored::PreparedPush;
 
 /// Why one packet could not be computed. Failures are per packet: under the continue
 /// policy the other packets go on.

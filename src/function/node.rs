@@ -17,7 +17,9 @@
 //! needs to know as a [`StoreRead`] (the stored results of the packets neither known nor
 //! being computed, in one request per input batch), which [`FunctionNode::push`] runs
 //! against the node's store and serves back to the node before deciding what to compute
-//! (the read step, [`FunctionNode::push`]'s only store access). Writes: the driver
+//! (the read step, [`FunctionNode::push`]'s only store access; split in two,
+//! [`FunctionNode::prepare`] states it and [`FunctionNode::push_prepared`] takes its
+//! answer, so a driver may run it elsewhere). Writes: the driver
 //! applies the [`StoreWrite`]s this state machine hands out ([`FunctionNode::take_writes`]):
 //! results keyed by input packet content hash (shared by every node running the same
 //! function), and pipeline records keyed by entry id (which rows this node processed).
@@ -31,7 +33,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array};
+use arrow::array::{AsArray, RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 
@@ -47,6 +49,7 @@ use crate::store::{ArrowStore, Lookup, RecordsShared, StoreRead};
 
 pub use super::failure::{MissingResults, PacketCounts, PacketFailure};
 pub use super::job::{Completed, Job, PacketBuffer, PacketResult};
+pub use super::stored::PreparedPush;
 pub use crate::store::layout::{
     FunctionPaths, COMPUTED_COLUMN, INPUT_PACKET_HASH_COLUMN, NODE_CONTENT_HASH_COLUMN,
     PACKET_ID_COLUMN,
@@ -214,20 +217,60 @@ impl FunctionNode {
     /// Takes an input batch: its read step runs first (the stored results of its
     /// packets neither known nor being computed, read from the node's store in one
     /// request), then cached rows become output at once and the distinct packets not
-    /// known and not already being computed become jobs.
+    /// known and not already being computed become jobs. The same as
+    /// [`prepare`](Self::prepare), running the read against the node's store, and
+    /// [`push_prepared`](Self::push_prepared).
     pub fn push(&mut self, batch: RecordBatch) -> Result<Vec<Job>> {
-        let n = batch.num_rows();
-        if n == 0 {
-            return Ok(Vec::new());
+        let prepared = self.prepare(batch);
+        let found = match (prepared.read(), &self.store) {
+            (Some(read), Some((store, _))) => Some(read.run(store.as_ref())?),
+            _ => None,
+        };
+        self.push_prepared(prepared, found)
+    }
+
+    /// The first half of a push: hashes the batch's packets and states the store read
+    /// the push needs ([`PreparedPush::read`]), which the driver may run anywhere (it
+    /// only reads) before handing its answer to [`push_prepared`](Self::push_prepared).
+    pub fn prepare(&self, batch: RecordBatch) -> PreparedPush {
+        let packets = (batch.num_rows() > 0)
+            .then(|| batch.project(&self.packet_columns))
+            .transpose()
+            .map_err(Error::from);
+        let hashes = match &packets {
+            Ok(Some(packets)) => self.packet_hasher.hash_row_digests(packets),
+            _ => Vec::new(),
+        };
+        let read = self.read_for(&hashes);
+        PreparedPush {
+            batch,
+            packets,
+            hashes,
+            read,
         }
-        let packets = batch.project(&self.packet_columns)?;
-        let hashes = self.packet_hasher.hash_row_digests(&packets);
-        // The read step: the node's one store read.
-        if let (Some((read, digests)), Some((store, _))) = (self.read_for(&hashes), &self.store) {
-            let found = read.run(store.as_ref())?;
+    }
+
+    /// The second half of a push: `found` is the answer to the prepared read (`None`
+    /// when there was none). Results read meanwhile by other pushes or computed by jobs
+    /// are kept: a stored result only serves packets still neither known nor computing.
+    pub fn push_prepared(
+        &mut self,
+        prepared: PreparedPush,
+        found: Option<Lookup>,
+    ) -> Result<Vec<Job>> {
+        let PreparedPush {
+            batch,
+            packets,
+            hashes,
+            read,
+        } = prepared;
+        let Some(packets) = packets? else {
+            return Ok(Vec::new());
+        };
+        let n = batch.num_rows();
+        if let (Some((read, digests)), Some(found)) = (read, found) {
             self.serve_read(&read, &digests, found)?;
         }
-
         let input = self.next_input;
         self.next_input += 1;
         let mut new_rows: Vec<u32> = Vec::new();
@@ -470,7 +513,10 @@ impl FunctionNode {
             .map_err(|_| Error::internal("function node: too many result chunks"))?;
         self.chunks.push(batch);
         for (r, position) in positions.into_iter().enumerate() {
-            self.known.insert(digests[position], (chunk, row_u32(r)?));
+            let digest = digests[position];
+            if !self.known.contains_key(&digest) && !self.waiting.contains_key(&digest) {
+                self.known.insert(digest, (chunk, row_u32(r)?));
+            }
         }
         Ok(())
     }
@@ -490,19 +536,23 @@ impl FunctionNode {
             &self.chunks,
         )?;
         self.ready.push(gathered.output);
-        if self.store.is_some() && !self.lookup_only {
+        if let (Some((store, paths)), false) = (&self.store, self.lookup_only) {
             let n_out = self.output.packet_fields().len();
             let n_tag_columns = self.input.tag_range().len() + self.input.system_tag_range().len();
             let computed: Vec<bool> = pending.iter().map(|p| p.computed).collect();
             let hashes = gathered.results.column(2 * n_out).clone();
             let result_ids = gathered.results.column(2 * n_out + 1).clone();
-            self.record_rows(
-                &gathered.inputs,
+            // The records of these rows, built later (see [`PendingRecords`]).
+            self.records.push(PendingRecords {
+                shared: self.records_shared.clone(),
+                store: store.clone(),
+                path: paths.records.clone(),
+                picked: gathered.inputs,
                 n_tag_columns,
-                hashes,
+                input_hashes: hashes,
                 result_ids,
                 computed,
-            )?;
+            });
         }
         let mut closed: HashMap<u64, usize> = HashMap::new();
         for p in &pending {
@@ -513,30 +563,8 @@ impl FunctionNode {
         }
         Ok(())
     }
-
-    /// Pipeline records for emitted rows (see [`PendingRecords`]).
-    fn record_rows(
-        &mut self,
-        picked: &RecordBatch,
-        n_tag_columns: usize,
-        input_hashes: ArrayRef,
-        result_ids: ArrayRef,
-        computed: Vec<bool>,
-    ) -> Result<()> {
-        let (store, paths) = self.store.as_ref().expect("only called with a store");
-        self.records.push(PendingRecords {
-            shared: self.records_shared.clone(),
-            store: store.clone(),
-            path: paths.records.clone(),
-            picked: picked.clone(),
-            n_tag_columns,
-            input_hashes,
-            result_ids,
-            computed,
-        });
-        Ok(())
-    }
 }
+
 /// A map keyed by row digests.
 type DigestMap<V> = HashMap<RowDigest, V, BuildHasherDefault<DigestHasher>>;
 

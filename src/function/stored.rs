@@ -1,5 +1,6 @@
-//! Stored results read back into a function node: the source-info parsing that recovers
-//! a stored result's id, and the chunk of result rows a node keeps for them.
+//! Stored results read back into a function node: the read a push needs
+//! ([`PreparedPush`]), the source-info parsing that recovers a stored result's id, and
+//! the chunk of result rows a node keeps for them.
 //!
 //! This module reads no store itself (the node's read step does, through a
 //! [`StoreRead`](crate::store::StoreRead)); it only interprets what was read.
@@ -11,9 +12,27 @@ use arrow::datatypes::SchemaRef;
 
 use super::FunctionPod;
 use crate::error::{Error, Result};
+use crate::hashing::arrow::RowDigest;
 use crate::model::columns::BLOCK_SEPARATOR;
 use crate::model::StreamSchema;
-use crate::store::{RecordPath, Records};
+use crate::store::{RecordPath, Records, StoreRead};
+
+/// An input batch whose packets are hashed, and the store read its push needs
+/// ([`FunctionNode::prepare`](super::node::FunctionNode::prepare)).
+pub struct PreparedPush {
+    pub(crate) batch: RecordBatch,
+    /// The batch's packet columns (`None` for an empty batch).
+    pub(crate) packets: Result<Option<RecordBatch>>,
+    pub(crate) hashes: Vec<RowDigest>,
+    pub(crate) read: Option<(StoreRead, Vec<RowDigest>)>,
+}
+
+impl PreparedPush {
+    /// The store read the push needs, if any: the stored results of its packets.
+    pub fn read(&self) -> Option<&StoreRead> {
+        self.read.as_ref().map(|(read, _)| read)
+    }
+}
 
 /// The length of a result id (a UUID-shaped 36-character string).
 const RESULT_ID_LEN: usize = 36;
