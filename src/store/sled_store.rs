@@ -78,7 +78,11 @@
 //! sled takes an exclusive lock on its directory. [`SledStore::open`] on a directory this
 //! process already has open **shares** the open store (a process-wide registry keyed by the
 //! canonical directory); opening a directory held by another process fails with
-//! [`Error::Store`] saying so.
+//! [`Error::Store`] saying so. Reopening a directory whose last handle this process has
+//! just dropped waits on sled's lock itself until that handle has let go (never sleeping).
+//!
+//! Only this module and its children (`inner.rs`: the open database; `tests.rs`) name
+//! sled.
 
 use std::collections::HashMap;
 use std::fmt;
