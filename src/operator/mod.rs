@@ -24,12 +24,11 @@
 mod batch;
 mod columns;
 mod filter;
-mod int_keys;
 mod join;
 mod keys;
 mod semi_join;
 mod spec;
-pub mod system_tags;
+mod system_tags;
 
 use std::sync::Arc;
 

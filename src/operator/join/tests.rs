@@ -1,0 +1,292 @@
+//! Unit tests of the join operators: the order of output columns follows the order the
+//! inputs are listed, and nothing else does.
+
+use arrow::datatypes::FieldRef;
+
+use crate::model::{Datum, Stream};
+use crate::operator::{run_to_completion, InputInfo, OperatorSpec};
+use crate::source::{Source, SourceOptions};
+
+/// A source `id` with the given tags and rows of (column, value).
+fn source(id: &str, tags: &[&str], rows: &[&[(&str, Datum)]]) -> Source {
+    let rows: Vec<Vec<(String, Datum)>> = rows
+        .iter()
+        .map(|r| r.iter().map(|(c, v)| (c.to_string(), v.clone())).collect())
+        .collect();
+    Source::from_rows(
+        &rows,
+        &SourceOptions::tags(tags.iter().copied()).with_source_id(id),
+    )
+    .unwrap()
+}
+
+fn s(v: &str) -> Datum {
+    Datum::Str(v.to_string())
+}
+
+fn students() -> Source {
+    source(
+        "students",
+        &["student_id"],
+        &[
+            &[
+                ("student_id", s("s1")),
+                ("name", s("Ada")),
+                ("cohort", s("A")),
+            ],
+            &[
+                ("student_id", s("s2")),
+                ("name", s("Bo")),
+                ("cohort", s("B")),
+            ],
+        ],
+    )
+}
+
+fn scores() -> Source {
+    source(
+        "scores",
+        &["student_id", "course"],
+        &[
+            &[
+                ("student_id", s("s1")),
+                ("course", s("c1")),
+                ("score", Datum::Int(91)),
+            ],
+            &[
+                ("student_id", s("s2")),
+                ("course", s("c1")),
+                ("score", Datum::Int(78)),
+            ],
+            &[
+                ("student_id", s("s2")),
+                ("course", s("c2")),
+                ("score", Datum::Int(64)),
+            ],
+        ],
+    )
+}
+
+fn courses() -> Source {
+    source(
+        "courses",
+        &["course"],
+        &[
+            &[
+                ("course", s("c1")),
+                ("title", s("Logic")),
+                ("credits", Datum::Int(5)),
+            ],
+            &[
+                ("course", s("c2")),
+                ("title", s("Sets")),
+                ("credits", Datum::Int(3)),
+            ],
+        ],
+    )
+}
+
+/// Runs `spec` over the sources, listed in this order.
+fn run(spec: &OperatorSpec, sources: &[&Source]) -> Stream {
+    let infos: Vec<InputInfo> = sources
+        .iter()
+        .map(|s| InputInfo {
+            schema: s.stream().schema().clone(),
+            pipeline_hash: s.identity().pipeline.clone(),
+        })
+        .collect();
+    let mut op = spec.build(&infos).unwrap();
+    let streams: Vec<&Stream> = sources.iter().map(|s| s.stream()).collect();
+    run_to_completion(op.as_mut(), &streams).unwrap()
+}
+
+fn names(fields: &[FieldRef]) -> Vec<String> {
+    fields.iter().map(|f| f.name().clone()).collect()
+}
+
+/// The user tags, packets and source-info columns of `stream`, in order.
+fn user_columns(stream: &Stream) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let schema = stream.schema();
+    (
+        names(schema.tag_fields()),
+        names(schema.packet_fields()),
+        names(schema.source_info_fields()),
+    )
+}
+
+/// Every row as (column name, value) pairs sorted by column name; rows sorted.
+fn rows_by_name(stream: &Stream) -> Vec<Vec<(String, String)>> {
+    let batch = stream.to_batch().unwrap();
+    let schema = batch.schema();
+    let mut rows: Vec<Vec<(String, String)>> = (0..batch.num_rows())
+        .map(|r| {
+            let mut row: Vec<(String, String)> = schema
+                .fields()
+                .iter()
+                .zip(batch.columns())
+                .map(|(f, c)| {
+                    let value = Datum::from_array(c.as_ref(), r).unwrap().python_str();
+                    (f.name().clone(), value)
+                })
+                .collect();
+            row.sort();
+            row
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Asserts the user columns of `spec` over `sources` (listed in this order).
+fn assert_columns(spec: &OperatorSpec, sources: &[&Source], tags: &[&str], packets: &[&str]) {
+    let out = run(spec, sources);
+    let sources_info: Vec<String> = packets.iter().map(|p| format!("_source_{p}")).collect();
+    assert_eq!(
+        user_columns(&out),
+        (strings(tags), strings(packets), sources_info),
+        "{spec:?} over {:?}",
+        sources.iter().map(|s| s.source_id()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_two_way_join_lists_columns_in_the_order_of_its_inputs() {
+    let (students, scores) = (students(), scores());
+    assert_columns(
+        &OperatorSpec::Join,
+        &[&students, &scores],
+        &["student_id", "course"],
+        &["name", "cohort", "score"],
+    );
+    assert_columns(
+        &OperatorSpec::Join,
+        &[&scores, &students],
+        &["student_id", "course"],
+        &["score", "name", "cohort"],
+    );
+}
+
+#[test]
+fn a_three_way_join_lists_columns_in_the_order_of_its_inputs() {
+    let (students, scores, courses) = (students(), scores(), courses());
+    assert_columns(
+        &OperatorSpec::Join,
+        &[&students, &scores, &courses],
+        &["student_id", "course"],
+        &["name", "cohort", "score", "title", "credits"],
+    );
+    assert_columns(
+        &OperatorSpec::Join,
+        &[&courses, &scores, &students],
+        &["course", "student_id"],
+        &["title", "credits", "score", "name", "cohort"],
+    );
+    assert_columns(
+        &OperatorSpec::Join,
+        &[&scores, &courses, &students],
+        &["student_id", "course"],
+        &["score", "title", "credits", "name", "cohort"],
+    );
+}
+
+#[test]
+fn listed_order_changes_only_the_order_of_user_columns() {
+    let (students, scores, courses) = (students(), scores(), courses());
+    let orders: [[&Source; 3]; 3] = [
+        [&students, &scores, &courses],
+        [&courses, &scores, &students],
+        [&scores, &students, &courses],
+    ];
+    let first = run(&OperatorSpec::Join, &orders[0]);
+    assert_eq!(first.num_rows(), 3);
+    for order in &orders[1..] {
+        let other = run(&OperatorSpec::Join, order);
+        // System tags: the same names at the same positions, whatever the order.
+        assert_eq!(
+            other.schema().system_tag_fields(),
+            first.schema().system_tag_fields()
+        );
+        assert_eq!(rows_by_name(&other), rows_by_name(&first));
+    }
+    let two = run(&OperatorSpec::Join, &[&students, &scores]);
+    let swapped = run(&OperatorSpec::Join, &[&scores, &students]);
+    assert_eq!(
+        two.schema().system_tag_fields(),
+        swapped.schema().system_tag_fields()
+    );
+    assert_eq!(rows_by_name(&two), rows_by_name(&swapped));
+}
+
+fn left() -> Source {
+    source(
+        "left",
+        &["id"],
+        &[
+            &[("id", s("a")), ("x", Datum::Int(7)), ("p", s("p1"))],
+            &[("id", s("b")), ("x", Datum::Int(1)), ("p", s("p2"))],
+        ],
+    )
+}
+
+fn right() -> Source {
+    source(
+        "right",
+        &["k", "id"],
+        &[
+            &[
+                ("k", s("u")),
+                ("id", s("a")),
+                ("q", s("q1")),
+                ("x", Datum::Int(2)),
+            ],
+            &[
+                ("k", s("v")),
+                ("id", s("b")),
+                ("q", s("q2")),
+                ("x", Datum::Int(9)),
+            ],
+        ],
+    )
+}
+
+#[test]
+fn a_merge_join_lists_columns_in_the_order_of_its_inputs() {
+    let (left, right) = (left(), right());
+    assert_columns(
+        &OperatorSpec::MergeJoin,
+        &[&left, &right],
+        &["id", "k"],
+        &["x", "p", "q"],
+    );
+    assert_columns(
+        &OperatorSpec::MergeJoin,
+        &[&right, &left],
+        &["k", "id"],
+        &["q", "x", "p"],
+    );
+    let lr = run(&OperatorSpec::MergeJoin, &[&left, &right]);
+    let rl = run(&OperatorSpec::MergeJoin, &[&right, &left]);
+    assert_eq!(
+        lr.schema().system_tag_fields(),
+        rl.schema().system_tag_fields()
+    );
+    let rows = rows_by_name(&lr);
+    assert_eq!(rows, rows_by_name(&rl));
+    // The merged values stay sorted ascending, whatever the listed order.
+    let x: Vec<&str> = rows
+        .iter()
+        .map(|r| r.iter().find(|(c, _)| c == "x").unwrap().1.as_str())
+        .collect();
+    assert_eq!(x, ["[2, 7]", "[1, 9]"]);
+}
+
+#[test]
+fn a_single_input_join_is_unchanged() {
+    let students = students();
+    let out = run(&OperatorSpec::Join, &[&students]);
+    assert_eq!(out.schema(), students.stream().schema());
+}
