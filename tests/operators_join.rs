@@ -88,6 +88,16 @@ fn dict_source(source_id: &str, tags: &[&str], columns: &[&str], rows: &[Vec<Dat
     .unwrap()
 }
 
+/// A source with one tag column `tag` and one packet column `packet`: rows of (tag
+/// value, packet value).
+fn pairs(source_id: &str, tag: &str, packet: &str, rows: &[(Datum, Datum)]) -> Source {
+    let rows: Vec<Vec<Datum>> = rows
+        .iter()
+        .map(|(t, p)| vec![t.clone(), p.clone()])
+        .collect();
+    dict_source(source_id, &[tag], &[tag, packet], &rows)
+}
+
 fn input(source: &Source) -> Input {
     Input {
         stream: source.stream().clone(),
@@ -96,43 +106,24 @@ fn input(source: &Source) -> Input {
 }
 
 fn a() -> Source {
-    dict_source(
-        "A",
-        &["id"],
-        &["id", "x"],
-        &[vec![s("a"), i(1)], vec![s("b"), i(2)]],
-    )
+    pairs("A", "id", "x", &[(s("a"), i(1)), (s("b"), i(2))])
 }
 
 fn b() -> Source {
-    dict_source(
+    pairs(
         "B",
-        &["id"],
-        &["id", "y"],
-        &[
-            vec![s("a"), i(10)],
-            vec![s("b"), i(20)],
-            vec![s("c"), i(30)],
-        ],
+        "id",
+        "y",
+        &[(s("a"), i(10)), (s("b"), i(20)), (s("c"), i(30))],
     )
 }
 
 fn b2() -> Source {
-    dict_source(
-        "B2",
-        &["id"],
-        &["id", "x"],
-        &[vec![s("a"), i(5)], vec![s("b"), i(0)]],
-    )
+    pairs("B2", "id", "x", &[(s("a"), i(5)), (s("b"), i(0))])
 }
 
 fn c() -> Source {
-    dict_source(
-        "C",
-        &["id"],
-        &["id", "z"],
-        &[vec![s("a"), Datum::Bool(true)]],
-    )
+    pairs("C", "id", "z", &[(s("a"), Datum::Bool(true))])
 }
 
 /// A result table: column names in stream order and rows rendered as strings, sorted.
@@ -538,18 +529,8 @@ fn merge_join_matches_the_reference_in_both_orders() {
 
 #[test]
 fn merge_join_orders_equal_values_by_provenance() {
-    let left = input(&dict_source(
-        "L",
-        &["id"],
-        &["id", "x"],
-        &[vec![s("a"), i(3)]],
-    ));
-    let right = input(&dict_source(
-        "R",
-        &["id"],
-        &["id", "x"],
-        &[vec![s("a"), i(3)]],
-    ));
+    let left = input(&pairs("L", "id", "x", &[(s("a"), i(3))]));
+    let right = input(&pairs("R", "id", "x", &[(s("a"), i(3))]));
     let expected = expect(
         &[
             "id",
@@ -674,17 +655,12 @@ fn single_input_join_passes_through() {
 
 #[test]
 fn joins_without_shared_tags_are_cartesian_products() {
-    let left = input(&dict_source(
-        "L",
-        &["i"],
-        &["i", "p"],
-        &[vec![i(1), s("p1")], vec![i(2), s("p2")]],
-    ));
-    let right = input(&dict_source(
+    let left = input(&pairs("L", "i", "p", &[(i(1), s("p1")), (i(2), s("p2"))]));
+    let right = input(&pairs(
         "R",
-        &["j"],
-        &["j", "q"],
-        &[vec![s("u"), i(7)], vec![s("v"), i(8)], vec![s("w"), i(9)]],
+        "j",
+        "q",
+        &[(s("u"), i(7)), (s("v"), i(8)), (s("w"), i(9))],
     ));
     let out = check(&OperatorSpec::Join, &[&left, &right]).unwrap();
     // Columns follow the listed inputs (L, then R), although canonical order (by
@@ -714,21 +690,17 @@ fn joins_without_shared_tags_are_cartesian_products() {
 
 #[test]
 fn rows_with_null_keys_never_match() {
-    let left = input(&dict_source(
+    let left = input(&pairs(
         "L",
-        &["id"],
-        &["id", "x"],
-        &[
-            vec![s("a"), i(1)],
-            vec![Datum::Null, i(2)],
-            vec![s("b"), i(3)],
-        ],
+        "id",
+        "x",
+        &[(s("a"), i(1)), (Datum::Null, i(2)), (s("b"), i(3))],
     ));
-    let right = input(&dict_source(
+    let right = input(&pairs(
         "R",
-        &["id"],
-        &["id", "y"],
-        &[vec![Datum::Null, i(10)], vec![s("a"), i(20)]],
+        "id",
+        "y",
+        &[(Datum::Null, i(10)), (s("a"), i(20))],
     ));
     let out = run(&OperatorSpec::Join, &[&left, &right]).unwrap();
     // Both key columns are nullable, so the output key is too.
@@ -787,7 +759,7 @@ fn empty_inputs_give_empty_outputs() {
         assert_eq!(out.schema(), &predicted);
     }
     // An empty left passes nothing; no common keys passes the left through.
-    let unrelated = input(&dict_source("U", &["k"], &["k", "w"], &[vec![i(1), i(2)]]));
+    let unrelated = input(&pairs("U", "k", "w", &[(i(1), i(2))]));
     assert_eq!(
         run(&OperatorSpec::SemiJoin, &[&a, &unrelated])
             .unwrap()
@@ -805,18 +777,13 @@ fn empty_inputs_give_empty_outputs() {
 #[test]
 fn semi_join_matches_on_packet_columns_too() {
     // Common keys are {id, x}: only rows equal on both survive.
-    let left = input(&dict_source(
+    let left = input(&pairs(
         "L",
-        &["id"],
-        &["id", "x"],
-        &[vec![s("a"), i(1)], vec![s("b"), i(2)], vec![s("c"), i(3)]],
+        "id",
+        "x",
+        &[(s("a"), i(1)), (s("b"), i(2)), (s("c"), i(3))],
     ));
-    let right = input(&dict_source(
-        "R",
-        &["x"],
-        &["x", "id"],
-        &[vec![i(1), s("a")], vec![i(9), s("b")]],
-    ));
+    let right = input(&pairs("R", "x", "id", &[(i(1), s("a")), (i(9), s("b"))]));
     let out = check(&OperatorSpec::SemiJoin, &[&left, &right]).unwrap();
     let rows: Vec<Vec<String>> = out.rows.iter().map(|r| r[..2].to_vec()).collect();
     assert_eq!(rows, [["a", "1"]]);
@@ -832,12 +799,7 @@ fn schema_conflicts_are_typed_errors() {
         "{message}"
     );
 
-    let float_x = input(&dict_source(
-        "F",
-        &["id"],
-        &["id", "x"],
-        &[vec![s("a"), Datum::Float(1.5)]],
-    ));
+    let float_x = input(&pairs("F", "id", "x", &[(s("a"), Datum::Float(1.5))]));
     let message = schema_error(
         OperatorSpec::MergeJoin
             .build(&infos(&[&a, &float_x]))
@@ -848,12 +810,7 @@ fn schema_conflicts_are_typed_errors() {
         "{message}"
     );
 
-    let int_id = input(&dict_source(
-        "I",
-        &["id"],
-        &["id", "y"],
-        &[vec![i(1), i(2)]],
-    ));
+    let int_id = input(&pairs("I", "id", "y", &[(i(1), i(2))]));
     let message = schema_error(OperatorSpec::Join.build(&infos(&[&a, &int_id])).map(|_| ()));
     assert!(
         message.contains("tag column `id` has incompatible types"),
@@ -869,7 +826,7 @@ fn schema_conflicts_are_typed_errors() {
         "{message}"
     );
 
-    let x_tag = input(&dict_source("T", &["x"], &["x", "w"], &[vec![i(1), i(2)]]));
+    let x_tag = input(&pairs("T", "x", "w", &[(i(1), i(2))]));
     let message = schema_error(OperatorSpec::Join.build(&infos(&[&a, &x_tag])).map(|_| ()));
     assert!(
         message.contains("column `x` is a user tag of one input and a packet column"),
@@ -957,26 +914,22 @@ fn semi_join_holds_left_rows_until_the_right_side_ends() {
 
 #[test]
 fn many_to_many_matches_and_chunking_do_not_change_the_rows() {
-    let left = input(&dict_source(
+    let left = input(&pairs(
         "L",
-        &["id"],
-        &["id", "x"],
+        "id",
+        "x",
         &[
-            vec![s("a"), i(1)],
-            vec![s("a"), i(2)],
-            vec![s("b"), i(3)],
-            vec![s("a"), i(4)],
+            (s("a"), i(1)),
+            (s("a"), i(2)),
+            (s("b"), i(3)),
+            (s("a"), i(4)),
         ],
     ));
-    let right = input(&dict_source(
+    let right = input(&pairs(
         "R",
-        &["id"],
-        &["id", "y"],
-        &[
-            vec![s("a"), i(10)],
-            vec![s("b"), i(20)],
-            vec![s("a"), i(30)],
-        ],
+        "id",
+        "y",
+        &[(s("a"), i(10)), (s("b"), i(20)), (s("a"), i(30))],
     ));
     let whole = check(&OperatorSpec::Join, &[&left, &right]).unwrap();
     assert_eq!(whole.rows.len(), 7);
@@ -1006,14 +959,11 @@ fn keyed_rows() -> impl Strategy<Value = Vec<(Option<u8>, i64)>> {
 }
 
 fn keyed_source(id: &str, packet: &str, rows: &[(Option<u8>, i64)]) -> Source {
-    let rows: Vec<Vec<Datum>> = rows
+    let rows: Vec<(Datum, Datum)> = rows
         .iter()
-        .map(|(k, v)| {
-            let key = k.map_or(Datum::Null, |k| s(&format!("k{k}")));
-            vec![key, i(*v)]
-        })
+        .map(|(k, v)| (k.map_or(Datum::Null, |k| s(&format!("k{k}"))), i(*v)))
         .collect();
-    dict_source(id, &["id"], &["id", packet], &rows)
+    pairs(id, "id", packet, &rows)
 }
 
 /// A second tag `t` on some sources, so that key sets differ between chain steps.
@@ -1030,7 +980,7 @@ fn two_tag_source(id: &str, packet: &str, rows: &[(Option<u8>, i64)]) -> Source 
 
 /// A source keyed by `id`, an integer (`as_int`) or the same number as a string.
 fn numbered_source(id: &str, packet: &str, rows: &[(Option<u8>, i64)], as_int: bool) -> Source {
-    let rows: Vec<Vec<Datum>> = rows
+    let rows: Vec<(Datum, Datum)> = rows
         .iter()
         .map(|(k, v)| {
             let key = match k {
@@ -1038,10 +988,10 @@ fn numbered_source(id: &str, packet: &str, rows: &[(Option<u8>, i64)], as_int: b
                 Some(k) if as_int => i(i64::from(*k)),
                 Some(k) => s(&k.to_string()),
             };
-            vec![key, i(*v)]
+            (key, i(*v))
         })
         .collect();
-    dict_source(id, &["id"], &["id", packet], &rows)
+    pairs(id, "id", packet, &rows)
 }
 
 /// Runs a two-input `spec`, pushing one batch of each port in turn and finishing a port
