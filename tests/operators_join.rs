@@ -242,6 +242,12 @@ fn schema_error(result: orcapod::Result<impl std::fmt::Debug>) -> String {
     }
 }
 
+/// The schema error of building `spec` over `inputs`, as `"{operator}: {message}"`.
+fn build_error(spec: &OperatorSpec, inputs: &[&Input]) -> String {
+    let infos: Vec<InputInfo> = inputs.iter().map(|i| i.info()).collect();
+    schema_error(spec.build(&infos).map(|_| ()))
+}
+
 fn hash(s: &str) -> ContentHash {
     s.parse().unwrap()
 }
@@ -792,42 +798,33 @@ fn semi_join_matches_on_packet_columns_too() {
 #[test]
 fn schema_conflicts_are_typed_errors() {
     let (a, b2) = (input(&a()), input(&b2()));
-    let infos = |inputs: &[&Input]| inputs.iter().map(|i| i.info()).collect::<Vec<_>>();
-    let message = schema_error(OperatorSpec::Join.build(&infos(&[&a, &b2])).map(|_| ()));
+    let message = build_error(&OperatorSpec::Join, &[&a, &b2]);
     assert!(
         message.starts_with("Join: packets should not have overlapping keys: x"),
         "{message}"
     );
 
     let float_x = input(&pairs("F", "id", "x", &[(s("a"), Datum::Float(1.5))]));
-    let message = schema_error(
-        OperatorSpec::MergeJoin
-            .build(&infos(&[&a, &float_x]))
-            .map(|_| ()),
-    );
+    let message = build_error(&OperatorSpec::MergeJoin, &[&a, &float_x]);
     assert!(
         message.contains("colliding packet column `x` has incompatible types"),
         "{message}"
     );
 
     let int_id = input(&pairs("I", "id", "y", &[(i(1), i(2))]));
-    let message = schema_error(OperatorSpec::Join.build(&infos(&[&a, &int_id])).map(|_| ()));
+    let message = build_error(&OperatorSpec::Join, &[&a, &int_id]);
     assert!(
         message.contains("tag column `id` has incompatible types"),
         "{message}"
     );
-    let message = schema_error(
-        OperatorSpec::SemiJoin
-            .build(&infos(&[&a, &int_id]))
-            .map(|_| ()),
-    );
+    let message = build_error(&OperatorSpec::SemiJoin, &[&a, &int_id]);
     assert!(
         message.contains("column `id` has incompatible types"),
         "{message}"
     );
 
     let x_tag = input(&pairs("T", "x", "w", &[(i(1), i(2))]));
-    let message = schema_error(OperatorSpec::Join.build(&infos(&[&a, &x_tag])).map(|_| ()));
+    let message = build_error(&OperatorSpec::Join, &[&a, &x_tag]);
     assert!(
         message.contains("column `x` is a user tag of one input and a packet column"),
         "{message}"

@@ -112,7 +112,7 @@ impl Predicate {
 }
 
 /// A value as the semantic hasher sees it (bytes as lowercase hex, like the reference).
-pub(crate) fn datum_value(d: &Datum) -> Value {
+pub(super) fn datum_value(d: &Datum) -> Value {
     match d {
         Datum::Null => Value::None,
         Datum::Bool(b) => Value::Bool(*b),

@@ -121,6 +121,29 @@ fn list_item(data_type: &DataType) -> FieldRef {
     Arc::new(Field::new("item", data_type.clone(), true))
 }
 
+/// The output field of a merged column (`left`'s name): a list of the two sides'
+/// values, which must have the same type; else the error names the colliding packet
+/// column `packet` and says `mismatch`.
+fn merged_field(
+    packet: &str,
+    left: &FieldRef,
+    right: &FieldRef,
+    mismatch: &str,
+) -> Result<FieldRef> {
+    if left.data_type() != right.data_type() {
+        return Err(Error::schema(
+            "MergeJoin",
+            format!(
+                "colliding packet column `{packet}` has {mismatch}: {} and {}",
+                left.data_type(),
+                right.data_type()
+            ),
+        ));
+    }
+    let list = DataType::LargeList(list_item(left.data_type()));
+    Ok(Arc::new(Field::new(left.name(), list, false)))
+}
+
 /// The builder of a [`MergeJoin`]'s layout: output fields, gathered columns, pieces.
 #[derive(Default)]
 struct MergeLayout {
@@ -171,20 +194,9 @@ impl MergeJoin {
             match right_index {
                 Some(j) => {
                     let other = &right.packet_fields()[j];
-                    if other.data_type() != field.data_type() {
-                        return Err(Error::schema(
-                            OP,
-                            format!(
-                                "colliding packet column `{}` has incompatible types: {} and {}",
-                                field.name(),
-                                field.data_type(),
-                                other.data_type()
-                            ),
-                        ));
-                    }
+                    let merged = merged_field(field.name(), field, other, "incompatible types")?;
                     collisions_found.push((i, j));
-                    let list = DataType::LargeList(list_item(field.data_type()));
-                    layout.fields[1].push(Arc::new(Field::new(field.name(), list, false)));
+                    layout.fields[1].push(merged);
                     layout.pieces[1].push(Piece::Merged);
                 }
                 None => layout.copy(
@@ -213,19 +225,9 @@ impl MergeJoin {
                 // Source info is a string from a source, and already a list after an
                 // earlier Batch or MergeJoin: both sides must have the same shape.
                 let other = &right.source_info_fields()[j];
-                if other.data_type() != field.data_type() {
-                    return Err(Error::schema(
-                        OP,
-                        format!(
-                            "colliding packet column `{}` has provenance of different shapes: {} and {}",
-                            left.packet_fields()[i].name(),
-                            field.data_type(),
-                            other.data_type()
-                        ),
-                    ));
-                }
-                let list = DataType::LargeList(list_item(field.data_type()));
-                layout.fields[3].push(Arc::new(Field::new(field.name(), list, false)));
+                let packet = left.packet_fields()[i].name();
+                let shapes = "provenance of different shapes";
+                layout.fields[3].push(merged_field(packet, field, other, shapes)?);
                 layout.pieces[3].push(Piece::Merged);
             } else {
                 layout.copy(

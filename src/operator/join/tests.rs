@@ -141,16 +141,21 @@ fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-/// Asserts the user columns of `spec` over `sources` (listed in this order).
-fn assert_columns(spec: &OperatorSpec, sources: &[&Source], tags: &[&str], packets: &[&str]) {
-    let out = run(spec, sources);
-    let sources_info: Vec<String> = packets.iter().map(|p| format!("_source_{p}")).collect();
-    assert_eq!(
-        user_columns(&out),
-        (strings(tags), strings(packets), sources_info),
-        "{spec:?} over {:?}",
-        sources.iter().map(|s| s.source_id()).collect::<Vec<_>>()
-    );
+/// Sources listed in this order, with the user tags and packets the output must list.
+type ColumnCase<'a> = (&'a [&'a Source], &'a [&'a str], &'a [&'a str]);
+
+/// Asserts the user columns of `spec` over the sources of each case.
+fn assert_columns(spec: &OperatorSpec, cases: &[ColumnCase]) {
+    for &(sources, tags, packets) in cases {
+        let out = run(spec, sources);
+        let sources_info: Vec<String> = packets.iter().map(|p| format!("_source_{p}")).collect();
+        assert_eq!(
+            user_columns(&out),
+            (strings(tags), strings(packets), sources_info),
+            "{spec:?} over {:?}",
+            sources.iter().map(|s| s.source_id()).collect::<Vec<_>>()
+        );
+    }
 }
 
 #[test]
@@ -158,15 +163,18 @@ fn a_two_way_join_lists_columns_in_the_order_of_its_inputs() {
     let (students, scores) = (students(), scores());
     assert_columns(
         &OperatorSpec::Join,
-        &[&students, &scores],
-        &["student_id", "course"],
-        &["name", "cohort", "score"],
-    );
-    assert_columns(
-        &OperatorSpec::Join,
-        &[&scores, &students],
-        &["student_id", "course"],
-        &["score", "name", "cohort"],
+        &[
+            (
+                &[&students, &scores],
+                &["student_id", "course"],
+                &["name", "cohort", "score"],
+            ),
+            (
+                &[&scores, &students],
+                &["student_id", "course"],
+                &["score", "name", "cohort"],
+            ),
+        ],
     );
 }
 
@@ -175,21 +183,23 @@ fn a_three_way_join_lists_columns_in_the_order_of_its_inputs() {
     let (students, scores, courses) = (students(), scores(), courses());
     assert_columns(
         &OperatorSpec::Join,
-        &[&students, &scores, &courses],
-        &["student_id", "course"],
-        &["name", "cohort", "score", "title", "credits"],
-    );
-    assert_columns(
-        &OperatorSpec::Join,
-        &[&courses, &scores, &students],
-        &["course", "student_id"],
-        &["title", "credits", "score", "name", "cohort"],
-    );
-    assert_columns(
-        &OperatorSpec::Join,
-        &[&scores, &courses, &students],
-        &["student_id", "course"],
-        &["score", "title", "credits", "name", "cohort"],
+        &[
+            (
+                &[&students, &scores, &courses],
+                &["student_id", "course"],
+                &["name", "cohort", "score", "title", "credits"],
+            ),
+            (
+                &[&courses, &scores, &students],
+                &["course", "student_id"],
+                &["title", "credits", "score", "name", "cohort"],
+            ),
+            (
+                &[&scores, &courses, &students],
+                &["student_id", "course"],
+                &["score", "title", "credits", "name", "cohort"],
+            ),
+        ],
     );
 }
 
@@ -258,15 +268,10 @@ fn a_merge_join_lists_columns_in_the_order_of_its_inputs() {
     let (left, right) = (left(), right());
     assert_columns(
         &OperatorSpec::MergeJoin,
-        &[&left, &right],
-        &["id", "k"],
-        &["x", "p", "q"],
-    );
-    assert_columns(
-        &OperatorSpec::MergeJoin,
-        &[&right, &left],
-        &["k", "id"],
-        &["q", "x", "p"],
+        &[
+            (&[&left, &right], &["id", "k"], &["x", "p", "q"]),
+            (&[&right, &left], &["k", "id"], &["q", "x", "p"]),
+        ],
     );
     let lr = run(&OperatorSpec::MergeJoin, &[&left, &right]);
     let rl = run(&OperatorSpec::MergeJoin, &[&right, &left]);
