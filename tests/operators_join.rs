@@ -248,6 +248,20 @@ fn build_error(spec: &OperatorSpec, inputs: &[&Input]) -> String {
     schema_error(spec.build(&infos).map(|_| ()))
 }
 
+/// The packet content hashes of `out`'s rows, sorted by tags.
+fn content_hashes(out: &Stream) -> Vec<String> {
+    let config = ColumnConfig {
+        content_hash: true,
+        sort_by_tags: true,
+        ..Default::default()
+    };
+    let table = out.as_table(&config).unwrap();
+    let hashes = table.column_by_name("_content_hash").unwrap();
+    (0..hashes.len())
+        .map(|r| Datum::from_array(hashes.as_ref(), r).unwrap().python_str())
+        .collect()
+}
+
 fn hash(s: &str) -> ContentHash {
     s.parse().unwrap()
 }
@@ -359,18 +373,8 @@ fn join_types_and_packet_content_hashes_match_the_reference() {
         assert_eq!(field.data_type(), &data_type, "{name}");
         assert!(!field.is_nullable(), "{name}");
     }
-    let config = ColumnConfig {
-        content_hash: true,
-        sort_by_tags: true,
-        ..Default::default()
-    };
-    let table = out.as_table(&config).unwrap();
-    let hashes = table.column_by_name("_content_hash").unwrap();
-    let hashes: Vec<String> = (0..2)
-        .map(|r| Datum::from_array(hashes.as_ref(), r).unwrap().python_str())
-        .collect();
     assert_eq!(
-        hashes,
+        content_hashes(&out),
         [
             "arrow_v0.1:0000012c87eacafc2de6d89478b67ea06b13d6dda5bd264d2b1f4b43b281c9b9b33c21",
             "arrow_v0.1:00000189b01726bbdc12160173b1f084702bd39d66c4d6e855d3c42c7e5d86b1c90ab3",
@@ -449,15 +453,9 @@ fn three_way_join_matches_the_reference() {
         );
     }
     let out = run(&OperatorSpec::Join, &[&a, &b, &c]).unwrap();
-    let config = ColumnConfig {
-        content_hash: true,
-        ..Default::default()
-    };
-    let table = out.as_table(&config).unwrap();
-    let h = table.column_by_name("_content_hash").unwrap();
     assert_eq!(
-        Datum::from_array(h.as_ref(), 0).unwrap().python_str(),
-        "arrow_v0.1:000001d942f72f775ca657a3c3c87287732df5c6091a6daae5a5a5938858e0f87660b9"
+        content_hashes(&out),
+        ["arrow_v0.1:000001d942f72f775ca657a3c3c87287732df5c6091a6daae5a5a5938858e0f87660b9"]
     );
 }
 
@@ -570,18 +568,8 @@ fn merge_join_orders_equal_values_by_provenance() {
 #[test]
 fn merge_join_packet_content_hashes() {
     let out = run(&OperatorSpec::MergeJoin, &[&input(&a()), &input(&b2())]).unwrap();
-    let config = ColumnConfig {
-        content_hash: true,
-        sort_by_tags: true,
-        ..Default::default()
-    };
-    let table = out.as_table(&config).unwrap();
-    let h = table.column_by_name("_content_hash").unwrap();
-    let hashes: Vec<String> = (0..2)
-        .map(|r| Datum::from_array(h.as_ref(), r).unwrap().python_str())
-        .collect();
     assert_eq!(
-        hashes,
+        content_hashes(&out),
         [
             "arrow_v0.1:00000103da175db590544794a00d4938ea92fbbe05fad79351bde19af45ccffe7916f1",
             "arrow_v0.1:00000126f3924ea8c67f0b7c17b9f29b6cddb2dd0d76a10e1f6b13abd4845ee649c473",
