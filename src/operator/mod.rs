@@ -22,6 +22,7 @@
 //! | batch (`batch_size = 0`) | barrier: one row of everything at the end |
 
 mod batch;
+mod checks;
 mod columns;
 mod filter;
 mod join;

@@ -24,6 +24,7 @@ use super::plan::{check_roles, join_tags, listed_order, permuted_schema, route_o
 use crate::error::{Error, Result};
 use crate::model::columns::source_info_column;
 use crate::model::StreamSchema;
+use crate::operator::checks::same_type;
 use crate::operator::system_tags::{canonical_order, extended_schema, SystemTagSorter};
 use crate::operator::{InputInfo, Operator};
 
@@ -130,16 +131,14 @@ fn merged_field(
     right: &FieldRef,
     mismatch: &str,
 ) -> Result<FieldRef> {
-    if left.data_type() != right.data_type() {
-        return Err(Error::schema(
-            "MergeJoin",
-            format!(
-                "colliding packet column `{packet}` has {mismatch}: {} and {}",
-                left.data_type(),
-                right.data_type()
-            ),
-        ));
-    }
+    let column = format!("colliding packet column `{packet}`");
+    same_type(
+        "MergeJoin",
+        &column,
+        left.data_type(),
+        right.data_type(),
+        mismatch,
+    )?;
     let list = DataType::LargeList(list_item(left.data_type()));
     Ok(Arc::new(Field::new(left.name(), list, false)))
 }

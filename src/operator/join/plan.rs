@@ -14,6 +14,7 @@ use super::engine::{ColumnSource, Side};
 use crate::error::{Error, Result};
 use crate::model::columns::source_info_column;
 use crate::model::StreamSchema;
+use crate::operator::checks::same_type;
 use crate::operator::InputInfo;
 
 /// Rejects a name that is a user tag on one side and a packet column on the other.
@@ -47,18 +48,10 @@ pub(super) fn join_tags(
     for (i, field) in left.tag_fields().iter().enumerate() {
         let column = left.tag_range().start + i;
         match right.tag_fields().iter().find(|f| f.name() == field.name()) {
-            Some(other) if other.data_type() != field.data_type() => {
-                return Err(Error::schema(
-                    operator,
-                    format!(
-                        "tag column `{}` has incompatible types: {} and {}",
-                        field.name(),
-                        field.data_type(),
-                        other.data_type()
-                    ),
-                ));
-            }
             Some(other) => {
+                let column = format!("tag column `{}`", field.name());
+                let (a, b) = (field.data_type(), other.data_type());
+                same_type(operator, &column, a, b, "incompatible types")?;
                 keys.push(field.name().clone());
                 let nullable = field.is_nullable() && other.is_nullable();
                 fields.push(Arc::new(Field::clone(field).with_nullable(nullable)));
