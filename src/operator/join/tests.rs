@@ -7,11 +7,17 @@ use crate::model::{Datum, Stream};
 use crate::operator::{run_to_completion, InputInfo, OperatorSpec};
 use crate::source::{Source, SourceOptions};
 
-/// A source `id` with the given tags and rows of (column, value).
-fn source(id: &str, tags: &[&str], rows: &[&[(&str, Datum)]]) -> Source {
+/// A source `id` with the given tags, columns, and rows of values (in column order).
+fn source(id: &str, tags: &[&str], columns: &[&str], rows: &[&[Datum]]) -> Source {
     let rows: Vec<Vec<(String, Datum)>> = rows
         .iter()
-        .map(|r| r.iter().map(|(c, v)| (c.to_string(), v.clone())).collect())
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| c.to_string())
+                .zip(r.to_vec())
+                .collect()
+        })
         .collect();
     Source::from_rows(
         &rows,
@@ -28,18 +34,8 @@ fn students() -> Source {
     source(
         "students",
         &["student_id"],
-        &[
-            &[
-                ("student_id", s("s1")),
-                ("name", s("Ada")),
-                ("cohort", s("A")),
-            ],
-            &[
-                ("student_id", s("s2")),
-                ("name", s("Bo")),
-                ("cohort", s("B")),
-            ],
-        ],
+        &["student_id", "name", "cohort"],
+        &[&[s("s1"), s("Ada"), s("A")], &[s("s2"), s("Bo"), s("B")]],
     )
 }
 
@@ -47,22 +43,11 @@ fn scores() -> Source {
     source(
         "scores",
         &["student_id", "course"],
+        &["student_id", "course", "score"],
         &[
-            &[
-                ("student_id", s("s1")),
-                ("course", s("c1")),
-                ("score", Datum::Int(91)),
-            ],
-            &[
-                ("student_id", s("s2")),
-                ("course", s("c1")),
-                ("score", Datum::Int(78)),
-            ],
-            &[
-                ("student_id", s("s2")),
-                ("course", s("c2")),
-                ("score", Datum::Int(64)),
-            ],
+            &[s("s1"), s("c1"), Datum::Int(91)],
+            &[s("s2"), s("c1"), Datum::Int(78)],
+            &[s("s2"), s("c2"), Datum::Int(64)],
         ],
     )
 }
@@ -71,17 +56,10 @@ fn courses() -> Source {
     source(
         "courses",
         &["course"],
+        &["course", "title", "credits"],
         &[
-            &[
-                ("course", s("c1")),
-                ("title", s("Logic")),
-                ("credits", Datum::Int(5)),
-            ],
-            &[
-                ("course", s("c2")),
-                ("title", s("Sets")),
-                ("credits", Datum::Int(3)),
-            ],
+            &[s("c1"), s("Logic"), Datum::Int(5)],
+            &[s("c2"), s("Sets"), Datum::Int(3)],
         ],
     )
 }
@@ -235,9 +213,10 @@ fn left() -> Source {
     source(
         "left",
         &["id"],
+        &["id", "x", "p"],
         &[
-            &[("id", s("a")), ("x", Datum::Int(7)), ("p", s("p1"))],
-            &[("id", s("b")), ("x", Datum::Int(1)), ("p", s("p2"))],
+            &[s("a"), Datum::Int(7), s("p1")],
+            &[s("b"), Datum::Int(1), s("p2")],
         ],
     )
 }
@@ -246,19 +225,10 @@ fn right() -> Source {
     source(
         "right",
         &["k", "id"],
+        &["k", "id", "q", "x"],
         &[
-            &[
-                ("k", s("u")),
-                ("id", s("a")),
-                ("q", s("q1")),
-                ("x", Datum::Int(2)),
-            ],
-            &[
-                ("k", s("v")),
-                ("id", s("b")),
-                ("q", s("q2")),
-                ("x", Datum::Int(9)),
-            ],
+            &[s("u"), s("a"), s("q1"), Datum::Int(2)],
+            &[s("v"), s("b"), s("q2"), Datum::Int(9)],
         ],
     )
 }
