@@ -247,6 +247,11 @@ fn run_on(
     })
 }
 
+/// (packets failed, retries, answers) of `out`.
+fn counts(out: &Outcome) -> (u64, u64, usize) {
+    (out.failed, out.retried, out.answers.len())
+}
+
 /// Every answer in `out` is the right one (`x * 10 + 1`).
 fn assert_right(out: &Outcome) {
     for (x, y) in &out.answers {
@@ -288,9 +293,7 @@ fn answers_lost_with_a_session_are_computed_again_without_costing_a_retry() {
         let function = Scripted::new(3, |k| one_in(k, 2, 0, SessionEnd::Lost), |_| 0);
         let pipeline = pipeline(30, function, 0);
         let out = run(executor, &pipeline, ErrorPolicy::Continue).unwrap();
-        assert_eq!(out.failed, 0);
-        assert_eq!(out.retried, 0);
-        assert_eq!(out.answers.len(), 30);
+        assert_eq!(counts(&out), (0, 0, 30));
         assert_right(&out);
         assert_eq!(out.stored.len(), 30);
     }
@@ -304,9 +307,7 @@ fn retries_recover_flaky_packets_and_are_counted() {
         let calls = function.calls.clone();
         let pipeline = pipeline(10, function, 2);
         let out = run(executor, &pipeline, ErrorPolicy::FailFast).unwrap();
-        assert_eq!(out.failed, 0);
-        assert_eq!(out.retried, 5);
-        assert_eq!(out.answers.len(), 10);
+        assert_eq!(counts(&out), (0, 5, 10));
         assert_right(&out);
         let calls = calls.lock().unwrap();
         assert_eq!(calls.values().sum::<usize>(), 15);
@@ -325,9 +326,7 @@ fn retries_run_out_and_the_failure_stands() {
         let calls = function.calls.clone();
         let pipeline = pipeline(6, function, 2);
         let out = run(executor, &pipeline, ErrorPolicy::Continue).unwrap();
-        assert_eq!(out.failed, 1);
-        assert_eq!(out.retried, 2);
-        assert_eq!(out.answers.len(), 5);
+        assert_eq!(counts(&out), (1, 2, 5));
         assert_eq!(calls.lock().unwrap()[&3], 3);
     }
 }

@@ -1,7 +1,8 @@
 //! The texts of command failures that several files share, and what the end of a
 //! process says about its provisional answers ([`Verdict`]).
 //!
-//! Every text here is part of what users see: changing one changes an output.
+//! Every text here is part of what users see: changing one changes an output. This file
+//! never decides what happens to a process or a packet; its callers do.
 
 use std::process::ExitStatus;
 use std::time::Duration;

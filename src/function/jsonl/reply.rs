@@ -2,7 +2,8 @@
 //! read against the output schema, with or without an echoed `$id`.
 //!
 //! The line's JSON (Python's non-finite tokens included) is parsed by
-//! [`python_json`](super::python_json); this file decides what it means.
+//! [`python_json`](super::python_json); this file decides what it means. It never
+//! reads, waits or keeps state between lines: pairing is its callers' business.
 
 use arrow::datatypes::{DataType, FieldRef};
 use serde_json::Value as Json;
