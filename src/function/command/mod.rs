@@ -39,9 +39,9 @@
 //! looking for it then. It rests on counting instead: a process that, over its whole
 //! life, wrote exactly one non-blank line per request did not shift anything (but for
 //! the one case below). A *session* is one process's life:
-//! [`settle`](FunctionWorker::settle) closes the command's stdin, reads its stdout to
-//! the end (waiting up to [`SETTLE_GRACE`], then killing it) and proves the session's
-//! answers only if not one more non-blank byte came. The command may exit with any
+//! [`settle`] closes the command's stdin, reads its stdout to the end (waiting up to
+//! [`SETTLE_GRACE`], then killing it) and proves the session's answers only if not one
+//! more non-blank byte came. The command may exit with any
 //! status after answering. The next `call` starts a fresh process.
 //!
 //! An extra non-blank line, whenever it is seen (already there when an answer has been
@@ -57,10 +57,10 @@
 //! answering one) has its stdout read to the end too, which proves its answers just as
 //! a settle does; the packet it did not answer fails. A process that had to be killed
 //! (a timeout, an over-long line) cannot be read to its end: the next settle fails its
-//! provisional answers with an error marked [`FunctionError::for_rerun`] (they were not
-//! shown wrong; a driver computes them again, free).
+//! provisional answers with an error marked [`FunctionError::for_rerun`]
+//! (they were not shown wrong; a driver computes them again, free).
 //!
-//! [`wants_settle`](FunctionWorker::wants_settle) is true when the session is broken or
+//! [`wants_settle`] is true when the session is broken or
 //! its oldest provisional answer was asked for more than [`SESSION_LENGTH`] ago, so the
 //! answers of slow functions still stream; drivers settle at the end of each job too. A
 //! driver that calls again after a break without settling gets answers from a fresh
@@ -135,6 +135,11 @@
 //! - `stderr.rs`: the command's stderr in a private temporary file;
 //! - `wait.rs`: the clock, deadlines and `poll` with the time left;
 //! - `errors.rs`: the texts of failures shared by the files above.
+//!
+//! [`settle`]: crate::function::FunctionWorker::settle
+//! [`wants_settle`]: crate::function::FunctionWorker::wants_settle
+//! [`FunctionError::for_rerun`]: crate::function::FunctionError::for_rerun
+//! [`FunctionError::stderr`]: crate::function::FunctionError::stderr
 
 mod errors;
 mod pipe;

@@ -23,7 +23,7 @@ pub enum Reply {
     Failed(String),
     /// The line cannot be told from a stray line (a protocol error): not a JSON object,
     /// not exactly the output keys, or (under `jsonl-id`) a missing or wrong `$id`. The
-    /// message says what is wrong with it (not what the line was: see [`clip`]).
+    /// message says what is wrong with it (not what the line was: see [`clip`](super::clip)).
     NotAnAnswer(String),
 }
 
