@@ -282,26 +282,21 @@ fn builtins_are_made_per_node_and_checked_against_declared_outputs() {
         .num_rows();
     assert_eq!(doubled, 46);
 
-    std::fs::write(
-        &path,
-        format!("{SOURCES}nodes:\n  sp: {{op: select_packet_columns, input: scores, columns: [score]}}\n  d: {{op: function, input: sp, builtin: double, output_keys: [twice], output_types: {{twice: str}}}}\n"),
-    )
-    .unwrap();
-    let e = PipelineFile::load(&path, &builtins).unwrap_err();
+    // The same file with other nodes: what loading it says.
+    let rewritten = |nodes: &str| {
+        std::fs::write(&path, format!("{SOURCES}nodes:\n{nodes}")).unwrap();
+        PipelineFile::load(&path, &builtins)
+            .unwrap_err()
+            .to_string()
+    };
+    let e = rewritten("  sp: {op: select_packet_columns, input: scores, columns: [score]}\n  d: {op: function, input: sp, builtin: double, output_keys: [twice], output_types: {twice: str}}\n");
     assert!(
-        e.to_string()
-            .contains("builtin `double` returns {twice: int}, but the file declares {twice: str}"),
+        e.contains("builtin `double` returns {twice: int}, but the file declares {twice: str}"),
         "{e}"
     );
-    std::fs::write(
-        &path,
-        format!("{SOURCES}nodes:\n  d: {{op: function, input: students, builtin: double}}\n"),
-    )
-    .unwrap();
-    let e = PipelineFile::load(&path, &builtins).unwrap_err();
+    let e = rewritten("  d: {op: function, input: students, builtin: double}\n");
     assert!(
-        e.to_string()
-            .contains("node `d`: builtin `double`: needs a `score` column"),
+        e.contains("node `d`: builtin `double`: needs a `score` column"),
         "{e}"
     );
 }

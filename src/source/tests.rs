@@ -63,26 +63,30 @@ fn other_sources_must_have_the_declared_types() {
     .unwrap();
     let ok = SourceOptions::default().with_type("n", DataType::Int64, false);
     assert!(Source::from_record_batch(batch.clone(), &ok).is_ok());
-    let says = |options: &SourceOptions, expected: &str| {
-        let message = Source::from_record_batch(batch.clone(), options)
+    let declaring = |column, data_type, nullable| {
+        SourceOptions::default().with_type(column, data_type, nullable)
+    };
+    for (options, expected) in [
+        (
+            declaring("n", DataType::Float64, false),
+            "declares column `n` as `float`, but it is `int` here",
+        ),
+        (
+            declaring("n", DataType::Int64, true),
+            "as `int | None`, but it is `int` here",
+        ),
+        (
+            declaring("n", DataType::Int32, false),
+            "as `int` (Arrow `Int32`), but it is `int` (Arrow `Int64`)",
+        ),
+        (
+            declaring("m", DataType::Int64, false),
+            "`types` declares column `m`, which is not in the table; columns are: `n`",
+        ),
+    ] {
+        let message = Source::from_record_batch(batch.clone(), &options)
             .unwrap_err()
             .to_string();
         assert!(message.contains(expected), "{message}");
-    };
-    says(
-        &SourceOptions::default().with_type("n", DataType::Float64, false),
-        "declares column `n` as `float`, but it is `int` here",
-    );
-    says(
-        &SourceOptions::default().with_type("n", DataType::Int64, true),
-        "as `int | None`, but it is `int` here",
-    );
-    says(
-        &SourceOptions::default().with_type("n", DataType::Int32, false),
-        "as `int` (Arrow `Int32`), but it is `int` (Arrow `Int64`)",
-    );
-    says(
-        &SourceOptions::default().with_type("m", DataType::Int64, false),
-        "`types` declares column `m`, which is not in the table; columns are: `n`",
-    );
+    }
 }
