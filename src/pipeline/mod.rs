@@ -10,6 +10,7 @@
 //! actor runtime must agree with on every pipeline.
 
 mod cache;
+mod dag;
 mod graph;
 mod stored;
 mod sync_exec;
@@ -26,6 +27,7 @@ use crate::operator::{InputInfo, Operator, OperatorSpec};
 use crate::source::Source;
 
 pub use cache::{cached_source_path, CacheMode, OperatorLog};
+pub(crate) use dag::{Dag, Ties};
 pub use stored::{read_run_log, stored_source, write_run_log, RunInfo, RunOutcome, RunRecord};
 pub(crate) use sync_exec::packet_failed;
 pub use sync_exec::{BackoffWaiter, NodeStats, SyncExecutor};
@@ -354,16 +356,7 @@ impl PipelineBuilder {
                 return Err(plan_error(format!("two nodes are named `{name}`")));
             }
         }
-        for (name, _, inputs) in &self.nodes {
-            for input in inputs {
-                if !position.contains_key(input.as_str()) {
-                    return Err(plan_error(format!(
-                        "node `{name}` reads `{input}`, which is not a source or node"
-                    )));
-                }
-            }
-        }
-        let order = self.topological_order(&position).map_err(plan_error)?;
+        let order = self.topological_order().map_err(plan_error)?;
 
         let mut pipeline = Pipeline {
             name: self.name.clone(),
@@ -434,42 +427,22 @@ impl PipelineBuilder {
         Ok(pipeline)
     }
 
-    /// Kahn's algorithm; ties keep declaration order. On a cycle, names its nodes.
-    fn topological_order(&self, position: &HashMap<&str, usize>) -> Result<Vec<usize>, String> {
-        let n = self.nodes.len();
-        let mut missing_inputs: Vec<usize> = self.nodes.iter().map(|(_, _, i)| i.len()).collect();
-        let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for (i, (_, _, inputs)) in self.nodes.iter().enumerate() {
-            for input in inputs {
-                readers[position[input.as_str()]].push(i);
-            }
-        }
-        let mut ready: std::collections::BTreeSet<usize> =
-            (0..n).filter(|&i| missing_inputs[i] == 0).collect();
-        let mut order = Vec::with_capacity(n);
-        while let Some(i) = ready.pop_first() {
-            order.push(i);
-            for &r in &readers[i] {
-                missing_inputs[r] -= 1;
-                if missing_inputs[r] == 0 {
-                    ready.insert(r);
-                }
-            }
-        }
-        if order.len() < n {
-            let stuck: Vec<&str> = (0..n)
-                .filter(|i| missing_inputs[*i] > 0)
-                .map(|i| self.nodes[i].0.as_str())
-                .collect();
-            return Err(format!(
+    /// Inputs that exist, and an order with ties in declaration order; on a cycle, names
+    /// its nodes (and those reading it).
+    fn topological_order(&self) -> Result<Vec<usize>, String> {
+        let nodes = self.nodes.iter();
+        let dag = Dag::new(nodes.map(|(name, _, inputs)| (name.as_str(), inputs.as_slice())))
+            .map_err(|unknown| {
+                format!(
+                    "node `{}` reads `{}`, which is not a source or node",
+                    self.nodes[unknown.node].0, unknown.input
+                )
+            })?;
+        dag.order(Ties::Declared).map_err(|cycle| {
+            format!(
                 "the nodes {} form a cycle (or read one)",
-                stuck
-                    .iter()
-                    .map(|s| format!("`{s}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        Ok(order)
+                dag.stuck_names(&cycle)
+            )
+        })
     }
 }
