@@ -86,22 +86,22 @@ fn scores() -> Source {
     )
 }
 
-fn json_text(stream: &Stream, columns: Columns) -> String {
+/// What `write` writes of the sorted rows of `stream`, as text.
+fn rendered(
+    stream: &Stream,
+    write: impl FnOnce(&SortedStream, &mut Vec<u8>) -> std::io::Result<()>,
+) -> String {
     let mut out = Vec::new();
-    SortedStream::new(stream)
-        .unwrap()
-        .write_json(&mut out, columns)
-        .unwrap();
+    write(&SortedStream::new(stream).unwrap(), &mut out).unwrap();
     String::from_utf8(out).unwrap()
 }
 
+fn json_text(stream: &Stream, columns: Columns) -> String {
+    rendered(stream, |sorted, out| sorted.write_json(out, columns))
+}
+
 fn csv_text(stream: &Stream, columns: Columns) -> String {
-    let mut out = Vec::new();
-    SortedStream::new(stream)
-        .unwrap()
-        .write_csv(&mut out, columns)
-        .unwrap();
-    String::from_utf8(out).unwrap()
+    rendered(stream, |sorted, out| sorted.write_csv(out, columns))
 }
 
 /// The names of the entries of a directory.

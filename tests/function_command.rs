@@ -36,20 +36,75 @@ fn packet(pairs: &[(&str, Datum)]) -> Vec<(String, Datum)> {
         .collect()
 }
 
-/// The misbehaving script: `{"mode": str}` to `{"value": int}`.
-fn misbehave() -> CommandFunction {
+/// The fixture script `{name}.py` as a function called `name`, run in the fixtures
+/// directory.
+fn fixture(name: &str, input: Vec<FieldRef>, output: Vec<FieldRef>) -> CommandFunction {
     CommandFunction::new(
-        "misbehave",
-        script("misbehave.py"),
+        name,
+        script(&format!("{name}.py")),
         fixtures(),
-        vec![field("mode", DataType::Utf8, false)],
-        vec![field("value", DataType::Int64, false)],
+        input,
+        output,
     )
     .unwrap()
 }
 
+/// The misbehaving script: `{"mode": str}` to `{"value": int}`.
+fn misbehave() -> CommandFunction {
+    let input = vec![field("mode", DataType::Utf8, false)];
+    fixture(
+        "misbehave",
+        input,
+        vec![field("value", DataType::Int64, false)],
+    )
+}
+
 fn mode(worker: &mut dyn FunctionWorker, mode: &str) -> Result<Vec<Datum>, FunctionError> {
     worker.call(&packet(&[("mode", Datum::Str(mode.into()))]))
+}
+
+/// Which process answers the packet after a failure.
+#[derive(Clone, Copy, Debug)]
+enum Next {
+    SameProcess,
+    FreshProcess,
+}
+
+/// Sends mode `failing`, which must fail with a message containing `expected`, then
+/// mode `ok`, which must be answered (1) by the process `next` says. Returns the
+/// failure.
+fn fails_then_recovers(
+    worker: &mut CommandWorker,
+    failing: &str,
+    expected: &str,
+    next: Next,
+) -> FunctionError {
+    let pid = worker.pid();
+    let err = mode(worker, failing).unwrap_err();
+    assert!(err.message.contains(expected), "{failing}: {}", err.message);
+    assert_eq!(
+        mode(worker, "ok").unwrap(),
+        vec![Datum::Int(1)],
+        "{failing}"
+    );
+    match next {
+        Next::SameProcess => assert_eq!(worker.pid(), pid, "{failing}"),
+        Next::FreshProcess => assert_ne!(worker.pid(), pid, "{failing}"),
+    }
+    err
+}
+
+/// A function called `name` running `command` in `dir`, from no input to
+/// `{"value": int}`.
+fn no_input(name: &str, command: Vec<String>, dir: PathBuf) -> CommandFunction {
+    let output = vec![field("value", DataType::Int64, false)];
+    CommandFunction::new(name, command, dir, vec![], output).unwrap()
+}
+
+/// The grading script: `{"score": int}` to `{"grade": str}`.
+fn grade() -> CommandFunction {
+    let input = vec![field("score", DataType::Int64, false)];
+    fixture("grade", input, vec![field("grade", DataType::Utf8, false)])
 }
 
 /// Whether a process exists (a zombie counts: it must have been reaped too).
@@ -60,15 +115,7 @@ fn process_exists(pid: u32) -> bool {
 
 #[test]
 fn grades_scores_through_a_script() {
-    let f = CommandFunction::new(
-        "grade",
-        script("grade.py"),
-        fixtures(),
-        vec![field("score", DataType::Int64, false)],
-        vec![field("grade", DataType::Utf8, false)],
-    )
-    .unwrap()
-    .with_version("v1.2");
+    let f = grade().with_version("v1.2");
     assert_eq!(f.name(), "grade");
     assert_eq!(f.version(), "v1.2");
     assert_eq!(f.type_id(), "command.jsonl.v0");
@@ -86,15 +133,7 @@ fn grades_scores_through_a_script() {
 
 #[test]
 fn a_command_function_is_a_pod_with_its_own_type_id() {
-    let f = CommandFunction::new(
-        "grade",
-        script("grade.py"),
-        fixtures(),
-        vec![field("score", DataType::Int64, false)],
-        vec![field("grade", DataType::Utf8, false)],
-    )
-    .unwrap()
-    .with_version("v3.1");
+    let f = grade().with_version("v3.1");
     let pod = FunctionPod::new(Arc::new(f)).unwrap();
     assert_eq!(pod.uri().name, "grade");
     assert_eq!(pod.uri().major, 3);
@@ -103,10 +142,8 @@ fn a_command_function_is_a_pod_with_its_own_type_id() {
 
 #[test]
 fn answers_of_every_type_are_converted_against_the_output_schema() {
-    let f = CommandFunction::new(
+    let f = fixture(
         "types",
-        script("types.py"),
-        fixtures(),
         vec![field("n", DataType::Int64, false)],
         vec![
             field("text", DataType::LargeUtf8, false),
@@ -117,8 +154,7 @@ fn answers_of_every_type_are_converted_against_the_output_schema() {
             field("raw", DataType::LargeBinary, false),
             field("nothing", DataType::Int64, true),
         ],
-    )
-    .unwrap();
+    );
     let mut worker = f.start_worker().unwrap();
     let out = worker.call(&packet(&[("n", Datum::Int(3))])).unwrap();
     assert_eq!(
@@ -193,14 +229,12 @@ fn packets_are_sent_as_json_objects_keyed_by_column_in_the_working_dir() {
 
 #[test]
 fn a_worker_keeps_one_process_for_many_packets() {
-    let f = CommandFunction::new(
+    let input = vec![field("x", DataType::Int64, false)];
+    let f = fixture(
         "counter",
-        script("counter.py"),
-        fixtures(),
-        vec![field("x", DataType::Int64, false)],
+        input,
         vec![field("count", DataType::Int64, false)],
-    )
-    .unwrap();
+    );
     let mut worker = f.start_worker().unwrap();
     let counts: Vec<Datum> = (0..3)
         .map(|i| worker.call(&packet(&[("x", Datum::Int(i))])).unwrap()[0].clone())
@@ -218,12 +252,14 @@ fn a_worker_keeps_one_process_for_many_packets() {
 #[test]
 fn an_error_line_fails_the_packet_with_its_message_and_the_process_goes_on() {
     let mut worker = CommandWorker::start(&misbehave()).unwrap();
-    let pid = worker.pid();
-    let err = mode(&mut worker, "error").unwrap_err();
+    let err = fails_then_recovers(
+        &mut worker,
+        "error",
+        "cannot handle mode error",
+        Next::SameProcess,
+    );
     assert_eq!(err.message, "cannot handle mode error");
     assert_eq!(err.stderr, None);
-    assert_eq!(mode(&mut worker, "ok").unwrap(), vec![Datum::Int(1)]);
-    assert_eq!(worker.pid(), pid);
 }
 
 #[test]
@@ -239,11 +275,7 @@ fn malformed_answers_fail_the_packet() {
         ("extra", "unexpected key(s) `other`"),
     ];
     for (m, expected) in stray {
-        let pid = worker.pid();
-        let err = mode(&mut worker, m).unwrap_err();
-        assert!(err.message.contains(expected), "{m}: {}", err.message);
-        assert_eq!(mode(&mut worker, "ok").unwrap(), vec![Datum::Int(1)], "{m}");
-        assert_ne!(worker.pid(), pid, "{m}");
+        fails_then_recovers(&mut worker, m, expected, Next::FreshProcess);
     }
     // The output keys with a wrong value: the line is the packet's answer, the
     // conversation is still in step, and the same process answers the next packet.
@@ -255,11 +287,7 @@ fn malformed_answers_fail_the_packet() {
         ),
     ];
     for (m, expected) in wrong {
-        let pid = worker.pid();
-        let err = mode(&mut worker, m).unwrap_err();
-        assert!(err.message.contains(expected), "{m}: {}", err.message);
-        assert_eq!(mode(&mut worker, "ok").unwrap(), vec![Datum::Int(1)], "{m}");
-        assert_eq!(worker.pid(), pid, "{m}");
+        fails_then_recovers(&mut worker, m, expected, Next::SameProcess);
     }
 }
 
@@ -286,27 +314,21 @@ fn a_crash_fails_the_packet_and_the_next_call_gets_a_fresh_process() {
 #[test]
 fn a_non_zero_exit_reports_its_status_and_stderr() {
     let mut worker = CommandWorker::start(&misbehave()).unwrap();
-    let err = mode(&mut worker, "exit3").unwrap_err();
-    assert!(err.message.contains("exit status: 3"), "{}", err.message);
+    let err = fails_then_recovers(&mut worker, "exit3", "exit status: 3", Next::FreshProcess);
     assert_eq!(err.stderr.as_deref(), Some("exiting with status 3\n"));
-    assert_eq!(mode(&mut worker, "ok").unwrap(), vec![Datum::Int(1)]);
 }
 
 #[cfg(unix)]
 #[test]
 fn a_killed_command_reports_the_signal() {
     let mut worker = CommandWorker::start(&misbehave()).unwrap();
-    let err = mode(&mut worker, "abort").unwrap_err();
-    assert!(err.message.contains("signal: 9"), "{}", err.message);
-    assert_eq!(mode(&mut worker, "ok").unwrap(), vec![Datum::Int(1)]);
+    fails_then_recovers(&mut worker, "abort", "signal: 9", Next::FreshProcess);
 }
 
 #[test]
 fn a_command_that_closes_its_output_without_exiting_is_killed() {
     let mut worker = CommandWorker::start(&misbehave()).unwrap();
-    let err = mode(&mut worker, "close_stdout").unwrap_err();
-    assert!(err.message.contains("killed"), "{}", err.message);
-    assert_eq!(mode(&mut worker, "ok").unwrap(), vec![Datum::Int(1)]);
+    fails_then_recovers(&mut worker, "close_stdout", "killed", Next::FreshProcess);
 }
 
 #[test]
@@ -338,41 +360,32 @@ fn stderr_in_an_error_is_truncated_to_its_tail() {
 fn an_over_long_line_fails_the_packet_and_restarts_the_command() {
     let f = misbehave().with_max_line_bytes(1024);
     let mut worker = CommandWorker::start(&f).unwrap();
-    let pid = worker.pid();
-    let err = mode(&mut worker, "huge").unwrap_err();
-    assert!(
-        err.message.contains("longer than 1024 bytes"),
-        "{}",
-        err.message
+    fails_then_recovers(
+        &mut worker,
+        "huge",
+        "longer than 1024 bytes",
+        Next::FreshProcess,
     );
-    assert_eq!(mode(&mut worker, "ok").unwrap(), vec![Datum::Int(1)]);
-    assert_ne!(worker.pid(), pid);
 }
 
 #[test]
 fn extra_lines_fail_the_packet_and_restart_the_command() {
     let mut worker = CommandWorker::start(&misbehave()).unwrap();
-    let pid = worker.pid();
-    let err = mode(&mut worker, "two_lines").unwrap_err();
-    assert!(
-        err.message.contains("more than one line"),
-        "{}",
-        err.message
+    fails_then_recovers(
+        &mut worker,
+        "two_lines",
+        "more than one line",
+        Next::FreshProcess,
     );
-    assert_eq!(mode(&mut worker, "ok").unwrap(), vec![Datum::Int(1)]);
-    assert_ne!(worker.pid(), pid);
 }
 
 #[test]
 fn a_missing_program_fails_to_start_naming_the_command_and_the_os_error() {
-    let f = CommandFunction::new(
+    let f = no_input(
         "ghost",
         vec!["orcapod-no-such-program-xyz".into(), "arg".into()],
         fixtures(),
-        vec![],
-        vec![field("value", DataType::Int64, false)],
-    )
-    .unwrap();
+    );
     let err = f.start_worker().err().expect("cannot start");
     assert!(
         err.message.contains("orcapod-no-such-program-xyz arg"),
@@ -385,14 +398,11 @@ fn a_missing_program_fails_to_start_naming_the_command_and_the_os_error() {
 
 #[test]
 fn a_missing_working_dir_fails_to_start() {
-    let f = CommandFunction::new(
+    let f = no_input(
         "nowhere",
         script("grade.py"),
         fixtures().join("no-such-dir"),
-        vec![],
-        vec![field("grade", DataType::Utf8, false)],
-    )
-    .unwrap();
+    );
     let err = f.start_worker().err().expect("cannot start");
     assert!(err.message.contains("no-such-dir"), "{}", err.message);
 }
@@ -401,6 +411,8 @@ fn a_missing_working_dir_fails_to_start() {
 fn an_empty_command_is_rejected_at_construction() {
     let err = CommandFunction::new("blank", vec![], fixtures(), vec![], vec![]).unwrap_err();
     assert!(err.to_string().contains("blank"), "{err}");
+    let err = CommandFunction::new("f", vec![], ".", vec![], vec![]).unwrap_err();
+    assert!(err.to_string().contains("`f`"), "{err}");
 }
 
 #[cfg(target_os = "linux")]
@@ -428,14 +440,7 @@ fn dropping_a_worker_kills_and_reaps_its_process() {
 fn dropping_a_worker_kills_a_hung_command() {
     // A call to a hung command blocks its worker, so the hang is a command that never
     // reads its input nor answers; dropping the worker must still end it.
-    let f = CommandFunction::new(
-        "sleeper",
-        vec!["sleep".into(), "60".into()],
-        fixtures(),
-        vec![],
-        vec![field("value", DataType::Int64, false)],
-    )
-    .unwrap();
+    let f = no_input("sleeper", vec!["sleep".into(), "60".into()], fixtures());
     let worker = CommandWorker::start(&f).unwrap();
     let pid = worker.pid().unwrap();
     assert!(process_exists(pid));
@@ -447,14 +452,11 @@ fn dropping_a_worker_kills_a_hung_command() {
 fn a_command_that_exits_between_packets_is_restarted() {
     // The command exits at once: the first packet fails (it exited before answering), and
     // each later call starts it again and fails the same way, without hanging.
-    let f = CommandFunction::new(
+    let f = no_input(
         "quitter",
         vec!["python3".into(), "-c".into(), "pass".into()],
         fixtures(),
-        vec![],
-        vec![field("value", DataType::Int64, false)],
-    )
-    .unwrap();
+    );
     let mut worker = f.start_worker().unwrap();
     for _ in 0..3 {
         let err = worker.call(&[]).unwrap_err();

@@ -247,34 +247,39 @@ fn run_on(
     })
 }
 
-fn right(x: i64) -> i64 {
-    x * 10 + 1
+/// (packets failed, retries, answers) of `out`.
+fn counts(out: &Outcome) -> (u64, u64, usize) {
+    (out.failed, out.retried, out.answers.len())
+}
+
+/// Every answer in `out` is the right one (`x * 10 + 1`).
+fn assert_right(out: &Outcome) {
+    for (x, y) in &out.answers {
+        assert_eq!(*y, x * 10 + 1);
+    }
+}
+
+/// `end` for session `k` when `k % every == at`, [`SessionEnd::Ok`] otherwise.
+fn one_in(k: usize, every: usize, at: usize, end: SessionEnd) -> SessionEnd {
+    if k % every == at {
+        end
+    } else {
+        SessionEnd::Ok
+    }
 }
 
 #[test]
 fn a_disproved_session_fails_its_packets_and_stores_none_of_their_answers() {
     for executor in [Executor::Sync, Executor::Actors] {
         // Sessions of 4 packets; every third session is disproved.
-        let function = Scripted::new(
-            4,
-            |k| {
-                if k % 3 == 1 {
-                    SessionEnd::Disproved
-                } else {
-                    SessionEnd::Ok
-                }
-            },
-            |_| 0,
-        );
+        let function = Scripted::new(4, |k| one_in(k, 3, 1, SessionEnd::Disproved), |_| 0);
         let sessions = function.sessions.clone();
         let pipeline = pipeline(40, function, 0);
         let out = run(executor, &pipeline, ErrorPolicy::Continue).unwrap();
         assert!(sessions.load(Ordering::SeqCst) >= 10);
         assert!(out.failed > 0, "some sessions were disproved");
         assert_eq!(out.answers.len() as u64 + out.failed, 40);
-        for (x, y) in &out.answers {
-            assert_eq!(*y, right(*x));
-        }
+        assert_right(&out);
         // Only the proven answers were stored.
         let expected: Vec<i64> = out.answers.values().copied().collect();
         assert_eq!(out.stored, expected);
@@ -285,25 +290,11 @@ fn a_disproved_session_fails_its_packets_and_stores_none_of_their_answers() {
 #[test]
 fn answers_lost_with_a_session_are_computed_again_without_costing_a_retry() {
     for executor in [Executor::Sync, Executor::Actors] {
-        let function = Scripted::new(
-            3,
-            |k| {
-                if k % 2 == 0 {
-                    SessionEnd::Lost
-                } else {
-                    SessionEnd::Ok
-                }
-            },
-            |_| 0,
-        );
+        let function = Scripted::new(3, |k| one_in(k, 2, 0, SessionEnd::Lost), |_| 0);
         let pipeline = pipeline(30, function, 0);
         let out = run(executor, &pipeline, ErrorPolicy::Continue).unwrap();
-        assert_eq!(out.failed, 0);
-        assert_eq!(out.retried, 0);
-        assert_eq!(out.answers.len(), 30);
-        for (x, y) in &out.answers {
-            assert_eq!(*y, right(*x));
-        }
+        assert_eq!(counts(&out), (0, 0, 30));
+        assert_right(&out);
         assert_eq!(out.stored.len(), 30);
     }
 }
@@ -316,12 +307,8 @@ fn retries_recover_flaky_packets_and_are_counted() {
         let calls = function.calls.clone();
         let pipeline = pipeline(10, function, 2);
         let out = run(executor, &pipeline, ErrorPolicy::FailFast).unwrap();
-        assert_eq!(out.failed, 0);
-        assert_eq!(out.retried, 5);
-        assert_eq!(out.answers.len(), 10);
-        for (x, y) in &out.answers {
-            assert_eq!(*y, right(*x));
-        }
+        assert_eq!(counts(&out), (0, 5, 10));
+        assert_right(&out);
         let calls = calls.lock().unwrap();
         assert_eq!(calls.values().sum::<usize>(), 15);
     }
@@ -339,9 +326,7 @@ fn retries_run_out_and_the_failure_stands() {
         let calls = function.calls.clone();
         let pipeline = pipeline(6, function, 2);
         let out = run(executor, &pipeline, ErrorPolicy::Continue).unwrap();
-        assert_eq!(out.failed, 1);
-        assert_eq!(out.retried, 2);
-        assert_eq!(out.answers.len(), 5);
+        assert_eq!(counts(&out), (1, 2, 5));
         assert_eq!(calls.lock().unwrap()[&3], 3);
     }
 }
@@ -367,13 +352,7 @@ fn answers_carried_from_job_to_job_are_stored_only_once_their_session_is_proven(
     // job's answers into the next job's session; every other session is disproved.
     let function = Scripted::new(
         usize::MAX,
-        |k| {
-            if k % 2 == 0 {
-                SessionEnd::Disproved
-            } else {
-                SessionEnd::Ok
-            }
-        },
+        |k| one_in(k, 2, 0, SessionEnd::Disproved),
         |_| 0,
     );
     let sessions = function.sessions.clone();
@@ -381,9 +360,7 @@ fn answers_carried_from_job_to_job_are_stored_only_once_their_session_is_proven(
     let out = run(Executor::Actors, &pipeline, ErrorPolicy::Continue).unwrap();
     assert!(sessions.load(Ordering::SeqCst) >= 2);
     assert_eq!(out.answers.len() as u64 + out.failed, 300);
-    for (x, y) in &out.answers {
-        assert_eq!(*y, right(*x));
-    }
+    assert_right(&out);
     let expected: Vec<i64> = out.answers.values().copied().collect();
     assert_eq!(out.stored, expected);
 }

@@ -88,6 +88,16 @@ fn dict_source(source_id: &str, tags: &[&str], columns: &[&str], rows: &[Vec<Dat
     .unwrap()
 }
 
+/// A source with one tag column `tag` and one packet column `packet`: rows of (tag
+/// value, packet value).
+fn pairs(source_id: &str, tag: &str, packet: &str, rows: &[(Datum, Datum)]) -> Source {
+    let rows: Vec<Vec<Datum>> = rows
+        .iter()
+        .map(|(t, p)| vec![t.clone(), p.clone()])
+        .collect();
+    dict_source(source_id, &[tag], &[tag, packet], &rows)
+}
+
 fn input(source: &Source) -> Input {
     Input {
         stream: source.stream().clone(),
@@ -96,43 +106,24 @@ fn input(source: &Source) -> Input {
 }
 
 fn a() -> Source {
-    dict_source(
-        "A",
-        &["id"],
-        &["id", "x"],
-        &[vec![s("a"), i(1)], vec![s("b"), i(2)]],
-    )
+    pairs("A", "id", "x", &[(s("a"), i(1)), (s("b"), i(2))])
 }
 
 fn b() -> Source {
-    dict_source(
+    pairs(
         "B",
-        &["id"],
-        &["id", "y"],
-        &[
-            vec![s("a"), i(10)],
-            vec![s("b"), i(20)],
-            vec![s("c"), i(30)],
-        ],
+        "id",
+        "y",
+        &[(s("a"), i(10)), (s("b"), i(20)), (s("c"), i(30))],
     )
 }
 
 fn b2() -> Source {
-    dict_source(
-        "B2",
-        &["id"],
-        &["id", "x"],
-        &[vec![s("a"), i(5)], vec![s("b"), i(0)]],
-    )
+    pairs("B2", "id", "x", &[(s("a"), i(5)), (s("b"), i(0))])
 }
 
 fn c() -> Source {
-    dict_source(
-        "C",
-        &["id"],
-        &["id", "z"],
-        &[vec![s("a"), Datum::Bool(true)]],
-    )
+    pairs("C", "id", "z", &[(s("a"), Datum::Bool(true))])
 }
 
 /// A result table: column names in stream order and rows rendered as strings, sorted.
@@ -251,6 +242,26 @@ fn schema_error(result: orcapod::Result<impl std::fmt::Debug>) -> String {
     }
 }
 
+/// The schema error of building `spec` over `inputs`, as `"{operator}: {message}"`.
+fn build_error(spec: &OperatorSpec, inputs: &[&Input]) -> String {
+    let infos: Vec<InputInfo> = inputs.iter().map(|i| i.info()).collect();
+    schema_error(spec.build(&infos).map(|_| ()))
+}
+
+/// The packet content hashes of `out`'s rows, sorted by tags.
+fn content_hashes(out: &Stream) -> Vec<String> {
+    let config = ColumnConfig {
+        content_hash: true,
+        sort_by_tags: true,
+        ..Default::default()
+    };
+    let table = out.as_table(&config).unwrap();
+    let hashes = table.column_by_name("_content_hash").unwrap();
+    (0..hashes.len())
+        .map(|r| Datum::from_array(hashes.as_ref(), r).unwrap().python_str())
+        .collect()
+}
+
 fn hash(s: &str) -> ContentHash {
     s.parse().unwrap()
 }
@@ -362,18 +373,8 @@ fn join_types_and_packet_content_hashes_match_the_reference() {
         assert_eq!(field.data_type(), &data_type, "{name}");
         assert!(!field.is_nullable(), "{name}");
     }
-    let config = ColumnConfig {
-        content_hash: true,
-        sort_by_tags: true,
-        ..Default::default()
-    };
-    let table = out.as_table(&config).unwrap();
-    let hashes = table.column_by_name("_content_hash").unwrap();
-    let hashes: Vec<String> = (0..2)
-        .map(|r| Datum::from_array(hashes.as_ref(), r).unwrap().python_str())
-        .collect();
     assert_eq!(
-        hashes,
+        content_hashes(&out),
         [
             "arrow_v0.1:0000012c87eacafc2de6d89478b67ea06b13d6dda5bd264d2b1f4b43b281c9b9b33c21",
             "arrow_v0.1:00000189b01726bbdc12160173b1f084702bd39d66c4d6e855d3c42c7e5d86b1c90ab3",
@@ -452,15 +453,9 @@ fn three_way_join_matches_the_reference() {
         );
     }
     let out = run(&OperatorSpec::Join, &[&a, &b, &c]).unwrap();
-    let config = ColumnConfig {
-        content_hash: true,
-        ..Default::default()
-    };
-    let table = out.as_table(&config).unwrap();
-    let h = table.column_by_name("_content_hash").unwrap();
     assert_eq!(
-        Datum::from_array(h.as_ref(), 0).unwrap().python_str(),
-        "arrow_v0.1:000001d942f72f775ca657a3c3c87287732df5c6091a6daae5a5a5938858e0f87660b9"
+        content_hashes(&out),
+        ["arrow_v0.1:000001d942f72f775ca657a3c3c87287732df5c6091a6daae5a5a5938858e0f87660b9"]
     );
 }
 
@@ -538,18 +533,8 @@ fn merge_join_matches_the_reference_in_both_orders() {
 
 #[test]
 fn merge_join_orders_equal_values_by_provenance() {
-    let left = input(&dict_source(
-        "L",
-        &["id"],
-        &["id", "x"],
-        &[vec![s("a"), i(3)]],
-    ));
-    let right = input(&dict_source(
-        "R",
-        &["id"],
-        &["id", "x"],
-        &[vec![s("a"), i(3)]],
-    ));
+    let left = input(&pairs("L", "id", "x", &[(s("a"), i(3))]));
+    let right = input(&pairs("R", "id", "x", &[(s("a"), i(3))]));
     let expected = expect(
         &[
             "id",
@@ -583,18 +568,8 @@ fn merge_join_orders_equal_values_by_provenance() {
 #[test]
 fn merge_join_packet_content_hashes() {
     let out = run(&OperatorSpec::MergeJoin, &[&input(&a()), &input(&b2())]).unwrap();
-    let config = ColumnConfig {
-        content_hash: true,
-        sort_by_tags: true,
-        ..Default::default()
-    };
-    let table = out.as_table(&config).unwrap();
-    let h = table.column_by_name("_content_hash").unwrap();
-    let hashes: Vec<String> = (0..2)
-        .map(|r| Datum::from_array(h.as_ref(), r).unwrap().python_str())
-        .collect();
     assert_eq!(
-        hashes,
+        content_hashes(&out),
         [
             "arrow_v0.1:00000103da175db590544794a00d4938ea92fbbe05fad79351bde19af45ccffe7916f1",
             "arrow_v0.1:00000126f3924ea8c67f0b7c17b9f29b6cddb2dd0d76a10e1f6b13abd4845ee649c473",
@@ -674,17 +649,12 @@ fn single_input_join_passes_through() {
 
 #[test]
 fn joins_without_shared_tags_are_cartesian_products() {
-    let left = input(&dict_source(
-        "L",
-        &["i"],
-        &["i", "p"],
-        &[vec![i(1), s("p1")], vec![i(2), s("p2")]],
-    ));
-    let right = input(&dict_source(
+    let left = input(&pairs("L", "i", "p", &[(i(1), s("p1")), (i(2), s("p2"))]));
+    let right = input(&pairs(
         "R",
-        &["j"],
-        &["j", "q"],
-        &[vec![s("u"), i(7)], vec![s("v"), i(8)], vec![s("w"), i(9)]],
+        "j",
+        "q",
+        &[(s("u"), i(7)), (s("v"), i(8)), (s("w"), i(9))],
     ));
     let out = check(&OperatorSpec::Join, &[&left, &right]).unwrap();
     // Columns follow the listed inputs (L, then R), although canonical order (by
@@ -714,21 +684,17 @@ fn joins_without_shared_tags_are_cartesian_products() {
 
 #[test]
 fn rows_with_null_keys_never_match() {
-    let left = input(&dict_source(
+    let left = input(&pairs(
         "L",
-        &["id"],
-        &["id", "x"],
-        &[
-            vec![s("a"), i(1)],
-            vec![Datum::Null, i(2)],
-            vec![s("b"), i(3)],
-        ],
+        "id",
+        "x",
+        &[(s("a"), i(1)), (Datum::Null, i(2)), (s("b"), i(3))],
     ));
-    let right = input(&dict_source(
+    let right = input(&pairs(
         "R",
-        &["id"],
-        &["id", "y"],
-        &[vec![Datum::Null, i(10)], vec![s("a"), i(20)]],
+        "id",
+        "y",
+        &[(Datum::Null, i(10)), (s("a"), i(20))],
     ));
     let out = run(&OperatorSpec::Join, &[&left, &right]).unwrap();
     // Both key columns are nullable, so the output key is too.
@@ -787,7 +753,7 @@ fn empty_inputs_give_empty_outputs() {
         assert_eq!(out.schema(), &predicted);
     }
     // An empty left passes nothing; no common keys passes the left through.
-    let unrelated = input(&dict_source("U", &["k"], &["k", "w"], &[vec![i(1), i(2)]]));
+    let unrelated = input(&pairs("U", "k", "w", &[(i(1), i(2))]));
     assert_eq!(
         run(&OperatorSpec::SemiJoin, &[&a, &unrelated])
             .unwrap()
@@ -805,18 +771,13 @@ fn empty_inputs_give_empty_outputs() {
 #[test]
 fn semi_join_matches_on_packet_columns_too() {
     // Common keys are {id, x}: only rows equal on both survive.
-    let left = input(&dict_source(
+    let left = input(&pairs(
         "L",
-        &["id"],
-        &["id", "x"],
-        &[vec![s("a"), i(1)], vec![s("b"), i(2)], vec![s("c"), i(3)]],
+        "id",
+        "x",
+        &[(s("a"), i(1)), (s("b"), i(2)), (s("c"), i(3))],
     ));
-    let right = input(&dict_source(
-        "R",
-        &["x"],
-        &["x", "id"],
-        &[vec![i(1), s("a")], vec![i(9), s("b")]],
-    ));
+    let right = input(&pairs("R", "x", "id", &[(i(1), s("a")), (i(9), s("b"))]));
     let out = check(&OperatorSpec::SemiJoin, &[&left, &right]).unwrap();
     let rows: Vec<Vec<String>> = out.rows.iter().map(|r| r[..2].to_vec()).collect();
     assert_eq!(rows, [["a", "1"]]);
@@ -825,52 +786,33 @@ fn semi_join_matches_on_packet_columns_too() {
 #[test]
 fn schema_conflicts_are_typed_errors() {
     let (a, b2) = (input(&a()), input(&b2()));
-    let infos = |inputs: &[&Input]| inputs.iter().map(|i| i.info()).collect::<Vec<_>>();
-    let message = schema_error(OperatorSpec::Join.build(&infos(&[&a, &b2])).map(|_| ()));
+    let message = build_error(&OperatorSpec::Join, &[&a, &b2]);
     assert!(
         message.starts_with("Join: packets should not have overlapping keys: x"),
         "{message}"
     );
 
-    let float_x = input(&dict_source(
-        "F",
-        &["id"],
-        &["id", "x"],
-        &[vec![s("a"), Datum::Float(1.5)]],
-    ));
-    let message = schema_error(
-        OperatorSpec::MergeJoin
-            .build(&infos(&[&a, &float_x]))
-            .map(|_| ()),
-    );
+    let float_x = input(&pairs("F", "id", "x", &[(s("a"), Datum::Float(1.5))]));
+    let message = build_error(&OperatorSpec::MergeJoin, &[&a, &float_x]);
     assert!(
         message.contains("colliding packet column `x` has incompatible types"),
         "{message}"
     );
 
-    let int_id = input(&dict_source(
-        "I",
-        &["id"],
-        &["id", "y"],
-        &[vec![i(1), i(2)]],
-    ));
-    let message = schema_error(OperatorSpec::Join.build(&infos(&[&a, &int_id])).map(|_| ()));
+    let int_id = input(&pairs("I", "id", "y", &[(i(1), i(2))]));
+    let message = build_error(&OperatorSpec::Join, &[&a, &int_id]);
     assert!(
         message.contains("tag column `id` has incompatible types"),
         "{message}"
     );
-    let message = schema_error(
-        OperatorSpec::SemiJoin
-            .build(&infos(&[&a, &int_id]))
-            .map(|_| ()),
-    );
+    let message = build_error(&OperatorSpec::SemiJoin, &[&a, &int_id]);
     assert!(
         message.contains("column `id` has incompatible types"),
         "{message}"
     );
 
-    let x_tag = input(&dict_source("T", &["x"], &["x", "w"], &[vec![i(1), i(2)]]));
-    let message = schema_error(OperatorSpec::Join.build(&infos(&[&a, &x_tag])).map(|_| ()));
+    let x_tag = input(&pairs("T", "x", "w", &[(i(1), i(2))]));
+    let message = build_error(&OperatorSpec::Join, &[&a, &x_tag]);
     assert!(
         message.contains("column `x` is a user tag of one input and a packet column"),
         "{message}"
@@ -957,26 +899,22 @@ fn semi_join_holds_left_rows_until_the_right_side_ends() {
 
 #[test]
 fn many_to_many_matches_and_chunking_do_not_change_the_rows() {
-    let left = input(&dict_source(
+    let left = input(&pairs(
         "L",
-        &["id"],
-        &["id", "x"],
+        "id",
+        "x",
         &[
-            vec![s("a"), i(1)],
-            vec![s("a"), i(2)],
-            vec![s("b"), i(3)],
-            vec![s("a"), i(4)],
+            (s("a"), i(1)),
+            (s("a"), i(2)),
+            (s("b"), i(3)),
+            (s("a"), i(4)),
         ],
     ));
-    let right = input(&dict_source(
+    let right = input(&pairs(
         "R",
-        &["id"],
-        &["id", "y"],
-        &[
-            vec![s("a"), i(10)],
-            vec![s("b"), i(20)],
-            vec![s("a"), i(30)],
-        ],
+        "id",
+        "y",
+        &[(s("a"), i(10)), (s("b"), i(20)), (s("a"), i(30))],
     ));
     let whole = check(&OperatorSpec::Join, &[&left, &right]).unwrap();
     assert_eq!(whole.rows.len(), 7);
@@ -1006,14 +944,11 @@ fn keyed_rows() -> impl Strategy<Value = Vec<(Option<u8>, i64)>> {
 }
 
 fn keyed_source(id: &str, packet: &str, rows: &[(Option<u8>, i64)]) -> Source {
-    let rows: Vec<Vec<Datum>> = rows
+    let rows: Vec<(Datum, Datum)> = rows
         .iter()
-        .map(|(k, v)| {
-            let key = k.map_or(Datum::Null, |k| s(&format!("k{k}")));
-            vec![key, i(*v)]
-        })
+        .map(|(k, v)| (k.map_or(Datum::Null, |k| s(&format!("k{k}"))), i(*v)))
         .collect();
-    dict_source(id, &["id"], &["id", packet], &rows)
+    pairs(id, "id", packet, &rows)
 }
 
 /// A second tag `t` on some sources, so that key sets differ between chain steps.
@@ -1030,7 +965,7 @@ fn two_tag_source(id: &str, packet: &str, rows: &[(Option<u8>, i64)]) -> Source 
 
 /// A source keyed by `id`, an integer (`as_int`) or the same number as a string.
 fn numbered_source(id: &str, packet: &str, rows: &[(Option<u8>, i64)], as_int: bool) -> Source {
-    let rows: Vec<Vec<Datum>> = rows
+    let rows: Vec<(Datum, Datum)> = rows
         .iter()
         .map(|(k, v)| {
             let key = match k {
@@ -1038,10 +973,10 @@ fn numbered_source(id: &str, packet: &str, rows: &[(Option<u8>, i64)], as_int: b
                 Some(k) if as_int => i(i64::from(*k)),
                 Some(k) => s(&k.to_string()),
             };
-            vec![key, i(*v)]
+            (key, i(*v))
         })
         .collect();
-    dict_source(id, &["id"], &["id", packet], &rows)
+    pairs(id, "id", packet, &rows)
 }
 
 /// Runs a two-input `spec`, pushing one batch of each port in turn and finishing a port

@@ -19,15 +19,21 @@
 #![warn(missing_docs)]
 
 mod clock;
+mod edges;
+mod endpoints;
+mod function_role;
+mod jitter;
 mod messages;
 mod node_actor;
+mod node_setup;
+mod outcome;
 mod progress;
 mod runtime;
+mod store_writer;
 mod supervisor;
+mod worker_pool;
 
 pub use clock::{run_id_and_time, wait_unless};
+pub use outcome::{NodeFailure, RunError, RunOutput};
 pub use progress::NodeProgress;
-pub use runtime::{
-    run, ErrorPolicy, Interrupter, NodeFailure, PipelineHandle, RunError, RunOptions, RunOutput,
-    Runtime,
-};
+pub use runtime::{run, ErrorPolicy, Interrupter, PipelineHandle, RunOptions, Runtime};

@@ -7,6 +7,11 @@
 //! output) and a [`Supervisor`](crate::supervisor) on the actor thread. Several
 //! pipelines may run side by side or one after another; every run's actors stop when
 //! the run ends, and dropping the runtime stops its thread.
+//!
+//! This is the one module that knows every actor type: it wires the nodes and the
+//! supervisor to each other through the addresses of [`messages`](crate::messages), so
+//! that no actor module names another. It must never do a node's work itself: it
+//! builds, wires and hands over.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,13 +23,16 @@ use actix::{Addr, AsyncContext, Context};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender};
 use orcapod::exec::{start_node, NodeSettings, Role};
-use orcapod::model::Stream;
-use orcapod::pipeline::{CacheMode, NodeKind, NodeStats, Pipeline, RunWarning};
+use orcapod::pipeline::{CacheMode, NodeKind, Pipeline, RunWarning};
 use orcapod::store::ArrowStore;
 
-use crate::node_actor::{ActorConfig, Behavior, InEdge, NodeActor, NodeSetup, OutEdge};
+use crate::edges::{InEdge, OutEdge};
+use crate::messages::{Cancel, NodeLink, SupervisorLink, Wired};
+use crate::node_actor::NodeActor;
+use crate::node_setup::{ActorConfig, Behavior, NodeSetup};
+use crate::outcome::{RunError, RunOutput};
 use crate::progress::{NodeProgress, Progress};
-use crate::supervisor::{Cancel, RunLabel, RunStore, Supervisor, Wired};
+use crate::supervisor::{RunLabel, RunStore, Supervisor};
 
 pub use orcapod::pipeline::ErrorPolicy;
 
@@ -130,48 +138,6 @@ impl RunOptions {
         self.subscriptions.insert(node.into(), tx);
         rx
     }
-}
-
-/// A node that failed, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeFailure {
-    /// The node's name.
-    pub node: String,
-    /// The error message.
-    pub message: String,
-}
-
-/// What a finished run produced.
-#[derive(Debug)]
-pub struct RunOutput {
-    /// The collected rows of each requested output node.
-    pub streams: HashMap<String, Stream>,
-    /// Node failures recorded under [`ErrorPolicy::Continue`].
-    pub failures: Vec<NodeFailure>,
-    /// What each node did: packet counts and failed packets of function nodes.
-    pub stats: Vec<NodeStats>,
-    /// What the run found worth telling (see [`PipelineHandle::warnings`]).
-    pub warnings: Vec<RunWarning>,
-}
-
-/// Why a run did not complete.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// The run's options do not fit the pipeline.
-    #[error("invalid run: {0}")]
-    Invalid(String),
-    /// A node failed under the fail-fast policy.
-    #[error("node `{}` failed: {}", .0.node, .0.message)]
-    NodeFailed(NodeFailure),
-    /// The caller cancelled the run.
-    #[error("the run was cancelled")]
-    Cancelled,
-    /// The pipeline could not be built.
-    #[error(transparent)]
-    Build(#[from] orcapod::Error),
-    /// The runtime stopped before the run ended.
-    #[error("the actor runtime stopped before the run ended")]
-    RuntimeStopped,
 }
 
 /// A long-running actor system.
@@ -388,8 +354,8 @@ impl Runtime {
             let mut ins: Vec<Vec<(usize, InEdge)>> = setups.iter().map(|_| Vec::new()).collect();
             for &(producer, consumer, port) in &edges {
                 let edge = outs[producer].len();
-                outs[producer].push(OutEdge::new(addrs[consumer].clone(), port));
-                ins[consumer].push((port, InEdge::new(addrs[producer].clone(), edge)));
+                outs[producer].push(OutEdge::new(addrs[consumer].clone().recipient(), port));
+                ins[consumer].push((port, InEdge::new(addrs[producer].clone().recipient(), edge)));
             }
             supervisor_ctx.run(Supervisor::new(
                 names,
@@ -412,12 +378,14 @@ impl Runtime {
                     inputs,
                     out,
                     config.clone(),
-                    supervisor.clone(),
+                    SupervisorLink::to(&supervisor),
                     spawn_progress.clone(),
                     live.clone(),
                 ));
             }
-            supervisor.do_send(Wired { nodes: addrs });
+            supervisor.do_send(Wired {
+                nodes: addrs.iter().map(NodeLink::to).collect(),
+            });
             let _ = addr_tx.send(supervisor);
         });
         if !spawned {

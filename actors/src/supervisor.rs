@@ -17,221 +17,53 @@
 //! reason given to [`Cancel`]), with each node's counts as they stood when it stopped
 //! (taken from the live progress counters for nodes that had not ended).
 //!
-//! Store writes of function nodes and logging operators come here ([`StoreWrites`]) and are buffered: they are
-//! applied and flushed together every [`FLUSH_INTERVAL`], when [`FLUSH_ROWS`] rows are
-//! waiting, and before the run reports success. So results become durable in batches
+//! Store writes of function nodes and logging operators come here ([`StoreWrites`])
+//! and are buffered: they are applied and flushed together every [`FLUSH_INTERVAL`],
+//! when [`FLUSH_ROWS`] rows are waiting, and before the run reports success. So results become durable in batches
 //! (never one flush per packet), and a crash loses at most the results of the last
 //! interval — which a re-run computes again. Applying and flushing happen on the run's
 //! store-writer thread ([`StoreWriter`]), in order, so the actors go on meanwhile; the
 //! supervisor reports the run's outcome only once every write it handed over is
 //! flushed ([`Flushed`]).
+//!
+//! The supervisor must never compute nor apply a node's writes on the actor thread (the
+//! store writer does; only the run log is written here), and never names a node
+//! actor's type: it reaches each node through a [`NodeLink`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message};
-use arrow::record_batch::RecordBatch;
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler};
 use crossbeam_channel::Sender;
-use orcapod::function::node::{
-    apply_writes, PacketCounts, PacketFailure, PendingRecords, StoreWrite,
-};
-use orcapod::model::{Stream, StreamSchema};
-use orcapod::pipeline::{write_run_log, NodeStats, RunInfo, RunOutcome};
+use orcapod::model::Stream;
+use orcapod::pipeline::{write_run_log, NodeStats, RunInfo};
 use orcapod::store::ArrowStore;
 
-use crate::messages::{Start, Stop};
-use crate::node_actor::NodeActor;
+use crate::messages::{
+    Cancel, Collected, Flushed, NodeEnded, NodeFailed, NodeLink, PacketsFailed, Start, Stop,
+    StoreWrites, Wired,
+};
+use crate::outcome::{logged_outcome, NodeFailure, RunError, RunOutput};
 use crate::progress::Progress;
-use crate::runtime::{NodeFailure, RunError, RunOutput};
+use crate::store_writer::StoreWriter;
 
 /// How long computed results may wait in memory before they are flushed to the store.
-pub(crate) const FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
+const FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 /// How many buffered result rows trigger a flush at once.
-pub(crate) const FLUSH_ROWS: usize = 8192;
+const FLUSH_ROWS: usize = 8192;
 /// How long a run that stops early waits for its node actors to stop (and so for the
 /// writes they sent before stopping) before it flushes and reports.
-pub(crate) const STOP_GRACE: Duration = Duration::from_secs(2);
-/// The node named by a failure to store.
-const STORE_NODE: &str = "store";
+const STOP_GRACE: Duration = Duration::from_secs(2);
 /// How often the supervisor looks whether the stopped node actors are gone.
 const STOP_POLL: Duration = Duration::from_millis(2);
-
-/// A node has delivered its end of stream to every consumer and stopped.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct NodeEnded {
-    pub index: usize,
-    /// Packet counts of a function node.
-    pub counts: Option<PacketCounts>,
-}
-
-/// Packets failed in a function node under the continue policy.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct PacketsFailed {
-    pub index: usize,
-    pub failures: Vec<PacketFailure>,
-}
-
-/// Rows to store (and flush) on behalf of a node: results and records of a function
-/// node, or the output rows of an operator in `CacheMode::Log`.
-/// The supervisor buffers them in one such value and hands that to the store writer.
-#[derive(Message, Default)]
-#[rtype(result = "()")]
-pub(crate) struct StoreWrites {
-    pub writes: Vec<StoreWrite>,
-    /// Pipeline records of a function node, built (a hash per row) on the store-writer
-    /// thread and stored with the results they name.
-    pub records: Vec<PendingRecords>,
-}
-
-impl StoreWrites {
-    fn is_empty(&self) -> bool {
-        self.writes.is_empty() && self.records.is_empty()
-    }
-
-    /// The rows to store.
-    fn rows(&self) -> usize {
-        self.writes.iter().map(StoreWrite::len).sum::<usize>()
-            + self.records.iter().map(PendingRecords::len).sum::<usize>()
-    }
-
-    fn extend(&mut self, other: StoreWrites) {
-        self.writes.extend(other.writes);
-        self.records.extend(other.records);
-    }
-}
-
-/// A node failed (an error or a panic in its state machine).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct NodeFailed {
-    pub index: usize,
-    pub message: String,
-}
-
-/// A collector hands over the rows of the node it collected.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Collected {
-    pub node: String,
-    pub schema: Arc<StreamSchema>,
-    pub batches: Vec<RecordBatch>,
-}
-
-/// The store writer applied and flushed one batch of writes.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Flushed {
-    pub result: orcapod::Result<()>,
-}
-
-/// The thread that applies and flushes a run's store writes, one batch after another,
-/// and acknowledges each batch to the supervisor.
-pub(crate) struct StoreWriter {
-    batches: Option<Sender<StoreWrites>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-/// At most this many threads key pipeline records for the store writer.
-const KEYERS: usize = 4;
-
-impl StoreWriter {
-    /// Starts the writer: keying threads (one per CPU, at most [`KEYERS`]) build the
-    /// records of each batch (a hash per row), and one thread applies and flushes the
-    /// built batches, so keying overlaps writing. A batch holds results with the
-    /// records naming them and is applied whole; batches are independent (first write
-    /// wins per id), so their order does not matter. Each is acknowledged once
-    /// ([`Flushed`]).
-    fn start(store: Arc<dyn ArrowStore>, supervisor: Addr<Supervisor>) -> std::io::Result<Self> {
-        let (tx, rx) = crossbeam_channel::unbounded::<StoreWrites>();
-        let (built_tx, built_rx) =
-            crossbeam_channel::unbounded::<orcapod::Result<Vec<StoreWrite>>>();
-        let keyers = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .clamp(1, KEYERS);
-        let mut threads = Vec::with_capacity(keyers + 1);
-        for i in 0..keyers {
-            let rx = rx.clone();
-            let built_tx = built_tx.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("orcapod-store-keyer-{i}"))
-                    .spawn(move || {
-                        while let Ok(StoreWrites {
-                            mut writes,
-                            records,
-                        }) = rx.recv()
-                        {
-                            let built = records
-                                .into_iter()
-                                .try_for_each(|r| {
-                                    writes.extend(r.build()?);
-                                    Ok(())
-                                })
-                                .map(|()| writes);
-                            if built_tx.send(built).is_err() {
-                                return;
-                            }
-                        }
-                    })?,
-            );
-        }
-        drop(built_tx);
-        let writer = std::thread::Builder::new()
-            .name("orcapod-store-writer".to_string())
-            .spawn(move || {
-                while let Ok(built) = built_rx.recv() {
-                    let result = built
-                        .and_then(|writes| apply_writes(store.as_ref(), writes))
-                        .and_then(|()| store.flush());
-                    supervisor.do_send(Flushed { result });
-                }
-            })?;
-        threads.push(writer);
-        Ok(StoreWriter {
-            batches: Some(tx),
-            threads,
-        })
-    }
-
-    /// Hands a batch over; false if the writer is gone.
-    fn send(&self, writes: StoreWrites) -> bool {
-        self.batches
-            .as_ref()
-            .is_some_and(|tx| tx.send(writes).is_ok())
-    }
-
-    /// Ends the threads once their queues are done.
-    fn close(&mut self) {
-        self.batches = None;
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// The caller cancels the run; `reason` (e.g. `SIGINT`) goes to the run log.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Cancel {
-    pub reason: String,
-}
 
 /// The run's id and start time, for the run log.
 #[derive(Debug, Clone)]
 pub(crate) struct RunLabel {
     pub run_id: String,
     pub started_at: String,
-}
-
-/// The wired actors, handed over once every address exists.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Wired {
-    pub nodes: Vec<Addr<NodeActor>>,
 }
 
 /// The store of a run: its root (for the run log), the view scoped to the pipeline
@@ -245,7 +77,7 @@ pub(crate) struct RunStore {
 /// The per-run supervisor.
 pub(crate) struct Supervisor {
     names: Vec<String>,
-    nodes: Vec<Addr<NodeActor>>,
+    nodes: Vec<NodeLink>,
     ended: Vec<bool>,
     continue_on_error: bool,
     failures: Vec<NodeFailure>,
@@ -341,7 +173,7 @@ impl Supervisor {
         self.stopping.store(true, Ordering::SeqCst);
         // Once cancelled, a run whose node failed meanwhile (e.g. its command died of the
         // same Ctrl-C) is interrupted; a failure to store is still reported as such.
-        let node_failed = matches!(&outcome, Err(RunError::NodeFailed(f)) if f.node != STORE_NODE);
+        let node_failed = matches!(&outcome, Err(e) if e.is_node_failure());
         if self.cancel_reason.is_some() && node_failed {
             outcome = Err(RunError::Cancelled);
         }
@@ -355,23 +187,7 @@ impl Supervisor {
                 run_id: self.label.run_id.clone(),
                 started_at: self.label.started_at.clone(),
                 finished_at,
-                outcome: match &outcome {
-                    Ok(_) => RunOutcome::Completed,
-                    Err(RunError::Cancelled) => RunOutcome::Interrupted {
-                        reason: self
-                            .cancel_reason
-                            .clone()
-                            .unwrap_or_else(|| "cancelled".to_string()),
-                    },
-                    Err(RunError::NodeFailed(failure)) => RunOutcome::Failed {
-                        node: failure.node.clone(),
-                        reason: failure.message.clone(),
-                    },
-                    Err(other) => RunOutcome::Failed {
-                        node: String::new(),
-                        reason: other.to_string(),
-                    },
-                },
+                outcome: logged_outcome(&outcome, self.cancel_reason.as_deref()),
             };
             if let Err(e) = write_run_log(store.as_ref(), &self.pipeline, &run, &stats) {
                 if outcome.is_ok() {
@@ -441,7 +257,7 @@ impl Supervisor {
         self.pending_rows = 0;
         if self.writer.is_none() {
             if let Some(store) = &self.scoped_store {
-                match StoreWriter::start(store.clone(), ctx.address()) {
+                match StoreWriter::start(store.clone(), ctx.address().recipient()) {
                     Ok(writer) => self.writer = Some(writer),
                     Err(e) => {
                         self.store_failed(format!("cannot start the store writer: {e}"), ctx);
@@ -478,17 +294,13 @@ impl Supervisor {
     fn store_failed(&mut self, message: String, ctx: &mut Context<Self>) {
         self.stop_all();
         self.finishing = None;
-        let failure = NodeFailure {
-            node: STORE_NODE.to_string(),
-            message,
-        };
-        self.finish(Err(RunError::NodeFailed(failure)), ctx);
+        self.finish(Err(RunError::store_failed(message)), ctx);
     }
 
     fn stop_all(&self) {
         for (node, ended) in self.nodes.iter().zip(&self.ended) {
             if !ended {
-                node.do_send(Stop);
+                node.stop.do_send(Stop);
             }
         }
     }
@@ -539,19 +351,11 @@ impl Handler<Wired> for Supervisor {
     fn handle(&mut self, wired: Wired, ctx: &mut Context<Self>) {
         self.nodes = wired.nodes;
         if self.nodes.is_empty() {
-            self.finish(
-                Ok(RunOutput {
-                    streams: HashMap::new(),
-                    failures: Vec::new(),
-                    stats: Vec::new(),
-                    warnings: Vec::new(),
-                }),
-                ctx,
-            );
+            self.finish(Ok(RunOutput::empty()), ctx);
             return;
         }
         for node in &self.nodes {
-            node.do_send(Start);
+            node.start.do_send(Start);
         }
     }
 }

@@ -1,20 +1,26 @@
 //! The CSV text of an export (quoting and value encoding: see the [module docs](super)).
 
 use std::borrow::Cow;
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 
+use super::format::Columns;
 use super::json::{datum_json, json_text};
 use super::sorted::SortedStream;
-use super::Columns;
 use crate::function::non_finite_text;
 use crate::model::Datum;
 
+impl SortedStream {
+    /// Writes the CSV text (see the [module docs](crate::export)): a header line, then one line
+    /// per row.
+    pub fn write_csv<W: Write>(&self, out: W, columns: Columns) -> io::Result<()> {
+        let mut out = BufWriter::new(out);
+        write_table(&mut out, self, columns)?;
+        out.flush()
+    }
+}
+
 /// Writes the header line, then one line per row.
-pub(super) fn write_table<W: Write>(
-    out: &mut W,
-    sorted: &SortedStream,
-    columns: Columns,
-) -> io::Result<()> {
+fn write_table<W: Write>(out: &mut W, sorted: &SortedStream, columns: Columns) -> io::Result<()> {
     let shown = sorted.column_indices(columns);
     let fields = sorted.schema().arrow().fields();
     let header: Vec<Option<Cow<str>>> = shown

@@ -1,16 +1,25 @@
 //! The JSON document of an export (layout and value encoding: see the [module
 //! docs](super)).
 
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 
 use serde::Serialize;
 use serde_json::ser::Formatter;
 use serde_json::{Map, Value as Json};
 
+use super::format::Columns;
 use super::sorted::SortedStream;
-use super::Columns;
 use crate::function::{datum_to_json_with, NonFiniteFloats};
 use crate::model::Datum;
+
+impl SortedStream {
+    /// Writes the JSON document (see the [module docs](crate::export)), ending with a newline.
+    pub fn write_json<W: Write>(&self, out: W, columns: Columns) -> io::Result<()> {
+        let mut out = BufWriter::new(out);
+        write_document(&mut out, self, columns)?;
+        out.flush()
+    }
+}
 
 /// A value as exported JSON: non-finite floats as `"NaN"`, `"inf"`, `"-inf"`.
 pub(super) fn datum_json(datum: &Datum) -> Json {
@@ -30,7 +39,7 @@ fn write_json_value<W: Write>(out: &mut W, value: &Json) -> io::Result<()> {
 }
 
 /// Writes the document: header keys one per line, then `"rows"` with one row per line.
-pub(super) fn write_document<W: Write>(
+fn write_document<W: Write>(
     out: &mut W,
     sorted: &SortedStream,
     columns: Columns,
@@ -79,17 +88,22 @@ pub(super) fn write_document<W: Write>(
 /// serde_json's compact output with a space after each `,` and `:`.
 struct Spaced;
 
+/// Writes the `", "` before every element of an array or object but the first.
+fn separator<W: ?Sized + Write>(writer: &mut W, first: bool) -> io::Result<()> {
+    if first {
+        Ok(())
+    } else {
+        writer.write_all(b", ")
+    }
+}
+
 impl Formatter for Spaced {
     fn begin_array_value<W: ?Sized + Write>(
         &mut self,
         writer: &mut W,
         first: bool,
     ) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
+        separator(writer, first)
     }
 
     fn begin_object_key<W: ?Sized + Write>(
@@ -97,11 +111,7 @@ impl Formatter for Spaced {
         writer: &mut W,
         first: bool,
     ) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
+        separator(writer, first)
     }
 
     fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {

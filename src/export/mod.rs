@@ -91,91 +91,21 @@
 
 mod arrow_ipc;
 mod csv;
+mod format;
 mod json;
 mod sorted;
 
-use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::model::Stream;
 
 pub use arrow_ipc::{read_arrow, TAG_COLUMNS_METADATA};
+pub use format::{Columns, Format};
 pub use sorted::SortedStream;
-
-/// A file format results are written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
-    /// `name.json` and `name.all_info.json`.
-    Json,
-    /// `name.csv` and `name.all_info.csv`.
-    Csv,
-    /// `name.arrow` (Arrow IPC file, every column).
-    Arrow,
-}
-
-impl Format {
-    /// Every format, in the order the command line lists them.
-    pub const ALL: [Format; 3] = [Format::Json, Format::Csv, Format::Arrow];
-
-    /// The format's name on the command line (`json`, `csv`, `arrow`), also its file
-    /// extension.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Json => "json",
-            Format::Csv => "csv",
-            Format::Arrow => "arrow",
-        }
-    }
-
-    /// The files an output called `name` is written to, with the columns each holds.
-    pub fn files(self, name: &str) -> Vec<(String, Columns)> {
-        let ext = self.name();
-        match self {
-            Format::Json | Format::Csv => vec![
-                (format!("{name}.{ext}"), Columns::TagsAndPackets),
-                (format!("{name}.all_info.{ext}"), Columns::AllInfo),
-            ],
-            Format::Arrow => vec![(format!("{name}.{ext}"), Columns::AllInfo)],
-        }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Format {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Format> {
-        Format::ALL
-            .into_iter()
-            .find(|f| f.name() == s)
-            .ok_or_else(|| {
-                Error::invalid(
-                    "output format",
-                    format!("unknown format `{s}`; expected json, csv or arrow"),
-                )
-            })
-    }
-}
-
-/// Which columns an export shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Columns {
-    /// The user tag columns, then the packet columns.
-    TagsAndPackets,
-    /// Every column: user tags, packets, system tags (`_tag_…`) and source info
-    /// (`_source_…`).
-    AllInfo,
-}
 
 /// Writes `stream` as output `name` in `format` into directory `dir` (created if
 /// missing), each file atomically (see the [module docs](self)). Returns the paths
@@ -312,20 +242,6 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_parse_and_name_their_files() {
-        for f in Format::ALL {
-            assert_eq!(f.name().parse::<Format>().unwrap(), f);
-        }
-        assert!("parquet".parse::<Format>().is_err());
-        let names: Vec<String> = Format::Json.files("g").into_iter().map(|f| f.0).collect();
-        assert_eq!(names, ["g.json", "g.all_info.json"]);
-        assert_eq!(
-            Format::Arrow.files("g"),
-            [("g.arrow".into(), Columns::AllInfo)]
-        );
-    }
 
     #[test]
     fn output_names_cannot_escape_the_directory() {

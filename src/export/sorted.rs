@@ -1,7 +1,6 @@
 //! [`SortedStream`]: a stream's rows in export order, ready to be written in any format.
 
 use std::cmp::Ordering;
-use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, RecordBatchOptions};
@@ -9,7 +8,7 @@ use arrow::util::display::FormatOptions;
 use arrow::util::pretty::pretty_format_batches_with_options;
 use arrow_row::{RowConverter, SortField};
 
-use super::Columns;
+use super::format::Columns;
 use crate::error::Result;
 use crate::model::{Datum, Stream, StreamSchema};
 
@@ -101,21 +100,6 @@ impl SortedStream {
                 .collect(),
             Columns::AllInfo => (0..self.schema.arrow().fields().len()).collect(),
         }
-    }
-
-    /// Writes the JSON document (see the [module docs](super)), ending with a newline.
-    pub fn write_json<W: Write>(&self, out: W, columns: Columns) -> io::Result<()> {
-        let mut out = BufWriter::new(out);
-        super::json::write_document(&mut out, self, columns)?;
-        out.flush()
-    }
-
-    /// Writes the CSV text (see the [module docs](super)): a header line, then one line
-    /// per row.
-    pub fn write_csv<W: Write>(&self, out: W, columns: Columns) -> io::Result<()> {
-        let mut out = BufWriter::new(out);
-        super::csv::write_table(&mut out, self, columns)?;
-        out.flush()
     }
 
     /// The rows as a text table, ending with a newline: Arrow's pretty printer, with

@@ -53,12 +53,17 @@ pub fn datum_to_json_with(datum: &Datum, non_finite: NonFiniteFloats) -> Json {
 
 /// `"NaN"`, `"inf"` or `"-inf"`: the text of a float that is not finite.
 pub fn non_finite_text(f: f64) -> &'static str {
+    by_non_finite(f, ["NaN", "inf", "-inf"])
+}
+
+/// `[nan, infinity, minus_infinity]`, picked by the float `f` that is not finite.
+pub(super) fn by_non_finite<T>(f: f64, [nan, infinity, minus_infinity]: [T; 3]) -> T {
     if f.is_nan() {
-        "NaN"
+        nan
     } else if f > 0.0 {
-        "inf"
+        infinity
     } else {
-        "-inf"
+        minus_infinity
     }
 }
 

@@ -27,6 +27,8 @@ use arrow::datatypes::FieldRef;
 
 use crate::model::Datum;
 
+pub use closure::{ClosureFunction, PacketClosure};
+pub use command::{kill_all_commands, CommandFunction, CommandWorker, Protocol};
 pub(crate) use failure::packet_failed;
 pub use failure::{MissingResults, PacketCounts, PacketFailure};
 pub use job::{Completed, Job, PacketBuffer, PacketResult};
@@ -34,6 +36,7 @@ pub use json::{
     datum_from_json, datum_to_json, datum_to_json_with, non_finite_text, NonFiniteFloats,
 };
 pub use pod::{FunctionPod, FunctionUri, MAX_CONCURRENCY};
+pub use runner::{JobEnd, JobRunner, RunnerHost, MAX_RERUNS};
 pub use stored::PreparedPush;
 
 /// Why one packet could not be computed. Failures are per packet: under the continue
@@ -143,7 +146,7 @@ pub fn retry_backoff(retry: u32) -> std::time::Duration {
 
 /// Runs `worker` on one packet, turning a panic of user code into a failure of that
 /// packet (the panic never escapes).
-pub fn call_catching_panics(
+pub(crate) fn call_catching_panics(
     worker: &mut dyn FunctionWorker,
     packet: &[(String, Datum)],
 ) -> Result<Vec<Datum>, FunctionError> {
@@ -152,7 +155,7 @@ pub fn call_catching_panics(
 
 /// Runs `f` (user code), turning a panic into a failure whose message is `what`, a colon
 /// and the panic's message (the panic never escapes).
-pub fn catching_panics<T>(
+pub(crate) fn catching_panics<T>(
     what: &str,
     f: impl FnOnce() -> Result<T, FunctionError>,
 ) -> Result<T, FunctionError> {

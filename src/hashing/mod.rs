@@ -9,10 +9,14 @@
 //! hasher (`arrow_v0.1`, [`arrow`]). Hashes must be stable across runs, processes and
 //! machines and equal to the reference's, because they name system-tag columns and
 //! database paths. Nothing here depends on an executor, a batch boundary or a clock.
+//!
+//! [`in_memory`] is the one exception to "hashes are compatibility promises": it holds
+//! the hashers of in-process hash tables, whose values never leave memory.
 
 pub mod arrow;
 pub(crate) mod content_hash;
 pub mod identity;
+pub(crate) mod in_memory;
 pub mod python_type;
 pub mod semantic;
 

@@ -249,47 +249,27 @@ pub fn array_from_datums(column: &str, data_type: &DataType, values: &[Datum]) -
             }
             Arc::new(b.finish()) as ArrayRef
         }
-        DataType::Int64 => Arc::new(
-            values
-                .iter()
-                .map(|v| match v {
-                    Datum::Null => Ok(None),
-                    Datum::Int(x) => Ok(Some(*x)),
-                    other => Err(mismatch(other)),
-                })
-                .collect::<Result<Int64Array>>()?,
-        ),
-        DataType::Float64 => Arc::new(
-            values
-                .iter()
-                .map(|v| match v {
-                    Datum::Null => Ok(None),
-                    Datum::Float(x) => Ok(Some(*x)),
-                    Datum::Int(x) => Ok(Some(*x as f64)),
-                    other => Err(mismatch(other)),
-                })
-                .collect::<Result<Float64Array>>()?,
-        ),
-        DataType::LargeUtf8 => Arc::new(
-            values
-                .iter()
-                .map(|v| match v {
-                    Datum::Null => Ok(None),
-                    Datum::Str(x) => Ok(Some(x.as_str())),
-                    other => Err(mismatch(other)),
-                })
-                .collect::<Result<LargeStringArray>>()?,
-        ),
-        DataType::LargeBinary => Arc::new(
-            values
-                .iter()
-                .map(|v| match v {
-                    Datum::Null => Ok(None),
-                    Datum::Bytes(x) => Ok(Some(x.as_slice())),
-                    other => Err(mismatch(other)),
-                })
-                .collect::<Result<LargeBinaryArray>>()?,
-        ),
+        DataType::Int64 => collect_array::<Int64Array, _>(values, &mismatch, |v| match v {
+            Datum::Int(x) => Some(*x),
+            _ => None,
+        })?,
+        DataType::Float64 => collect_array::<Float64Array, _>(values, &mismatch, |v| match v {
+            Datum::Float(x) => Some(*x),
+            Datum::Int(x) => Some(*x as f64),
+            _ => None,
+        })?,
+        DataType::LargeUtf8 => {
+            collect_array::<LargeStringArray, _>(values, &mismatch, |v| match v {
+                Datum::Str(x) => Some(x.as_str()),
+                _ => None,
+            })?
+        }
+        DataType::LargeBinary => {
+            collect_array::<LargeBinaryArray, _>(values, &mismatch, |v| match v {
+                Datum::Bytes(x) => Some(x.as_slice()),
+                _ => None,
+            })?
+        }
         DataType::LargeList(item) => {
             let mut offsets = Vec::with_capacity(values.len() + 1);
             offsets.push(0i64);
@@ -322,6 +302,26 @@ pub fn array_from_datums(column: &str, data_type: &DataType, values: &[Datum]) -
             ))
         }
     })
+}
+
+/// An array `A` of `values`: nulls as nulls, every other value read by `get`, which
+/// gives `None` for a value that does not fit (the error is then `mismatch(value)`).
+fn collect_array<'a, A, T>(
+    values: &'a [Datum],
+    mismatch: &dyn Fn(&Datum) -> Error,
+    get: impl Fn(&'a Datum) -> Option<T>,
+) -> Result<ArrayRef>
+where
+    A: FromIterator<Option<T>> + Array + 'static,
+{
+    let array = values
+        .iter()
+        .map(|v| match v {
+            Datum::Null => Ok(None),
+            other => get(other).map(Some).ok_or_else(|| mismatch(other)),
+        })
+        .collect::<Result<A>>()?;
+    Ok(Arc::new(array))
 }
 
 #[cfg(test)]

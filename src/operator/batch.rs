@@ -31,6 +31,7 @@ use arrow::compute::take_record_batch;
 use arrow::datatypes::{DataType, Field, FieldRef};
 use arrow::record_batch::RecordBatch;
 
+use super::checks::single_port;
 use super::{InputInfo, Operator};
 use crate::error::{Error, Result};
 use crate::model::{Datum, StreamSchema};
@@ -260,9 +261,7 @@ impl Operator for Batch {
     }
 
     fn push(&mut self, port: usize, batch: RecordBatch) -> Result<()> {
-        if port != 0 {
-            return Err(Error::internal(format!("{NAME}: no input port {port}")));
-        }
+        single_port(NAME, port)?;
         if self.finished {
             return Err(Error::internal(format!("{NAME}: push after finish")));
         }
@@ -274,9 +273,7 @@ impl Operator for Batch {
     }
 
     fn finish(&mut self, port: usize) -> Result<()> {
-        if port != 0 {
-            return Err(Error::internal(format!("{NAME}: no input port {port}")));
-        }
+        single_port(NAME, port)?;
         if self.finished {
             return Ok(());
         }

@@ -11,7 +11,6 @@ use arrow::array::ArrayRef;
 use arrow::datatypes::FieldRef;
 use arrow::record_batch::RecordBatch;
 
-use super::spec::OperatorSpec;
 use super::{InputInfo, Operator};
 use crate::error::{Error, Result};
 use crate::model::columns::source_info_column;
@@ -52,16 +51,27 @@ impl Operator for Projection {
     }
 }
 
-/// Select or drop user tag or packet columns.
-pub(super) fn select_columns(spec: &OperatorSpec, input: &InputInfo) -> Result<Projection> {
+/// Which user columns a projection acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    /// The user tag columns.
+    Tags,
+    /// The packet columns (their source-info columns follow them).
+    Packets,
+}
+
+/// Select (`keep_named`) or drop (otherwise) the named user tag or packet `columns` of
+/// `input`, for the operator called `operator` (named in errors).
+pub(super) fn select_columns(
+    operator: &str,
+    input: &InputInfo,
+    role: Role,
+    columns: &[String],
+    strict: bool,
+    keep_named: bool,
+) -> Result<Projection> {
     let schema = &input.schema;
-    let (columns, strict, on_tags, keep_named) = match spec {
-        OperatorSpec::SelectTagColumns { columns, strict } => (columns, *strict, true, true),
-        OperatorSpec::DropTagColumns { columns, strict } => (columns, *strict, true, false),
-        OperatorSpec::SelectPacketColumns { columns, strict } => (columns, *strict, false, true),
-        OperatorSpec::DropPacketColumns { columns, strict } => (columns, *strict, false, false),
-        _ => return Err(Error::internal("SelectColumns built from another operator")),
-    };
+    let on_tags = role == Role::Tags;
     let present = if on_tags {
         schema.tag_names()
     } else {
@@ -76,7 +86,7 @@ pub(super) fn select_columns(spec: &OperatorSpec, input: &InputInfo) -> Result<P
         if !missing.is_empty() {
             let kind = if on_tags { "tag" } else { "packet" };
             return Err(Error::schema(
-                spec.class_name(),
+                operator,
                 format!(
                     "missing {kind} columns: {}; the input has {kind} columns: {}",
                     missing.join(", "),
@@ -110,7 +120,7 @@ pub(super) fn select_columns(spec: &OperatorSpec, input: &InputInfo) -> Result<P
     )?);
     if output.packet_fields().is_empty() {
         return Err(Error::schema(
-            spec.class_name(),
+            operator,
             "no packet column would remain; a stream needs at least one",
         ));
     }
@@ -127,19 +137,16 @@ pub(super) fn select_columns(spec: &OperatorSpec, input: &InputInfo) -> Result<P
     })
 }
 
-/// Rename (and optionally drop the unnamed) user tag or packet columns.
-pub(super) fn map_columns(spec: &OperatorSpec, input: &InputInfo) -> Result<Projection> {
-    let (name_map, drop_unmapped, on_tags): (&BTreeMap<String, String>, bool, bool) = match spec {
-        OperatorSpec::MapTags {
-            name_map,
-            drop_unmapped,
-        } => (name_map, *drop_unmapped, true),
-        OperatorSpec::MapPackets {
-            name_map,
-            drop_unmapped,
-        } => (name_map, *drop_unmapped, false),
-        _ => return Err(Error::internal("MapColumns built from another operator")),
-    };
+/// Rename the user tag or packet columns of `input` named in `name_map` (and drop the
+/// unnamed ones when `drop_unmapped`), for the operator called `operator`.
+pub(super) fn map_columns(
+    operator: &str,
+    input: &InputInfo,
+    role: Role,
+    name_map: &BTreeMap<String, String>,
+    drop_unmapped: bool,
+) -> Result<Projection> {
+    let on_tags = role == Role::Tags;
     let schema = &input.schema;
     let fields = schema.arrow().fields();
     let (mapped_range, other_names) = if on_tags {
@@ -161,7 +168,7 @@ pub(super) fn map_columns(spec: &OperatorSpec, input: &InputInfo) -> Result<Proj
     for (_, f) in &kept {
         if !seen.insert(f.name().as_str()) {
             return Err(Error::schema(
-                spec.class_name(),
+                operator,
                 format!(
                     "renaming would cause collisions: more than one column would be named `{}`",
                     f.name()
@@ -174,7 +181,7 @@ pub(super) fn map_columns(spec: &OperatorSpec, input: &InputInfo) -> Result<Proj
         .find(|n| crate::model::columns::is_reserved(n))
     {
         return Err(Error::schema(
-            spec.class_name(),
+            operator,
             format!("cannot rename a column to `{new}`: names starting with `_` are reserved"),
         ));
     }
@@ -202,7 +209,7 @@ pub(super) fn map_columns(spec: &OperatorSpec, input: &InputInfo) -> Result<Proj
     };
     if packet_fields.is_empty() {
         return Err(Error::schema(
-            spec.class_name(),
+            operator,
             "no packet column would remain; a stream needs at least one",
         ));
     }

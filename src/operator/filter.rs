@@ -21,6 +21,7 @@ use arrow::compute::{and, cast, filter_record_batch, is_not_null, is_null, or};
 use arrow::datatypes::{DataType, Schema};
 use arrow::record_batch::RecordBatch;
 
+use super::checks::single_port;
 use super::{InputInfo, Operator};
 use crate::error::{Error, Result};
 use crate::hashing::Value;
@@ -112,7 +113,7 @@ impl Predicate {
 }
 
 /// A value as the semantic hasher sees it (bytes as lowercase hex, like the reference).
-pub(crate) fn datum_value(d: &Datum) -> Value {
+pub(super) fn datum_value(d: &Datum) -> Value {
     match d {
         Datum::Null => Value::None,
         Datum::Bool(b) => Value::Bool(*b),
@@ -412,9 +413,7 @@ impl Operator for Filter {
     }
 
     fn push(&mut self, port: usize, batch: RecordBatch) -> Result<()> {
-        if port != 0 {
-            return Err(Error::internal(format!("{NAME}: no input port {port}")));
-        }
+        single_port(NAME, port)?;
         let kept = match self.mask(&batch)? {
             None => batch,
             Some(mask) => filter_record_batch(&batch, &mask)?,
@@ -429,9 +428,7 @@ impl Operator for Filter {
     }
 
     fn finish(&mut self, port: usize) -> Result<()> {
-        if port != 0 {
-            return Err(Error::internal(format!("{NAME}: no input port {port}")));
-        }
+        single_port(NAME, port)?;
         Ok(())
     }
 

@@ -3,7 +3,9 @@
 //! identity: only equality of encoded keys matters.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
+
+use crate::hashing::in_memory::{mix_bytes, PassThrough};
 
 /// An encoded key of at most `N` bytes, held inline: compared and hashed without a
 /// pointer to follow or an allocation.
@@ -31,48 +33,9 @@ impl<const N: usize> Hash for InlineKey<N> {
     }
 }
 
-/// A hasher for keys whose `Hash` writes one well-mixed 64-bit hash.
-#[derive(Default)]
-pub(super) struct PrehashedKey(u64);
-
-impl Hasher for PrehashedKey {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used; stay correct for anything else.
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
 /// A fast, well-mixed 64-bit hash of encoded key bytes (in memory only, never stored).
 pub(super) fn key_hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h = bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        h = (h.rotate_left(23) ^ word).wrapping_mul(K);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut word = [0u8; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(K);
-    }
-    // murmur3's finaliser: every input bit reaches every output bit.
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
-    h ^ (h >> 33)
+    mix_bytes(bytes.len() as u64, bytes)
 }
 
 /// The longest key a [`KeySet`] holds inline: two `Int64` columns encode to 18 bytes.
@@ -81,8 +44,8 @@ const SET_INLINE_BYTES: usize = 23;
 /// A set of encoded keys: short ones inline, longer ones on the heap, grouped by hash.
 #[derive(Default)]
 pub(super) struct KeySet {
-    short: HashSet<InlineKey<SET_INLINE_BYTES>, BuildHasherDefault<PrehashedKey>>,
-    long: HashMap<u64, Vec<Box<[u8]>>, BuildHasherDefault<PrehashedKey>>,
+    short: HashSet<InlineKey<SET_INLINE_BYTES>, PassThrough>,
+    long: HashMap<u64, Vec<Box<[u8]>>, PassThrough>,
 }
 
 impl KeySet {

@@ -22,14 +22,14 @@
 //! | batch (`batch_size = 0`) | barrier: one row of everything at the end |
 
 mod batch;
+mod checks;
 mod columns;
 mod filter;
-mod int_keys;
 mod join;
 mod keys;
 mod semi_join;
 mod spec;
-pub mod system_tags;
+mod system_tags;
 
 use std::sync::Arc;
 

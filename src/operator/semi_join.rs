@@ -17,6 +17,7 @@ use arrow::datatypes::FieldRef;
 use arrow::record_batch::RecordBatch;
 use arrow_row::{RowConverter, SortField};
 
+use super::checks::same_type;
 use super::keys::KeySet;
 use super::{InputInfo, Operator};
 use crate::error::{Error, Result};
@@ -137,17 +138,9 @@ fn common_keys(left: &StreamSchema, right: &StreamSchema) -> Result<Option<Keys>
         let Some((j, other)) = right_fields.iter().find(|(_, f)| f.name() == field.name()) else {
             continue;
         };
-        if other.data_type() != field.data_type() {
-            return Err(Error::schema(
-                "SemiJoin",
-                format!(
-                    "column `{}` has incompatible types: {} and {}",
-                    field.name(),
-                    field.data_type(),
-                    other.data_type()
-                ),
-            ));
-        }
+        let column = format!("column `{}`", field.name());
+        let (a, b) = (field.data_type(), other.data_type());
+        same_type("SemiJoin", &column, a, b, "incompatible types")?;
         left_idx.push(i);
         right_idx.push(*j);
         sort_fields.push(SortField::new(field.data_type().clone()));

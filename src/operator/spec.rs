@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::batch::Batch;
-use super::columns::{map_columns, select_columns};
+use super::columns::{map_columns, select_columns, Role};
 use super::filter::{Filter, Predicate};
 use super::join::{Join, MergeJoin};
 use super::semi_join::SemiJoin;
@@ -185,6 +185,13 @@ impl OperatorSpec {
     /// Validates the inputs and builds a running operator over them.
     pub fn build(&self, inputs: &[InputInfo]) -> Result<Box<dyn Operator>> {
         self.check_arity(inputs.len())?;
+        let name = self.class_name();
+        let select = |role, columns: &[String], strict, keep_named| {
+            select_columns(name, &inputs[0], role, columns, strict, keep_named)
+        };
+        let map = |role, name_map: &BTreeMap<String, String>, drop_unmapped| {
+            map_columns(name, &inputs[0], role, name_map, drop_unmapped)
+        };
         Ok(match self {
             OperatorSpec::Join => Box::new(Join::new(inputs)?),
             OperatorSpec::MergeJoin => Box::new(MergeJoin::new(inputs)?),
@@ -193,13 +200,26 @@ impl OperatorSpec {
                 batch_size,
                 drop_partial_batch,
             } => Box::new(Batch::new(&inputs[0], *batch_size, *drop_partial_batch)?),
-            OperatorSpec::SelectTagColumns { .. }
-            | OperatorSpec::SelectPacketColumns { .. }
-            | OperatorSpec::DropTagColumns { .. }
-            | OperatorSpec::DropPacketColumns { .. } => Box::new(select_columns(self, &inputs[0])?),
-            OperatorSpec::MapTags { .. } | OperatorSpec::MapPackets { .. } => {
-                Box::new(map_columns(self, &inputs[0])?)
+            OperatorSpec::SelectTagColumns { columns, strict } => {
+                Box::new(select(Role::Tags, columns, *strict, true)?)
             }
+            OperatorSpec::DropTagColumns { columns, strict } => {
+                Box::new(select(Role::Tags, columns, *strict, false)?)
+            }
+            OperatorSpec::SelectPacketColumns { columns, strict } => {
+                Box::new(select(Role::Packets, columns, *strict, true)?)
+            }
+            OperatorSpec::DropPacketColumns { columns, strict } => {
+                Box::new(select(Role::Packets, columns, *strict, false)?)
+            }
+            OperatorSpec::MapTags {
+                name_map,
+                drop_unmapped,
+            } => Box::new(map(Role::Tags, name_map, *drop_unmapped)?),
+            OperatorSpec::MapPackets {
+                name_map,
+                drop_unmapped,
+            } => Box::new(map(Role::Packets, name_map, *drop_unmapped)?),
             OperatorSpec::Filter {
                 predicates,
                 constraints,

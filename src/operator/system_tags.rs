@@ -28,7 +28,7 @@ use crate::model::StreamSchema;
 
 /// The canonical order of `inputs`: argument indices stable-sorted by the string form of
 /// each input's pipeline hash. Element `p` is the argument index at canonical position `p`.
-pub fn canonical_order(inputs: &[InputInfo]) -> Vec<usize> {
+pub(super) fn canonical_order(inputs: &[InputInfo]) -> Vec<usize> {
     let keys: Vec<String> = inputs.iter().map(|i| i.pipeline_hash.to_string()).collect();
     let mut order: Vec<usize> = (0..inputs.len()).collect();
     order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
@@ -37,7 +37,7 @@ pub fn canonical_order(inputs: &[InputInfo]) -> Vec<usize> {
 
 /// The schema of `input` as a join at canonical `position` sees it: identical, except
 /// that every system-tag column is renamed `{name}::{hash12}:{position}`.
-pub fn extended_schema(input: &InputInfo, position: usize) -> Result<StreamSchema> {
+pub(super) fn extended_schema(input: &InputInfo, position: usize) -> Result<StreamSchema> {
     let hash = input.pipeline_hash.hex_prefix(SYSTEM_TAG_HASH_CHARS);
     let schema = &input.schema;
     let renamed: Vec<FieldRef> = schema
@@ -79,13 +79,13 @@ struct Group {
 /// ordered by that pair (ties keep position order) and the values written back to the
 /// positions in that order. Columns without a numeric position are never touched.
 #[derive(Debug)]
-pub struct SystemTagSorter {
+pub(super) struct SystemTagSorter {
     groups: Vec<Group>,
 }
 
 impl SystemTagSorter {
     /// Finds the groups to sort in the system-tag columns of `schema`.
-    pub fn new(schema: &StreamSchema) -> Result<Self> {
+    pub(super) fn new(schema: &StreamSchema) -> Result<Self> {
         // provenance path → position → field → column index
         let mut paths: BTreeMap<&str, BTreeMap<usize, BTreeMap<&str, usize>>> = BTreeMap::new();
         let fields = schema.arrow().fields();
@@ -109,12 +109,12 @@ impl SystemTagSorter {
     }
 
     /// True when no column ever needs re-sorting (all inputs have distinct provenance).
-    pub fn is_noop(&self) -> bool {
+    pub(super) fn is_noop(&self) -> bool {
         self.groups.is_empty()
     }
 
     /// Applies the per-row sort to a batch of the schema given to [`new`](Self::new).
-    pub fn apply(&self, batch: RecordBatch) -> Result<RecordBatch> {
+    pub(super) fn apply(&self, batch: RecordBatch) -> Result<RecordBatch> {
         if self.is_noop() || batch.num_rows() == 0 {
             return Ok(batch);
         }

@@ -11,6 +11,7 @@
 //! the actor runtime must agree with on every pipeline.
 
 mod cache;
+mod dag;
 mod graph;
 mod stored;
 
@@ -28,6 +29,7 @@ use crate::store::FunctionPaths;
 
 pub use crate::exec::{BackoffWaiter, SyncExecutor};
 pub use cache::{cached_source_path, CacheMode, OperatorLog};
+pub(crate) use dag::{Dag, Ties};
 pub use stored::{
     read_run_log, stored_source, write_run_log, NodeStats, RunInfo, RunOutcome, RunRecord,
 };
@@ -368,16 +370,7 @@ impl PipelineBuilder {
                 return Err(plan_error(format!("two nodes are named `{name}`")));
             }
         }
-        for (name, _, inputs) in &self.nodes {
-            for input in inputs {
-                if !position.contains_key(input.as_str()) {
-                    return Err(plan_error(format!(
-                        "node `{name}` reads `{input}`, which is not a source or node"
-                    )));
-                }
-            }
-        }
-        let order = self.topological_order(&position).map_err(plan_error)?;
+        let order = self.topological_order().map_err(plan_error)?;
 
         let mut pipeline = Pipeline {
             name: self.name.clone(),
@@ -448,36 +441,22 @@ impl PipelineBuilder {
         Ok(pipeline)
     }
 
-    /// Kahn's algorithm; ties keep declaration order. On a cycle, names its nodes.
-    fn topological_order(&self, position: &HashMap<&str, usize>) -> Result<Vec<usize>, String> {
-        let n = self.nodes.len();
-        let mut missing_inputs: Vec<usize> = self.nodes.iter().map(|(_, _, i)| i.len()).collect();
-        let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for (i, (_, _, inputs)) in self.nodes.iter().enumerate() {
-            for input in inputs {
-                readers[position[input.as_str()]].push(i);
-            }
-        }
-        let mut ready: std::collections::BTreeSet<usize> =
-            (0..n).filter(|&i| missing_inputs[i] == 0).collect();
-        let mut order = Vec::with_capacity(n);
-        while let Some(i) = ready.pop_first() {
-            order.push(i);
-            for &r in &readers[i] {
-                missing_inputs[r] -= 1;
-                if missing_inputs[r] == 0 {
-                    ready.insert(r);
-                }
-            }
-        }
-        if order.len() < n {
-            let stuck: Vec<String> = (0..n)
-                .filter(|i| missing_inputs[*i] > 0)
-                .map(|i| format!("`{}`", self.nodes[i].0))
-                .collect();
-            let stuck = stuck.join(", ");
-            return Err(format!("the nodes {stuck} form a cycle (or read one)"));
-        }
-        Ok(order)
+    /// Inputs that exist, and an order with ties in declaration order; on a cycle, names
+    /// its nodes (and those reading it).
+    fn topological_order(&self) -> Result<Vec<usize>, String> {
+        let nodes = self.nodes.iter();
+        let dag = Dag::new(nodes.map(|(name, _, inputs)| (name.as_str(), inputs.as_slice())))
+            .map_err(|unknown| {
+                format!(
+                    "node `{}` reads `{}`, which is not a source or node",
+                    self.nodes[unknown.node].0, unknown.input
+                )
+            })?;
+        dag.order(Ties::Declared).map_err(|cycle| {
+            format!(
+                "the nodes {} form a cycle (or read one)",
+                dag.stuck_names(&cycle)
+            )
+        })
     }
 }

@@ -4,25 +4,26 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::raw::{describe, keys_list, shown, Field, Mapping, Number, Position, Problem, Value};
+use super::suggest::did_you_mean;
+use super::value::{describe, keys_list, shown, Field, Mapping, Number, Position, Problem, Value};
 use crate::function::command::Protocol;
 use crate::model::Datum;
 
 /// The settings of one entry, consumed key by key. Errors name the key and where it is
 /// written; the caller adds the file and the entry.
-pub struct Args {
+pub(crate) struct Args {
     map: Mapping,
 }
 
 impl Args {
-    pub fn new(map: Mapping) -> Self {
+    pub(crate) fn new(map: Mapping) -> Self {
         Args { map }
     }
 
     /// Fails, naming the first key that is not one of `known` (with the closest known
     /// key, if one is close), before any argument is read: a misspelt key is reported
     /// as itself, not as a missing one.
-    pub fn only(&self, known: &[&str], what: &str) -> Result<(), Problem> {
+    pub(crate) fn only(&self, known: &[&str], what: &str) -> Result<(), Problem> {
         let Some(field) = self
             .map
             .fields
@@ -31,9 +32,7 @@ impl Args {
         else {
             return Ok(());
         };
-        let hint = super::compile::closest(&field.key, known.iter().copied())
-            .map(|c| format!(" (did you mean `{c}`?)"))
-            .unwrap_or_default();
+        let hint = did_you_mean(&field.key, known.iter().copied());
         let takes = if known.is_empty() {
             format!("{what} takes no arguments")
         } else {
@@ -46,7 +45,7 @@ impl Args {
     }
 
     /// Removes and returns the field of `key` (or of its first present alias).
-    pub fn take_field(&mut self, keys: &[&str]) -> Result<Option<Field>, Problem> {
+    pub(crate) fn take_field(&mut self, keys: &[&str]) -> Result<Option<Field>, Problem> {
         let present: Vec<&Field> = keys.iter().filter_map(|k| self.map.field(k)).collect();
         if present.len() > 1 {
             return Err(Problem::at(
@@ -62,38 +61,40 @@ impl Args {
     }
 
     /// Removes and returns the value of `key` (or of its first present alias).
-    pub fn take(&mut self, keys: &[&str]) -> Result<Option<Value>, Problem> {
+    pub(crate) fn take(&mut self, keys: &[&str]) -> Result<Option<Value>, Problem> {
         Ok(self.take_field(keys)?.map(|f| f.value))
     }
 
+    /// Removes and returns the field of `key` (or of its first present alias), unless
+    /// its value is null: a null is as if the key were not written.
+    fn take_present(&mut self, keys: &[&str]) -> Result<Option<Field>, Problem> {
+        Ok(self.take_field(keys)?.filter(|f| !f.value.is_null()))
+    }
+
     /// Text, as written (a number or `true` keeps its spelling); null is absent.
-    pub fn string(&mut self, key: &str) -> Result<Option<String>, Problem> {
-        let Some(field) = self.take_field(&[key])? else {
+    pub(crate) fn string(&mut self, key: &str) -> Result<Option<String>, Problem> {
+        let Some(field) = self.take_present(&[key])? else {
             return Ok(None);
         };
-        match &field.value {
-            Value::Null(_) => Ok(None),
-            value => match value.text() {
-                Some(text) => Ok(Some(text.to_string())),
-                None => Err(Problem::at(
-                    field.at,
-                    format!("`{key}` must be text, not {}", describe(value)),
-                )),
-            },
+        match field.value.text() {
+            Some(text) => Ok(Some(text.to_string())),
+            None => Err(Problem::at(
+                field.at,
+                format!("`{key}` must be text, not {}", describe(&field.value)),
+            )),
         }
     }
 
-    pub fn required_string(&mut self, key: &str) -> Result<String, Problem> {
+    pub(crate) fn required_string(&mut self, key: &str) -> Result<String, Problem> {
         self.string(key)?
             .ok_or_else(|| Problem::from(format!("`{key}` is required")))
     }
 
-    pub fn bool(&mut self, key: &str, default: bool) -> Result<bool, Problem> {
-        let Some(field) = self.take_field(&[key])? else {
+    pub(crate) fn bool(&mut self, key: &str, default: bool) -> Result<bool, Problem> {
+        let Some(field) = self.take_present(&[key])? else {
             return Ok(default);
         };
         match field.value {
-            Value::Null(_) => Ok(default),
             Value::Bool(b, _) => Ok(b),
             other => Err(Problem::at(
                 field.at,
@@ -106,12 +107,11 @@ impl Args {
         }
     }
 
-    pub fn count(&mut self, key: &str) -> Result<Option<usize>, Problem> {
-        let Some(field) = self.take_field(&[key])? else {
+    pub(crate) fn count(&mut self, key: &str) -> Result<Option<usize>, Problem> {
+        let Some(field) = self.take_present(&[key])? else {
             return Ok(None);
         };
         match field.value {
-            Value::Null(_) => Ok(None),
             Value::Number(Number::Int(n), _) if n >= 0 => Ok(Some(n as usize)),
             other => Err(Problem::at(
                 field.at,
@@ -121,13 +121,12 @@ impl Args {
     }
 
     /// A list of texts, each as written; a single text counts as a list of one.
-    pub fn strings(&mut self, keys: &[&str]) -> Result<Option<Vec<String>>, Problem> {
-        let Some(field) = self.take_field(keys)? else {
+    pub(crate) fn strings(&mut self, keys: &[&str]) -> Result<Option<Vec<String>>, Problem> {
+        let Some(field) = self.take_present(keys)? else {
             return Ok(None);
         };
         let key = &field.key;
         match field.value {
-            Value::Null(_) => Ok(None),
             Value::List(items) => texts_of(key, items)
                 .map(Some)
                 .map_err(|m| Problem::at(field.at, m)),
@@ -142,16 +141,15 @@ impl Args {
     }
 
     /// A mapping of text → text, each as written.
-    pub fn string_map(
+    pub(crate) fn string_map(
         &mut self,
         keys: &[&str],
     ) -> Result<Option<BTreeMap<String, String>>, Problem> {
-        let Some(field) = self.take_field(keys)? else {
+        let Some(field) = self.take_present(keys)? else {
             return Ok(None);
         };
         let key = &field.key;
         match field.value {
-            Value::Null(_) => Ok(None),
             Value::Map(map) => map
                 .fields
                 .into_iter()
@@ -179,12 +177,11 @@ impl Args {
     }
 
     /// A mapping in file order, values as written.
-    pub fn mapping(&mut self, key: &str) -> Result<Option<Mapping>, Problem> {
-        let Some(field) = self.take_field(&[key])? else {
+    pub(crate) fn mapping(&mut self, key: &str) -> Result<Option<Mapping>, Problem> {
+        let Some(field) = self.take_present(&[key])? else {
             return Ok(None);
         };
         match field.value {
-            Value::Null(_) => Ok(None),
             Value::Map(m) => Ok(Some(m)),
             other => Err(Problem::at(
                 field.at,
@@ -194,12 +191,11 @@ impl Args {
     }
 
     /// A list of values as written, and where the key is.
-    pub fn list(&mut self, key: &str) -> Result<Option<(Vec<Value>, Position)>, Problem> {
-        let Some(field) = self.take_field(&[key])? else {
+    pub(crate) fn list(&mut self, key: &str) -> Result<Option<(Vec<Value>, Position)>, Problem> {
+        let Some(field) = self.take_present(&[key])? else {
             return Ok(None);
         };
         match field.value {
-            Value::Null(_) => Ok(None),
             Value::List(items) => Ok(Some((items, field.at))),
             other => Err(Problem::at(
                 field.at,
@@ -209,7 +205,7 @@ impl Args {
     }
 
     /// Fails if any key was not read, naming them and what was expected.
-    pub fn finish(self, expected: &[&str]) -> Result<(), Problem> {
+    pub(crate) fn finish(self, expected: &[&str]) -> Result<(), Problem> {
         let Some(first) = self.map.fields.first() else {
             return Ok(());
         };
@@ -231,7 +227,7 @@ impl Args {
 }
 
 /// The items of a list of names, each as written (`y`, `010` and `true` are names).
-pub fn texts_of(key: &str, items: Vec<Value>) -> Result<Vec<String>, String> {
+pub(crate) fn texts_of(key: &str, items: Vec<Value>) -> Result<Vec<String>, String> {
     items
         .into_iter()
         .enumerate()
@@ -254,7 +250,7 @@ pub fn texts_of(key: &str, items: Vec<Value>) -> Result<Vec<String>, String> {
 /// A value written in the file, compared with a column of type `column` when known:
 /// for a text column, a plain scalar is the text written (`02134`, `1.50`, `yes`);
 /// otherwise integers stay integers, `{"$bytes": hex}` is bytes.
-pub fn datum_of(value: &Value, text_column: bool) -> Result<Datum, String> {
+pub(crate) fn datum_of(value: &Value, text_column: bool) -> Result<Datum, String> {
     Ok(match value {
         Value::Null(_) => Datum::Null,
         Value::Number(_, text) | Value::Bool(_, text) if text_column => {
@@ -298,7 +294,7 @@ const TIMEOUT_FORMS: &str =
 /// A timeout: seconds as a positive number, or a string holding a number (digits, with
 /// an optional fraction) and an optional unit `ms`, `s`, `m` or `h`. `label` names the
 /// setting in messages (`timeout`, `defaults.timeout`).
-pub fn timeout_of(label: &str, value: &Value) -> Result<Duration, String> {
+pub(crate) fn timeout_of(label: &str, value: &Value) -> Result<Duration, String> {
     let not_a_duration = || {
         format!(
             "`{label}: {}` is not a duration; {TIMEOUT_FORMS}",
@@ -359,7 +355,7 @@ fn whole(value: &Value) -> Option<u64> {
 pub const MAX_RETRIES: u32 = 100;
 
 /// A number of retries: a whole number from 0 to [`MAX_RETRIES`].
-pub fn retries_of(label: &str, value: &Value) -> Result<u32, String> {
+pub(crate) fn retries_of(label: &str, value: &Value) -> Result<u32, String> {
     match whole(value) {
         Some(n) if n <= u64::from(MAX_RETRIES) => Ok(n as u32),
         Some(_) => Err(format!(
@@ -378,7 +374,7 @@ pub fn retries_of(label: &str, value: &Value) -> Result<u32, String> {
 pub use crate::function::MAX_CONCURRENCY;
 
 /// A limit on concurrent packets: a whole number from 1 to [`MAX_CONCURRENCY`].
-pub fn max_concurrency_of(label: &str, value: &Value) -> Result<usize, String> {
+pub(crate) fn max_concurrency_of(label: &str, value: &Value) -> Result<usize, String> {
     match whole(value) {
         Some(n) if (1..=MAX_CONCURRENCY as u64).contains(&n) => Ok(n as usize),
         Some(n) if n > 0 => Err(format!(
@@ -394,7 +390,7 @@ pub fn max_concurrency_of(label: &str, value: &Value) -> Result<usize, String> {
 }
 
 /// How a command function's answers are paired with packets: `jsonl` or `jsonl-id`.
-pub fn protocol_of(label: &str, value: &Value) -> Result<Protocol, String> {
+pub(crate) fn protocol_of(label: &str, value: &Value) -> Result<Protocol, String> {
     match value {
         Value::String(name) => Protocol::from_name(name),
         _ => None,
@@ -415,7 +411,7 @@ mod tests {
 
     /// A value as a file would hold it.
     fn yaml(text: &str) -> Value {
-        let (Value::Map(map), _) = super::super::raw::parse(&format!("v: {text}")).unwrap() else {
+        let (Value::Map(map), _) = super::super::yaml::parse(&format!("v: {text}")).unwrap() else {
             panic!()
         };
         map.get("v").unwrap().clone()

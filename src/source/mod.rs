@@ -20,118 +20,35 @@
 //! are read exactly as declared, and every other kind of source must already have those
 //! types. Where a CSV column's type is inferred, what the inference lost is reported as
 //! [`SourceWarning`]s ([`Source::warnings`]).
+//!
+//! Here: [`Source`] and the enrichment every kind shares. Beside it: `options` (how a
+//! source reads its table), `csv` and `ipc` (reading files into a record batch), `types`
+//! (normalising and checking column types) and `warning` (what CSV inference lost).
+//! None of them knows provenance or identity; only the enrichment here does.
 
 mod csv;
 mod ipc;
+mod options;
+mod types;
+mod warning;
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, LargeStringArray, RecordBatch};
-use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, FieldRef, Schema};
 
+use self::types::{check_declared_types, column_list, normalize_types};
 use crate::error::{Error, Result};
 use crate::hashing::arrow::hash_batch;
 use crate::hashing::identity::{self, Identity};
-use crate::hashing::python_type::python_type_name;
 use crate::hashing::{PATH_HASH_CHARS, SYSTEM_TAG_HASH_CHARS};
 use crate::model::columns::{self, RECORD_ID_TAG, SOURCE_ID_TAG};
 use crate::model::{Datum, Stream, StreamSchema};
 
-/// How a source reads its table: which columns are tags, and how rows are identified.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SourceOptions {
-    /// Columns that are user tags (join keys); every other column is a packet column.
-    pub tag_columns: Vec<String>,
-    /// The source's id in provenance strings; defaults per kind (see each constructor).
-    pub source_id: Option<String>,
-    /// A column whose values identify rows (`{column}={value}`); default `row_{i}`.
-    pub record_id_column: Option<String>,
-    /// Declared column types (name, type, nullability), in any order; other columns keep
-    /// their inferred (CSV) or given type. A CSV file reads a declared column as declared
-    /// (`str`, `int`, `float` or `bool`, nullable or not; see [`Source::from_csv`]);
-    /// other sources must already have the declared type. A declared column that is not
-    /// in the table is an error.
-    pub types: Vec<Field>,
-}
-
-impl SourceOptions {
-    /// Options with the given tag columns.
-    pub fn tags<S: Into<String>>(tags: impl IntoIterator<Item = S>) -> Self {
-        SourceOptions {
-            tag_columns: tags.into_iter().map(Into::into).collect(),
-            ..Default::default()
-        }
-    }
-
-    /// Sets the source id.
-    pub fn with_source_id(mut self, id: impl Into<String>) -> Self {
-        self.source_id = Some(id.into());
-        self
-    }
-
-    /// Sets the record-id column.
-    pub fn with_record_id_column(mut self, column: impl Into<String>) -> Self {
-        self.record_id_column = Some(column.into());
-        self
-    }
-
-    /// Declares the type of `column` (replacing an earlier declaration of it).
-    pub fn with_type(
-        mut self,
-        column: impl Into<String>,
-        data_type: DataType,
-        nullable: bool,
-    ) -> Self {
-        let field = Field::new(column, data_type, nullable);
-        self.types.retain(|f| f.name() != field.name());
-        self.types.push(field);
-        self
-    }
-}
-
-/// What reading a source lost, though the reading itself succeeded: one kind of loss in
-/// one column of a CSV file whose type was inferred. Declaring the column's type in
-/// [`SourceOptions::types`] removes the warning (and, declared `str`, the loss).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceWarning {
-    /// The file read.
-    pub file: PathBuf,
-    /// The column concerned.
-    pub column: String,
-    /// The 1-based line of the example value, as an editor shows it.
-    pub line: u64,
-    /// An example value, as written in the file.
-    pub value: String,
-    /// What was lost.
-    pub kind: WarningKind,
-    /// The whole explanation (it names the column, the example and the fix), without the
-    /// file and line.
-    pub message: String,
-}
-
-/// The kinds of information a CSV column's inferred type can lose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum WarningKind {
-    /// Numbers written with leading zeros (`02134`, `007`) were read as numbers, which
-    /// drops the zeros.
-    LeadingZeros,
-    /// Integers were read as floats: the column holds an integer beyond 64 bits, or an
-    /// integer that a float cannot hold exactly (distinct values may become equal).
-    RoundedToFloat,
-    /// A column whose values are mostly numbers (or booleans) was read as text because of
-    /// a few rows that are not, such as a repeated header line.
-    TextFallback,
-}
-
-impl fmt::Display for SourceWarning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
-    }
-}
+pub use options::SourceOptions;
+pub use types::large_type;
+pub use warning::{SourceWarning, WarningKind};
 
 /// A root source: an enriched stream plus its identity.
 #[derive(Debug, Clone)]
@@ -409,198 +326,9 @@ impl Source {
     }
 }
 
-/// Checks that a table (types normalised) has every declared column, with the declared
-/// type and nullability.
-fn check_declared_types(schema: &Schema, declared: &[Field], context: &str) -> Result<()> {
-    for d in declared {
-        let Ok(field) = schema.field_with_name(d.name()) else {
-            return Err(Error::invalid(
-                context,
-                format!(
-                    "`types` declares column `{}`, which is not in the table; columns are: {}",
-                    d.name(),
-                    column_list(schema)
-                ),
-            ));
-        };
-        if field.data_type() != &large_type(d.data_type()) || field.is_nullable() != d.is_nullable()
-        {
-            let (mut declared, mut found) = (python_type_name(d), python_type_name(field));
-            if declared == found {
-                declared = format!("{declared}` (Arrow `{}`)", d.data_type());
-                found = format!("{found}` (Arrow `{}`)", field.data_type());
-            } else {
-                declared.push('`');
-                found.push('`');
-            }
-            return Err(Error::invalid(
-                context,
-                format!(
-                    "`types` declares column `{}` as `{declared}, but it is `{found} here; \
-                     declare the type it has",
-                    d.name(),
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn string_field(name: &str) -> FieldRef {
     Arc::new(Field::new(name, DataType::LargeUtf8, false))
 }
 
-fn column_list(schema: &Schema) -> String {
-    schema
-        .fields()
-        .iter()
-        .map(|f| format!("`{}`", f.name()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Casts strings, binaries and lists to their large variants (recursively).
-fn normalize_types(table: &RecordBatch) -> Result<RecordBatch> {
-    let schema = table.schema();
-    let mut fields = Vec::with_capacity(schema.fields().len());
-    let mut columns = Vec::with_capacity(schema.fields().len());
-    for (f, c) in schema.fields().iter().zip(table.columns()) {
-        let target = large_type(f.data_type());
-        if &target == f.data_type() {
-            fields.push(f.clone());
-            columns.push(c.clone());
-        } else {
-            // A column of only nulls becomes a nullable string column.
-            let nullable = f.is_nullable() || f.data_type() == &DataType::Null;
-            fields.push(Arc::new(
-                f.as_ref()
-                    .clone()
-                    .with_data_type(target.clone())
-                    .with_nullable(nullable),
-            ));
-            columns.push(cast(c, &target)?);
-        }
-    }
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
-}
-
-/// The large variant of a type: what every orcapod stream uses. A column (or list item)
-/// of type `Null` — values that were all null, so no type could be inferred — becomes a
-/// string column: Arrow hashing has no encoding for `Null`, and a string is the most
-/// useful guess for later rows.
-pub fn large_type(data_type: &DataType) -> DataType {
-    match data_type {
-        DataType::Null | DataType::Utf8 | DataType::Utf8View => DataType::LargeUtf8,
-        DataType::Binary | DataType::BinaryView => DataType::LargeBinary,
-        DataType::List(item) | DataType::LargeList(item) => DataType::LargeList(Arc::new(
-            item.as_ref()
-                .clone()
-                .with_data_type(large_type(item.data_type())),
-        )),
-        other => other.clone(),
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use arrow::array::Int64Array;
-
-    const STUDENTS: &str = "student_id,name,age,zip\ns1,Ann,20,02134\ns2,Bob,,10001\n";
-
-    fn students(options: &SourceOptions) -> Result<Source> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("students.csv");
-        std::fs::write(&path, STUDENTS).unwrap();
-        Source::from_csv(&path, &options.clone().with_source_id("students"))
-    }
-
-    #[test]
-    fn declaring_the_inferred_types_changes_no_hash_and_silences_warnings() {
-        let inferred = students(&SourceOptions::tags(["student_id"])).unwrap();
-        let warned: Vec<(&str, WarningKind)> = inferred
-            .warnings()
-            .iter()
-            .map(|w| (w.column.as_str(), w.kind))
-            .collect();
-        assert_eq!(warned, [("zip", WarningKind::LeadingZeros)]);
-        let declared = students(
-            &SourceOptions::tags(["student_id"])
-                .with_type("name", DataType::Utf8, false)
-                .with_type("age", DataType::Int64, true)
-                .with_type("zip", DataType::Int64, false),
-        )
-        .unwrap();
-        assert_eq!(declared.warnings(), &[]);
-        assert_eq!(declared.identity(), inferred.identity());
-        assert_eq!(declared.stream().batches(), inferred.stream().batches());
-    }
-
-    #[test]
-    fn a_declared_type_reads_the_column_as_declared() {
-        let source = students(&SourceOptions::tags(["student_id"]).with_type(
-            "zip",
-            DataType::LargeUtf8,
-            false,
-        ))
-        .unwrap();
-        let zip = source.stream().schema().packet_fields()[2].clone();
-        assert_eq!(
-            (zip.name().as_str(), zip.data_type()),
-            ("zip", &DataType::LargeUtf8)
-        );
-        let batch = &source.stream().batches()[0];
-        let zips = batch
-            .column_by_name("zip")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<LargeStringArray>()
-            .unwrap();
-        assert_eq!(zips.value(0), "02134");
-    }
-
-    #[test]
-    fn other_sources_must_have_the_declared_types() {
-        let batch = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)])),
-            vec![Arc::new(Int64Array::from(vec![1, 2]))],
-        )
-        .unwrap();
-        let ok = SourceOptions::default().with_type("n", DataType::Int64, false);
-        assert!(Source::from_record_batch(batch.clone(), &ok).is_ok());
-        let message = |options: &SourceOptions| {
-            Source::from_record_batch(batch.clone(), options)
-                .unwrap_err()
-                .to_string()
-        };
-        let float = SourceOptions::default().with_type("n", DataType::Float64, false);
-        assert!(
-            message(&float).contains("declares column `n` as `float`, but it is `int` here"),
-            "{}",
-            message(&float)
-        );
-        let nullable = SourceOptions::default().with_type("n", DataType::Int64, true);
-        assert!(
-            message(&nullable).contains("as `int | None`, but it is `int` here"),
-            "{}",
-            message(&nullable)
-        );
-        let narrow = SourceOptions::default().with_type("n", DataType::Int32, false);
-        assert!(
-            message(&narrow).contains("as `int` (Arrow `Int32`), but it is `int` (Arrow `Int64`)"),
-            "{}",
-            message(&narrow)
-        );
-        let missing = SourceOptions::default().with_type("m", DataType::Int64, false);
-        assert!(
-            message(&missing).contains(
-                "`types` declares column `m`, which is not in the table; columns are: `n`"
-            ),
-            "{}",
-            message(&missing)
-        );
-    }
-}
+mod tests;

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::error::{Error, Result};
+use crate::hashing::in_memory::{mix_bytes, PassThrough};
 
 /// Where an id's live row is: (batch number, row).
 pub(crate) type Loc = (u64, u32);
@@ -108,25 +109,7 @@ fn corrupt(message: &str) -> Error {
 
 /// A 64-bit fingerprint of an id (not cryptographic: see the module docs).
 fn fingerprint(id: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h = (id.len() as u64).wrapping_mul(K);
-    let mut words = id.chunks_exact(8);
-    for w in &mut words {
-        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        h = (h.rotate_left(23) ^ w).wrapping_mul(K);
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut last = [0u8; 8];
-        last[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(last)).wrapping_mul(K);
-    }
-    // Final avalanche (MurmurHash3's), so every bit of the key matters to the table.
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
+    mix_bytes((id.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), id)
 }
 
 /// A hasher for id strings in temporary maps (duplicate detection): the fingerprint of
@@ -149,30 +132,12 @@ impl Hasher for IdHasher {
 /// A map keyed by ids, hashed with [`IdHasher`].
 pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
-/// Hashes a fingerprint key as itself.
-#[derive(Default)]
-struct Identity(u64);
-
-impl Hasher for Identity {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
 /// The id index of one path (see the module docs).
 #[derive(Debug)]
 pub(crate) struct IdIndex {
     /// The ids of each stored batch, by batch number (empty for a number not on disk).
     batches: Vec<IdChunk>,
-    by_fingerprint: HashMap<u64, Loc, BuildHasherDefault<Identity>>,
+    by_fingerprint: HashMap<u64, Loc, PassThrough>,
     /// Ids whose fingerprint belongs to another id.
     overflow: HashMap<Box<[u8]>, Loc>,
     live: usize,
@@ -188,12 +153,6 @@ impl Default for IdIndex {
             live: 0,
             fingerprint,
         }
-    }
-}
-
-impl std::fmt::Debug for Identity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Identity")
     }
 }
 
@@ -307,33 +266,25 @@ mod tests {
         assert!(IdChunk::decode(&[1, 0, 0, 0, 9, 0, 0, 0, b'x']).is_err());
     }
 
+    /// Adds batch `batch` holding `ids`; returns how many were new.
+    fn add(index: &mut IdIndex, batch: u64, ids: &[&str]) -> usize {
+        index
+            .add_batch(batch, IdChunk::new(ids.iter().copied()).unwrap())
+            .unwrap()
+    }
+
     #[test]
     fn later_batches_win_and_collisions_stay_exact() {
         let mut index = IdIndex::default();
-        assert_eq!(
-            index
-                .add_batch(0, IdChunk::new(["x", "y"]).unwrap())
-                .unwrap(),
-            2
-        );
-        assert_eq!(
-            index
-                .add_batch(1, IdChunk::new(["y", "z"]).unwrap())
-                .unwrap(),
-            1
-        );
+        assert_eq!(add(&mut index, 0, &["x", "y"]), 2);
+        assert_eq!(add(&mut index, 1, &["y", "z"]), 1);
         assert_eq!(index.get(b"x"), Some((0, 0)));
         assert_eq!(index.get(b"y"), Some((1, 0)));
         assert_eq!(index.get(b"z"), Some((1, 1)));
         assert_eq!(index.get(b"w"), None);
         assert_eq!(index.len(), 3);
         // Re-adding the latest batch changes nothing.
-        assert_eq!(
-            index
-                .add_batch(1, IdChunk::new(["y", "z"]).unwrap())
-                .unwrap(),
-            0
-        );
+        assert_eq!(add(&mut index, 1, &["y", "z"]), 0);
         assert_eq!(index.len(), 3);
     }
 
@@ -343,18 +294,8 @@ mod tests {
             fingerprint: |_| 7,
             ..IdIndex::default()
         };
-        assert_eq!(
-            index
-                .add_batch(0, IdChunk::new(["x", "y", "z"]).unwrap())
-                .unwrap(),
-            3
-        );
-        assert_eq!(
-            index
-                .add_batch(1, IdChunk::new(["z", "w"]).unwrap())
-                .unwrap(),
-            1
-        );
+        assert_eq!(add(&mut index, 0, &["x", "y", "z"]), 3);
+        assert_eq!(add(&mut index, 1, &["z", "w"]), 1);
         assert_eq!(index.get(b"x"), Some((0, 0)));
         assert_eq!(index.get(b"y"), Some((0, 1)));
         assert_eq!(index.get(b"z"), Some((1, 0)));

@@ -1,0 +1,104 @@
+//! [`StoreWriter`]: the threads that apply and flush a run's store writes, one batch
+//! after another, and acknowledge each batch to the supervisor ([`Flushed`]).
+//!
+//! Keying threads (one per CPU, at most [`KEYERS`]) build the pipeline records of each
+//! batch (a hash per row), and one thread applies and flushes the built batches, so
+//! keying overlaps writing. A batch holds results with the records naming them and is
+//! applied whole; batches are independent (first write wins per id), so their order does
+//! not matter.
+//!
+//! The writer only stores what it is handed: it must never decide when to flush (the
+//! supervisor batches writes), run on an actor thread, nor know the supervisor's type
+//! (it acknowledges through a [`Recipient`]).
+
+use std::sync::Arc;
+
+use actix::Recipient;
+use crossbeam_channel::Sender;
+use orcapod::function::node::{apply_writes, StoreWrite};
+use orcapod::store::ArrowStore;
+
+use crate::messages::{Flushed, StoreWrites};
+
+/// At most this many threads key pipeline records for the store writer.
+const KEYERS: usize = 4;
+
+/// The store-writer threads of one run.
+pub(crate) struct StoreWriter {
+    batches: Option<Sender<StoreWrites>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl StoreWriter {
+    /// Starts the writer on `store`; each batch handed over is acknowledged once to
+    /// `flushed`.
+    pub(crate) fn start(
+        store: Arc<dyn ArrowStore>,
+        flushed: Recipient<Flushed>,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = crossbeam_channel::unbounded::<StoreWrites>();
+        let (built_tx, built_rx) =
+            crossbeam_channel::unbounded::<orcapod::Result<Vec<StoreWrite>>>();
+        let keyers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, KEYERS);
+        let mut threads = Vec::with_capacity(keyers + 1);
+        for i in 0..keyers {
+            let rx = rx.clone();
+            let built_tx = built_tx.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("orcapod-store-keyer-{i}"))
+                    .spawn(move || {
+                        while let Ok(StoreWrites {
+                            mut writes,
+                            records,
+                        }) = rx.recv()
+                        {
+                            let built = records
+                                .into_iter()
+                                .try_for_each(|r| {
+                                    writes.extend(r.build()?);
+                                    Ok(())
+                                })
+                                .map(|()| writes);
+                            if built_tx.send(built).is_err() {
+                                return;
+                            }
+                        }
+                    })?,
+            );
+        }
+        drop(built_tx);
+        let writer = std::thread::Builder::new()
+            .name("orcapod-store-writer".to_string())
+            .spawn(move || {
+                while let Ok(built) = built_rx.recv() {
+                    let result = built
+                        .and_then(|writes| apply_writes(store.as_ref(), writes))
+                        .and_then(|()| store.flush());
+                    flushed.do_send(Flushed { result });
+                }
+            })?;
+        threads.push(writer);
+        Ok(StoreWriter {
+            batches: Some(tx),
+            threads,
+        })
+    }
+
+    /// Hands a batch over; false if the writer is gone.
+    pub(crate) fn send(&self, writes: StoreWrites) -> bool {
+        self.batches
+            .as_ref()
+            .is_some_and(|tx| tx.send(writes).is_ok())
+    }
+
+    /// Ends the threads once their queues are done.
+    pub(crate) fn close(&mut self) {
+        self.batches = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Reading the columns a CSV source declares (`types:`): exactly as declared, or an
+//! error naming the file, the line and the column of the first value that does not fit.
+//! Infers nothing and warns of nothing.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, LargeStringArray};
+use arrow::datatypes::{DataType, Field};
+
+use super::table::{boolean, integer_text, is_null, Table};
+use crate::error::{Error, Result};
+use crate::hashing::python_type::python_type_name;
+
+/// The types a CSV column may be declared with: text can be read as these only.
+pub(super) fn check_declarable(path: &Path, declared: &[Field]) -> Result<()> {
+    for (i, field) in declared.iter().enumerate() {
+        if declared[..i].iter().any(|f| f.name() == field.name()) {
+            return Err(Error::invalid(
+                path.display().to_string(),
+                format!("`types` declares column `{}` twice", field.name()),
+            ));
+        }
+        if !matches!(
+            field.data_type(),
+            DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Int64
+                | DataType::Float64
+                | DataType::Boolean
+        ) {
+            return Err(Error::invalid(
+                path.display().to_string(),
+                format!(
+                    "`types` declares column `{}` as `{}`, which CSV text cannot hold; a CSV \
+                     column may be declared str, int, float or bool (followed by `| None` if \
+                     values may be missing)",
+                    field.name(),
+                    python_type_name(field)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Table<'_> {
+    /// Reads column `index` as `field` declares it, or says which value does not fit.
+    pub(super) fn read_declared(&self, index: usize, field: &Field) -> Result<ArrayRef> {
+        let text = &self.texts[index];
+        let name = field.name();
+        let nullable = field.is_nullable();
+        let declared = python_type_name(field);
+        let error = |row: usize, message: String| Error::Csv {
+            path: self.path.to_path_buf(),
+            line: self.lines.line(row),
+            message: format!("column `{name}`: {message}"),
+        };
+        let missing = |row: usize, v: &str| {
+            let shown = if v.is_empty() {
+                "the value is missing (empty)".to_string()
+            } else {
+                format!("`{v}` means a missing value")
+            };
+            error(
+                row,
+                format!(
+                    "{shown}, but `types` declares `{name}: {declared}`; declare \
+                     `{name}: {declared} | None` if values may be missing"
+                ),
+            )
+        };
+        let not_a = |row: usize, v: &str, what: &str| {
+            error(
+                row,
+                format!(
+                    "`{v}` is not {what}, but `types` declares `{name}: {declared}`; correct \
+                     the value, or declare `{name}: str` to read the column as text"
+                ),
+            )
+        };
+        Ok(match field.data_type() {
+            DataType::LargeUtf8 if nullable => Arc::new(
+                text.iter()
+                    .map(|v| v.filter(|v| !v.is_empty()))
+                    .collect::<LargeStringArray>(),
+            ),
+            DataType::LargeUtf8 => Arc::new(text.clone()),
+            DataType::Int64 => Arc::new(Int64Array::from(values(
+                text,
+                nullable,
+                missing,
+                |row, v| match v.parse::<i64>() {
+                    Ok(n) => Ok(n),
+                    Err(_) if integer_text(v) => Err(error(
+                        row,
+                        format!(
+                            "`{v}` does not fit in a 64-bit integer, but `types` declares \
+                             `{name}: {declared}`; declare `{name}: str` to keep the values as \
+                             written"
+                        ),
+                    )),
+                    Err(_) => Err(not_a(row, v, "an integer")),
+                },
+            )?)),
+            DataType::Float64 => Arc::new(Float64Array::from(values(
+                text,
+                nullable,
+                missing,
+                |row, v| v.parse::<f64>().map_err(|_| not_a(row, v, "a number")),
+            )?)),
+            DataType::Boolean => Arc::new(BooleanArray::from(values(
+                text,
+                nullable,
+                missing,
+                |row, v| {
+                    boolean(v).ok_or_else(|| {
+                        not_a(
+                            row,
+                            v,
+                            "a boolean (true, false, True, False, TRUE, FALSE, 1 or 0)",
+                        )
+                    })
+                },
+            )?)),
+            other => {
+                return Err(Error::Internal(format!(
+                    "CSV column declared as {other} passed the check of declarable types"
+                )))
+            }
+        })
+    }
+}
+
+/// Every value of a declared column read by `read` (which gets the row and the text); a
+/// null marker is null if the column is `nullable`, else the error `missing` makes.
+fn values<T>(
+    text: &LargeStringArray,
+    nullable: bool,
+    missing: impl Fn(usize, &str) -> Error,
+    read: impl Fn(usize, &str) -> Result<T>,
+) -> Result<Vec<Option<T>>> {
+    text.iter()
+        .enumerate()
+        .map(|(row, v)| {
+            let v = v.unwrap_or_default();
+            match is_null(v) {
+                false => read(row, v).map(Some),
+                true if nullable => Ok(None),
+                true => Err(missing(row, v)),
+            }
+        })
+        .collect()
+}
