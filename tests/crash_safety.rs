@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use arrow::datatypes::{DataType, Field};
 use orcapod::function::closure::ClosureFunction;
-use orcapod::function::node::FunctionPaths;
 use orcapod::function::FunctionPod;
 use orcapod::model::Datum;
 use orcapod::pipeline::{Pipeline, PipelineBuilder};
 use orcapod::source::{Source, SourceOptions};
+use orcapod::store::FunctionPaths;
 use orcapod::store::{ArrowStore, SledStore};
 use orcapod_actors::{RunOptions, Runtime};
 

@@ -27,8 +27,9 @@ use std::sync::Arc;
 
 use actix::{Actor, Addr, Context, Handler, Message, Recipient};
 use arrow::record_batch::RecordBatch;
-use orcapod::function::node::{Completed, PacketCounts, PacketFailure, PendingRecords, StoreWrite};
+use orcapod::function::{Completed, PacketCounts, PacketFailure};
 use orcapod::model::StreamSchema;
+use orcapod::store::{PendingRecords, StoreWrite};
 
 // ---- node → node ----
 

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use actix::Recipient;
 use crossbeam_channel::Sender;
-use orcapod::function::node::{apply_writes, StoreWrite};
 use orcapod::store::ArrowStore;
+use orcapod::store::{apply_writes, StoreWrite};
 
 use crate::messages::{Flushed, StoreWrites};
 

@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use actix::Recipient;
 use crossbeam_channel::{Receiver, Sender};
-use orcapod::function::node::{FunctionNode, Job, PacketResult};
+use orcapod::function::node::FunctionNode;
 use orcapod::function::runner::{JobEnd, JobRunner, RunnerHost};
 use orcapod::function::PacketFunction;
+use orcapod::function::{Job, PacketResult};
 
 use crate::messages::{JobDone, PoolFailed};
 

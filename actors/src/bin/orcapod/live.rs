@@ -21,7 +21,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use orcapod::function::node::PacketCounts;
+use orcapod::function::PacketCounts;
 use orcapod::pipeline::NodeStats;
 use serde::{Deserialize, Serialize};
 

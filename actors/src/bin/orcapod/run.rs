@@ -20,13 +20,13 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use orcapod::export;
 use orcapod::function::command::kill_all_commands;
-use orcapod::function::node::FunctionPaths;
 use orcapod::model::Stream;
 use orcapod::pipeline::{
     write_run_log, ErrorPolicy, NodeKind, NodeStats, Pipeline, RunInfo, RunOutcome, RunWarning,
     SyncExecutor,
 };
 use orcapod::pipeline_file::PipelineFile;
+use orcapod::store::FunctionPaths;
 use orcapod::store::{ArrowStore, SledStore};
 use orcapod_actors::{run_id_and_time, NodeProgress, RunError, RunOptions, Runtime};
 
