@@ -30,7 +30,6 @@
 //! [`store`](crate::store).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch, UInt32Array};
@@ -43,6 +42,7 @@ use super::stored::{positions_in_request, stored_chunk};
 use super::FunctionPod;
 use crate::error::{Error, Result};
 use crate::hashing::arrow::{digest_string, RowDigest, RowHasher};
+use crate::hashing::in_memory::PassThrough;
 use crate::hashing::ContentHash;
 use crate::model::{row_of, StreamSchema};
 use crate::store::{ArrowStore, Lookup, RecordsShared, StoreRead};
@@ -565,32 +565,8 @@ impl FunctionNode {
     }
 }
 
-/// A map keyed by row digests.
-type DigestMap<V> = HashMap<RowDigest, V, BuildHasherDefault<DigestHasher>>;
-
-/// Hashes a row digest by eight of its SHA-256 bytes: digests are uniformly spread, so
-/// they need no further mixing.
-#[derive(Default)]
-struct DigestHasher(u64);
-
-impl Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        match bytes.get(3..11) {
-            Some(b) => {
-                self.0 ^= u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-            }
-            None => {
-                for &b in bytes {
-                    self.0 = self.0.rotate_left(8) ^ u64::from(b);
-                }
-            }
-        }
-    }
-}
+/// A map keyed by row digests (SHA-256 based, so passed through unhashed).
+type DigestMap<V> = HashMap<RowDigest, V, PassThrough>;
 
 fn row_u32(row: usize) -> Result<u32> {
     u32::try_from(row).map_err(|_| Error::internal("a batch may hold at most 2^32 - 1 rows"))
