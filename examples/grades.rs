@@ -6,15 +6,13 @@
 //! Run with `cargo run --example grades`. (The pairs follow the order in which the join
 //! found its matches, so which scores share a pair can change between runs.)
 
+mod shared;
+
 use std::collections::BTreeMap;
 use std::path::Path;
-
-use arrow::util::pretty::pretty_format_batches;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field};
-use orcapod::function::closure::ClosureFunction;
-use orcapod::function::{FunctionError, FunctionPod};
+use arrow::util::pretty::pretty_format_batches;
 use orcapod::model::{ColumnConfig, Datum};
 use orcapod::operator::{FilterOp, OperatorSpec, Predicate};
 use orcapod::pipeline::{PipelineBuilder, SyncExecutor};
@@ -57,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
             ["passing"],
         )
-        .function("graded", letter_grade()?, ["pscore"])
+        .function("graded", shared::letter_grade()?, ["pscore"])
         .operator(
             "pairs",
             OperatorSpec::Batch {
@@ -117,22 +115,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pretty_format_batches(&[output.streams["graded"].as_table(&provenance)?])?
     );
     Ok(())
-}
-
-/// `score -> grade`: A from 90, B from 80, C from 70, else F.
-fn letter_grade() -> orcapod::Result<FunctionPod> {
-    let function = ClosureFunction::new(
-        "letter_grade",
-        vec![Arc::new(Field::new("score", DataType::Int64, true))],
-        vec![Arc::new(Field::new("grade", DataType::LargeUtf8, false))],
-        |packet| match packet[0].1 {
-            Datum::Int(s) if s >= 90 => Ok(vec![Datum::Str("A".into())]),
-            Datum::Int(s) if s >= 80 => Ok(vec![Datum::Str("B".into())]),
-            Datum::Int(s) if s >= 70 => Ok(vec![Datum::Str("C".into())]),
-            Datum::Int(_) => Ok(vec![Datum::Str("F".into())]),
-            _ => Err(FunctionError::new("no score")),
-        },
-    )
-    .with_version("v1.0");
-    FunctionPod::new(Arc::new(function))
 }

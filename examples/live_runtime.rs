@@ -5,13 +5,11 @@
 //!
 //! Run with `cargo run --example live_runtime`.
 
-use std::sync::Arc;
+mod shared;
+
 use std::time::{Duration, Instant};
 
-use arrow::datatypes::{DataType, Field};
 use arrow::util::pretty::pretty_format_batches;
-use orcapod::function::closure::ClosureFunction;
-use orcapod::function::{FunctionError, FunctionPod};
 use orcapod::model::{ColumnConfig, Datum, Stream};
 use orcapod::operator::OperatorSpec;
 use orcapod::pipeline::PipelineBuilder;
@@ -43,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
             ["enrolled"],
         )
-        .function("graded", letter_grade()?, ["score_only"]);
+        .function("graded", shared::letter_grade()?, ["score_only"]);
     let pipeline = builder.build()?;
 
     // One runtime for the life of the program; pipelines come and go on it.
@@ -116,22 +114,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         runtime.live_actors()
     );
     Ok(())
-}
-
-/// `score -> grade`: A from 90, B from 80, C from 70, else F.
-fn letter_grade() -> orcapod::Result<FunctionPod> {
-    let function = ClosureFunction::new(
-        "letter_grade",
-        vec![Arc::new(Field::new("score", DataType::Int64, true))],
-        vec![Arc::new(Field::new("grade", DataType::LargeUtf8, false))],
-        |packet| match packet[0].1 {
-            Datum::Int(s) if s >= 90 => Ok(vec![Datum::Str("A".into())]),
-            Datum::Int(s) if s >= 80 => Ok(vec![Datum::Str("B".into())]),
-            Datum::Int(s) if s >= 70 => Ok(vec![Datum::Str("C".into())]),
-            Datum::Int(_) => Ok(vec![Datum::Str("F".into())]),
-            _ => Err(FunctionError::new("no score")),
-        },
-    )
-    .with_version("v1.0");
-    FunctionPod::new(Arc::new(function))
 }

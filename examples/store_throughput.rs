@@ -1,30 +1,8 @@
 //! Throughput of the sled store: bulk adds, lookups and reads of 100k rows, and small
 //! one-row operations. Run with `cargo run --release --example store_throughput`.
 
-use std::sync::Arc;
-
-use arrow::array::{Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use orcapod::store::{ArrowStore, RecordPath, SledStore};
-
-fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("x", DataType::Int64, false),
-        Field::new("name", DataType::Utf8, false),
-    ]))
-}
-
-fn batch(xs: &[i64]) -> RecordBatch {
-    let names: Vec<String> = xs.iter().map(|x| format!("n{x}")).collect();
-    RecordBatch::try_new(
-        schema(),
-        vec![
-            Arc::new(Int64Array::from(xs.to_vec())),
-            Arc::new(StringArray::from(names)),
-        ],
-    )
-    .expect("valid batch")
-}
+use orcapod_testing::batches::batch;
 
 fn p(s: &str) -> RecordPath {
     RecordPath::parse(s).expect("valid path")

@@ -1,19 +1,16 @@
 //! Cached sources (reference §4.4): each run adds the source's current rows to the store
 //! and the node serves every row stored so far, in both executors.
 
-mod support;
-
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use orcapod::model::Stream;
-use orcapod::operator::OperatorSpec;
 use orcapod::pipeline::{cached_source_path, Pipeline, PipelineBuilder, SyncExecutor};
 use orcapod::source::{Source, SourceOptions};
 use orcapod::store::{ArrowStore, MemoryStore, SledStore};
 use orcapod_actors::{RunOptions, Runtime};
-use support::multiset;
+use orcapod_testing::multiset;
+use orcapod_testing::runs::{actor_outputs, sync_outputs};
+use orcapod_testing::sources::rename;
 
 fn write_csv(path: &Path, rows: &[(&str, i64)]) {
     let mut text = String::from("id,x\n");
@@ -32,39 +29,10 @@ fn pipeline(path: &Path) -> Pipeline {
     let mut builder = PipelineBuilder::new("cached");
     builder.cached_source("scores", csv_source(path)).operator(
         "renamed",
-        OperatorSpec::MapPackets {
-            name_map: BTreeMap::from([("x".to_string(), "y".to_string())]),
-            drop_unmapped: false,
-        },
+        rename("x", "y"),
         ["scores"],
     );
     builder.build().unwrap()
-}
-
-fn sync_run(pipeline: &Pipeline, store: &Arc<dyn ArrowStore>) -> (Stream, Stream) {
-    let mut executor = SyncExecutor::new(pipeline)
-        .with_store(store.clone())
-        .unwrap();
-    let scores = executor.output("scores").unwrap().clone();
-    let renamed = executor.output("renamed").unwrap().clone();
-    (scores, renamed)
-}
-
-fn actor_run(pipeline: &Pipeline, store: &Arc<dyn ArrowStore>) -> (Stream, Stream) {
-    let runtime = Runtime::new().unwrap();
-    let mut output = runtime
-        .run(
-            pipeline,
-            RunOptions::default()
-                .store(store.clone())
-                .outputs(["scores", "renamed"])
-                .max_batch_rows(2),
-        )
-        .unwrap();
-    (
-        output.streams.remove("scores").unwrap(),
-        output.streams.remove("renamed").unwrap(),
-    )
 }
 
 #[test]
@@ -75,14 +43,14 @@ fn a_cached_source_serves_the_union_of_its_runs_without_duplicates() {
 
     write_csv(&csv, &[("a", 1), ("b", 2)]);
     let first = pipeline(&csv);
-    let (scores, _) = sync_run(&first, &store);
+    let [scores, _] = sync_outputs(&first, &store, ["scores", "renamed"]);
     assert_eq!(multiset(&scores), multiset(csv_source(&csv).stream()));
 
     // The file gains a row: the node serves the three rows, each once, with the
     // provenance the plain source gives them.
     write_csv(&csv, &[("a", 1), ("b", 2), ("c", 3)]);
     let second = pipeline(&csv);
-    let (scores, renamed) = sync_run(&second, &store);
+    let [scores, renamed] = sync_outputs(&second, &store, ["scores", "renamed"]);
     assert_eq!(scores.num_rows(), 3);
     assert_eq!(multiset(&scores), multiset(csv_source(&csv).stream()));
     assert_eq!(renamed.num_rows(), 3);
@@ -92,7 +60,7 @@ fn a_cached_source_serves_the_union_of_its_runs_without_duplicates() {
 
     // Rows seen before stay served (cumulative), and re-running adds nothing.
     write_csv(&csv, &[("a", 1)]);
-    let (scores, _) = sync_run(&pipeline(&csv), &store);
+    let [scores, _] = sync_outputs(&pipeline(&csv), &store, ["scores", "renamed"]);
     assert_eq!(scores.num_rows(), 3);
     let path = cached_source_path(node.identity()).unwrap();
     assert_eq!(
@@ -118,12 +86,13 @@ fn sync_and_actors_agree_on_a_cached_source_across_runs() {
     ] {
         write_csv(&csv, &rows);
         let p = pipeline(&csv);
-        let (sync_scores, sync_renamed) = sync_run(&p, &sync_store);
-        let (actor_scores, actor_renamed) = actor_run(&p, &actor_store);
+        let [sync_scores, sync_renamed] = sync_outputs(&p, &sync_store, ["scores", "renamed"]);
+        let [actor_scores, actor_renamed] =
+            actor_outputs(&p, &actor_store, ["scores", "renamed"], 2);
         assert_eq!(multiset(&sync_scores), multiset(&actor_scores));
         assert_eq!(multiset(&sync_renamed), multiset(&actor_renamed));
     }
-    let (scores, _) = sync_run(&pipeline(&csv), &sync_store);
+    let [scores, _] = sync_outputs(&pipeline(&csv), &sync_store, ["scores", "renamed"]);
     assert_eq!(scores.num_rows(), 5);
 }
 

@@ -3,8 +3,6 @@
 //! whatever order the rows arrive in, provenance in the `all_info` files, the Arrow file
 //! read back, and atomic writes.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -518,7 +516,10 @@ fn the_same_rows_in_another_order_give_byte_identical_files() {
         format!("{:?}", original.rows().unwrap()),
         format!("{:?}", other.rows().unwrap())
     );
-    assert_eq!(support::multiset(&original), support::multiset(&other));
+    assert_eq!(
+        orcapod_testing::multiset(&original),
+        orcapod_testing::multiset(&other)
+    );
     assert!(other.batches().len() > 1);
     assert!(
         other.batches()[0]
@@ -778,7 +779,10 @@ fn the_arrow_file_reads_back_with_the_same_rows_and_roles() {
 
     let back = read_arrow(&paths[0]).unwrap();
     assert_eq!(back.schema(), stream.schema());
-    assert_eq!(support::multiset(&back), support::multiset(&stream));
+    assert_eq!(
+        orcapod_testing::multiset(&back),
+        orcapod_testing::multiset(&stream)
+    );
 }
 
 #[test]

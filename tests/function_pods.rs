@@ -1,8 +1,6 @@
 //! Function pods in pipelines, on both executors: results, provenance, caching by input
 //! packet hash, incremental re-runs on a sled store, failures and concurrency limits.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -11,29 +9,15 @@ use orcapod::function::closure::ClosureFunction;
 use orcapod::function::{FunctionError, FunctionPod};
 use orcapod::model::Datum;
 use orcapod::pipeline::{ErrorPolicy, Pipeline, PipelineBuilder, SyncExecutor};
-use orcapod::source::{Source, SourceOptions};
+use orcapod::source::Source;
 use orcapod::store::{ArrowStore, SledStore};
+use orcapod::Error;
 use orcapod_actors::{RunOptions, Runtime};
-use support::multiset as sorted_rows;
+use orcapod_testing::multiset as sorted_rows;
+use orcapod_testing::sources::{names, scores, table};
 
 fn field(name: &str, dt: DataType) -> FieldRef {
     Arc::new(Field::new(name, dt, false))
-}
-
-fn scores(n: usize, source_id: &str) -> Source {
-    let rows: Vec<Vec<(String, Datum)>> = (0..n)
-        .map(|i| {
-            vec![
-                ("student_id".to_string(), Datum::Str(format!("s{i:03}"))),
-                ("score".to_string(), Datum::Int((i * 37 % 101) as i64)),
-            ]
-        })
-        .collect();
-    Source::from_rows(
-        &rows,
-        &SourceOptions::tags(["student_id"]).with_source_id(source_id),
-    )
-    .unwrap()
 }
 
 /// `letter(score) -> grade: str`, counting its calls.
@@ -112,18 +96,13 @@ fn both_executors_compute_the_same_rows_with_function_provenance() {
 
 #[test]
 fn identical_packets_are_computed_once_per_run() {
-    let rows: Vec<Vec<(String, Datum)>> = (0..30)
-        .map(|i| {
-            vec![
-                ("student_id".to_string(), Datum::Str(format!("s{i}"))),
-                (
-                    "score".to_string(),
-                    Datum::Int(if i % 2 == 0 { 95 } else { 40 }),
-                ),
-            ]
-        })
-        .collect();
-    let source = Source::from_rows(&rows, &SourceOptions::tags(["student_id"])).unwrap();
+    let source = table(None, &["student_id"], 30, |i| {
+        let score = if i % 2 == 0 { 95 } else { 40 };
+        vec![
+            ("student_id", Datum::Str(format!("s{i}"))),
+            ("score", Datum::Int(score)),
+        ]
+    });
     let calls = Arc::new(AtomicUsize::new(0));
     let pipeline = grading(source, letter_grade(calls.clone()));
     let mut sync = SyncExecutor::new(&pipeline);
@@ -284,15 +263,24 @@ fn concurrency_never_exceeds_max_concurrency() {
     assert_eq!(out.streams["graded"].num_rows(), 60);
     let peak = peak.load(Ordering::SeqCst);
     assert!((1..=3).contains(&peak), "peak concurrency {peak}");
-    assert!(FunctionPod::new(Arc::new(ClosureFunction::new(
+    let err = FunctionPod::new(Arc::new(ClosureFunction::new(
         "f",
         vec![],
         vec![field("x", DataType::Int64)],
-        |_| Ok(vec![])
+        |_| Ok(vec![]),
     )))
     .unwrap()
     .with_max_concurrency(0)
-    .is_err());
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput { context, .. } if context == "function `f`"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("max_concurrency must be at least 1"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -318,15 +306,7 @@ fn input_schema_mismatches_are_rejected_when_the_pipeline_is_built() {
 
 #[test]
 fn several_inputs_are_joined_first() {
-    let names: Vec<Vec<(String, Datum)>> = (0..5)
-        .map(|i| {
-            vec![
-                ("student_id".to_string(), Datum::Str(format!("s{i:03}"))),
-                ("name".to_string(), Datum::Str(format!("n{i}"))),
-            ]
-        })
-        .collect();
-    let names = Source::from_rows(&names, &SourceOptions::tags(["student_id"])).unwrap();
+    let names = names(5, None);
     let function = ClosureFunction::new(
         "label",
         vec![

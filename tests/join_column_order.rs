@@ -3,93 +3,22 @@
 //! node rows stored by a build that ordered the columns otherwise are read and extended
 //! by column name, in both executors.
 
-mod support;
-
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, FieldRef};
 use orcapod::function::closure::ClosureFunction;
 use orcapod::function::{FunctionError, FunctionPod};
-use orcapod::model::{Datum, Stream};
+use orcapod::model::Datum;
 use orcapod::operator::OperatorSpec;
-use orcapod::pipeline::{
-    stored_source, CacheMode, OperatorLog, Pipeline, PipelineBuilder, SyncExecutor,
-};
-use orcapod::source::{Source, SourceOptions};
+use orcapod::pipeline::{stored_source, CacheMode, Pipeline, PipelineBuilder, SyncExecutor};
 use orcapod::store::{ArrowStore, MemoryStore};
 use orcapod_actors::{RunOptions, Runtime};
-use support::multiset;
+use orcapod_testing::multiset;
+use orcapod_testing::runs::{actor_outputs, logged_rows, sync_outputs};
+use orcapod_testing::sources::{keyed, names, scores};
 
 fn field(name: &str, dt: DataType) -> FieldRef {
     Arc::new(Field::new(name, dt, false))
-}
-
-/// A source `{source_id}` of `n` rows `{id: "k{i}", column: i * scale}` tagged by `id`.
-fn rows(source_id: &str, n: i64, column: &str, scale: i64) -> Source {
-    let rows: Vec<Vec<(String, Datum)>> = (0..n)
-        .map(|i| {
-            vec![
-                ("id".to_string(), Datum::Str(format!("k{i}"))),
-                (column.to_string(), Datum::Int(i * scale)),
-            ]
-        })
-        .collect();
-    Source::from_rows(
-        &rows,
-        &SourceOptions::tags(["id"]).with_source_id(source_id),
-    )
-    .unwrap()
-}
-
-fn scores(n: usize, source_id: &str) -> Source {
-    let rows: Vec<Vec<(String, Datum)>> = (0..n)
-        .map(|i| {
-            vec![
-                ("student_id".to_string(), Datum::Str(format!("s{i:03}"))),
-                ("score".to_string(), Datum::Int((i * 37 % 101) as i64)),
-            ]
-        })
-        .collect();
-    Source::from_rows(
-        &rows,
-        &SourceOptions::tags(["student_id"]).with_source_id(source_id),
-    )
-    .unwrap()
-}
-
-/// Rows stored under the log path of node `joined` (all node instances).
-fn logged_rows(store: &Arc<dyn ArrowStore>, pipeline: &Pipeline) -> usize {
-    let index = pipeline.index_of("joined").unwrap();
-    let log = OperatorLog::for_node(pipeline, index).unwrap().unwrap();
-    store
-        .at(&[pipeline.name()])
-        .unwrap()
-        .get_all(log.path())
-        .unwrap()
-        .map_or(0, |r| r.len())
-}
-
-fn sync_output(pipeline: &Pipeline, store: &Arc<dyn ArrowStore>) -> Stream {
-    SyncExecutor::new(pipeline)
-        .with_store(store.clone())
-        .unwrap()
-        .output("joined")
-        .unwrap()
-        .clone()
-}
-
-fn actor_output(pipeline: &Pipeline, store: &Arc<dyn ArrowStore>) -> Stream {
-    let runtime = Runtime::new().unwrap();
-    let mut output = runtime
-        .run(
-            pipeline,
-            RunOptions::default()
-                .store(store.clone())
-                .outputs(["joined"])
-                .max_batch_rows(3),
-        )
-        .unwrap();
-    output.streams.remove("joined").unwrap()
 }
 
 /// `x + y`, from the parameters in their declared order (x, y), checked by name.
@@ -109,8 +38,8 @@ fn joined_then_summed(left_id: &str, n: i64, mode: CacheMode) -> Pipeline {
     let function = ClosureFunction::new("sum", vec![int("x"), int("y")], vec![int("z")], sum);
     let mut builder = PipelineBuilder::new("cache");
     builder
-        .source("left", rows(left_id, n, "x", 1))
-        .source("right", rows("right", n, "y", 10))
+        .source("left", keyed(left_id, n, "x", 1))
+        .source("right", keyed("right", n, "y", 10))
         .operator_with_cache("joined", OperatorSpec::Join, ["left", "right"], mode)
         .function(
             "summed",
@@ -157,39 +86,24 @@ fn node_rows_stored_in_another_column_order_are_read_and_extended_by_name() {
     let expected = SyncExecutor::new(&more).run_all().unwrap();
     for actors in [false, true] {
         let store = with_node_tables_reordered(&scratch);
-        let out = if actors {
-            let mut output = Runtime::new()
-                .unwrap()
-                .run(
-                    &more,
-                    RunOptions::default()
-                        .store(store.clone())
-                        .outputs(["joined", "summed"])
-                        .max_batch_rows(4),
-                )
-                .unwrap();
-            (
-                output.streams.remove("joined").unwrap(),
-                output.streams.remove("summed").unwrap(),
-            )
+        let [joined, summed] = if actors {
+            actor_outputs(&more, &store, ["joined", "summed"], 4)
         } else {
-            let mut executor = SyncExecutor::new(&more).with_store(store.clone()).unwrap();
-            let joined = executor.output("joined").unwrap().clone();
-            (joined, executor.output("summed").unwrap().clone())
+            sync_outputs(&more, &store, ["joined", "summed"])
         };
-        assert_eq!(multiset(&out.0), multiset(&expected["joined"]));
-        assert_eq!(multiset(&out.1), multiset(&expected["summed"]));
-        assert_eq!(logged_rows(&store, &more), 6, "actors: {actors}");
+        assert_eq!(multiset(&joined), multiset(&expected["joined"]));
+        assert_eq!(multiset(&summed), multiset(&expected["summed"]));
+        assert_eq!(logged_rows(&store, &more, "joined"), 6, "actors: {actors}");
 
         let replay = joined_then_summed("left", 1, CacheMode::Replay);
-        let replayed = sync_output(&replay, &store);
+        let [replayed] = sync_outputs(&replay, &store, ["joined"]);
         assert_eq!(
             replayed.schema(),
             replay.node("joined").unwrap().output_schema()
         );
         assert_eq!(multiset(&replayed), multiset(&expected["joined"]));
         assert_eq!(
-            multiset(&actor_output(&replay, &store)),
+            multiset(&actor_outputs(&replay, &store, ["joined"], 3)[0]),
             multiset(&expected["joined"])
         );
         for node in ["joined", "summed"] {
@@ -213,19 +127,7 @@ fn node_rows_stored_in_another_column_order_are_read_and_extended_by_name() {
 /// whatever order the inputs are listed in.
 #[test]
 fn a_function_gets_its_parameters_in_its_own_order_whatever_the_listed_inputs() {
-    let names: Vec<Vec<(String, Datum)>> = (0..4)
-        .map(|i| {
-            vec![
-                ("student_id".to_string(), Datum::Str(format!("s{i:03}"))),
-                ("name".to_string(), Datum::Str(format!("n{i}"))),
-            ]
-        })
-        .collect();
-    let names = Source::from_rows(
-        &names,
-        &SourceOptions::tags(["student_id"]).with_source_id("names"),
-    )
-    .unwrap();
+    let names = names(4, Some("names"));
     // Declared (score, name): the order of neither listing below.
     let function = ClosureFunction::new(
         "label",
@@ -277,8 +179,8 @@ fn a_function_gets_its_parameters_in_its_own_order_whatever_the_listed_inputs() 
 fn both_listed_orders(mode: CacheMode) -> Pipeline {
     let mut builder = PipelineBuilder::new("cache");
     builder
-        .source("left", rows("left", 5, "x", 1))
-        .source("right", rows("right", 5, "y", 10))
+        .source("left", keyed("left", 5, "x", 1))
+        .source("right", keyed("right", 5, "y", 10))
         .operator_with_cache("joined", OperatorSpec::Join, ["left", "right"], mode)
         .operator_with_cache("swapped", OperatorSpec::Join, ["right", "left"], mode);
     builder.build().unwrap()
@@ -303,16 +205,7 @@ fn joins_listing_their_inputs_in_other_orders_share_their_logged_rows() {
     for actors in [false, true] {
         let store: Arc<dyn ArrowStore> = Arc::new(MemoryStore::new());
         if actors {
-            Runtime::new()
-                .unwrap()
-                .run(
-                    &pipeline,
-                    RunOptions::default()
-                        .store(store.clone())
-                        .outputs(["joined", "swapped"])
-                        .max_batch_rows(2),
-                )
-                .unwrap();
+            actor_outputs(&pipeline, &store, ["joined", "swapped"], 2);
         } else {
             SyncExecutor::new(&pipeline)
                 .with_store(store.clone())
@@ -321,13 +214,14 @@ fn joins_listing_their_inputs_in_other_orders_share_their_logged_rows() {
                 .unwrap();
         }
         // The same rows (by name), so the same ids: stored once.
-        assert_eq!(logged_rows(&store, &pipeline), 5, "actors: {actors}");
+        assert_eq!(
+            logged_rows(&store, &pipeline, "joined"),
+            5,
+            "actors: {actors}"
+        );
         let replay = both_listed_orders(CacheMode::Replay);
-        let mut executor = SyncExecutor::new(&replay)
-            .with_store(store.clone())
-            .unwrap();
-        for node in ["joined", "swapped"] {
-            let replayed = executor.output(node).unwrap().clone();
+        let nodes = ["joined", "swapped"];
+        for (node, replayed) in nodes.into_iter().zip(sync_outputs(&replay, &store, nodes)) {
             assert_eq!(
                 replayed.schema(),
                 replay.node(node).unwrap().output_schema()

@@ -2,8 +2,6 @@
 //! current sources and the stored function results, calling no function and writing
 //! nothing; missing results drop their rows and are counted.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,7 +17,7 @@ use orcapod::pipeline::{
 };
 use orcapod::source::{Source, SourceOptions};
 use orcapod::store::{ArrowStore, Lookup, MemoryStore, RecordPath, Records};
-use support::multiset;
+use orcapod_testing::multiset;
 
 /// A view of a store that reads and refuses every write (a test fails on the first).
 #[derive(Debug)]

@@ -1,80 +1,39 @@
 //! Operator cache modes (reference §8.3): `Log` stores every output row of an operator
 //! node, `Replay` serves them back without computing, in both executors.
 
-mod support;
-
 use std::sync::Arc;
 
-use orcapod::model::{Datum, Stream};
+use orcapod::model::Stream;
 use orcapod::operator::OperatorSpec;
 use orcapod::pipeline::{
     CacheMode, OperatorLog, Pipeline, PipelineBuilder, RunWarning, SyncExecutor,
 };
-use orcapod::source::{Source, SourceOptions};
 use orcapod::store::{ArrowStore, MemoryStore};
 use orcapod_actors::{RunError, RunOptions, Runtime};
-use support::multiset;
-
-/// A source `{source_id}` of `n` rows `{id: "k{i}", column: i * scale}` tagged by `id`.
-fn rows(source_id: &str, n: i64, column: &str, scale: i64) -> Source {
-    let rows: Vec<Vec<(String, Datum)>> = (0..n)
-        .map(|i| {
-            vec![
-                ("id".to_string(), Datum::Str(format!("k{i}"))),
-                (column.to_string(), Datum::Int(i * scale)),
-            ]
-        })
-        .collect();
-    Source::from_rows(
-        &rows,
-        &SourceOptions::tags(["id"]).with_source_id(source_id),
-    )
-    .unwrap()
-}
+use orcapod_testing::multiset;
+use orcapod_testing::runs::{actor_outputs, logged_rows, sync_outputs};
+use orcapod_testing::sources::keyed;
 
 /// `left` (x) joined with `right` (y) in node `joined`, with `mode`.
 fn joined(left_id: &str, n: i64, scale: i64, mode: CacheMode) -> Pipeline {
     let mut builder = PipelineBuilder::new("cache");
     builder
-        .source("left", rows(left_id, n, "x", scale))
-        .source("right", rows("right", n, "y", 10))
+        .source("left", keyed(left_id, n, "x", scale))
+        .source("right", keyed("right", n, "y", 10))
         .operator_with_cache("joined", OperatorSpec::Join, ["left", "right"], mode);
     builder.build().unwrap()
 }
 
-/// Rows stored under the node's log path (all node instances).
-fn logged_rows(store: &Arc<dyn ArrowStore>, pipeline: &Pipeline) -> usize {
-    let index = pipeline.index_of("joined").unwrap();
-    let log = OperatorLog::for_node(pipeline, index).unwrap().unwrap();
-    store
-        .at(&[pipeline.name()])
-        .unwrap()
-        .get_all(log.path())
-        .unwrap()
-        .map_or(0, |r| r.len())
-}
-
+/// Node `joined` after a synchronous run on `store`.
 fn sync_output(pipeline: &Pipeline, store: &Arc<dyn ArrowStore>) -> Stream {
-    SyncExecutor::new(pipeline)
-        .with_store(store.clone())
-        .unwrap()
-        .output("joined")
-        .unwrap()
-        .clone()
+    let [joined] = sync_outputs(pipeline, store, ["joined"]);
+    joined
 }
 
+/// Node `joined` after a run on actors on `store`, in batches of 3 rows.
 fn actor_output(pipeline: &Pipeline, store: &Arc<dyn ArrowStore>) -> Stream {
-    let runtime = Runtime::new().unwrap();
-    let mut output = runtime
-        .run(
-            pipeline,
-            RunOptions::default()
-                .store(store.clone())
-                .outputs(["joined"])
-                .max_batch_rows(3),
-        )
-        .unwrap();
-    output.streams.remove("joined").unwrap()
+    let [joined] = actor_outputs(pipeline, store, ["joined"], 3);
+    joined
 }
 
 #[test]
@@ -83,7 +42,7 @@ fn log_stores_every_output_row_at_the_reference_path_once() {
     let pipeline = joined("left", 5, 1, CacheMode::Log);
     let computed = sync_output(&pipeline, &store);
     assert_eq!(computed.num_rows(), 5);
-    assert_eq!(logged_rows(&store, &pipeline), 5);
+    assert_eq!(logged_rows(&store, &pipeline, "joined"), 5);
 
     let node = pipeline.node("joined").unwrap();
     let path = format!(
@@ -113,9 +72,9 @@ fn log_stores_every_output_row_at_the_reference_path_once() {
 
     // Running again (sync or actors) in Log mode stores nothing new.
     sync_output(&pipeline, &store);
-    assert_eq!(logged_rows(&store, &pipeline), 5);
+    assert_eq!(logged_rows(&store, &pipeline, "joined"), 5);
     actor_output(&pipeline, &store);
-    assert_eq!(logged_rows(&store, &pipeline), 5);
+    assert_eq!(logged_rows(&store, &pipeline, "joined"), 5);
 }
 
 #[test]
@@ -148,7 +107,10 @@ fn replay_keeps_node_instances_apart() {
     let a = sync_output(&joined("a", 3, 1, CacheMode::Log), &store);
     let b = sync_output(&joined("b", 5, 2, CacheMode::Log), &store);
     // Both instances share one table (same operator, same pipeline hash).
-    assert_eq!(logged_rows(&store, &joined("a", 3, 1, CacheMode::Off)), 8);
+    assert_eq!(
+        logged_rows(&store, &joined("a", 3, 1, CacheMode::Off), "joined"),
+        8
+    );
     let replay_a = sync_output(&joined("a", 1, 7, CacheMode::Replay), &store);
     let replay_b = actor_output(&joined("b", 1, 7, CacheMode::Replay), &store);
     assert_eq!(multiset(&replay_a), multiset(&a));

@@ -11,30 +11,11 @@ use arrow::array::{Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use orcapod::store::{ArrowStore, MemoryStore, RecordPath, Records, SledStore};
 use orcapod::Error;
+use orcapod_testing::batches::{batch, schema};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-fn schema() -> Arc<Schema> {
-    Arc::new(Schema::new(vec![
-        Field::new("x", DataType::Int64, true),
-        Field::new("name", DataType::Utf8, true),
-    ]))
-}
-
-/// A batch with `x = xs[i]`, `name = "n{xs[i]}"`.
-fn batch(xs: &[i64]) -> RecordBatch {
-    let names: Vec<String> = xs.iter().map(|x| format!("n{x}")).collect();
-    RecordBatch::try_new(
-        schema(),
-        vec![
-            Arc::new(Int64Array::from(xs.to_vec())),
-            Arc::new(StringArray::from(names)),
-        ],
-    )
-    .expect("valid batch")
-}
 
 fn ids(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| (*s).to_string()).collect()
@@ -75,6 +56,17 @@ fn pairs(records: &Records) -> Vec<(String, i64)> {
 
 fn pair(id: &str, x: i64) -> (String, i64) {
     (id.to_string(), x)
+}
+
+/// Asserts that `result` failed with a store error at `path` whose message says
+/// `phrase`.
+fn assert_store_err<T>(result: orcapod::Result<T>, path: &str, phrase: &str) {
+    let Err(err) = result else {
+        panic!("expected a store error at `{path}` saying `{phrase}`, got Ok");
+    };
+    let msg = err.to_string();
+    assert_eq!(store_err_path(&err), path, "{msg}");
+    assert!(msg.contains(phrase), "expected `{phrase}` in: {msg}");
 }
 
 fn store_err_path(e: &Error) -> &str {
@@ -201,7 +193,11 @@ fn behaviour(store: &dyn ArrowStore) {
         store.add_record(&u, "single", &batch(&[9]), false).unwrap(),
         1
     );
-    assert!(store.add_record(&u, "two", &batch(&[1, 2]), false).is_err());
+    assert_store_err(
+        store.add_record(&u, "two", &batch(&[1, 2]), false),
+        &u.to_string(),
+        "add_record needs a batch of exactly one row, got 2",
+    );
 
     // empty batch: a no-op that fixes no schema
     let fresh = p("fresh");
@@ -244,9 +240,11 @@ fn behaviour(store: &dyn ArrowStore) {
         ],
     )
     .unwrap();
-    assert!(store
-        .add_records(&t, &ids(&["q"]), &not_null, false)
-        .is_err());
+    assert_store_err(
+        store.add_records(&t, &ids(&["q"]), &not_null, false),
+        "fn/results/v0",
+        "batch schema differs from the schema fixed by the path's first write",
+    );
     assert!(
         !store.contains(&t, "q").unwrap(),
         "rejected rows are not stored"
@@ -306,8 +304,8 @@ fn behaviour(store: &dyn ArrowStore) {
         .add_records(&p("10/11"), &ids(&["a"]), &batch(&[1]), false)
         .unwrap_err();
     assert_eq!(store_err_path(&err), "1/2/3/4/5/6/7/8/9/10/11");
-    assert!(store.at(&["bad/comp"]).is_err());
-    assert!(store.at(&[""]).is_err());
+    assert_store_err(store.at(&["bad/comp"]), "bad/comp", "contains `/`");
+    assert_store_err(store.at(&[""]), "", "is empty");
 
     store.flush().unwrap();
     view.flush().unwrap();
@@ -376,12 +374,14 @@ fn record_path_validation() {
             "{components:?}: {msg}"
         );
     }
-    assert!(RecordPath::parse("").is_err());
-    assert!(RecordPath::parse("a//b").is_err());
+    assert_store_err(RecordPath::parse(""), "", "is empty");
+    assert_store_err(RecordPath::parse("a//b"), "a//b", "is empty");
     assert!(RecordPath::new((1..=10).map(|i| i.to_string())).is_ok());
-    assert!(p("a")
-        .join(&RecordPath::new((1..=10).map(|i| i.to_string())).unwrap())
-        .is_err());
+    assert_store_err(
+        p("a").join(&RecordPath::new((1..=10).map(|i| i.to_string())).unwrap()),
+        "a/1/2/3/4/5/6/7/8/9/10",
+        "more than the maximum of 10",
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -441,9 +441,11 @@ fn sled_persists_across_reopen() {
         vec![Arc::new(StringArray::from(vec!["q"]))],
     )
     .unwrap();
-    assert!(store
-        .add_records(&p("a/t"), &ids(&["q"]), &other, false)
-        .is_err());
+    assert_store_err(
+        store.add_records(&p("a/t"), &ids(&["q"]), &other, false),
+        "a/t",
+        "batch schema differs from the schema fixed by the path's first write",
+    );
 }
 
 #[test]

@@ -1,8 +1,6 @@
 //! What the store keeps about runs: a node's stored results as a derived source (with
 //! system tags and source info), and the run log.
 
-mod support;
-
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field};
@@ -16,7 +14,7 @@ use orcapod::pipeline::{
 use orcapod::source::{Source, SourceOptions};
 use orcapod::store::{ArrowStore, MemoryStore, SledStore};
 use orcapod_actors::{RunOptions, Runtime};
-use support::multiset as rows;
+use orcapod_testing::multiset as rows;
 
 fn numbers(n: i64) -> Source {
     let rows: Vec<Vec<(String, Datum)>> = (0..n)

@@ -3,7 +3,11 @@
 //! kind of invalid file (message, exit code, and an untouched database).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+use orcapod_testing::cli::Orcapod;
+
+/// The binary under test.
+const ORCAPOD: Orcapod = Orcapod::new(env!("CARGO_BIN_EXE_orcapod"));
 
 /// The repository root.
 fn root() -> PathBuf {
@@ -48,44 +52,6 @@ fn workspace() -> tempfile::TempDir {
     dir
 }
 
-fn orcapod(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orcapod"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the orcapod binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs and asserts success, returning (stdout, stderr).
-fn ok(dir: &Path, args: &[&str]) -> (String, String) {
-    let out = orcapod(dir, args);
-    assert!(
-        out.status.success(),
-        "orcapod {args:?} failed ({}):\n{}\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    (text(&out.stdout), text(&out.stderr))
-}
-
-/// Runs and asserts exit code `code`, returning stderr.
-fn fails(dir: &Path, args: &[&str], code: i32) -> String {
-    let out = orcapod(dir, args);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "orcapod {args:?}: expected exit {code}:\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stderr)
-}
-
 /// The files of a directory, name → bytes.
 fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)
@@ -117,7 +83,7 @@ fn every_op_gives_identical_files_in_actors_and_sync_mode_in_every_format() {
     for format in ["json", "csv", "arrow"] {
         let actors_out = format!("out-actors-{format}");
         let sync_out = format!("out-sync-{format}");
-        ok(
+        ORCAPOD.ok(
             d,
             &[
                 "run",
@@ -130,7 +96,7 @@ fn every_op_gives_identical_files_in_actors_and_sync_mode_in_every_format() {
                 "db-actors",
             ],
         );
-        ok(
+        ORCAPOD.ok(
             d,
             &[
                 "run",
@@ -223,7 +189,7 @@ fn every_op_gives_identical_files_in_actors_and_sync_mode_in_every_format() {
 fn the_school_example_runs_and_a_rerun_computes_nothing() {
     let dir = workspace();
     let d = dir.path();
-    let (stdout, stderr) = ok(d, &["run", "school.yaml"]);
+    let (stdout, stderr) = ORCAPOD.ok(d, &["run", "school.yaml"]);
     assert!(stdout.contains("== graded:"), "{stdout}");
     assert!(stdout.contains("== mean_points: 1 row"), "{stdout}");
     let (rows, computed, cached, failed) = summary(&stderr, "graded");
@@ -239,14 +205,14 @@ fn the_school_example_runs_and_a_rerun_computes_nothing() {
     );
 
     for mode in ["actors", "sync"] {
-        let (_, stderr) = ok(d, &["run", "school.yaml", "--mode", mode, "--quiet"]);
+        let (_, stderr) = ORCAPOD.ok(d, &["run", "school.yaml", "--mode", mode, "--quiet"]);
         let (rows2, computed, cached, _) = summary(&stderr, "graded");
         assert_eq!(rows2, rows);
         assert_eq!(computed, "0", "{mode} re-run computes nothing:\n{stderr}");
         assert_eq!(cached, rows);
     }
     // status: the last run of each node.
-    let (status, _) = ok(d, &["status", "school.yaml"]);
+    let (status, _) = ORCAPOD.ok(d, &["status", "school.yaml"]);
     assert!(status.contains("3 runs recorded"), "{status}");
     let graded = status.lines().find(|l| l.starts_with("graded ")).unwrap();
     assert!(
@@ -254,26 +220,26 @@ fn the_school_example_runs_and_a_rerun_computes_nothing() {
         "{status}"
     );
     // show: stored results of a function node, in three formats.
-    let (table, _) = ok(d, &["show", "school.yaml", "graded"]);
+    let (table, _) = ORCAPOD.ok(d, &["show", "school.yaml", "graded"]);
     assert!(
         table.contains("grade") && table.contains(&format!("{rows} rows")),
         "{table}"
     );
-    let (json, _) = ok(d, &["show", "school.yaml", "graded", "--format", "json"]);
+    let (json, _) = ORCAPOD.ok(d, &["show", "school.yaml", "graded", "--format", "json"]);
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["rows"].as_array().unwrap().len().to_string(), rows);
-    let (csv, _) = ok(d, &["show", "school.yaml", "graded", "--format", "csv"]);
+    let (csv, _) = ORCAPOD.ok(d, &["show", "school.yaml", "graded", "--format", "csv"]);
     assert!(
         csv.starts_with("student_id,course_id,grade,points\n"),
         "{csv}"
     );
     // A source shows its rows; an operator node is computed; `--all-stored` of an
     // operator that logs nothing says so.
-    let (students, _) = ok(d, &["show", "school.yaml", "students"]);
+    let (students, _) = ORCAPOD.ok(d, &["show", "school.yaml", "students"]);
     assert!(students.contains("Ada"), "{students}");
-    let (enrolled, _) = ok(d, &["show", "school.yaml", "enrolled"]);
+    let (enrolled, _) = ORCAPOD.ok(d, &["show", "school.yaml", "enrolled"]);
     assert!(enrolled.contains("Ada"), "{enrolled}");
-    let err = fails(d, &["show", "school.yaml", "enrolled", "--all-stored"], 1);
+    let err = ORCAPOD.fails(d, &["show", "school.yaml", "enrolled", "--all-stored"], 1);
     assert!(
         err.contains("node `enrolled` keeps no stored results"),
         "{err}"
@@ -284,19 +250,19 @@ fn the_school_example_runs_and_a_rerun_computes_nothing() {
 fn validate_and_graph_describe_without_running() {
     let dir = workspace();
     let d = dir.path();
-    let (out, _) = ok(d, &["validate", "school.yaml"]);
+    let (out, _) = ORCAPOD.ok(d, &["validate", "school.yaml"]);
     assert!(out.contains("valid") && out.contains("graded"), "{out}");
-    let (dot, _) = ok(d, &["graph", "school.yaml"]);
+    let (dot, _) = ORCAPOD.ok(d, &["graph", "school.yaml"]);
     assert!(dot.starts_with("digraph \"school\""), "{dot}");
     assert!(dot.contains("\"students\" -> \"enrolled\";"), "{dot}");
-    let (mermaid, _) = ok(d, &["graph", "school.yaml", "--format", "mermaid"]);
+    let (mermaid, _) = ORCAPOD.ok(d, &["graph", "school.yaml", "--format", "mermaid"]);
     assert!(mermaid.starts_with("flowchart LR"), "{mermaid}");
     assert!(mermaid.contains(" --> "), "{mermaid}");
     assert!(
         !d.join(".orcapod").exists(),
         "validate and graph write nothing"
     );
-    let (status, _) = ok(d, &["status", "school.yaml"]);
+    let (status, _) = ORCAPOD.ok(d, &["status", "school.yaml"]);
     assert!(status.contains("never run"), "{status}");
     assert!(!d.join(".orcapod").exists(), "status creates no database");
 }
@@ -306,7 +272,7 @@ fn validate_and_graph_describe_without_running() {
 fn invalid(d: &Path, yaml: &str, fragments: &[&str]) {
     std::fs::write(d.join("bad.yaml"), yaml).unwrap();
     for command in [&["run", "bad.yaml"][..], &["validate", "bad.yaml"][..]] {
-        let err = fails(d, command, 2);
+        let err = ORCAPOD.fails(d, command, 2);
         for fragment in fragments {
             assert!(err.contains(fragment), "expected `{fragment}` in:\n{err}");
         }
@@ -396,7 +362,7 @@ fn a_failing_packet_fails_the_run_or_is_skipped_under_continue() {
     std::fs::write(d.join("fail.yaml"), pipeline("fail")).unwrap();
     for mode in ["actors", "sync"] {
         let db = format!("db-{mode}");
-        let err = fails(d, &["run", "fail.yaml", "--mode", mode, "--db", &db], 1);
+        let err = ORCAPOD.fails(d, &["run", "fail.yaml", "--mode", mode, "--db", &db], 1);
         assert!(err.contains("fail.yaml"), "{err}");
         assert!(
             err.contains("`g`") && err.contains("unlucky score"),
@@ -404,7 +370,7 @@ fn a_failing_packet_fails_the_run_or_is_skipped_under_continue() {
         );
     }
     std::fs::write(d.join("continue.yaml"), pipeline("continue")).unwrap();
-    let (_, stderr) = ok(d, &["run", "continue.yaml", "--out", "out"]);
+    let (_, stderr) = ORCAPOD.ok(d, &["run", "continue.yaml", "--out", "out"]);
     let (rows, computed, _, failed) = summary(&stderr, "g");
     assert_eq!(
         (rows.as_str(), computed.as_str(), failed.as_str()),
@@ -414,7 +380,7 @@ fn a_failing_packet_fails_the_run_or_is_skipped_under_continue() {
     let out: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("out/g.json")).unwrap()).unwrap();
     assert_eq!(out["rows"].as_array().unwrap().len(), 2);
-    let (status, _) = ok(d, &["status", "continue.yaml"]);
+    let (status, _) = ORCAPOD.ok(d, &["status", "continue.yaml"]);
     assert!(status.contains("unlucky score"), "{status}");
 }
 
@@ -423,16 +389,16 @@ fn a_derived_source_reads_another_pipelines_stored_results_with_their_provenance
     let dir = workspace();
     let d = dir.path();
     // Before the first pipeline has run there is nothing to derive from.
-    let err = fails(d, &["run", "report.yaml"], 2);
+    let err = ORCAPOD.fails(d, &["run", "report.yaml"], 2);
     assert!(
         err.contains("source `grades`: there are no stored results yet"),
         "{err}"
     );
     assert!(!d.join(".orcapod").exists());
-    ok(d, &["run", "school.yaml", "--quiet"]);
+    ORCAPOD.ok(d, &["run", "school.yaml", "--quiet"]);
     for mode in ["actors", "sync"] {
         let out = format!("out-{mode}");
-        ok(d, &["run", "report.yaml", "--mode", mode, "--out", &out]);
+        ORCAPOD.ok(d, &["run", "report.yaml", "--mode", mode, "--out", &out]);
     }
     let report = files(&d.join("out-actors"));
     assert_eq!(report, files(&d.join("out-sync")));

@@ -17,6 +17,11 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use orcapod_testing::cli::{expect_success, text, Orcapod};
+
+/// The binary under test.
+const ORCAPOD: Orcapod = Orcapod::new(env!("CARGO_BIN_EXE_orcapod"));
+
 /// Seconds each packet takes.
 const DELAY: f64 = 0.05;
 /// Packets of the slow pipeline.
@@ -77,19 +82,10 @@ fn write_data(dir: &Path, rows: usize) {
     std::fs::write(dir.join("data.csv"), csv).unwrap();
 }
 
-fn orcapod(dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_orcapod"));
-    command.args(args).current_dir(dir);
-    command
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// Runs to the end (at most a minute) and returns the output.
 fn output(dir: &Path, args: &[&str]) -> Output {
-    let child = orcapod(dir, args)
+    let child = ORCAPOD
+        .command(dir, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -109,15 +105,7 @@ fn output(dir: &Path, args: &[&str]) -> Output {
 
 /// Runs and asserts success, returning (stdout, stderr).
 fn ok(dir: &Path, args: &[&str]) -> (String, String) {
-    let out = output(dir, args);
-    assert!(
-        out.status.success(),
-        "orcapod {args:?} failed ({}):\n{}\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    (text(&out.stdout), text(&out.stderr))
+    expect_success(args, &output(dir, args))
 }
 
 /// Starts `orcapod run slow.yaml --quiet` (plus `extra`) in the background; its
@@ -125,7 +113,7 @@ fn ok(dir: &Path, args: &[&str]) -> (String, String) {
 fn start_run(dir: &Path, extra: &[&str], busy_after: Option<usize>) -> Child {
     let mut args = vec!["run", "slow.yaml", "--quiet"];
     args.extend_from_slice(extra);
-    let mut command = orcapod(dir, &args);
+    let mut command = ORCAPOD.command(dir, &args);
     if let Some(n) = busy_after {
         command.env("BUSY_AFTER", n.to_string());
     }
@@ -385,25 +373,27 @@ fn rerun_completes(dir: &Path, stored: &BTreeSet<i64>) {
     assert_eq!(shown(dir).len(), PACKETS);
 }
 
+/// Signal `signal` stops a run in `mode` mid-way, and the next run completes from what
+/// it stored.
+fn interrupted_run_continues(signal: &str, mode: &str) {
+    let dir = workspace(PACKETS);
+    let stored = interrupt_mid_run(dir.path(), signal, mode);
+    rerun_completes(dir.path(), &stored);
+}
+
 #[test]
 fn sigint_stops_the_run_keeps_its_results_and_the_next_run_continues() {
-    let dir = workspace(PACKETS);
-    let stored = interrupt_mid_run(dir.path(), "INT", "actors");
-    rerun_completes(dir.path(), &stored);
+    interrupted_run_continues("INT", "actors");
 }
 
 #[test]
 fn sigterm_stops_the_run_keeps_its_results_and_the_next_run_continues() {
-    let dir = workspace(PACKETS);
-    let stored = interrupt_mid_run(dir.path(), "TERM", "actors");
-    rerun_completes(dir.path(), &stored);
+    interrupted_run_continues("TERM", "actors");
 }
 
 #[test]
 fn sigterm_stops_a_synchronous_run_too() {
-    let dir = workspace(PACKETS);
-    let stored = interrupt_mid_run(dir.path(), "TERM", "sync");
-    rerun_completes(dir.path(), &stored);
+    interrupted_run_continues("TERM", "sync");
 }
 
 #[test]
@@ -452,7 +442,8 @@ fn status_after_a_failed_run_names_the_node_the_reason_and_the_counts() {
             SLOW_SCRIPT.replace("\"DELAY\"", "\"0.005\""),
         )
         .unwrap();
-        let out = orcapod(d, &["run", "slow.yaml", "--quiet", "--mode", mode])
+        let out = ORCAPOD
+            .command(d, &["run", "slow.yaml", "--quiet", "--mode", mode])
             .env("FAIL_AT", "45")
             .output()
             .unwrap();

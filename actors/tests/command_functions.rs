@@ -772,26 +772,23 @@ fn retries_recover_a_flaky_command() {
              output_types: {{out: int}}\n    max_concurrency: 3\n{extra}"
         )
     };
-    let file = |top: &str, nodes: [String; 2]| {
-        format!(
-            "pipeline: flaky\n{top}sources:\n  s: {{csv: data/few.csv, tags: [id]}}\n\
-             nodes:\n{}{}",
-            nodes[0], nodes[1]
-        )
-    };
     let ws = Workspace::new();
     ws.install("flaky.py", "flaky.py");
+    // Writes `name`: `top`, the source, and one node per (name, how, extra).
+    let write = |name: &str, top: &str, nodes: [(&str, &str, &str); 2]| {
+        let [a, b] = nodes.map(|(name, how, extra)| node(name, how, extra));
+        let text = format!(
+            "pipeline: flaky\n{top}sources:\n  s: {{csv: data/few.csv, tags: [id]}}\n\
+             nodes:\n{a}{b}"
+        );
+        ws.write(name, &text);
+    };
 
     // Without retries the script does fail (so the test below tests something).
-    ws.write(
+    write(
         "once.yaml",
-        &file(
-            "on_error: continue\n",
-            [
-                node("errs_once", "error", ""),
-                node("exits_once", "exit", ""),
-            ],
-        ),
+        "on_error: continue\n",
+        [("errs_once", "error", ""), ("exits_once", "exit", "")],
     );
     let run = ws
         .run(&["run", "once.yaml", "--db", "db-once"])
@@ -802,15 +799,10 @@ fn retries_recover_a_flaky_command() {
     }
 
     // With retries: `retries` on one node, the pipeline-wide default on the other.
-    ws.write(
+    write(
         "p.yaml",
-        &file(
-            "defaults: {retries: 3}\n",
-            [
-                node("errs", "error", "    retries: 3\n"),
-                node("exits", "exit", ""),
-            ],
-        ),
+        "defaults: {retries: 3}\n",
+        [("errs", "error", "    retries: 3\n"), ("exits", "exit", "")],
     );
     let run = ws
         .run(&["run", "p.yaml", "--out", "out"])

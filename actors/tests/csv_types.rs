@@ -4,45 +4,11 @@
 //! text by a few odd rows.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn orcapod(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orcapod"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the orcapod binary runs")
-}
+use orcapod_testing::cli::Orcapod;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs and asserts success, returning (stdout, stderr).
-fn ok(dir: &Path, args: &[&str]) -> (String, String) {
-    let out = orcapod(dir, args);
-    assert!(
-        out.status.success(),
-        "orcapod {args:?} failed ({}):\n{}\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    (text(&out.stdout), text(&out.stderr))
-}
-
-/// Runs and asserts exit code `code`, returning stderr.
-fn fails(dir: &Path, args: &[&str], code: i32) -> String {
-    let out = orcapod(dir, args);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "orcapod {args:?}: expected exit {code}:\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stderr)
-}
+/// The binary under test.
+const ORCAPOD: Orcapod = Orcapod::new(env!("CARGO_BIN_EXE_orcapod"));
 
 /// A scratch directory with `data.csv` holding `csv`, and `p.yaml` reading it as source
 /// `src` with the given source settings (after `csv: data.csv`), and one node `out`
@@ -88,7 +54,7 @@ fn an_integer_beyond_64_bits_warns_that_ids_are_rounded_and_str_keeps_them() {
     let dir = workspace(BIG_IDS, ", tags: [id]");
     let d = dir.path();
     for command in ["validate", "run"] {
-        let (_, stderr) = ok(d, &[command, "p.yaml"]);
+        let (_, stderr) = ORCAPOD.ok(d, &[command, "p.yaml"]);
         let w = warnings(&stderr);
         assert_eq!(w.len(), 1, "{command}: {stderr}");
         let w = w[0];
@@ -105,7 +71,7 @@ fn an_integer_beyond_64_bits_warns_that_ids_are_rounded_and_str_keeps_them() {
         assert!(w.contains("types: {id: str}"), "{w}");
     }
     // The default merges the two ids: the reference's reading, kept as it is.
-    ok(d, &["run", "p.yaml", "--out", "merged", "--db", "db1"]);
+    ORCAPOD.ok(d, &["run", "p.yaml", "--out", "merged", "--db", "db1"]);
     let ids: Vec<serde_json::Value> = out_rows(d, "merged")
         .iter()
         .map(|r| r["id"].clone())
@@ -120,7 +86,7 @@ fn an_integer_beyond_64_bits_warns_that_ids_are_rounded_and_str_keeps_them() {
 
     // Declared `str`, every id stays as written, and there is no warning.
     write_pipeline(d, ", tags: [id], types: {id: str}");
-    let (_, stderr) = ok(d, &["run", "p.yaml", "--out", "kept", "--db", "db2"]);
+    let (_, stderr) = ORCAPOD.ok(d, &["run", "p.yaml", "--out", "kept", "--db", "db2"]);
     assert_eq!(warnings(&stderr), Vec::<&str>::new(), "{stderr}");
     let mut ids: Vec<String> = out_rows(d, "kept")
         .iter()
@@ -138,7 +104,7 @@ fn an_integer_beyond_64_bits_warns_that_ids_are_rounded_and_str_keeps_them() {
 
     // Declared `int`, the value beyond 64 bits is an error naming file, line and column.
     write_pipeline(d, ", tags: [id], types: {id: int}");
-    let stderr = fails(d, &["validate", "p.yaml"], 2);
+    let stderr = ORCAPOD.fails(d, &["validate", "p.yaml"], 2);
     assert!(stderr.contains("source `src`"), "{stderr}");
     assert!(stderr.contains("data.csv:4: column `id`"), "{stderr}");
     assert!(
@@ -156,7 +122,7 @@ fn declared_int_keeps_two_big_ids_two_tags() {
         ", tags: [id], types: {id: int}",
     );
     let d = dir.path();
-    let (_, stderr) = ok(d, &["run", "p.yaml", "--out", "out"]);
+    let (_, stderr) = ORCAPOD.ok(d, &["run", "p.yaml", "--out", "out"]);
     assert_eq!(warnings(&stderr), Vec::<&str>::new(), "{stderr}");
     let mut ids: Vec<i64> = out_rows(d, "out")
         .iter()
@@ -171,7 +137,7 @@ fn leading_zeros_warn_by_default_and_str_keeps_them() {
     let csv = "name,zip\nada,02134\nbob,10001\n";
     let dir = workspace(csv, ", tags: [name]");
     let d = dir.path();
-    let (_, stderr) = ok(d, &["validate", "p.yaml"]);
+    let (_, stderr) = ORCAPOD.ok(d, &["validate", "p.yaml"]);
     let w = warnings(&stderr);
     assert_eq!(w.len(), 1, "{stderr}");
     assert!(w[0].contains("data.csv:2: column `zip`"), "{}", w[0]);
@@ -179,12 +145,12 @@ fn leading_zeros_warn_by_default_and_str_keeps_them() {
     assert!(w[0].contains("types: {zip: str}"), "{}", w[0]);
 
     write_pipeline(d, ", tags: [name], types: {zip: str}");
-    let (stdout, stderr) = ok(d, &["validate", "p.yaml"]);
+    let (stdout, stderr) = ORCAPOD.ok(d, &["validate", "p.yaml"]);
     assert_eq!(warnings(&stderr), Vec::<&str>::new(), "{stderr}");
     assert!(stdout.contains("zip: str"), "{stdout}");
     for format in ["json", "csv"] {
         let out = format!("out-{format}");
-        let (_, stderr) = ok(d, &["run", "p.yaml", "--out", &out, "--format", format]);
+        let (_, stderr) = ORCAPOD.ok(d, &["run", "p.yaml", "--out", &out, "--format", format]);
         assert_eq!(warnings(&stderr), Vec::<&str>::new(), "{stderr}");
         let written = std::fs::read_to_string(d.join(&out).join(format!("out.{format}"))).unwrap();
         assert!(written.contains("02134"), "{format}: {written}");
@@ -197,7 +163,7 @@ fn a_repeated_header_line_warns() {
     let csv = "id,score,passed\n1,90.5,true\n2,71,false\nid,score,passed\n3,88,true\n";
     let dir = workspace(csv, ", tags: [id]");
     let d = dir.path();
-    let (_, stderr) = ok(d, &["validate", "p.yaml"]);
+    let (_, stderr) = ORCAPOD.ok(d, &["validate", "p.yaml"]);
     let w = warnings(&stderr);
     // One warning per column it made text.
     assert_eq!(w.len(), 3, "{stderr}");
@@ -223,7 +189,7 @@ fn a_value_that_is_not_the_declared_type_fails_naming_file_line_and_column() {
     let dir = workspace(csv, ", tags: [name], types: {n: int}");
     let d = dir.path();
     for command in ["validate", "run"] {
-        let stderr = fails(d, &[command, "p.yaml"], 2);
+        let stderr = ORCAPOD.fails(d, &[command, "p.yaml"], 2);
         assert!(stderr.contains("p.yaml:2:3: source `src`"), "{stderr}");
         assert!(
             stderr.contains("data.csv:5: column `n`: `x3` is not an integer"),
@@ -235,14 +201,14 @@ fn a_value_that_is_not_the_declared_type_fails_naming_file_line_and_column() {
 
     // A missing value needs `| None`, and then reads as null.
     std::fs::write(d.join("data.csv"), "name,n\nada,1\nbob,\n").unwrap();
-    let stderr = fails(d, &["validate", "p.yaml"], 2);
+    let stderr = ORCAPOD.fails(d, &["validate", "p.yaml"], 2);
     assert!(
         stderr.contains("data.csv:3: column `n`: the value is missing"),
         "{stderr}"
     );
     assert!(stderr.contains("`n: int | None`"), "{stderr}");
     write_pipeline(d, ", tags: [name], types: {n: int | None}");
-    let (stdout, _) = ok(d, &["validate", "p.yaml"]);
+    let (stdout, _) = ORCAPOD.ok(d, &["validate", "p.yaml"]);
     assert!(stdout.contains("n: int | None"), "{stdout}");
 }
 
@@ -253,7 +219,7 @@ fn a_declared_column_the_file_lacks_or_a_type_csv_cannot_hold_is_an_error() {
         ", tags: [name], types: {zipcode: str}",
     );
     let d = dir.path();
-    let stderr = fails(d, &["validate", "p.yaml"], 2);
+    let stderr = ORCAPOD.fails(d, &["validate", "p.yaml"], 2);
     assert!(
         stderr.contains("`types` declares column `zipcode`, which the file does not have"),
         "{stderr}"
@@ -261,17 +227,17 @@ fn a_declared_column_the_file_lacks_or_a_type_csv_cannot_hold_is_an_error() {
     assert!(stderr.contains("`name`, `zip`"), "{stderr}");
 
     write_pipeline(d, ", tags: [name], types: {zip: bytes}");
-    let stderr = fails(d, &["validate", "p.yaml"], 2);
+    let stderr = ORCAPOD.fails(d, &["validate", "p.yaml"], 2);
     assert!(
         stderr.contains("as `bytes`, which CSV text cannot hold"),
         "{stderr}"
     );
 
     write_pipeline(d, ", tags: [name], types: {zip: string}");
-    let stderr = fails(d, &["validate", "p.yaml"], 2);
+    let stderr = ORCAPOD.fails(d, &["validate", "p.yaml"], 2);
     assert!(stderr.contains("unknown type `string`"), "{stderr}");
 
     write_pipeline(d, ", tags: [name], types: [zip]");
-    let stderr = fails(d, &["validate", "p.yaml"], 2);
+    let stderr = ORCAPOD.fails(d, &["validate", "p.yaml"], 2);
     assert!(stderr.contains("`types` must be a mapping"), "{stderr}");
 }

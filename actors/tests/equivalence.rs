@@ -7,17 +7,15 @@
 //! canonical (provenance) order, so its groups do not depend on the order in which a
 //! join discovers matches or a worker pool finishes packets.
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use orcapod::model::Datum;
 use orcapod::operator::{FilterOp, OperatorSpec, Predicate};
-use orcapod::pipeline::{Pipeline, PipelineBuilder, SyncExecutor};
+use orcapod::pipeline::{Pipeline, PipelineBuilder};
 use orcapod::source::{Source, SourceOptions};
 use orcapod_actors::{RunOptions, Runtime};
+use orcapod_testing::runs::assert_actors_match_sync;
 use proptest::prelude::*;
-use support::multiset;
 
 /// A deterministic generator, so a failing case is reproducible from its seed.
 struct Rng(u64);
@@ -166,30 +164,6 @@ fn random_pipeline(seed: u64) -> Pipeline {
     builder.build().unwrap()
 }
 
-fn check_equivalence(runtime: &Runtime, pipeline: &Pipeline, options: RunOptions) {
-    let names: Vec<String> = pipeline
-        .nodes()
-        .iter()
-        .map(|n| n.name().to_string())
-        .collect();
-    let actors = runtime
-        .run(pipeline, options.outputs(names.clone()))
-        .unwrap();
-    let sync = SyncExecutor::new(pipeline).run_all().unwrap();
-    for name in &names {
-        assert_eq!(
-            actors.streams[name].schema(),
-            sync[name].schema(),
-            "schema of {name}"
-        );
-        assert_eq!(
-            multiset(&actors.streams[name]),
-            multiset(&sync[name]),
-            "rows of {name}"
-        );
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
@@ -202,7 +176,7 @@ proptest! {
     ) {
         let runtime = Runtime::new().unwrap();
         let pipeline = random_pipeline(seed);
-        check_equivalence(
+        assert_actors_match_sync(
             &runtime,
             &pipeline,
             RunOptions::default().max_batch_rows(batch).window_rows(window).jitter(jitter),

@@ -5,44 +5,16 @@
 //! refused, and a closed stdout ends a command quietly.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
-fn orcapod(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orcapod"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the orcapod binary runs")
-}
+use orcapod_testing::cli::{text, Orcapod};
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+/// The binary under test.
+const ORCAPOD: Orcapod = Orcapod::new(env!("CARGO_BIN_EXE_orcapod"));
 
-/// Runs and asserts success, returning (stdout, stderr).
-fn ok(dir: &Path, args: &[&str]) -> (String, String) {
-    let out = orcapod(dir, args);
-    assert!(
-        out.status.success(),
-        "orcapod {args:?} failed ({}):\n{}\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    (text(&out.stdout), text(&out.stderr))
-}
-
-/// Runs and asserts exit code `code`, returning stderr.
+/// Runs and asserts exit code `code` and that nothing panicked, returning stderr.
 fn fails(dir: &Path, args: &[&str], code: i32) -> String {
-    let out = orcapod(dir, args);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "orcapod {args:?}: expected exit {code}:\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let stderr = text(&out.stderr);
+    let stderr = ORCAPOD.fails(dir, args, code);
     assert!(!stderr.contains("panicked"), "{stderr}");
     stderr
 }
@@ -106,8 +78,8 @@ outputs: [summed]
 ",
     )
     .unwrap();
-    ok(d, &["validate", "p.yaml"]);
-    ok(d, &["run", "p.yaml", "--out", "out", "--format", "csv"]);
+    ORCAPOD.ok(d, &["validate", "p.yaml"]);
+    ORCAPOD.ok(d, &["run", "p.yaml", "--out", "out", "--format", "csv"]);
     let csv = std::fs::read_to_string(d.join("out/summed.csv")).unwrap();
     assert_eq!(csv, "on,no_,y,n\na,1,30,10/20\nb,2,70,30/40\n");
 }
@@ -137,7 +109,7 @@ nodes:
 ",
     )
     .unwrap();
-    ok(d, &["run", "p.yaml", "--out", "out", "--format", "csv"]);
+    ORCAPOD.ok(d, &["run", "p.yaml", "--out", "out", "--format", "csv"]);
     let csv = std::fs::read_to_string(d.join("out/argv.csv")).unwrap();
     assert_eq!(
         csv,
@@ -162,7 +134,7 @@ nodes:
 ",
     )
     .unwrap();
-    ok(d, &["run", "p.yaml", "--out", "out", "--format", "csv"]);
+    ORCAPOD.ok(d, &["run", "p.yaml", "--out", "out", "--format", "csv"]);
     let read = |name: &str| std::fs::read_to_string(d.join(format!("out/{name}.csv"))).unwrap();
     assert_eq!(read("exact"), "k,code\n1,1.50\n");
     assert_eq!(read("listed"), "k,code\n2,1.5\n4,010\n");
@@ -342,9 +314,8 @@ fn a_closed_stdout_ends_a_command_quietly() {
         // The reading end is closed before orcapod starts: its first write fails.
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let out = Command::new(env!("CARGO_BIN_EXE_orcapod"))
-            .args(args)
-            .current_dir(d)
+        let out = ORCAPOD
+            .command(d, args)
             .stdout(Stdio::from(writer))
             .stderr(Stdio::piped())
             .output()

@@ -8,7 +8,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
+
+use orcapod_testing::cli::{self, Orcapod};
+
+/// The binary under test.
+const ORCAPOD: Orcapod = Orcapod::new(env!("CARGO_BIN_EXE_orcapod"));
 
 const STUDENTS: &str = "student_id,name,cohort\ns01,Ada,A\ns02,Bo,B\ns03,Cy,A\n";
 const SCORES: &str = "student_id,course_id,score\ns01,c1,91\ns01,c2,67\ns02,c1,78\ns03,c2,55\n";
@@ -93,8 +97,7 @@ const EXPECTED: [(&str, &[&str], &[&str]); 8] = [
 
 /// A directory with the CSV files, the label script and `columns.yaml`.
 fn workspace() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text) in [
+    cli::workspace(&[
         ("students.csv", STUDENTS),
         ("scores.csv", SCORES),
         ("courses.csv", COURSES),
@@ -102,31 +105,12 @@ fn workspace() -> tempfile::TempDir {
         ("final.csv", FINAL),
         ("label.py", LABEL_SCRIPT),
         ("columns.yaml", PIPELINE),
-    ] {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
-    dir
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    ])
 }
 
 /// Runs `orcapod ARGS` in `dir` and asserts success; returns stdout.
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_orcapod"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "orcapod {args:?} failed ({}):\n{}\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    ORCAPOD.ok(dir, args).0
 }
 
 /// The records of a CSV text (fields split on commas outside double quotes, `""` an

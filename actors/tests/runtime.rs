@@ -1,14 +1,13 @@
 //! The actor runtime: equivalence with the synchronous executor, streaming, bounded
 //! buffering, supervision, cancellation and the long-running mode.
 
-mod support;
-
 use std::time::Duration;
 
 use orcapod::operator::OperatorSpec;
-use orcapod::pipeline::{Pipeline, PipelineBuilder, SyncExecutor};
+use orcapod::pipeline::{Pipeline, PipelineBuilder};
 use orcapod_actors::{ErrorPolicy, RunError, RunOptions, Runtime};
-use support::{multiset, numbers, rename};
+use orcapod_testing::runs::{assert_actors_match_sync, rows_until_closed};
+use orcapod_testing::sources::{numbers, rename};
 
 fn chain(n: usize) -> Pipeline {
     let mut b = PipelineBuilder::new("chain");
@@ -25,34 +24,15 @@ fn chain(n: usize) -> Pipeline {
     b.build().unwrap()
 }
 
-fn assert_same_as_sync(pipeline: &Pipeline, runtime: &Runtime, options: RunOptions) {
-    let names: Vec<String> = pipeline
-        .nodes()
-        .iter()
-        .map(|n| n.name().to_string())
-        .collect();
-    let options = options.outputs(names.clone());
-    let actors = runtime.run(pipeline, options).unwrap();
-    let sync = SyncExecutor::new(pipeline).run_all().unwrap();
-    for name in names {
-        assert_eq!(
-            multiset(&actors.streams[&name]),
-            multiset(&sync[&name]),
-            "node {name}"
-        );
-        assert_eq!(actors.streams[&name].schema(), sync[&name].schema());
-    }
-}
-
 #[test]
 fn a_chain_gives_the_same_rows_as_the_sync_executor() {
     let runtime = Runtime::new().unwrap();
     let pipeline = chain(500);
-    assert_same_as_sync(&pipeline, &runtime, RunOptions::default());
+    assert_actors_match_sync(&runtime, &pipeline, RunOptions::default());
     for seed in 1..4 {
-        assert_same_as_sync(
-            &pipeline,
+        assert_actors_match_sync(
             &runtime,
+            &pipeline,
             RunOptions::default()
                 .max_batch_rows(7)
                 .window_rows(20)
@@ -156,11 +136,7 @@ fn a_stalled_consumer_bounds_the_rows_buffered_in_the_graph() {
         "the source must be held back, emitted {source_rows}"
     );
     // Reading everything lets the run finish.
-    let mut received = 0;
-    while let Ok(batch) = rx.recv() {
-        received += batch.num_rows();
-    }
-    assert_eq!(received, 20_000);
+    assert_eq!(rows_until_closed(&rx), 20_000);
     handle.wait().unwrap();
 }
 

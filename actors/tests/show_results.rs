@@ -8,7 +8,11 @@
 //! the tests see exactly which packets were computed, and when.
 
 use std::path::Path;
-use std::process::{Command, Output};
+
+use orcapod_testing::cli::{self, text, Orcapod};
+
+/// The binary under test.
+const ORCAPOD: Orcapod = Orcapod::new(env!("CARGO_BIN_EXE_orcapod"));
 
 const SCRIPT: &str = r#"
 import json, sys
@@ -39,36 +43,11 @@ nodes:
 ";
 
 fn workspace(csv: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("data.csv"), csv).unwrap();
-    std::fs::write(dir.path().join("double.py"), SCRIPT).unwrap();
-    std::fs::write(dir.path().join("p.yaml"), PIPELINE).unwrap();
-    dir
-}
-
-fn orcapod(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orcapod"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the orcapod binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs and asserts success, returning (stdout, stderr).
-fn ok(dir: &Path, args: &[&str]) -> (String, String) {
-    let out = orcapod(dir, args);
-    assert!(
-        out.status.success(),
-        "orcapod {args:?} failed ({}):\n{}\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    (text(&out.stdout), text(&out.stderr))
+    cli::workspace(&[
+        ("data.csv", csv),
+        ("double.py", SCRIPT),
+        ("p.yaml", PIPELINE),
+    ])
 }
 
 /// The packets the command has computed so far, sorted (workers run concurrently).
@@ -90,12 +69,12 @@ fn read(dir: &Path, file: &str) -> String {
 fn show_prints_the_current_rows_and_counts_the_missing_results() {
     let dir = workspace("id,x\na,1\nb,2\nc,3\nd,4\ne,5\n");
     let d = dir.path();
-    ok(d, &["run", "p.yaml", "--quiet"]);
+    ORCAPOD.ok(d, &["run", "p.yaml", "--quiet"]);
     assert_eq!(calls(d), ["1", "2", "3", "4", "5"]);
 
     // b changes value, d is deleted.
     std::fs::write(d.join("data.csv"), "id,x\na,1\nb,20\nc,3\ne,5\n").unwrap();
-    let (shown, stderr) = ok(d, &["show", "p.yaml", "f", "--format", "csv"]);
+    let (shown, stderr) = ORCAPOD.ok(d, &["show", "p.yaml", "f", "--format", "csv"]);
     assert_eq!(shown, "id,dbl\na,2\nc,6\ne,10\n", "{stderr}");
     assert!(
         stderr.contains(
@@ -106,7 +85,7 @@ fn show_prints_the_current_rows_and_counts_the_missing_results() {
         "{stderr}"
     );
     // Downstream of the function: the rows that need the missing result are absent too.
-    let (big, stderr) = ok(d, &["show", "p.yaml", "big", "--format", "csv"]);
+    let (big, stderr) = ORCAPOD.ok(d, &["show", "p.yaml", "big", "--format", "csv"]);
     assert_eq!(big, "id,dbl\nc,6\ne,10\n", "{stderr}");
     assert!(
         stderr.contains("function node `f`: 1 input packet (1 row)")
@@ -114,7 +93,7 @@ fn show_prints_the_current_rows_and_counts_the_missing_results() {
         "{stderr}"
     );
     // The table says the same.
-    let (table, _) = ok(d, &["show", "p.yaml", "f"]);
+    let (table, _) = ORCAPOD.ok(d, &["show", "p.yaml", "f"]);
     assert!(
         table.ends_with("3 rows\n") && !table.contains("| 40 "),
         "{table}"
@@ -122,7 +101,7 @@ fn show_prints_the_current_rows_and_counts_the_missing_results() {
     assert_eq!(calls(d).len(), 5, "show ran the command");
 
     // --all-stored: every result ever stored, the old value of b and the deleted d too.
-    let (all, stderr) = ok(
+    let (all, stderr) = ORCAPOD.ok(
         d,
         &["show", "p.yaml", "f", "--all-stored", "--format", "csv"],
     );
@@ -130,7 +109,7 @@ fn show_prints_the_current_rows_and_counts_the_missing_results() {
     assert!(!stderr.contains("warning"), "{stderr}");
 
     // A run computes b's new packet only; then `show` gives exactly the run's rows.
-    let (_, stderr) = ok(
+    let (_, stderr) = ORCAPOD.ok(
         d,
         &[
             "run", "p.yaml", "--quiet", "--out", "out", "--format", "csv",
@@ -139,10 +118,10 @@ fn show_prints_the_current_rows_and_counts_the_missing_results() {
     assert!(!stderr.contains("warning"), "{stderr}");
     assert_eq!(calls(d), ["1", "2", "20", "3", "4", "5"]);
     for node in ["f", "big", "plain", "s"] {
-        let (shown, stderr) = ok(d, &["show", "p.yaml", node, "--format", "csv"]);
+        let (shown, stderr) = ORCAPOD.ok(d, &["show", "p.yaml", node, "--format", "csv"]);
         assert_eq!(shown, read(d, &format!("out/{node}.csv")), "show {node}");
         assert!(!stderr.contains("warning"), "show {node}: {stderr}");
-        let (all_info, _) = ok(
+        let (all_info, _) = ORCAPOD.ok(
             d,
             &["show", "p.yaml", node, "--format", "csv", "--all-info"],
         );
@@ -157,13 +136,13 @@ fn show_prints_the_current_rows_and_counts_the_missing_results() {
         "id,dbl\na,2\nb,40\nc,6\ne,10\n",
         "the run's rows"
     );
-    ok(
+    ORCAPOD.ok(
         d,
         &[
             "run", "p.yaml", "--quiet", "--out", "json", "--format", "json",
         ],
     );
-    let (json, _) = ok(d, &["show", "p.yaml", "f", "--format", "json"]);
+    let (json, _) = ORCAPOD.ok(d, &["show", "p.yaml", "f", "--format", "json"]);
     assert_eq!(json, read(d, "json/f.json"));
     assert_eq!(calls(d).len(), 6, "a re-run computes nothing new");
 }
@@ -172,13 +151,13 @@ fn show_prints_the_current_rows_and_counts_the_missing_results() {
 fn show_of_sources_and_operators_needs_no_run_and_functions_say_what_is_missing() {
     let dir = workspace("id,x\na,1\nb,2\n");
     let d = dir.path();
-    let (source, stderr) = ok(d, &["show", "p.yaml", "s", "--format", "csv"]);
+    let (source, stderr) = ORCAPOD.ok(d, &["show", "p.yaml", "s", "--format", "csv"]);
     assert_eq!(source, "id,x\na,1\nb,2\n", "{stderr}");
-    let (plain, stderr) = ok(d, &["show", "p.yaml", "plain", "--format", "csv"]);
+    let (plain, stderr) = ORCAPOD.ok(d, &["show", "p.yaml", "plain", "--format", "csv"]);
     assert_eq!(plain, "id,value\na,1\nb,2\n", "{stderr}");
     assert!(stderr.is_empty(), "{stderr}");
     // Nothing is stored yet: the function's rows are all missing, and `show` says so.
-    let (f, stderr) = ok(d, &["show", "p.yaml", "f", "--format", "csv"]);
+    let (f, stderr) = ORCAPOD.ok(d, &["show", "p.yaml", "f", "--format", "csv"]);
     assert_eq!(f, "id,dbl\n");
     assert!(
         stderr.contains("there is no database at")
@@ -189,7 +168,7 @@ fn show_of_sources_and_operators_needs_no_run_and_functions_say_what_is_missing(
     assert!(calls(d).is_empty(), "show ran the command");
     assert!(!d.join(".orcapod").exists(), "show created a database");
     // `--all-stored` of an operator without `cache: log` has nothing to print.
-    let out = orcapod(d, &["show", "p.yaml", "plain", "--all-stored"]);
+    let out = ORCAPOD.output(d, &["show", "p.yaml", "plain", "--all-stored"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("node `plain` keeps no stored results"),
@@ -210,14 +189,14 @@ fn a_replay_with_nothing_stored_warns_in_run_and_show() {
     let warning = "p.yaml:14: node `replayed`: cache: replay found nothing stored at \
                    MapPackets/";
     for mode in ["actors", "sync"] {
-        let (_, stderr) = ok(d, &["run", "p.yaml", "--quiet", "--mode", mode]);
+        let (_, stderr) = ORCAPOD.ok(d, &["run", "p.yaml", "--quiet", "--mode", mode]);
         assert!(
             stderr.contains(&format!("warning: {warning}"))
                 && stderr.contains("so it yields no rows; run once with `cache: log`"),
             "{mode}: {stderr}"
         );
     }
-    let (shown, stderr) = ok(d, &["show", "p.yaml", "replayed", "--format", "csv"]);
+    let (shown, stderr) = ORCAPOD.ok(d, &["show", "p.yaml", "replayed", "--format", "csv"]);
     assert_eq!(shown, "id,value\n");
     assert!(stderr.contains(warning), "{stderr}");
 
@@ -231,12 +210,12 @@ fn a_replay_with_nothing_stored_warns_in_run_and_show() {
         ),
     )
     .unwrap();
-    ok(d, &["run", "p.yaml", "--quiet"]);
+    ORCAPOD.ok(d, &["run", "p.yaml", "--quiet"]);
     for mode in ["actors", "sync"] {
-        let (_, stderr) = ok(d, &["run", "p.yaml", "--quiet", "--mode", mode]);
+        let (_, stderr) = ORCAPOD.ok(d, &["run", "p.yaml", "--quiet", "--mode", mode]);
         assert!(!stderr.contains("warning"), "{mode}: {stderr}");
     }
-    let (shown, stderr) = ok(d, &["show", "p.yaml", "replayed", "--format", "csv"]);
+    let (shown, stderr) = ORCAPOD.ok(d, &["show", "p.yaml", "replayed", "--format", "csv"]);
     assert_eq!(shown, "id,value\na,1\nb,2\n");
     assert!(!stderr.contains("warning"), "{stderr}");
 }

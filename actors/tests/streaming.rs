@@ -1,14 +1,14 @@
 //! Streaming behaviour, counted in events: a join emits a match before its sources end,
 //! and a diamond completes.
 
-mod support;
-
 use std::time::Duration;
 
 use orcapod::operator::OperatorSpec;
 use orcapod::pipeline::{PipelineBuilder, SyncExecutor};
 use orcapod_actors::{RunOptions, Runtime};
-use support::{multiset, numbers, rename};
+use orcapod_testing::multiset;
+use orcapod_testing::runs::rows_until_closed;
+use orcapod_testing::sources::{numbers, rename};
 
 #[test]
 fn a_join_emits_its_first_match_before_the_sources_finish() {
@@ -53,11 +53,7 @@ fn a_join_emits_its_first_match_before_the_sources_finish() {
     left_tx.send(left_rows.slice(1, 2)).unwrap();
     right_tx.send(right_rows.slice(1, 2)).unwrap();
     drop((left_tx, right_tx));
-    let mut total = first.num_rows();
-    while let Ok(batch) = joined.recv() {
-        total += batch.num_rows();
-    }
-    assert_eq!(total, 3);
+    assert_eq!(first.num_rows() + rows_until_closed(&joined), 3);
     handle.wait().unwrap();
 }
 

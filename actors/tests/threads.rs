@@ -1,10 +1,8 @@
 //! A one-shot run leaves no thread behind (its own test binary, so that no other test's
 //! threads come and go meanwhile).
 
-mod support;
-
 use orcapod::pipeline::PipelineBuilder;
-use support::{numbers, rename};
+use orcapod_testing::sources::{numbers, rename};
 
 fn thread_count() -> usize {
     std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())

@@ -12,77 +12,87 @@ use orcapod::function::{FunctionError, PacketFunction};
 use orcapod::model::Datum;
 use orcapod::pipeline_file::{BuiltinRequest, Builtins};
 
+/// A builtin of one nullable input column and one non-null output column: its name,
+/// its description, the input and output columns, and what each value becomes.
+type OneToOne = (
+    &'static str,
+    &'static str,
+    (&'static str, DataType),
+    (&'static str, DataType),
+    fn(&Datum) -> Result<Datum, FunctionError>,
+);
+
+/// The builtins of one column in, one column out.
+fn one_to_one_builtins() -> [OneToOne; 2] {
+    [
+        (
+            "letter_grade",
+            "{score: int} -> {grade: str}: A from 90, B from 80, C from 70, else F",
+            ("score", DataType::Int64),
+            ("grade", DataType::LargeUtf8),
+            |score| match score {
+                Datum::Int(s) => Ok(Datum::Str(letter(*s).into())),
+                _ => Err(FunctionError::new("the score is missing")),
+            },
+        ),
+        (
+            "word_count",
+            "{text: str} -> {words: int}: the number of whitespace-separated words",
+            ("text", DataType::LargeUtf8),
+            ("words", DataType::Int64),
+            |text| match text {
+                Datum::Str(s) => Ok(Datum::Int(s.split_whitespace().count() as i64)),
+                Datum::Null => Ok(Datum::Int(0)),
+                _ => Err(FunctionError::new("`text` is not a string")),
+            },
+        ),
+    ]
+}
+
 /// Every builtin of the command line.
 pub fn registry() -> Builtins {
     let mut builtins = Builtins::new();
-    builtins
-        .register(
-            "letter_grade",
-            "{score: int} -> {grade: str}: A from 90, B from 80, C from 70, else F",
-            |request| {
-                closure(
-                    request,
-                    vec![field("score", DataType::Int64, true)],
-                    vec![field("grade", DataType::LargeUtf8, false)],
-                    |packet| match packet[0].1 {
-                        Datum::Int(s) => Ok(vec![Datum::Str(letter(s).into())]),
-                        _ => Err(FunctionError::new("the score is missing")),
-                    },
-                )
-            },
-        )
-        .register(
-            "mean",
-            "{values: list[int] or list[float]} -> {mean: float}: the mean of a batched \
-             column (nulls skipped; fails on an empty list)",
-            |request| {
-                let item = list_item(request, "values")?;
-                closure(
-                    request,
-                    vec![field(
-                        "values",
-                        DataType::LargeList(Arc::new(Field::new("item", item, true))),
-                        true,
-                    )],
-                    vec![field("mean", DataType::Float64, false)],
-                    |packet| {
-                        let Datum::List(items) = &packet[0].1 else {
-                            return Err(FunctionError::new("`values` is not a list"));
-                        };
-                        let numbers: Vec<f64> = items
-                            .iter()
-                            .filter_map(|d| match d {
-                                Datum::Int(i) => Some(*i as f64),
-                                Datum::Float(f) => Some(*f),
-                                _ => None,
-                            })
-                            .collect();
-                        if numbers.is_empty() {
-                            return Err(FunctionError::new("no values to average"));
-                        }
-                        Ok(vec![Datum::Float(
-                            numbers.iter().sum::<f64>() / numbers.len() as f64,
-                        )])
-                    },
-                )
-            },
-        )
-        .register(
-            "word_count",
-            "{text: str} -> {words: int}: the number of whitespace-separated words",
-            |request| {
-                closure(
-                    request,
-                    vec![field("text", DataType::LargeUtf8, true)],
-                    vec![field("words", DataType::Int64, false)],
-                    |packet| match &packet[0].1 {
-                        Datum::Str(s) => Ok(vec![Datum::Int(s.split_whitespace().count() as i64)]),
-                        Datum::Null => Ok(vec![Datum::Int(0)]),
-                        _ => Err(FunctionError::new("`text` is not a string")),
-                    },
-                )
-            },
-        );
+    for (name, doc, input, output, body) in one_to_one_builtins() {
+        builtins.register(name, doc, move |request| {
+            one_to_one(request, input.clone(), output.clone(), body)
+        });
+    }
+    builtins.register(
+        "mean",
+        "{values: list[int] or list[float]} -> {mean: float}: the mean of a batched \
+         column (nulls skipped; fails on an empty list)",
+        |request| {
+            let item = list_item(request, "values")?;
+            closure(
+                request,
+                vec![field(
+                    "values",
+                    DataType::LargeList(Arc::new(Field::new("item", item, true))),
+                    true,
+                )],
+                vec![field("mean", DataType::Float64, false)],
+                |packet| {
+                    let Datum::List(items) = &packet[0].1 else {
+                        return Err(FunctionError::new("`values` is not a list"));
+                    };
+                    let numbers: Vec<f64> = items
+                        .iter()
+                        .filter_map(|d| match d {
+                            Datum::Int(i) => Some(*i as f64),
+                            Datum::Float(f) => Some(*f),
+                            _ => None,
+                        })
+                        .collect();
+                    if numbers.is_empty() {
+                        return Err(FunctionError::new("no values to average"));
+                    }
+                    Ok(vec![Datum::Float(
+                        numbers.iter().sum::<f64>() / numbers.len() as f64,
+                    )])
+                },
+            )
+        },
+    );
     builtins
 }
 
@@ -117,6 +127,21 @@ fn list_item(request: &BuiltinRequest<'_>, name: &str) -> Result<DataType, Strin
             "`{name}` must be a list of int or float (batch a number column first), not {other}"
         )),
     }
+}
+
+/// A builtin of one nullable input column and one non-null output column.
+fn one_to_one(
+    request: &BuiltinRequest<'_>,
+    (input, input_type): (&str, DataType),
+    (output, output_type): (&str, DataType),
+    body: fn(&Datum) -> Result<Datum, FunctionError>,
+) -> Result<Arc<dyn PacketFunction>, String> {
+    closure(
+        request,
+        vec![field(input, input_type, true)],
+        vec![field(output, output_type, false)],
+        move |packet| Ok(vec![body(&packet[0].1)?]),
+    )
 }
 
 fn closure(

@@ -27,11 +27,16 @@ use orcapod::pipeline::{
 use orcapod::pipeline_file::PipelineFile;
 use orcapod::store::{ArrowStore, MemoryStore, SledStore};
 
+use crate::args::{GraphFormat, ShowFormat};
+use crate::failure::{stdout_failure, Failure};
 use crate::live::{self, Liveness, Progress};
-use crate::{remote, Failure, GraphFormat, ShowFormat};
+use crate::loading::{check_db_is_a_directory, load, load_checked};
+use crate::remote;
+use crate::table::{kind_label, node_header, node_row};
+use crate::warnings::{describe_warning, WarningContext};
 
 pub fn validate(path: &Path) -> Result<(), Failure> {
-    let file = crate::load_checked(path)?;
+    let file = load_checked(path)?;
     let pipeline = file.pipeline();
     say!(
         "{}: valid — pipeline `{}`, {} nodes, outputs {}",
@@ -52,7 +57,7 @@ pub fn validate(path: &Path) -> Result<(), Failure> {
 }
 
 pub fn graph(path: &Path, format: GraphFormat) -> Result<(), Failure> {
-    let file = crate::load(path)?;
+    let file = load(path)?;
     let text = match format {
         GraphFormat::Dot => file.pipeline().to_dot(),
         GraphFormat::Mermaid => file.pipeline().to_mermaid(),
@@ -71,7 +76,7 @@ fn db_dir(file: &PipelineFile, db: Option<&Path>) -> Result<PathBuf, Failure> {
     let Some(given) = db else {
         return Ok(file.default_db());
     };
-    crate::check_db_is_a_directory(given)?;
+    check_db_is_a_directory(given)?;
     if !given.exists() {
         return Err(Failure::Failed(format!(
             "there is no database at {} (given with --db); check the path, or run the \
@@ -122,7 +127,7 @@ pub fn show(
     all_info: bool,
     all_stored: bool,
 ) -> Result<(), Failure> {
-    let file = crate::load(path)?;
+    let file = load(path)?;
     let pipeline = file.pipeline();
     let Some(node) = pipeline.node(name) else {
         let names: Vec<&str> = pipeline.nodes().iter().map(|n| n.name()).collect();
@@ -159,15 +164,15 @@ pub fn show(
             let table = sorted
                 .render_table(columns)
                 .with_context(|| format!("cannot print `{name}`"))?;
-            writeln!(out, "{table}").map_err(crate::stdout_failure)?;
-            writeln!(out, "{} rows", stream.num_rows()).map_err(crate::stdout_failure)?;
+            writeln!(out, "{table}").map_err(stdout_failure)?;
+            writeln!(out, "{} rows", stream.num_rows()).map_err(stdout_failure)?;
         }
         ShowFormat::Json => sorted
             .write_json(&mut out, columns)
-            .map_err(crate::stdout_failure)?,
+            .map_err(stdout_failure)?,
         ShowFormat::Csv => sorted
             .write_csv(&mut out, columns)
-            .map_err(crate::stdout_failure)?,
+            .map_err(stdout_failure)?,
     }
     Ok(())
 }
@@ -284,77 +289,6 @@ fn all_stored_rows(file: &PipelineFile, node: &Node, db: Option<&Path>) -> Resul
     }
 }
 
-/// Who gives a warning.
-#[derive(Debug, Clone, Copy)]
-pub enum WarningContext<'a> {
-    /// A run.
-    Run,
-    /// `show` of this node.
-    Show(&'a str),
-    /// `show` of this node, answered by the run in progress.
-    ShowDuringRun(&'a str),
-}
-
-/// A warning of a run or of `show`, in the file's words.
-pub fn describe_warning(
-    file: &PipelineFile,
-    warning: &RunWarning,
-    context: WarningContext,
-) -> String {
-    let at = |node: &str| {
-        file.position_of(node)
-            .map(|p| format!("{}:{}: ", file.path().display(), p.line))
-            .unwrap_or_else(|| format!("{}: ", file.path().display()))
-    };
-    match warning {
-        RunWarning::NothingToReplay { node, path } => format!(
-            "{}node `{node}`: cache: replay found nothing stored at {path}, so it yields no \
-             rows; run once with `cache: log` to store its rows, then replay them",
-            at(node)
-        ),
-        RunWarning::ResultsMissing {
-            node,
-            packets,
-            rows,
-        } => {
-            let (packets_s, have) = if *packets == 1 {
-                ("", "has")
-            } else {
-                ("s", "have")
-            };
-            let rows_s = if *rows == 1 { "" } else { "s" };
-            let it = if *packets == 1 { "it" } else { "them" };
-            let them = if *rows == 1 {
-                "that row is"
-            } else {
-                "those rows are"
-            };
-            let absent = match context {
-                WarningContext::Show(shown) | WarningContext::ShowDuringRun(shown)
-                    if shown != node =>
-                {
-                    format!("the rows of `{shown}` that depend on {it} are absent")
-                }
-                _ => format!("{them} absent"),
-            };
-            let what_to_do = match context {
-                WarningContext::ShowDuringRun(_) => {
-                    format!("the run in progress computes {it}; `show` again when it has ended")
-                }
-                _ => format!(
-                    "`orcapod run {}` computes {it}, then `show` gives the run's rows",
-                    file.path().display()
-                ),
-            };
-            format!(
-                "{}function node `{node}`: {packets} input packet{packets_s} ({rows} row{rows_s}) \
-                 {have} no stored result (never computed, or failed), so {absent}; {what_to_do}",
-                at(node),
-            )
-        }
-    }
-}
-
 /// The stored rows of node `name`, asked of the run that holds the database.
 fn from_running_run(
     db: &Path,
@@ -387,7 +321,7 @@ fn from_running_run(
 }
 
 pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
-    let file = crate::load(path)?;
+    let file = load(path)?;
     let pipeline = file.pipeline();
     let db = db_dir(&file, db)?;
     if !db.exists() {
@@ -447,10 +381,10 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
     }
     say!(
         "{}  last run",
-        crate::node_header(["node", "kind", "rows", "cached", "computed", "failed", "retried"])
+        node_header(["node", "kind", "rows", "cached", "computed", "failed", "retried"])
     )?;
     for node in pipeline.nodes() {
-        let kind = crate::kind_label(node.kind());
+        let kind = kind_label(node.kind());
         let function = matches!(node.kind(), NodeKind::Function(_));
         match latest.get(node.name()) {
             Some(r) => {
@@ -461,7 +395,7 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
                 };
                 say!(
                     "{}  {when}",
-                    crate::node_row([
+                    node_row([
                         &node.name(),
                         &kind,
                         &r.rows_out,
@@ -474,7 +408,7 @@ pub fn status(path: &Path, db: Option<&Path>) -> Result<(), Failure> {
             }
             None => say!(
                 "{}  never",
-                crate::node_row([&node.name(), &kind, &"-", &"-", &"-", &"-", &"-"])
+                node_row([&node.name(), &kind, &"-", &"-", &"-", &"-", &"-"])
             )?,
         }
     }
@@ -569,7 +503,7 @@ fn print_killed(progress: &Progress, file: &PipelineFile) -> Result<(), Failure>
 fn print_lines(progress: &Progress, file: &PipelineFile) -> Result<(), Failure> {
     say!(
         "{}  state",
-        crate::node_header(["node", "kind", "rows", "cached", "computed", "failed", "retried"])
+        node_header(["node", "kind", "rows", "cached", "computed", "failed", "retried"])
     )?;
     for line in &progress.nodes {
         let function = file
@@ -579,7 +513,7 @@ fn print_lines(progress: &Progress, file: &PipelineFile) -> Result<(), Failure> 
         let count = |n: u64| if function { n.to_string() } else { "-".into() };
         say!(
             "{}  {}",
-            crate::node_row([
+            node_row([
                 &line.name,
                 &line.kind,
                 &line.rows,

@@ -14,7 +14,7 @@
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        writeln!(std::io::stdout().lock(), $($arg)*).map_err($crate::stdout_failure)
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err($crate::failure::stdout_failure)
     }};
 }
 
@@ -22,23 +22,30 @@ macro_rules! say {
 macro_rules! say_raw {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        write!(std::io::stdout().lock(), $($arg)*).map_err($crate::stdout_failure)
+        write!(std::io::stdout().lock(), $($arg)*).map_err($crate::failure::stdout_failure)
     }};
 }
 
+mod args;
 mod builtins;
+mod failure;
 mod inspect;
 mod live;
+mod loading;
 mod probe;
 mod remote;
 mod run;
 mod signals;
+mod table;
+mod warnings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use orcapod::pipeline_file::{FileError, PipelineFile};
+use clap::{Parser, Subcommand};
+
+use crate::args::{GraphFormat, RunArgs, ShowFormat};
+use crate::failure::Failure;
 
 /// Reproducible, content-addressed data pipelines.
 #[derive(Debug, Parser)]
@@ -55,25 +62,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Validate, compile and run a pipeline file; a re-run reuses stored results.
-    Run {
-        /// The pipeline file (YAML or JSON).
-        file: PathBuf,
-        /// The database directory (default: `.orcapod/` beside the pipeline file).
-        #[arg(long)]
-        db: Option<PathBuf>,
-        /// Write each output node's rows to this directory.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// The format of the files `--out` writes.
-        #[arg(long, value_enum, default_value_t = OutFormat::Json)]
-        format: OutFormat,
-        /// How to run: on the actor runtime, or synchronously (same results).
-        #[arg(long, value_enum, default_value_t = Mode::Actors)]
-        mode: Mode,
-        /// Print no result tables (the summary still goes to stderr).
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    Run(RunArgs),
     /// Check the file and every schema without running anything.
     Validate {
         /// The pipeline file.
@@ -123,96 +112,10 @@ enum Command {
     Builtins,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum OutFormat {
-    Json,
-    Csv,
-    Arrow,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Mode {
-    Actors,
-    Sync,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum GraphFormat {
-    Dot,
-    Mermaid,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ShowFormat {
-    Table,
-    Json,
-    Csv,
-}
-
-/// Why a command failed, and so its exit code.
-#[derive(Debug)]
-enum Failure {
-    /// The pipeline file or its schemas are invalid (exit 2).
-    Invalid(String),
-    /// The run or an I/O operation failed (exit 1).
-    Failed(String),
-    /// A signal interrupted the run (exit 128 + the signal's number); the message says
-    /// what is stored.
-    Interrupted { code: u8, message: String },
-    /// Whoever read stdout stopped reading (`| head`): the command ends quietly, with
-    /// success (what it had to do besides printing is done).
-    StdoutClosed,
-}
-
-/// A failed write of results to stdout as a [`Failure`].
-fn stdout_failure(error: std::io::Error) -> Failure {
-    if error.kind() == std::io::ErrorKind::BrokenPipe {
-        Failure::StdoutClosed
-    } else {
-        Failure::Failed(format!("cannot write the results to stdout: {error}"))
-    }
-}
-
-impl Failure {
-    fn message(&self) -> &str {
-        match self {
-            Failure::Invalid(m) | Failure::Failed(m) => m,
-            Failure::Interrupted { message, .. } => message,
-            Failure::StdoutClosed => "stdout was closed",
-        }
-    }
-}
-
-impl From<FileError> for Failure {
-    fn from(e: FileError) -> Self {
-        Failure::Invalid(e.to_string())
-    }
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::Failed(format!("{e:#}"))
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Run {
-            file,
-            db,
-            out,
-            format,
-            mode,
-            quiet,
-        } => run::run(&run::RunArgs {
-            file,
-            db,
-            out,
-            format,
-            mode,
-            quiet,
-        }),
+        Command::Run(args) => run::run(&args),
         Command::Validate { file } => inspect::validate(&file),
         Command::Graph { file, format } => inspect::graph(&file, format),
         Command::Show {
@@ -244,71 +147,5 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
         Err(Failure::StdoutClosed) => ExitCode::SUCCESS,
-    }
-}
-
-/// Loads and checks a pipeline file without starting anything (for the commands that
-/// only read: `graph`, `show`, `status`).
-fn load(file: &std::path::Path) -> Result<PipelineFile, Failure> {
-    Ok(PipelineFile::load(file, &builtins::registry())?)
-}
-
-/// Loads and checks a pipeline file, including that every command can start (the start
-/// probe runs each command once with empty input: `run` and `validate`), and prints the
-/// file's warnings on stderr.
-fn load_checked(file: &std::path::Path) -> Result<PipelineFile, Failure> {
-    let loaded = load(file)?;
-    for warning in loaded.warnings() {
-        eprintln!("warning: {warning}");
-    }
-    for check in loaded.commands() {
-        if let Err(message) = probe::starts(check) {
-            let at = loaded
-                .position_of(&check.node)
-                .map(|p| format!(":{}:{}", p.line, p.column))
-                .unwrap_or_default();
-            return Err(Failure::Invalid(format!(
-                "{}{at}: node `{}`: the command cannot start: {message}",
-                file.display(),
-                check.node
-            )));
-        }
-    }
-    Ok(loaded)
-}
-
-/// Fails, saying what to do, when `db` exists but is not a directory (a database is a
-/// directory; a missing one is created by `run`).
-fn check_db_is_a_directory(db: &std::path::Path) -> Result<(), Failure> {
-    if db.exists() && !db.is_dir() {
-        return Err(Failure::Invalid(format!(
-            "--db {}: this is a file, but a database is a directory; give a directory \
-             (`run` creates it if it does not exist), or leave out --db to use `.orcapod/` \
-             beside the pipeline file",
-            db.display()
-        )));
-    }
-    Ok(())
-}
-
-/// One line of the per-node tables (the run's summary, `status`): the node, its kind
-/// and five counts, aligned under a header made the same way.
-fn node_row(cells: [&dyn std::fmt::Display; 7]) -> String {
-    let [node, kind, a, b, c, d, e] = cells;
-    format!("{node:<24} {kind:<10} {a:>10} {b:>10} {c:>10} {d:>8} {e:>8}")
-}
-
-/// The header of a per-node table: seven labels, aligned as [`node_row`] aligns cells.
-fn node_header(labels: [&str; 7]) -> String {
-    node_row(labels.each_ref().map(|l| l as &dyn std::fmt::Display))
-}
-
-/// What a node is, in one word, for the summary and status tables.
-fn kind_label(kind: &orcapod::pipeline::NodeKind) -> &'static str {
-    use orcapod::pipeline::NodeKind;
-    match kind {
-        NodeKind::Source(_) => "source",
-        NodeKind::Operator(_) => "operator",
-        NodeKind::Function(_) => "function",
     }
 }

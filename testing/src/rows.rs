@@ -1,5 +1,5 @@
-//! Helpers shared by the integration tests.
-#![allow(dead_code)]
+//! Comparing streams by their rows, provenance included, whatever their batching and
+//! order.
 
 use orcapod::model::{row_of, Stream};
 

@@ -1,0 +1,99 @@
+//! A run on the actor runtime: start it, watch its progress and the signals, and say
+//! how it ended.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use orcapod::function::command::kill_all_commands;
+use orcapod_actors::{RunError, RunOptions, Runtime};
+
+use super::driver::{run_failure, warn, Driver, Ended, STOP_WAIT, TICK};
+use super::lines::{lines_of_progress, spinner_message};
+use crate::failure::Failure;
+use crate::live::FailureNote;
+
+impl Driver<'_> {
+    pub fn run_actors(&mut self) -> Result<Ended, Failure> {
+        let file = self.file;
+        let runtime = Runtime::new().context("cannot start the actor runtime")?;
+        let handle = runtime
+            .start(
+                file.pipeline(),
+                RunOptions::default()
+                    .outputs(self.outputs.iter().cloned())
+                    .on_error(file.on_error())
+                    .store(self.store.clone())
+                    .run_id(self.run_id.clone(), self.started_at.clone()),
+            )
+            .map_err(|e| run_failure(file, e))?;
+        for warning in handle.warnings() {
+            warn(&self.bar, file, warning);
+        }
+        let total = file.pipeline().nodes().len();
+        // The run hears of a signal at once, from the watcher's thread (and again below).
+        let interrupter = handle.interrupter();
+        self.interrupts
+            .on_first(move |signal| interrupter.interrupt(signal.name()));
+        let mut interrupted = None;
+        let outcome = loop {
+            if let Some(outcome) = handle.wait_timeout(TICK) {
+                break outcome;
+            }
+            if let (None, Some(signal)) = (interrupted, self.interrupts.received()) {
+                interrupted = Some(signal);
+                self.bar.set_message(format!(
+                    "{}: stopping, storing what was computed…",
+                    signal.name()
+                ));
+                handle.interrupt(signal.name());
+                // Once the nodes take no new results, kill the commands: their packets
+                // in flight are abandoned, not counted as failures.
+                let deadline = Instant::now() + STOP_WAIT;
+                while !handle.is_stopping() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                kill_all_commands();
+            }
+            let progress = handle.progress();
+            let nodes = &progress[..total.min(progress.len())];
+            if interrupted.is_none() {
+                self.bar.set_message(spinner_message(nodes, total));
+            }
+            self.publish(lines_of_progress(file.pipeline(), nodes));
+        };
+        self.interrupts.clear();
+        // The run may have stopped for a signal before this loop saw it.
+        let interrupted = interrupted.or(self.interrupts.received());
+        let progress = handle.progress();
+        self.last_nodes =
+            lines_of_progress(file.pipeline(), &progress[..total.min(progress.len())]);
+        match (outcome, interrupted) {
+            (Ok(output), signal) => {
+                if let Some(signal) = signal {
+                    eprintln!("{} arrived as the run completed", signal.name());
+                }
+                for failure in &output.failures {
+                    eprintln!(
+                        "warning: {}: node `{}` failed: {}",
+                        file.path().display(),
+                        failure.node,
+                        failure.message
+                    );
+                }
+                Ok(Ended::Completed {
+                    streams: output.streams,
+                    stats: output.stats,
+                })
+            }
+            (Err(_), Some(signal)) => Ok(Ended::Interrupted(signal)),
+            (Err(RunError::NodeFailed(f)), None) => Ok(Ended::Failed {
+                note: FailureNote {
+                    node: f.node.clone(),
+                    reason: f.message.clone(),
+                },
+                failure: run_failure(file, RunError::NodeFailed(f)),
+            }),
+            (Err(e), None) => Err(run_failure(file, e)),
+        }
+    }
+}

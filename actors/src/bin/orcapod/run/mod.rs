@@ -1,0 +1,180 @@
+//! `orcapod run`: load, check, run on actors or synchronously, write the outputs, and
+//! report what each node did.
+//!
+//! Order matters for "nothing written on an invalid file": the file is loaded and every
+//! command probed before the database is opened.
+//!
+//! While it runs, the run publishes its progress for other processes ([`crate::live`]),
+//! answers `show` through a socket ([`crate::remote`]), and watches for SIGINT and
+//! SIGTERM ([`crate::signals`]). On the first signal it stops the run, kills the
+//! command processes, lets what was received be stored and flushed, records the run as
+//! interrupted, prints one line saying what is stored, and exits 130 or 143.
+//!
+//! The parts: [`driver`] (what both modes share while they run), [`actors`] and
+//! [`sync`] (the two modes), [`lines`] (the progress views), [`report`] (the tables
+//! and the summary of a completed run), [`interrupted`] (the line printed on a signal)
+//! and [`run_log`] (what the command line writes to the run log). This module only
+//! sequences them.
+
+mod actors;
+mod driver;
+mod interrupted;
+mod lines;
+mod report;
+mod run_log;
+mod sync;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use orcapod::function::command::kill_all_commands;
+use orcapod::store::{ArrowStore, SledStore};
+use orcapod_actors::run_id_and_time;
+
+use self::driver::{progress_bar, Driver, Ended};
+use self::interrupted::interrupted_message;
+use self::lines::{lines_of_stats, waiting_lines};
+use self::report::report;
+use self::run_log::record_killed_run;
+use crate::args::{Mode, RunArgs};
+use crate::failure::Failure;
+use crate::live::{self, FailureNote};
+use crate::loading::{check_db_is_a_directory, load_checked};
+use crate::remote;
+use crate::signals::Interrupts;
+
+pub fn run(args: &RunArgs) -> Result<(), Failure> {
+    let started = Instant::now();
+    let interrupts = Interrupts::install().context("cannot watch for SIGINT and SIGTERM")?;
+    let file = load_checked(&args.file)?;
+    if let Some(out) = &args.out {
+        if out.exists() && !out.is_dir() {
+            return Err(Failure::Failed(format!(
+                "--out {}: exists and is not a directory",
+                out.display()
+            )));
+        }
+    }
+    if let Some(signal) = interrupts.received() {
+        return Err(Failure::Interrupted {
+            code: signal.exit_code(),
+            message: format!(
+                "interrupted by {} before the run started: nothing was written",
+                signal.name()
+            ),
+        });
+    }
+    let db = args.db.clone().unwrap_or_else(|| file.default_db());
+    check_db_is_a_directory(&db)?;
+    let store: Arc<dyn ArrowStore> = Arc::new(
+        SledStore::open(&db)
+            .with_context(|| format!("cannot open the database {}", db.display()))?,
+    );
+    let db = db.canonicalize().unwrap_or(db);
+    record_killed_run(&db, store.as_ref());
+
+    let (run_id, started_at) = run_id_and_time();
+    let pipeline = Arc::new(file.pipeline().clone());
+    let server = match remote::Server::start(&db, store.clone(), pipeline.clone()) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            eprintln!(
+                "warning: cannot open the socket through which `orcapod show` reads this \
+                 run's results ({e}); `show` works again when the run ends"
+            );
+            None
+        }
+    };
+    let (now, now_ms) = live::now();
+    let publisher = live::Publisher::start(
+        &db,
+        live::Progress {
+            format: 1,
+            pipeline: pipeline.name().to_string(),
+            file: args.file.display().to_string(),
+            run_id: run_id.clone(),
+            pid: std::process::id(),
+            pid_start: live::own_start(),
+            mode: match args.mode {
+                Mode::Actors => "actors",
+                Mode::Sync => "sync",
+            }
+            .to_string(),
+            started_at: started_at.clone(),
+            updated_at: now,
+            updated_unix_ms: now_ms,
+            state: "running".to_string(),
+            interrupted_by: None,
+            failure: None,
+            socket: server.as_ref().map(|s| s.path().to_path_buf()),
+            nodes: waiting_lines(&pipeline),
+        },
+    );
+    let mut driver = Driver {
+        file: &file,
+        store: store.clone(),
+        outputs: file.outputs().to_vec(),
+        bar: progress_bar(),
+        publisher,
+        interrupts: &interrupts,
+        run_id,
+        started_at,
+        last_nodes: waiting_lines(&pipeline),
+    };
+    let ended = match args.mode {
+        Mode::Actors => driver.run_actors(),
+        Mode::Sync => driver.run_sync(),
+    };
+    // However the run ended, no command outlives it: a command still busy with a packet
+    // of a stopped run would otherwise go on until it finishes that packet.
+    kill_all_commands();
+    driver.bar.finish_and_clear();
+    let ended = match ended {
+        Ok(ended) => ended,
+        Err(failure) => {
+            let last = std::mem::take(&mut driver.last_nodes);
+            driver.publisher.finish(
+                "failed",
+                Some(last),
+                Some(FailureNote {
+                    node: String::new(),
+                    reason: failure.message().to_string(),
+                }),
+                None,
+            );
+            return Err(failure);
+        }
+    };
+    drop(server);
+    let last = std::mem::take(&mut driver.last_nodes);
+    match ended {
+        Ended::Interrupted(signal) => {
+            driver.publisher.finish(
+                "interrupted",
+                Some(last),
+                None,
+                Some(signal.name().to_string()),
+            );
+            Err(Failure::Interrupted {
+                code: signal.exit_code(),
+                message: interrupted_message(signal, &file, store.as_ref(), &db, &args.file),
+            })
+        }
+        Ended::Failed { failure, note } => {
+            driver
+                .publisher
+                .finish("failed", Some(last), Some(note), None);
+            Err(failure)
+        }
+        Ended::Completed { streams, stats } => {
+            driver.publisher.finish(
+                "completed",
+                Some(lines_of_stats(file.pipeline(), &stats)),
+                None,
+                None,
+            );
+            report(args, &file, &streams, &stats, started.elapsed(), &db)
+        }
+    }
+}
