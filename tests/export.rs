@@ -3,6 +3,7 @@
 //! whatever order the rows arrive in, provenance in the `all_info` files, the Arrow file
 //! read back, and atomic writes.
 
+use orcapod_testing::datums::{bytes, f, i, list, s};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,26 +24,6 @@ use orcapod::Error;
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
-
-fn s(v: &str) -> Datum {
-    Datum::Str(v.to_string())
-}
-
-fn i(v: i64) -> Datum {
-    Datum::Int(v)
-}
-
-fn f(v: f64) -> Datum {
-    Datum::Float(v)
-}
-
-fn list(items: Vec<Datum>) -> Datum {
-    Datum::List(items)
-}
-
-fn bytes(b: &[u8]) -> Datum {
-    Datum::Bytes(b.to_vec())
-}
 
 fn row(cells: &[(&str, Datum)]) -> Vec<(String, Datum)> {
     cells

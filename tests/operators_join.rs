@@ -14,6 +14,7 @@ use orcapod::model::{ColumnConfig, Datum, Stream};
 use orcapod::operator::{run_to_completion, InputInfo, Operator, OperatorSpec};
 use orcapod::source::{Source, SourceOptions};
 use orcapod::{ContentHash, Error};
+use orcapod_testing::datums::{i, s};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------
@@ -59,14 +60,6 @@ impl Input {
             pipeline: self.pipeline.clone(),
         }
     }
-}
-
-fn s(v: &str) -> Datum {
-    Datum::Str(v.to_string())
-}
-
-fn i(v: i64) -> Datum {
-    Datum::Int(v)
 }
 
 /// A `DictSource` with the given source id, tag columns, column names and rows.

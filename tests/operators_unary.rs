@@ -10,6 +10,7 @@
 //! computed by the Python reference (`golden.json`, keys `1_sources`, `3_operators`,
 //! `6_polars_filter_identity`) and are copied here.
 
+use orcapod_testing::datums::{f, i, list, s};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -68,22 +69,6 @@ impl Input {
             identity: self.identity.clone(),
         }
     }
-}
-
-fn s(v: &str) -> Datum {
-    Datum::Str(v.to_string())
-}
-
-fn i(v: i64) -> Datum {
-    Datum::Int(v)
-}
-
-fn f(v: f64) -> Datum {
-    Datum::Float(v)
-}
-
-fn list(items: Vec<Datum>) -> Datum {
-    Datum::List(items)
 }
 
 /// A rows source with the given tag columns and source id.

@@ -23,7 +23,7 @@ use crossbeam_channel::{Receiver, Sender};
 use orcapod::function::node::FunctionNode;
 use orcapod::function::runner::{JobEnd, JobRunner, RunnerHost};
 use orcapod::function::PacketFunction;
-use orcapod::function::{Job, PacketResult};
+use orcapod::function::{Completed, Job};
 
 use crate::messages::{JobDone, PoolFailed};
 
@@ -199,16 +199,10 @@ impl RunnerHost for PoolHost<'_> {
         self.last_sent.elapsed() >= PARTIAL_RESULTS_INTERVAL
     }
 
-    fn deliver(
-        &mut self,
-        job: &Job,
-        start: usize,
-        results: Vec<PacketResult>,
-        retried: u64,
-    ) -> bool {
+    fn deliver(&mut self, job: &Job, completed: orcapod::Result<Completed>) -> bool {
         self.node.done.do_send(JobDone {
             id: job.id,
-            completed: job.build(start, results, retried),
+            completed,
         });
         self.last_sent = Instant::now();
         self.node.connected()

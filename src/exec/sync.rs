@@ -24,7 +24,7 @@ use arrow::array::RecordBatch;
 
 use super::node::{start_node, NodeSettings, RunningNode};
 use crate::error::{Error, Result};
-use crate::function::node::{Job, PacketResult};
+use crate::function::node::{Completed, Job};
 use crate::function::packet_failed;
 use crate::function::runner::{JobRunner, RunnerHost};
 use crate::model::{Stream, StreamSchema};
@@ -354,16 +354,8 @@ impl RunnerHost for SyncHost<'_, '_> {
         false
     }
 
-    fn deliver(
-        &mut self,
-        job: &Job,
-        start: usize,
-        results: Vec<PacketResult>,
-        retried: u64,
-    ) -> bool {
-        let completed = job
-            .build(start, results, retried)
-            .and_then(|c| self.state.complete(job.id, c));
+    fn deliver(&mut self, job: &Job, completed: Result<Completed>) -> bool {
+        let completed = completed.and_then(|c| self.state.complete(job.id, c));
         match completed {
             Ok(()) => true,
             Err(e) => {

@@ -23,8 +23,9 @@
 
 use std::time::Duration;
 
-use super::node::{Job, PacketBuffer, PacketResult};
+use super::node::{Completed, Job, PacketBuffer, PacketResult};
 use super::{catching_panics, retry_backoff, FunctionError, FunctionWorker, PacketFunction};
+use crate::error::Result;
 
 /// A packet whose answers are lost because of other packets is computed again at once at
 /// most this many times before its failure stands.
@@ -42,16 +43,10 @@ pub trait RunnerHost {
     /// since the last hand-out), rather than at the end of the job.
     fn hand_out_now(&mut self) -> bool;
 
-    /// Takes the results of packets `start..start + results.len()` of the job, and how
-    /// many retries they took. Returns false when nobody wants more (the node is gone):
-    /// the runner then abandons the job.
-    fn deliver(
-        &mut self,
-        job: &Job,
-        start: usize,
-        results: Vec<PacketResult>,
-        retried: u64,
-    ) -> bool;
+    /// Takes the next packets' results of `job`, built into result rows
+    /// ([`Job::build`], on the runner's thread). Returns false when nobody wants more
+    /// (the node is gone): the runner then abandons the job.
+    fn deliver(&mut self, job: &Job, completed: Result<Completed>) -> bool;
 
     /// Whether the job goes on after a packet failed for good (false under a fail-fast
     /// policy: the rest of the job is abandoned).
@@ -134,7 +129,7 @@ impl JobRunner {
     fn resolve_carried(&mut self, outcome: Result<(), FunctionError>, host: &mut dyn RunnerHost) {
         for (job, results) in std::mem::take(&mut self.carried) {
             if outcome.is_ok() {
-                host.deliver(&job, 0, results, 0);
+                host.deliver(&job, job.build(0, results, 0));
             } else {
                 self.run_alone(&job, host);
             }
@@ -316,7 +311,7 @@ impl JobRunner {
         let results: Vec<PacketResult> = settled.drain(..ready).map(Option::unwrap).collect();
         let start = *sent;
         *sent += ready;
-        host.deliver(job, start, results, std::mem::take(retried))
+        host.deliver(job, job.build(start, results, std::mem::take(retried)))
     }
 
     /// Delivers what is settled and stops.

@@ -12,7 +12,7 @@ mod column_config;
 pub mod columns;
 mod datagram;
 mod datum;
-mod schema;
+pub(crate) mod schema;
 mod stream;
 
 pub use column_config::ColumnConfig;

@@ -251,6 +251,17 @@ fn names(fields: &[FieldRef]) -> Vec<String> {
     fields.iter().map(|f| f.name().clone()).collect()
 }
 
+/// The names of `schema`'s columns in backquotes, comma-separated, for messages that
+/// list the columns a user may choose from.
+pub(crate) fn column_list(schema: &Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("`{}`", f.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use arrow::datatypes::{DataType, Field};

@@ -25,6 +25,7 @@ use super::checks::single_port;
 use super::{InputInfo, Operator};
 use crate::error::{Error, Result};
 use crate::hashing::Value;
+use crate::model::schema::column_list;
 use crate::model::{array_from_datums, Datum, StreamSchema};
 
 /// A comparison operator of a [`Predicate`].
@@ -219,12 +220,7 @@ fn compile(schema: &Schema, col: &str, op: FilterOp, value: &Datum) -> Result<Te
             NAME,
             format!(
                 "no column `{col}` to filter on; the available columns are: {}",
-                schema
-                    .fields()
-                    .iter()
-                    .map(|f| format!("`{}`", f.name()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                column_list(schema)
             ),
         )
     })?;

@@ -38,12 +38,13 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, LargeStringArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema};
 
-use self::types::{check_declared_types, column_list, normalize_types};
+use self::types::{check_declared_types, normalize_types};
 use crate::error::{Error, Result};
 use crate::hashing::arrow::hash_batch;
 use crate::hashing::identity::{self, Identity};
 use crate::hashing::{PATH_HASH_CHARS, SYSTEM_TAG_HASH_CHARS};
 use crate::model::columns::{self, RECORD_ID_TAG, SOURCE_ID_TAG};
+use crate::model::schema::column_list;
 use crate::model::{Datum, Stream, StreamSchema};
 
 pub use options::SourceOptions;

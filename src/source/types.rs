@@ -10,6 +10,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 
 use crate::error::{Error, Result};
 use crate::hashing::python_type::python_type_name;
+use crate::model::schema::column_list;
 
 /// Checks that a table (types normalised) has every declared column, with the declared
 /// type and nullability.
@@ -50,15 +51,6 @@ pub(super) fn check_declared_types(
         }
     }
     Ok(())
-}
-
-pub(super) fn column_list(schema: &Schema) -> String {
-    schema
-        .fields()
-        .iter()
-        .map(|f| format!("`{}`", f.name()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Casts strings, binaries and lists to their large variants (recursively).

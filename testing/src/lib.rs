@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests, examples and benchmarks of the workspace:
-//! comparing streams row by row ([`multiset`]), small sources ([`sources`]), running a
+//! comparing streams row by row ([`multiset`]), one-letter values ([`datums`]), small sources ([`sources`]), running a
 //! pipeline on either executor ([`runs`]), record batches for the stores ([`batches`]),
 //! and driving the built `orcapod` binary ([`cli`]).
 //!
@@ -9,6 +9,7 @@
 
 pub mod batches;
 pub mod cli;
+pub mod datums;
 pub mod rows;
 pub mod runs;
 pub mod sources;
