@@ -595,6 +595,13 @@ fn child_process_entry() {
                 }
             }
         }
+        "hold" => {
+            let _store = SledStore::open(&dir).unwrap();
+            writeln!(out, "child: holding").unwrap();
+            out.flush().unwrap();
+            // Hold the store until the parent closes our stdin.
+            std::io::copy(&mut std::io::stdin(), &mut std::io::sink()).unwrap();
+        }
         "open" => {
             match SledStore::open(&dir) {
                 Ok(_) => writeln!(out, "child: opened").unwrap(),
@@ -676,6 +683,42 @@ fn sled_sigkill_keeps_every_flushed_result_exactly_once() {
         .add_records(&t, &ids(&["after"]), &batch(&[1]), false)
         .unwrap();
     assert!(store.contains(&t, "after").unwrap());
+}
+
+/// Reopening a directory this process had open waits for its own last handle to let go
+/// of sled's lock, but never for another process: a lock another process took meanwhile
+/// is an error at once, naming that process.
+#[test]
+fn sled_reopen_while_another_process_holds_the_store_fails_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SledStore::open(dir.path()).unwrap());
+    let mut holder = child("hold", dir.path())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(holder.stdout.take().unwrap()).lines();
+    let holding = lines.find_map(|l| l.ok().filter(|l| l.contains("child: ")));
+    assert!(
+        holding
+            .as_deref()
+            .is_some_and(|l| l.ends_with("child: holding")),
+        "{holding:?}"
+    );
+    let err = match SledStore::open(dir.path()) {
+        Ok(_) => panic!("opened a store another process holds"),
+        Err(e) => e,
+    };
+    let message = err.to_string();
+    assert!(matches!(err, orcapod::Error::Store { .. }), "{err:?}");
+    assert!(
+        message.contains("locked by another process")
+            && message.contains(&format!("process {}", holder.id())),
+        "{message}"
+    );
+    drop(holder.stdin.take());
+    assert!(holder.wait().unwrap().success());
+    // Once the other process let go, this one opens it again.
+    SledStore::open(dir.path()).unwrap();
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! module's docs.
 //!
 //! It never sleeps: a lock still held by this process's last handle is waited for on the
-//! lock itself.
+//! lock itself, and a lock held by another process is an error at once.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -47,19 +47,66 @@ pub(crate) struct PathMeta {
 /// Waits until no file of this process holds sled's lock on `dir` any more: the last
 /// handle of a store this process had open closes its files as its last references go,
 /// which may be on another thread or a moment later. Takes the lock sled takes (an
-/// exclusive `flock` of `dir/db`), blocking until it is free, and releases it at once.
-/// It never sleeps and reads no clock. Only called when this process held the directory:
-/// another process taking it in that moment would make this wait until it lets go.
+/// exclusive `flock` of `dir/db`) and releases it at once. It never sleeps and reads no
+/// clock, and it never waits on another process: when the lock is taken, the kernel's
+/// table of locks (`/proc/locks`) tells who holds it, and a lock held by another process
+/// is reported at once, as sled would report it. Only called when this process held the
+/// directory.
 fn wait_for_release(dir: &Path) -> Result<()> {
-    let Ok(file) = std::fs::File::open(dir.join("db")) else {
+    use rustix::fs::{flock, FlockOperation};
+    let lock_file = dir.join("db");
+    let Ok(file) = std::fs::File::open(&lock_file) else {
         // No lock file: nothing holds the lock.
         return Ok(());
     };
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|e| {
+    let cannot_wait = |e: rustix::io::Errno| {
         store_err(
             dir.display().to_string(),
             format!("cannot wait for the store's lock: {e}"),
         )
+    };
+    match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => return Ok(()),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => {}
+        Err(e) => return Err(cannot_wait(e)),
+    }
+    if let Some(pid) = other_holder(&file) {
+        return Err(store_err(
+            dir.display().to_string(),
+            format!(
+                "the store directory is locked by another process \
+                 (sled allows one process per directory): process {pid} holds the lock on \
+                 {}",
+                lock_file.display()
+            ),
+        ));
+    }
+    // Held by this process's last handle, which is letting go.
+    flock(&file, FlockOperation::LockExclusive).map_err(cannot_wait)
+}
+
+/// The id of a process other than this one that holds an `flock` on `file`, as the
+/// kernel's table of locks (`/proc/locks`) lists it; `None` when the table names none
+/// (or cannot be read).
+fn other_holder(file: &std::fs::File) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata().ok()?;
+    let dev = meta.dev();
+    // The kernel's encoding of a device number (`MAJOR`/`MINOR` of a `dev_t`).
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let file_id = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    let table = std::fs::read_to_string("/proc/locks").ok()?;
+    let me = std::process::id();
+    table.lines().find_map(|line| {
+        // `1: FLOCK  ADVISORY  WRITE 12345 fd:01:1234567 0 EOF`; waiters are `1: -> …`.
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields.as_slice() {
+            [_, "FLOCK", _, _, pid, id, ..] if *id == file_id => {
+                pid.parse::<u32>().ok().filter(|&pid| pid != me)
+            }
+            _ => None,
+        }
     })
 }
 
