@@ -7,7 +7,7 @@
 //! (the actor does) nor write to the store.
 
 use arrow::record_batch::RecordBatch;
-use orcapod::function::node::FunctionNode;
+use orcapod::function::FunctionNode;
 use orcapod::function::PacketFailure;
 
 use crate::messages::StoreWrites;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender};
-use orcapod::function::node::FunctionNode;
+use orcapod::function::FunctionNode;
 use orcapod::model::StreamSchema;
 use orcapod::operator::Operator;
 use orcapod::pipeline::OperatorLog;

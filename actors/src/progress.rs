@@ -67,7 +67,7 @@ impl Progress {
     }
 
     /// Sets a function node's packet counts (they only grow).
-    pub(crate) fn packets(&self, node: usize, counts: &orcapod::function::node::PacketCounts) {
+    pub(crate) fn packets(&self, node: usize, counts: &orcapod::function::PacketCounts) {
         let c = &self.counters[node];
         c.computed.store(counts.computed, Ordering::Relaxed);
         c.cached.store(counts.cached, Ordering::Relaxed);
@@ -80,9 +80,9 @@ impl Progress {
     }
 
     /// A node's packet counts as they stand (all 0 for nodes other than function nodes).
-    pub(crate) fn counts(&self, node: usize) -> orcapod::function::node::PacketCounts {
+    pub(crate) fn counts(&self, node: usize) -> orcapod::function::PacketCounts {
         let c = &self.counters[node];
-        orcapod::function::node::PacketCounts {
+        orcapod::function::PacketCounts {
             cached: c.cached.load(Ordering::Relaxed),
             computed: c.computed.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),

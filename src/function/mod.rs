@@ -35,6 +35,7 @@ pub use job::{Completed, Job, PacketBuffer, PacketResult};
 pub use json::{
     datum_from_json, datum_to_json, datum_to_json_with, non_finite_text, NonFiniteFloats,
 };
+pub use node::FunctionNode;
 pub use pod::{FunctionPod, FunctionUri, MAX_CONCURRENCY};
 pub use runner::{JobEnd, JobRunner, RunnerHost, MAX_RERUNS};
 pub use stored::PreparedPush;

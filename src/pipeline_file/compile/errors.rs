@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use crate::error::Error;
+use crate::pipeline::join_node_function;
 use crate::pipeline_file::error::{FileError, Subject};
 use crate::pipeline_file::raw::Entry;
 use crate::pipeline_file::value::{Position, Problem};
@@ -126,8 +127,7 @@ pub(super) fn build_error<'e>(
         source: inner,
     } = &error
     {
-        let owner = name
-            .strip_suffix(".join")
+        let owner = join_node_function(name)
             .filter(|n| node(n).is_some())
             .unwrap_or(name);
         if let Some(entry) = node(owner) {

@@ -34,7 +34,9 @@ use super::value::Position;
 use super::yaml;
 use crate::function::FunctionPod;
 use crate::operator::OperatorSpec;
-use crate::pipeline::{CacheMode, Dag, ErrorPolicy, NodeKind, PipelineBuilder, Ties};
+use crate::pipeline::{
+    join_node_name, CacheMode, Dag, ErrorPolicy, NodeKind, PipelineBuilder, Ties,
+};
 use crate::source::Source;
 
 impl PipelineFile {
@@ -199,7 +201,7 @@ fn compile_file(
             NodeBody::Function(decl) => {
                 let mut input = node.inputs[0].clone();
                 if node.inputs.len() > 1 {
-                    input = format!("{name}.join");
+                    input = join_node_name(&name);
                     positions.insert(input.clone(), node.entry.position);
                     builder.operator(input.clone(), OperatorSpec::Join, node.inputs.clone());
                 }
