@@ -13,7 +13,7 @@
 //! node actor has stopped, so that the writes they sent before stopping are in its
 //! mailbox, then hands every buffered write to the store writer, waits for the flush,
 //! and only then writes the run log and reports. Every outcome is logged
-//! ([`write_run_log`]): completed, failed (the node and the reason) or interrupted (the
+//! ([`record_run`]): completed, failed (the node and the reason) or interrupted (the
 //! reason given to [`Cancel`]), with each node's counts as they stood when it stopped
 //! (taken from the live progress counters for nodes that had not ended).
 //!
@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler};
 use crossbeam_channel::Sender;
 use orcapod::model::Stream;
-use orcapod::pipeline::{write_run_log, NodeStats, RunInfo};
+use orcapod::pipeline::NodeStats;
 use orcapod::store::ArrowStore;
 
 use crate::messages::{
@@ -47,6 +47,7 @@ use crate::messages::{
 };
 use crate::outcome::{logged_outcome, NodeFailure, RunError, RunOutput};
 use crate::progress::Progress;
+use crate::run_log::record_run;
 use crate::store_writer::StoreWriter;
 
 /// How long computed results may wait in memory before they are flushed to the store.
@@ -182,14 +183,14 @@ impl Supervisor {
                 Ok(output) => output.stats.clone(),
                 Err(_) => self.stats_so_far(),
             };
-            let (_, finished_at) = crate::clock::run_id_and_time();
-            let run = RunInfo {
-                run_id: self.label.run_id.clone(),
-                started_at: self.label.started_at.clone(),
-                finished_at,
-                outcome: logged_outcome(&outcome, self.cancel_reason.as_deref()),
-            };
-            if let Err(e) = write_run_log(store.as_ref(), &self.pipeline, &run, &stats) {
+            let recorded = record_run(
+                store.as_ref(),
+                &self.pipeline,
+                (&self.label.run_id, &self.label.started_at),
+                logged_outcome(&outcome, self.cancel_reason.as_deref()),
+                &stats,
+            );
+            if let Err(e) = recorded {
                 if outcome.is_ok() {
                     outcome = Err(RunError::Build(e));
                 }

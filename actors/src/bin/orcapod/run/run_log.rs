@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 use orcapod::pipeline::{write_run_log, NodeStats, RunInfo, RunOutcome};
 use orcapod::store::ArrowStore;
-use orcapod_actors::run_id_and_time;
+use orcapod_actors::record_run;
 
 use crate::failure::Failure;
 use crate::live::{self, NodeLine};
@@ -57,7 +57,6 @@ pub fn record_sync_run(
     interrupted: Option<Interrupt>,
     stats: &[NodeStats],
 ) -> Result<(), Failure> {
-    let (_, finished_at) = run_id_and_time();
     let outcome = match (failure, interrupted) {
         (_, Some(signal)) => RunOutcome::Interrupted {
             reason: signal.name().to_string(),
@@ -68,12 +67,7 @@ pub fn record_sync_run(
         },
         (None, None) => RunOutcome::Completed,
     };
-    let run = RunInfo {
-        run_id: run_id.to_string(),
-        started_at: started_at.to_string(),
-        finished_at,
-        outcome,
-    };
-    write_run_log(store, pipeline, &run, stats).context("cannot write the run log")?;
+    record_run(store, pipeline, (run_id, started_at), outcome, stats)
+        .context("cannot write the run log")?;
     Ok(())
 }
