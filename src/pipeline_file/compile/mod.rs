@@ -7,7 +7,8 @@
 //! `function`, `run`), inputs and cycles (the pipeline's own [`Dag`]), `outputs`, then
 //! the sources' files, then each node after its inputs. A filter needs its columns'
 //! types to read its values and a function node its input's packet columns, so the
-//! builder is built up to them. `errors` words every problem. This module alone reads
+//! pipeline is built up to them, each time adding only the nodes declared since
+//! (`PipelineBuilder::build_onto`). `errors` words every problem. This module alone reads
 //! files (a derived source compiles the file it derives from); nothing here writes or
 //! starts a command.
 
@@ -35,7 +36,7 @@ use super::yaml;
 use crate::function::FunctionPod;
 use crate::operator::OperatorSpec;
 use crate::pipeline::{
-    join_node_name, CacheMode, Dag, ErrorPolicy, NodeKind, PipelineBuilder, Ties,
+    join_node_name, CacheMode, Dag, ErrorPolicy, NodeKind, Pipeline, PipelineBuilder, Ties,
 };
 use crate::source::Source;
 
@@ -162,19 +163,19 @@ fn compile_file(
         .enumerate()
         .map(|(i, n)| (n.entry.name.as_str(), i))
         .collect();
-    let built = |builder: &PipelineBuilder| {
-        builder.build().map_err(|e| {
-            build_error(
-                &report,
-                e,
-                |name| by_name.get(name).map(|&i| &nodes[i].entry),
-                |name| {
-                    let source = sources.iter().find(|s| s.entry.name == name);
-                    source.map(|s| &s.entry)
-                },
-            )
-        })
+    let build_failed = |e| {
+        build_error(
+            &report,
+            e,
+            |name| by_name.get(name).map(|&i| &nodes[i].entry),
+            |name| {
+                let source = sources.iter().find(|s| s.entry.name == name);
+                source.map(|s| &s.entry)
+            },
+        )
     };
+    // The pipeline built so far: each build adds only the nodes declared since.
+    let mut built: Option<Pipeline> = None;
     let mut commands = Vec::new();
     for index in order {
         let node = &nodes[index];
@@ -187,7 +188,8 @@ fn compile_file(
                 builder.operator_with_cache(name, spec.clone(), node.inputs.clone(), *mode);
             }
             NodeBody::Filter(decl, mode) => {
-                let prefix = built(&builder)?;
+                let grown = builder.build_onto(built.take()).map_err(build_failed)?;
+                let prefix = built.insert(grown);
                 let input = prefix.node(&node.inputs[0]).ok_or_else(|| {
                     report.at_node(
                         &node.entry,
@@ -205,7 +207,8 @@ fn compile_file(
                     positions.insert(input.clone(), node.entry.position);
                     builder.operator(input.clone(), OperatorSpec::Join, node.inputs.clone());
                 }
-                let prefix = built(&builder)?;
+                let grown = builder.build_onto(built.take()).map_err(build_failed)?;
+                let prefix = built.insert(grown);
                 let input_node = prefix.node(&input).ok_or_else(|| {
                     report.at_node(&node.entry, format!("internal: `{input}` was not built"))
                 })?;
@@ -231,7 +234,7 @@ fn compile_file(
             }
         }
     }
-    let pipeline = built(&builder)?;
+    let pipeline = builder.build_onto(built.take()).map_err(build_failed)?;
     let outputs = if outputs.is_empty() {
         pipeline
             .sinks()
