@@ -44,15 +44,14 @@ pub(crate) struct PathMeta {
     pub(crate) schema: SchemaRef,
 }
 
-/// Waits until no file of this process holds sled's lock on `dir` any more: the last
-/// handle of a store this process had open closes its files as its last references go,
-/// which may be on another thread or a moment later. Takes the lock sled takes (an
-/// exclusive `flock` of `dir/db`) and releases it at once. It never sleeps and reads no
-/// clock, and it never waits on another process: when the lock is taken, the kernel's
-/// table of locks (`/proc/locks`) tells who holds it, and a lock held by another process
-/// is reported at once, as sled would report it. Only called when this process held the
-/// directory.
-fn wait_for_release(dir: &Path) -> Result<()> {
+/// Checks sled's lock on `dir` before sled takes it (an exclusive `flock` of `dir/db`,
+/// taken and released at once). A lock another process holds is an error at once,
+/// naming that process, as the kernel's table of locks (`/proc/locks`) lists it. When
+/// this process had the directory open (`was_open`), a lock held by no other process is
+/// its own last handle letting go (its files close as its last references go, maybe on
+/// another thread or a moment later): that is waited for, on the lock itself. It never
+/// sleeps, reads no clock, and never waits on another process.
+fn wait_for_release(dir: &Path, was_open: bool) -> Result<()> {
     use rustix::fs::{flock, FlockOperation};
     let lock_file = dir.join("db");
     let Ok(file) = std::fs::File::open(&lock_file) else {
@@ -80,6 +79,11 @@ fn wait_for_release(dir: &Path) -> Result<()> {
                 lock_file.display()
             ),
         ));
+    }
+    if !was_open {
+        // No other process is named (no `/proc/locks` here, or it let go meanwhile):
+        // sled's own attempt says what it finds.
+        return Ok(());
     }
     // Held by this process's last handle, which is letting go.
     flock(&file, FlockOperation::LockExclusive).map_err(cannot_wait)
@@ -111,14 +115,13 @@ fn other_holder(file: &std::fs::File) -> Option<u32> {
 }
 
 impl Inner {
-    /// Opens sled in `dir`. `was_open`: this process had the directory open a moment ago
-    /// (its last handle may still be releasing sled's lock), so the lock is waited for
-    /// ([`wait_for_release`]) rather than its failure blamed on another process.
+    /// Opens sled in `dir`. A lock another process holds is an error naming it;
+    /// `was_open`: this process had the directory open a moment ago (its last handle may
+    /// still be releasing sled's lock), so the lock is waited for ([`wait_for_release`])
+    /// rather than its failure blamed on another process.
     pub(crate) fn open(dir: &Path, was_open: bool) -> Result<Inner> {
         let shown = dir.display().to_string();
-        if was_open {
-            wait_for_release(dir)?;
-        }
+        wait_for_release(dir, was_open)?;
         let db = match sled::Config::new().path(dir).open() {
             Ok(db) => db,
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
