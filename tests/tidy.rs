@@ -188,11 +188,12 @@ impl Crate {
         Crate { modules }
     }
 
-    /// The deepest module file that the path `segments` (already absolute) names.
-    fn resolve(&self, segments: &[String]) -> Option<&PathBuf> {
+    /// The deepest module that the path `segments` (already absolute) names: its path
+    /// and its file.
+    fn resolve<'a>(&self, segments: &'a [String]) -> Option<(&'a [String], &PathBuf)> {
         (1..=segments.len())
             .rev()
-            .find_map(|n| self.modules.get(&segments[..n]))
+            .find_map(|n| Some((&segments[..n], self.modules.get(&segments[..n])?)))
     }
 
     /// The files each file uses items of, its own descendants excluded (declaring and
@@ -206,13 +207,7 @@ impl Crate {
                 let Some(absolute) = absolute(module, &used) else {
                     continue;
                 };
-                if let Some(target) = self.resolve(&absolute) {
-                    let target_module = self
-                        .modules
-                        .iter()
-                        .find(|(_, p)| *p == target)
-                        .map(|(m, _)| m.clone())
-                        .unwrap();
+                if let Some((target_module, target)) = self.resolve(&absolute) {
                     let is_descendant = target_module.starts_with(module);
                     if target != path && !is_descendant {
                         targets.insert(target.clone());

@@ -155,34 +155,15 @@ fn resolve(tree: Spanned<Tree>, text: &str) -> Value {
     };
     match tree.value {
         Tree::Null => Value::Null(written()),
-        Tree::Bool(b) => {
-            let text = written();
-            let text = if text.is_empty() {
-                b.to_string().into()
-            } else {
-                text
-            };
-            Value::Bool(b, text)
-        }
+        Tree::Bool(b) => Value::Bool(b, or_shown(written(), b)),
         Tree::Int(i) => {
-            let text = written();
             let number = i64::try_from(i).map_or(Number::BeyondInt, Number::Int);
-            let text = if text.is_empty() {
-                i.to_string().into()
-            } else {
-                text
-            };
-            Value::Number(number, text)
+            Value::Number(number, or_shown(written(), i))
         }
         Tree::Float(f) => {
             let text = written();
             let number = integer_of(&text).unwrap_or(Number::Float(f));
-            let text = if text.is_empty() {
-                f.to_string().into()
-            } else {
-                text
-            };
-            Value::Number(number, text)
+            Value::Number(number, or_shown(text, f))
         }
         Tree::Str(s) => Value::String(s),
         Tree::List(items) => Value::List(items.into_iter().map(|i| resolve(i, text)).collect()),
@@ -196,6 +177,16 @@ fn resolve(tree: Spanned<Tree>, text: &str) -> Value {
                 })
                 .collect(),
         }),
+    }
+}
+
+/// The text a scalar was written with, or, where the reader gave no span (an empty
+/// text), the value as Rust shows it.
+fn or_shown(text: Box<str>, value: impl std::fmt::Display) -> Box<str> {
+    if text.is_empty() {
+        value.to_string().into()
+    } else {
+        text
     }
 }
 
