@@ -79,7 +79,7 @@ fn complete(node: &mut FunctionNode, job: &Job, start: usize, n: usize) {
         .map(|x| Ok(vec![Datum::Int(2 * x)]))
         .collect();
     let built = job.build(start, results, 0).unwrap();
-    node.complete_built(job.id, built).unwrap();
+    node.complete(job.id, built).unwrap();
 }
 
 /// The output's (tag, y) rows, in output order.
@@ -152,7 +152,7 @@ fn distinct_packets_are_split_into_jobs_and_rows_wait_for_their_packet() {
     );
     // Completing past a job's end is an error, not a silent overrun.
     let error = node
-        .complete_built(jobs[1].id, jobs[1].build(0, vec![], 0).unwrap())
+        .complete(jobs[1].id, jobs[1].build(0, vec![], 0).unwrap())
         .unwrap_err()
         .to_string();
     assert!(error.contains("unknown job"), "{error}");
@@ -173,7 +173,7 @@ fn a_failed_packet_drops_its_rows_and_names_the_first_row_tags() {
         Err(FunctionError::new("three is bad")),
         Ok(vec![Datum::Int(8)]),
     ];
-    node.complete_built(job.id, job.build(0, results, 1).unwrap())
+    node.complete(job.id, job.build(0, results, 1).unwrap())
         .unwrap();
     assert_eq!(node.jobs_in_flight(), 0);
     assert_eq!(
@@ -228,7 +228,7 @@ fn stored_results_are_served_by_the_read_step_and_only_failures_are_computed_aga
         Ok(vec![Datum::Int(8)]),
     ];
     first
-        .complete_built(job.id, job.build(0, results, 0).unwrap())
+        .complete(job.id, job.build(0, results, 0).unwrap())
         .unwrap();
     assert_eq!(first.take_output().unwrap()[0].num_rows(), 5);
     // Results (three packets), then the records of the five emitted rows.
@@ -343,7 +343,7 @@ fn a_push_in_two_halves_states_its_store_read_and_takes_the_answer() {
         x => Ok(vec![Datum::Int(2 * x)]),
     });
     let built = jobs[0].build(0, results.to_vec(), 0).unwrap();
-    first.complete_built(jobs[0].id, built).unwrap();
+    first.complete(jobs[0].id, built).unwrap();
     apply_writes(store.as_ref(), first.take_writes().unwrap()).unwrap();
 
     let mut second = node(&pipeline, Some(store.clone()));

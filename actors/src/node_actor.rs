@@ -534,7 +534,7 @@ impl Handler<JobDone> for NodeActor {
         if let Behavior::Function { state, .. } = &mut self.behavior {
             if let Err(e) = done
                 .completed
-                .and_then(|completed| state.complete_built(done.id, completed))
+                .and_then(|completed| state.complete(done.id, completed))
             {
                 self.fail(e.to_string(), ctx);
                 return;

@@ -176,7 +176,7 @@ impl RunningNode {
     /// [`Job::build`].
     pub fn complete(&mut self, id: u64, completed: Completed) -> Result<()> {
         match &mut self.role {
-            Role::Function(state) => state.complete_built(id, completed),
+            Role::Function(state) => state.complete(id, completed),
             _ => Err(Error::internal(format!(
                 "node `{}` is not a function node and has no job",
                 self.name

@@ -64,7 +64,7 @@ impl Job {
 
     /// Turns the results of packets `start..start + results.len()`, which took `retried`
     /// retries, into result rows, off the node (a worker thread may do it): what
-    /// [`FunctionNode::complete_built`](super::node::FunctionNode::complete_built) takes. A wrong number or type of output values
+    /// [`FunctionNode::complete`](super::node::FunctionNode::complete) takes. A wrong number or type of output values
     /// is a failure of the packet, like an error of the function itself.
     pub fn build(
         &self,

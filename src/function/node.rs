@@ -9,7 +9,7 @@
 //!                                               │no
 //!                                               ▼
 //!                                  Job { id, packet } ──▶ the driver runs it
-//!  complete_built(id, ..) ─▶ output rows for every waiting row, a result write,
+//!  complete(id, ..) ─▶ output rows for every waiting row, a result write,
 //!                           and a pipeline record per row
 //! ```
 //!
@@ -340,7 +340,7 @@ impl FunctionNode {
 
     /// Takes the next packets of job `id` (a job's packets complete in order, in one
     /// call or several) as built by [`Job::build`].
-    pub fn complete_built(&mut self, id: u64, completed: Completed) -> Result<()> {
+    pub fn complete(&mut self, id: u64, completed: Completed) -> Result<()> {
         let job = self
             .jobs
             .get_mut(&id)
