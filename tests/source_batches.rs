@@ -250,67 +250,81 @@ fn assert_same_as_in_memory(file: &Source, whole: &RecordBatch, options: &Source
     assert_batches_are_the_whole_read(file);
 }
 
+/// A file cut into batches (or row groups) of each of `rows` rows, read with: tags, no
+/// option (the default source id), rows identified by value and a declared type.
+fn variants(rows: [usize; 3]) -> Vec<(usize, SourceOptions)> {
+    let by_value = SourceOptions::tags(["k"])
+        .with_record_id_column("n")
+        .with_type("x", DataType::Float64, true);
+    let options = [
+        SourceOptions::tags(["k"]),
+        SourceOptions::default(),
+        by_value,
+    ];
+    rows.into_iter().zip(options).collect()
+}
+
+/// A loader of a file source.
+type Load = fn(&Path, &SourceOptions) -> orcapod::error::Result<Source>;
+
+/// Writes `table(n)` with `write`, cut into pieces of each of `sizes` rows, as
+/// `t{size}.{ext}`, and checks that each, loaded by `load` with each of `variants`, is
+/// the same source as its table held in memory. Returns the directory of the files.
+fn assert_files_are_their_tables(
+    ext: &str,
+    n: usize,
+    sizes: [usize; 3],
+    write: fn(&Path, &RecordBatch, usize),
+    load: Load,
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = table(n);
+    for (size, options) in variants(sizes) {
+        let path = dir.path().join(format!("t{size}.{ext}"));
+        write(&path, &whole, size);
+        assert_same_as_in_memory(&load(&path, &options).unwrap(), &whole, &options);
+    }
+    dir
+}
+
 #[test]
 fn an_arrow_ipc_file_is_its_table_read_batch_by_batch_with_the_same_default_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let whole = table(23);
-    for (rows, options) in [
-        (5, SourceOptions::tags(["k"])),
-        (23, SourceOptions::default()),
-        (1, SourceOptions::tags(["k"]).with_record_id_column("n")),
-    ] {
-        let path = dir.path().join(format!("t{rows}.arrow"));
-        write_ipc(&path, &whole, rows);
-        let source = Source::from_arrow_ipc(&path, &options).unwrap();
-        assert_same_as_in_memory(&source, &whole, &options);
-    }
-    // The default id is the start of the hash of the whole table, as before.
-    let path = dir.path().join("t5.arrow");
-    let source = Source::from_arrow_ipc(&path, &SourceOptions::default()).unwrap();
-    assert_eq!(source.source_id().len(), 20);
+    assert_files_are_their_tables("arrow", 23, [5, 23, 1], write_ipc, |p, o| {
+        Source::from_arrow_ipc(p, o)
+    });
 }
 
 #[test]
 fn a_parquet_file_is_its_table_read_by_row_group_with_the_same_default_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let whole = table(40);
-    for (rows, options) in [
-        (6, SourceOptions::tags(["k"])),
-        (40, SourceOptions::default()),
-        (
-            9,
-            SourceOptions::tags(["k"])
-                .with_record_id_column("n")
-                .with_type("x", DataType::Float64, true),
-        ),
-    ] {
-        let path = dir.path().join(format!("t{rows}.parquet"));
-        write_parquet(&path, &whole, rows);
-        let metadata =
-            parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&path).unwrap())
-                .unwrap();
+    let dir = assert_files_are_their_tables("parquet", 40, [6, 40, 9], write_parquet, |p, o| {
+        Source::from_parquet(p, o)
+    });
+    for rows in [6, 40, 9] {
+        let file = std::fs::File::open(dir.path().join(format!("t{rows}.parquet"))).unwrap();
+        let metadata = parquet::file::reader::SerializedFileReader::new(file).unwrap();
         use parquet::file::reader::FileReader;
-        assert_eq!(
-            metadata.metadata().num_row_groups(),
-            40usize.div_ceil(rows),
-            "row groups"
-        );
-        let source = Source::from_parquet(&path, &options).unwrap();
-        assert_same_as_in_memory(&source, &whole, &options);
+        let groups = metadata.metadata().num_row_groups();
+        assert_eq!(groups, 40usize.div_ceil(rows), "row groups");
     }
     let path = dir.path().join("t6.parquet");
     let wrong = SourceOptions::default().with_type("x", DataType::Int64, true);
-    let message = Source::from_parquet(&path, &wrong).unwrap_err().to_string();
-    assert!(message.contains("t6.parquet"), "{message}");
-    assert!(message.contains("declares column `x`"), "{message}");
-    let not_parquet = write(dir.path(), "bad.parquet", "k,x\n1,2\n");
-    let message = Source::from_parquet(&not_parquet, &SourceOptions::default())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        message.contains("bad.parquet: not a readable Parquet file"),
-        "{message}"
+    says(
+        Source::from_parquet(&path, &wrong),
+        &["t6.parquet", "declares column `x`"],
     );
+    let not_parquet = write(dir.path(), "bad.parquet", "k,x\n1,2\n");
+    says(
+        Source::from_parquet(&not_parquet, &SourceOptions::default()),
+        &["bad.parquet: not a readable Parquet file"],
+    );
+}
+
+/// `result` must be an error whose message says each of `expected`.
+fn says<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>, expected: &[&str]) {
+    let message = result.unwrap_err().to_string();
+    for fragment in expected {
+        assert!(message.contains(fragment), "{message}");
+    }
 }
 
 #[test]
@@ -339,12 +353,9 @@ fn a_pipeline_file_reads_a_parquet_source_like_an_arrow_one() {
     let both = "sources:\n  p: {parquet: t.parquet, arrow: t.arrow}\n\
                 nodes:\n  s: {op: select_packet_columns, input: p, columns: [x]}\n";
     let path = write(dir.path(), "both.yaml", both);
-    let message = PipelineFile::load(&path, &Builtins::new())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        message.contains("give one of `csv`, `arrow` and `parquet`"),
-        "{message}"
+    says(
+        PipelineFile::load(&path, &Builtins::new()),
+        &["give one of `csv`, `arrow` and `parquet`"],
     );
 }
 

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type};
 use crossbeam_channel::Receiver;
-use orcapod::operator::OperatorSpec;
 use orcapod::pipeline::{Pipeline, PipelineBuilder};
 use orcapod::source::{Source, SourceOptions};
 use orcapod_actors::{RunError, RunOptions, Runtime};
+use orcapod_testing::sources::select_packets;
 
 /// How long any one wait may last before the test fails.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -42,14 +42,9 @@ fn options() -> SourceOptions {
 /// `rows` (the source) and `sel`, its `x` column.
 fn pipeline(source: Source) -> Pipeline {
     let mut builder = PipelineBuilder::new("piped");
-    builder.source("rows", source).operator(
-        "sel",
-        OperatorSpec::SelectPacketColumns {
-            columns: vec!["x".into()],
-            strict: true,
-        },
-        ["rows"],
-    );
+    builder
+        .source("rows", source)
+        .operator("sel", select_packets(&["x"]), ["rows"]);
     builder.build().unwrap()
 }
 
