@@ -6,7 +6,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, RecordBatch};
@@ -138,6 +139,68 @@ fn the_first_rows_of_a_piped_csv_reach_the_output_before_the_rest_is_written() {
         .expect("the run ends once the file does")
         .unwrap();
     assert!(output.streams.contains_key("sel"));
+    writer.join().unwrap();
+}
+
+#[test]
+fn a_file_source_reads_only_a_few_batches_ahead_of_a_stalled_consumer() {
+    const ROWS: usize = 60_000;
+    const CHUNK: usize = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = mkfifo(dir.path());
+    let written = Arc::new(AtomicUsize::new(0));
+    let (writer_path, progress) = (fifo.clone(), written.clone());
+    // The writer counts the rows the pipe took: it blocks once the pipe is full.
+    let writer = std::thread::spawn(move || {
+        let mut pipe = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&writer_path)
+            .unwrap();
+        pipe.write_all(b"id,x,s\n").unwrap();
+        for start in (0..ROWS).step_by(CHUNK) {
+            let chunk: String = (start..start + CHUNK).map(row).collect();
+            pipe.write_all(chunk.as_bytes()).unwrap();
+            progress.store(start + CHUNK, Ordering::SeqCst);
+        }
+    });
+    let pipeline = pipeline(Source::from_csv(&fifo, &options()).unwrap());
+    let runtime = Runtime::new().unwrap();
+    let mut options = RunOptions::default().max_batch_rows(64).window_rows(128);
+    // Nobody reads the output yet: the pipeline stalls.
+    let selected = options.subscribe("sel", 1);
+    let handle = runtime.start(&pipeline, options).unwrap();
+
+    // Wait until the writer stops making progress: the source stopped reading.
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = (usize::MAX, Instant::now());
+    let stalled_at = loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = written.load(Ordering::SeqCst);
+        assert!(
+            now < ROWS,
+            "the source read the whole file while its consumer was stalled"
+        );
+        if now != last.0 {
+            last = (now, Instant::now());
+        } else if last.1.elapsed() > Duration::from_millis(500) {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "the writer never stalled");
+    };
+    // A full pipe (64 KiB, about 2,700 rows), the CSV reader's buffer and a few batches.
+    assert!(
+        stalled_at < 10_000,
+        "read ahead of the consumer: {stalled_at} rows"
+    );
+
+    // Reading the output lets the rest through.
+    let xs = receive(&selected, None, "every row");
+    assert_eq!(xs.len(), ROWS);
+    assert!(xs.iter().enumerate().all(|(i, &x)| x == i as i64 * 10));
+    handle
+        .wait_timeout(PATIENCE)
+        .expect("the run ends")
+        .unwrap();
     writer.join().unwrap();
 }
 
