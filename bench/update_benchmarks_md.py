@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """Writes the latest results into BENCHMARKS.md (between its `<!-- begin: NAME -->` and
-`<!-- end: NAME -->` markers): the machine, the target verdicts, and the tables of
-bench/results/pipeline.md and bench/results/reference.md. Run by bench/run.sh."""
+`<!-- end: NAME -->` markers): the machine, the target verdicts, the tables of
+bench/results/pipeline.md and bench/results/reference.md, and the whole-process tables
+of issue 15 from bench/results/cli.json (the latest `bench/run.sh --cli`) and
+bench/results/cli-before.json (kept: the figures before the engine work). Run by
+bench/run.sh."""
 
 import json
 import platform
 import re
 from pathlib import Path
+
+from compare_reference import human
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -70,6 +75,140 @@ def verdicts(results) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------------
+# Whole-process runs (examples/cli_bench, issue 15)
+
+
+def cli_find(results, case, fmt, rows, tool):
+    for r in results:
+        if (r["case"], r["format"], r["rows"], r["tool"]) == (case, fmt, rows, tool):
+            return r
+    return None
+
+
+def figure(r) -> str:
+    """`time s / peak MB`, or why there is none."""
+    if r is None:
+        return "–"
+    if r["median_secs"] is None:
+        return r["status"].split(":")[0]
+    peak = f"{r['median_peak_mb']:.0f} MB" if r["median_peak_mb"] is not None else "? MB"
+    return f"{r['median_secs']:.2f} s / {peak}"
+
+
+def ratio(a, b) -> str:
+    if a is None or b is None or a["median_secs"] is None or b["median_secs"] is None:
+        return "–"
+    return f"{a['median_secs'] / b['median_secs']:.1f}×"
+
+
+def verdict(met: bool | None) -> str:
+    return "–" if met is None else ("met" if met else "**not met**")
+
+
+def cli_targets(results) -> list[tuple[str, str, str]]:
+    """(target, measured, verdict) for each target of issue 15 that has figures."""
+    rows = []
+
+    def ok(r):
+        return r is not None and r["median_secs"] is not None
+
+    f100 = cli_find(results, "f", "csv", 100_000, "orcapod")
+    ref = cli_find(results, "f", "csv", 100_000, "reference")
+    if f100 is not None:
+        text, met = figure(f100), None
+        if ok(f100):
+            met = f100["median_peak_mb"] < 100
+            if ok(ref):
+                speedup = ref["median_secs"] / f100["median_secs"]
+                text += f"; reference {ref['median_secs']:.2f} s, {speedup:.1f}× faster"
+                met = met and speedup >= 30
+        rows.append(("(f) 100k join: ≥ 30× faster than the reference's fastest path, "
+                     "< 100 MB peak", text, verdict(met)))
+    f1m = cli_find(results, "f", "csv", 1_000_000, "orcapod")
+    if f1m is not None:
+        met = ok(f1m) and f1m["median_secs"] <= 1.5 and f1m["median_peak_mb"] <= 400
+        rows.append(("(f) 1M join: ≤ 1.5 s, ≤ 400 MB peak", figure(f1m), verdict(met)))
+    f10m = cli_find(results, "f", "csv", 10_000_000, "orcapod")
+    if f10m is not None:
+        met = ok(f10m) and f10m["median_peak_mb"] <= 2500
+        rows.append(("(f) 10M join: completes, ≤ 2.5 GB peak", figure(f10m), verdict(met)))
+    for fmt in ("csv", "parquet"):
+        g10 = cli_find(results, "g", fmt, 10_000_000, "orcapod")
+        if g10 is None:
+            continue
+        g1 = cli_find(results, "g", fmt, 1_000_000, "orcapod")
+        pol = cli_find(results, "g", fmt, 10_000_000, "polars")
+        text, met = figure(g10), False
+        if ok(g10):
+            met = g10["median_peak_mb"] <= 500
+            if ok(pol):
+                text += f"; {g10['median_secs'] / pol['median_secs']:.1f}× polars"
+                met = met and g10["median_secs"] <= 4 * pol["median_secs"]
+            if ok(g1):
+                text += f"; peak {g10['median_peak_mb'] / g1['median_peak_mb']:.2f}× the 1M peak"
+                met = met and g10["median_peak_mb"] <= 1.5 * g1["median_peak_mb"]
+        rows.append((f"(g) 10M chain from {fmt.upper() if fmt == 'csv' else 'Parquet'}: "
+                     "≤ 4× polars's time, ≤ 500 MB peak, peak ≤ 1.5× the 1M peak",
+                     text, verdict(met)))
+    return rows
+
+
+def cli_tables(doc) -> str:
+    results = doc["results"]
+    version = {r["tool"]: r["tool_version"] for r in results if r.get("tool_version")}
+    lines = [
+        f"Binary: {doc.get('label') or doc['binary']}"
+        + (f" ({doc['binary_version']})" if doc.get("binary_version") else "")
+        + f"; median of {doc['reps']} run{'s' if doc['reps'] != 1 else ''} per figure, "
+        + "each a whole process with a fresh `--db`; "
+        + "time is wall time, peak is the process's peak RSS (GNU time)."
+        + (f" Anchors: {version['polars']}" if "polars" in version else "")
+        + (f", reference orcapod {version['reference'].split()[-1]} (PyPI)."
+           if "reference" in version else "."),
+    ]
+    targets = cli_targets(results)
+    if targets:
+        lines += ["", "| target (issue 15) | measured | verdict |", "|---|---|---|"]
+        lines += [f"| {t} | {m} | {v} |" for t, m, v in targets]
+    for case, title in (("f", "(f) join of `left.csv` ⋈ `right.csv` on `k`, `--out --format arrow`"),
+                        ("g", "(g) select → map → filter `value < 500`, `--out --format csv`")):
+        mine = [r for r in results if r["case"] == case]
+        if not mine:
+            continue
+        with_ref = any(r["tool"] == "reference" for r in mine)
+        head = ["source", "rows", "out rows", "orcapod (time / peak)", "polars",
+                "orcapod time / polars"]
+        if with_ref:
+            head += ["reference", "reference time / orcapod"]
+        lines += ["", title, "", "| " + " | ".join(head) + " |",
+                  "|---|---:|---:|---|---|---:|" + ("---|---:|" if with_ref else "")]
+        keys = sorted({(r["format"], r["rows"]) for r in mine}, key=lambda k: (k[0] != "csv", k))
+        for fmt, n in keys:
+            o, p, ref = (cli_find(results, case, fmt, n, t) for t in ("orcapod", "polars", "reference"))
+            out = (o or {}).get("output_rows") or (p or {}).get("output_rows")
+            cells = [fmt, human(n), f"{out:,}" if out is not None else "–", figure(o),
+                     figure(p), ratio(o, p)]
+            if with_ref:
+                cells += [figure(ref), ratio(ref, o)]
+            lines.append("| " + " | ".join(cells) + " |")
+        inner = [r for r in mine if r["tool"] == "reference" and r.get("median_inner_secs")]
+        for r in inner:
+            lines.append(f"\nThe reference's `Join` + `as_table` itself took "
+                         f"{r['median_inner_secs']:.2f} s of its {r['median_secs']:.2f} s at "
+                         f"{human(r['rows'])} rows; the rest is starting Python, importing "
+                         f"orcapod, reading the CSVs and building the sources.")
+    problems = [r for r in results if r["status"] != "ok"]
+    if problems:
+        lines.append("")
+        lines += [f"- {r['case']} {r['format']} {human(r['rows'])} {r['tool']}: {r['status']}"
+                  for r in problems]
+    if doc.get("notes"):
+        lines.append("")
+        lines += [f"- {n}" for n in doc["notes"]]
+    return "\n".join(lines) + "\n"
+
+
 def splice(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- begin: {name} -->\n).*?(<!-- end: {name} -->)", re.S)
     if not pattern.search(text):
@@ -87,6 +226,14 @@ def main():
     reference = RESULTS / "reference.md"
     if reference.exists():
         text = splice(text, "reference", reference.read_text())
+    for name, path, missing in (
+        ("cli", RESULTS / "cli.json",
+         "Not measured since the engine work began: run `bench/run.sh --cli`."),
+        ("cli-before", RESULTS / "cli-before.json", "Not measured."),
+    ):
+        if f"<!-- begin: {name} -->" in text:
+            body = cli_tables(json.loads(path.read_text())) if path.exists() else missing
+            text = splice(text, name, body)
     doc.write_text(text)
     print(f"updated {doc}")
 

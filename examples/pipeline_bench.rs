@@ -28,6 +28,9 @@
 //! "First output" is the time from the start of the run to the first output row (the
 //! synchronous executor produces everything at once, so there it is the whole run).
 
+#[path = "shared/args.rs"]
+mod args;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,6 +51,8 @@ use orcapod::source::{Source, SourceOptions};
 use orcapod::store::{ArrowStore, SledStore};
 use orcapod_actors::{RunOptions, Runtime};
 use serde_json::{json, Value};
+
+use args::{human, list, sizes};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -584,28 +589,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn parse_size(s: &str) -> Result<usize, BoxError> {
-    let s = s.trim();
-    let (digits, scale) = match s.chars().last() {
-        Some('k' | 'K') => (&s[..s.len() - 1], 1_000),
-        Some('M' | 'm') => (&s[..s.len() - 1], 1_000_000),
-        _ => (s, 1),
-    };
-    Ok(digits.parse::<usize>()? * scale)
-}
-
-fn list(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .map(String::from)
-        .collect()
-}
-
-fn sizes(s: &str) -> Result<Vec<usize>, BoxError> {
-    list(s).iter().map(|x| parse_size(x)).collect()
-}
-
 struct Options {
     cases: Vec<String>,
     sizes: Vec<usize>,
@@ -616,14 +599,6 @@ struct Options {
     json: Option<PathBuf>,
     markdown: Option<PathBuf>,
     latency_pairs: usize,
-}
-
-fn human(n: usize) -> String {
-    match n {
-        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
-        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
-        n => n.to_string(),
-    }
 }
 
 fn main() -> Result<(), BoxError> {
