@@ -90,9 +90,11 @@
 //! leaves a partially written file under a final name.
 
 mod arrow_ipc;
+mod canonical;
 mod csv;
 mod format;
 mod json;
+mod order;
 mod sorted;
 
 use std::fs::{self, OpenOptions};
@@ -240,14 +242,4 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn output_names_cannot_escape_the_directory() {
-        for bad in ["", ".", "..", "a/b", "a\\b", "../x"] {
-            assert!(check_output_name(bad).is_err(), "{bad:?}");
-        }
-        check_output_name("graded.v2").unwrap();
-    }
-}
+mod tests;
