@@ -6,6 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
+use crate::model::StreamSchema;
 
 /// A file format results are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,6 +76,16 @@ pub enum Columns {
     /// Every column: user tags, packets, system tags (`_tag_…`) and source info
     /// (`_source_…`).
     AllInfo,
+}
+
+impl Columns {
+    /// Indices (into `schema`) of the columns shown, in schema order.
+    pub fn indices(self, schema: &StreamSchema) -> Vec<usize> {
+        match self {
+            Columns::TagsAndPackets => schema.tag_range().chain(schema.packet_range()).collect(),
+            Columns::AllInfo => (0..schema.arrow().fields().len()).collect(),
+        }
+    }
 }
 
 #[cfg(test)]

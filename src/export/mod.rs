@@ -91,6 +91,7 @@
 
 mod arrow_ipc;
 mod canonical;
+mod cells;
 mod csv;
 mod format;
 mod json;

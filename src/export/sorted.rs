@@ -74,14 +74,7 @@ impl SortedStream {
 
     /// Indices (into the schema) of the columns `columns` shows, in schema order.
     pub fn column_indices(&self, columns: Columns) -> Vec<usize> {
-        match columns {
-            Columns::TagsAndPackets => self
-                .schema
-                .tag_range()
-                .chain(self.schema.packet_range())
-                .collect(),
-            Columns::AllInfo => (0..self.schema.arrow().fields().len()).collect(),
-        }
+        columns.indices(&self.schema)
     }
 
     /// The rows as a text table, ending with a newline: Arrow's pretty printer, with

@@ -2,7 +2,9 @@
 //! per-value ones, on random streams.
 
 mod data;
+mod oracle;
 mod order;
+mod writers;
 
 use super::*;
 
