@@ -3,10 +3,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::datatypes::Schema;
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
 
+use super::chunks::Chunks;
 use super::sorted::SortedStream;
 use crate::error::{Error, Result};
 use crate::model::{Stream, StreamSchema};
@@ -18,22 +19,32 @@ pub const TAG_COLUMNS_METADATA: &str = "orcapod:tag_columns";
 
 impl SortedStream {
     /// The bytes of the Arrow IPC file: the stream's schema with
-    /// [`TAG_COLUMNS_METADATA`] added to its metadata, and one batch of every column.
+    /// [`TAG_COLUMNS_METADATA`] added to its metadata, and the rows in canonical record
+    /// batches of [`CHUNK_ROWS`](super::CHUNK_ROWS) rows (one batch, empty, if there are
+    /// none), every column.
     pub fn to_arrow_ipc(&self) -> Result<Vec<u8>> {
-        let batch = self.batch();
-        let mut metadata = batch.schema().metadata().clone();
-        let tags = serde_json::Value::from(self.schema().tag_names()).to_string();
-        metadata.insert(TAG_COLUMNS_METADATA.to_string(), tags);
-        let schema = Arc::new(Schema::new_with_metadata(
-            batch.schema().fields().clone(),
-            metadata,
-        ));
-        let batch = batch.clone().with_schema(schema.clone())?;
+        let schema = arrow_file_schema(self.schema());
+        let mut chunks = Chunks::new(schema.clone());
         let mut writer = FileWriter::try_new(Vec::new(), &schema)?;
-        writer.write(&batch)?;
+        for chunk in chunks.push(self.batch())? {
+            writer.write(&chunk)?;
+        }
+        for chunk in chunks.finish()? {
+            writer.write(&chunk)?;
+        }
         writer.finish()?;
         Ok(writer.into_inner()?)
     }
+}
+
+/// The Arrow schema of an exported file of `schema`: its fields as they are, and its
+/// metadata plus [`TAG_COLUMNS_METADATA`].
+pub(super) fn arrow_file_schema(schema: &StreamSchema) -> SchemaRef {
+    let arrow = schema.arrow();
+    let mut metadata = arrow.metadata().clone();
+    let tags = serde_json::Value::from(schema.tag_names()).to_string();
+    metadata.insert(TAG_COLUMNS_METADATA.to_string(), tags);
+    Arc::new(Schema::new_with_metadata(arrow.fields().clone(), metadata))
 }
 
 /// Reads an Arrow file written by an export ([`Format::Arrow`](super::Format::Arrow))

@@ -68,4 +68,14 @@ impl Canonical {
         let columns = converter.convert_rows(positions.iter().map(|&(b, r)| encoded[b].row(r)))?;
         Ok(RecordBatch::try_new(schema, columns)?)
     }
+
+    /// Every row of `batches`, in order, as one canonical batch.
+    pub(super) fn rebuild(&mut self, batches: &[RecordBatch]) -> Result<RecordBatch> {
+        let positions: Vec<(usize, usize)> = batches
+            .iter()
+            .enumerate()
+            .flat_map(|(b, batch)| (0..batch.num_rows()).map(move |r| (b, r)))
+            .collect();
+        self.gather(batches, &positions)
+    }
 }

@@ -9,14 +9,18 @@
 //!
 //! Every format writes the rows of a [`SortedStream`]: sorted by the user tag columns (in
 //! schema order), then the packet columns (in schema order), then — to break the
-//! remaining ties — the system-tag and source-info columns, comparing values with
-//! [`Datum::total_cmp`](crate::model::Datum::total_cmp): None < bool < number < string <
-//! bytes < list, numbers by exact value with NaN after every other number, lists element
-//! by element and then by length. Rows that compare equal on every column are the same
-//! row, so the files depend only on the stream's schema and its multiset of rows: the
+//! remaining ties — the system-tag and source-info columns, comparing values as
+//! [`Datum::total_cmp`](crate::model::Datum::total_cmp) does: None < bool < number <
+//! string < bytes < list, numbers by exact value with NaN after every other number, lists
+//! element by element and then by length. Rows that compare equal on every column are the
+//! same row, so the files depend only on the stream's schema and its multiset of rows: the
 //! same results computed in another order (the actor and the synchronous executors, or
 //! batches cut differently) give byte-identical files, Arrow files included (their
 //! arrays are rebuilt canonically, see [`SortedStream::batch`]).
+//!
+//! The sort is columnar: each column is keyed in the Arrow row format so that the keys'
+//! byte order is exactly that order (floats as "is NaN" then IEEE total order), never a
+//! per-value comparison.
 //!
 //! # Files ([`write_output`])
 //!
@@ -30,6 +34,13 @@
 //!
 //! Each file is written to a temporary file in `DIR`, synced, then renamed over its final
 //! name, so a reader sees the old file or the new one, never a partial one.
+//!
+//! [`OutputWriter`] writes an output streaming, in bounded memory: batches are buffered
+//! up to a memory limit ([`DEFAULT_MEMORY_LIMIT`] for [`write_output`]), beyond which the
+//! buffered rows are sorted and spilled as a run into a hidden temporary directory in
+//! `DIR` (`.NAME.sort-PID-N`, removed when the writer finishes, fails or is dropped); the
+//! runs are merged at the end and every file is written in one pass over the merged rows.
+//! The files are byte-identical whether or not anything spilled.
 //!
 //! ## JSON
 //!
@@ -67,8 +78,10 @@
 //!
 //! ## Arrow
 //!
-//! An Arrow IPC file (the random-access "file" format) holding one record batch with
-//! every column — tags, packets, system tags, source info, in schema order — and the
+//! An Arrow IPC file (the random-access "file" format) holding the rows in record
+//! batches of [`CHUNK_ROWS`] rows (the last one fewer; an output without rows is one empty
+//! batch, an output of at most [`CHUNK_ROWS`] rows one batch), each rebuilt canonically,
+//! with every column — tags, packets, system tags, source info, in schema order — and the
 //! stream's Arrow schema (field types, nullability and metadata as they are) plus the
 //! schema metadata key [`TAG_COLUMNS_METADATA`], a JSON array of the tag column names, so
 //! [`read_arrow`] gives the stream back with each column in its role. Such a file is not
@@ -92,27 +105,32 @@
 mod arrow_ipc;
 mod canonical;
 mod cells;
+mod chunks;
 mod csv;
 mod format;
 mod json;
+mod merge;
 mod order;
+mod sinks;
 mod sorted;
+mod spill;
+mod writer;
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::model::Stream;
 
 pub use arrow_ipc::{read_arrow, TAG_COLUMNS_METADATA};
+pub use chunks::CHUNK_ROWS;
 pub use format::{Columns, Format};
 pub use sorted::SortedStream;
+pub use writer::{OutputWriter, DEFAULT_MEMORY_LIMIT};
 
 /// Writes `stream` as output `name` in `format` into directory `dir` (created if
-/// missing), each file atomically (see the [module docs](self)). Returns the paths
-/// written, in the order of [`Format::files`].
+/// missing), each file atomically (see the [module docs](self)), with an
+/// [`OutputWriter`] of [`DEFAULT_MEMORY_LIMIT`]. Returns the paths written, in the order
+/// of [`Format::files`].
 ///
 /// `name` becomes part of file names: it must be non-empty and must not be `.` or `..`
 /// or contain a path separator or a NUL.
@@ -122,32 +140,17 @@ pub fn write_output(
     stream: &Stream,
     format: Format,
 ) -> Result<Vec<PathBuf>> {
-    check_output_name(name)?;
-    let sorted = SortedStream::new(stream)?;
-    fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut written = Vec::new();
-    for (file_name, columns) in format.files(name) {
-        let path = dir.join(&file_name);
-        let mut bytes = Vec::new();
-        let rendered = match format {
-            Format::Json => sorted.write_json(&mut bytes, columns),
-            Format::Csv => sorted.write_csv(&mut bytes, columns),
-            Format::Arrow => {
-                bytes = sorted.to_arrow_ipc()?;
-                Ok(())
-            }
-        };
-        rendered.map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-        write_atomically(&path, &bytes)?;
-        written.push(path);
+    let mut writer = OutputWriter::new(
+        dir,
+        name,
+        stream.schema().clone(),
+        format,
+        DEFAULT_MEMORY_LIMIT,
+    )?;
+    for batch in stream.batches() {
+        writer.push(batch)?;
     }
-    Ok(written)
+    writer.finish()
 }
 
 /// The longest output name, in bytes: with `.all_info.arrow` and the temporary file's
@@ -182,63 +185,6 @@ pub fn check_output_name(name: &str) -> Result<()> {
             format!("an output is written to files named after it, so {why}"),
         )),
         None => Ok(()),
-    }
-}
-
-/// Distinguishes the temporary files of concurrent writes in one process.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Writes `bytes` to `path` through a temporary file beside it: created, written and
-/// synced, then renamed over `path` (and, on Unix, the directory synced). On failure the
-/// temporary file is removed and the error names `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io_error = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let (Some(dir), Some(file_name)) = (path.parent(), path.file_name()) else {
-        return Err(Error::internal(format!(
-            "export path {} has no directory or file name",
-            path.display()
-        )));
-    };
-    let temp = dir.join(format!(
-        ".{}.{}-{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temp)
-        .and_then(|mut file| {
-            file.write_all(bytes)?;
-            file.sync_all()
-        })
-        .and_then(|()| fs::rename(&temp, path));
-    if let Err(source) = written {
-        // The write already failed; a temporary file that cannot be removed either
-        // changes nothing about what to report.
-        let _ = fs::remove_file(&temp);
-        return Err(io_error(source));
-    }
-    sync_dir(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })
-}
-
-/// Makes a rename in `dir` durable (Unix; elsewhere renames are left to the OS).
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        fs::File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
     }
 }
 

@@ -21,11 +21,12 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use arrow::array::{
-    new_null_array, Array, ArrayRef, AsArray, BooleanArray, GenericListArray, OffsetSizeTrait,
-    RecordBatch, StructArray,
+    new_empty_array, new_null_array, Array, ArrayRef, AsArray, BooleanArray, GenericListArray,
+    OffsetSizeTrait, RecordBatch, RecordBatchOptions, StructArray,
 };
 use arrow::buffer::BooleanBuffer;
-use arrow::datatypes::{DataType, Field, Fields, Float32Type, Float64Type, Schema};
+use arrow::compute::interleave_record_batch;
+use arrow::datatypes::{DataType, Field, Fields, Float32Type, Float64Type, Schema, SchemaRef};
 use arrow_row::{Row, RowConverter, Rows, SortField};
 
 use crate::error::Result;
@@ -221,4 +222,26 @@ fn is_nan(values: &ArrayRef) -> ArrayRef {
     let values = values.as_primitive::<Float64Type>();
     let bits = BooleanBuffer::collect_bool(values.len(), |i| values.value(i).is_nan());
     Arc::new(BooleanArray::new(bits, values.nulls().cloned()))
+}
+
+/// The rows of `batches` at `positions` (batch, row), in that order, as one batch of
+/// their values as they are (not rebuilt; see `Canonical` for that).
+pub(super) fn take_rows(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    positions: &[(usize, usize)],
+) -> Result<RecordBatch> {
+    if schema.fields().is_empty() || positions.is_empty() {
+        return Ok(RecordBatch::try_new_with_options(
+            schema.clone(),
+            schema
+                .fields()
+                .iter()
+                .map(|f| new_empty_array(f.data_type()))
+                .collect(),
+            &RecordBatchOptions::new().with_row_count(Some(positions.len())),
+        )?);
+    }
+    let batches: Vec<&RecordBatch> = batches.iter().collect();
+    Ok(interleave_record_batch(&batches, positions)?)
 }

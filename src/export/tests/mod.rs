@@ -4,6 +4,7 @@
 mod data;
 mod oracle;
 mod order;
+mod output;
 mod writers;
 
 use super::*;

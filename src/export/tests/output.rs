@@ -1,0 +1,86 @@
+//! [`OutputWriter`] on random streams: the same bytes whether or not it spills, the old
+//! writers' bytes, and nothing left behind.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use arrow::ipc::writer::FileWriter;
+use proptest::prelude::*;
+
+use super::data::{batches, oracle_positions, stream};
+use super::oracle::{self, oracle_rows};
+use crate::export::arrow_ipc::arrow_file_schema;
+use crate::export::canonical::Canonical;
+use crate::export::{Columns, Format, OutputWriter};
+use crate::model::Stream;
+
+fn entries(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The files `OutputWriter` writes of `stream` with `limit`, each as bytes, and the
+/// number of runs it spilled.
+fn written(stream: &Stream, format: Format, limit: usize) -> (Vec<Vec<u8>>, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer =
+        OutputWriter::new(dir.path(), "out", stream.schema().clone(), format, limit).unwrap();
+    for batch in stream.batches() {
+        writer.push(batch).unwrap();
+    }
+    assert_eq!(writer.rows(), stream.num_rows() as u64);
+    let runs = writer.spilled_runs();
+    let paths = writer.finish().unwrap();
+    let names: BTreeSet<String> = format.files("out").into_iter().map(|f| f.0).collect();
+    assert_eq!(
+        entries(dir.path()),
+        names,
+        "only the output's files are left"
+    );
+    (
+        paths.iter().map(|p| std::fs::read(p).unwrap()).collect(),
+        runs,
+    )
+}
+
+/// The Arrow file as the export wrote it before: one canonical batch of every row.
+fn old_arrow(stream: &Stream) -> Vec<u8> {
+    let schema = arrow_file_schema(stream.schema());
+    let positions = oracle_positions(stream.batches()).unwrap();
+    let batch = Canonical::new(&schema)
+        .gather(stream.batches(), &positions)
+        .unwrap();
+    let mut writer = FileWriter::try_new(Vec::new(), &schema).unwrap();
+    writer.write(&batch).unwrap();
+    writer.finish().unwrap();
+    writer.into_inner().unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(60))]
+
+    #[test]
+    fn files_are_the_same_whether_or_not_rows_spill((types, rows) in batches(5)) {
+        let stream = stream(&types, &rows);
+        let old_rows = oracle_rows(&stream);
+        for format in [Format::Csv, Format::Json, Format::Arrow] {
+            let (in_memory, runs) = written(&stream, format, usize::MAX);
+            prop_assert_eq!(runs, 0);
+            let (spilled, runs) = written(&stream, format, 1);
+            prop_assert_eq!(runs, stream.batches().len());
+            prop_assert_eq!(&in_memory, &spilled);
+            let want: Vec<Vec<u8>> = match format {
+                Format::Csv => [Columns::TagsAndPackets, Columns::AllInfo]
+                    .map(|c| oracle::csv(stream.schema(), &old_rows, c))
+                    .to_vec(),
+                Format::Json => [Columns::TagsAndPackets, Columns::AllInfo]
+                    .map(|c| oracle::json(stream.schema(), &old_rows, c))
+                    .to_vec(),
+                _ => vec![old_arrow(&stream)],
+            };
+            prop_assert_eq!(in_memory, want);
+        }
+    }
+}
