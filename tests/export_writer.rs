@@ -8,9 +8,15 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
+use std::fs::File;
+
+use arrow::compute::concat_batches;
 use arrow::ipc::reader::FileReader;
-use orcapod::export::{write_output, Format, OutputWriter, SortedStream, CHUNK_ROWS};
+use orcapod::export::{
+    read_arrow, read_parquet, write_output, Format, OutputWriter, SortedStream, CHUNK_ROWS,
+};
 use orcapod::model::{Stream, StreamSchema};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// `rows` rows in batches of `batch_rows`, in a scrambled order with many duplicates,
 /// NaNs and nulls.
@@ -83,7 +89,7 @@ fn spilled_outputs_of_several_chunks_are_byte_identical() {
     let rows = 2 * CHUNK_ROWS + 5_000;
     let stream = stream(rows, 1_000);
     let batches = stream.batches().len();
-    for format in [Format::Arrow, Format::Csv, Format::Json] {
+    for format in [Format::Arrow, Format::Parquet, Format::Csv, Format::Json] {
         let (in_memory, runs) = written(&stream, format, usize::MAX);
         assert_eq!(runs, 0);
         // One run per batch: more runs than are merged at once.
@@ -105,6 +111,27 @@ fn spilled_outputs_of_several_chunks_are_byte_identical() {
     let reader = FileReader::try_new(std::io::Cursor::new(&arrow[0]), None).unwrap();
     let sizes: Vec<usize> = reader.map(|b| b.unwrap().num_rows()).collect();
     assert_eq!(sizes, [CHUNK_ROWS, CHUNK_ROWS, 5_000]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_output(dir.path(), "big", &stream, Format::Parquet).unwrap();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&paths[0]).unwrap()).unwrap();
+    let groups: Vec<i64> = builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows())
+        .collect();
+    assert_eq!(groups, [CHUNK_ROWS as i64, CHUNK_ROWS as i64, 5_000]);
+    let back = read_parquet(&paths[0]).unwrap();
+    let via_arrow =
+        read_arrow(&write_output(dir.path(), "big", &stream, Format::Arrow).unwrap()[0]).unwrap();
+    assert_eq!(back.schema(), via_arrow.schema());
+    let concat = |s: &Stream| concat_batches(s.schema().arrow(), s.batches()).unwrap();
+    // No NaN in these columns compares equal to itself; compare their text.
+    assert_eq!(
+        format!("{:?}", concat(&back)),
+        format!("{:?}", concat(&via_arrow))
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
@@ -61,24 +62,38 @@ pub fn read_arrow(path: &Path) -> Result<Stream> {
     };
     let reader = FileReader::try_new(file, None).map_err(unreadable)?;
     let file_schema = reader.schema();
+    export_stream(
+        &context,
+        &file_schema,
+        reader.map(|b| b.map_err(unreadable)),
+    )
+}
+
+/// An exported file's rows back as a stream: tag columns from the schema's
+/// [`TAG_COLUMNS_METADATA`], every other column's role from its name.
+pub(super) fn export_stream(
+    context: &str,
+    file_schema: &Schema,
+    batches: impl Iterator<Item = Result<RecordBatch>>,
+) -> Result<Stream> {
     let tags = file_schema
         .metadata()
         .get(TAG_COLUMNS_METADATA)
         .ok_or_else(|| {
             Error::invalid(
-                &context,
+                context,
                 format!("no `{TAG_COLUMNS_METADATA}` schema metadata: not an orcapod export"),
             )
         })?;
     let tags: Vec<String> = serde_json::from_str(tags).map_err(|e| {
         Error::invalid(
-            &context,
+            context,
             format!("`{TAG_COLUMNS_METADATA}` is not a JSON list of names: {e}"),
         )
     })?;
-    let (schema, order) = StreamSchema::classify(&file_schema, &tags)?;
-    let batches = reader
-        .map(|batch| Ok(batch.map_err(unreadable)?.project(&order)?))
+    let (schema, order) = StreamSchema::classify(file_schema, &tags)?;
+    let batches = batches
+        .map(|batch| Ok(batch?.project(&order)?))
         .collect::<Result<Vec<_>>>()?;
     Stream::new(Arc::new(schema), batches)
 }

@@ -1,8 +1,8 @@
-//! Exporting results: a stream written as JSON, CSV or Arrow IPC files, or shown as a
-//! text table, in one canonical row order.
+//! Exporting results: a stream written as JSON, CSV, Arrow IPC or Parquet files, or shown
+//! as a text table, in one canonical row order.
 //!
-//! This is the shape of what `orcapod run --out DIR --format json|csv|arrow` writes and of
-//! what `orcapod show --format table|json|csv` prints (the contract in the pipeline spec,
+//! This is the shape of what `orcapod run --out DIR --format json|csv|arrow|parquet`
+//! writes and of what `orcapod show --format table|json|csv` prints (the contract in the pipeline spec,
 //! "What `--out DIR --format json` writes").
 //!
 //! # Row order
@@ -31,6 +31,7 @@
 //! | [`Format::Json`] | `DIR/name.json` (tags and packets), `DIR/name.all_info.json` (every column) |
 //! | [`Format::Csv`] | `DIR/name.csv` (tags and packets), `DIR/name.all_info.csv` (every column) |
 //! | [`Format::Arrow`] | `DIR/name.arrow`: one Arrow IPC file, every column |
+//! | [`Format::Parquet`] | `DIR/name.parquet`: one Parquet file, every column |
 //!
 //! Each file is written to a temporary file in `DIR`, synced, then renamed over its final
 //! name, so a reader sees the old file or the new one, never a partial one.
@@ -87,6 +88,14 @@
 //! [`read_arrow`] gives the stream back with each column in its role. Such a file is not
 //! a source file: `Source::from_arrow_ipc` rejects its `_`-prefixed columns.
 //!
+//! ## Parquet
+//!
+//! A Parquet file with every column and the same Arrow schema and metadata as the Arrow
+//! file (so [`read_parquet`], or any Parquet reader that restores the Arrow schema, gives
+//! the stream back with each column in its role), one row group per chunk of
+//! [`CHUNK_ROWS`] rows of the Arrow file, Snappy compression and fixed writer properties
+//! (`created_by` is `orcapod`): the same rows give the same bytes.
+//!
 //! ## Text table
 //!
 //! [`SortedStream::render_table`]: Arrow's pretty printer over the chosen columns, nulls
@@ -111,6 +120,7 @@ mod format;
 mod json;
 mod merge;
 mod order;
+mod parquet;
 mod sinks;
 mod sorted;
 mod spill;
@@ -124,6 +134,7 @@ use crate::model::Stream;
 pub use arrow_ipc::{read_arrow, TAG_COLUMNS_METADATA};
 pub use chunks::CHUNK_ROWS;
 pub use format::{Columns, Format};
+pub use parquet::read_parquet;
 pub use sorted::SortedStream;
 pub use writer::{OutputWriter, DEFAULT_MEMORY_LIMIT};
 

@@ -13,12 +13,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::RecordBatch;
 use arrow::ipc::writer::FileWriter;
+use parquet::arrow::ArrowWriter;
 
 use super::arrow_ipc::arrow_file_schema;
 use super::chunks::Chunks;
 use super::csv::CsvRows;
 use super::format::{Columns, Format};
 use super::json::JsonRows;
+use super::parquet::parquet_writer;
 use crate::error::{Error, Result};
 use crate::model::StreamSchema;
 
@@ -98,6 +100,7 @@ enum Body {
     Csv(BufWriter<File>, CsvRows),
     Json(BufWriter<File>, JsonRows),
     Arrow(Box<FileWriter<BufWriter<File>>>, Chunks),
+    Parquet(Box<ArrowWriter<BufWriter<File>>>, Chunks),
 }
 
 impl Sink {
@@ -144,6 +147,12 @@ impl Sink {
                 let writer = FileWriter::try_new(out, &file_schema)?;
                 Body::Arrow(Box::new(writer), Chunks::new(file_schema))
             }
+            Format::Parquet => {
+                let file_schema = arrow_file_schema(schema);
+                let writer =
+                    parquet_writer(out, &file_schema).map_err(|e| parquet_error(&target, e))?;
+                Body::Parquet(Box::new(writer), Chunks::new(file_schema))
+            }
         };
         Ok(Sink { temp, body })
     }
@@ -160,6 +169,12 @@ impl Sink {
             Body::Arrow(writer, chunks) => {
                 for chunk in chunks.push(batch)? {
                     writer.write(&chunk)?;
+                }
+                Ok(())
+            }
+            Body::Parquet(writer, chunks) => {
+                for chunk in chunks.push(batch)? {
+                    write_row_group(writer, &chunk).map_err(|e| parquet_error(target, e))?;
                 }
                 Ok(())
             }
@@ -186,10 +201,30 @@ impl Sink {
                     .into_inner()
                     .map_err(|e| io(e.into_error()))?
             }
+            Body::Parquet(mut writer, chunks) => {
+                for chunk in chunks.finish()? {
+                    write_row_group(&mut writer, &chunk).map_err(|e| parquet_error(&target, e))?;
+                }
+                let out = writer.into_inner().map_err(|e| parquet_error(&target, e))?;
+                out.into_inner().map_err(|e| io(e.into_error()))?
+            }
         };
         file.sync_all().map_err(io)?;
         Ok(self.temp)
     }
+}
+
+/// Writes `chunk` as one row group.
+fn write_row_group(
+    writer: &mut ArrowWriter<BufWriter<File>>,
+    chunk: &RecordBatch,
+) -> parquet::errors::Result<()> {
+    writer.write(chunk)?;
+    writer.flush()
+}
+
+fn parquet_error(path: &Path, e: parquet::errors::ParquetError) -> Error {
+    io_error(path, std::io::Error::other(e))
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> Error {

@@ -34,7 +34,9 @@ const SORTED_ROWS: usize = 8192;
 /// At most this many runs are merged at once; more are first merged into longer runs.
 const MAX_MERGE_WIDTH: usize = 64;
 
-/// A streaming, memory-bounded writer of one output (see the [module docs](self)).
+/// A streaming, memory-bounded writer of one output: batches in any order and sizes in,
+/// the files of a [`Format`] out, byte-identical whatever the memory limit (see the
+/// [export module docs](super)).
 #[derive(Debug)]
 pub struct OutputWriter {
     dir: PathBuf,
