@@ -13,7 +13,8 @@ use std::fs::File;
 use arrow::compute::concat_batches;
 use arrow::ipc::reader::FileReader;
 use orcapod::export::{
-    read_arrow, read_parquet, write_output, Format, OutputWriter, SortedStream, CHUNK_ROWS,
+    read_arrow, read_parquet, write_output, Columns, Format, OutputWriter, Preview, SortedStream,
+    CHUNK_ROWS,
 };
 use orcapod::model::{Stream, StreamSchema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -183,4 +184,23 @@ fn names_are_checked_and_the_directory_made() {
     assert_eq!(writer.rows(), 0);
     let paths = writer.finish().unwrap();
     assert_eq!(std::fs::read_to_string(&paths[0]).unwrap(), "k,x,s\n");
+}
+
+#[test]
+fn the_preview_prints_what_the_full_sort_printed() {
+    let stream = stream(20_000, 700);
+    let mut preview = Preview::new(stream.schema().clone(), 20).unwrap();
+    for batch in stream.batches() {
+        preview.push(batch).unwrap();
+    }
+    assert_eq!(preview.total_rows(), 20_000);
+    // As `orcapod run` printed an output before: the whole output sorted, then cut.
+    let sorted = SortedStream::new(&stream).unwrap();
+    let columns = sorted.column_indices(Columns::TagsAndPackets);
+    let head = sorted.batch().project(&columns).unwrap().slice(0, 20);
+    let want = arrow::util::pretty::pretty_format_batches(&[head])
+        .unwrap()
+        .to_string();
+    assert_eq!(preview.render(Columns::TagsAndPackets).unwrap(), want);
+    assert_eq!(want.lines().count(), 20 + 4);
 }

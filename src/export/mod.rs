@@ -2,8 +2,9 @@
 //! as a text table, in one canonical row order.
 //!
 //! This is the shape of what `orcapod run --out DIR --format json|csv|arrow|parquet`
-//! writes and of what `orcapod show --format table|json|csv` prints (the contract in the pipeline spec,
-//! "What `--out DIR --format json` writes").
+//! writes and of what `orcapod show --format table|json|csv` prints (the contract in the
+//! pipeline spec, "What `--out DIR --format json` writes"). [`Preview`] gives the first
+//! rows of an output in this order, as a table, without sorting the whole output.
 //!
 //! # Row order
 //!
@@ -121,6 +122,7 @@ mod json;
 mod merge;
 mod order;
 mod parquet;
+mod preview;
 mod sinks;
 mod sorted;
 mod spill;
@@ -135,6 +137,7 @@ pub use arrow_ipc::{read_arrow, TAG_COLUMNS_METADATA};
 pub use chunks::CHUNK_ROWS;
 pub use format::{Columns, Format};
 pub use parquet::read_parquet;
+pub use preview::Preview;
 pub use sorted::SortedStream;
 pub use writer::{OutputWriter, DEFAULT_MEMORY_LIMIT};
 

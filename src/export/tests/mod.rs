@@ -5,6 +5,7 @@ mod data;
 mod oracle;
 mod order;
 mod output;
+mod preview;
 mod writers;
 
 use super::*;
