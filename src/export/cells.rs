@@ -10,7 +10,8 @@
 use std::io::{self, Write};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, LargeStringArray, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, LargeStringArray,
+    RecordBatch, StringArray,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
@@ -51,6 +52,11 @@ impl Cells {
             T::LargeUtf8 => Cells::LargeStr(array.as_string::<i64>().clone()),
             _ => Cells::Other(array.clone()),
         })
+    }
+
+    /// The cells of the columns `shown` of `batch`.
+    pub(super) fn of(batch: &RecordBatch, shown: &[usize]) -> io::Result<Vec<Cells>> {
+        shown.iter().map(|&c| Cells::new(batch.column(c))).collect()
     }
 
     /// Whether row `r` is null.

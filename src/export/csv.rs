@@ -49,11 +49,7 @@ impl CsvRows {
 
     /// Writes one line per row of `batch` (of the schema's columns).
     pub(super) fn write_batch<W: Write>(&self, out: &mut W, batch: &RecordBatch) -> io::Result<()> {
-        let cells = self
-            .shown
-            .iter()
-            .map(|&c| Cells::new(batch.column(c)))
-            .collect::<io::Result<Vec<_>>>()?;
+        let cells = Cells::of(batch, &self.shown)?;
         for r in 0..batch.num_rows() {
             if let [only] = cells.as_slice() {
                 if only.is_null(r) {

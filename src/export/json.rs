@@ -88,11 +88,7 @@ impl JsonRows {
         out: &mut W,
         batch: &RecordBatch,
     ) -> io::Result<()> {
-        let cells = self
-            .shown
-            .iter()
-            .map(|&c| Cells::new(batch.column(c)))
-            .collect::<io::Result<Vec<_>>>()?;
+        let cells = Cells::of(batch, &self.shown)?;
         for r in 0..batch.num_rows() {
             if !self.first {
                 // Aligns each row under the first: the width of ` "rows": [`.

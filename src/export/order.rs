@@ -29,7 +29,7 @@ use arrow::compute::interleave_record_batch;
 use arrow::datatypes::{DataType, Field, Fields, Float32Type, Float64Type, Schema, SchemaRef};
 use arrow_row::{Row, RowConverter, Rows, SortField};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::Datum;
 
 /// The sort keys of a schema's rows, in the canonical export order.
@@ -244,4 +244,16 @@ pub(super) fn take_rows(
     }
     let batches: Vec<&RecordBatch> = batches.iter().collect();
     Ok(interleave_record_batch(&batches, positions)?)
+}
+
+/// Fails unless `batch` has the fields of `schema` (metadata of the schema aside).
+pub(super) fn check_fields(batch: &RecordBatch, schema: &SchemaRef) -> Result<()> {
+    if batch.schema().fields() != schema.fields() {
+        return Err(Error::internal(format!(
+            "batch schema {:?} differs from output schema {:?}",
+            batch.schema().fields(),
+            schema.fields()
+        )));
+    }
+    Ok(())
 }

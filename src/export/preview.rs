@@ -13,8 +13,8 @@ use arrow::util::pretty::pretty_format_batches;
 
 use super::canonical::Canonical;
 use super::format::Columns;
-use super::order::{take_rows, RowOrder};
-use crate::error::{Error, Result};
+use super::order::{check_fields, take_rows, RowOrder};
+use crate::error::Result;
 use crate::model::StreamSchema;
 
 /// The first rows of an output in the export order.
@@ -43,13 +43,7 @@ impl Preview {
     /// Takes rows of the output (in any order, batches of any size, with the schema's
     /// fields).
     pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
-        if batch.schema().fields() != self.schema.arrow().fields() {
-            return Err(Error::internal(format!(
-                "batch schema {:?} differs from output schema {:?}",
-                batch.schema().fields(),
-                self.schema.arrow().fields()
-            )));
-        }
+        check_fields(batch, self.schema.arrow())?;
         self.total += batch.num_rows() as u64;
         if batch.num_rows() == 0 {
             return Ok(());

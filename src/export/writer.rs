@@ -19,7 +19,7 @@ use arrow::array::RecordBatch;
 use super::check_output_name;
 use super::format::Format;
 use super::merge::merge_runs;
-use super::order::{take_rows, RowOrder};
+use super::order::{check_fields, take_rows, RowOrder};
 use super::sinks::Sinks;
 use super::spill::{RunReader, SpillDir};
 use crate::error::{Error, Result};
@@ -87,13 +87,7 @@ impl OutputWriter {
     /// Adds rows of the output (batches may come in any order and of any size; they
     /// must have the schema's fields).
     pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
-        if batch.schema().fields() != self.schema.arrow().fields() {
-            return Err(Error::internal(format!(
-                "batch schema {:?} differs from output schema {:?}",
-                batch.schema().fields(),
-                self.schema.arrow().fields()
-            )));
-        }
+        check_fields(batch, self.schema.arrow())?;
         if batch.num_rows() == 0 {
             return Ok(());
         }

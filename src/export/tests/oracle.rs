@@ -9,6 +9,7 @@ use serde_json::{Map, Value as Json};
 
 use super::data::oracle_positions;
 use crate::export::cells::{datum_json, json_text, write_json_value};
+use crate::export::json::JsonRows;
 use crate::export::Columns;
 use crate::function::non_finite_text;
 use crate::model::{Datum, Stream, StreamSchema};
@@ -82,30 +83,8 @@ pub fn write_record<W: Write>(out: &mut W, fields: &[Option<Cow<str>>]) -> io::R
 /// The old JSON document of `rows`.
 pub fn json(schema: &StreamSchema, rows: &[Vec<Datum>], columns: Columns) -> Vec<u8> {
     let mut out = Vec::new();
-    let names = |fields: &[arrow::datatypes::FieldRef]| {
-        Json::Array(
-            fields
-                .iter()
-                .map(|f| Json::String(f.name().clone()))
-                .collect(),
-        )
-    };
-    let mut header = vec![
-        ("tag_columns", names(schema.tag_fields())),
-        ("packet_columns", names(schema.packet_fields())),
-    ];
-    if columns == Columns::AllInfo {
-        header.push(("system_tag_columns", names(schema.system_tag_fields())));
-        header.push(("source_info_columns", names(schema.source_info_fields())));
-    }
-    out.write_all(b"{").unwrap();
-    for (key, value) in &header {
-        write_json_value(&mut out, &Json::String((*key).to_string())).unwrap();
-        out.write_all(b": ").unwrap();
-        write_json_value(&mut out, value).unwrap();
-        out.write_all(b",\n ").unwrap();
-    }
-    out.write_all(br#""rows": ["#).unwrap();
+    // The header is as it was: only the rows' writing changed.
+    JsonRows::new(&mut out, schema, columns).unwrap();
     let shown = columns.indices(schema);
     let fields = schema.arrow().fields();
     for (i, row) in rows.iter().enumerate() {
