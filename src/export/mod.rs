@@ -8,10 +8,10 @@
 //!
 //! # Row order
 //!
-//! Every format writes the rows of a [`SortedStream`]: sorted by the user tag columns (in
-//! schema order), then the packet columns (in schema order), then — to break the
-//! remaining ties — the system-tag and source-info columns, comparing values as
-//! [`Datum::total_cmp`](crate::model::Datum::total_cmp) does: None < bool < number <
+//! Every format writes the rows in one order (that of [`SortedStream`]): sorted by the
+//! user tag columns (in schema order), then the packet columns (in schema order), then —
+//! to break the remaining ties — the system-tag and source-info columns, comparing values
+//! as [`Datum::total_cmp`](crate::model::Datum::total_cmp) does: None < bool < number <
 //! string < bytes < list, numbers by exact value with NaN after every other number, lists
 //! element by element and then by length. Rows that compare equal on every column are the
 //! same row, so the files depend only on the stream's schema and its multiset of rows: the
@@ -21,7 +21,8 @@
 //!
 //! The sort is columnar: each column is keyed in the Arrow row format so that the keys'
 //! byte order is exactly that order (floats as "is NaN" then IEEE total order), never a
-//! per-value comparison.
+//! per-value comparison. Rows with equal keys are equal values (but for `Float32` NaNs
+//! that widen to the same `f64`), and keep the order they arrived in.
 //!
 //! # Files ([`write_output`])
 //!
@@ -101,6 +102,8 @@
 //!
 //! [`SortedStream::render_table`]: Arrow's pretty printer over the chosen columns, nulls
 //! shown as `null`, bytes in hex, lists as `[a, b]`. For people, not for parsing.
+//! [`Preview::render`] prints the first rows the way `orcapod run` shows an output
+//! (Arrow's default pretty printer), keeping only those rows while the output streams by.
 //!
 //! `orcapod show` prints with [`SortedStream::write_json`], [`SortedStream::write_csv`]
 //! (the same bytes as the files) or [`SortedStream::render_table`].
@@ -109,8 +112,9 @@
 //!
 //! It never reorders, renames or retypes columns (every listing is in schema order), never
 //! drops a row or merges equal rows, never drops provenance from the `all_info` files and
-//! the Arrow file, never makes output depend on the order rows arrived in, and never
-//! leaves a partially written file under a final name.
+//! the Arrow and Parquet files, never makes output depend on the order rows arrived in
+//! or on the memory limit, and never leaves a partially written file under a final name
+//! or a temporary file behind.
 
 mod arrow_ipc;
 mod canonical;
