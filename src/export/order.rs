@@ -97,17 +97,35 @@ impl RowOrder {
             .iter()
             .map(|b| self.keys(b))
             .collect::<Result<Vec<_>>>()?;
-        let mut keyed: Vec<(Row<'_>, usize, usize)> = positions(batches)
-            .map(|(b, r)| (keys[b].row(r), b, r))
+        let mut keyed: Vec<Keyed<'_>> = positions(batches)
+            .map(|(b, r)| {
+                let key = keys[b].row(r);
+                (prefix(key.as_ref()), key, b, r)
+            })
             .collect();
-        keyed.sort_unstable_by(|x, y| compare_keyed(x, y));
-        Ok(keyed.into_iter().map(|(_, b, r)| (b, r)).collect())
+        keyed.sort_unstable_by(compare_keyed);
+        Ok(keyed.into_iter().map(|(_, _, b, r)| (b, r)).collect())
     }
 }
 
+/// A row's key with its first bytes as a number (to compare most rows without a call to
+/// `memcmp`), and its (batch, row).
+type Keyed<'a> = (u64, Row<'a>, usize, usize);
+
+/// The first 8 bytes of a key, big-endian, zero-padded: keys whose prefixes differ
+/// compare as their prefixes do (a padding zero sorts like the end of a shorter key).
+fn prefix(key: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = key.len().min(8);
+    bytes[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(bytes)
+}
+
 /// Keys, then arrival position: a total order equal to a stable sort by keys.
-fn compare_keyed(x: &(Row<'_>, usize, usize), y: &(Row<'_>, usize, usize)) -> Ordering {
-    x.0.cmp(&y.0).then((x.1, x.2).cmp(&(y.1, y.2)))
+fn compare_keyed(x: &Keyed<'_>, y: &Keyed<'_>) -> Ordering {
+    x.0.cmp(&y.0)
+        .then_with(|| x.1.cmp(&y.1))
+        .then((x.2, x.3).cmp(&(y.2, y.3)))
 }
 
 /// (batch, row) of every row of `batches`, in order.
