@@ -14,7 +14,7 @@ use arrow::compute::take_record_batch;
 use arrow::datatypes::{DataType, Int64Type};
 use arrow::ipc::reader::FileReader;
 use orcapod::export::{
-    read_arrow, write_output, Columns, Format, SortedStream, TAG_COLUMNS_METADATA,
+    read_arrow, read_parquet, write_output, Columns, Format, SortedStream, TAG_COLUMNS_METADATA,
 };
 use orcapod::model::{Datum, Stream};
 use orcapod::operator::{run_to_completion, InputInfo, OperatorSpec};
@@ -532,7 +532,8 @@ fn the_same_rows_in_another_order_give_byte_identical_files() {
             "joined.all_info.json",
             "joined.arrow",
             "joined.csv",
-            "joined.json"
+            "joined.json",
+            "joined.parquet"
         ]
         .map(String::from)
         .into()
@@ -768,6 +769,71 @@ fn the_arrow_file_reads_back_with_the_same_rows_and_roles() {
         orcapod_testing::multiset(&back),
         orcapod_testing::multiset(&stream)
     );
+}
+
+/// Every row of `stream` in its order, as values.
+fn rows_in_order(stream: &Stream) -> Vec<String> {
+    stream
+        .batches()
+        .iter()
+        .flat_map(|b| {
+            (0..b.num_rows()).map(move |r| {
+                let cells: Vec<Datum> = b
+                    .columns()
+                    .iter()
+                    .map(|c| Datum::from_array(c.as_ref(), r).unwrap())
+                    .collect();
+                format!("{cells:?}")
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn the_parquet_file_reads_back_as_the_arrow_file_does() {
+    let stream = joined();
+    let dir = tempfile::tempdir().unwrap();
+    let parquet = write_output(dir.path(), "joined", &stream, Format::Parquet).unwrap();
+    assert_eq!(parquet, [dir.path().join("joined.parquet")]);
+    let arrow = write_output(dir.path(), "joined", &stream, Format::Arrow).unwrap();
+
+    // The plain Parquet-to-Arrow reader sees the stream's schema and the roles.
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&parquet[0]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(builder.schema().fields(), stream.schema().arrow().fields());
+    assert_eq!(
+        builder
+            .schema()
+            .metadata()
+            .get(TAG_COLUMNS_METADATA)
+            .map(String::as_str),
+        Some(r#"["student_id","course"]"#)
+    );
+    assert_eq!(builder.metadata().num_row_groups(), 1);
+
+    let back = read_parquet(&parquet[0]).unwrap();
+    let via_arrow = read_arrow(&arrow[0]).unwrap();
+    assert_eq!(back.schema(), stream.schema());
+    assert_eq!(back.schema(), via_arrow.schema());
+    let sorted: Vec<String> = SortedStream::new(&stream)
+        .unwrap()
+        .rows()
+        .iter()
+        .map(|r| format!("{r:?}"))
+        .collect();
+    assert_eq!(rows_in_order(&back), sorted);
+    assert_eq!(rows_in_order(&via_arrow), sorted);
+    assert_eq!(
+        orcapod_testing::multiset(&back),
+        orcapod_testing::multiset(&stream)
+    );
+
+    // Written again, the same bytes.
+    let again = tempfile::tempdir().unwrap();
+    let rewritten = write_output(again.path(), "joined", &stream, Format::Parquet).unwrap();
+    assert!(std::fs::read(&rewritten[0]).unwrap() == std::fs::read(&parquet[0]).unwrap());
 }
 
 #[test]

@@ -3,10 +3,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::datatypes::Schema;
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
 
+use super::chunks::Chunks;
 use super::sorted::SortedStream;
 use crate::error::{Error, Result};
 use crate::model::{Stream, StreamSchema};
@@ -18,22 +20,32 @@ pub const TAG_COLUMNS_METADATA: &str = "orcapod:tag_columns";
 
 impl SortedStream {
     /// The bytes of the Arrow IPC file: the stream's schema with
-    /// [`TAG_COLUMNS_METADATA`] added to its metadata, and one batch of every column.
+    /// [`TAG_COLUMNS_METADATA`] added to its metadata, and the rows in canonical record
+    /// batches of [`CHUNK_ROWS`](super::CHUNK_ROWS) rows (one batch, empty, if there are
+    /// none), every column.
     pub fn to_arrow_ipc(&self) -> Result<Vec<u8>> {
-        let batch = self.batch();
-        let mut metadata = batch.schema().metadata().clone();
-        let tags = serde_json::Value::from(self.schema().tag_names()).to_string();
-        metadata.insert(TAG_COLUMNS_METADATA.to_string(), tags);
-        let schema = Arc::new(Schema::new_with_metadata(
-            batch.schema().fields().clone(),
-            metadata,
-        ));
-        let batch = batch.clone().with_schema(schema.clone())?;
+        let schema = arrow_file_schema(self.schema());
+        let mut chunks = Chunks::new(schema.clone());
         let mut writer = FileWriter::try_new(Vec::new(), &schema)?;
-        writer.write(&batch)?;
+        for chunk in chunks.push(self.batch())? {
+            writer.write(&chunk)?;
+        }
+        for chunk in chunks.finish()? {
+            writer.write(&chunk)?;
+        }
         writer.finish()?;
         Ok(writer.into_inner()?)
     }
+}
+
+/// The Arrow schema of an exported file of `schema`: its fields as they are, and its
+/// metadata plus [`TAG_COLUMNS_METADATA`].
+pub(super) fn arrow_file_schema(schema: &StreamSchema) -> SchemaRef {
+    let arrow = schema.arrow();
+    let mut metadata = arrow.metadata().clone();
+    let tags = serde_json::Value::from(schema.tag_names()).to_string();
+    metadata.insert(TAG_COLUMNS_METADATA.to_string(), tags);
+    Arc::new(Schema::new_with_metadata(arrow.fields().clone(), metadata))
 }
 
 /// Reads an Arrow file written by an export ([`Format::Arrow`](super::Format::Arrow))
@@ -50,24 +62,38 @@ pub fn read_arrow(path: &Path) -> Result<Stream> {
     };
     let reader = FileReader::try_new(file, None).map_err(unreadable)?;
     let file_schema = reader.schema();
+    export_stream(
+        &context,
+        &file_schema,
+        reader.map(|b| b.map_err(unreadable)),
+    )
+}
+
+/// An exported file's rows back as a stream: tag columns from the schema's
+/// [`TAG_COLUMNS_METADATA`], every other column's role from its name.
+pub(super) fn export_stream(
+    context: &str,
+    file_schema: &Schema,
+    batches: impl Iterator<Item = Result<RecordBatch>>,
+) -> Result<Stream> {
     let tags = file_schema
         .metadata()
         .get(TAG_COLUMNS_METADATA)
         .ok_or_else(|| {
             Error::invalid(
-                &context,
+                context,
                 format!("no `{TAG_COLUMNS_METADATA}` schema metadata: not an orcapod export"),
             )
         })?;
     let tags: Vec<String> = serde_json::from_str(tags).map_err(|e| {
         Error::invalid(
-            &context,
+            context,
             format!("`{TAG_COLUMNS_METADATA}` is not a JSON list of names: {e}"),
         )
     })?;
-    let (schema, order) = StreamSchema::classify(&file_schema, &tags)?;
-    let batches = reader
-        .map(|batch| Ok(batch.map_err(unreadable)?.project(&order)?))
+    let (schema, order) = StreamSchema::classify(file_schema, &tags)?;
+    let batches = batches
+        .map(|batch| Ok(batch?.project(&order)?))
         .collect::<Result<Vec<_>>>()?;
     Stream::new(Arc::new(schema), batches)
 }

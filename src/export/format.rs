@@ -6,6 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
+use crate::model::StreamSchema;
 
 /// A file format results are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -16,19 +17,22 @@ pub enum Format {
     Csv,
     /// `name.arrow` (Arrow IPC file, every column).
     Arrow,
+    /// `name.parquet` (Parquet file, every column).
+    Parquet,
 }
 
 impl Format {
     /// Every format, in the order the command line lists them.
-    pub const ALL: [Format; 3] = [Format::Json, Format::Csv, Format::Arrow];
+    pub const ALL: [Format; 4] = [Format::Json, Format::Csv, Format::Arrow, Format::Parquet];
 
-    /// The format's name on the command line (`json`, `csv`, `arrow`), also its file
-    /// extension.
+    /// The format's name on the command line (`json`, `csv`, `arrow`, `parquet`), also
+    /// its file extension.
     pub fn name(self) -> &'static str {
         match self {
             Format::Json => "json",
             Format::Csv => "csv",
             Format::Arrow => "arrow",
+            Format::Parquet => "parquet",
         }
     }
 
@@ -40,7 +44,7 @@ impl Format {
                 (format!("{name}.{ext}"), Columns::TagsAndPackets),
                 (format!("{name}.all_info.{ext}"), Columns::AllInfo),
             ],
-            Format::Arrow => vec![(format!("{name}.{ext}"), Columns::AllInfo)],
+            Format::Arrow | Format::Parquet => vec![(format!("{name}.{ext}"), Columns::AllInfo)],
         }
     }
 }
@@ -61,7 +65,7 @@ impl FromStr for Format {
             .ok_or_else(|| {
                 Error::invalid(
                     "output format",
-                    format!("unknown format `{s}`; expected json, csv or arrow"),
+                    format!("unknown format `{s}`; expected json, csv, arrow or parquet"),
                 )
             })
     }
@@ -77,6 +81,16 @@ pub enum Columns {
     AllInfo,
 }
 
+impl Columns {
+    /// Indices (into `schema`) of the columns shown, in schema order.
+    pub fn indices(self, schema: &StreamSchema) -> Vec<usize> {
+        match self {
+            Columns::TagsAndPackets => schema.tag_range().chain(schema.packet_range()).collect(),
+            Columns::AllInfo => (0..schema.arrow().fields().len()).collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,12 +100,17 @@ mod tests {
         for f in Format::ALL {
             assert_eq!(f.name().parse::<Format>().unwrap(), f);
         }
-        assert!("parquet".parse::<Format>().is_err());
+        assert_eq!("parquet".parse::<Format>().unwrap(), Format::Parquet);
+        assert!("feather".parse::<Format>().is_err());
         let names: Vec<String> = Format::Json.files("g").into_iter().map(|f| f.0).collect();
         assert_eq!(names, ["g.json", "g.all_info.json"]);
         assert_eq!(
             Format::Arrow.files("g"),
             [("g.arrow".into(), Columns::AllInfo)]
+        );
+        assert_eq!(
+            Format::Parquet.files("g"),
+            [("g.parquet".into(), Columns::AllInfo)]
         );
     }
 }

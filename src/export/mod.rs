@@ -1,22 +1,28 @@
-//! Exporting results: a stream written as JSON, CSV or Arrow IPC files, or shown as a
-//! text table, in one canonical row order.
+//! Exporting results: a stream written as JSON, CSV, Arrow IPC or Parquet files, or shown
+//! as a text table, in one canonical row order.
 //!
-//! This is the shape of what `orcapod run --out DIR --format json|csv|arrow` writes and of
-//! what `orcapod show --format table|json|csv` prints (the contract in the pipeline spec,
-//! "What `--out DIR --format json` writes").
+//! This is the shape of what `orcapod run --out DIR --format json|csv|arrow|parquet`
+//! writes and of what `orcapod show --format table|json|csv` prints (the contract in the
+//! pipeline spec, "What `--out DIR --format json` writes"). [`Preview`] gives the first
+//! rows of an output in this order, as a table, without sorting the whole output.
 //!
 //! # Row order
 //!
-//! Every format writes the rows of a [`SortedStream`]: sorted by the user tag columns (in
-//! schema order), then the packet columns (in schema order), then — to break the
-//! remaining ties — the system-tag and source-info columns, comparing values with
-//! [`Datum::total_cmp`](crate::model::Datum::total_cmp): None < bool < number < string <
-//! bytes < list, numbers by exact value with NaN after every other number, lists element
-//! by element and then by length. Rows that compare equal on every column are the same
-//! row, so the files depend only on the stream's schema and its multiset of rows: the
+//! Every format writes the rows in one order (that of [`SortedStream`]): sorted by the
+//! user tag columns (in schema order), then the packet columns (in schema order), then —
+//! to break the remaining ties — the system-tag and source-info columns, comparing values
+//! as [`Datum::total_cmp`](crate::model::Datum::total_cmp) does: None < bool < number <
+//! string < bytes < list, numbers by exact value with NaN after every other number, lists
+//! element by element and then by length. Rows that compare equal on every column are the
+//! same row, so the files depend only on the stream's schema and its multiset of rows: the
 //! same results computed in another order (the actor and the synchronous executors, or
 //! batches cut differently) give byte-identical files, Arrow files included (their
 //! arrays are rebuilt canonically, see [`SortedStream::batch`]).
+//!
+//! The sort is columnar: each column is keyed in the Arrow row format so that the keys'
+//! byte order is exactly that order (floats as "is NaN" then IEEE total order), never a
+//! per-value comparison. Rows with equal keys are equal values (but for `Float32` NaNs
+//! that widen to the same `f64`), and keep the order they arrived in.
 //!
 //! # Files ([`write_output`])
 //!
@@ -27,9 +33,17 @@
 //! | [`Format::Json`] | `DIR/name.json` (tags and packets), `DIR/name.all_info.json` (every column) |
 //! | [`Format::Csv`] | `DIR/name.csv` (tags and packets), `DIR/name.all_info.csv` (every column) |
 //! | [`Format::Arrow`] | `DIR/name.arrow`: one Arrow IPC file, every column |
+//! | [`Format::Parquet`] | `DIR/name.parquet`: one Parquet file, every column |
 //!
 //! Each file is written to a temporary file in `DIR`, synced, then renamed over its final
 //! name, so a reader sees the old file or the new one, never a partial one.
+//!
+//! [`OutputWriter`] writes an output streaming, in bounded memory: batches are buffered
+//! up to a memory limit ([`DEFAULT_MEMORY_LIMIT`] for [`write_output`]), beyond which the
+//! buffered rows are sorted and spilled as a run into a hidden temporary directory in
+//! `DIR` (`.NAME.sort-PID-N`, removed when the writer finishes, fails or is dropped); the
+//! runs are merged at the end and every file is written in one pass over the merged rows.
+//! The files are byte-identical whether or not anything spilled.
 //!
 //! ## JSON
 //!
@@ -67,17 +81,29 @@
 //!
 //! ## Arrow
 //!
-//! An Arrow IPC file (the random-access "file" format) holding one record batch with
-//! every column — tags, packets, system tags, source info, in schema order — and the
+//! An Arrow IPC file (the random-access "file" format) holding the rows in record
+//! batches of [`CHUNK_ROWS`] rows (the last one fewer; an output without rows is one empty
+//! batch, an output of at most [`CHUNK_ROWS`] rows one batch), each rebuilt canonically,
+//! with every column — tags, packets, system tags, source info, in schema order — and the
 //! stream's Arrow schema (field types, nullability and metadata as they are) plus the
 //! schema metadata key [`TAG_COLUMNS_METADATA`], a JSON array of the tag column names, so
 //! [`read_arrow`] gives the stream back with each column in its role. Such a file is not
 //! a source file: `Source::from_arrow_ipc` rejects its `_`-prefixed columns.
 //!
+//! ## Parquet
+//!
+//! A Parquet file with every column and the same Arrow schema and metadata as the Arrow
+//! file (so [`read_parquet`], or any Parquet reader that restores the Arrow schema, gives
+//! the stream back with each column in its role), one row group per chunk of
+//! [`CHUNK_ROWS`] rows of the Arrow file, Snappy compression and fixed writer properties
+//! (`created_by` is `orcapod`): the same rows give the same bytes.
+//!
 //! ## Text table
 //!
 //! [`SortedStream::render_table`]: Arrow's pretty printer over the chosen columns, nulls
 //! shown as `null`, bytes in hex, lists as `[a, b]`. For people, not for parsing.
+//! [`Preview::render`] prints the first rows the way `orcapod run` shows an output
+//! (Arrow's default pretty printer), keeping only those rows while the output streams by.
 //!
 //! `orcapod show` prints with [`SortedStream::write_json`], [`SortedStream::write_csv`]
 //! (the same bytes as the files) or [`SortedStream::render_table`].
@@ -86,30 +112,43 @@
 //!
 //! It never reorders, renames or retypes columns (every listing is in schema order), never
 //! drops a row or merges equal rows, never drops provenance from the `all_info` files and
-//! the Arrow file, never makes output depend on the order rows arrived in, and never
-//! leaves a partially written file under a final name.
+//! the Arrow and Parquet files, never makes output depend on the order rows arrived in
+//! or on the memory limit, and never leaves a partially written file under a final name
+//! or a temporary file behind.
 
 mod arrow_ipc;
+mod canonical;
+mod cells;
+mod chunks;
 mod csv;
 mod format;
 mod json;
+mod merge;
+mod order;
+mod parquet;
+mod preview;
+mod sinks;
 mod sorted;
+mod spill;
+mod writer;
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::model::Stream;
 
 pub use arrow_ipc::{read_arrow, TAG_COLUMNS_METADATA};
+pub use chunks::CHUNK_ROWS;
 pub use format::{Columns, Format};
+pub use parquet::read_parquet;
+pub use preview::Preview;
 pub use sorted::SortedStream;
+pub use writer::{OutputWriter, DEFAULT_MEMORY_LIMIT};
 
 /// Writes `stream` as output `name` in `format` into directory `dir` (created if
-/// missing), each file atomically (see the [module docs](self)). Returns the paths
-/// written, in the order of [`Format::files`].
+/// missing), each file atomically (see the [module docs](self)), with an
+/// [`OutputWriter`] of [`DEFAULT_MEMORY_LIMIT`]. Returns the paths written, in the order
+/// of [`Format::files`].
 ///
 /// `name` becomes part of file names: it must be non-empty and must not be `.` or `..`
 /// or contain a path separator or a NUL.
@@ -119,32 +158,17 @@ pub fn write_output(
     stream: &Stream,
     format: Format,
 ) -> Result<Vec<PathBuf>> {
-    check_output_name(name)?;
-    let sorted = SortedStream::new(stream)?;
-    fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut written = Vec::new();
-    for (file_name, columns) in format.files(name) {
-        let path = dir.join(&file_name);
-        let mut bytes = Vec::new();
-        let rendered = match format {
-            Format::Json => sorted.write_json(&mut bytes, columns),
-            Format::Csv => sorted.write_csv(&mut bytes, columns),
-            Format::Arrow => {
-                bytes = sorted.to_arrow_ipc()?;
-                Ok(())
-            }
-        };
-        rendered.map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-        write_atomically(&path, &bytes)?;
-        written.push(path);
+    let mut writer = OutputWriter::new(
+        dir,
+        name,
+        stream.schema().clone(),
+        format,
+        DEFAULT_MEMORY_LIMIT,
+    )?;
+    for batch in stream.batches() {
+        writer.push(batch)?;
     }
-    Ok(written)
+    writer.finish()
 }
 
 /// The longest output name, in bytes: with `.all_info.arrow` and the temporary file's
@@ -182,72 +206,5 @@ pub fn check_output_name(name: &str) -> Result<()> {
     }
 }
 
-/// Distinguishes the temporary files of concurrent writes in one process.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Writes `bytes` to `path` through a temporary file beside it: created, written and
-/// synced, then renamed over `path` (and, on Unix, the directory synced). On failure the
-/// temporary file is removed and the error names `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io_error = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let (Some(dir), Some(file_name)) = (path.parent(), path.file_name()) else {
-        return Err(Error::internal(format!(
-            "export path {} has no directory or file name",
-            path.display()
-        )));
-    };
-    let temp = dir.join(format!(
-        ".{}.{}-{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temp)
-        .and_then(|mut file| {
-            file.write_all(bytes)?;
-            file.sync_all()
-        })
-        .and_then(|()| fs::rename(&temp, path));
-    if let Err(source) = written {
-        // The write already failed; a temporary file that cannot be removed either
-        // changes nothing about what to report.
-        let _ = fs::remove_file(&temp);
-        return Err(io_error(source));
-    }
-    sync_dir(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })
-}
-
-/// Makes a rename in `dir` durable (Unix; elsewhere renames are left to the OS).
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        fs::File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn output_names_cannot_escape_the_directory() {
-        for bad in ["", ".", "..", "a/b", "a\\b", "../x"] {
-            assert!(check_output_name(bad).is_err(), "{bad:?}");
-        }
-        check_output_name("graded.v2").unwrap();
-    }
-}
+mod tests;

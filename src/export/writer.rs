@@ -1,0 +1,183 @@
+//! [`OutputWriter`]: one output written streaming, in bounded memory.
+//!
+//! Batches are buffered until they hold more than the memory limit; the buffer is then
+//! sorted and spilled as a sorted run into a temporary directory beside the output (see
+//! [`SpillDir`]). [`OutputWriter::finish`] sorts what is buffered (no spill) or merges the
+//! runs, and writes every file of the format in one pass over the sorted rows. The files
+//! are the same bytes whatever the memory limit, and the same as [`SortedStream`]'s
+//! writers give for the same rows. This module never holds the sorted output whole when
+//! it spilled, and never leaves a temporary file or directory behind.
+//!
+//! [`SortedStream`]: super::SortedStream
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+
+use super::check_output_name;
+use super::format::Format;
+use super::merge::merge_runs;
+use super::order::{check_fields, take_rows, RowOrder};
+use super::sinks::Sinks;
+use super::spill::{RunReader, SpillDir};
+use crate::error::{Error, Result};
+use crate::model::StreamSchema;
+
+/// The memory an output's buffered rows may take before they spill: 512 MiB.
+pub const DEFAULT_MEMORY_LIMIT: usize = 512 * 1024 * 1024;
+
+/// Rows per batch of sorted rows handed on (to the files, or to a run).
+const SORTED_ROWS: usize = 8192;
+
+/// At most this many runs are merged at once; more are first merged into longer runs.
+const MAX_MERGE_WIDTH: usize = 64;
+
+/// A streaming, memory-bounded writer of one output: batches in any order and sizes in,
+/// the files of a [`Format`] out, byte-identical whatever the memory limit (see the
+/// [export module docs](super)).
+#[derive(Debug)]
+pub struct OutputWriter {
+    dir: PathBuf,
+    name: String,
+    schema: Arc<StreamSchema>,
+    format: Format,
+    memory_limit: usize,
+    order: RowOrder,
+    buffer: Vec<RecordBatch>,
+    buffered_bytes: usize,
+    rows: u64,
+    spill: Option<SpillDir>,
+    runs: Vec<PathBuf>,
+}
+
+impl OutputWriter {
+    /// A writer of output `name` of `schema` in `format` into `dir`, spilling when its
+    /// buffered batches take more than `memory_limit` bytes. Checks the name (see
+    /// [`check_output_name`]) and creates `dir` if missing.
+    pub fn new(
+        dir: &Path,
+        name: &str,
+        schema: Arc<StreamSchema>,
+        format: Format,
+        memory_limit: usize,
+    ) -> Result<OutputWriter> {
+        check_output_name(name)?;
+        let order = RowOrder::new(schema.arrow())?;
+        fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        Ok(OutputWriter {
+            dir: dir.to_path_buf(),
+            name: name.to_string(),
+            schema,
+            format,
+            memory_limit,
+            order,
+            buffer: Vec::new(),
+            buffered_bytes: 0,
+            rows: 0,
+            spill: None,
+            runs: Vec::new(),
+        })
+    }
+
+    /// Adds rows of the output (batches may come in any order and of any size; they
+    /// must have the schema's fields).
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        check_fields(batch, self.schema.arrow())?;
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += batch.num_rows() as u64;
+        self.buffered_bytes += batch.get_array_memory_size();
+        self.buffer.push(batch.clone());
+        if self.buffered_bytes > self.memory_limit {
+            self.spill_buffer()?;
+        }
+        Ok(())
+    }
+
+    /// Rows pushed so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Sorted runs spilled to disk so far.
+    pub fn spilled_runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Writes the files (see the [module docs](super)); returns their paths, in the
+    /// order of [`Format::files`]. The spill directory is removed in any case.
+    pub fn finish(mut self) -> Result<Vec<PathBuf>> {
+        if self.runs.is_empty() {
+            let positions = self.order.sorted_positions(&self.buffer)?;
+            let mut sinks = Sinks::create(&self.dir, &self.name, &self.schema, self.format)?;
+            for part in positions.chunks(SORTED_ROWS) {
+                sinks.write(&take_rows(self.schema.arrow(), &self.buffer, part)?)?;
+            }
+            sinks.finish()
+        } else {
+            self.spill_buffer()?;
+            self.narrow_runs()?;
+            let readers = open_runs(&self.runs)?;
+            let mut sinks = Sinks::create(&self.dir, &self.name, &self.schema, self.format)?;
+            merge_runs(self.schema.arrow(), &self.order, readers, &mut |b| {
+                sinks.write(&b)
+            })?;
+            sinks.finish()
+        }
+    }
+
+    /// Sorts the buffered rows and writes them as a new run.
+    fn spill_buffer(&mut self) -> Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let positions = self.order.sorted_positions(&self.buffer)?;
+        let spill = match &mut self.spill {
+            Some(spill) => spill,
+            None => self.spill.insert(SpillDir::create(&self.dir, &self.name)?),
+        };
+        let (schema, buffer) = (self.schema.arrow(), &self.buffer);
+        let batches = positions
+            .chunks(SORTED_ROWS)
+            .map(|part| take_rows(schema, buffer, part));
+        self.runs.push(spill.write_run(schema, batches)?);
+        self.buffer.clear();
+        self.buffered_bytes = 0;
+        Ok(())
+    }
+
+    /// Merges the earliest runs into one until at most [`MAX_MERGE_WIDTH`] are left
+    /// (the merged run takes their place, so runs stay in arrival order).
+    fn narrow_runs(&mut self) -> Result<()> {
+        while self.runs.len() > MAX_MERGE_WIDTH {
+            let spill = self
+                .spill
+                .as_mut()
+                .expect("runs live in the spill directory");
+            let first: Vec<PathBuf> = self.runs.drain(..MAX_MERGE_WIDTH).collect();
+            let mut run = spill.start_run(self.schema.arrow())?;
+            merge_runs(
+                self.schema.arrow(),
+                &self.order,
+                open_runs(&first)?,
+                &mut |b| run.write(&b),
+            )?;
+            self.runs.insert(0, run.finish()?);
+            for path in first {
+                // Only to free disk early; the directory goes at the end anyway.
+                let _ = fs::remove_file(path);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn open_runs(paths: &[PathBuf]) -> Result<Vec<RunReader>> {
+    paths.iter().map(|p| RunReader::open(p)).collect()
+}

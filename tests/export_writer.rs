@@ -1,0 +1,206 @@
+//! `OutputWriter` at scale: outputs of more than one Arrow chunk, spilled into many runs
+//! (more than are merged at once), give the same files as the in-memory sort and as
+//! `write_output`; nothing temporary is left behind, after success, failure or drop.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use std::fs::File;
+
+use arrow::compute::concat_batches;
+use arrow::ipc::reader::FileReader;
+use orcapod::export::{
+    read_arrow, read_parquet, write_output, Columns, Format, OutputWriter, Preview, SortedStream,
+    CHUNK_ROWS,
+};
+use orcapod::model::{Stream, StreamSchema};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// `rows` rows in batches of `batch_rows`, in a scrambled order with many duplicates,
+/// NaNs and nulls.
+fn stream(rows: usize, batch_rows: usize) -> Stream {
+    let arrow = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, true),
+        Field::new("x", DataType::Float64, true),
+        Field::new("s", DataType::Utf8, true),
+    ]));
+    let tags = ["k", "x", "s"].map(String::from);
+    let (schema, _) = StreamSchema::classify(&arrow, &tags).unwrap();
+    let batches = (0..rows)
+        .step_by(batch_rows)
+        .map(|start| {
+            let n = batch_rows.min(rows - start);
+            let scrambled: Vec<u64> = (start..start + n)
+                .map(|i| (i as u64).wrapping_mul(2_654_435_761) % 100_003)
+                .collect();
+            let k: Int64Array = scrambled
+                .iter()
+                .map(|&v| (v % 17 != 0).then_some((v % 1000) as i64))
+                .collect();
+            let x: Float64Array = scrambled
+                .iter()
+                .map(|&v| match v % 7 {
+                    0 => Some(f64::NAN),
+                    1 => None,
+                    2 => Some(-0.0),
+                    _ => Some(v as f64 / 3.0),
+                })
+                .collect();
+            let s: StringArray = scrambled
+                .iter()
+                .map(|&v| (v % 5 != 0).then(|| format!("s{}", v % 311)))
+                .collect();
+            let columns: Vec<ArrayRef> = vec![Arc::new(k), Arc::new(x), Arc::new(s)];
+            RecordBatch::try_new(arrow.clone(), columns).unwrap()
+        })
+        .collect();
+    Stream::new(Arc::new(schema), batches).unwrap()
+}
+
+fn entries(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The bytes of the files of `stream` written with `limit`, and the runs spilled.
+fn written(stream: &Stream, format: Format, limit: usize) -> (Vec<Vec<u8>>, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer =
+        OutputWriter::new(dir.path(), "big", stream.schema().clone(), format, limit).unwrap();
+    for batch in stream.batches() {
+        writer.push(batch).unwrap();
+    }
+    let runs = writer.spilled_runs();
+    let paths = writer.finish().unwrap();
+    let want: BTreeSet<String> = format.files("big").into_iter().map(|f| f.0).collect();
+    assert_eq!(entries(dir.path()), want);
+    (
+        paths.iter().map(|p| std::fs::read(p).unwrap()).collect(),
+        runs,
+    )
+}
+
+#[test]
+fn spilled_outputs_of_several_chunks_are_byte_identical() {
+    let rows = 2 * CHUNK_ROWS + 5_000;
+    let stream = stream(rows, 1_000);
+    let batches = stream.batches().len();
+    for format in [Format::Arrow, Format::Parquet, Format::Csv, Format::Json] {
+        let (in_memory, runs) = written(&stream, format, usize::MAX);
+        assert_eq!(runs, 0);
+        // One run per batch: more runs than are merged at once.
+        let (every_batch, runs) = written(&stream, format, 1);
+        assert_eq!(runs, batches);
+        assert!(in_memory == every_batch, "{format}: spilling every batch");
+        let (some, runs) = written(&stream, format, 200 * 1024);
+        assert!(runs > 1 && runs < batches, "{runs} runs");
+        assert!(in_memory == some, "{format}: spilling every few batches");
+        let dir = tempfile::tempdir().unwrap();
+        let paths = write_output(dir.path(), "big", &stream, format).unwrap();
+        let by_write_output: Vec<Vec<u8>> =
+            paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
+        assert!(in_memory == by_write_output, "{format}: write_output");
+    }
+    let sorted = SortedStream::new(&stream).unwrap();
+    let (arrow, _) = written(&stream, Format::Arrow, 1);
+    assert!(arrow[0] == sorted.to_arrow_ipc().unwrap());
+    let reader = FileReader::try_new(std::io::Cursor::new(&arrow[0]), None).unwrap();
+    let sizes: Vec<usize> = reader.map(|b| b.unwrap().num_rows()).collect();
+    assert_eq!(sizes, [CHUNK_ROWS, CHUNK_ROWS, 5_000]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_output(dir.path(), "big", &stream, Format::Parquet).unwrap();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&paths[0]).unwrap()).unwrap();
+    let groups: Vec<i64> = builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows())
+        .collect();
+    assert_eq!(groups, [CHUNK_ROWS as i64, CHUNK_ROWS as i64, 5_000]);
+    let back = read_parquet(&paths[0]).unwrap();
+    let via_arrow =
+        read_arrow(&write_output(dir.path(), "big", &stream, Format::Arrow).unwrap()[0]).unwrap();
+    assert_eq!(back.schema(), via_arrow.schema());
+    let concat = |s: &Stream| concat_batches(s.schema().arrow(), s.batches()).unwrap();
+    // No NaN in these columns compares equal to itself; compare their text.
+    assert_eq!(
+        format!("{:?}", concat(&back)),
+        format!("{:?}", concat(&via_arrow))
+    );
+}
+
+#[test]
+fn a_failed_or_dropped_writer_leaves_nothing_behind() {
+    let stream = stream(3_000, 500);
+    let dir = tempfile::tempdir().unwrap();
+    // The final name is taken by a directory: the rename fails.
+    std::fs::create_dir(dir.path().join("big.all_info.csv")).unwrap();
+    let mut writer =
+        OutputWriter::new(dir.path(), "big", stream.schema().clone(), Format::Csv, 1).unwrap();
+    for batch in stream.batches() {
+        writer.push(batch).unwrap();
+    }
+    assert_eq!(writer.spilled_runs(), 6);
+    assert!(entries(dir.path())
+        .iter()
+        .any(|e| e.starts_with(".big.sort-")));
+    assert!(writer.finish().is_err());
+    let left = entries(dir.path());
+    assert!(
+        left.iter()
+            .all(|e| e == "big.all_info.csv" || e == "big.csv"),
+        "{left:?}"
+    );
+
+    let other = tempfile::tempdir().unwrap();
+    let mut writer = OutputWriter::new(
+        other.path(),
+        "big",
+        stream.schema().clone(),
+        Format::Json,
+        1,
+    )
+    .unwrap();
+    writer.push(&stream.batches()[0]).unwrap();
+    assert_eq!(entries(other.path()).len(), 1, "the spill directory");
+    drop(writer);
+    assert!(entries(other.path()).is_empty());
+}
+
+#[test]
+fn names_are_checked_and_the_directory_made() {
+    let stream = stream(10, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("a/b");
+    assert!(OutputWriter::new(&nested, "../x", stream.schema().clone(), Format::Csv, 1).is_err());
+    let writer = OutputWriter::new(&nested, "x", stream.schema().clone(), Format::Csv, 1).unwrap();
+    assert!(nested.is_dir());
+    assert_eq!(writer.rows(), 0);
+    let paths = writer.finish().unwrap();
+    assert_eq!(std::fs::read_to_string(&paths[0]).unwrap(), "k,x,s\n");
+}
+
+#[test]
+fn the_preview_prints_what_the_full_sort_printed() {
+    let stream = stream(20_000, 700);
+    let mut preview = Preview::new(stream.schema().clone(), 20).unwrap();
+    for batch in stream.batches() {
+        preview.push(batch).unwrap();
+    }
+    assert_eq!(preview.total_rows(), 20_000);
+    // As `orcapod run` printed an output before: the whole output sorted, then cut.
+    let sorted = SortedStream::new(&stream).unwrap();
+    let columns = sorted.column_indices(Columns::TagsAndPackets);
+    let head = sorted.batch().project(&columns).unwrap().slice(0, 20);
+    let want = arrow::util::pretty::pretty_format_batches(&[head])
+        .unwrap()
+        .to_string();
+    assert_eq!(preview.render(Columns::TagsAndPackets).unwrap(), want);
+    assert_eq!(want.lines().count(), 20 + 4);
+}
