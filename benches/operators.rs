@@ -72,14 +72,14 @@ fn keyed_input(source_id: &str, packet: &str, reversed: bool, one_key: bool) -> 
         &SourceOptions::tags(tags.iter().copied()).with_source_id(source_id),
     )
     .expect("valid source");
-    let batch = source.stream().batches()[0].clone();
+    let batch = source.stream().unwrap().batches()[0].clone();
     let batches = (0..batch.num_rows())
         .step_by(BATCH)
         .map(|at| batch.slice(at, BATCH.min(batch.num_rows() - at)))
         .collect();
     Input {
         info: InputInfo {
-            schema: source.stream().schema().clone(),
+            schema: source.schema().clone(),
             pipeline_hash: source.identity().pipeline.clone(),
         },
         batches,

@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         data.join("scores.csv"),
         &SourceOptions::tags(["student_id", "course_id"]),
     )?;
-    let score_rows = scores.stream().to_batch()?;
+    let score_rows = scores.stream()?.to_batch()?;
 
     let mut builder = PipelineBuilder::new("live_grades");
     builder

@@ -403,8 +403,8 @@ fn run_case(
 fn run_streaming(runtime: &Runtime, n: usize) -> Result<Measure, BoxError> {
     // The feed's schema is the source's; check the generated rows against a real source.
     let template = source("stream", left_batch(0, 10))?;
-    let schema = template.stream().schema().clone();
-    if enriched_left(&schema, "stream", 0, 10)? != template.stream().batches()[0] {
+    let schema = template.schema().clone();
+    if enriched_left(&schema, "stream", 0, 10)? != template.stream().unwrap().batches()[0] {
         return Err("generated feed rows differ from the source's own rows".into());
     }
     let mut b = PipelineBuilder::new("bench");
@@ -451,8 +451,8 @@ fn run_latency(runtime: &Runtime, pairs: usize) -> Result<Vec<Measure>, BoxError
     let left = source("left", left_batch(0, pairs))?;
     let right = source("right", right_batch(pairs))?;
     let (left_rows, right_rows) = (
-        left.stream().batches()[0].clone(),
-        right.stream().batches()[0].clone(),
+        left.stream().unwrap().batches()[0].clone(),
+        right.stream().unwrap().batches()[0].clone(),
     );
     let mut b = PipelineBuilder::new("bench");
     b.source("left", left).source("right", right).operator(

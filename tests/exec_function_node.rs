@@ -53,7 +53,7 @@ fn input(pipeline: &Pipeline) -> RecordBatch {
     let orcapod::pipeline::NodeKind::Source(source) = pipeline.nodes()[source].kind() else {
         panic!("xs is a source");
     };
-    source.stream().batches()[0].clone()
+    source.stream().unwrap().batches()[0].clone()
 }
 
 fn node(pipeline: &Pipeline, store: Option<Arc<dyn ArrowStore>>) -> FunctionNode {

@@ -95,11 +95,12 @@ fn run(spec: OperatorSpec, inputs: &[&Source]) -> Stream {
     let infos: Vec<InputInfo> = inputs
         .iter()
         .map(|s| InputInfo {
-            schema: s.stream().schema().clone(),
+            schema: s.schema().clone(),
             pipeline_hash: s.identity().pipeline.clone(),
         })
         .collect();
-    let streams: Vec<&Stream> = inputs.iter().map(|s| s.stream()).collect();
+    let owned: Vec<Stream> = inputs.iter().map(|s| s.stream().unwrap()).collect();
+    let streams: Vec<&Stream> = owned.iter().collect();
     let mut op = spec.build(&infos).expect("operator builds");
     run_to_completion(op.as_mut(), &streams).expect("operator runs")
 }
@@ -120,7 +121,7 @@ fn a_one_row_stream_is_written_exactly_as_the_contract_shows() {
         "scores",
     );
     assert_eq!(
-        json_text(one.stream(), Columns::TagsAndPackets),
+        json_text(&one.stream().unwrap(), Columns::TagsAndPackets),
         r#"{"tag_columns": ["student_id", "course_id"],
  "packet_columns": ["score"],
  "rows": [{"student_id": "s01", "course_id": "c1", "score": 91}]}
@@ -132,7 +133,7 @@ fn a_one_row_stream_is_written_exactly_as_the_contract_shows() {
 fn json_rows_are_sorted_and_all_info_adds_provenance() {
     let scores = scores();
     assert_eq!(
-        json_text(scores.stream(), Columns::TagsAndPackets),
+        json_text(&scores.stream().unwrap(), Columns::TagsAndPackets),
         r#"{"tag_columns": ["student_id", "course_id"],
  "packet_columns": ["score"],
  "rows": [{"student_id": "s01", "course_id": "c1", "score": 70},
@@ -151,7 +152,10 @@ fn json_rows_are_sorted_and_all_info_adds_provenance() {
           {{"student_id": "s02", "course_id": "c1", "score": 85, "_tag_source_id::{h}": "scores", "_tag_record_id::{h}": "row_0", "_source_score": "scores::row_0::score"}}]}}
 "#
     );
-    assert_eq!(json_text(scores.stream(), Columns::AllInfo), expected);
+    assert_eq!(
+        json_text(&scores.stream().unwrap(), Columns::AllInfo),
+        expected
+    );
 }
 
 #[test]
@@ -184,7 +188,7 @@ fn json_values_floats_bytes_lists_and_nulls() {
         "v",
     );
     assert_eq!(
-        json_text(values.stream(), Columns::TagsAndPackets),
+        json_text(&values.stream().unwrap(), Columns::TagsAndPackets),
         r#"{"tag_columns": ["id"],
  "packet_columns": ["x", "blob", "items", "note"],
  "rows": [{"id": 1, "x": 1.0, "blob": {"$bytes": "00ff"}, "items": [0.5, "NaN", null], "note": "é \"q\"\n"},
@@ -197,7 +201,7 @@ fn json_values_floats_bytes_lists_and_nulls() {
 #[test]
 fn an_empty_stream_has_its_columns_and_no_rows() {
     let scores = scores();
-    let empty = Stream::empty(scores.stream().schema().clone());
+    let empty = Stream::empty(scores.schema().clone());
     assert_eq!(
         json_text(&empty, Columns::TagsAndPackets),
         "{\"tag_columns\": [\"student_id\", \"course_id\"],\n \"packet_columns\": [\"score\"],\n \"rows\": []}\n"
@@ -222,7 +226,7 @@ fn sorted_tags(values: Vec<Datum>) -> Vec<String> {
         .map(|(n, v)| row(&[("k", v), ("n", i(n as i64))]))
         .collect();
     let src = source(&rows, &["k"], "s");
-    SortedStream::new(src.stream())
+    SortedStream::new(&src.stream().unwrap())
         .unwrap()
         .rows()
         .iter()
@@ -359,7 +363,7 @@ fn tags_decide_first_then_packets_then_provenance() {
         &["a", "b"],
         "src",
     );
-    let sorted = SortedStream::new(src.stream()).unwrap();
+    let sorted = SortedStream::new(&src.stream().unwrap()).unwrap();
     let got: Vec<String> = sorted
         .rows()
         .iter()
@@ -669,7 +673,7 @@ fn csv_quotes_what_it_must_and_encodes_every_value() {
         &["id"],
         "csv",
     );
-    let text = csv_text(src.stream(), Columns::TagsAndPackets);
+    let text = csv_text(&src.stream().unwrap(), Columns::TagsAndPackets);
     assert_eq!(
         text,
         concat!(
@@ -857,7 +861,7 @@ fn a_file_without_roles_is_not_read_as_an_export() {
 
 #[test]
 fn the_text_table_shows_tags_and_packets_sorted() {
-    let sorted = SortedStream::new(scores().stream()).unwrap();
+    let sorted = SortedStream::new(&scores().stream().unwrap()).unwrap();
     assert_eq!(
         sorted.render_table(Columns::TagsAndPackets).unwrap(),
         "\
@@ -882,7 +886,7 @@ fn the_text_table_tells_nulls_from_empty_values() {
         &["id"],
         "t",
     );
-    let sorted = SortedStream::new(src.stream()).unwrap();
+    let sorted = SortedStream::new(&src.stream().unwrap()).unwrap();
     assert_eq!(
         sorted.render_table(Columns::TagsAndPackets).unwrap(),
         "\
@@ -924,7 +928,7 @@ fn writes_create_the_directory_replace_files_and_leave_no_temporary_files() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("out").join("nested");
     let first = scores();
-    write_output(&dir, "scores", first.stream(), Format::Json).unwrap();
+    write_output(&dir, "scores", &first.stream().unwrap(), Format::Json).unwrap();
     let smaller = run(
         OperatorSpec::Filter {
             predicates: vec![],
@@ -952,7 +956,13 @@ fn a_failed_write_names_the_file_and_leaves_no_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
     // A directory stands where the file should go: the rename over it fails.
     std::fs::create_dir(dir.path().join("scores.csv")).unwrap();
-    let err = write_output(dir.path(), "scores", scores().stream(), Format::Csv).unwrap_err();
+    let err = write_output(
+        dir.path(),
+        "scores",
+        &scores().stream().unwrap(),
+        Format::Csv,
+    )
+    .unwrap_err();
     match &err {
         Error::Io { path, .. } => assert_eq!(path, &dir.path().join("scores.csv")),
         other => panic!("expected an I/O error, got {other:?}"),
@@ -963,7 +973,13 @@ fn a_failed_write_names_the_file_and_leaves_no_temporary_file() {
     // A file stands where the directory should be.
     let blocker: PathBuf = dir.path().join("file");
     std::fs::write(&blocker, "x").unwrap();
-    let err = write_output(&blocker, "scores", scores().stream(), Format::Arrow).unwrap_err();
+    let err = write_output(
+        &blocker,
+        "scores",
+        &scores().stream().unwrap(),
+        Format::Arrow,
+    )
+    .unwrap_err();
     assert!(
         matches!(&err, Error::Io { path, .. } if path == &blocker),
         "{err:?}"
@@ -974,7 +990,8 @@ fn a_failed_write_names_the_file_and_leaves_no_temporary_file() {
 fn output_names_must_be_plain_file_names() {
     let dir = tempfile::tempdir().unwrap();
     for bad in ["", "..", "../escape", "a/b"] {
-        let err = write_output(dir.path(), bad, scores().stream(), Format::Json).unwrap_err();
+        let err =
+            write_output(dir.path(), bad, &scores().stream().unwrap(), Format::Json).unwrap_err();
         assert!(
             matches!(err, Error::InvalidInput { .. }),
             "{bad:?}: {err:?}"

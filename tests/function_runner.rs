@@ -173,8 +173,8 @@ fn answers(stream: &Stream) -> BTreeMap<i64, i64> {
 
 /// The stored results of node `f`: every `y` ever stored.
 fn stored_ys(store: &Arc<dyn ArrowStore>, pipeline: &Pipeline) -> Vec<i64> {
-    let stream =
-        orcapod::pipeline::stored_source(store.as_ref(), pipeline, "f").map(|s| s.stream().clone());
+    let stream = orcapod::pipeline::stored_source(store.as_ref(), pipeline, "f")
+        .map(|s| s.stream().unwrap());
     let Ok(stream) = stream else {
         return Vec::new();
     };

@@ -109,12 +109,12 @@ fn node_rows_stored_in_another_column_order_are_read_and_extended_by_name() {
         for node in ["joined", "summed"] {
             let stored = stored_source(store.as_ref(), &more, node).unwrap();
             assert_eq!(
-                stored.stream().schema(),
+                stored.schema(),
                 more.node(node).unwrap().output_schema(),
                 "{node}"
             );
             assert_eq!(
-                multiset(stored.stream()),
+                multiset(&stored.stream().unwrap()),
                 multiset(&expected[node]),
                 "{node}"
             );

@@ -93,7 +93,7 @@ fn pairs(source_id: &str, tag: &str, packet: &str, rows: &[(Datum, Datum)]) -> S
 
 fn input(source: &Source) -> Input {
     Input {
-        stream: source.stream().clone(),
+        stream: source.stream().unwrap(),
         pipeline: source.identity().pipeline.clone(),
     }
 }

@@ -37,7 +37,7 @@ struct Input {
 impl Input {
     fn of(source: &Source) -> Input {
         Input {
-            stream: source.stream().clone(),
+            stream: source.stream().unwrap(),
             identity: source.identity().clone(),
         }
     }

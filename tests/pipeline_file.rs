@@ -68,7 +68,9 @@ nodes:
   f2: {{op: filter, input: joined, predicates: [{{col: score, op: not_null}}]}}
 "
     );
-    let file = load(&yaml).unwrap();
+    // The sources' files are read when the pipeline runs: keep them until then.
+    let (_dir, path) = setup(&yaml);
+    let file = PipelineFile::load(&path, &Builtins::new()).unwrap();
     let p = file.pipeline();
     assert_eq!(p.name(), "all_ops");
     assert_eq!(file.on_error(), ErrorPolicy::Continue);

@@ -68,7 +68,11 @@ fn rows_source_matches_the_reference_table_and_hashes() {
     );
     assert_eq!(a.schema_hash(), "39d4ba8d2d69");
 
-    let table = a.stream().as_table(&ColumnConfig::all_info()).unwrap();
+    let table = a
+        .stream()
+        .unwrap()
+        .as_table(&ColumnConfig::all_info())
+        .unwrap();
     assert_eq!(
         column_names(&table),
         [
@@ -134,7 +138,11 @@ fn default_source_id_is_the_start_of_the_table_hash() {
         a.identity().content.to_string(),
         "semantic_v0.1:75d0da830b63298322d48c4bcaefab1505e7edee2cc7658edadd70c7eb346de3"
     );
-    let table = a.stream().as_table(&ColumnConfig::all_info()).unwrap();
+    let table = a
+        .stream()
+        .unwrap()
+        .as_table(&ColumnConfig::all_info())
+        .unwrap();
     assert_eq!(
         strings(&table, "_source_x")[0],
         "00000118bde621f0891f::row_0::x"
@@ -158,12 +166,16 @@ fn csv_source_matches_the_reference() {
         named.identity().pipeline.to_string(),
         "semantic_v0.1:4a25a1d97ec98039cb30dc479384666e54f27ce9b3b2dcfaef0f4265febbf163"
     );
-    let schema = named.stream().schema();
+    let schema = named.schema();
     assert_eq!(
         schema.describe(),
         "tags {student_id: str} | packets {name: str, age: int | None}"
     );
-    let table = named.stream().as_table(&ColumnConfig::all_info()).unwrap();
+    let table = named
+        .stream()
+        .unwrap()
+        .as_table(&ColumnConfig::all_info())
+        .unwrap();
     assert_eq!(
         strings(&table, "_source_age"),
         [
@@ -201,7 +213,11 @@ fn record_id_column_names_rows_by_value() {
             .with_record_id_column("student_id"),
     )
     .unwrap();
-    let table = source.stream().as_table(&ColumnConfig::all_info()).unwrap();
+    let table = source
+        .stream()
+        .unwrap()
+        .as_table(&ColumnConfig::all_info())
+        .unwrap();
     assert_eq!(
         strings(&table, "_tag_record_id::4a25a1d97ec9"),
         ["student_id=s1", "student_id=s2", "student_id=s3"]
@@ -237,8 +253,12 @@ fn arrow_ipc_file_source_trusts_the_file_schema() {
     assert_eq!(source.class_name(), "ArrowTableSource");
     // Same schema as the reference's source A: same pipeline hash and system-tag names.
     assert_eq!(source.schema_hash(), "39d4ba8d2d69");
-    assert_eq!(source.stream().num_rows(), 2);
-    let table = source.stream().as_table(&ColumnConfig::all_info()).unwrap();
+    assert_eq!(source.stream().unwrap().num_rows(), 2);
+    let table = source
+        .stream()
+        .unwrap()
+        .as_table(&ColumnConfig::all_info())
+        .unwrap();
     assert_eq!(table.schema().field(0).data_type(), &DataType::LargeUtf8);
     assert_eq!(strings(&table, "_source_x"), ["A::row_0::x", "A::row_1::x"]);
     // Same data as source A: the same per-row packet hashes.
@@ -256,7 +276,7 @@ fn record_batch_source_without_tags_has_only_system_tags() {
     )
     .unwrap();
     let source = Source::from_record_batch(batch, &SourceOptions::default()).unwrap();
-    let schema = source.stream().schema();
+    let schema = source.schema();
     assert!(schema.tag_fields().is_empty());
     assert_eq!(schema.system_tag_fields().len(), 2);
     assert!(schema.packet_fields()[0].is_nullable());
@@ -267,8 +287,8 @@ fn header_only_csv_gives_an_empty_stream() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_file(&dir, "empty.csv", "student_id,score\n");
     let source = Source::from_csv(&path, &SourceOptions::tags(["student_id"])).unwrap();
-    assert_eq!(source.stream().num_rows(), 0);
-    assert_eq!(source.stream().schema().packet_names(), ["score"]);
+    assert_eq!(source.stream().unwrap().num_rows(), 0);
+    assert_eq!(source.schema().packet_names(), ["score"]);
 }
 
 #[test]
@@ -342,7 +362,7 @@ fn a_column_of_only_nulls_becomes_a_nullable_string_column() {
         ],
     ];
     let source = Source::from_rows(&rows, &SourceOptions::tags(["id"])).unwrap();
-    let field = &source.stream().schema().packet_fields()[0];
+    let field = &source.schema().packet_fields()[0];
     assert_eq!(field.data_type(), &DataType::LargeUtf8);
     assert!(field.is_nullable());
     assert_eq!(source.source_id().len(), 20, "the table hashes fine");

@@ -30,6 +30,7 @@ mod outcome;
 mod progress;
 mod run_log;
 mod runtime;
+mod source_thread;
 mod store_writer;
 mod supervisor;
 mod worker_pool;

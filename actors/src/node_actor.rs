@@ -47,8 +47,8 @@ use crate::node_setup::{ActorConfig, Behavior, NodeSetup};
 use crate::progress::Progress;
 use crate::worker_pool::{PoolNode, WorkerPool};
 
-/// How long a source waits before polling an empty feed again, and a collector before
-/// retrying a full subscriber channel.
+/// How long a source waits before polling an empty feed (or its file's reader) again,
+/// and a collector before retrying a full subscriber channel.
 const POLL_INTERVAL: Duration = Duration::from_micros(200);
 
 /// One node of a running pipeline.
@@ -326,22 +326,18 @@ impl NodeActor {
         settled && self.outputs.queues_empty()
     }
 
-    /// Moves the next source batch (or feed batch) into the output queues, or marks the
-    /// source exhausted; false when there was nothing to do (or the feed is empty).
+    /// Moves the next source batch (in memory, read from its file, or fed) into the
+    /// output queues, or marks the source exhausted, or fails the node with the read's
+    /// error; false when there was nothing to do (or the next batch is not there yet).
     fn pull_source(&mut self, ctx: &mut Context<Self>) -> bool {
-        let Behavior::Source {
-            batches,
-            feed,
-            exhausted,
-        } = &mut self.behavior
-        else {
+        let Behavior::Source { rows, exhausted } = &mut self.behavior else {
             return false;
         };
         if *exhausted {
             return false;
         }
         let max = self.config.max_batch_rows.max(1);
-        match next_source_batch(batches, feed.as_ref(), max) {
+        match next_source_batch(rows, max) {
             SourceStep::Batch(batch) => {
                 if batch.schema().fields() != self.schema.arrow().fields() {
                     self.fail(
@@ -359,6 +355,10 @@ impl NodeActor {
             SourceStep::Exhausted => {
                 *exhausted = true;
                 self.outputs.end();
+            }
+            SourceStep::Failed(message) => {
+                self.fail(message, ctx);
+                return false;
             }
         }
         true

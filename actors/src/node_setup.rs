@@ -10,12 +10,13 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use orcapod::function::FunctionNode;
 use orcapod::model::StreamSchema;
 use orcapod::operator::Operator;
 use orcapod::pipeline::OperatorLog;
 
+use crate::endpoints::SourceRows;
 use crate::worker_pool::WorkerPool;
 
 /// Settings shared by every actor of one run.
@@ -30,12 +31,8 @@ pub(crate) struct ActorConfig {
 
 /// What a node does with its inputs.
 pub(crate) enum Behavior {
-    /// Emits fixed batches, or batches from a live feed, then ends.
-    Source {
-        batches: VecDeque<RecordBatch>,
-        feed: Option<Receiver<RecordBatch>>,
-        exhausted: bool,
-    },
+    /// Emits its rows (in memory, read from a file, or from a live feed), then ends.
+    Source { rows: SourceRows, exhausted: bool },
     /// Runs an operator state machine.
     Operator(Box<dyn Operator>),
     /// Runs a function node: cache lookups here, computations on a worker pool.

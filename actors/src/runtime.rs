@@ -27,6 +27,7 @@ use orcapod::pipeline::{CacheMode, NodeKind, Pipeline, RunWarning};
 use orcapod::store::ArrowStore;
 
 use crate::edges::{InEdge, OutEdge};
+use crate::endpoints::SourceRows;
 use crate::messages::{Cancel, NodeLink, SupervisorLink, Wired};
 use crate::node_actor::NodeActor;
 use crate::node_setup::{ActorConfig, Behavior, NodeSetup};
@@ -259,19 +260,9 @@ impl Runtime {
                 // its stored rows, cut off from its inputs (see the edges below).
                 Role::Rows(rows) => {
                     let feed = options.feeds.remove(node.name());
-                    let batches = match feed {
-                        Some(_) => VecDeque::new(),
-                        None => rows.into(),
-                    };
+                    let rows = SourceRows::new(rows, feed);
                     let exhausted = false;
-                    (
-                        Behavior::Source {
-                            batches,
-                            feed,
-                            exhausted,
-                        },
-                        None,
-                    )
+                    (Behavior::Source { rows, exhausted }, None)
                 }
                 Role::Operator { operator, log } => (Behavior::Operator(operator), log),
                 Role::Function(state) => (Behavior::Function { state, pool: None }, None),

@@ -55,7 +55,7 @@ fn random_source(rng: &mut Rng, index: usize) -> Source {
             .chain([(value.clone(), Datum::Int(0))])
             .collect()];
         let source = Source::from_rows(&one, &options).unwrap();
-        let schema = source.stream().schema().clone();
+        let schema = source.schema().clone();
         let empty = arrow::record_batch::RecordBatch::new_empty(arrow::datatypes::SchemaRef::new(
             arrow::datatypes::Schema::new(
                 schema

@@ -66,7 +66,7 @@ fn cancellation_stops_every_actor() {
 fn a_failing_node_stops_the_run_and_is_named_and_the_next_run_works() {
     let runtime = Runtime::new().unwrap();
     let pipeline = chain(10);
-    let wrong = numbers("other", 3, 3, "not_v").stream().batches()[0].clone();
+    let wrong = numbers("other", 3, 3, "not_v").stream().unwrap().batches()[0].clone();
     let (tx, rx) = crossbeam_channel::unbounded();
     tx.send(wrong).unwrap();
     let mut options = RunOptions::default();
@@ -89,8 +89,8 @@ fn a_failing_node_stops_the_run_and_is_named_and_the_next_run_works() {
 fn under_continue_a_failure_is_recorded_and_the_run_ends() {
     let runtime = Runtime::new().unwrap();
     let pipeline = chain(10);
-    let good = numbers("s", 4, 2, "v").stream().batches()[0].clone();
-    let wrong = numbers("other", 3, 3, "not_v").stream().batches()[0].clone();
+    let good = numbers("s", 4, 2, "v").stream().unwrap().batches()[0].clone();
+    let wrong = numbers("other", 3, 3, "not_v").stream().unwrap().batches()[0].clone();
     let (tx, rx) = crossbeam_channel::unbounded();
     tx.send(good).unwrap();
     tx.send(wrong).unwrap();

@@ -15,8 +15,8 @@ fn a_join_emits_its_first_match_before_the_sources_finish() {
     let left = numbers("left", 3, 3, "x");
     let right = numbers("right", 3, 3, "y");
     let (left_rows, right_rows) = (
-        left.stream().batches()[0].clone(),
-        right.stream().batches()[0].clone(),
+        left.stream().unwrap().batches()[0].clone(),
+        right.stream().unwrap().batches()[0].clone(),
     );
     let mut builder = PipelineBuilder::new("trickle");
     builder

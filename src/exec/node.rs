@@ -3,7 +3,7 @@
 //!
 //! | plan node | running node |
 //! |---|---|
-//! | source | its rows ([`Role::Rows`]) |
+//! | source | its rows ([`Role::Rows`]), a file read batch by batch as the driver asks |
 //! | cached source (with a store) | the rows stored so far and the current ones, after storing them ([`Pipeline::cached_source`]); lookup-only: without storing ([`Pipeline::cached_source_lookup`]) |
 //! | operator in `CacheMode::Replay` | its stored rows, with a warning when there are none ([`Pipeline::replay_or_warn`]) |
 //! | operator | the operator state machine, with its log in `CacheMode::Log` ([`Role::Operator`]) |
@@ -32,6 +32,7 @@ use crate::function::node::{Completed, FunctionNode, Job, PacketCounts, PacketFa
 use crate::model::StreamSchema;
 use crate::operator::Operator;
 use crate::pipeline::{CacheMode, NodeKind, OperatorLog, Pipeline, RunWarning};
+use crate::source::SourceReader;
 use crate::store::{ArrowStore, StoreWrite};
 
 /// How the nodes of a run are started.
@@ -46,8 +47,10 @@ pub struct NodeSettings {
 
 /// What a running node is, for a driver that schedules its parts itself.
 pub enum Role {
-    /// Rows to emit: a source's, a cached source's or a replaying operator's.
-    Rows(Vec<RecordBatch>),
+    /// Rows to emit: a source's (a file's read batch by batch, as the driver asks:
+    /// reading may block on a pipe, see [`SourceReader::reads_file`]), a cached
+    /// source's or a replaying operator's (in memory).
+    Rows(SourceReader),
     /// An operator state machine and, in `CacheMode::Log` with a store, its log.
     Operator {
         /// The state machine.
@@ -85,17 +88,21 @@ pub fn start_node(
     let mut warnings = Vec::new();
     let role = match node.kind() {
         NodeKind::Source(source) => Role::Rows(match (store, node.is_cached_source()) {
-            (Some(store), true) if settings.lookup_only => pipeline
-                .cached_source_lookup(index, store)?
-                .batches()
-                .to_vec(),
-            (Some(store), true) => pipeline.cached_source(index, store)?.batches().to_vec(),
-            _ => source.stream().batches().to_vec(),
+            (Some(store), true) if settings.lookup_only => SourceReader::from_batches(
+                pipeline
+                    .cached_source_lookup(index, store)?
+                    .batches()
+                    .to_vec(),
+            ),
+            (Some(store), true) => {
+                SourceReader::from_batches(pipeline.cached_source(index, store)?.batches().to_vec())
+            }
+            _ => source.reader(),
         }),
         NodeKind::Operator(_) if node.cache_mode() == CacheMode::Replay => {
             let (stream, warning) = pipeline.replay_or_warn(index, store)?;
             warnings.extend(warning);
-            Role::Rows(stream.batches().to_vec())
+            Role::Rows(SourceReader::from_batches(stream.batches().to_vec()))
         }
         NodeKind::Operator(_) => Role::Operator {
             operator: pipeline
@@ -184,10 +191,17 @@ impl RunningNode {
         }
     }
 
-    /// Output batches ready so far (a node of rows hands out all its rows at once).
+    /// Output batches ready so far (a node of rows reads and hands out all its rows at
+    /// once; an error reading them is the node's).
     pub fn take_output(&mut self) -> Result<Vec<RecordBatch>> {
         match &mut self.role {
-            Role::Rows(rows) => Ok(std::mem::take(rows)),
+            Role::Rows(rows) => {
+                let mut all = Vec::new();
+                while let Some(batch) = rows.next_batch(usize::MAX)? {
+                    all.push(batch);
+                }
+                Ok(all)
+            }
             Role::Operator { log, .. } => {
                 let ready = std::mem::take(&mut self.ready);
                 if log.is_some() {

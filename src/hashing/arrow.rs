@@ -26,14 +26,15 @@ pub fn hash_batch(batch: &RecordBatch) -> ContentHash {
     )
 }
 
-/// Hashes several batches sharing `schema` as one table.
-pub fn hash_batches<'a>(
+/// Hashes several batches sharing `schema` as one table (one at a time: the batches
+/// may be read as they are hashed).
+pub fn hash_batches<B: std::borrow::Borrow<RecordBatch>>(
     schema: &Schema,
-    batches: impl IntoIterator<Item = &'a RecordBatch>,
+    batches: impl IntoIterator<Item = B>,
 ) -> ContentHash {
     let mut digester = ArrowDigester::new(schema, HasherConfig::default());
     for batch in batches {
-        digester.update(batch);
+        digester.update(batch.borrow());
     }
     ContentHash::new(ARROW_METHOD, digester.finalize())
 }

@@ -261,7 +261,8 @@ impl Pipeline {
             batches.push(project(&records.batch, schema, &path).map_err(at_node)?);
         }
         let mut seen = std::collections::HashSet::new();
-        for batch in source.stream().batches() {
+        // Read whole, as stored: the same batches as every run.
+        for batch in source.stream().map_err(at_node)?.batches() {
             let ids = row_hashes(batch);
             let stored = store.contains_many(&path, &ids).map_err(at_node)?;
             let new: BooleanArray = ids
@@ -284,7 +285,7 @@ impl Pipeline {
     pub fn cached_source(&self, index: usize, store: &dyn ArrowStore) -> Result<Stream> {
         let (node, source, path) = self.cached_source_node(index)?;
         let at_node = |e: Error| e.at_node(node.name());
-        for batch in source.stream().batches() {
+        for batch in source.stream().map_err(at_node)?.batches() {
             store
                 .add_records(&path, &row_hashes(batch), batch, true)
                 .map_err(at_node)?;

@@ -397,9 +397,7 @@ impl PipelineBuilder {
                 .map(|n| pipeline.by_name[n.as_str()])
                 .collect();
             let (output_schema, identity) = match kind {
-                NodeKind::Source(source) => {
-                    (source.stream().schema().clone(), source.identity().clone())
-                }
+                NodeKind::Source(source) => (source.schema().clone(), source.identity().clone()),
                 NodeKind::Operator(spec) => {
                     let infos: Vec<InputInfo> = inputs
                         .iter()

@@ -9,14 +9,22 @@
 //! compiled pipeline or one [`FileError`] that names the file, the line and column,
 //! and the source or node concerned.
 //!
-//! Loading reads the sources' files (and, for a derived source, the file it derives from
-//! and that file's existing database) but never writes anything and never starts a
-//! command: a file that fails here has changed nothing. Paths in the file (sources,
+//! Loading checks the sources' files (and, for a derived source, reads the file it
+//! derives from and that file's existing database) but never writes anything and never
+//! starts a command: a file that fails here has changed nothing. It reads no more of a
+//! source's file than it must, and never holds it whole: a CSV file's header when every
+//! column's type is declared, else one pass to infer the types; an Arrow or Parquet
+//! file's schema. The rows are read when the pipeline runs (see
+//! [`Source`](crate::source::Source)). Paths in the file (sources,
 //! command programs) are relative to the file's directory, which is also where
 //! command functions run.
 //!
-//! Extensions beyond the contract: a source may be `{derived: NODE, from: FILE}`, the
-//! stored results of a node of another pipeline file (provenance kept); a source may
+//! Extensions beyond the contract: a source may be `{parquet: FILE, ...}`, a Parquet
+//! file, with the settings of an `arrow:` source (`tags`, `source_id`,
+//! `record_id_column`, `cached`, `types`), read row group by row group (see
+//! [`Source::from_parquet`](crate::source::Source::from_parquet)); a source may be
+//! `{derived: NODE, from: FILE}`, the stored results of a node of another pipeline file
+//! (provenance kept); a source may
 //! say `cached: true` (a cached source,
 //! see [`PipelineBuilder::cached_source`](crate::pipeline::PipelineBuilder::cached_source)); an operator node may say
 //! `cache: off|log|replay` (see [`CacheMode`](crate::pipeline::CacheMode)); `output_types` accepts `T | None` for a

@@ -1,8 +1,8 @@
 //! Sources: external data turned into streams with provenance stamped on every row.
 //!
 //! Every source kind ([CSV](Source::from_csv), [Arrow IPC](Source::from_arrow_ipc),
-//! [record batch](Source::from_record_batch), [rows](Source::from_rows)) goes through the
-//! same enrichment (reference §4.1):
+//! [Parquet](Source::from_parquet), [record batch](Source::from_record_batch),
+//! [rows](Source::from_rows)) goes through the same enrichment (reference §4.1):
 //!
 //! 1. user columns starting with `_` are rejected (the reference silently drops them);
 //! 2. tag columns and the record-id column must exist;
@@ -21,48 +21,78 @@
 //! types. Where a CSV column's type is inferred, what the inference lost is reported as
 //! [`SourceWarning`]s ([`Source::warnings`]).
 //!
-//! Here: [`Source`] and the enrichment every kind shares. Beside it: `options` (how a
-//! source reads its table), `csv` and `ipc` (reading files into a record batch), `types`
-//! (normalising and checking column types) and `warning` (what CSV inference lost).
-//! None of them knows provenance or identity; only the enrichment here does.
+//! A source keeps its rows in memory (record batches, rows, stored results) or, for a
+//! file (CSV, Arrow IPC, Parquet), only what loading it checked: its columns and their
+//! types, its identity and a way to read its rows. The rows of a file are read when
+//! they are asked for, in batches of a bounded size ([`Source::batches`],
+//! [`Source::reader`]), with provenance stamped on each batch; [`Source::stream`] reads
+//! them all. Loading reads no more of a file than it must: a CSV file's header when every
+//! column's type is declared, else one pass to infer the types (counts, not values); an
+//! Arrow or Parquet file's schema, and one pass to hash the table when no source id is
+//! given. Errors found only while reading (a malformed line, a value that does not fit
+//! its type, a file changed since it was loaded) name the file and, for CSV, the line.
+//!
+//! Here: [`Source`] and its constructors. Beside it: `enrich` (the enrichment every kind
+//! shares: identity, schema, provenance per batch), `reader` (rows batch by batch),
+//! `file` (a file as loaded), `raw` (a file's rows before provenance), `csv`, `ipc` and
+//! `parquet` (reading each kind of file), `options` (how a source reads its table),
+//! `types` (normalising and checking column types) and `warning` (what CSV inference
+//! lost). Only `enrich` knows provenance and identity.
 
 mod csv;
+mod enrich;
+mod file;
 mod ipc;
 mod options;
+mod parquet;
+mod raw;
+mod reader;
 mod types;
 mod warning;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, LargeStringArray, RecordBatch};
-use arrow::datatypes::{DataType, Field, FieldRef, Schema};
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::compute::concat_batches;
+use arrow::datatypes::{Field, Schema};
 
-use self::types::{check_declared_types, normalize_types};
+use self::enrich::{plan, Stamp};
+use self::file::{FileKind, SourceFile};
+use self::reader::FileRows;
+use self::types::normalize_types;
 use crate::error::{Error, Result};
 use crate::hashing::arrow::hash_batch;
-use crate::hashing::identity::{self, Identity};
+use crate::hashing::identity::Identity;
 use crate::hashing::{PATH_HASH_CHARS, SYSTEM_TAG_HASH_CHARS};
-use crate::model::columns::{self, RECORD_ID_TAG, SOURCE_ID_TAG};
-use crate::model::schema::column_list;
 use crate::model::{Datum, Stream, StreamSchema};
 
 pub use options::SourceOptions;
+pub use reader::{Batches, SourceReader};
 pub use types::large_type;
 pub use warning::{SourceWarning, WarningKind};
 
-/// A root source: an enriched stream plus its identity.
+/// A root source: its enriched schema, its identity, and its rows (in memory, or a file
+/// read when they are asked for).
 #[derive(Debug, Clone)]
 pub struct Source {
     class_name: &'static str,
     source_id: String,
-    stream: Stream,
+    schema: Arc<StreamSchema>,
+    rows: Rows,
     identity: Identity,
     warnings: Vec<SourceWarning>,
 }
 
+/// Where a source's enriched rows are.
+#[derive(Debug, Clone)]
+enum Rows {
+    Memory(Stream),
+    File(Arc<FileRows>),
+}
+
 impl Source {
-    /// Reads a CSV file (header row required). The default source id is the path as
+    /// Loads a CSV file (header row required). The default source id is the path as
     /// given.
     ///
     /// A column declared in `options.types` is read as declared: `str` keeps the text as
@@ -77,9 +107,16 @@ impl Source {
     /// booleans, then floats, else strings; a column is nullable only if it holds an
     /// empty or null-marker value. Where that loses information, a [`SourceWarning`] says
     /// so ([`Source::warnings`]).
+    ///
+    /// When every column is declared, only the header is read here, and the rows only
+    /// when they are asked for, from the same open file (so the file may be a pipe); a
+    /// value that does not fit is then an error of that read. Otherwise the file is read
+    /// once here to infer the types (and check the declared columns), and again for the
+    /// rows.
     pub fn from_csv(path: impl AsRef<Path>, options: &SourceOptions) -> Result<Source> {
         let path = path.as_ref();
-        let (table, warnings) = csv::read_csv(path, &options.types)?;
+        let (csv, warnings) = csv::open_csv(path, &options.types)?;
+        let table = csv.schema().clone();
         let options = SourceOptions {
             source_id: Some(
                 options
@@ -89,29 +126,60 @@ impl Source {
             ),
             ..options.clone()
         };
-        let mut source = Source::build("CSVSource", table, &options, &path.display().to_string())?;
+        let file = SourceFile::new(path, FileKind::Csv(Box::new(csv)))?;
+        let mut source = Source::from_file("CSVSource", file, table, &options)?;
         source.warnings = warnings;
         Ok(source)
     }
 
-    /// Reads an Arrow IPC file (the "file" format). The file's schema is trusted,
-    /// nullability included; the default source id is derived from the data.
+    /// Loads an Arrow IPC file (the "file" format). The file's schema is trusted,
+    /// nullability included; the default source id is derived from the data (one pass
+    /// over the file, batch by batch). Its rows are read when they are asked for.
     pub fn from_arrow_ipc(path: impl AsRef<Path>, options: &SourceOptions) -> Result<Source> {
         let path = path.as_ref();
-        let table = ipc::read_ipc_file(path)?;
-        Source::build(
-            "ArrowTableSource",
-            table,
-            options,
-            &path.display().to_string(),
-        )
+        let table = ipc::schema(path)?;
+        let file = SourceFile::new(path, FileKind::Ipc)?;
+        Source::from_file("ArrowTableSource", file, table, options)
+    }
+
+    /// Loads a Parquet file, read row group by row group. The schema the Arrow reader
+    /// gives is trusted, nullability included (types normalised as for every source);
+    /// the default source id is derived from the data as for an Arrow table (one pass
+    /// over the file). Its rows are read when they are asked for.
+    pub fn from_parquet(path: impl AsRef<Path>, options: &SourceOptions) -> Result<Source> {
+        let path = path.as_ref();
+        let table = parquet::schema(path)?;
+        let file = SourceFile::new(path, FileKind::Parquet)?;
+        Source::from_file("ArrowTableSource", file, table, options)
+    }
+
+    /// A source over `file`, whose table (types normalised) has the schema `table`.
+    fn from_file(
+        class_name: &'static str,
+        file: SourceFile,
+        table: Arc<Schema>,
+        options: &SourceOptions,
+    ) -> Result<Source> {
+        let context = file.path.display().to_string();
+        let default_id = || {
+            let hash = raw::hash_table(&table, file.open()?)?;
+            Ok(hash.hex_prefix(PATH_HASH_CHARS))
+        };
+        let (stamp, identity) = plan(class_name, &table, options, &context, default_id)?;
+        Ok(Source {
+            class_name,
+            source_id: stamp.source_id.clone(),
+            schema: stamp.schema.clone(),
+            rows: Rows::File(Arc::new(FileRows { stamp, file })),
+            identity,
+            warnings: Vec::new(),
+        })
     }
 
     /// Wraps an in-memory record batch. Its schema is trusted, nullability included.
     pub fn from_record_batch(batch: RecordBatch, options: &SourceOptions) -> Result<Source> {
         Source::build("ArrowTableSource", batch, options, "record batch source")
     }
-
     /// Builds a source from rows of named values; column types are inferred and a
     /// column is nullable only if it holds a null. Every row must have the same
     /// columns, in any order (the first row's order is kept).
@@ -166,13 +234,14 @@ impl Source {
         Ok(Source {
             class_name,
             source_id,
-            stream,
+            schema: stream.schema().clone(),
+            rows: Rows::Memory(stream),
             identity,
             warnings: Vec::new(),
         })
     }
 
-    /// The common enrichment of every source kind.
+    /// The common enrichment of an in-memory table: its rows, stamped at once.
     fn build(
         class_name: &'static str,
         table: RecordBatch,
@@ -180,116 +249,15 @@ impl Source {
         context: &str,
     ) -> Result<Source> {
         let table = normalize_types(&table)?;
-        let schema = table.schema();
-        check_declared_types(&schema, &options.types, context)?;
-        for f in schema.fields() {
-            if columns::is_reserved(f.name()) {
-                return Err(Error::invalid(
-                    context,
-                    format!(
-                        "column `{}` starts with `_`, which is reserved for orcapod's own columns; rename it",
-                        f.name()
-                    ),
-                ));
-            }
-        }
-        let mut tag_fields: Vec<FieldRef> = Vec::new();
-        for t in &options.tag_columns {
-            let field = schema.field_with_name(t).map_err(|_| {
-                Error::invalid(
-                    context,
-                    format!(
-                        "tag column `{t}` not found; columns are: {}",
-                        column_list(&schema)
-                    ),
-                )
-            })?;
-            tag_fields.push(Arc::new(field.clone()));
-        }
-        let packet_fields: Vec<FieldRef> = schema
-            .fields()
-            .iter()
-            .filter(|f| !options.tag_columns.contains(f.name()))
-            .cloned()
-            .collect();
-        if packet_fields.is_empty() {
-            return Err(Error::invalid(
-                context,
-                "every column is a tag column; a source needs at least one packet column",
-            ));
-        }
-
-        let source_id = match &options.source_id {
-            Some(id) if id.is_empty() => {
-                return Err(Error::invalid(context, "source_id may not be empty"))
-            }
-            Some(id) => id.clone(),
-            None => hash_batch(&table).hex_prefix(PATH_HASH_CHARS),
-        };
-        let identity = identity::root_source(class_name, &tag_fields, &packet_fields, &source_id)?;
-        let schema_hash = identity.pipeline.hex_prefix(SYSTEM_TAG_HASH_CHARS);
-
-        let record_ids: Vec<String> = match &options.record_id_column {
-            None => (0..table.num_rows()).map(|i| format!("row_{i}")).collect(),
-            Some(c) => {
-                let idx = schema.index_of(c).map_err(|_| {
-                    Error::invalid(
-                        context,
-                        format!(
-                            "record_id_column `{c}` not found; columns are: {}",
-                            column_list(&schema)
-                        ),
-                    )
-                })?;
-                let column = table.column(idx);
-                (0..table.num_rows())
-                    .map(|i| {
-                        Ok(format!(
-                            "{c}={}",
-                            Datum::from_array(column.as_ref(), i)?.python_str()
-                        ))
-                    })
-                    .collect::<Result<_>>()?
-            }
-        };
-        let tokens: Vec<String> = record_ids
-            .iter()
-            .map(|r| format!("{source_id}{}{r}", columns::BLOCK_SEPARATOR))
-            .collect();
-
-        let string_column =
-            |values: Vec<String>| -> ArrayRef { Arc::new(LargeStringArray::from(values)) };
-        let mut columns: Vec<ArrayRef> = Vec::new();
-        for f in tag_fields.iter().chain(&packet_fields) {
-            columns.push(table.column(schema.index_of(f.name())?).clone());
-        }
-        let system_tag_fields = vec![
-            string_field(&columns::source_system_tag(SOURCE_ID_TAG, &schema_hash)),
-            string_field(&columns::source_system_tag(RECORD_ID_TAG, &schema_hash)),
-        ];
-        columns.push(string_column(vec![source_id.clone(); table.num_rows()]));
-        columns.push(string_column(record_ids));
-        let mut source_info_fields = Vec::new();
-        for f in &packet_fields {
-            source_info_fields.push(string_field(&columns::source_info_column(f.name())));
-            columns.push(string_column(
-                tokens
-                    .iter()
-                    .map(|t| format!("{t}{}{}", columns::BLOCK_SEPARATOR, f.name()))
-                    .collect(),
-            ));
-        }
-        let stream_schema = Arc::new(StreamSchema::new(
-            tag_fields,
-            packet_fields,
-            system_tag_fields,
-            source_info_fields,
-        )?);
-        let batch = RecordBatch::try_new(stream_schema.arrow().clone(), columns)?;
+        let default_id = || Ok(hash_batch(&table).hex_prefix(PATH_HASH_CHARS));
+        let (stamp, identity): (Stamp, Identity) =
+            plan(class_name, &table.schema(), options, context, default_id)?;
+        let batch = stamp.enrich(&table, 0)?;
         Ok(Source {
             class_name,
-            source_id,
-            stream: Stream::new(stream_schema, vec![batch])?,
+            source_id: stamp.source_id,
+            schema: stamp.schema.clone(),
+            rows: Rows::Memory(Stream::new(stamp.schema, vec![batch])?),
             identity,
             warnings: Vec::new(),
         })
@@ -305,9 +273,45 @@ impl Source {
         &self.source_id
     }
 
-    /// The enriched rows.
-    pub fn stream(&self) -> &Stream {
-        &self.stream
+    /// The schema of the enriched rows.
+    pub fn schema(&self) -> &Arc<StreamSchema> {
+        &self.schema
+    }
+
+    /// True when the rows are read from a file when asked for (false: in memory).
+    pub fn reads_file(&self) -> bool {
+        matches!(self.rows, Rows::File(_))
+    }
+
+    /// The enriched rows, from the first, batch by batch.
+    pub fn reader(&self) -> SourceReader {
+        match &self.rows {
+            Rows::Memory(stream) => SourceReader::from_batches(stream.batches().to_vec()),
+            Rows::File(file) => SourceReader::from_file(file.clone()),
+        }
+    }
+
+    /// The enriched rows as batches of at most `max_rows` rows (never empty ones), a file
+    /// read as they are asked for; record ids continue from batch to batch, so the
+    /// batches together are exactly [`Source::stream`]'s rows.
+    pub fn batches(&self, max_rows: usize) -> Batches {
+        Batches::new(self.reader(), max_rows)
+    }
+
+    /// Every enriched row, read whole (a file in one batch): for callers that need the
+    /// whole table at once.
+    pub fn stream(&self) -> Result<Stream> {
+        match &self.rows {
+            Rows::Memory(stream) => Ok(stream.clone()),
+            Rows::File(_) => {
+                let batches = self.batches(usize::MAX).collect::<Result<Vec<_>>>()?;
+                let whole = match batches.len() {
+                    0 | 1 => batches,
+                    _ => vec![concat_batches(self.schema.arrow(), &batches)?],
+                };
+                Stream::new(self.schema.clone(), whole)
+            }
+        }
     }
 
     /// The content and pipeline hashes.
@@ -325,10 +329,6 @@ impl Source {
     pub fn warnings(&self) -> &[SourceWarning] {
         &self.warnings
     }
-}
-
-fn string_field(name: &str) -> FieldRef {
-    Arc::new(Field::new(name, DataType::LargeUtf8, false))
 }
 
 #[cfg(test)]

@@ -74,3 +74,11 @@ pub fn rename(old: &str, new: &str) -> OperatorSpec {
         drop_unmapped: false,
     }
 }
+
+/// `SelectPacketColumns {columns}`, strict.
+pub fn select_packets(columns: &[&str]) -> OperatorSpec {
+    OperatorSpec::SelectPacketColumns {
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        strict: true,
+    }
+}

@@ -69,12 +69,13 @@ fn run(spec: &OperatorSpec, sources: &[&Source]) -> Stream {
     let infos: Vec<InputInfo> = sources
         .iter()
         .map(|s| InputInfo {
-            schema: s.stream().schema().clone(),
+            schema: s.schema().clone(),
             pipeline_hash: s.identity().pipeline.clone(),
         })
         .collect();
     let mut op = spec.build(&infos).unwrap();
-    let streams: Vec<&Stream> = sources.iter().map(|s| s.stream()).collect();
+    let owned: Vec<Stream> = sources.iter().map(|s| s.stream().unwrap()).collect();
+    let streams: Vec<&Stream> = owned.iter().collect();
     run_to_completion(op.as_mut(), &streams).unwrap()
 }
 
@@ -263,5 +264,5 @@ fn a_merge_join_lists_columns_in_the_order_of_its_inputs() {
 fn a_single_input_join_is_unchanged() {
     let students = students();
     let out = run(&OperatorSpec::Join, &[&students]);
-    assert_eq!(out.schema(), students.stream().schema());
+    assert_eq!(out.schema(), students.schema());
 }

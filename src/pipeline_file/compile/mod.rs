@@ -25,7 +25,7 @@ use self::errors::{build_error, syntax_error, unwrap_node, Reporter};
 use self::function::{check_input, make_function};
 use self::nodes::{filter_spec, read_node, NodeBody, NodeDecl};
 use self::run::{read_defaults, run_settings, Defaults};
-use self::sources::{read_source, SourceDecl, SourceKind};
+use self::sources::{read_source, FileFormat, SourceDecl, SourceKind};
 use super::builtins::Builtins;
 use super::error::{FileError, FileWarning, Subject};
 use super::file::PipelineFile;
@@ -132,12 +132,14 @@ fn compile_file(
         let loaded = match &decl.kind {
             SourceKind::File {
                 path,
-                arrow: true,
+                format,
                 options,
-            } => Source::from_arrow_ipc(path, options).map_err(|e| e.to_string()),
-            SourceKind::File { path, options, .. } => {
-                Source::from_csv(path, options).map_err(|e| e.to_string())
+            } => match format {
+                FileFormat::Csv => Source::from_csv(path, options),
+                FileFormat::Arrow => Source::from_arrow_ipc(path, options),
+                FileFormat::Parquet => Source::from_parquet(path, options),
             }
+            .map_err(|e| e.to_string()),
             SourceKind::Derived { node, from, db } => {
                 derived_source(node, from, db.as_deref(), builtins, loading)
             }

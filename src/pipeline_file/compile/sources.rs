@@ -1,5 +1,5 @@
-//! Sources as declared: reading a source entry's settings into a [`SourceDecl`] (a CSV
-//! or Arrow file with its options, or the stored results of a node of another file)
+//! Sources as declared: reading a source entry's settings into a [`SourceDecl`] (a CSV,
+//! Arrow or Parquet file with its options, or the stored results of a node of another file)
 //! before any file is touched. Loading the rows is the driver's, once every entry has
 //! been read.
 
@@ -22,10 +22,10 @@ pub(super) struct SourceDecl {
 
 /// Where a source's rows come from.
 pub(super) enum SourceKind {
-    /// A CSV or Arrow IPC file.
+    /// A CSV, Arrow IPC or Parquet file.
     File {
         path: PathBuf,
-        arrow: bool,
+        format: FileFormat,
         options: SourceOptions,
     },
     /// The stored results of node `node` of the pipeline file `from`, in database `db`
@@ -37,6 +37,14 @@ pub(super) enum SourceKind {
     },
 }
 
+/// The kinds of file a source may read, by the key naming the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FileFormat {
+    Csv,
+    Arrow,
+    Parquet,
+}
+
 /// The keys of a derived source.
 const DERIVED_KEYS: &[&str] = &["derived", "from", "db"];
 
@@ -44,6 +52,7 @@ const DERIVED_KEYS: &[&str] = &["derived", "from", "db"];
 const SOURCE_KEYS: &[&str] = &[
     "csv",
     "arrow",
+    "parquet",
     "tags",
     "source_id",
     "record_id_column",
@@ -75,16 +84,19 @@ pub(super) fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, Probl
     }
     let csv = args.string("csv")?;
     let arrow = args.string("arrow")?;
-    let (file, is_arrow) =
-        match (csv, arrow) {
-            (Some(c), None) => (c, false),
-            (None, Some(a)) => (a, true),
-            (Some(_), Some(_)) => return Err("give either `csv` or `arrow`, not both".into()),
-            (None, None) => return Err(
-                "needs a file (`csv: path/to/file.csv` or `arrow: path/to/file.arrow`) or a node \
-             (`derived: NODE, from: other_pipeline.yaml`)"
+    let parquet = args.string("parquet")?;
+    let (file, format) =
+        match (csv, arrow, parquet) {
+            (Some(c), None, None) => (c, FileFormat::Csv),
+            (None, Some(a), None) => (a, FileFormat::Arrow),
+            (None, None, Some(p)) => (p, FileFormat::Parquet),
+            (Some(_), Some(_), None) => return Err("give either `csv` or `arrow`, not both".into()),
+            (None, None, None) => return Err(
+                "needs a file (`csv: path/to/file.csv`, `arrow: path/to/file.arrow` or `parquet: \
+             path/to/file.parquet`) or a node (`derived: NODE, from: other_pipeline.yaml`)"
                     .into(),
             ),
+            _ => return Err("give one of `csv`, `arrow` and `parquet`, not several".into()),
         };
     let tags = args.strings(&["tags"])?.unwrap_or_default();
     let source_id = args
@@ -109,7 +121,7 @@ pub(super) fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, Probl
         entry: entry.clone(),
         kind: SourceKind::File {
             path: dir.join(file),
-            arrow: is_arrow,
+            format,
             options,
         },
         cached,

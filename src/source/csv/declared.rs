@@ -1,6 +1,7 @@
-//! Reading the columns a CSV source declares (`types:`): exactly as declared, or an
-//! error naming the file, the line and the column of the first value that does not fit.
-//! Infers nothing and warns of nothing.
+//! Converting a batch of a CSV column's text to the column's type: exactly as declared
+//! (`types:`) or as inferred when the source was loaded, or an error naming the file,
+//! the line and the column of the first value that does not fit. Infers nothing and
+//! warns of nothing.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -45,17 +46,32 @@ pub(super) fn check_declarable(path: &Path, declared: &[Field]) -> Result<()> {
 }
 
 impl Table<'_> {
-    /// Reads column `index` as `field` declares it, or says which value does not fit.
-    pub(super) fn read_declared(&self, index: usize, field: &Field) -> Result<ArrayRef> {
+    /// Reads column `index` as `field` says (`declared` in `types:`, else inferred when
+    /// the source was loaded), or says which value does not fit.
+    pub(super) fn read_column(
+        &self,
+        index: usize,
+        field: &Field,
+        declared: bool,
+    ) -> Result<ArrayRef> {
         let text = &self.texts[index];
         let name = field.name();
         let nullable = field.is_nullable();
-        let declared = python_type_name(field);
+        let type_name = python_type_name(field);
         let error = |row: usize, message: String| Error::Csv {
             path: self.path.to_path_buf(),
             line: self.lines.line(row),
-            message: format!("column `{name}`: {message}"),
+            message: match declared {
+                true => format!("column `{name}`: {message}"),
+                // An inferred type fits every value the file held when it was inferred.
+                false => format!(
+                    "column `{name}`: {}; the column was read as `{type_name}` when the \
+                     source was loaded, and the file changed since: load the pipeline again",
+                    message.split(", but `types`").next().unwrap_or(&message)
+                ),
+            },
         };
+        let declared = &type_name;
         let missing = |row: usize, v: &str| {
             let shown = if v.is_empty() {
                 "the value is missing (empty)".to_string()

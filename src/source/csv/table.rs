@@ -1,6 +1,7 @@
-//! A CSV file as parsed: every column as text, by position ([`Table`]), where each data
-//! row starts ([`Lines`], as an editor numbers lines), and how the reference's reader
-//! reads a text value (its null markers and booleans). Decides no column's type.
+//! A batch of a CSV file's rows as parsed: every column as text, by position
+//! ([`Table`]), where each of its rows starts ([`Lines`], as an editor numbers lines),
+//! and how the reference's reader reads a text value (its null markers and booleans).
+//! Decides no column's type.
 
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -34,7 +35,11 @@ pub(super) fn error_line(path: &Path, e: &csv::Error) -> u64 {
 /// The line where a record starts, as an editor numbers it. The CSV reader gives the line
 /// and byte where it began looking for the record: before the line ends it then skipped
 /// (blank lines, and the `\n` of a `\r\n` ending). Those are counted here, from the file.
+/// A pipe or another special file cannot be read again: its reader's line is kept.
 pub(super) fn record_line(path: &Path, line: u64, byte: u64) -> u64 {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return line;
+    }
     let Ok(mut file) = std::fs::File::open(path) else {
         return line;
     };
@@ -101,7 +106,8 @@ impl Lines {
     }
 }
 
-/// A parsed file: every column as text, by position.
+/// A batch of parsed rows: every column as text, by position; row `i` of the batch
+/// starts where `lines` says.
 pub(super) struct Table<'a> {
     pub(super) path: &'a Path,
     pub(super) names: &'a [String],

@@ -24,7 +24,10 @@ fn infer(values: &[&str]) -> (Field, ArrayRef, Vec<SourceWarning>) {
         lines: &lines,
     };
     let mut warnings = Vec::new();
-    let (field, array) = table.infer(0, &mut warnings);
+    let mut scan = Scan::default();
+    scan.update(&table, 0);
+    let field = scan.decide(table.path, &names[0], &mut warnings);
+    let array = table.read_column(0, &field, false).unwrap();
     (field, array, warnings)
 }
 
@@ -177,12 +180,16 @@ fn a_few_odd_rows_making_a_column_text_warn() {
     assert_eq!(warnings(&["1", "x", "y"]), vec![]);
 }
 
-/// Reads `contents` as a CSV file with the declared `types`.
+/// Reads `contents` as a CSV file with the declared `types`: loads it, then reads every
+/// row in one batch (an empty one when there is none).
 fn read(contents: &str, types: &[Field]) -> Result<(RecordBatch, Vec<SourceWarning>)> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.csv");
     std::fs::write(&path, contents).unwrap();
-    read_csv(&path, types)
+    let (file, warnings) = open_csv(&path, types)?;
+    let batch = file.batches(&path)?.next_raw(usize::MAX)?;
+    let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(file.schema().clone()));
+    Ok((batch, warnings))
 }
 
 fn error(contents: &str, types: &[Field]) -> String {

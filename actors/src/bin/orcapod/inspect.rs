@@ -257,7 +257,11 @@ fn all_stored_rows(file: &PipelineFile, node: &Node, db: Option<&Path>) -> Resul
     let name = node.name();
     let pipeline = file.pipeline();
     match node.kind() {
-        NodeKind::Source(source) => return Ok(source.stream().clone()),
+        NodeKind::Source(source) => {
+            return Ok(source
+                .stream()
+                .with_context(|| format!("cannot read the rows of source `{name}`"))?)
+        }
         NodeKind::Operator(_) if node.cache_mode() == CacheMode::Off => {
             return Err(Failure::Failed(format!(
                 "{}: node `{name}` keeps no stored results: operator nodes store their rows \
@@ -280,9 +284,10 @@ fn all_stored_rows(file: &PipelineFile, node: &Node, db: Option<&Path>) -> Resul
     }
     match open_or_running(&db)? {
         Reader::Store(store) => Ok(stored_source(store.as_ref(), pipeline, name)
-            .with_context(|| format!("cannot read the results of `{name}` from {}", db.display()))?
-            .stream()
-            .clone()),
+            .and_then(|source| source.stream())
+            .with_context(|| {
+                format!("cannot read the results of `{name}` from {}", db.display())
+            })?),
         Reader::Running(progress) => {
             from_running_run(&db, &progress, pipeline, name, true).map(|(rows, _)| rows)
         }

@@ -197,7 +197,8 @@ fn stored_rows(
             Ok((rows, "current", executor.warnings().to_vec()))
         }
         None | Some("all_stored") => stored_source(store.as_ref(), pipeline, name)
-            .map(|source| (source.stream().clone(), "all_stored", Vec::new()))
+            .and_then(|source| source.stream())
+            .map(|rows| (rows, "all_stored", Vec::new()))
             .map_err(|e| format!("cannot read the results of `{name}`: {e}")),
         Some(other) => Err(format!("a request for unknown rows `{other}`")),
     }
