@@ -76,55 +76,86 @@ fn summary(stderr: &str, node: &str) -> (String, String, String, String) {
     (f[2].into(), f[3].into(), f[4].into(), f[5].into())
 }
 
+/// The SHA-256 of every file the writer of an earlier release wrote for `all_ops.yaml`,
+/// `format/file` → hex: the files must stay byte-identical to these.
+fn golden_digests() -> std::collections::BTreeMap<String, String> {
+    std::fs::read_to_string(root().join("tests/fixtures/all_ops_outputs.sha256"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let (digest, name) = line.split_once("  ").expect("`digest  name` lines");
+            (name.to_string(), digest.to_string())
+        })
+        .collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 #[test]
 fn every_op_gives_identical_files_in_actors_and_sync_mode_in_every_format() {
     let dir = workspace();
     let d = dir.path();
-    for format in ["json", "csv", "arrow"] {
-        let actors_out = format!("out-actors-{format}");
-        let sync_out = format!("out-sync-{format}");
-        ORCAPOD.ok(
-            d,
-            &[
-                "run",
-                "all_ops.yaml",
-                "--out",
-                &actors_out,
-                "--format",
-                format,
-                "--db",
-                "db-actors",
-            ],
-        );
-        ORCAPOD.ok(
-            d,
-            &[
-                "run",
-                "all_ops.yaml",
-                "--out",
-                &sync_out,
-                "--format",
-                format,
-                "--mode",
-                "sync",
-                "--db",
-                "db-sync",
-            ],
-        );
-        let a = files(&d.join(&actors_out));
-        let s = files(&d.join(&sync_out));
+    let golden = golden_digests();
+    for format in ["json", "csv", "arrow", "parquet"] {
+        let run = |out: &str, extra: &[&str]| {
+            let db = format!("db-{out}");
+            let mut args = vec!["run", "all_ops.yaml", "--out", out, "--format", format];
+            args.extend(["--db", &db]);
+            args.extend(extra);
+            ORCAPOD.ok(d, &args);
+            files(&d.join(out))
+        };
+        let a = run(&format!("out-actors-{format}"), &[]);
+        let s = run(&format!("out-sync-{format}"), &["--mode", "sync"]);
+        // A memory limit of one kilobyte: every output spills sorted runs and merges them.
+        let spilled = run(&format!("out-spilled-{format}"), &["--memory-limit", "1K"]);
         assert!(!a.is_empty());
-        assert_eq!(
-            a.keys().collect::<Vec<_>>(),
-            s.keys().collect::<Vec<_>>(),
-            "the same files"
-        );
-        for (name, bytes) in &a {
-            assert!(
-                bytes == &s[name],
-                "{name} differs between actors and sync mode"
+        for (mode, other) in [("sync", &s), ("spilled", &spilled)] {
+            assert_eq!(
+                a.keys().collect::<Vec<_>>(),
+                other.keys().collect::<Vec<_>>(),
+                "the same files in actors mode and {mode}"
+            );
+            for (name, bytes) in &a {
+                assert!(
+                    bytes == &other[name],
+                    "{name} differs between actors mode and {mode}"
+                );
+            }
+        }
+        if format != "parquet" {
+            let written: std::collections::BTreeMap<String, String> = a
+                .iter()
+                .map(|(name, bytes)| (format!("{format}/{name}"), sha256_hex(bytes)))
+                .collect();
+            let expected: std::collections::BTreeMap<String, String> = golden
+                .iter()
+                .filter(|(name, _)| name.starts_with(&format!("{format}/")))
+                .map(|(n, d)| (n.clone(), d.clone()))
+                .collect();
+            assert_eq!(
+                written, expected,
+                "{format} files as the earlier writer wrote them"
             );
         }
+    }
+    // A Parquet output holds what the Arrow output holds: schema, roles and rows.
+    for name in files(&d.join("out-actors-arrow")).keys() {
+        let stem = name.trim_end_matches(".arrow");
+        let arrow = orcapod::export::read_arrow(&d.join("out-actors-arrow").join(name)).unwrap();
+        let parquet = orcapod::export::read_parquet(
+            &d.join("out-actors-parquet").join(format!("{stem}.parquet")),
+        )
+        .unwrap();
+        assert_eq!(parquet.schema(), arrow.schema(), "{stem}: the same schema");
+        assert_eq!(
+            arrow::compute::concat_batches(parquet.schema().arrow(), parquet.batches()).unwrap(),
+            arrow::compute::concat_batches(arrow.schema().arrow(), arrow.batches()).unwrap(),
+            "{stem}: the same rows"
+        );
     }
     // Every sink is written, with its all_info twin.
     let json = files(&d.join("out-actors-json"));

@@ -7,20 +7,20 @@
 //! Never reads a file; the default source id is the caller's to compute (it may need a
 //! pass over the data), and is asked for only once every column check has passed.
 
-use std::fmt::Write;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, LargeStringArray, LargeStringBuilder, RecordBatch};
+use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema};
 
 use super::options::SourceOptions;
+use super::stamp;
 use super::types::check_declared_types;
 use crate::error::{Error, Result};
 use crate::hashing::identity::{self, Identity};
 use crate::hashing::SYSTEM_TAG_HASH_CHARS;
 use crate::model::columns::{self, RECORD_ID_TAG, SOURCE_ID_TAG};
 use crate::model::schema::column_list;
-use crate::model::{Datum, StreamSchema};
+use crate::model::StreamSchema;
 
 /// How the rows of one source get their provenance: which columns of the (normalised)
 /// table become tags and packets, the source id, and how rows are identified.
@@ -154,48 +154,23 @@ impl Stamp {
             )));
         }
         let rows = batch.num_rows();
-        let record_ids: Vec<String> = match &self.record_id {
-            None => (offset..offset + rows)
-                .map(|i| format!("row_{i}"))
-                .collect(),
-            Some((c, index)) => {
-                let column = batch.column(*index);
-                (0..rows)
-                    .map(|i| {
-                        Ok(format!(
-                            "{c}={}",
-                            Datum::from_array(column.as_ref(), i)?.python_str()
-                        ))
-                    })
-                    .collect::<Result<_>>()?
-            }
+        let record_ids = match &self.record_id {
+            None => stamp::row_numbers(offset, rows),
+            Some((c, index)) => stamp::column_values(c, batch.column(*index).as_ref())?,
         };
         let mut out: Vec<ArrayRef> = self
             .columns
             .iter()
             .map(|&i| batch.column(i).clone())
             .collect();
-        let id = &self.source_id;
-        let mut ids = LargeStringBuilder::with_capacity(rows, rows * id.len());
-        for _ in 0..rows {
-            ids.append_value(id);
-        }
-        out.push(Arc::new(ids.finish()));
-        let sep = columns::BLOCK_SEPARATOR;
-        let mut tokens = Vec::with_capacity(rows);
-        for r in &record_ids {
-            tokens.push(format!("{id}{sep}{r}{sep}"));
-        }
-        out.push(Arc::new(LargeStringArray::from(record_ids)));
-        for name in &self.packet_names {
-            let bytes: usize = tokens.iter().map(|t| t.len() + name.len()).sum();
-            let mut info = LargeStringBuilder::with_capacity(rows, bytes);
-            for t in &tokens {
-                write!(info, "{t}{name}").map_err(|e| Error::internal(e.to_string()))?;
-                info.append_value("");
-            }
-            out.push(Arc::new(info.finish()));
-        }
+        let source_info: Vec<ArrayRef> = self
+            .packet_names
+            .iter()
+            .map(|name| stamp::source_info(&self.source_id, &record_ids, name))
+            .collect();
+        out.push(stamp::repeated(&self.source_id, rows));
+        out.push(Arc::new(record_ids));
+        out.extend(source_info);
         Ok(RecordBatch::try_new(self.schema.arrow().clone(), out)?)
     }
 }

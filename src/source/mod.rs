@@ -33,11 +33,13 @@
 //! its type, a file changed since it was loaded) name the file and, for CSV, the line.
 //!
 //! Here: [`Source`] and its constructors. Beside it: `enrich` (the enrichment every kind
-//! shares: identity, schema, provenance per batch), `reader` (rows batch by batch),
+//! shares: identity, schema, provenance per batch), `stamp` (the provenance columns'
+//! text, written column by column), `reader` (rows batch by batch),
 //! `file` (a file as loaded), `raw` (a file's rows before provenance), `csv`, `ipc` and
 //! `parquet` (reading each kind of file), `options` (how a source reads its table),
 //! `types` (normalising and checking column types) and `warning` (what CSV inference
-//! lost). Only `enrich` knows provenance and identity.
+//! lost). Only `enrich` knows provenance and identity (`stamp` only writes the text it
+//! is given).
 
 mod csv;
 mod enrich;
@@ -47,6 +49,7 @@ mod options;
 mod parquet;
 mod raw;
 mod reader;
+mod stamp;
 mod types;
 mod warning;
 

@@ -27,6 +27,39 @@ pub struct RunArgs {
     /// Print no result tables (the summary still goes to stderr).
     #[arg(long, short)]
     pub quiet: bool,
+    /// How much memory `--out` may use to sort each output; beyond it, sorted runs are
+    /// spilled to a temporary directory inside `--out` and merged at the end. A number
+    /// of bytes, or with a suffix K, M or G (powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_size)]
+    pub memory_limit: usize,
+}
+
+/// A size such as `512M`, `2G`, `64K` or `1000` (bytes), at least one byte.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let trimmed = text.trim();
+    let (digits, unit) = match trimmed.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => trimmed.split_at(at),
+        None => (trimmed, ""),
+    };
+    let scale: usize = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`; write a number of bytes, or one with K, M or G"
+            ))
+        }
+    };
+    let value: usize = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size; write e.g. 512M, 2G or 65536"))?;
+    match value.checked_mul(scale) {
+        Some(0) => Err("the memory limit must be at least one byte".to_string()),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("`{text}` is too large")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -34,6 +67,7 @@ pub enum OutFormat {
     Json,
     Csv,
     Arrow,
+    Parquet,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -53,4 +87,20 @@ pub enum ShowFormat {
     Table,
     Json,
     Csv,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12X").unwrap_err().contains("unknown unit `X`"));
+        assert!(parse_size("M").is_err());
+    }
 }

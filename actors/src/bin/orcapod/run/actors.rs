@@ -9,22 +9,34 @@ use orcapod_actors::{RunError, RunOptions, Runtime};
 
 use super::driver::{run_failure, warn, Driver, Ended, STOP_WAIT, TICK};
 use super::lines::{lines_of_progress, spinner_message};
+use super::outputs::Subscriptions;
 use crate::failure::Failure;
 use crate::live::FailureNote;
+
+/// How many batches an output's channel holds before the pipeline waits for the driver.
+const OUTPUT_CHANNEL_BATCHES: usize = 16;
+/// No deadline, in practice: the final draining takes whatever is left.
+const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl Driver<'_> {
     pub fn run_actors(&mut self) -> Result<Ended, Failure> {
         let file = self.file;
         let runtime = Runtime::new().context("cannot start the actor runtime")?;
+        // The outputs stream to the driver as they are produced; none is collected whole.
+        let mut options = RunOptions::default()
+            .outputs(Vec::<String>::new())
+            .on_error(file.on_error())
+            .store(self.store.clone())
+            .run_id(self.run_id.clone(), self.started_at.clone());
+        let mut subscriptions = Subscriptions::new(
+            self.outputs
+                .names()
+                .iter()
+                .map(|name| options.subscribe(name.clone(), OUTPUT_CHANNEL_BATCHES))
+                .collect(),
+        );
         let handle = runtime
-            .start(
-                file.pipeline(),
-                RunOptions::default()
-                    .outputs(self.outputs.iter().cloned())
-                    .on_error(file.on_error())
-                    .store(self.store.clone())
-                    .run_id(self.run_id.clone(), self.started_at.clone()),
-            )
+            .start(file.pipeline(), options)
             .map_err(|e| run_failure(file, e))?;
         for warning in handle.warnings() {
             warn(&self.bar, file, warning);
@@ -36,7 +48,18 @@ impl Driver<'_> {
             .on_first(move |signal| interrupter.interrupt(signal.name()));
         let mut interrupted = None;
         let outcome = loop {
-            if let Some(outcome) = handle.wait_timeout(TICK) {
+            // Output rows are taken as they come; once every output channel has
+            // closed, the run's end is what is left to wait for.
+            let wait = if subscriptions.any_open() {
+                if let Err(failure) = subscriptions.receive(&mut self.outputs, TICK) {
+                    handle.cancel();
+                    return Err(failure);
+                }
+                Duration::ZERO
+            } else {
+                TICK
+            };
+            if let Some(outcome) = handle.wait_timeout(wait) {
                 break outcome;
             }
             if let (None, Some(signal)) = (interrupted, self.interrupts.received()) {
@@ -69,6 +92,8 @@ impl Driver<'_> {
             lines_of_progress(file.pipeline(), &progress[..total.min(progress.len())]);
         match (outcome, interrupted) {
             (Ok(output), signal) => {
+                // Every output batch was sent before the run reported its end.
+                subscriptions.take_ready(&mut self.outputs, Instant::now() + FOREVER)?;
                 if let Some(signal) = signal {
                     eprintln!("{} arrived as the run completed", signal.name());
                 }
@@ -81,7 +106,6 @@ impl Driver<'_> {
                     );
                 }
                 Ok(Ended::Completed {
-                    streams: output.streams,
                     stats: output.stats,
                 })
             }

@@ -5,17 +5,16 @@
 //! The modes themselves are [`super::actors`] and [`super::sync`]; the driver never runs
 //! a node.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use orcapod::model::Stream;
 use orcapod::pipeline::{NodeStats, RunWarning};
 use orcapod::pipeline_file::PipelineFile;
 use orcapod::store::ArrowStore;
 use orcapod_actors::RunError;
 
+use super::outputs::Outputs;
 use crate::failure::Failure;
 use crate::live::{self, FailureNote, NodeLine};
 use crate::signals::{Interrupt, Interrupts};
@@ -28,8 +27,8 @@ pub const STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// How a run ended.
 pub enum Ended {
+    /// Every output row is in the driver's [`Outputs`].
     Completed {
-        streams: HashMap<String, Stream>,
         stats: Vec<NodeStats>,
     },
     Failed {
@@ -43,7 +42,8 @@ pub enum Ended {
 pub struct Driver<'a> {
     pub file: &'a PipelineFile,
     pub store: Arc<dyn ArrowStore>,
-    pub outputs: Vec<String>,
+    /// Where the output rows go as they arrive.
+    pub outputs: Outputs,
     pub bar: ProgressBar,
     pub publisher: live::Publisher,
     pub interrupts: &'a Interrupts,

@@ -11,7 +11,8 @@
 //! interrupted, prints one line saying what is stored, and exits 130 or 143.
 //!
 //! The parts: [`driver`] (what both modes share while they run), [`actors`] and
-//! [`sync`] (the two modes), [`lines`] (the progress views), [`report`] (the tables
+//! [`sync`] (the two modes), [`outputs`] (where output rows go as they arrive: the
+//! files of `--out`, or the previews), [`lines`] (the progress views), [`report`] (the tables
 //! and the summary of a completed run), [`interrupted`] (the line printed on a signal)
 //! and [`run_log`] (what the command line writes to the run log). This module only
 //! sequences them.
@@ -20,6 +21,7 @@ mod actors;
 mod driver;
 mod interrupted;
 mod lines;
+mod outputs;
 mod report;
 mod run_log;
 mod sync;
@@ -35,6 +37,7 @@ use orcapod_actors::run_id_and_time;
 use self::driver::{progress_bar, Driver, Ended};
 use self::interrupted::interrupted_message;
 use self::lines::{lines_of_stats, waiting_lines};
+use self::outputs::Outputs;
 use self::report::report;
 use self::run_log::record_killed_run;
 use crate::args::{Mode, RunArgs};
@@ -56,6 +59,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             )));
         }
     }
+    let outputs = Outputs::new(args, &file)?;
     if let Some(signal) = interrupts.received() {
         return Err(Failure::Interrupted {
             code: signal.exit_code(),
@@ -114,7 +118,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let mut driver = Driver {
         file: &file,
         store: store.clone(),
-        outputs: file.outputs().to_vec(),
+        outputs,
         bar: progress_bar(),
         publisher,
         interrupts: &interrupts,
@@ -167,14 +171,15 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 .finish("failed", Some(last), Some(note), None);
             Err(failure)
         }
-        Ended::Completed { streams, stats } => {
+        Ended::Completed { stats } => {
             driver.publisher.finish(
                 "completed",
                 Some(lines_of_stats(file.pipeline(), &stats)),
                 None,
                 None,
             );
-            report(args, &file, &streams, &stats, started.elapsed(), &db)
+            let finished = driver.outputs.finish()?;
+            report(args, &file, finished, &stats, started.elapsed(), &db)
         }
     }
 }

@@ -5,50 +5,37 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
-use orcapod::export;
-use orcapod::model::Stream;
 use orcapod::pipeline::{ErrorPolicy, NodeKind, NodeStats};
 use orcapod::pipeline_file::PipelineFile;
 
-use crate::args::{OutFormat, RunArgs};
+use super::outputs::{Finished, SHOWN_ROWS};
+use crate::args::RunArgs;
 use crate::failure::Failure;
 use crate::table::{kind_label, node_header, node_row};
-
-/// At most this many rows of each output are printed when there is no `--out`.
-const SHOWN_ROWS: usize = 20;
 
 /// Outputs (to `--out` or stdout) and the summary of a completed run.
 pub fn report(
     args: &RunArgs,
     file: &PipelineFile,
-    streams: &HashMap<String, Stream>,
+    finished: Finished,
     stats: &[NodeStats],
     elapsed: Duration,
     db: &Path,
 ) -> Result<(), Failure> {
-    let outputs = file.outputs();
     let mut written = Vec::new();
-    if let Some(out) = &args.out {
-        let format = match args.format {
-            OutFormat::Json => export::Format::Json,
-            OutFormat::Csv => export::Format::Csv,
-            OutFormat::Arrow => export::Format::Arrow,
-        };
-        for name in outputs {
-            let paths = export::write_output(out, name, &streams[name], format)
-                .with_context(|| format!("cannot write output `{name}`"))?;
-            written.extend(paths);
-        }
-    } else if !args.quiet {
-        for name in outputs {
-            match print_output(name, &streams[name]) {
-                // Nobody reads the tables any more (`| head`); the summary still goes
-                // to stderr.
-                Err(Failure::StdoutClosed) => break,
-                printed => printed?,
+    match finished {
+        Finished::Written(paths) => written = paths,
+        Finished::Previews(previews) => {
+            for (name, rows, table) in &previews {
+                match print_output(name, *rows, table) {
+                    // Nobody reads the tables any more (`| head`); the summary still goes
+                    // to stderr.
+                    Err(Failure::StdoutClosed) => break,
+                    printed => printed?,
+                }
             }
         }
+        Finished::Nothing => {}
     }
     summarize(file, stats, elapsed, db, &written);
     let failed: u64 = stats.iter().map(|s| s.counts.failed).sum();
@@ -62,24 +49,15 @@ pub fn report(
     Ok(())
 }
 
-fn print_output(name: &str, stream: &Stream) -> Result<(), Failure> {
-    let rows = stream.num_rows();
+/// Prints an output's heading, the table of its first rows and how many more it has.
+fn print_output(name: &str, rows: u64, table: &str) -> Result<(), Failure> {
     say!("== {name}: {rows} row{}", if rows == 1 { "" } else { "s" })?;
-    let table = (|| -> anyhow::Result<String> {
-        let sorted = export::SortedStream::new(stream)?;
-        let columns = sorted.column_indices(export::Columns::TagsAndPackets);
-        let head = sorted
-            .batch()
-            .project(&columns)?
-            .slice(0, rows.min(SHOWN_ROWS));
-        Ok(arrow::util::pretty::pretty_format_batches(&[head])?.to_string())
-    })()
-    .with_context(|| format!("cannot print output `{name}`"))?;
     say!("{table}")?;
-    if rows > SHOWN_ROWS {
+    let shown = SHOWN_ROWS as u64;
+    if rows > shown {
         say!(
             "… {} more rows (write them all with --out DIR)",
-            rows - SHOWN_ROWS
+            rows - shown
         )?;
     }
     Ok(())

@@ -31,7 +31,7 @@ impl Driver<'_> {
         self.interrupts
             .on_first(move |_| flag.store(true, std::sync::atomic::Ordering::SeqCst));
         let (stats, failure, streams) = std::thread::scope(|scope| {
-            let (store, outputs) = (self.store.clone(), self.outputs.clone());
+            let (store, outputs) = (self.store.clone(), self.outputs.names().to_vec());
             let (bar, cancel, shared) = (self.bar.clone(), &cancel, &shared);
             let worker =
                 scope.spawn(move || sync_worker(file, store, outputs, cancel, shared, &bar));
@@ -102,7 +102,14 @@ impl Driver<'_> {
                     note: FailureNote { node, reason },
                 })
             }
-            (None, Some(streams)) => Ok(Ended::Completed { streams, stats }),
+            (None, Some(streams)) => {
+                for (index, name) in self.outputs.names().to_vec().iter().enumerate() {
+                    for batch in streams.get(name).map(Stream::batches).unwrap_or_default() {
+                        self.outputs.push(index, batch)?;
+                    }
+                }
+                Ok(Ended::Completed { stats })
+            }
             (None, None) => Err(Failure::Failed("the run ended without its outputs".into())),
         }
     }
