@@ -3,9 +3,10 @@
 //!
 //! Both work on the fields of the node's role and never wait: an empty feed, a file
 //! source whose next batch is not read yet, or a full subscriber channel is reported to
-//! the node actor, which polls again later. A file source is read on its own thread
-//! ([`read_ahead`]), started at its first pull, one batch ahead. This module must never
-//! block, reorder rows, nor send anything to an actor.
+//! the node actor, which polls again later (a file source's reader wakes it instead).
+//! A file source is read on its own thread ([`read_ahead`]), started at its first pull,
+//! one batch ahead. This module must never block, reorder rows, nor send anything to
+//! an actor.
 
 use std::collections::VecDeque;
 
@@ -56,7 +57,15 @@ pub(crate) enum SourceStep {
 
 /// The next batch of a source, of at most `max` rows (the rest stays in the source, or
 /// in its file, until credit allows).
-pub(crate) fn next_source_batch(rows: &mut SourceRows, max: usize) -> SourceStep {
+///
+/// A file source's thread is started at the first call, with the `wake` it calls after
+/// each batch it sends and when it ends: a file source that answered
+/// [`SourceStep::Wait`] needs no polling.
+pub(crate) fn next_source_batch(
+    rows: &mut SourceRows,
+    max: usize,
+    wake: impl FnOnce() -> Box<dyn Fn() + Send>,
+) -> SourceStep {
     let received = match rows {
         SourceRows::Memory(reader) => {
             return match reader.next_batch(max) {
@@ -68,7 +77,7 @@ pub(crate) fn next_source_batch(rows: &mut SourceRows, max: usize) -> SourceStep
         SourceRows::Fed(rx) => rx.try_recv().map(Ok),
         SourceRows::File { reader, read } => {
             if let Some(reader) = reader.take() {
-                match read_ahead(reader, max) {
+                match read_ahead(reader, max, wake()) {
                     Ok(rx) => *read = Some(rx),
                     Err(e) => return SourceStep::Failed(e.to_string()),
                 }

@@ -11,7 +11,8 @@
 //!   in flight to a consumer.
 //! - supervisor → node: [`Start`] once every actor is wired, urgent [`Stop`].
 //! - worker pool → function node: [`JobDone`], [`PoolFailed`].
-//! - node → itself: [`Drain`], [`FunctionStep`].
+//! - node → itself: [`Drain`], [`FunctionStep`]; a file source's reader thread → its
+//!   node: [`SourceReady`].
 //! - node → supervisor ([`SupervisorLink`]): [`NodeEnded`], [`NodeFailed`],
 //!   [`PacketsFailed`], [`StoreWrites`], [`Collected`].
 //! - store writer → supervisor: [`Flushed`]; the caller's handle → supervisor:
@@ -86,6 +87,11 @@ pub(crate) struct PoolFailed {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Drain;
+
+/// From a file source's reader thread: a batch was read (or the reading ended).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct SourceReady;
 
 /// Self-message: hand out what the function node completed since the last step.
 #[derive(Message)]

@@ -36,12 +36,12 @@ use orcapod::model::StreamSchema;
 use orcapod::pipeline::OperatorLog;
 
 use crate::edges::{InEdge, Inputs, OutEdge, Outputs};
-use crate::endpoints::{forward, next_source_batch, SourceStep};
+use crate::endpoints::{forward, next_source_batch, SourceRows, SourceStep};
 use crate::function_role;
 use crate::jitter::Jitter;
 use crate::messages::{
     Collected, Credit, Drain, FunctionStep, Input, JobDone, NodeEnded, NodeFailed, PacketsFailed,
-    PoolFailed, Start, Stop, StoreWrites, SupervisorLink,
+    PoolFailed, SourceReady, Start, Stop, StoreWrites, SupervisorLink,
 };
 use crate::node_setup::{ActorConfig, Behavior, NodeSetup};
 use crate::progress::Progress;
@@ -337,7 +337,11 @@ impl NodeActor {
             return false;
         }
         let max = self.config.max_batch_rows.max(1);
-        match next_source_batch(rows, max) {
+        let polled = matches!(rows, SourceRows::Fed(_));
+        let address = ctx.address();
+        let wake =
+            move || -> Box<dyn Fn() + Send> { Box::new(move || address.do_send(SourceReady)) };
+        match next_source_batch(rows, max, wake) {
             SourceStep::Batch(batch) => {
                 if batch.schema().fields() != self.schema.arrow().fields() {
                     self.fail(
@@ -348,8 +352,11 @@ impl NodeActor {
                 }
                 self.emit(vec![batch]);
             }
+            // A feed is polled; a file's reader thread sends `SourceReady`.
             SourceStep::Wait => {
-                ctx.run_later(POLL_INTERVAL, |actor, ctx| actor.after_progress(ctx));
+                if polled {
+                    ctx.run_later(POLL_INTERVAL, |actor, ctx| actor.after_progress(ctx));
+                }
                 return false;
             }
             SourceStep::Exhausted => {
@@ -572,5 +579,13 @@ impl Handler<Drain> for NodeActor {
 
     fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) {
         self.drain(ctx);
+    }
+}
+
+impl Handler<SourceReady> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, _: SourceReady, ctx: &mut Context<Self>) {
+        self.after_progress(ctx);
     }
 }
