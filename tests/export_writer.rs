@@ -135,6 +135,58 @@ fn spilled_outputs_of_several_chunks_are_byte_identical() {
     );
 }
 
+/// `stream`'s rows in the canonical order, in batches of `batch_rows`.
+fn sorted_rows(stream: &Stream, batch_rows: usize) -> Vec<RecordBatch> {
+    let sorted = SortedStream::new(stream).unwrap();
+    let all = sorted.batch();
+    (0..all.num_rows())
+        .step_by(batch_rows)
+        .map(|start| all.slice(start, batch_rows.min(all.num_rows() - start)))
+        .collect()
+}
+
+/// Rows that come in order are written as they come (no sort); a row out of order
+/// later on turns what was written into a run merged with the rest. The files are the
+/// bytes of the in-memory sort either way, and nothing temporary is left (`written`
+/// checks). The first column has about 200 rows per value, so batches begin and end
+/// inside ties, which the order check settles with every column.
+#[test]
+fn rows_in_order_are_written_as_they_come_and_disorder_later_is_merged() {
+    let stream = stream(2 * CHUNK_ROWS + 3_000, 4_000);
+    let in_order = sorted_rows(&stream, 4_000);
+    let schema = stream.schema().clone();
+    for format in [Format::Arrow, Format::Parquet, Format::Csv, Format::Json] {
+        let (want, _) = written(&stream, format, usize::MAX);
+        // All in order, in memory or written as they come (limit 1).
+        for limit in [usize::MAX, 1] {
+            let ordered = Stream::new(schema.clone(), in_order.clone()).unwrap();
+            let (got, runs) = written(&ordered, format, limit);
+            assert!(got == want, "{format}, limit {limit}: rows in order");
+            // With limit 1, one run (appended to batch by batch); unlimited, at most
+            // that one (the slices count their whole batch's memory).
+            assert!(
+                runs == 1 || (limit > 1 && runs == 0),
+                "{format}: {runs} runs"
+            );
+        }
+        // Half in order (written as they come), then the rest scrambled: merged.
+        let first = &in_order[..in_order.len() / 2];
+        let scrambled = Stream::new(schema.clone(), stream.batches().to_vec()).unwrap();
+        let mut batches = first.to_vec();
+        batches.extend(scrambled.batches().iter().cloned());
+        let twice = Stream::new(schema.clone(), batches).unwrap();
+        let (want_twice, _) = written(&twice, format, usize::MAX);
+        for limit in [1, 200 * 1024] {
+            let (got, runs) = written(&twice, format, limit);
+            assert!(runs > 1, "{format}: runs {runs}");
+            assert!(
+                got == want_twice,
+                "{format}, limit {limit}: order broken midway"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_failed_or_dropped_writer_leaves_nothing_behind() {
     let stream = stream(3_000, 500);

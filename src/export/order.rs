@@ -27,7 +27,7 @@ use arrow::array::{
 use arrow::buffer::BooleanBuffer;
 use arrow::compute::interleave_record_batch;
 use arrow::datatypes::{DataType, Field, Fields, Float32Type, Float64Type, Schema, SchemaRef};
-use arrow_row::{Row, RowConverter, Rows, SortField};
+use arrow_row::{OwnedRow, RowConverter, Rows, SortField};
 
 use crate::error::{Error, Result};
 use crate::model::Datum;
@@ -37,30 +37,54 @@ use crate::model::Datum;
 pub(super) struct RowOrder {
     width: usize,
     converter: RowConverter,
+    /// The keys of the first column alone (see [`RowOrder::sorted_positions`]).
+    lead: RowConverter,
     /// Columns whose values must be read as `Datum`s first, to fail as that would.
     checked: Vec<usize>,
+}
+
+/// The last row of rows found in order so far ([`RowOrder::continues`]).
+#[derive(Debug, Default)]
+pub(super) struct Tail {
+    last: Option<Last>,
+}
+
+#[derive(Debug)]
+struct Last {
+    /// The keys of its first column.
+    lead: OwnedRow,
+    /// The keys of all its columns.
+    full: OwnedRow,
 }
 
 impl RowOrder {
     /// The order of rows of `schema`.
     pub(super) fn new(schema: &Schema) -> Result<RowOrder> {
         let mut fields = Vec::new();
+        let mut lead = Vec::new();
         let mut checked = Vec::new();
         for (c, field) in schema.fields().iter().enumerate() {
             let data_type = field.data_type();
             if needs_check(data_type) {
                 checked.push(c);
             }
-            if is_float(data_type) {
-                fields.push(SortField::new(DataType::Boolean));
-                fields.push(SortField::new(DataType::Float64));
+            let column_fields = if is_float(data_type) {
+                vec![
+                    SortField::new(DataType::Boolean),
+                    SortField::new(DataType::Float64),
+                ]
             } else {
-                fields.push(SortField::new(key_type(data_type)));
+                vec![SortField::new(key_type(data_type))]
+            };
+            if c == 0 {
+                lead.clone_from(&column_fields);
             }
+            fields.extend(column_fields);
         }
         Ok(RowOrder {
             width: schema.fields().len(),
             converter: RowConverter::new(fields)?,
+            lead: RowConverter::new(lead)?,
             checked,
         })
     }
@@ -68,64 +92,221 @@ impl RowOrder {
     /// The sort keys of `batch`'s rows: comparing two keys (of this order's batches)
     /// compares the rows. Fails as reading a value as a `Datum` would.
     pub(super) fn keys(&self, batch: &RecordBatch) -> Result<Rows> {
+        self.check(batch)?;
+        self.full_keys(batch)
+    }
+
+    /// Fails as reading a value of `batch` as a `Datum` would.
+    fn check(&self, batch: &RecordBatch) -> Result<()> {
         for r in 0..batch.num_rows() {
             for &c in &self.checked {
                 Datum::from_array(batch.column(c).as_ref(), r)?;
             }
         }
-        let mut columns = Vec::with_capacity(self.converter.size());
-        for column in batch.columns() {
-            if is_float(column.data_type()) {
-                let values = as_f64(column);
-                columns.push(is_nan(&values));
-                columns.push(values);
-            } else {
-                columns.push(key_array(column));
-            }
-        }
+        Ok(())
+    }
+
+    /// The keys of every column of `batch` (values not checked).
+    fn full_keys(&self, batch: &RecordBatch) -> Result<Rows> {
+        let columns: Vec<ArrayRef> = batch.columns().iter().flat_map(key_columns).collect();
         Ok(self.converter.convert_columns(&columns)?)
     }
 
     /// Every row of `batches` as (batch, row), in the canonical order; rows with equal
     /// keys in the order they come in `batches`.
+    ///
+    /// The Arrow row format encodes each column so that comparing concatenated keys
+    /// compares the columns one after the other. So rows are first sorted by the keys of
+    /// the first column alone, and only rows that tie on it get the keys of every column,
+    /// to order them among themselves: when the first column (usually a tag) tells most
+    /// rows apart, the keys cost a few bytes per row instead of a copy of the output.
+    /// When most rows tie on it, every row gets its whole key at once.
     pub(super) fn sorted_positions(&self, batches: &[RecordBatch]) -> Result<Vec<(usize, usize)>> {
         if self.width == 0 {
             // No columns: every row is the same row.
             return Ok(positions(batches).collect());
         }
+        for batch in batches {
+            self.check(batch)?;
+        }
         let keys = batches
             .iter()
-            .map(|b| self.keys(b))
+            .map(|b| self.lead_keys(b))
             .collect::<Result<Vec<_>>>()?;
-        let mut keyed: Vec<Keyed<'_>> = positions(batches)
-            .map(|(b, r)| {
-                let key = keys[b].row(r);
-                (prefix(key.as_ref()), key, b, r)
-            })
+        let mut order = sorted_by_keys(batches, &keys);
+        if self.width == 1 {
+            return Ok(order);
+        }
+        let ties = ties(&order, &keys);
+        if ties.rows > order.len() / 2 {
+            let keys = batches
+                .iter()
+                .map(|b| self.full_keys(b))
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(sorted_by_keys(batches, &keys));
+        }
+        self.order_ties(batches, &mut order, &ties)?;
+        Ok(order)
+    }
+
+    /// Orders each run of `order` that ties on the first column by every column's keys,
+    /// keeping the arrival order of rows whose keys are equal.
+    fn order_ties(
+        &self,
+        batches: &[RecordBatch],
+        order: &mut [(usize, usize)],
+        ties: &Ties,
+    ) -> Result<()> {
+        if ties.runs.is_empty() {
+            return Ok(());
+        }
+        let tied: Vec<(usize, usize)> = ties
+            .runs
+            .iter()
+            .flat_map(|run| order[run.clone()].iter().copied())
             .collect();
-        keyed.sort_unstable_by(compare_keyed);
-        Ok(keyed.into_iter().map(|(_, _, b, r)| (b, r)).collect())
+        let tied_rows = take_rows(&batches[0].schema(), batches, &tied)?;
+        let keys = self.full_keys(&tied_rows)?;
+        let mut at = 0;
+        for run in &ties.runs {
+            // Rows of a run are in arrival order (the first sort breaks ties by
+            // position), so their index in `tied` breaks ties of whole keys.
+            let mut indices: Vec<usize> = (at..at + run.len()).collect();
+            indices.sort_by(|&x, &y| keys.row(x).cmp(&keys.row(y)).then(x.cmp(&y)));
+            for (slot, i) in run.clone().zip(indices) {
+                order[slot] = tied[i];
+            }
+            at += run.len();
+        }
+        Ok(())
+    }
+
+    /// Whether the rows of `batch`, coming after the rows whose last is `tail`, are in
+    /// the canonical order (rows equal in every column count as in order: they keep
+    /// their arrival order anyway); if so, `tail` becomes `batch`'s last row. Checks the
+    /// values as [`RowOrder::sorted_positions`] does.
+    ///
+    /// Like the sort, this compares the first column's keys, and every column's keys
+    /// only where the first column ties.
+    pub(super) fn continues(&self, tail: &mut Tail, batch: &RecordBatch) -> Result<bool> {
+        self.check(batch)?;
+        let rows = batch.num_rows();
+        if self.width == 0 || rows == 0 {
+            return Ok(true);
+        }
+        let lead = self.lead_keys(batch)?;
+        if let Some(last) = &tail.last {
+            let in_order = match last.lead.row().cmp(&lead.row(0)) {
+                Ordering::Less => true,
+                Ordering::Greater => false,
+                Ordering::Equal => last.full.row() <= self.full_keys(&batch.slice(0, 1))?.row(0),
+            };
+            if !in_order {
+                return Ok(false);
+            }
+        }
+        let mut full: Option<Rows> = None;
+        for r in 1..rows {
+            match lead.row(r - 1).cmp(&lead.row(r)) {
+                Ordering::Less => {}
+                Ordering::Greater => return Ok(false),
+                Ordering::Equal => {
+                    let full = match &mut full {
+                        Some(full) => full,
+                        None => full.insert(self.full_keys(batch)?),
+                    };
+                    if full.row(r - 1) > full.row(r) {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        tail.last = Some(Last {
+            lead: lead.row(rows - 1).owned(),
+            full: self.full_keys(&batch.slice(rows - 1, 1))?.row(0).owned(),
+        });
+        Ok(true)
+    }
+
+    /// The keys of `batch`'s first column (of every column, when there is one).
+    fn lead_keys(&self, batch: &RecordBatch) -> Result<Rows> {
+        let lead = if self.width == 1 {
+            &self.converter
+        } else {
+            &self.lead
+        };
+        Ok(lead.convert_columns(&key_columns(batch.column(0)))?)
     }
 }
 
-/// A row's key with its first bytes as a number (to compare most rows without a call to
-/// `memcmp`), and its (batch, row).
-type Keyed<'a> = (u64, Row<'a>, usize, usize);
-
-/// The first 8 bytes of a key, big-endian, zero-padded: keys whose prefixes differ
-/// compare as their prefixes do (a padding zero sorts like the end of a shorter key).
-fn prefix(key: &[u8]) -> u64 {
-    let mut bytes = [0u8; 8];
-    let n = key.len().min(8);
-    bytes[..n].copy_from_slice(&key[..n]);
-    u64::from_be_bytes(bytes)
+/// Every row of `batches` as (batch, row), sorted by `keys` (one `Rows` per batch), rows
+/// with equal keys in arrival order.
+fn sorted_by_keys(batches: &[RecordBatch], keys: &[Rows]) -> Vec<(usize, usize)> {
+    let mut keyed: Vec<Keyed> = positions(batches)
+        .map(|(b, r)| (prefix(keys[b].row(r).as_ref()), b as u32, r as u32))
+        .collect();
+    let key = |&(_, b, r): &Keyed| keys[b as usize].row(r as usize);
+    keyed.sort_unstable_by(|x, y| {
+        x.0.cmp(&y.0)
+            .then_with(|| key(x).cmp(&key(y)))
+            .then((x.1, x.2).cmp(&(y.1, y.2)))
+    });
+    keyed
+        .into_iter()
+        .map(|(_, b, r)| (b as usize, r as usize))
+        .collect()
 }
 
-/// Keys, then arrival position: a total order equal to a stable sort by keys.
-fn compare_keyed(x: &Keyed<'_>, y: &Keyed<'_>) -> Ordering {
-    x.0.cmp(&y.0)
-        .then_with(|| x.1.cmp(&y.1))
-        .then((x.2, x.3).cmp(&(y.2, y.3)))
+/// The runs of rows of a sorted order whose keys are equal (runs of one row left out).
+struct Ties {
+    runs: Vec<std::ops::Range<usize>>,
+    /// Rows in all runs.
+    rows: usize,
+}
+
+fn ties(order: &[(usize, usize)], keys: &[Rows]) -> Ties {
+    let key = |i: usize| {
+        let (b, r) = order[i];
+        keys[b].row(r)
+    };
+    let mut runs = Vec::new();
+    let mut rows = 0;
+    let mut start = 0;
+    for i in 1..=order.len() {
+        if i == order.len() || key(i) != key(start) {
+            if i - start > 1 {
+                runs.push(start..i);
+                rows += i - start;
+            }
+            start = i;
+        }
+    }
+    Ties { runs, rows }
+}
+
+/// A column's sort key arrays: a float column gives two (is NaN, value as `f64`), any
+/// other column one (of [`key_type`]).
+fn key_columns(column: &ArrayRef) -> Vec<ArrayRef> {
+    if is_float(column.data_type()) {
+        let values = as_f64(column);
+        vec![is_nan(&values), values]
+    } else {
+        vec![key_array(column)]
+    }
+}
+
+/// A row's key's first bytes as a number (to compare most rows without a call to
+/// `memcmp`; the whole key of an integer column fits), and its batch and row: a third
+/// of the size of a tuple that holds the key itself.
+type Keyed = (u128, u32, u32);
+
+/// The first 16 bytes of a key, big-endian, zero-padded: keys whose prefixes differ
+/// compare as their prefixes do (a padding zero sorts like the end of a shorter key).
+fn prefix(key: &[u8]) -> u128 {
+    let mut bytes = [0u8; 16];
+    let n = key.len().min(16);
+    bytes[..n].copy_from_slice(&key[..n]);
+    u128::from_be_bytes(bytes)
 }
 
 /// (batch, row) of every row of `batches`, in order.

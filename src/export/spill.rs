@@ -76,6 +76,14 @@ pub(super) struct RunWriter {
     writer: StreamWriter<BufWriter<File>>,
 }
 
+impl std::fmt::Debug for RunWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunWriter")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
 impl RunWriter {
     /// Appends `batch` to the run.
     pub(super) fn write(&mut self, batch: &RecordBatch) -> Result<()> {

@@ -8,6 +8,15 @@
 //! writers give for the same rows. This module never holds the sorted output whole when
 //! it spilled, and never leaves a temporary file or directory behind.
 //!
+//! Rows that arrive already in the canonical order (a source read in the order of its
+//! tags, through operators that keep it) need no sort: while every row so far is in
+//! order, at most [`ORDERED_BUFFER`] bytes are buffered, then written as they are to the
+//! files (their temporary files) and to one sorted run beside them. Memory then stays
+//! flat whatever the size of the output, and `finish` has only the last rows to write.
+//! The first row out of order abandons the files begun (their temporary files are
+//! removed) and ends the run, which is then merged with the others like any spilled
+//! run: the run is what makes that possible, since the files cannot be read back.
+//!
 //! [`SortedStream`]: super::SortedStream
 
 use std::fs;
@@ -19,14 +28,14 @@ use arrow::array::RecordBatch;
 use super::check_output_name;
 use super::format::Format;
 use super::merge::merge_runs;
-use super::order::{check_fields, take_rows, RowOrder};
+use super::order::{check_fields, take_rows, RowOrder, Tail};
 use super::sinks::Sinks;
-use super::spill::{RunReader, SpillDir};
+use super::spill::{RunReader, RunWriter, SpillDir};
 use crate::error::{Error, Result};
 use crate::model::StreamSchema;
 
-/// The memory an output's buffered rows may take before they spill: 512 MiB.
-pub const DEFAULT_MEMORY_LIMIT: usize = 512 * 1024 * 1024;
+/// The memory an output's buffered rows may take before they spill: 256 MiB.
+pub const DEFAULT_MEMORY_LIMIT: usize = 256 * 1024 * 1024;
 
 /// Rows per batch of sorted rows handed on (to the files, or to a run).
 const SORTED_ROWS: usize = 8192;
@@ -34,10 +43,13 @@ const SORTED_ROWS: usize = 8192;
 /// At most this many runs are merged at once; more are first merged into longer runs.
 const MAX_MERGE_WIDTH: usize = 64;
 
+/// While every row is in order, the buffer is appended to the ordered run when it holds
+/// more than this (or than the memory limit, if smaller): 16 MiB.
+const ORDERED_BUFFER: usize = 16 * 1024 * 1024;
+
 /// A streaming, memory-bounded writer of one output: batches in any order and sizes in,
 /// the files of a [`Format`] out, byte-identical whatever the memory limit (see the
 /// [export module docs](super)).
-#[derive(Debug)]
 pub struct OutputWriter {
     dir: PathBuf,
     name: String,
@@ -50,6 +62,27 @@ pub struct OutputWriter {
     rows: u64,
     spill: Option<SpillDir>,
     runs: Vec<PathBuf>,
+    /// Every row so far came in the canonical order, the last one being `tail`.
+    ordered: bool,
+    tail: Tail,
+    /// The run rows in order are appended to (while `ordered`).
+    ordered_run: Option<RunWriter>,
+    /// The files, begun with the rows in order (while `ordered`).
+    live: Option<Sinks>,
+}
+
+impl std::fmt::Debug for OutputWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputWriter")
+            .field("dir", &self.dir)
+            .field("name", &self.name)
+            .field("format", &self.format)
+            .field("memory_limit", &self.memory_limit)
+            .field("rows", &self.rows)
+            .field("spilled_runs", &self.spilled_runs())
+            .field("ordered", &self.ordered)
+            .finish_non_exhaustive()
+    }
 }
 
 impl OutputWriter {
@@ -81,6 +114,10 @@ impl OutputWriter {
             rows: 0,
             spill: None,
             runs: Vec::new(),
+            ordered: true,
+            tail: Tail::default(),
+            ordered_run: None,
+            live: None,
         })
     }
 
@@ -92,10 +129,62 @@ impl OutputWriter {
             return Ok(());
         }
         self.rows += batch.num_rows() as u64;
+        if self.ordered {
+            if self.order.continues(&mut self.tail, batch)? {
+                self.buffered_bytes += batch.get_array_memory_size();
+                self.buffer.push(batch.clone());
+                if self.buffered_bytes > self.memory_limit.min(ORDERED_BUFFER) {
+                    self.append_ordered()?;
+                }
+                return Ok(());
+            }
+            self.end_ordered()?;
+        }
         self.buffered_bytes += batch.get_array_memory_size();
         self.buffer.push(batch.clone());
         if self.buffered_bytes > self.memory_limit {
             self.spill_buffer()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffer (rows in order) to the files and appends it to the ordered run.
+    fn append_ordered(&mut self) -> Result<()> {
+        if self.live.is_none() {
+            let spill = match &mut self.spill {
+                Some(spill) => spill,
+                None => self.spill.insert(SpillDir::create(&self.dir, &self.name)?),
+            };
+            self.ordered_run = Some(spill.start_run(self.schema.arrow())?);
+            self.live = Some(Sinks::create(
+                &self.dir,
+                &self.name,
+                &self.schema,
+                self.format,
+            )?);
+        }
+        let (Some(run), Some(live)) = (&mut self.ordered_run, &mut self.live) else {
+            unreachable!("both begun above");
+        };
+        for batch in self.buffer.drain(..) {
+            run.write(&batch)?;
+            live.write(&batch)?;
+        }
+        self.buffered_bytes = 0;
+        Ok(())
+    }
+
+    /// A row came out of order: the files begun are abandoned, and the rows so far
+    /// become the first run (if they were appended to one), to be merged with the rest.
+    fn end_ordered(&mut self) -> Result<()> {
+        self.ordered = false;
+        self.live = None;
+        if let Some(mut run) = self.ordered_run.take() {
+            for batch in self.buffer.drain(..) {
+                run.write(&batch)?;
+            }
+            self.buffered_bytes = 0;
+            self.runs.push(run.finish()?);
         }
         Ok(())
     }
@@ -107,12 +196,24 @@ impl OutputWriter {
 
     /// Sorted runs spilled to disk so far.
     pub fn spilled_runs(&self) -> usize {
-        self.runs.len()
+        self.runs.len() + usize::from(self.ordered_run.is_some())
     }
 
     /// Writes the files (see the [module docs](super)); returns their paths, in the
     /// order of [`Format::files`]. The spill directory is removed in any case.
     pub fn finish(mut self) -> Result<Vec<PathBuf>> {
+        if self.ordered {
+            // The run was only there in case a row came out of order.
+            drop(self.ordered_run.take());
+            let mut sinks = match self.live.take() {
+                Some(sinks) => sinks,
+                None => Sinks::create(&self.dir, &self.name, &self.schema, self.format)?,
+            };
+            for batch in &self.buffer {
+                sinks.write(batch)?;
+            }
+            return sinks.finish();
+        }
         if self.runs.is_empty() {
             let positions = self.order.sorted_positions(&self.buffer)?;
             let mut sinks = Sinks::create(&self.dir, &self.name, &self.schema, self.format)?;

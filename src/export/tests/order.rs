@@ -59,3 +59,37 @@ fn a_schema_without_columns_keeps_every_row() {
         [(0, 0), (0, 1), (0, 2)]
     );
 }
+
+/// Rows that tie on the first column, in a few of many rows: only they get whole keys
+/// (`RowOrder::sorted_positions`'s second step), and they must end up as the per-value
+/// sort puts them, equal rows in arrival order.
+#[test]
+fn rows_tied_on_the_first_column_are_ordered_by_the_rest() {
+    use arrow::array::{Float64Array, Int64Array, StringArray};
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, true),
+        Field::new("x", DataType::Float64, true),
+        Field::new("s", DataType::Utf8, true),
+    ]));
+    let batch = |from: i64| {
+        let k: Vec<Option<i64>> = (from..from + 300)
+            .map(|i| (i % 97 != 0).then_some(if i % 10 == 0 { i / 10 % 7 } else { -i }))
+            .collect();
+        let x: Vec<Option<f64>> = (from..from + 300)
+            .map(|i| [Some(f64::NAN), None, Some(-0.0), Some(0.0), Some(1.5)][(i % 5) as usize])
+            .collect();
+        let s: Vec<Option<String>> = (from..from + 300)
+            .map(|i| (i % 3 != 0).then(|| format!("v{}", (i * 7) % 4)))
+            .collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(k)),
+            Arc::new(Float64Array::from(x)),
+            Arc::new(StringArray::from(s)),
+        ];
+        RecordBatch::try_new(schema.clone(), columns).unwrap()
+    };
+    let batches = [batch(0), batch(300), batch(600)];
+    let order = RowOrder::new(&schema).unwrap();
+    let got = order.sorted_positions(&batches).unwrap();
+    assert_eq!(got, oracle_positions(&batches).unwrap());
+}

@@ -79,8 +79,10 @@ proptest! {
         for format in [Format::Csv, Format::Json, Format::Arrow, Format::Parquet] {
             let (in_memory, runs) = written(&stream, format, usize::MAX);
             prop_assert_eq!(runs, 0);
+            // Every batch spills (as its own run, or appended to the run of rows that
+            // came in order).
             let (spilled, runs) = written(&stream, format, 1);
-            prop_assert_eq!(runs, stream.batches().len());
+            prop_assert_eq!(runs > 0, stream.batches().iter().any(|b| b.num_rows() > 0));
             prop_assert_eq!(&in_memory, &spilled);
             let want: Vec<Vec<u8>> = match format {
                 Format::Csv => [Columns::TagsAndPackets, Columns::AllInfo]

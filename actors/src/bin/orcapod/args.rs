@@ -30,7 +30,7 @@ pub struct RunArgs {
     /// How much memory `--out` may use to sort each output; beyond it, sorted runs are
     /// spilled to a temporary directory inside `--out` and merged at the end. A number
     /// of bytes, or with a suffix K, M or G (powers of 1024).
-    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
     pub memory_limit: usize,
 }
 

@@ -26,7 +26,8 @@ pub const SHOWN_ROWS: usize = 20;
 
 /// What receives the rows of one output.
 enum Sink {
-    Files(OutputWriter),
+    /// Boxed: a writer is much larger than the other sinks.
+    Files(Box<OutputWriter>),
     Preview(Preview),
     Count(u64),
 }
@@ -55,12 +56,12 @@ impl Outputs {
         for name in &names {
             let schema = output_schema(file, name)?;
             let sink = match &args.out {
-                Some(dir) => Sink::Files(
+                Some(dir) => Sink::Files(Box::new(
                     OutputWriter::new(dir, name, schema, format(args.format), args.memory_limit)
                         .map_err(|e| {
                             Failure::Failed(format!("cannot write output `{name}`: {e}"))
                         })?,
-                ),
+                )),
                 None if args.quiet => Sink::Count(0),
                 None => {
                     Sink::Preview(Preview::new(schema, SHOWN_ROWS).map_err(|e| {
