@@ -20,6 +20,7 @@ use arrow_row::{RowConverter, Rows, SortField};
 
 use super::index::{KeyHash, KeyIndex, ShortKey, NONE};
 use super::int_index::IntKeyIndex;
+use super::stored::{gather_text, StoredBatch};
 use crate::error::{Error, Result};
 use crate::model::StreamSchema;
 use crate::operator::keys::key_hash;
@@ -52,8 +53,9 @@ pub(super) type ColumnSource = (Side, usize);
 /// The rows one side of a symmetric hash join has seen, indexed by join key.
 #[derive(Default)]
 struct SideState {
-    /// Stored batches (only while the other side may still send rows).
-    batches: Vec<RecordBatch>,
+    /// Stored batches (only while the other side may still send rows), their
+    /// provenance text held compactly.
+    batches: Vec<StoredBatch>,
     /// The encoded keys of each stored batch (only with [`KeyEncoding::Rows`]).
     keys: Vec<Rows>,
     /// The number of the first row of each stored batch in the [`IntKeyIndex`] (only
@@ -205,7 +207,7 @@ impl HashJoinCore {
         };
         if keep {
             let this = &mut self.sides[side.index()];
-            this.batches.push(batch);
+            this.batches.push(StoredBatch::new(&batch));
             if let Some(rows) = rows {
                 this.keys.push(rows);
             }
@@ -318,17 +320,28 @@ impl HashJoinCore {
             .map(|&(from, column)| {
                 if from == side {
                     Ok(take(batch.column(column).as_ref(), &take_indices, None)?)
-                } else if used.len() == 1 {
-                    let source = other.batches[used[0] as usize].column(column);
-                    let rows =
-                        UInt32Array::from_iter_values(other_indices.iter().map(|&(_, r)| r as u32));
-                    Ok(take(source.as_ref(), &rows, None)?)
                 } else {
-                    let arrays: Vec<&dyn Array> = used
+                    let stored: Vec<&StoredBatch> =
+                        used.iter().map(|&b| &other.batches[b as usize]).collect();
+                    let plain: Option<Vec<&dyn Array>> = stored
                         .iter()
-                        .map(|&b| other.batches[b as usize].column(column).as_ref())
+                        .map(|s| s.plain(column).map(|a| a.as_ref()))
                         .collect();
-                    Ok(interleave(&arrays, &other_indices)?)
+                    match plain.as_deref() {
+                        Some([only]) => {
+                            let rows = UInt32Array::from_iter_values(
+                                other_indices.iter().map(|&(_, r)| r as u32),
+                            );
+                            Ok(take(*only, &rows, None)?)
+                        }
+                        Some(arrays) => Ok(interleave(arrays, &other_indices)?),
+                        None => Ok(gather_text(
+                            &stored,
+                            column,
+                            stored[0].data_type(column),
+                            &other_indices,
+                        )),
+                    }
                 }
             })
             .collect()

@@ -24,6 +24,7 @@
 //! The parts, from the bottom up:
 //! - `index`: the byte-keyed index (encoded key → chains of stored rows per side);
 //! - `int_index`: the index of a join on one integer key column;
+//! - `stored`: the rows a side keeps, their provenance text held compactly;
 //! - `engine`: the binary symmetric hash join over batches, on either index;
 //! - `plan`: what the inputs allow and the order of the output columns;
 //! - `chain`: [`Join`], a chain of binary joins;
@@ -35,6 +36,7 @@ mod index;
 mod int_index;
 mod merge_join;
 mod plan;
+mod stored;
 #[cfg(test)]
 mod tests;
 
