@@ -69,23 +69,24 @@ impl Server {
         let path = socket_path(db);
         remove_stale_socket(&path);
         let listener = UnixListener::bind(&path)?;
-        listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
+        // `accept` blocks: dropping the server sets `stop`, then connects once to wake
+        // it, so the run neither polls nor waits for a poll to end.
         let thread = std::thread::Builder::new()
             .name("orcapod-show-server".to_string())
-            .spawn(move || {
-                while !stopped.load(Ordering::SeqCst) {
-                    match listener.accept() {
-                        Ok((stream, _)) => {
-                            // A broken connection concerns only the one who asked.
-                            let _ = answer(stream, &store, &pipeline);
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            std::thread::sleep(Duration::from_millis(20));
-                        }
-                        Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            .spawn(move || loop {
+                let accepted = listener.accept();
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                match accepted {
+                    // A broken connection concerns only the one who asked.
+                    Ok((stream, _)) => {
+                        let _ = answer(stream, &store, &pipeline);
                     }
+                    // Out of descriptors, say: try again a little later.
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
             })?;
         Ok(Server {
@@ -105,7 +106,11 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            // Wakes the blocked `accept`; if even that fails, the thread is left to end
+            // with the process rather than waited for.
+            if UnixStream::connect(&self.path).is_ok() {
+                let _ = thread.join();
+            }
         }
         let _ = std::fs::remove_file(&self.path);
     }

@@ -15,6 +15,12 @@ use crate::live::FailureNote;
 
 /// How many batches an output's channel holds before the pipeline waits for the driver.
 const OUTPUT_CHANNEL_BATCHES: usize = 16;
+/// Rows per message between the nodes of a run (the runtime's default is 1024): at
+/// millions of rows, eight times fewer messages, file reads and output batches cost
+/// less per row, for up to 8192 rows read before the first ones move on.
+const BATCH_ROWS: usize = 8192;
+/// Rows in flight from a node to each consumer: four batches, as the runtime's default.
+const WINDOW_ROWS: usize = 4 * BATCH_ROWS;
 /// No deadline, in practice: the final draining takes whatever is left.
 const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -24,6 +30,8 @@ impl Driver<'_> {
         let runtime = Runtime::new().context("cannot start the actor runtime")?;
         // The outputs stream to the driver as they are produced; none is collected whole.
         let mut options = RunOptions::default()
+            .max_batch_rows(BATCH_ROWS)
+            .window_rows(WINDOW_ROWS)
             .outputs(Vec::<String>::new())
             .on_error(file.on_error())
             .store(self.store.clone())
