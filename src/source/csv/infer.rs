@@ -16,13 +16,28 @@ use crate::source::warning::{SourceWarning, WarningKind};
 /// A value a warning may name: as written, its line, and whether its row repeats the
 /// header row.
 #[derive(Debug, Clone)]
-struct Example {
+pub(super) struct Example {
     value: String,
     line: u64,
     repeats_header: bool,
 }
 
 impl Example {
+    /// Field `index` of a record read at `line` (as an editor numbers it), whose fields
+    /// are `fields`, of a file whose header is `names`.
+    pub(super) fn in_record(
+        fields: &csv::StringRecord,
+        index: usize,
+        line: u64,
+        names: &[String],
+    ) -> Example {
+        Example {
+            value: fields[index].to_string(),
+            line,
+            repeats_header: fields.iter().eq(names.iter().map(String::as_str)),
+        }
+    }
+
     fn of(table: &Table, index: usize, row: usize) -> Example {
         Example {
             value: table.texts[index].value(row).to_string(),
@@ -60,39 +75,44 @@ pub(super) struct Scan {
 impl Scan {
     /// Counts the values of column `index` of a batch of rows.
     pub(super) fn update(&mut self, table: &Table, index: usize) {
-        let example = |row| Some(Example::of(table, index, row));
         for (row, v) in table.texts[index].iter().enumerate() {
-            let v = v.unwrap_or_default();
-            if is_null(v) {
-                self.nulls += 1;
-                continue;
+            self.add(v.unwrap_or_default(), || Example::of(table, index, row));
+        }
+    }
+
+    /// Counts one value; `example` is where it is, asked only for the first value of
+    /// a kind a warning may name.
+    pub(super) fn add(&mut self, v: &str, example: impl Fn() -> Example) {
+        let example = || Some(example());
+        if is_null(v) {
+            self.nulls += 1;
+            return;
+        }
+        self.present += 1;
+        let int = v.parse::<i64>().is_ok();
+        let float = int || v.parse::<f64>().is_ok();
+        self.ints += usize::from(int);
+        if float {
+            self.floats += 1;
+            if self.leading_zero.is_none() && leading_zero(v) {
+                self.leading_zero = example();
             }
-            self.present += 1;
-            let int = v.parse::<i64>().is_ok();
-            let float = int || v.parse::<f64>().is_ok();
-            self.ints += usize::from(int);
-            if float {
-                self.floats += 1;
-                if self.leading_zero.is_none() && leading_zero(v) {
-                    self.leading_zero = example(row);
+            if integer_text(v) {
+                self.integer_texts += 1;
+                if !int && self.beyond_i64.is_none() {
+                    self.beyond_i64 = example();
                 }
-                if integer_text(v) {
-                    self.integer_texts += 1;
-                    if !int && self.beyond_i64.is_none() {
-                        self.beyond_i64 = example(row);
-                    }
-                    if self.inexact.is_none() && !exact_text(v) {
-                        self.inexact = example(row);
-                    }
+                if self.inexact.is_none() && !exact_text(v) {
+                    self.inexact = example();
                 }
-            } else if self.first_not_float.is_none() {
-                self.first_not_float = example(row);
             }
-            if boolean(v).is_some() {
-                self.bools += 1;
-            } else if self.first_not_bool.is_none() {
-                self.first_not_bool = example(row);
-            }
+        } else if self.first_not_float.is_none() {
+            self.first_not_float = example();
+        }
+        if boolean(v).is_some() {
+            self.bools += 1;
+        } else if self.first_not_bool.is_none() {
+            self.first_not_bool = example();
         }
     }
 

@@ -23,7 +23,7 @@ use arrow::array::{ArrayRef, LargeStringArray, LargeStringBuilder, RecordBatch};
 use arrow::datatypes::{Field, Schema};
 
 use self::declared::check_declarable;
-use self::infer::Scan;
+use self::infer::{Example, Scan};
 use self::table::{error_line, record_line, Lines, Table};
 use super::raw::{open_file, RawBatches};
 use super::types::large_type;
@@ -137,6 +137,9 @@ pub(super) fn open_csv(path: &Path, declared: &[Field]) -> Result<(CsvFile, Vec<
     } else {
         let mut scans: Vec<Scan> = names.iter().map(|_| Scan::default()).collect();
         let mut record = csv::StringRecord::new();
+        if declared.iter().all(Option::is_none) {
+            scan_records(&mut reader, &mut record, path, &names, &mut scans)?;
+        }
         while let Some((texts, lines)) =
             read_texts(&mut reader, &mut record, path, &names, SCAN_ROWS)?
         {
@@ -257,6 +260,55 @@ impl RawBatches for CsvBatches {
     }
 }
 
+/// Counts every value of the rest of `reader` into `scans` (one per column), record by
+/// record: the inference pass of a file with no declared column, which needs no arrays.
+fn scan_records(
+    reader: &mut csv::Reader<File>,
+    record: &mut csv::StringRecord,
+    path: &Path,
+    names: &[String],
+    scans: &mut [Scan],
+) -> Result<()> {
+    loop {
+        match reader.read_record(record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(e) => return Err(csv_error(path, error_line(path, &e), e.to_string())),
+        }
+        let (line, byte) = record.position().map_or((0, 0), |p| (p.line(), p.byte()));
+        check_width(record, path, names, line, byte)?;
+        let record = &*record;
+        for (index, (scan, value)) in scans.iter_mut().zip(record.iter()).enumerate() {
+            scan.add(value, || {
+                Example::in_record(record, index, record_line(path, line, byte), names)
+            });
+        }
+    }
+}
+
+/// Fails unless `record` (read at reader `line` and `byte`) has a field per column.
+fn check_width(
+    record: &csv::StringRecord,
+    path: &Path,
+    names: &[String],
+    line: u64,
+    byte: u64,
+) -> Result<()> {
+    if record.len() == names.len() {
+        return Ok(());
+    }
+    Err(csv_error(
+        path,
+        record_line(path, line, byte),
+        format!(
+            "expected {} fields ({}), found {}",
+            names.len(),
+            names.join(", "),
+            record.len()
+        ),
+    ))
+}
+
 /// Parses up to `max_rows` more rows of `reader` into one string array per column, with
 /// where each row starts; `None` at the end of the file.
 fn read_texts(
@@ -277,18 +329,7 @@ fn read_texts(
             Err(e) => return Err(csv_error(path, error_line(path, &e), e.to_string())),
         }
         let (line, byte) = record.position().map_or((0, 0), |p| (p.line(), p.byte()));
-        if record.len() != names.len() {
-            return Err(csv_error(
-                path,
-                record_line(path, line, byte),
-                format!(
-                    "expected {} fields ({}), found {}",
-                    names.len(),
-                    names.join(", "),
-                    record.len()
-                ),
-            ));
-        }
+        check_width(record, path, names, line, byte)?;
         lines.push(row, line, byte);
         for (builder, value) in builders.iter_mut().zip(record.iter()) {
             builder.append_value(value);
