@@ -32,6 +32,12 @@ pub(super) struct Sinks {
     files: Vec<Sink>,
 }
 
+impl std::fmt::Debug for Sinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sinks({} files)", self.files.len())
+    }
+}
+
 impl Sinks {
     /// Creates the temporary files of output `name` in `format` in `dir`.
     pub(super) fn create(

@@ -50,6 +50,7 @@ const ORDERED_BUFFER: usize = 16 * 1024 * 1024;
 /// A streaming, memory-bounded writer of one output: batches in any order and sizes in,
 /// the files of a [`Format`] out, byte-identical whatever the memory limit (see the
 /// [export module docs](super)).
+#[derive(Debug)]
 pub struct OutputWriter {
     dir: PathBuf,
     name: String,
@@ -69,20 +70,6 @@ pub struct OutputWriter {
     ordered_run: Option<RunWriter>,
     /// The files, begun with the rows in order (while `ordered`).
     live: Option<Sinks>,
-}
-
-impl std::fmt::Debug for OutputWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutputWriter")
-            .field("dir", &self.dir)
-            .field("name", &self.name)
-            .field("format", &self.format)
-            .field("memory_limit", &self.memory_limit)
-            .field("rows", &self.rows)
-            .field("spilled_runs", &self.spilled_runs())
-            .field("ordered", &self.ordered)
-            .finish_non_exhaustive()
-    }
 }
 
 impl OutputWriter {
