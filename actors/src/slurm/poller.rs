@@ -1,0 +1,191 @@
+//! [`Poller`]: the one thread of a run that asks Slurm for the state of the run's array
+//! tasks — one `squeue` for all of them per interval, never one call per job.
+//!
+//! It queries only while some node waits for tasks ([`Poller::watch`]), at least
+//! [`MIN_POLL_INTERVAL`](orcapod::function::slurm::poll::MIN_POLL_INTERVAL) apart and
+//! further apart when `squeue` answers slowly ([`PollInterval`]). Each answer is a new
+//! *generation* of the run's task states, which the nodes' Slurm pools wait for
+//! ([`Poller::wait_newer`]). It never submits, cancels nor reads a chunk.
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use orcapod::function::slurm::poll::PollInterval;
+use orcapod::function::slurm::status::{parse_squeue, TaskId, TaskStatus, SQUEUE_FORMAT};
+
+/// One answer of `squeue`: the state of every task of the run it lists.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Snapshot {
+    /// Increases with every query (0: none yet).
+    pub generation: u64,
+    /// The tasks listed; meaningful only when `error` is `None`.
+    pub tasks: Arc<HashMap<TaskId, TaskStatus>>,
+    /// Why the last query failed, if it did.
+    pub error: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    snapshot: Snapshot,
+    watchers: usize,
+    stopped: bool,
+    queries: u64,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    job_name: String,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The status poller of one run (its thread ends when the poller is dropped).
+pub(crate) struct Poller {
+    shared: Arc<Shared>,
+}
+
+/// A node waiting for tasks: the poller queries while one exists.
+pub(crate) struct Watch {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.shared.lock().watchers -= 1;
+    }
+}
+
+impl Poller {
+    /// Starts the poller of the jobs named `job_name`.
+    pub(crate) fn start(job_name: &str) -> std::io::Result<Poller> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+            job_name: job_name.to_string(),
+        });
+        let thread_shared = shared.clone();
+        std::thread::Builder::new()
+            .name("orcapod-slurm-poll".into())
+            .spawn(move || poll_loop(&thread_shared))?;
+        Ok(Poller { shared })
+    }
+
+    /// Marks a node as waiting for tasks until the [`Watch`] is dropped.
+    pub(crate) fn watch(&self) -> Watch {
+        let mut state = self.shared.lock();
+        state.watchers += 1;
+        self.shared.changed.notify_all();
+        Watch {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The first snapshot newer than `generation`, waiting for it at most `wait`; the
+    /// latest one if none came.
+    pub(crate) fn wait_newer(&self, generation: u64, wait: Duration) -> Snapshot {
+        let deadline = Instant::now() + wait;
+        let mut state = self.shared.lock();
+        while state.snapshot.generation <= generation && !state.stopped {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        state.snapshot.clone()
+    }
+
+    /// How many `squeue` queries were made so far.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn queries(&self) -> u64 {
+        self.shared.lock().queries
+    }
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        self.shared.lock().stopped = true;
+        self.shared.changed.notify_all();
+    }
+}
+
+fn poll_loop(shared: &Shared) {
+    let mut interval = PollInterval::default();
+    loop {
+        {
+            let mut state = shared.lock();
+            while state.watchers == 0 && !state.stopped {
+                state = shared
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            if state.stopped {
+                return;
+            }
+        }
+        let started = Instant::now();
+        let answer = query(&shared.job_name);
+        interval.after_query(started.elapsed());
+        {
+            let mut state = shared.lock();
+            state.queries += 1;
+            let generation = state.snapshot.generation + 1;
+            state.snapshot = match answer {
+                Ok(tasks) => Snapshot {
+                    generation,
+                    tasks: Arc::new(tasks),
+                    error: None,
+                },
+                Err(error) => Snapshot {
+                    generation,
+                    tasks: state.snapshot.tasks.clone(),
+                    error: Some(error),
+                },
+            };
+            shared.changed.notify_all();
+            // The interval, unless the run ends first.
+            let deadline = Instant::now() + interval.current();
+            while !state.stopped {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                state = shared
+                    .changed
+                    .wait_timeout(state, deadline - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+        }
+    }
+}
+
+/// One `squeue` for every task of the jobs named `job_name`, ended ones included.
+fn query(job_name: &str) -> Result<HashMap<TaskId, TaskStatus>, String> {
+    let output = Command::new("squeue")
+        .args(["-h", "-r", "-t", "all", "-n", job_name, "-o", SQUEUE_FORMAT])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run squeue: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "squeue failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(parse_squeue(&String::from_utf8_lossy(&output.stdout)))
+}

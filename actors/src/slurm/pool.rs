@@ -1,0 +1,456 @@
+//! [`SlurmPool`]: computes a function node's packets as Slurm job arrays — the Slurm
+//! counterpart of the local [`WorkerPool`](crate::worker_pool::WorkerPool), with the
+//! same interface to the node (jobs in, [`JobDone`] out).
+//!
+//! One thread per node takes the node's jobs, cuts their packets into chunks of
+//! `slurm.chunk` packets (a partial chunk once no job has come for [`LINGER`]), writes
+//! each chunk's requests, and submits the chunks ready with one `sbatch --array` (at
+//! most `slurm.max_tasks` tasks of the node in flight). It then waits for the run's
+//! [`Poller`](super::poller::Poller): after each `squeue` answer it looks for the exit
+//! markers of its chunks, reads every finished chunk back
+//! ([`read_answers`](orcapod::function::slurm::answers::read_answers)) and hands the
+//! results of each job to the node as soon as they form a run from the job's first
+//! packet not yet handed out, so early chunks' results flow on while later ones run. A
+//! task that Slurm ended (FAILED, TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, CANCELLED …)
+//! without an exit marker fails its packets with the state and the tails of its stderr
+//! and Slurm log; a failed packet with retries left goes into a new chunk.
+//!
+//! When the node stops (its actor is gone: the run failed or was interrupted), the
+//! thread cancels the jobs it still waits for (`scancel`) and ends. It never touches the
+//! store nor drives the node's state machine; it only sends the node results.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use orcapod::function::command::{CommandFunction, STDERR_TAIL_BYTES};
+use orcapod::function::slurm::answers::read_answers;
+use orcapod::function::slurm::chunk::{chunk_requests, read_marker, write_requests, ChunkPaths};
+use orcapod::function::slurm::script::{batch_script, sbatch_args};
+use orcapod::function::slurm::status::{parse_sbatch, TaskId, TaskState};
+use orcapod::function::slurm::SlurmSettings;
+use orcapod::function::{FunctionError, Job, PacketFunction, PacketResult};
+
+use super::ledger::{Ledger, PacketRef};
+use super::poller::Snapshot;
+use super::registry;
+use super::SlurmRun;
+use crate::messages::JobDone;
+use crate::worker_pool::PoolNode;
+
+/// A partial chunk is cut once no job has come for this long.
+pub(crate) const LINGER: Duration = Duration::from_millis(200);
+
+/// A task that `squeue` no longer lists (or lists as completed) without an exit marker
+/// fails after this many more answers (the marker may be late on a shared filesystem).
+const MARKER_GRACE_POLLS: u32 = 3;
+
+/// The Slurm executor of one function node.
+pub(crate) struct SlurmPool {
+    jobs: Option<Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SlurmPool {
+    /// Starts the pool of a node running `command` with `settings` (and `retries`), its
+    /// files in `dir` (created here).
+    pub(crate) fn start(
+        run: Arc<SlurmRun>,
+        dir: PathBuf,
+        command: CommandFunction,
+        settings: SlurmSettings,
+        retries: u32,
+        node: PoolNode,
+    ) -> Result<Self, String> {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create the work directory {}: {e}", dir.display()))?;
+        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+        let driver = Driver {
+            run,
+            dir,
+            command,
+            settings,
+            node,
+            jobs: rx,
+            ledger: Ledger::new(retries),
+            outstanding: Vec::new(),
+            next_chunk: 0,
+            next_script: 0,
+            last_job: Instant::now(),
+            generation: 0,
+        };
+        let thread = std::thread::Builder::new()
+            .name("orcapod-slurm".into())
+            .spawn(move || driver.run())
+            .map_err(|e| format!("cannot start the Slurm thread: {e}"))?;
+        Ok(SlurmPool {
+            jobs: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands `jobs` to the pool.
+    pub(crate) fn dispatch(&mut self, jobs: Vec<Job>) {
+        if let Some(tx) = &self.jobs {
+            for job in jobs {
+                let _ = tx.send(job);
+            }
+        }
+    }
+
+    /// Closes the job channel; joins the thread when the node has nothing in flight.
+    pub(crate) fn close(mut self, idle: bool) {
+        self.jobs = None;
+        if idle {
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// A chunk submitted and not yet read back.
+struct Chunk {
+    paths: ChunkPaths,
+    packets: Vec<PacketRef>,
+    task: TaskId,
+    /// Answers of `squeue` since it stopped listing the task as live, without a marker.
+    unmarked: u32,
+}
+
+struct Driver {
+    run: Arc<SlurmRun>,
+    dir: PathBuf,
+    command: CommandFunction,
+    settings: SlurmSettings,
+    node: PoolNode,
+    jobs: Receiver<Job>,
+    ledger: Ledger,
+    outstanding: Vec<Chunk>,
+    next_chunk: u64,
+    next_script: u64,
+    last_job: Instant,
+    generation: u64,
+}
+
+impl Driver {
+    fn run(mut self) {
+        let mut closed = false;
+        loop {
+            if !self.node.connected() {
+                self.cancel();
+                return;
+            }
+            // Take the jobs that came.
+            loop {
+                match self.jobs.try_recv() {
+                    Ok(job) => self.take_job(job),
+                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            self.submit_ready(closed);
+            if self.outstanding.is_empty() {
+                if closed && self.ledger.is_empty() {
+                    return;
+                }
+                if closed {
+                    // Packets wait for room or for their chunk: go on submitting.
+                    std::thread::sleep(LINGER);
+                    continue;
+                }
+                // Packets waiting: linger for more; none: wait for a job (waking up now
+                // and then to see whether the node is still there).
+                let wait = if self.ledger.queued() > 0 {
+                    LINGER
+                } else {
+                    Duration::from_secs(1)
+                };
+                let wait = self.jobs.recv_timeout(wait);
+                match wait {
+                    Ok(job) => self.take_job(job),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => closed = true,
+                }
+                continue;
+            }
+            // Wait for the next answer of squeue (briefly, to take new jobs meanwhile).
+            let _watch = self.run.poller.watch();
+            let snapshot = self.run.poller.wait_newer(self.generation, LINGER);
+            if snapshot.generation > self.generation {
+                self.generation = snapshot.generation;
+                self.check(&snapshot);
+                self.deliver();
+            }
+        }
+    }
+
+    fn take_job(&mut self, job: Job) {
+        self.ledger.add(job);
+        self.last_job = Instant::now();
+    }
+
+    /// Submits the chunks that are ready, as one array, if the node has room.
+    fn submit_ready(&mut self, closed: bool) {
+        let room = self.settings.max_tasks.saturating_sub(self.outstanding.len());
+        let chunk = self.settings.chunk.max(1);
+        let queued = self.ledger.queued();
+        let lingered = closed || self.last_job.elapsed() >= LINGER;
+        let ready = if lingered {
+            queued.div_ceil(chunk)
+        } else {
+            queued / chunk
+        };
+        let count = ready.min(room);
+        if count == 0 {
+            return;
+        }
+        let mut chunks = Vec::with_capacity(count);
+        for _ in 0..count {
+            let packets = self.ledger.take(chunk);
+            let paths = ChunkPaths::new(&self.dir, self.next_chunk);
+            self.next_chunk += 1;
+            chunks.push((paths, packets));
+        }
+        self.submit(chunks);
+    }
+
+    /// Writes the chunks' requests and submits them as one array; packets whose chunk
+    /// cannot be written or submitted fail.
+    fn submit(&mut self, chunks: Vec<(ChunkPaths, Vec<PacketRef>)>) {
+        let protocol = self.command.protocol();
+        let mut written = Vec::with_capacity(chunks.len());
+        for (paths, packets) in chunks {
+            let mut values = Vec::with_capacity(packets.len());
+            let mut unreadable = None;
+            for packet in &packets {
+                match self.ledger.packet(packet) {
+                    Ok(v) => values.push(v),
+                    Err(e) => {
+                        unreadable = Some(e);
+                        break;
+                    }
+                }
+            }
+            let outcome = match unreadable {
+                Some(e) => Err(e),
+                None => write_requests(&paths, &chunk_requests(&values, protocol)).map_err(|e| {
+                    format!(
+                        "cannot write the chunk {}: {e}",
+                        paths.input().display()
+                    )
+                }),
+            };
+            match outcome {
+                Ok(()) => written.push((paths, packets)),
+                Err(message) => self.ledger.fail(&packets, &FunctionError::new(message)),
+            }
+        }
+        if written.is_empty() {
+            return;
+        }
+        match self.sbatch(&written) {
+            Ok(job) => {
+                registry::register(job);
+                for (i, (paths, packets)) in written.into_iter().enumerate() {
+                    self.outstanding.push(Chunk {
+                        paths,
+                        packets,
+                        task: (job, i as u32),
+                        unmarked: 0,
+                    });
+                }
+            }
+            Err(message) => {
+                let error = FunctionError::new(message);
+                for (_, packets) in &written {
+                    self.ledger.fail(packets, &error);
+                }
+            }
+        }
+    }
+
+    /// Runs `sbatch` for the chunks; the job id, or why it failed.
+    fn sbatch(&mut self, chunks: &[(ChunkPaths, Vec<PacketRef>)]) -> Result<u64, String> {
+        let paths: Vec<ChunkPaths> = chunks.iter().map(|(p, _)| p.clone()).collect();
+        let script_text = batch_script(self.command.command(), self.command.working_dir(), &paths);
+        let script = self.dir.join(format!("s{:06}.sh", self.next_script));
+        self.next_script += 1;
+        std::fs::write(&script, script_text)
+            .map_err(|e| format!("cannot write the batch script {}: {e}", script.display()))?;
+        let args = sbatch_args(
+            &self.settings,
+            &self.run.job_name,
+            paths.len(),
+            &self.dir,
+            &script,
+        );
+        let output = Command::new("sbatch")
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run sbatch (is Slurm installed here?): {e}"))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            return Err(format!(
+                "sbatch refused the array ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        parse_sbatch(&stdout)
+            .ok_or_else(|| format!("sbatch printed no job id: `{}`", stdout.trim()))
+    }
+
+    /// Reads back every chunk that finished, by its marker or its state in `snapshot`.
+    fn check(&mut self, snapshot: &Snapshot) {
+        let mut i = 0;
+        while i < self.outstanding.len() {
+            match self.outcome(i, snapshot) {
+                Some(results) => {
+                    let chunk = self.outstanding.swap_remove(i);
+                    self.ledger.settle(&chunk.packets, results);
+                    let job = chunk.task.0;
+                    if !self.outstanding.iter().any(|c| c.task.0 == job) {
+                        registry::unregister(job);
+                    }
+                }
+                None => i += 1,
+            }
+        }
+    }
+
+    /// The results of chunk `i`, if it has finished.
+    fn outcome(&mut self, i: usize, snapshot: &Snapshot) -> Option<Vec<PacketResult>> {
+        let chunk = &mut self.outstanding[i];
+        let n = chunk.packets.len();
+        if let Ok(marker) = std::fs::read_to_string(chunk.paths.exit()) {
+            let stderr = tail(&chunk.paths.error());
+            let status = match read_marker(&marker) {
+                Ok(status) => status,
+                Err(message) => return Some(fail_all(n, message, stderr)),
+            };
+            let out = match std::fs::read(chunk.paths.output()) {
+                Ok(out) => out,
+                Err(e) => {
+                    let message = format!(
+                        "cannot read the answers {}: {e}",
+                        chunk.paths.output().display()
+                    );
+                    return Some(fail_all(n, message, stderr));
+                }
+            };
+            return Some(read_answers(
+                &out,
+                n,
+                self.command.output_schema(),
+                self.command.protocol(),
+                self.command.max_line_bytes(),
+                status,
+                stderr,
+            ));
+        }
+        if snapshot.error.is_some() {
+            return None;
+        }
+        let (job, task) = chunk.task;
+        let status = snapshot.tasks.get(&chunk.task);
+        match status.map(|s| s.kind()) {
+            Some(TaskState::Live) => None,
+            Some(TaskState::Ended) => {
+                let state = status.map(|s| s.describe()).unwrap_or_default();
+                let message = format!("Slurm array task {job}_{task} ended {state}");
+                Some(fail_all(n, message, self.task_tails(i)))
+            }
+            Some(TaskState::Completed) | None => {
+                chunk.unmarked += 1;
+                if chunk.unmarked <= MARKER_GRACE_POLLS {
+                    return None;
+                }
+                let message = match status {
+                    Some(s) => format!(
+                        "Slurm array task {job}_{task} ended {} but wrote no exit marker \
+                         ({}); is the work directory shared with the compute nodes?",
+                        s.describe(),
+                        self.outstanding[i].paths.exit().display()
+                    ),
+                    None => format!(
+                        "Slurm array task {job}_{task} is no longer known to Slurm and wrote \
+                         no exit marker ({}); is the work directory shared with the compute \
+                         nodes?",
+                        self.outstanding[i].paths.exit().display()
+                    ),
+                };
+                Some(fail_all(n, message, self.task_tails(i)))
+            }
+        }
+    }
+
+    /// The tails of chunk `i`'s stderr and of Slurm's log of its task.
+    fn task_tails(&self, i: usize) -> Option<String> {
+        let chunk = &self.outstanding[i];
+        let (job, task) = chunk.task;
+        let log = self.dir.join(format!("slurm-{job}_{task}.log"));
+        let parts: Vec<String> = [tail(&chunk.paths.error()), tail(&log)]
+            .into_iter()
+            .flatten()
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("\n"))
+    }
+
+    /// Hands the node every run of results ready.
+    fn deliver(&mut self) {
+        for (id, completed) in self.ledger.deliveries() {
+            self.node.done.do_send(JobDone { id, completed });
+        }
+    }
+
+    /// Cancels the jobs still waited for.
+    fn cancel(&mut self) {
+        let jobs: BTreeSet<u64> = self.outstanding.iter().map(|c| c.task.0).collect();
+        let jobs: Vec<u64> = jobs.into_iter().collect();
+        if let Err(e) = registry::scancel(&jobs) {
+            eprintln!("warning: {e}");
+        }
+        for job in jobs {
+            registry::unregister(job);
+        }
+        self.outstanding.clear();
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if !self.outstanding.is_empty() {
+            self.cancel();
+        }
+    }
+}
+
+fn fail_all(n: usize, message: String, stderr: Option<String>) -> Vec<PacketResult> {
+    let error = FunctionError {
+        message,
+        stderr,
+        rerun: false,
+    };
+    (0..n).map(|_| Err(error.clone())).collect()
+}
+
+/// The last [`STDERR_TAIL_BYTES`] of a file, if it holds anything.
+fn tail(path: &Path) -> Option<String> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let start = len.saturating_sub(STDERR_TAIL_BYTES as u64);
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
