@@ -41,5 +41,5 @@ pub use clock::{run_id_and_time, wait_unless};
 pub use outcome::{NodeFailure, RunError, RunOutput};
 pub use progress::NodeProgress;
 pub use run_log::record_run;
-pub use slurm::cancel_all_jobs;
 pub use runtime::{run, ErrorPolicy, Interrupter, PipelineHandle, RunOptions, Runtime};
+pub use slurm::cancel_all_jobs;

@@ -44,8 +44,8 @@ use crate::messages::{
     PoolFailed, Start, Stop, StoreWrites, SupervisorLink,
 };
 use crate::node_setup::{ActorConfig, Behavior, NodeSetup};
-use crate::progress::Progress;
 use crate::pools::Pool;
+use crate::progress::Progress;
 use crate::worker_pool::PoolNode;
 
 /// How long a source waits before polling an empty feed (or its file's reader) again,

@@ -53,7 +53,13 @@ impl SlurmRun {
     pub(crate) fn start(work_dir: &Path, run_id: &str) -> Result<SlurmRun, String> {
         let token: String = run_id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         if !work_dir.is_dir() {
             return Err(format!(

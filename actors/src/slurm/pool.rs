@@ -199,7 +199,10 @@ impl Driver {
 
     /// Submits the chunks that are ready, as one array, if the node has room.
     fn submit_ready(&mut self, closed: bool) {
-        let room = self.settings.max_tasks.saturating_sub(self.outstanding.len());
+        let room = self
+            .settings
+            .max_tasks
+            .saturating_sub(self.outstanding.len());
         let chunk = self.settings.chunk.max(1);
         let queued = self.ledger.queued();
         let lingered = closed || self.last_job.elapsed() >= LINGER;
@@ -242,10 +245,7 @@ impl Driver {
             let outcome = match unreadable {
                 Some(e) => Err(e),
                 None => write_requests(&paths, &chunk_requests(&values, protocol)).map_err(|e| {
-                    format!(
-                        "cannot write the chunk {}: {e}",
-                        paths.input().display()
-                    )
+                    format!("cannot write the chunk {}: {e}", paths.input().display())
                 }),
             };
             match outcome {

@@ -193,7 +193,12 @@ mod tests {
 
     #[test]
     fn jsonl_answers_pair_by_position_and_blank_lines_are_ignored() {
-        let r = read("{\"y\":1}\n\n  \n{\"$error\":\"no\"}\n{\"y\":3}", 3, Protocol::Jsonl, 0);
+        let r = read(
+            "{\"y\":1}\n\n  \n{\"$error\":\"no\"}\n{\"y\":3}",
+            3,
+            Protocol::Jsonl,
+            0,
+        );
         assert_eq!(values(&r), [Some(1), None, Some(3)]);
         assert_eq!(messages(&r), ["no"]);
         assert_eq!(r[1].as_ref().unwrap_err().stderr.as_deref(), Some("tail"));
@@ -203,10 +208,16 @@ mod tests {
     fn an_extra_or_stray_line_fails_the_whole_chunk() {
         let r = read("{\"y\":1}\n{\"y\":2}\n{\"y\":3}\n", 2, Protocol::Jsonl, 0);
         assert_eq!(values(&r), [None, None]);
-        assert!(messages(&r)[0].contains("3 answer lines for 2 requests"), "{r:?}");
+        assert!(
+            messages(&r)[0].contains("3 answer lines for 2 requests"),
+            "{r:?}"
+        );
         let r = read("{\"y\":1}\ndebug\n", 2, Protocol::Jsonl, 0);
         assert_eq!(values(&r), [None, None]);
-        assert!(messages(&r)[0].contains("answer line 2 is not an answer"), "{r:?}");
+        assert!(
+            messages(&r)[0].contains("answer line 2 is not an answer"),
+            "{r:?}"
+        );
         assert!(messages(&r)[0].contains("`debug`"), "{r:?}");
     }
 

@@ -89,9 +89,12 @@ pub fn write_requests(paths: &ChunkPaths, requests: &[u8]) -> std::io::Result<()
 /// The exit status an exit marker holds, or what is wrong with it.
 pub fn read_marker(text: &str) -> Result<i32, String> {
     let trimmed = text.trim();
-    trimmed
-        .parse::<i32>()
-        .map_err(|_| format!("the exit marker holds `{}`, not an exit status", clip(trimmed)))
+    trimmed.parse::<i32>().map_err(|_| {
+        format!(
+            "the exit marker holds `{}`, not an exit status",
+            clip(trimmed)
+        )
+    })
 }
 
 fn clip(text: &str) -> String {

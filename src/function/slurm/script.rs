@@ -147,7 +147,13 @@ mod tests {
             max_tasks: 3,
             extra_args: vec!["--qos=low".into()],
         };
-        let args = sbatch_args(&settings, "orcapod-x", 5, Path::new("/l"), Path::new("/s.sh"));
+        let args = sbatch_args(
+            &settings,
+            "orcapod-x",
+            5,
+            Path::new("/l"),
+            Path::new("/s.sh"),
+        );
         assert_eq!(
             args,
             [

@@ -155,7 +155,13 @@ mod tests {
         assert_eq!(status("PENDING", "None").kind(), TaskState::Live);
         assert_eq!(status("COMPLETING", "None").kind(), TaskState::Live);
         assert_eq!(status("COMPLETED", "None").kind(), TaskState::Completed);
-        for s in ["FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "CANCELLED"] {
+        for s in [
+            "FAILED",
+            "TIMEOUT",
+            "OUT_OF_MEMORY",
+            "NODE_FAIL",
+            "CANCELLED",
+        ] {
             assert_eq!(status(s, "None").kind(), TaskState::Ended, "{s}");
         }
         assert_eq!(status("FAILED", "None").describe(), "FAILED");

@@ -13,13 +13,7 @@ use crate::pipeline_file::suggest::did_you_mean;
 use crate::pipeline_file::value::{self, Mapping, Position, Value};
 
 /// Keys of the top-level `defaults:` mapping.
-const DEFAULT_KEYS: &[&str] = &[
-    "timeout",
-    "retries",
-    "max_concurrency",
-    "executor",
-    "slurm",
-];
+const DEFAULT_KEYS: &[&str] = &["timeout", "retries", "max_concurrency", "executor", "slurm"];
 
 /// The settings of how a function node runs, as written on the node (null = absent).
 #[derive(Default)]
@@ -61,9 +55,7 @@ pub(super) fn read_defaults(defaults: &Mapping) -> Result<Defaults, (Position, S
     for value::Field { key, at, value } in &defaults.fields {
         let label = format!("defaults.{key}");
         let checked = match key.as_str() {
-            "timeout" | "retries" | "max_concurrency" | "executor" | "slurm"
-                if value.is_null() =>
-            {
+            "timeout" | "retries" | "max_concurrency" | "executor" | "slurm" if value.is_null() => {
                 Ok(())
             }
             "executor" => executor_of(&label, value).map(|e| read.executor = Some(e)),

@@ -236,8 +236,17 @@ mod tests {
         assert!(err("{partiton: a}").contains("did you mean `partition`"));
         assert!(err("{extra_args: --qos}").contains("must be a list"));
         assert!(err("debug").contains("must be a mapping"));
-        for ok in ["30", "\"5:00\"", "\"1:00:00\"", "\"2-12\"", "\"1-00:00:00\""] {
-            assert!(read_slurm("s", &yaml(&format!("{{time: {ok}}}"))).is_ok(), "{ok}");
+        for ok in [
+            "30",
+            "\"5:00\"",
+            "\"1:00:00\"",
+            "\"2-12\"",
+            "\"1-00:00:00\"",
+        ] {
+            assert!(
+                read_slurm("s", &yaml(&format!("{{time: {ok}}}"))).is_ok(),
+                "{ok}"
+            );
         }
     }
 

@@ -82,7 +82,10 @@ pub fn plan(args: &RunArgs, file: &PipelineFile, db: &Path) -> Result<Cluster, F
         None => {
             let dir = db.join("slurm");
             std::fs::create_dir_all(&dir).map_err(|e| {
-                Failure::Failed(format!("cannot create the work directory {}: {e}", dir.display()))
+                Failure::Failed(format!(
+                    "cannot create the work directory {}: {e}",
+                    dir.display()
+                ))
             })?;
             dir
         }
