@@ -31,7 +31,6 @@ struct State {
     snapshot: Snapshot,
     watchers: usize,
     stopped: bool,
-    queries: u64,
 }
 
 struct Shared {
@@ -106,12 +105,6 @@ impl Poller {
         }
         state.snapshot.clone()
     }
-
-    /// How many `squeue` queries were made so far.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn queries(&self) -> u64 {
-        self.shared.lock().queries
-    }
 }
 
 impl Drop for Poller {
@@ -141,7 +134,6 @@ fn poll_loop(shared: &Shared) {
         interval.after_query(started.elapsed());
         {
             let mut state = shared.lock();
-            state.queries += 1;
             let generation = state.snapshot.generation + 1;
             state.snapshot = match answer {
                 Ok(tasks) => Snapshot {
