@@ -38,8 +38,10 @@ impl Pool {
                     command,
                     settings,
                     retries,
+                    records,
                 } = *slurm;
-                SlurmPool::start(run, dir, command, settings, retries, node).map(Pool::Slurm)
+                SlurmPool::start(run, dir, command, settings, retries, records, node)
+                    .map(Pool::Slurm)
             }
             None => Ok(Pool::Local(WorkerPool::for_function(
                 state,

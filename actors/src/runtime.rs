@@ -294,6 +294,7 @@ impl Runtime {
                 Role::Function(state) => {
                     let slurm = crate::slurm::plan_node(
                         &mut slurm_run,
+                        store.as_ref(),
                         options.slurm_work_dir.as_deref(),
                         options.executor,
                         &run_id,

@@ -462,3 +462,68 @@ for line in sys.stdin:
     let status = text(&status.stdout) + &text(&status.stderr);
     assert!(status.contains("interrupted"), "{status}");
 }
+
+#[test]
+fn a_run_after_sigkill_takes_up_the_killed_runs_jobs_and_submits_nothing_again() {
+    slurm();
+    // x < 3: answered at once; the others take 3 s each.
+    let slow = r#"import json, sys, time
+for line in sys.stdin:
+    p = json.loads(line)
+    if p['x'] >= 3:
+        time.sleep(3)
+    print(json.dumps({'y': p['x'] * 2}), flush=True)
+"#;
+    let dir = workspace(
+        6,
+        &[
+            ("slow.py", slow),
+            (
+                "p.yaml",
+                &pipeline("slow.py", "    executor: slurm\n    slurm: {chunk: 3}"),
+            ),
+        ],
+    );
+    let mut child = Command::new(BIN)
+        .args(["run", "p.yaml", "-q"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let work = dir.path().join(".orcapod/slurm");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while files_ending(&work, ".in").len() < 2 {
+        assert!(Instant::now() < deadline, "the chunks were never submitted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Both chunks are submitted (and recorded): kill the run outright.
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = job_name(&work);
+    let submitted = files_ending(&work, ".in");
+    assert_eq!(submitted.len(), 2, "{submitted:?}");
+    assert_ne!(
+        live_tasks(&killed),
+        "",
+        "the killed run's jobs should still run"
+    );
+
+    let again = run(
+        dir.path(),
+        &["run", "p.yaml", "--out", "out", "-q"],
+        Duration::from_secs(90),
+    );
+    let (_, stderr) = expect_success(&["run", "p.yaml", "(after SIGKILL)"], &again);
+    // Nothing was submitted again: the killed run's two chunks are all there is.
+    assert_eq!(files_ending(&work, ".in"), submitted, "{stderr}");
+    let rows = std::fs::read_to_string(dir.path().join("out/f.json")).unwrap();
+    for k in 0..6 {
+        assert!(
+            rows.contains(&format!("{{\"k\": {k}, \"y\": {}}}", k * 2)),
+            "{rows}"
+        );
+    }
+    assert_eq!(live_tasks(&killed), "");
+}

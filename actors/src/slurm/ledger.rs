@@ -43,14 +43,17 @@ impl Ledger {
         }
     }
 
-    /// Takes a job: its packets wait for a chunk.
-    pub(crate) fn add(&mut self, job: Job) {
+    /// Takes a job; returns its packets, which the caller either queues for a chunk
+    /// ([`enqueue`](Self::enqueue)) or settles from a chunk of an earlier run.
+    pub(crate) fn add(&mut self, job: Job) -> Vec<PacketRef> {
         let n = job.len();
-        self.queue.extend((0..n).map(|index| PacketRef {
-            job: job.id,
-            index,
-            retries: 0,
-        }));
+        let packets = (0..n)
+            .map(|index| PacketRef {
+                job: job.id,
+                index,
+                retries: 0,
+            })
+            .collect();
         self.jobs.insert(
             job.id,
             Entry {
@@ -60,6 +63,18 @@ impl Ledger {
                 retried: 0,
             },
         );
+        packets
+    }
+
+    /// Queues a packet for a chunk (again, at no retry's cost when it was answered by
+    /// nothing usable in an earlier run's chunk).
+    pub(crate) fn enqueue(&mut self, packet: PacketRef) {
+        self.queue.push_back(packet);
+    }
+
+    /// The input packet hash of a packet.
+    pub(crate) fn hash(&self, packet: &PacketRef) -> Option<String> {
+        self.jobs.get(&packet.job)?.job.hash(packet.index)
     }
 
     /// How many packets wait for a chunk.

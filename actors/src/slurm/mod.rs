@@ -26,6 +26,8 @@ use std::sync::Arc;
 use orcapod::function::command::CommandFunction;
 use orcapod::function::slurm::{Executor, SlurmSettings};
 use orcapod::function::FunctionNode;
+use orcapod::store::layout::slurm_submissions_path;
+use orcapod::store::{ArrowStore, RecordPath};
 
 pub use registry::cancel_all_jobs;
 
@@ -108,14 +110,18 @@ pub(crate) struct SlurmNode {
     pub command: CommandFunction,
     pub settings: SlurmSettings,
     pub retries: u32,
+    /// Where the node's submissions are recorded, when the run has a store.
+    pub records: Option<(Arc<dyn ArrowStore>, RecordPath)>,
 }
 
 /// Whether function node `state` (node `index`, called `name`) runs on Slurm: its
 /// pod's executor, or `executor` for every command function when given. The run's
 /// [`SlurmRun`] is started (in `run`) by the first node that does, in `work_dir` for
-/// run `run_id`.
+/// run `run_id`. With a `store` (the pipeline's scope), the node records its
+/// submissions there and takes up those of earlier runs.
 pub(crate) fn plan_node(
     run: &mut Option<Arc<SlurmRun>>,
+    store: Option<&Arc<dyn ArrowStore>>,
     work_dir: Option<&Path>,
     executor: Option<Executor>,
     run_id: &str,
@@ -143,7 +149,15 @@ pub(crate) fn plan_node(
             started
         }
     };
+    let records = match store {
+        Some(store) => Some((
+            store.clone(),
+            slurm_submissions_path(pod.uri()).map_err(|e| e.to_string())?,
+        )),
+        None => None,
+    };
     Ok(Some(SlurmNode {
+        records,
         dir: shared.node_dir(index, name),
         run: shared,
         command: command.clone(),

@@ -29,6 +29,9 @@ pub(crate) struct Snapshot {
 #[derive(Default)]
 struct State {
     snapshot: Snapshot,
+    /// The names of the jobs asked about: the run's, and those of earlier runs whose
+    /// chunks it waits for.
+    names: Vec<String>,
     watchers: usize,
     stopped: bool,
 }
@@ -36,7 +39,6 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
-    job_name: String,
 }
 
 impl Shared {
@@ -65,15 +67,25 @@ impl Poller {
     /// Starts the poller of the jobs named `job_name`.
     pub(crate) fn start(job_name: &str) -> std::io::Result<Poller> {
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                names: vec![job_name.to_string()],
+                ..State::default()
+            }),
             changed: Condvar::new(),
-            job_name: job_name.to_string(),
         });
         let thread_shared = shared.clone();
         std::thread::Builder::new()
             .name("orcapod-slurm-poll".into())
             .spawn(move || poll_loop(&thread_shared))?;
         Ok(Poller { shared })
+    }
+
+    /// Asks about the jobs named `name` too (an earlier run's), from the next query on.
+    pub(crate) fn add_name(&self, name: &str) {
+        let mut state = self.shared.lock();
+        if !state.names.iter().any(|n| n == name) {
+            state.names.push(name.to_string());
+        }
     }
 
     /// Marks a node as waiting for tasks until the [`Watch`] is dropped.
@@ -117,7 +129,7 @@ impl Drop for Poller {
 fn poll_loop(shared: &Shared) {
     let mut interval = PollInterval::default();
     loop {
-        {
+        let names = {
             let mut state = shared.lock();
             while state.watchers == 0 && !state.stopped {
                 state = shared
@@ -128,9 +140,10 @@ fn poll_loop(shared: &Shared) {
             if state.stopped {
                 return;
             }
-        }
+            state.names.join(",")
+        };
         let started = Instant::now();
-        let answer = query(&shared.job_name);
+        let answer = query(&names);
         interval.after_query(started.elapsed());
         {
             let mut state = shared.lock();
@@ -165,10 +178,11 @@ fn poll_loop(shared: &Shared) {
     }
 }
 
-/// One `squeue` for every task of the jobs named `job_name`, ended ones included.
-fn query(job_name: &str) -> Result<HashMap<TaskId, TaskStatus>, String> {
+/// One `squeue` for every task of the jobs named `names` (comma-separated), ended ones
+/// included.
+fn query(names: &str) -> Result<HashMap<TaskId, TaskStatus>, String> {
     let output = Command::new("squeue")
-        .args(["-h", "-r", "-t", "all", "-n", job_name, "-o", SQUEUE_FORMAT])
+        .args(["-h", "-r", "-t", "all", "-n", names, "-o", SQUEUE_FORMAT])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run squeue: {e}"))?;

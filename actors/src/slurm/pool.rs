@@ -19,7 +19,7 @@
 //! thread cancels the jobs it still waits for (`scancel`) and ends. It never touches the
 //! store nor drives the node's state machine; it only sends the node results.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,10 +30,12 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use orcapod::function::command::{CommandFunction, STDERR_TAIL_BYTES};
 use orcapod::function::slurm::answers::read_answers;
 use orcapod::function::slurm::chunk::{chunk_requests, read_marker, write_requests, ChunkPaths};
+use orcapod::function::slurm::record::{read_submissions, submission_batch, Submitted};
 use orcapod::function::slurm::script::{batch_script, sbatch_args};
 use orcapod::function::slurm::status::{parse_sbatch, TaskId, TaskState};
 use orcapod::function::slurm::SlurmSettings;
 use orcapod::function::{FunctionError, Job, PacketFunction, PacketResult};
+use orcapod::store::{ArrowStore, RecordPath};
 
 use super::ledger::{Ledger, PacketRef};
 use super::poller::Snapshot;
@@ -64,12 +66,24 @@ impl SlurmPool {
         command: CommandFunction,
         settings: SlurmSettings,
         retries: u32,
+        records: Option<(Arc<dyn ArrowStore>, RecordPath)>,
         node: PoolNode,
     ) -> Result<Self, String> {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create the work directory {}: {e}", dir.display()))?;
+        let previous = match &records {
+            Some((store, path)) => earlier_submissions(store.as_ref(), path, &run.job_name)
+                .unwrap_or_else(|e| {
+                    eprintln!("warning: {e}; their packets are submitted again");
+                    HashMap::new()
+                }),
+            None => HashMap::new(),
+        };
         let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         let driver = Driver {
+            records,
+            previous,
+            adopted: Vec::new(),
             run,
             dir,
             command,
@@ -122,7 +136,22 @@ struct Chunk {
     unmarked: u32,
 }
 
+/// A chunk of an earlier run that holds packets of this one.
+struct Adopted {
+    chunk: Chunk,
+    /// The packets of this run it answers, with their places in the chunk.
+    members: Vec<(usize, PacketRef)>,
+    /// The packets of the chunk.
+    size: usize,
+}
+
 struct Driver {
+    /// Where submissions are recorded (when the run has a store).
+    records: Option<(Arc<dyn ArrowStore>, RecordPath)>,
+    /// Earlier runs' submissions not yet matched with a packet, by input packet hash.
+    previous: HashMap<String, Submitted>,
+    /// Earlier runs' chunks waited for.
+    adopted: Vec<Adopted>,
     run: Arc<SlurmRun>,
     dir: PathBuf,
     command: CommandFunction,
@@ -157,7 +186,7 @@ impl Driver {
                 }
             }
             self.submit_ready(closed);
-            if self.outstanding.is_empty() {
+            if self.outstanding.is_empty() && self.adopted.is_empty() {
                 if closed && self.ledger.is_empty() {
                     return;
                 }
@@ -192,9 +221,47 @@ impl Driver {
         }
     }
 
+    /// Takes a job: each packet that a chunk of an earlier run computes (or computed)
+    /// waits for that chunk; the others wait for a chunk of this run.
     fn take_job(&mut self, job: Job) {
-        self.ledger.add(job);
+        let protocol = self.command.protocol().name();
+        for packet in self.ledger.add(job) {
+            let earlier = self
+                .ledger
+                .hash(&packet)
+                .and_then(|hash| self.previous.remove(&hash))
+                .filter(|s| s.protocol == protocol && s.chunk.input().exists());
+            match earlier {
+                Some(submitted) => self.adopt(submitted, packet),
+                None => self.ledger.enqueue(packet),
+            }
+        }
         self.last_job = Instant::now();
+    }
+
+    /// `packet` waits for the earlier run's chunk `submitted`.
+    fn adopt(&mut self, submitted: Submitted, packet: PacketRef) {
+        let member = (submitted.index, packet);
+        if let Some(adopted) = self
+            .adopted
+            .iter_mut()
+            .find(|a| a.chunk.paths == submitted.chunk)
+        {
+            adopted.members.push(member);
+            return;
+        }
+        self.run.poller.add_name(&submitted.job_name);
+        registry::register(submitted.job);
+        self.adopted.push(Adopted {
+            chunk: Chunk {
+                paths: submitted.chunk,
+                packets: Vec::new(),
+                task: (submitted.job, submitted.task),
+                unmarked: 0,
+            },
+            members: vec![member],
+            size: submitted.size,
+        });
     }
 
     /// Submits the chunks that are ready, as one array, if the node has room.
@@ -259,6 +326,7 @@ impl Driver {
         match self.sbatch(&written) {
             Ok(job) => {
                 registry::register(job);
+                self.record(job, &written);
                 for (i, (paths, packets)) in written.into_iter().enumerate() {
                     self.outstanding.push(Chunk {
                         paths,
@@ -309,100 +377,93 @@ impl Driver {
             .ok_or_else(|| format!("sbatch printed no job id: `{}`", stdout.trim()))
     }
 
+    /// Records the packets of the chunks of array `job` in the store (and flushes), so
+    /// that a later run finds them should this process be killed.
+    fn record(&self, job: u64, chunks: &[(ChunkPaths, Vec<PacketRef>)]) {
+        let Some((store, path)) = &self.records else {
+            return;
+        };
+        let mut ids = Vec::new();
+        let mut rows = Vec::new();
+        for (task, (paths, packets)) in chunks.iter().enumerate() {
+            for (index, packet) in packets.iter().enumerate() {
+                let Some(hash) = self.ledger.hash(packet) else {
+                    continue;
+                };
+                ids.push(hash);
+                rows.push(Submitted {
+                    chunk: paths.clone(),
+                    index,
+                    size: packets.len(),
+                    job,
+                    task: task as u32,
+                    job_name: self.run.job_name.clone(),
+                    protocol: self.command.protocol().name().to_string(),
+                });
+            }
+        }
+        let written = submission_batch(&rows)
+            .and_then(|batch| store.add_records(path, &ids, &batch, false))
+            .and_then(|_| store.flush());
+        if let Err(e) = written {
+            eprintln!(
+                "warning: cannot record Slurm job {job} in the database ({e}); a run after \
+                 this one is killed would submit its packets again"
+            );
+        }
+    }
+
     /// Reads back every chunk that finished, by its marker or its state in `snapshot`.
     fn check(&mut self, snapshot: &Snapshot) {
+        let mut a = 0;
+        while a < self.adopted.len() {
+            let adopted = &mut self.adopted[a];
+            let size = adopted.size;
+            match outcome(&mut adopted.chunk, size, &self.command, &self.dir, snapshot) {
+                Some(results) => {
+                    let adopted = self.adopted.swap_remove(a);
+                    let job = adopted.chunk.task.0;
+                    self.take_earlier(adopted, results);
+                    self.forget_if_done(job);
+                }
+                None => a += 1,
+            }
+        }
         let mut i = 0;
         while i < self.outstanding.len() {
-            match self.outcome(i, snapshot) {
+            let chunk = &mut self.outstanding[i];
+            let n = chunk.packets.len();
+            match outcome(chunk, n, &self.command, &self.dir, snapshot) {
                 Some(results) => {
                     let chunk = self.outstanding.swap_remove(i);
                     self.ledger.settle(&chunk.packets, results);
-                    let job = chunk.task.0;
-                    if !self.outstanding.iter().any(|c| c.task.0 == job) {
-                        registry::unregister(job);
-                    }
+                    self.forget_if_done(chunk.task.0);
                 }
                 None => i += 1,
             }
         }
     }
 
-    /// The results of chunk `i`, if it has finished.
-    fn outcome(&mut self, i: usize, snapshot: &Snapshot) -> Option<Vec<PacketResult>> {
-        let chunk = &mut self.outstanding[i];
-        let n = chunk.packets.len();
-        if let Ok(marker) = std::fs::read_to_string(chunk.paths.exit()) {
-            let stderr = tail(&chunk.paths.error());
-            let status = match read_marker(&marker) {
-                Ok(status) => status,
-                Err(message) => return Some(fail_all(n, message, stderr)),
-            };
-            let out = match std::fs::read(chunk.paths.output()) {
-                Ok(out) => out,
-                Err(e) => {
-                    let message = format!(
-                        "cannot read the answers {}: {e}",
-                        chunk.paths.output().display()
-                    );
-                    return Some(fail_all(n, message, stderr));
-                }
-            };
-            return Some(read_answers(
-                &out,
-                n,
-                self.command.output_schema(),
-                self.command.protocol(),
-                self.command.max_line_bytes(),
-                status,
-                stderr,
-            ));
-        }
-        if snapshot.error.is_some() {
-            return None;
-        }
-        let (job, task) = chunk.task;
-        let status = snapshot.tasks.get(&chunk.task);
-        match status.map(|s| s.kind()) {
-            Some(TaskState::Live) => None,
-            Some(TaskState::Ended) => {
-                let state = status.map(|s| s.describe()).unwrap_or_default();
-                let message = format!("Slurm array task {job}_{task} ended {state}");
-                Some(fail_all(n, message, self.task_tails(i)))
-            }
-            Some(TaskState::Completed) | None => {
-                chunk.unmarked += 1;
-                if chunk.unmarked <= MARKER_GRACE_POLLS {
-                    return None;
-                }
-                let message = match status {
-                    Some(s) => format!(
-                        "Slurm array task {job}_{task} ended {} but wrote no exit marker \
-                         ({}); is the work directory shared with the compute nodes?",
-                        s.describe(),
-                        self.outstanding[i].paths.exit().display()
-                    ),
-                    None => format!(
-                        "Slurm array task {job}_{task} is no longer known to Slurm and wrote \
-                         no exit marker ({}); is the work directory shared with the compute \
-                         nodes?",
-                        self.outstanding[i].paths.exit().display()
-                    ),
-                };
-                Some(fail_all(n, message, self.task_tails(i)))
-            }
+    /// Takes `job` out of the registry once none of its chunks is waited for.
+    fn forget_if_done(&self, job: u64) {
+        let waited = self.outstanding.iter().any(|c| c.task.0 == job)
+            || self.adopted.iter().any(|a| a.chunk.task.0 == job);
+        if !waited {
+            registry::unregister(job);
         }
     }
 
-    /// The tails of chunk `i`'s stderr and of Slurm's log of its task.
-    fn task_tails(&self, i: usize) -> Option<String> {
-        let chunk = &self.outstanding[i];
-        let (job, task) = chunk.task;
-        let log = self.dir.join(format!("slurm-{job}_{task}.log"));
-        let parts: Vec<String> = [tail(&chunk.paths.error()), tail(&log)]
-            .into_iter()
-            .flatten()
-            .collect();
-        (!parts.is_empty()).then(|| parts.join("\n"))
+    /// The packets of this run that an earlier run's chunk answered: a packet answered
+    /// well takes its result; any other is computed afresh (at no retry's cost: this
+    /// run has not tried it yet).
+    fn take_earlier(&mut self, adopted: Adopted, results: Vec<PacketResult>) {
+        let mut results: Vec<Option<PacketResult>> = results.into_iter().map(Some).collect();
+        for (index, packet) in adopted.members {
+            match results.get_mut(index).and_then(Option::take) {
+                Some(Ok(values)) => self.ledger.settle(&[packet], vec![Ok(values)]),
+                _ => self.ledger.enqueue(packet),
+            }
+        }
     }
 
     /// Hands the node every run of results ready.
@@ -414,7 +475,12 @@ impl Driver {
 
     /// Cancels the jobs still waited for.
     fn cancel(&mut self) {
-        let jobs: BTreeSet<u64> = self.outstanding.iter().map(|c| c.task.0).collect();
+        let jobs: BTreeSet<u64> = self
+            .outstanding
+            .iter()
+            .map(|c| c.task.0)
+            .chain(self.adopted.iter().map(|a| a.chunk.task.0))
+            .collect();
         let jobs: Vec<u64> = jobs.into_iter().collect();
         if let Err(e) = registry::scancel(&jobs) {
             eprintln!("warning: {e}");
@@ -423,15 +489,114 @@ impl Driver {
             registry::unregister(job);
         }
         self.outstanding.clear();
+        self.adopted.clear();
     }
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        if !self.outstanding.is_empty() {
+        if !self.outstanding.is_empty() || !self.adopted.is_empty() {
             self.cancel();
         }
     }
+}
+
+/// The results of `chunk` (of `n` packets, its files in `dir`), if it has finished: by
+/// its exit marker, else by its state in `snapshot`.
+fn outcome(
+    chunk: &mut Chunk,
+    n: usize,
+    command: &CommandFunction,
+    dir: &Path,
+    snapshot: &Snapshot,
+) -> Option<Vec<PacketResult>> {
+    if let Ok(marker) = std::fs::read_to_string(chunk.paths.exit()) {
+        let stderr = tail(&chunk.paths.error());
+        let status = match read_marker(&marker) {
+            Ok(status) => status,
+            Err(message) => return Some(fail_all(n, message, stderr)),
+        };
+        let out = match std::fs::read(chunk.paths.output()) {
+            Ok(out) => out,
+            Err(e) => {
+                let message = format!(
+                    "cannot read the answers {}: {e}",
+                    chunk.paths.output().display()
+                );
+                return Some(fail_all(n, message, stderr));
+            }
+        };
+        return Some(read_answers(
+            &out,
+            n,
+            command.output_schema(),
+            command.protocol(),
+            command.max_line_bytes(),
+            status,
+            stderr,
+        ));
+    }
+    if snapshot.error.is_some() {
+        return None;
+    }
+    let (job, task) = chunk.task;
+    let status = snapshot.tasks.get(&chunk.task);
+    match status.map(|s| s.kind()) {
+        Some(TaskState::Live) => None,
+        Some(TaskState::Ended) => {
+            let state = status.map(|s| s.describe()).unwrap_or_default();
+            let message = format!("Slurm array task {job}_{task} ended {state}");
+            Some(fail_all(n, message, task_tails(chunk, dir)))
+        }
+        Some(TaskState::Completed) | None => {
+            chunk.unmarked += 1;
+            if chunk.unmarked <= MARKER_GRACE_POLLS {
+                return None;
+            }
+            let exit = chunk.paths.exit();
+            let message = match status {
+                Some(s) => format!(
+                    "Slurm array task {job}_{task} ended {} but wrote no exit marker ({}); \
+                     is the work directory shared with the compute nodes?",
+                    s.describe(),
+                    exit.display()
+                ),
+                None => format!(
+                    "Slurm array task {job}_{task} is no longer known to Slurm and wrote no \
+                     exit marker ({}); is the work directory shared with the compute nodes?",
+                    exit.display()
+                ),
+            };
+            Some(fail_all(n, message, task_tails(chunk, dir)))
+        }
+    }
+}
+
+/// The tails of a chunk's stderr and of Slurm's log of its task (in `dir`).
+fn task_tails(chunk: &Chunk, dir: &Path) -> Option<String> {
+    let (job, task) = chunk.task;
+    let log = dir.join(format!("slurm-{job}_{task}.log"));
+    let parts: Vec<String> = [tail(&chunk.paths.error()), tail(&log)]
+        .into_iter()
+        .flatten()
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("\n"))
+}
+
+/// The submissions of earlier runs recorded at `path` (the current run's, `job_name`,
+/// left out).
+fn earlier_submissions(
+    store: &dyn ArrowStore,
+    path: &RecordPath,
+    job_name: &str,
+) -> Result<HashMap<String, Submitted>, String> {
+    let read = store
+        .get_all(path)
+        .and_then(|records| records.map(|r| read_submissions(&r)).transpose())
+        .map_err(|e| format!("cannot read the Slurm submissions recorded in the database: {e}"))?;
+    let mut previous = read.unwrap_or_default();
+    previous.retain(|_, s| s.job_name != job_name);
+    Ok(previous)
 }
 
 fn fail_all(n: usize, message: String, stderr: Option<String>) -> Vec<PacketResult> {

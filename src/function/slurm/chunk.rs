@@ -28,6 +28,11 @@ impl ChunkPaths {
         }
     }
 
+    /// The chunk whose files start with `stem` (as [`stem`](Self::stem) gave it).
+    pub fn from_stem(stem: PathBuf) -> Self {
+        ChunkPaths { stem }
+    }
+
     /// The common prefix of the chunk's files.
     pub fn stem(&self) -> &Path {
         &self.stem

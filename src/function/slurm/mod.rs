@@ -7,18 +7,20 @@
 //! `squeue` for the state of all its tasks at once ([`status`]), at an interval that
 //! grows when the controller answers slowly ([`poll`]); a task that wrote its exit
 //! marker is read back into one result per packet with the pairing guarantees of a
-//! local worker ([`answers`]).
+//! local worker ([`answers`]). Each submission is recorded in the store, one row per
+//! packet ([`record`]), so that a run finds the chunks of a run that was killed.
 //!
 //! This module only writes text, parses text and writes request files: it never runs
 //! `sbatch`, `squeue` or `scancel`, never waits and never reads the clock. The driver
 //! that does (submitting, polling, cancelling) is `orcapod-actors`'s `slurm` module.
 //!
 //! Files: `settings.rs` ([`SlurmSettings`], [`Executor`]), `chunk.rs`, `script.rs`,
-//! `status.rs`, `poll.rs`, `answers.rs`.
+//! `status.rs`, `poll.rs`, `answers.rs`, `record.rs`.
 
 pub mod answers;
 pub mod chunk;
 pub mod poll;
+pub mod record;
 pub mod script;
 mod settings;
 pub mod status;
