@@ -15,6 +15,11 @@
 //! without an exit marker fails its packets with the state and the tails of its stderr
 //! and Slurm log; a failed packet with retries left goes into a new chunk.
 //!
+//! Each submission is recorded in the store (one row per packet, flushed). A packet
+//! that an earlier run's chunk holds (that run was killed) is not submitted again: the
+//! pool waits for that chunk with its own, takes the packet's answer if it is a good
+//! one, and queues the packet for a chunk of its own otherwise.
+//!
 //! When the node stops (its actor is gone: the run failed or was interrupted), the
 //! thread cancels the jobs it still waits for (`scancel`) and ends. It never touches the
 //! store nor drives the node's state machine; it only sends the node results.
