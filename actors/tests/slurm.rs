@@ -340,14 +340,16 @@ for line in sys.stdin:
     );
     // Without retries: x=0 is answered, x=1 fails with the exit status and stderr, and
     // the packets after it (never answered) fail too.
+    std::fs::create_dir(dir.path().join("wd")).unwrap();
     let once = run(
         dir.path(),
-        &["run", "once.yaml", "-q"],
+        &["run", "once.yaml", "--work-dir", "wd", "-q"],
         Duration::from_secs(60),
     );
     let stderr = expect_exit(&["run", "once.yaml"], &once, 1);
     assert!(stderr.contains("exit status 3"), "{stderr}");
     assert!(stderr.contains("flaky on x=1"), "{stderr}");
+    assert_eq!(files_ending(&dir.path().join("wd"), ".in").len(), 1);
     for seen in std::fs::read_dir(dir.path()).unwrap().flatten() {
         if seen.file_name().to_string_lossy().starts_with("seen-") {
             std::fs::remove_file(seen.path()).unwrap();
@@ -494,12 +496,13 @@ for line in sys.stdin:
             ("slow.py", slow),
             (
                 "p.yaml",
-                &pipeline("slow.py", "    executor: slurm\n    slurm: {chunk: 3}"),
+                // On Slurm by the command line's `--executor slurm`.
+                &pipeline("slow.py", "    slurm: {chunk: 3}"),
             ),
         ],
     );
     let mut child = Command::new(BIN)
-        .args(["run", "p.yaml", "-q"])
+        .args(["run", "p.yaml", "--executor", "slurm", "-q"])
         .current_dir(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -526,7 +529,7 @@ for line in sys.stdin:
 
     let again = run(
         dir.path(),
-        &["run", "p.yaml", "--out", "out", "-q"],
+        &["run", "p.yaml", "--executor", "slurm", "--out", "out", "-q"],
         Duration::from_secs(90),
     );
     let (_, stderr) = expect_success(&["run", "p.yaml", "(after SIGKILL)"], &again);
