@@ -9,6 +9,7 @@
 //!
 //! - `poller.rs`: one `squeue` per interval for the whole run;
 //! - `pool.rs`: one node's chunks: written, submitted, waited for, read back;
+//! - `readback.rs`: a submitted chunk read back, by its exit marker or its task's state;
 //! - `ledger.rs`: one node's packets, from their job to their delivered result;
 //! - `registry.rs`: the jobs this process submitted, for [`cancel_all_jobs`].
 //!
@@ -18,6 +19,7 @@
 mod ledger;
 mod poller;
 pub(crate) mod pool;
+mod readback;
 mod registry;
 
 use std::path::{Path, PathBuf};

@@ -25,25 +25,24 @@
 //! store nor drives the node's state machine; it only sends the node results.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use orcapod::function::command::{CommandFunction, STDERR_TAIL_BYTES};
-use orcapod::function::slurm::answers::read_answers;
-use orcapod::function::slurm::chunk::{chunk_requests, read_marker, write_requests, ChunkPaths};
+use orcapod::function::command::CommandFunction;
+use orcapod::function::slurm::chunk::{chunk_requests, write_requests, ChunkPaths};
 use orcapod::function::slurm::record::{read_submissions, submission_batch, Submitted};
 use orcapod::function::slurm::script::{batch_script, sbatch_args};
-use orcapod::function::slurm::status::{parse_sbatch, TaskId, TaskState};
+use orcapod::function::slurm::status::parse_sbatch;
 use orcapod::function::slurm::SlurmSettings;
-use orcapod::function::{FunctionError, Job, PacketFunction, PacketResult};
+use orcapod::function::{FunctionError, Job, PacketResult};
 use orcapod::store::{ArrowStore, RecordPath};
 
 use super::ledger::{Ledger, PacketRef};
 use super::poller::Snapshot;
+use super::readback::{outcome, Chunk};
 use super::registry;
 use super::SlurmRun;
 use crate::messages::JobDone;
@@ -51,10 +50,6 @@ use crate::worker_pool::PoolNode;
 
 /// A partial chunk is cut once no job has come for this long.
 pub(crate) const LINGER: Duration = Duration::from_millis(200);
-
-/// A task that `squeue` no longer lists (or lists as completed) without an exit marker
-/// fails after this many more answers (the marker may be late on a shared filesystem).
-const MARKER_GRACE_POLLS: u32 = 3;
 
 /// The Slurm executor of one function node.
 pub(crate) struct SlurmPool {
@@ -130,15 +125,6 @@ impl SlurmPool {
             }
         }
     }
-}
-
-/// A chunk submitted and not yet read back.
-struct Chunk {
-    paths: ChunkPaths,
-    packets: Vec<PacketRef>,
-    task: TaskId,
-    /// Answers of `squeue` since it stopped listing the task as live, without a marker.
-    unmarked: u32,
 }
 
 /// A chunk of an earlier run that holds packets of this one.
@@ -506,88 +492,6 @@ impl Drop for Driver {
     }
 }
 
-/// The results of `chunk` (of `n` packets, its files in `dir`), if it has finished: by
-/// its exit marker, else by its state in `snapshot`.
-fn outcome(
-    chunk: &mut Chunk,
-    n: usize,
-    command: &CommandFunction,
-    dir: &Path,
-    snapshot: &Snapshot,
-) -> Option<Vec<PacketResult>> {
-    if let Ok(marker) = std::fs::read_to_string(chunk.paths.exit()) {
-        let stderr = tail(&chunk.paths.error());
-        let status = match read_marker(&marker) {
-            Ok(status) => status,
-            Err(message) => return Some(fail_all(n, message, stderr)),
-        };
-        let out = match std::fs::read(chunk.paths.output()) {
-            Ok(out) => out,
-            Err(e) => {
-                let message = format!(
-                    "cannot read the answers {}: {e}",
-                    chunk.paths.output().display()
-                );
-                return Some(fail_all(n, message, stderr));
-            }
-        };
-        return Some(read_answers(
-            &out,
-            n,
-            command.output_schema(),
-            command.protocol(),
-            command.max_line_bytes(),
-            status,
-            stderr,
-        ));
-    }
-    if snapshot.error.is_some() {
-        return None;
-    }
-    let (job, task) = chunk.task;
-    let status = snapshot.tasks.get(&chunk.task);
-    match status.map(|s| s.kind()) {
-        Some(TaskState::Live) => None,
-        Some(TaskState::Ended) => {
-            let state = status.map(|s| s.describe()).unwrap_or_default();
-            let message = format!("Slurm array task {job}_{task} ended {state}");
-            Some(fail_all(n, message, task_tails(chunk, dir)))
-        }
-        Some(TaskState::Completed) | None => {
-            chunk.unmarked += 1;
-            if chunk.unmarked <= MARKER_GRACE_POLLS {
-                return None;
-            }
-            let exit = chunk.paths.exit();
-            let message = match status {
-                Some(s) => format!(
-                    "Slurm array task {job}_{task} ended {} but wrote no exit marker ({}); \
-                     is the work directory shared with the compute nodes?",
-                    s.describe(),
-                    exit.display()
-                ),
-                None => format!(
-                    "Slurm array task {job}_{task} is no longer known to Slurm and wrote no \
-                     exit marker ({}); is the work directory shared with the compute nodes?",
-                    exit.display()
-                ),
-            };
-            Some(fail_all(n, message, task_tails(chunk, dir)))
-        }
-    }
-}
-
-/// The tails of a chunk's stderr and of Slurm's log of its task (in `dir`).
-fn task_tails(chunk: &Chunk, dir: &Path) -> Option<String> {
-    let (job, task) = chunk.task;
-    let log = dir.join(format!("slurm-{job}_{task}.log"));
-    let parts: Vec<String> = [tail(&chunk.paths.error()), tail(&log)]
-        .into_iter()
-        .flatten()
-        .collect();
-    (!parts.is_empty()).then(|| parts.join("\n"))
-}
-
 /// The submissions of earlier runs recorded at `path` (the current run's, `job_name`,
 /// left out).
 fn earlier_submissions(
@@ -602,25 +506,4 @@ fn earlier_submissions(
     let mut previous = read.unwrap_or_default();
     previous.retain(|_, s| s.job_name != job_name);
     Ok(previous)
-}
-
-fn fail_all(n: usize, message: String, stderr: Option<String>) -> Vec<PacketResult> {
-    let error = FunctionError {
-        message,
-        stderr,
-        rerun: false,
-    };
-    (0..n).map(|_| Err(error.clone())).collect()
-}
-
-/// The last [`STDERR_TAIL_BYTES`] of a file, if it holds anything.
-fn tail(path: &Path) -> Option<String> {
-    let mut file = std::fs::File::open(path).ok()?;
-    let len = file.metadata().ok()?.len();
-    let start = len.saturating_sub(STDERR_TAIL_BYTES as u64);
-    file.seek(SeekFrom::Start(start)).ok()?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).ok()?;
-    let text = String::from_utf8_lossy(&bytes).trim().to_string();
-    (!text.is_empty()).then_some(text)
 }
