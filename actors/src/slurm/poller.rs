@@ -128,6 +128,8 @@ impl Drop for Poller {
 
 fn poll_loop(shared: &Shared) {
     let mut interval = PollInterval::default();
+    // Whether the last query failed (its failure is said once, until one succeeds).
+    let mut failing = false;
     loop {
         let names = {
             let mut state = shared.lock();
@@ -145,6 +147,15 @@ fn poll_loop(shared: &Shared) {
         let started = Instant::now();
         let answer = query(&names);
         interval.after_query(started.elapsed());
+        match (&answer, failing) {
+            (Err(e), false) => eprintln!(
+                "warning: {e}; orcapod keeps asking (chunks whose exit marker appears are \
+                 still read)"
+            ),
+            (Ok(_), true) => eprintln!("squeue answers again"),
+            _ => {}
+        }
+        failing = answer.is_err();
         {
             let mut state = shared.lock();
             let generation = state.snapshot.generation + 1;

@@ -67,6 +67,15 @@ pub fn plan(args: &RunArgs, file: &PipelineFile, db: &Path) -> Result<Cluster, F
             file.path().display()
         )));
     }
+    for program in ["sbatch", "squeue", "scancel"] {
+        if !on_path(program) {
+            return Err(Failure::Invalid(format!(
+                "{}: node(s) {listed} run on Slurm, but `{program}` is not on PATH; run on a \
+                 machine that can submit to the cluster (or pass `--executor local`)",
+                file.path().display()
+            )));
+        }
+    }
     let work_dir = match &args.work_dir {
         Some(dir) => {
             if !dir.is_dir() {
@@ -103,6 +112,17 @@ pub fn plan(args: &RunArgs, file: &PipelineFile, db: &Path) -> Result<Cluster, F
     Ok(Cluster {
         executor,
         work_dir: Some(work_dir),
+    })
+}
+
+/// Whether `program` is an executable file in a directory of `PATH`.
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
     })
 }
 
