@@ -266,6 +266,23 @@ for line in sys.stdin:
         .collect();
     assert!(b.len() >= 3 && b.iter().all(|&n| n <= 10), "{b:?}");
     assert_eq!(b.iter().sum::<usize>(), 22, "{b:?}");
+    // Results flow on while later chunks run: node b submitted its first chunk before
+    // node a's last chunk had finished.
+    let modified = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let exits = files_ending(&work, ".exit");
+    let a_last = exits
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("-a/"))
+        .map(|p| modified(p))
+        .max()
+        .unwrap();
+    let b_first = inputs
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("-b/"))
+        .map(|p| modified(p))
+        .min()
+        .unwrap();
+    assert!(b_first < a_last, "node b waited for all of node a");
     let arrays = files_ending(&work, ".sh")
         .iter()
         .map(|s| std::fs::read_to_string(s).unwrap().matches("/c0").count())
