@@ -561,3 +561,33 @@ for line in sys.stdin:
     }
     assert_eq!(settled_tasks(&killed), "");
 }
+
+#[test]
+fn an_array_that_sbatch_refuses_fails_its_packets_with_sbatchs_message() {
+    slurm();
+    let double = r#"import json, sys
+for line in sys.stdin:
+    print(json.dumps({'y': json.loads(line)['x'] * 2}), flush=True)
+"#;
+    let dir = workspace(
+        3,
+        &[
+            ("double.py", double),
+            (
+                "p.yaml",
+                &pipeline(
+                    "double.py",
+                    "    executor: slurm\n    retries: 1\n    slurm: {partition: nosuchpartition}",
+                ),
+            ),
+        ],
+    );
+    let out = run(
+        dir.path(),
+        &["run", "p.yaml", "-q"],
+        Duration::from_secs(60),
+    );
+    let stderr = expect_exit(&["run", "p.yaml"], &out, 1);
+    assert!(stderr.contains("sbatch refused the array"), "{stderr}");
+    assert!(stderr.contains("partition"), "{stderr}");
+}

@@ -177,6 +177,8 @@ impl Driver {
                 }
             }
             self.submit_ready(closed);
+            // Packets whose chunk could not be submitted have failed already.
+            self.deliver();
             if self.outstanding.is_empty() && self.adopted.is_empty() {
                 if closed && self.ledger.is_empty() {
                     return;
