@@ -412,7 +412,7 @@ impl Driver {
         while a < self.adopted.len() {
             let adopted = &mut self.adopted[a];
             let size = adopted.size;
-            match outcome(&mut adopted.chunk, size, &self.command, &self.dir, snapshot) {
+            match outcome(&mut adopted.chunk, size, &self.command, snapshot) {
                 Some(results) => {
                     let adopted = self.adopted.swap_remove(a);
                     let job = adopted.chunk.task.0;
@@ -426,7 +426,7 @@ impl Driver {
         while i < self.outstanding.len() {
             let chunk = &mut self.outstanding[i];
             let n = chunk.packets.len();
-            match outcome(chunk, n, &self.command, &self.dir, snapshot) {
+            match outcome(chunk, n, &self.command, snapshot) {
                 Some(results) => {
                     let chunk = self.outstanding.swap_remove(i);
                     self.ledger.settle(&chunk.packets, results);

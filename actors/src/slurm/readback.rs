@@ -31,13 +31,12 @@ pub(crate) struct Chunk {
     pub unmarked: u32,
 }
 
-/// The results of `chunk` (of `n` packets, its files in `dir`), if it has finished: by
-/// its exit marker, else by its state in `snapshot`.
+/// The results of `chunk` (of `n` packets), if it has finished: by its exit marker, else
+/// by its state in `snapshot`.
 pub(crate) fn outcome(
     chunk: &mut Chunk,
     n: usize,
     command: &CommandFunction,
-    dir: &Path,
     snapshot: &Snapshot,
 ) -> Option<Vec<PacketResult>> {
     if let Ok(marker) = std::fs::read_to_string(chunk.paths.exit()) {
@@ -76,7 +75,7 @@ pub(crate) fn outcome(
         Some(TaskState::Ended) => {
             let state = status.map(|s| s.describe()).unwrap_or_default();
             let message = format!("Slurm array task {job}_{task} ended {state}");
-            Some(fail_all(n, message, task_tails(chunk, dir)))
+            Some(fail_all(n, message, task_tails(chunk)))
         }
         Some(TaskState::Completed) | None => {
             chunk.unmarked += 1;
@@ -97,14 +96,15 @@ pub(crate) fn outcome(
                     exit.display()
                 ),
             };
-            Some(fail_all(n, message, task_tails(chunk, dir)))
+            Some(fail_all(n, message, task_tails(chunk)))
         }
     }
 }
 
-/// The tails of a chunk's stderr and of Slurm's log of its task (in `dir`).
-fn task_tails(chunk: &Chunk, dir: &Path) -> Option<String> {
+/// The tails of a chunk's stderr and of Slurm's log of its task (beside the chunk).
+fn task_tails(chunk: &Chunk) -> Option<String> {
     let (job, task) = chunk.task;
+    let dir = chunk.paths.stem().parent().unwrap_or(Path::new("."));
     let log = dir.join(format!("slurm-{job}_{task}.log"));
     let parts: Vec<String> = [tail(&chunk.paths.error()), tail(&log)]
         .into_iter()
