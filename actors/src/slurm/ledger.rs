@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use orcapod::function::{Completed, FunctionError, Job, PacketResult};
+use orcapod::function::{Completed, FunctionError, Job, PacketResult, MAX_RERUNS};
 use orcapod::model::Datum;
 
 /// One packet of one job, and how many times it was tried again.
@@ -15,6 +15,8 @@ pub(crate) struct PacketRef {
     job: u64,
     index: usize,
     retries: u32,
+    /// Free reruns taken (failures caused by another packet).
+    reruns: u32,
 }
 
 struct Entry {
@@ -52,6 +54,7 @@ impl Ledger {
                 job: job.id,
                 index,
                 retries: 0,
+                reruns: 0,
             })
             .collect();
         self.jobs.insert(
@@ -105,14 +108,22 @@ impl Ledger {
             .map_err(|e| format!("cannot read the input packet: {e}"))
     }
 
-    /// The results of `packets`, in order: a failed packet with retries left waits for
-    /// a chunk again; any other result is kept for delivery.
+    /// The results of `packets`, in order: a failed packet waits for a chunk again, at
+    /// no retry's cost when another packet caused its failure
+    /// ([`FunctionError::rerun`], at most [`MAX_RERUNS`] times), else when it has
+    /// retries left; any other result is kept for delivery.
     pub(crate) fn settle(&mut self, packets: &[PacketRef], results: Vec<PacketResult>) {
         for (packet, result) in packets.iter().zip(results) {
             let Some(entry) = self.jobs.get_mut(&packet.job) else {
                 continue;
             };
             match result {
+                Err(e) if e.rerun && packet.reruns < MAX_RERUNS => {
+                    self.queue.push_back(PacketRef {
+                        reruns: packet.reruns + 1,
+                        ..*packet
+                    });
+                }
                 Err(_) if packet.retries < self.retries => {
                     entry.retried += 1;
                     self.queue.push_back(PacketRef {

@@ -10,10 +10,13 @@
 //!   output keys, nor `{"$error": ...}`), proves nothing: every packet of the chunk fails
 //!   and none of its answers is kept. Fewer lines than requests: the process ended
 //!   before answering the rest (the answers it gave are proven, as for a local process
-//!   that exited); the packets without an answer fail with the exit status.
+//!   that exited); the first packet without an answer fails with the exit status, and
+//!   the ones after it, never reached, fail [marked for a free rerun](FunctionError::rerun)
+//!   (a driver computes them again without counting a retry, as a local one does).
 //! - `jsonl-id`: each answer names its request; the answers pair by id in any order. A
-//!   packet answered twice, or not at all, fails; a line with no known id pairs with
-//!   nothing.
+//!   packet answered twice fails; a line with no known id pairs with nothing. Of the
+//!   packets not answered, the first fails with the exit status and the others are
+//!   marked for a free rerun, as above.
 //!
 //! Right keys with a wrong type fail that packet only ([`read_reply`]). Pure: it reads
 //! bytes it is given and never touches a file.
@@ -77,6 +80,23 @@ fn unanswered(exit_status: i32) -> String {
     )
 }
 
+/// The failure of a packet the command never reached: it ended on an earlier one.
+fn never_reached(exit_status: i32) -> String {
+    format!(
+        "not computed: the command ended (exit status {exit_status}) on an earlier packet of \
+         its array task"
+    )
+}
+
+/// The failure of the `nth` packet without an answer (0: the first).
+fn missing(nth: usize, exit_status: i32, fail: &dyn Fn(String) -> FunctionError) -> FunctionError {
+    if nth == 0 {
+        fail(unanswered(exit_status))
+    } else {
+        fail(never_reached(exit_status)).for_rerun()
+    }
+}
+
 fn by_position(
     lines: &[Vec<u8>],
     packets: usize,
@@ -110,8 +130,10 @@ fn by_position(
             }
         }
     }
+    let answered = results.len();
     while results.len() < packets {
-        results.push(Err(fail(unanswered(exit_status))));
+        let nth = results.len() - answered;
+        results.push(Err(missing(nth, exit_status, fail)));
     }
     results
 }
@@ -130,9 +152,13 @@ fn by_id(
             answers.entry(i).or_default().push(line);
         }
     }
+    let mut unanswered_so_far = 0;
     (0..packets)
         .map(|i| match answers.get(&i).map(Vec::as_slice) {
-            None | Some([]) => Err(fail(unanswered(exit_status))),
+            None | Some([]) => {
+                unanswered_so_far += 1;
+                Err(missing(unanswered_so_far - 1, exit_status, fail))
+            }
             Some([line]) => match read_reply(line, output, Some(&request_id(i))) {
                 Reply::Values(values) => Ok(values),
                 Reply::Failed(message) | Reply::NotAnAnswer(message) => Err(fail(message)),
@@ -225,7 +251,19 @@ mod tests {
     fn a_process_that_ended_early_keeps_its_answers() {
         let r = read("{\"y\":1}\n", 3, Protocol::Jsonl, 1);
         assert_eq!(values(&r), [Some(1), None, None]);
-        assert!(messages(&r)[0].contains("exit status 1"), "{r:?}");
+        let m = messages(&r);
+        assert!(
+            m[0].starts_with("the command ended (exit status 1) before"),
+            "{m:?}"
+        );
+        assert!(m[1].starts_with("not computed: the command ended"), "{m:?}");
+        // The packet it ended on costs a retry; the ones after it are free to rerun.
+        let reruns: Vec<bool> = r
+            .iter()
+            .skip(1)
+            .map(|e| e.as_ref().unwrap_err().rerun)
+            .collect();
+        assert_eq!(reruns, [false, true]);
     }
 
     #[test]
@@ -250,5 +288,6 @@ mod tests {
         let m = messages(&r);
         assert!(m[0].contains("before answering"), "{m:?}");
         assert!(m[1].contains("2 times"), "{m:?}");
+        assert!(!r[1].as_ref().unwrap_err().rerun);
     }
 }
