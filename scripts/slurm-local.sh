@@ -83,6 +83,10 @@ configure() {
     /usr/sbin/mungekey -c >/dev/null 2>&1 || die "cannot create /etc/munge/munge.key (mungekey -c)"
     chown munge:munge /etc/munge/munge.key
   fi
+  # Never overwrite a configuration this script did not write (a real cluster's).
+  if [ -f /etc/slurm/slurm.conf ] && ! head -1 /etc/slurm/slurm.conf | grep -q "orcapod's scripts/slurm-local.sh"; then
+    die "/etc/slurm/slurm.conf exists and was not written by this script; not touching it (move it away to use the single-node setup)"
+  fi
   cat >/etc/slurm/slurm.conf <<CONF
 # Written by orcapod's scripts/slurm-local.sh: a single-node Slurm for tests.
 ClusterName=local
