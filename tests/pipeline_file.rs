@@ -595,7 +595,7 @@ fn bad_retries_protocols_and_concurrency_are_reported_at_their_line() {
     assert!(load(&command_node("    max_concurrency: 1024\n")).is_ok());
     // The other keys of a function node are still checked.
     let e = error(&command_node("    retry: 2\n"));
-    assert!(e.message.starts_with("unknown argument `retry` (did you mean `retries`?); op `function` takes `command`, `builtin`, `input_keys`, `input_types`, `output_keys`, `output_types`, `function_name`, `version`, `max_concurrency`, `retries`, `timeout` and `protocol`"), "{e}");
+    assert!(e.message.starts_with("unknown argument `retry` (did you mean `retries`?); op `function` takes `command`, `builtin`, `input_keys`, `input_types`, `output_keys`, `output_types`, `function_name`, `version`, `max_concurrency`, `retries`, `timeout`, `protocol`, `executor` and `slurm`"), "{e}");
     // And the new keys belong to function nodes only.
     let e = error(&format!(
         "{SOURCES}nodes:\n  j: {{op: join, inputs: [students, scores], timeout: 5s}}\n"
@@ -642,7 +642,7 @@ fn bad_defaults_are_reported_at_their_line() {
         e.to_string(),
         format!(
             "{}:3:3: unknown key `timout` in `defaults` (did you mean `timeout`?); the keys are \
-             timeout, retries, max_concurrency",
+             timeout, retries, max_concurrency, executor, slurm",
             e.file.display()
         )
     );
@@ -657,13 +657,13 @@ fn bad_defaults_are_reported_at_their_line() {
     let e = error(&format!("defaults:\n  colour: red\n{SOURCES}"));
     assert_eq!(
         e.message,
-        "unknown key `colour` in `defaults`; the keys are timeout, retries, max_concurrency"
+        "unknown key `colour` in `defaults`; the keys are timeout, retries, max_concurrency, executor, slurm"
     );
     let e = error(&format!("defaults:\n  protocol: jsonl-id\n{SOURCES}"));
     assert_eq!(
         e.message,
         "unknown key `protocol` in `defaults` (`protocol` is set on each command function \
-         node); the keys are timeout, retries, max_concurrency"
+         node); the keys are timeout, retries, max_concurrency, executor, slurm"
     );
     let e = error(&format!("defaults: [timeout]\n{SOURCES}"));
     assert_eq!(e.position.map(|p| p.line), Some(1));
@@ -789,4 +789,55 @@ fn a_command_with_these_settings_runs_and_answers_each_packet() {
     expected.sort_by(|a, b| a.0.cmp(&b.0));
     got.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(got, expected);
+}
+
+#[test]
+fn executors_and_slurm_settings_are_read_and_bad_ones_reported_at_their_line() {
+    use orcapod::function::slurm::Executor;
+
+    // A node's slurm keys over the defaults', key by key.
+    let file = load(&format!(
+        "defaults:\n  executor: slurm\n  slurm: {{partition: debug, chunk: 7}}\n{}",
+        command_node("    slurm: {cpus: 2, time: \"5:00\", extra_args: [--qos=low]}\n")
+    ))
+    .unwrap();
+    let g = pod(&file, "g");
+    assert_eq!(g.executor(), Executor::Slurm);
+    let s = g.slurm();
+    assert_eq!(s.partition.as_deref(), Some("debug"));
+    assert_eq!((s.cpus, s.chunk, s.max_tasks), (Some(2), 7, 100));
+    assert_eq!(s.time.as_deref(), Some("5:00"));
+    assert_eq!(s.extra_args, ["--qos=low"]);
+    assert_eq!(
+        pod(&load(&command_node("")).unwrap(), "g").executor(),
+        Executor::Local
+    );
+
+    // Bad values name the file, the line and column of the key, and the node.
+    let e = error(&command_node(
+        "    executor: slurm\n    slurm: {chunk: 0}\n",
+    ));
+    assert_eq!(e.subject, Subject::Node("g".into()));
+    assert_eq!(e.position.map(|p| (p.line, p.column)), Some((12, 5)));
+    assert_eq!(
+        e.message,
+        "`slurm.chunk: 0` must be a whole number from 1 to 1000000"
+    );
+    let e = error(&command_node("    executor: cluster\n"));
+    assert_eq!(e.position.map(|p| (p.line, p.column)), Some((11, 5)));
+    assert!(
+        e.message.contains("`executor: cluster` is not an executor"),
+        "{e}"
+    );
+    let e = error(&format!(
+        "defaults:\n  slurm: {{mem: lots}}\n{}",
+        command_node("")
+    ));
+    assert_eq!(e.subject, Subject::File);
+    assert_eq!(e.position.map(|p| p.line), Some(2));
+    assert!(
+        e.message
+            .contains("`defaults.slurm.mem: lots` is not an amount of memory"),
+        "{e}"
+    );
 }

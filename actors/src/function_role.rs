@@ -3,7 +3,7 @@
 //! ([`take_step`]): rows for the consumers, writes for the store, failed packets.
 //!
 //! These functions only move values between the [`FunctionNode`] state machine, its
-//! [`WorkerPool`] and the actor: they must never send a message, apply the error policy
+//! [`Pool`] and the actor: they must never send a message, apply the error policy
 //! (the actor does) nor write to the store.
 
 use arrow::record_batch::RecordBatch;
@@ -11,7 +11,7 @@ use orcapod::function::FunctionNode;
 use orcapod::function::PacketFailure;
 
 use crate::messages::StoreWrites;
-use crate::worker_pool::WorkerPool;
+use crate::pools::Pool;
 
 /// What one step of a function node hands out.
 pub(crate) struct StepOutput {
@@ -29,7 +29,7 @@ pub(crate) struct StepOutput {
 /// Pushes `batch` into the node; the jobs it makes go to `pool` (once started).
 pub(crate) fn push(
     state: &mut FunctionNode,
-    pool: Option<&mut WorkerPool>,
+    pool: Option<&mut Pool>,
     batch: RecordBatch,
 ) -> orcapod::Result<()> {
     let jobs = state.push(batch)?;

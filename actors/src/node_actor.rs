@@ -44,8 +44,9 @@ use crate::messages::{
     PoolFailed, SourceReady, Start, Stop, StoreWrites, SupervisorLink,
 };
 use crate::node_setup::{ActorConfig, Behavior, NodeSetup};
+use crate::pools::Pool;
 use crate::progress::Progress;
-use crate::worker_pool::{PoolNode, WorkerPool};
+use crate::worker_pool::PoolNode;
 
 /// How long a source waits before polling an empty feed (or its file's reader) again,
 /// and a collector before retrying a full subscriber channel.
@@ -189,7 +190,7 @@ impl NodeActor {
                 }
                 self.forward_to_subscriber(ctx);
             }
-            Behavior::Function { state, pool } => {
+            Behavior::Function { state, pool, .. } => {
                 match function_role::push(state, pool.as_mut(), batch) {
                     Ok(()) => self.after_function_step(ctx),
                     Err(e) => self.fail(e.to_string(), ctx),
@@ -450,23 +451,27 @@ impl Actor for NodeActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.live.fetch_add(1, Ordering::SeqCst);
-        if let Behavior::Function { state, pool } = &mut self.behavior {
+        if let Behavior::Function { state, pool, slurm } = &mut self.behavior {
             let node = PoolNode {
                 done: ctx.address().recipient(),
                 failed: ctx.address().recipient(),
             };
             let config = &self.config;
-            *pool = Some(WorkerPool::for_function(
+            match Pool::start(
                 state,
+                slurm.take(),
                 config.default_max_concurrency,
                 config.continue_on_error,
                 node,
-            ));
+            ) {
+                Ok(started) => *pool = Some(started),
+                Err(message) => ctx.notify(PoolFailed { message }),
+            }
         }
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        if let Behavior::Function { pool, state } = &mut self.behavior {
+        if let Behavior::Function { pool, state, .. } = &mut self.behavior {
             if let Some(pool) = pool.take() {
                 pool.close(state.jobs_in_flight() == 0);
             }

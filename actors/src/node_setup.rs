@@ -17,7 +17,8 @@ use orcapod::operator::Operator;
 use orcapod::pipeline::OperatorLog;
 
 use crate::endpoints::SourceRows;
-use crate::worker_pool::WorkerPool;
+use crate::pools::Pool;
+use crate::slurm::SlurmNode;
 
 /// Settings shared by every actor of one run.
 #[derive(Debug, Clone)]
@@ -38,7 +39,9 @@ pub(crate) enum Behavior {
     /// Runs a function node: cache lookups here, computations on a worker pool.
     Function {
         state: Box<FunctionNode>,
-        pool: Option<WorkerPool>,
+        pool: Option<Pool>,
+        /// Set when the node runs on Slurm (taken when the pool starts).
+        slurm: Option<Box<SlurmNode>>,
     },
     /// Collects (or forwards to a subscriber) the output of one node.
     Collector {

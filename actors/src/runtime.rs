@@ -14,6 +14,7 @@
 //! builds, wires and hands over.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -23,6 +24,7 @@ use actix::{Addr, AsyncContext, Context};
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender};
 use orcapod::exec::{start_node, NodeSettings, Role};
+use orcapod::function::slurm::Executor;
 use orcapod::pipeline::{CacheMode, NodeKind, Pipeline, RunWarning};
 use orcapod::store::ArrowStore;
 
@@ -50,6 +52,8 @@ pub struct RunOptions {
     feeds: HashMap<String, Receiver<RecordBatch>>,
     subscriptions: HashMap<String, Sender<RecordBatch>>,
     run_id: Option<(String, String)>,
+    executor: Option<Executor>,
+    slurm_work_dir: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -65,6 +69,8 @@ impl Default for RunOptions {
             feeds: HashMap::new(),
             subscriptions: HashMap::new(),
             run_id: None,
+            executor: None,
+            slurm_work_dir: None,
         }
     }
 }
@@ -116,6 +122,21 @@ impl RunOptions {
     /// that announces the run elsewhere (a progress file) passes the same id here.
     pub fn run_id(mut self, run_id: impl Into<String>, started_at: impl Into<String>) -> Self {
         self.run_id = Some((run_id.into(), started_at.into()));
+        self
+    }
+
+    /// Runs every command function node with `executor`, whatever its pod says
+    /// (default: each node's own executor). Builtins and closures always run locally.
+    pub fn executor(mut self, executor: Executor) -> Self {
+        self.executor = Some(executor);
+        self
+    }
+
+    /// Where nodes on the Slurm executor keep their chunks, answers and logs (a
+    /// directory of the run is made inside it). It must exist, be writable and, on a
+    /// cluster, be seen by the compute nodes. Required when a node runs on Slurm.
+    pub fn slurm_work_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.slurm_work_dir = Some(dir.into());
         self
     }
 
@@ -221,7 +242,12 @@ impl Runtime {
                 }
             }
         }
-        let config = Arc::new(ActorConfig {
+        let (run_id, started_at) = options
+            .run_id
+            .take()
+            .unwrap_or_else(crate::clock::run_id_and_time);
+        let mut slurm_run = None;
+        let config = ActorConfig {
             max_batch_rows: options.max_batch_rows.max(1),
             window_rows: options.window_rows.max(1),
             continue_on_error: options.on_error == ErrorPolicy::Continue,
@@ -229,7 +255,7 @@ impl Runtime {
             default_max_concurrency: options
                 .default_max_concurrency
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        });
+        };
         let store = match &options.store {
             Some(store) => Some(store.at(&[pipeline.name()])?),
             None => None,
@@ -265,7 +291,21 @@ impl Runtime {
                     (Behavior::Source { rows, exhausted }, None)
                 }
                 Role::Operator { operator, log } => (Behavior::Operator(operator), log),
-                Role::Function(state) => (Behavior::Function { state, pool: None }, None),
+                Role::Function(state) => {
+                    let slurm = crate::slurm::plan_node(
+                        &mut slurm_run,
+                        store.as_ref(),
+                        options.slurm_work_dir.as_deref(),
+                        options.executor,
+                        &run_id,
+                        (index, node.name()),
+                        &state,
+                    )
+                    .map_err(RunError::Invalid)?
+                    .map(Box::new);
+                    let pool = None;
+                    (Behavior::Function { state, pool, slurm }, None)
+                }
             };
             names.push(node.name().to_string());
             setups.push(NodeSetup {
@@ -321,10 +361,7 @@ impl Runtime {
         }
 
         let pipeline_nodes = pipeline.nodes().len();
-        let (run_id, started_at) = options
-            .run_id
-            .take()
-            .unwrap_or_else(crate::clock::run_id_and_time);
+        let config = Arc::new(config);
         let label = RunLabel {
             run_id: run_id.clone(),
             started_at: started_at.clone(),

@@ -42,7 +42,7 @@ pub(crate) struct PoolNode {
 
 impl PoolNode {
     /// Whether the node's actor is still alive.
-    fn connected(&self) -> bool {
+    pub(crate) fn connected(&self) -> bool {
         self.done.connected()
     }
 }

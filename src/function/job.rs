@@ -51,6 +51,11 @@ impl Job {
         self.packets.num_rows() == 0
     }
 
+    /// The input packet hash of packet `i` (as stored: hex text), if there is one.
+    pub fn hash(&self, i: usize) -> Option<String> {
+        self.hashes.get(i).map(digest_string)
+    }
+
     /// Packet `i` as (column, value) pairs.
     pub fn packet(&self, i: usize) -> Result<Vec<(String, Datum)>> {
         let schema = self.packets.schema();

@@ -21,6 +21,7 @@ pub mod jsonl;
 pub mod node;
 mod pod;
 pub mod runner;
+pub mod slurm;
 mod stored;
 
 use arrow::datatypes::FieldRef;
@@ -94,6 +95,12 @@ pub trait PacketFunction: Send + Sync {
     /// Starts a worker. A worker computes one packet at a time; the runtime may start
     /// several (up to a node's `max_concurrency`) and call them from different threads.
     fn start_worker(&self) -> Result<Box<dyn FunctionWorker>, FunctionError>;
+
+    /// The command, when this function is a command function (which an executor other
+    /// than this process's threads, such as Slurm, can run elsewhere).
+    fn as_command(&self) -> Option<&CommandFunction> {
+        None
+    }
 }
 
 /// Something that computes packets, one at a time.

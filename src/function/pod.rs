@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, FieldRef};
 
+use super::slurm::{Executor, SlurmSettings};
 use super::PacketFunction;
 use crate::error::{Error, Result};
 use crate::hashing::content_hash::push_hex;
@@ -58,6 +59,10 @@ pub struct FunctionPod {
     uri: FunctionUri,
     max_concurrency: Option<usize>,
     retries: u32,
+    /// Where its packets are computed, and what a Slurm executor asks for (command
+    /// functions only; neither enters any identity).
+    executor: Executor,
+    slurm: Arc<SlurmSettings>,
     /// The semantic JSON text of `(uri, input hash)` around the input hash: result ids
     /// hash `prefix ‖ "hash" ‖ suffix` without rebuilding the structure per packet.
     result_id_text: Arc<ResultIdText>,
@@ -71,6 +76,7 @@ impl std::fmt::Debug for FunctionPod {
             .field("uri", &self.uri)
             .field("max_concurrency", &self.max_concurrency)
             .field("retries", &self.retries)
+            .field("executor", &self.executor)
             .finish()
     }
 }
@@ -80,6 +86,8 @@ impl PartialEq for FunctionPod {
         self.uri == other.uri
             && self.max_concurrency == other.max_concurrency
             && self.retries == other.retries
+            && self.executor == other.executor
+            && self.slurm == other.slurm
     }
 }
 
@@ -119,6 +127,8 @@ impl FunctionPod {
             uri,
             max_concurrency: None,
             retries: 0,
+            executor: Executor::Local,
+            slurm: Arc::new(SlurmSettings::default()),
             result_id_text,
             source_prefix,
         })
@@ -145,6 +155,30 @@ impl FunctionPod {
         }
         self.max_concurrency = Some(max);
         Ok(self)
+    }
+
+    /// Runs the node's packets with `executor`, with `slurm` settings for the Slurm
+    /// executor. Errors if the executor is Slurm and the function is not a command.
+    pub fn with_executor(mut self, executor: Executor, slurm: SlurmSettings) -> Result<Self> {
+        if executor == Executor::Slurm && self.function.as_command().is_none() {
+            return Err(Error::invalid(
+                format!("function `{}`", self.function.name()),
+                "`executor: slurm` applies to command functions only",
+            ));
+        }
+        self.executor = executor;
+        self.slurm = Arc::new(slurm);
+        Ok(self)
+    }
+
+    /// Where the node's packets are computed.
+    pub fn executor(&self) -> Executor {
+        self.executor
+    }
+
+    /// What the Slurm executor asks for (the defaults unless set).
+    pub fn slurm(&self) -> &SlurmSettings {
+        &self.slurm
     }
 
     /// Computes a failed packet again up to `retries` more times (with exponential

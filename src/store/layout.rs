@@ -10,6 +10,7 @@
 //! | operator `Log` rows | `{OpClass}/{operator content hash hex}/schema:{node pipeline hash}` |
 //! | cached source rows | `source/node:{source content hash}` |
 //! | run log | `_log/run_nodes` (older databases: `_log/runs`, still read) |
+//! | Slurm submissions of a function | `_slurm/{fn}/{output schema hash}/v{major}/{type id}` |
 //!
 //! This module only names places; it must never read or write a store. A change here
 //! moves stored data: it is a compatibility break, not a refactor.
@@ -78,6 +79,13 @@ pub fn operator_log_path(
 /// Where a cached source keeps its rows: `source/node:{content hash string}`.
 pub fn cached_source_path(source_content_hash: &ContentHash) -> Result<RecordPath> {
     RecordPath::new(["source".to_string(), format!("node:{source_content_hash}")])
+}
+
+/// Where the Slurm executor records, per input packet hash, the chunk that computes the
+/// packet: `_slurm/{fn}/{output schema hash}/v{major}/{type id}` (keyed as the results
+/// are, so a later run finds the chunks of an earlier one).
+pub fn slurm_submissions_path(uri: &FunctionUri) -> Result<RecordPath> {
+    RecordPath::new(std::iter::once("_slurm".to_string()).chain(uri.components()))
 }
 
 /// The run log: one row per node per run, with the run's outcome.

@@ -52,6 +52,9 @@ impl PacketFunction for CommandFunction {
     fn start_worker(&self) -> Result<Box<dyn FunctionWorker>, FunctionError> {
         Ok(Box::new(CommandWorker::start(self)?))
     }
+    fn as_command(&self) -> Option<&CommandFunction> {
+        Some(self)
+    }
 }
 
 /// A worker of a [`CommandFunction`]: one process of the command at a time, restarted

@@ -30,7 +30,7 @@ mod reply;
 mod request;
 
 pub use framer::{clip, is_blank, LineFramer, LineTooLong};
-pub use reply::{read_reply, Reply};
+pub use reply::{read_reply, reply_id, Reply};
 pub use request::{python_non_finite, write_request, ERROR_KEY, ID_KEY};
 
 #[cfg(test)]

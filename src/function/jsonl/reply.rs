@@ -126,6 +126,17 @@ pub fn read_reply(line: &[u8], output: &[FieldRef], id: Option<&str>) -> Reply {
     }
 }
 
+/// The `$id` an answer line carries (a JSON string), if it is a JSON object with one:
+/// for callers that hold a whole output and pair answers by id, in any order.
+pub fn reply_id(line: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(line).ok()?;
+    let entries = parse_object(text).ok()??;
+    entries.into_iter().find_map(|(k, v)| match v {
+        Value::Json(Json::String(s)) if k == ID_KEY => Some(s),
+        _ => None,
+    })
+}
+
 fn quoted<'a>(keys: impl Iterator<Item = &'a str>) -> String {
     keys.map(|k| format!("`{k}`"))
         .collect::<Vec<_>>()

@@ -65,6 +65,8 @@ pub(super) const FUNCTION_ARGUMENTS: &[&str] = &[
     "retries",
     "timeout",
     "protocol",
+    "executor",
+    "slurm",
 ];
 
 pub(super) fn read_function(

@@ -16,6 +16,7 @@ mod errors;
 mod function;
 mod nodes;
 mod run;
+mod slurm;
 mod sources;
 
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ use super::raw::RawFile;
 use super::suggest::did_you_mean;
 use super::value::Position;
 use super::yaml;
+use crate::function::slurm::Executor;
 use crate::function::FunctionPod;
 use crate::operator::OperatorSpec;
 use crate::pipeline::{
@@ -227,6 +229,11 @@ fn compile_file(
                 let mut pod = FunctionPod::new(function)
                     .map_err(|e| report.at_node(&node.entry, e.to_string()))?
                     .with_retries(decl.run.retries);
+                if decl.run.executor != Executor::Local || decl.builtin().is_none() {
+                    pod = pod
+                        .with_executor(decl.run.executor, decl.run.slurm.clone())
+                        .map_err(|e| report.at_node_key(&node.entry, "executor", e.to_string()))?;
+                }
                 if let Some(max) = decl.run.max_concurrency {
                     pod = pod
                         .with_max_concurrency(max)

@@ -247,6 +247,8 @@ pub(super) fn read_node(entry: &Entry, builtins: &Builtins) -> Result<NodeDecl, 
                 retries: op_args.take(&["retries"])?,
                 protocol: op_args.take(&["protocol"])?,
                 max_concurrency: op_args.take(&["max_concurrency"])?,
+                executor: op_args.take(&["executor"])?,
+                slurm: op_args.take(&["slurm"])?,
             };
             let mut decl = read_function(&entry.name, op_args, builtins)?;
             decl.written = written;

@@ -1,16 +1,19 @@
-//! How a function node runs: its `timeout`, `retries`, `protocol` and
-//! `max_concurrency` as written on the node ([`WrittenRun`]), over the file's top-level
-//! `defaults:` ([`Defaults`]), into [`RunSettings`]. None of it enters any identity.
+//! How a function node runs: its `timeout`, `retries`, `protocol`, `max_concurrency`,
+//! `executor` and `slurm` as written on the node ([`WrittenRun`]), over the file's
+//! top-level `defaults:` ([`Defaults`]), into [`RunSettings`]. None of it enters any
+//! identity.
 
 use std::time::Duration;
 
+use super::slurm::{executor_of, read_slurm, WrittenSlurm};
 use crate::function::command::Protocol;
+use crate::function::slurm::{Executor, SlurmSettings};
 use crate::pipeline_file::args::{max_concurrency_of, protocol_of, retries_of, timeout_of};
 use crate::pipeline_file::suggest::did_you_mean;
 use crate::pipeline_file::value::{self, Mapping, Position, Value};
 
 /// Keys of the top-level `defaults:` mapping.
-const DEFAULT_KEYS: &[&str] = &["timeout", "retries", "max_concurrency"];
+const DEFAULT_KEYS: &[&str] = &["timeout", "retries", "max_concurrency", "executor", "slurm"];
 
 /// The settings of how a function node runs, as written on the node (null = absent).
 #[derive(Default)]
@@ -19,6 +22,8 @@ pub(super) struct WrittenRun {
     pub(super) retries: Option<Value>,
     pub(super) protocol: Option<Value>,
     pub(super) max_concurrency: Option<Value>,
+    pub(super) executor: Option<Value>,
+    pub(super) slurm: Option<Value>,
 }
 
 /// How a function node runs. None of it enters any identity.
@@ -28,6 +33,8 @@ pub(super) struct RunSettings {
     pub(super) retries: u32,
     pub(super) protocol: Protocol,
     pub(super) max_concurrency: Option<usize>,
+    pub(super) executor: Executor,
+    pub(super) slurm: SlurmSettings,
 }
 
 /// The top-level `defaults:`: settings every function node has unless it gives its own.
@@ -37,6 +44,9 @@ pub(super) struct Defaults {
     pub(super) timeout: Option<Duration>,
     pub(super) retries: Option<u32>,
     pub(super) max_concurrency: Option<usize>,
+    /// Command functions only.
+    pub(super) executor: Option<Executor>,
+    pub(super) slurm: Option<WrittenSlurm>,
 }
 
 /// The top-level `defaults:` mapping, or what is wrong with it and where.
@@ -45,7 +55,11 @@ pub(super) fn read_defaults(defaults: &Mapping) -> Result<Defaults, (Position, S
     for value::Field { key, at, value } in &defaults.fields {
         let label = format!("defaults.{key}");
         let checked = match key.as_str() {
-            "timeout" | "retries" | "max_concurrency" if value.is_null() => Ok(()),
+            "timeout" | "retries" | "max_concurrency" | "executor" | "slurm" if value.is_null() => {
+                Ok(())
+            }
+            "executor" => executor_of(&label, value).map(|e| read.executor = Some(e)),
+            "slurm" => read_slurm(&label, value).map(|s| read.slurm = Some(s)),
             "timeout" => timeout_of(&label, value).map(|t| read.timeout = Some(t)),
             "retries" => retries_of(&label, value).map(|r| read.retries = Some(r)),
             "max_concurrency" => {
@@ -87,6 +101,17 @@ pub(super) fn run_settings(
                 ),
             ));
         }
+        if present(&written.executor)
+            .is_some_and(|v| executor_of("executor", &v) == Ok(Executor::Slurm))
+        {
+            return Err((
+                "executor",
+                format!(
+                    "`executor: slurm` applies to command functions only: builtin `{name}` \
+                     runs inside orcapod; remove `executor`"
+                ),
+            ));
+        }
         if present(&written.protocol).is_some() {
             return Err((
                 "protocol",
@@ -116,11 +141,23 @@ pub(super) fn run_settings(
         }
         None => defaults.max_concurrency,
     };
+    let executor = match present(&written.executor) {
+        Some(v) => executor_of("executor", &v).map_err(|m| ("executor", m))?,
+        None if builtin.is_some() => Executor::Local,
+        None => defaults.executor.unwrap_or_default(),
+    };
+    let slurm = match present(&written.slurm) {
+        Some(v) => read_slurm("slurm", &v).map_err(|m| ("slurm", m))?,
+        None => WrittenSlurm::default(),
+    }
+    .over(defaults.slurm.as_ref());
     Ok(RunSettings {
         timeout,
         retries,
         protocol,
         max_concurrency,
+        executor,
+        slurm,
     })
 }
 
@@ -139,6 +176,7 @@ mod tests {
             timeout: Some(Duration::from_secs(90)),
             retries: Some(2),
             max_concurrency: Some(8),
+            ..Defaults::default()
         };
         let command = None;
         let run = run_settings(&WrittenRun::default(), command, &defaults).unwrap();
@@ -151,6 +189,7 @@ mod tests {
             retries: number(0),
             protocol: Some(Value::String("jsonl-id".into())),
             max_concurrency: number(1),
+            ..WrittenRun::default()
         };
         let run = run_settings(&written, command, &defaults).unwrap();
         assert_eq!(run.timeout, Some(Duration::from_secs(300)));

@@ -32,6 +32,14 @@ pub struct RunArgs {
     /// of bytes, or with a suffix K, M or G (powers of 1024).
     #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
     pub memory_limit: usize,
+    /// Run every command function node on this executor (default: each node's own
+    /// `executor:`, else local).
+    #[arg(long, value_enum)]
+    pub executor: Option<ExecutorArg>,
+    /// Where nodes on Slurm keep their chunks, answers and logs (default: `slurm/` in the
+    /// database directory). On a cluster it must be on a filesystem the compute nodes see.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
 }
 
 /// A size such as `512M`, `2G`, `64K` or `1000` (bytes), at least one byte.
@@ -74,6 +82,12 @@ pub enum OutFormat {
 pub enum Mode {
     Actors,
     Sync,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorArg {
+    Local,
+    Slurm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -67,6 +67,7 @@ impl Interrupts {
                     {
                         // The second signal: stop now.
                         orcapod::function::command::kill_all_commands();
+                        let _ = orcapod_actors::cancel_all_jobs();
                         eprintln!(
                             "{} again: stopping at once; results not yet flushed are \
                              computed again by the next run",

@@ -36,6 +36,12 @@ impl Driver<'_> {
             .on_error(file.on_error())
             .store(self.store.clone())
             .run_id(self.run_id.clone(), self.started_at.clone());
+        if let Some(executor) = self.cluster.executor {
+            options = options.executor(executor);
+        }
+        if let Some(dir) = &self.cluster.work_dir {
+            options = options.slurm_work_dir(dir.clone());
+        }
         let mut subscriptions = Subscriptions::new(
             self.outputs
                 .names()
@@ -84,6 +90,7 @@ impl Driver<'_> {
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 kill_all_commands();
+                super::cluster::cancel_jobs();
             }
             let progress = handle.progress();
             let nodes = &progress[..total.min(progress.len())];

@@ -51,6 +51,8 @@ pub struct Driver<'a> {
     pub started_at: String,
     /// The last node lines published (the final state when the run ends early).
     pub last_nodes: Vec<NodeLine>,
+    /// The executors of the command function nodes.
+    pub cluster: super::cluster::Cluster,
 }
 
 impl Driver<'_> {

@@ -10,7 +10,7 @@
 //! command processes, lets what was received be stored and flushed, records the run as
 //! interrupted, prints one line saying what is stored, and exits 130 or 143.
 //!
-//! The parts: [`driver`] (what both modes share while they run), [`actors`] and
+//! The parts: [`cluster`] (which nodes run on Slurm, and where), [`driver`] (what both modes share while they run), [`actors`] and
 //! [`sync`] (the two modes), [`outputs`] (where output rows go as they arrive: the
 //! files of `--out`, or the previews), [`lines`] (the progress views), [`report`] (the tables
 //! and the summary of a completed run), [`interrupted`] (the line printed on a signal)
@@ -18,6 +18,7 @@
 //! sequences them.
 
 mod actors;
+mod cluster;
 mod driver;
 mod interrupted;
 mod lines;
@@ -71,6 +72,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     }
     let db = args.db.clone().unwrap_or_else(|| file.default_db());
     check_db_is_a_directory(&db)?;
+    let cluster = cluster::plan(args, &file, &db)?;
     let store: Arc<dyn ArrowStore> = Arc::new(
         SledStore::open(&db)
             .with_context(|| format!("cannot open the database {}", db.display()))?,
@@ -125,6 +127,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         run_id,
         started_at,
         last_nodes: waiting_lines(&pipeline),
+        cluster,
     };
     let ended = match args.mode {
         Mode::Actors => driver.run_actors(),
@@ -133,6 +136,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     // However the run ended, no command outlives it: a command still busy with a packet
     // of a stopped run would otherwise go on until it finishes that packet.
     kill_all_commands();
+    cluster::cancel_jobs();
     driver.bar.finish_and_clear();
     let ended = match ended {
         Ok(ended) => ended,
