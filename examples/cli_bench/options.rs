@@ -122,4 +122,3 @@ pub fn parse_args() -> Result<Option<Options>, BoxError> {
     }
     Ok(Some(o))
 }
-
