@@ -42,12 +42,12 @@ cli() {
     --json bench/results/cli.json --markdown bench/results/cli.md "$@"
 }
 
-# The function pipeline of issue 16 (examples/cli_bench case h): first run and re-run of
-# the release binary on one database, with the database's size. No anchors.
+# The function pipeline of issue 16 (examples/cli_bench case h): a first run, then ten
+# re-runs, of the release binary on one database, with the database's size. No anchors.
 function_pipeline() {
   cargo build --release -p orcapod-actors --bin orcapod
   cargo run --release --example cli_bench -- \
-    --bin "${CARGO_TARGET_DIR:-target}/release/orcapod" --cases h \
+    --bin "${CARGO_TARGET_DIR:-target}/release/orcapod" --cases h --function-reruns 10 \
     --keep-data target/cli-bench-data \
     --label "commit $(git rev-parse --short HEAD)" \
     --json bench/results/function.json --markdown bench/results/function.md "$@"

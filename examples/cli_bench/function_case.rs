@@ -1,10 +1,11 @@
 //! Case (h) of the whole-process benchmark (issue 16): the function pipeline
 //! `scores.csv` → `map_packets {x: score}` → the `letter_grade` builtin, run by the built
-//! binary twice on one database: `h-first` on a fresh database (every packet computed and
-//! stored), then `h-rerun` on the same database (every packet recalled). Each repetition
-//! starts from its own fresh database. Besides wall time and peak memory, it measures the
-//! database directory after each run (every file under it, sled's own files included)
-//! and reads the function node's computed and cached counts from the run's summary.
+//! binary on one database: `h-first` on a fresh database (every packet computed and
+//! stored), then `h-rerun` on the same database (every packet recalled), `--function-reruns`
+//! times. Each repetition starts from its own fresh database. Besides wall time and peak
+//! memory, it measures the database directory after the first run and after the last
+//! re-run (every file under it, sled's own files included) and reads the function node's
+//! computed and cached counts from each run's summary.
 //!
 //! It only adds results: it never changes how the other cases are run or measured.
 
@@ -25,7 +26,8 @@ const OUTPUT: &str = "graded.arrow";
 /// What one run left behind, besides its time and peak.
 #[derive(Default)]
 struct After {
-    /// Sum of the lengths of the files under the database directory.
+    /// Sum of the lengths of the files under the database directory (after the first
+    /// run, or after the last re-run).
     db_bytes: Vec<u64>,
     /// The same files' allocated blocks, in bytes.
     db_disk_bytes: Vec<u64>,
@@ -89,8 +91,8 @@ fn summary_counts(stderr: &str, node: &str) -> Option<(u64, u64)> {
 }
 
 impl Bench {
-    /// Case (h) at `n` packets: `--reps` times a first run on a fresh database, then a
-    /// re-run on it; stops at the first run that does not succeed.
+    /// Case (h) at `n` packets: `--reps` times a first run on a fresh database, then
+    /// `--function-reruns` re-runs on it; stops at the first run that does not succeed.
     pub(crate) fn function_case(&mut self, data_root: &Path, n: usize) -> Result<(), BoxError> {
         let key = ("h", "csv", "orcapod");
         let mut phases = [
@@ -109,6 +111,7 @@ impl Bench {
         let job = self.orcapod("function.yaml", &dir, "arrow", OUTPUT);
         let scratch = self.work.join("run");
         let logs = self.work.join("logs");
+        let reruns = self.o.function_reruns;
         'reps: for rep in 0..self.o.reps {
             let _ = std::fs::remove_dir_all(&scratch);
             let (db, out) = (scratch.join("db"), scratch.join("out"));
@@ -120,12 +123,19 @@ impl Bench {
                         .replace("{out}", &out.display().to_string())
                 })
                 .collect();
-            for phase in 0..2 {
+            // Run 0 is the first run, runs 1..=reruns the re-runs.
+            for step in 0..=reruns {
+                let phase = step.min(1);
                 let _ = std::fs::remove_dir_all(&out);
                 std::fs::create_dir_all(&out)?;
                 let m = &mut phases[phase];
+                let again = if step > 0 && reruns > 1 {
+                    format!(", re-run {step}/{reruns}")
+                } else {
+                    String::new()
+                };
                 eprint!(
-                    "{} {} (run {}/{}) ... ",
+                    "{} {} (run {}/{}{again}) ... ",
                     m.case,
                     human(n),
                     rep + 1,
@@ -135,10 +145,12 @@ impl Bench {
                 let peak = run.peak_kb.map_or("?".into(), |k| format!("{}", k / 1024));
                 eprintln!("{:.2} s, {peak} MB peak, {:?}", run.secs, run.outcome);
                 let ok = run.outcome == Outcome::Ok;
-                if ok {
+                if ok && (step == 0 || step == reruns) {
                     let (bytes, disk) = dir_usage(&db);
                     after[phase].db_bytes.push(bytes);
                     after[phase].db_disk_bytes.push(disk);
+                }
+                if ok {
                     let stderr = std::fs::read_to_string(logs.join("stderr.txt"))?;
                     if let Some(counts) = summary_counts(&stderr, NODE) {
                         after[phase].counts.push(counts);
@@ -163,6 +175,7 @@ impl Bench {
         for (m, a) in phases.iter_mut().zip(&after) {
             m.extra = a.json(n);
         }
+        phases[1].extra.insert("reruns".into(), json!(reruns));
         self.results.extend(phases);
         Ok(())
     }
