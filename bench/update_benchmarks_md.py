@@ -3,7 +3,9 @@
 `<!-- end: NAME -->` markers): the machine, the target verdicts, the tables of
 bench/results/pipeline.md and bench/results/reference.md, and the whole-process tables
 of issue 15 from bench/results/cli.json (the latest `bench/run.sh --cli`) and
-bench/results/cli-before.json (kept: the figures before the engine work). Run by
+bench/results/cli-before.json (kept: the figures before the engine work), and the
+function pipeline of issue 16 (case h) from bench/results/function.json (the latest
+`bench/run.sh --function`) and bench/results/function-before.json (kept). Run by
 bench/run.sh."""
 
 import json
@@ -198,7 +200,7 @@ def cli_tables(doc) -> str:
                          f"{r['median_inner_secs']:.2f} s of its {r['median_secs']:.2f} s at "
                          f"{human(r['rows'])} rows; the rest is starting Python, importing "
                          f"orcapod, reading the CSVs and building the sources.")
-    problems = [r for r in results if r["status"] != "ok"]
+    problems = [r for r in results if r["status"] != "ok" and r["case"] in ("f", "g")]
     if problems:
         lines.append("")
         lines += [f"- {r['case']} {r['format']} {human(r['rows'])} {r['tool']}: {r['status']}"
@@ -206,6 +208,124 @@ def cli_tables(doc) -> str:
     if doc.get("notes"):
         lines.append("")
         lines += [f"- {n}" for n in doc["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------
+# The function pipeline of issue 16 (examples/cli_bench case h)
+
+
+def store(r, key="db_bytes_per_packet") -> str:
+    """`1,259 B/packet (1.26 GB)`, or – when the run left no measurement."""
+    if r is None or r.get(key) is None:
+        return "–"
+    total = r.get("median_db_bytes") or 0
+    return f"{r[key]:,.0f} B/packet ({total / 1e9:.2f} GB)"
+
+
+def counts(r) -> str:
+    if r is None or not r.get("function_computed"):
+        return "–"
+    return f"{r['function_computed'][0]:,} / {r['function_cached'][0]:,}"
+
+
+def function_targets(results) -> list[tuple[str, str, str]]:
+    """(target, measured, verdict) for the whole-process targets of issue 16: at 10M
+    packets when measured there (else at the largest size measured, without a verdict)."""
+    sizes = sorted({r["rows"] for r in results if r["case"] in ("h-first", "h-rerun")})
+    if not sizes:
+        return []
+    n = 10_000_000 if 10_000_000 in sizes else sizes[-1]
+    at = f"at {human(n)}" + ("" if n == 10_000_000 else " (the targets are at 10M)")
+    first = cli_find(results, "h-first", "csv", n, "orcapod")
+    rerun = cli_find(results, "h-rerun", "csv", n, "orcapod")
+
+    def ok(r):
+        return r is not None and r["median_secs"] is not None
+
+    def judged(met):
+        return verdict(met if n == 10_000_000 else None)
+
+    rows = [
+        ("(h) first run ≤ 40 s", f"{at}: {figure(first)}",
+         judged(ok(first) and first["median_secs"] <= 40)),
+        ("(h) re-run (all cached) ≤ 8 s", f"{at}: {figure(rerun)}",
+         judged(ok(rerun) and rerun["median_secs"] <= 8)),
+        ("(h) peak ≤ 1 GB (first run and re-run)",
+         f"{at}: first {figure(first)}, re-run {figure(rerun)}",
+         judged(ok(first) and ok(rerun)
+                and max(first["median_peak_mb"], rerun["median_peak_mb"]) <= 1024)),
+    ]
+    small = cli_find(results, "h-first", "csv", 1_000_000, "orcapod")
+    small_re = cli_find(results, "h-rerun", "csv", 1_000_000, "orcapod")
+    if n == 10_000_000 and small is not None:
+        text, met = "–", False
+        if all(ok(r) for r in (first, rerun, small, small_re)):
+            big = max(first["median_peak_mb"], rerun["median_peak_mb"])
+            little = max(small["median_peak_mb"], small_re["median_peak_mb"])
+            text, met = f"{big:.0f} MB at 10M, {little:.0f} MB at 1M: {big / little:.2f}×", \
+                big <= 1.5 * little
+        elif not ok(first) or not ok(rerun):
+            text = f"10M: {figure(first if not ok(first) else rerun)}"
+        rows.append(("(h) peak at 10M within 1.5× of the peak at 1M", text, verdict(met)))
+    per_first = (first or {}).get("db_bytes_per_packet")
+    per_rerun = (rerun or {}).get("db_bytes_per_packet")
+    text = (f"{at}: after the first run {store(first)}, after the re-run {store(rerun)}"
+            if per_first is not None else f"{at}: {figure(first)}")
+    rows.append(("(h) store ≤ 100 bytes per packet on disk (every file of the database, "
+                 "sled's own included)", text,
+                 judged(per_first is not None and per_rerun is not None
+                        and max(per_first, per_rerun) <= 100)))
+    if per_first is not None and per_rerun is not None:
+        growth = per_rerun - per_first
+        reruns = rerun.get("reruns", 1)
+        met = judged(growth < 1) if reruns >= 10 else "– (needs `--function-reruns 10`)"
+        rows.append(("(h) store does not grow when the pipeline is re-run ten times "
+                     "(met when it grows by less than 1 byte per packet)",
+                     f"{at}: {growth:+,.1f} bytes per packet after {reruns} "
+                     f"re-run{'s' if reruns != 1 else ''}", met))
+    return rows
+
+
+def function_tables(doc) -> str:
+    results = [r for r in doc["results"] if r["case"] in ("h-first", "h-rerun")]
+    reruns = max((r.get("reruns", 1) for r in results if r["case"] == "h-rerun"), default=1)
+    lines = [
+        f"Binary: {doc.get('label') or doc['binary']}"
+        + (f" ({doc['binary_version']})" if doc.get("binary_version") else "")
+        + f"; median of {doc['reps']} run{'s' if doc['reps'] != 1 else ''} per figure, "
+        + "each repetition a first run on a fresh `--db`, then "
+        + (f"{reruns} re-runs on it (the re-run figures are medians over all of them); "
+           if reruns > 1 else "a re-run on it; ")
+        + "time is "
+        + "wall time, peak is the process's peak RSS (GNU time); the store is every file "
+        + "under the `--db` directory (sled's own included), measured after the first run "
+        + "and after the last re-run.",
+    ]
+    if not results:
+        return lines[0] + "\n\nCase (h) was not run.\n"
+    lines += ["", "| target (issue 16, whole process) | measured | verdict |", "|---|---|---|"]
+    lines += [f"| {t} | {m} | {v} |" for t, m, v in function_targets(results)]
+    lines += ["", "(h) `scores.csv` → `map_packets {x: score}` → `letter_grade`, "
+              "`--out --format arrow`", "",
+              "| packets | out rows | first run (time / peak) | store after it | "
+              "re-run (time / peak) | store after it | computed / cached (first; re-run) |",
+              "|---:|---:|---|---|---|---|---|"]
+    for n in sorted({r["rows"] for r in results}):
+        first = cli_find(results, "h-first", "csv", n, "orcapod")
+        rerun = cli_find(results, "h-rerun", "csv", n, "orcapod")
+        out = (first or {}).get("output_rows") or (rerun or {}).get("output_rows")
+        lines.append("| " + " | ".join([
+            human(n), f"{out:,}" if out is not None else "–", figure(first), store(first),
+            figure(rerun), store(rerun), f"{counts(first)}; {counts(rerun)}"]) + " |")
+    problems = [f"- {r['case']} {human(r['rows'])}: {r['status']}"
+                for r in results if r["status"] != "ok"]
+    problems += [f"- h-rerun {human(r['rows'])}: a re-run computed packets "
+                 f"({', '.join(map(str, r['function_computed']))}): not everything was cached"
+                 for r in results
+                 if r["case"] == "h-rerun" and any(c > 0 for c in r.get("function_computed", []))]
+    if problems:
+        lines += [""] + problems
     return "\n".join(lines) + "\n"
 
 
@@ -233,6 +353,15 @@ def main():
     ):
         if f"<!-- begin: {name} -->" in text:
             body = cli_tables(json.loads(path.read_text())) if path.exists() else missing
+            text = splice(text, name, body)
+    for name, path, missing in (
+        ("function", RESULTS / "function.json",
+         "Not measured since the engine work of issue 16 began: run "
+         "`bench/run.sh --function`."),
+        ("function-before", RESULTS / "function-before.json", "Not measured."),
+    ):
+        if f"<!-- begin: {name} -->" in text:
+            body = function_tables(json.loads(path.read_text())) if path.exists() else missing
             text = splice(text, name, body)
     doc.write_text(text)
     print(f"updated {doc}")

@@ -9,6 +9,9 @@
 //! - (g) `g-N/chain.csv` (`id,x,s`): `id` is `0..N` in order, `x` an integer in
 //!   `0..1000`, `s` one of eight short words; optionally the same rows as
 //!   `g-N/chain.parquet` (Snappy, row groups of 2^18 rows, like polars's default).
+//! - (h) `h-N/scores.csv` (`k,x`): `k` is `0..N` in order, `x = k * 7919 mod N` (7919 is
+//!   prime and divides neither 1M nor 10M, so every `x` differs: each packet is new to
+//!   the function, which computes and stores N results).
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -149,6 +152,18 @@ pub fn chain_data(root: &Path, n: usize) -> Result<PathBuf, BoxError> {
     })
 }
 
+/// The directory of case (h) at `n` rows (`scores.csv` and `function.yaml`).
+pub fn function_data(root: &Path, n: usize) -> Result<PathBuf, BoxError> {
+    generated(root, "h", n, |dir| {
+        let modulus = n.max(1) as u64;
+        write_csv(&dir.join("scores.csv"), "k,x", n, |k, line| {
+            let _ = write!(line, "{k},{}", (k as u64 * 7919) % modulus);
+        })?;
+        std::fs::write(dir.join("function.yaml"), FUNCTION_YAML)?;
+        Ok(())
+    })
+}
+
 /// The rows of `chain.csv` (same generator) as `chain.parquet` in `dir`, unless there.
 pub fn chain_parquet(dir: &Path, n: usize) -> Result<PathBuf, BoxError> {
     let path = dir.join("chain.parquet");
@@ -211,6 +226,18 @@ sources:
 nodes:
   joined: {op: join, inputs: [left, right]}
 outputs: [joined]
+";
+
+/// Case (h): the function pipeline of issue 16, a builtin over every packet.
+const FUNCTION_YAML: &str = "\
+# cli_bench case (h): map_packets {x: score} -> the letter_grade builtin.
+pipeline: cli_bench_function
+sources:
+  scores: {csv: scores.csv, tags: [k]}
+nodes:
+  renamed: {op: map_packets, input: scores, name_map: {x: score}}
+  graded:  {op: function, input: renamed, builtin: letter_grade}
+outputs: [graded]
 ";
 
 /// Case (g): select → rename → filter over one source (`source` is its YAML body).

@@ -20,6 +20,11 @@
 //!   polars: `scan_csv → select → rename → filter → sink_csv`, streaming. With `parquet`
 //!   in `--formats`, also from a Parquet copy of the rows, when the binary reads Parquet
 //!   sources (asked with `orcapod validate` on a tiny file; skipped with a note if not).
+//! - (h) the function pipeline of issue 16 (`function_case.rs`): `scores.csv` (`k,x`) →
+//!   `map_packets {x: score}` → the `letter_grade` builtin, `--out DIR --format arrow`,
+//!   first run on a fresh `--db` (`h-first`) then a re-run on it (`h-rerun`), with the
+//!   database's size after each. Not in the default `--cases`: `bench/run.sh --function`
+//!   runs it into its own results file.
 //!
 //! Wall time runs from spawning the process to the end of `wait`; peak memory is the
 //! process's `ru_maxrss` as GNU time reports it (`/usr/bin/time`, Debian package `time`).
@@ -28,126 +33,19 @@
 #[path = "../shared/args.rs"]
 mod args;
 mod data;
+mod function_case;
 mod measure;
+mod options;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use data::BoxError;
-use measure::{Limits, Outcome, Run};
+use measure::{Outcome, Run};
+use options::{parse_args, Options};
 use serde_json::{json, Value};
 
-use args::{human, list, sizes};
-
-const USAGE: &str = "\
-usage: cli_bench [OPTIONS]
-  --bin PATH             the orcapod binary (default: $CARGO_TARGET_DIR or target, /release/orcapod)
-  --cases LIST           of f,g (default: f,g)
-  --sizes LIST           rows per file for (f) (default: 100k,1M,10M)
-  --chain-sizes LIST     rows for (g) (default: 1M,10M)
-  --formats LIST         source formats of (g), of csv,parquet (default: csv,parquet)
-  --reps N               runs per configuration (default: 3)
-  --python PATH          Python with polars and orcapod (the bench venv) for the anchors;
-                         without it the anchors are skipped
-  --anchors LIST         of polars,reference (default: both)
-  --reference-sizes LIST (f) sizes the reference runs (default: 100k)
-  --timeout SECS         a run is killed after this (default: 600)
-  --max-rss-mb MB        a run is killed when its resident memory passes this (default: 8192)
-  --orcapod-args ARGS    extra arguments for `orcapod run` (split on whitespace)
-  --work DIR             scratch directory for databases and outputs (default: a new
-                         directory under the system's temporary directory, removed at the end)
-  --keep-data DIR        keep the generated inputs here and reuse them when present
-  --label TEXT           what the binary is (e.g. a commit), recorded in the results
-  --json PATH            write the results as JSON
-  --markdown PATH        write the results as a Markdown table
-Sizes accept k and M suffixes (100k, 1M).";
-
-struct Options {
-    bin: PathBuf,
-    cases: Vec<String>,
-    sizes: Vec<usize>,
-    chain_sizes: Vec<usize>,
-    formats: Vec<String>,
-    reps: usize,
-    python: Option<PathBuf>,
-    anchors: Vec<String>,
-    reference_sizes: Vec<usize>,
-    limits: Limits,
-    orcapod_args: Vec<String>,
-    work: Option<PathBuf>,
-    keep_data: Option<PathBuf>,
-    label: Option<String>,
-    json: Option<PathBuf>,
-    markdown: Option<PathBuf>,
-}
-
-fn default_bin() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("release").join("orcapod")
-}
-
-fn parse_args() -> Result<Option<Options>, BoxError> {
-    let mut o = Options {
-        bin: default_bin(),
-        cases: list("f,g"),
-        sizes: sizes("100k,1M,10M")?,
-        chain_sizes: sizes("1M,10M")?,
-        formats: list("csv,parquet"),
-        reps: 3,
-        python: None,
-        anchors: list("polars,reference"),
-        reference_sizes: sizes("100k")?,
-        limits: Limits {
-            timeout: Duration::from_secs(600),
-            max_rss_mb: 8192,
-        },
-        orcapod_args: Vec::new(),
-        work: None,
-        keep_data: None,
-        label: None,
-        json: None,
-        markdown: None,
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .map(String::as_str)
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--bin" => o.bin = PathBuf::from(value()?),
-            "--cases" => o.cases = list(value()?),
-            "--sizes" => o.sizes = sizes(value()?)?,
-            "--chain-sizes" => o.chain_sizes = sizes(value()?)?,
-            "--formats" => o.formats = list(value()?),
-            "--reps" => o.reps = value()?.parse::<usize>()?.max(1),
-            "--python" => o.python = Some(PathBuf::from(value()?)),
-            "--anchors" => o.anchors = list(value()?),
-            "--reference-sizes" => o.reference_sizes = sizes(value()?)?,
-            "--timeout" => o.limits.timeout = Duration::from_secs_f64(value()?.parse()?),
-            "--max-rss-mb" => o.limits.max_rss_mb = value()?.parse()?,
-            "--orcapod-args" => {
-                o.orcapod_args = value()?.split_whitespace().map(String::from).collect()
-            }
-            "--work" => o.work = Some(PathBuf::from(value()?)),
-            "--keep-data" => o.keep_data = Some(PathBuf::from(value()?)),
-            "--label" => o.label = Some(value()?.to_string()),
-            "--json" => o.json = Some(PathBuf::from(value()?)),
-            "--markdown" => o.markdown = Some(PathBuf::from(value()?)),
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                return Ok(None);
-            }
-            other => return Err(format!("unknown argument {other}\n{USAGE}").into()),
-        }
-    }
-    Ok(Some(o))
-}
+use args::human;
 
 /// One configuration's measurements.
 struct Measured {
@@ -160,9 +58,25 @@ struct Measured {
     skipped: Option<String>,
     output_rows: Option<u64>,
     output_bytes: Option<u64>,
+    /// Keys added to the results by a case (e.g. the database sizes of (h)).
+    extra: serde_json::Map<String, Value>,
 }
 
 impl Measured {
+    fn new(case: &'static str, format: &'static str, rows: usize, tool: &'static str) -> Self {
+        Measured {
+            case,
+            format,
+            rows,
+            tool,
+            runs: Vec::new(),
+            skipped: None,
+            output_rows: None,
+            output_bytes: None,
+            extra: serde_json::Map::new(),
+        }
+    }
+
     fn ok_runs(&self) -> impl Iterator<Item = &Run> {
         self.runs.iter().filter(|r| r.outcome == Outcome::Ok)
     }
@@ -203,7 +117,7 @@ impl Measured {
                 v["inner_secs"].as_f64()
             })
             .collect();
-        json!({
+        let mut value = json!({
             "case": self.case,
             "format": self.format,
             "rows": self.rows,
@@ -218,7 +132,11 @@ impl Measured {
             "tool_version": anchor.as_ref().and_then(|a| a["tool"].as_str().map(String::from)),
             "output_rows": self.output_rows,
             "output_bytes": self.output_bytes,
-        })
+        });
+        if let Value::Object(map) = &mut value {
+            map.extend(self.extra.clone());
+        }
+        value
     }
 }
 
@@ -275,16 +193,7 @@ impl Bench {
     /// Runs `job` `--reps` times, each with fresh `{db}` and `{out}` directories,
     /// stopping at the first run that does not succeed.
     fn measure(&mut self, (case, format, rows, tool): Key, job: Job) -> Result<(), BoxError> {
-        let mut m = Measured {
-            case,
-            format,
-            rows,
-            tool,
-            runs: Vec::new(),
-            skipped: None,
-            output_rows: None,
-            output_bytes: None,
-        };
+        let mut m = Measured::new(case, format, rows, tool);
         if self.gave_up.contains(&(case, format, tool)) {
             m.skipped = Some("not run (a smaller size ran out of time or memory)".into());
             self.results.push(m);
@@ -539,7 +448,8 @@ fn main() -> Result<(), BoxError> {
         notes: Vec::new(),
         gave_up: Vec::new(),
     };
-    if bench.o.python.is_none() {
+    let anchored = bench.o.cases.iter().any(|c| c == "f" || c == "g");
+    if bench.o.python.is_none() && anchored {
         bench
             .notes
             .push("Anchors (polars, the reference) skipped: no --python given.".into());
@@ -555,6 +465,11 @@ fn main() -> Result<(), BoxError> {
                 bench.o.formats.iter().any(|f| f == "parquet") && bench.parquet_support()?;
             for n in bench.o.chain_sizes.clone() {
                 bench.chain_case(&data_root, n, parquet)?;
+            }
+        }
+        if bench.o.cases.iter().any(|c| c == "h") {
+            for n in bench.o.function_sizes.clone() {
+                bench.function_case(&data_root, n)?;
             }
         }
         Ok(())
