@@ -115,14 +115,7 @@ impl Bench {
         'reps: for rep in 0..self.o.reps {
             let _ = std::fs::remove_dir_all(&scratch);
             let (db, out) = (scratch.join("db"), scratch.join("out"));
-            let args: Vec<String> = job
-                .args
-                .iter()
-                .map(|a| {
-                    a.replace("{db}", &db.display().to_string())
-                        .replace("{out}", &out.display().to_string())
-                })
-                .collect();
+            let args = job.args_for(&db, &out);
             // Run 0 is the first run, runs 1..=reruns the re-runs.
             for step in 0..=reruns {
                 let phase = step.min(1);

@@ -176,6 +176,19 @@ struct Job {
     output: &'static str,
 }
 
+impl Job {
+    /// The arguments with `{db}` and `{out}` replaced by these directories.
+    fn args_for(&self, db: &Path, out: &Path) -> Vec<String> {
+        self.args
+            .iter()
+            .map(|a| {
+                a.replace("{db}", &db.display().to_string())
+                    .replace("{out}", &out.display().to_string())
+            })
+            .collect()
+    }
+}
+
 /// The keys of one configuration: case, source format, rows, tool.
 type Key = (&'static str, &'static str, usize, &'static str);
 
@@ -204,14 +217,7 @@ impl Bench {
             let _ = std::fs::remove_dir_all(&scratch);
             let (db, out) = (scratch.join("db"), scratch.join("out"));
             std::fs::create_dir_all(&out)?;
-            let args: Vec<String> = job
-                .args
-                .iter()
-                .map(|a| {
-                    a.replace("{db}", &db.display().to_string())
-                        .replace("{out}", &out.display().to_string())
-                })
-                .collect();
+            let args = job.args_for(&db, &out);
             eprint!(
                 "{case} {format} {} {tool} (run {}/{}) ... ",
                 human(rows),
