@@ -12,7 +12,8 @@
 //!   resubmits packets that succeeded;
 //! - a task Slurm ends for its time limit is waited for forever, or not reported as
 //!   TIMEOUT;
-//! - SIGINT leaves the run's jobs in the queue, or loses the chunks already read back;
+//! - SIGINT or SIGTERM leaves the run's jobs in the queue, or loses the chunks already
+//!   read back, or the next run computes a packet again;
 //! - a run after the previous one was killed (SIGKILL) submits again packets whose
 //!   chunks the killed run had submitted, instead of taking those chunks up.
 //!
@@ -435,18 +436,34 @@ fn a_task_past_its_time_limit_fails_with_timeout() {
 
 #[test]
 fn sigint_cancels_the_runs_jobs_and_keeps_the_chunks_read_back() {
+    interrupt_then_run_again("INT", 130);
+}
+
+#[test]
+fn sigterm_cancels_the_runs_jobs_and_keeps_the_chunks_read_back() {
+    interrupt_then_run_again("TERM", 143);
+}
+
+/// A run with a chunk answered and a chunk still running gets `SIG{signal}`: it exits
+/// with `code`, keeps the answered chunk and cancels the other's job; the next run
+/// computes only what is missing, so every packet is computed exactly once.
+fn interrupt_then_run_again(signal: &str, code: i32) {
     slurm();
-    // x < 3: answered at once; the others take ten minutes.
-    let slow = r#"import json, sys, time
+    // x < 3: answered at once; the others take ten minutes while the file `slow`
+    // exists. Every answer is logged, to count how often each packet was computed.
+    let slow = r#"import json, os, sys, time
 for line in sys.stdin:
     p = json.loads(line)
-    if p['x'] >= 3:
+    if p['x'] >= 3 and os.path.exists('slow'):
         time.sleep(600)
+    with open('computed.log', 'a') as log:
+        log.write(f"{p['x']}\n")
     print(json.dumps({'y': p['x'] * 2}), flush=True)
 "#;
     let dir = workspace(
         6,
         &[
+            ("slow", ""),
             ("slow.py", slow),
             (
                 "p.yaml",
@@ -472,7 +489,7 @@ for line in sys.stdin:
     let name = job_name(&work);
     assert_ne!(live_tasks(&name), "", "the slow chunk should still run");
     Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -481,11 +498,15 @@ for line in sys.stdin:
     });
     let out = rx
         .recv_timeout(Duration::from_secs(30))
-        .expect("the run stops within 30 s of SIGINT")
+        .expect("the run stops within 30 s of the signal")
         .unwrap();
-    let stderr = expect_exit(&["run", "p.yaml", "(SIGINT)"], &out, 130);
+    let stderr = expect_exit(&["run", "p.yaml", signal], &out, code);
     assert!(stderr.contains("3 results stored"), "{stderr}");
-    assert_eq!(settled_tasks(&name), "", "jobs left running after SIGINT");
+    assert_eq!(
+        settled_tasks(&name),
+        "",
+        "jobs left running after SIG{signal}"
+    );
     // `status` shows the run as interrupted.
     let status = Command::new(BIN)
         .args(["status", "p.yaml"])
@@ -494,6 +515,28 @@ for line in sys.stdin:
         .unwrap();
     let status = text(&status.stdout) + &text(&status.stderr);
     assert!(status.contains("interrupted"), "{status}");
+
+    // Run again: the packets computed before Ctrl-C come from the store, the others are
+    // computed now, and every packet was computed exactly once.
+    std::fs::remove_file(dir.path().join("slow")).unwrap();
+    let again = run(
+        dir.path(),
+        &["run", "p.yaml", "--out", "out", "-q"],
+        Duration::from_secs(90),
+    );
+    let (_, stderr) = expect_success(&["run", "p.yaml", "(after the signal)"], &again);
+    let rows = std::fs::read_to_string(dir.path().join("out/f.json")).unwrap();
+    for k in 0..6 {
+        assert!(
+            rows.contains(&format!("{{\"k\": {k}, \"y\": {}}}", k * 2)),
+            "{rows}"
+        );
+    }
+    let log = std::fs::read_to_string(dir.path().join("computed.log")).unwrap();
+    let mut computed: Vec<u32> = log.lines().map(|l| l.parse().unwrap()).collect();
+    computed.sort_unstable();
+    assert_eq!(computed, [0, 1, 2, 3, 4, 5], "{stderr}");
+    assert_eq!(settled_tasks(&name), "");
 }
 
 #[test]
