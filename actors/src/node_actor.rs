@@ -339,9 +339,11 @@ impl NodeActor {
         }
         let max = self.config.max_batch_rows.max(1);
         let polled = matches!(rows, SourceRows::Fed(_));
-        let address = ctx.address();
-        let wake =
-            move || -> Box<dyn Fn() + Send> { Box::new(move || address.do_send(SourceReady)) };
+        // Asked for once, when a file source's reader thread starts.
+        let wake = || -> Box<dyn Fn() + Send> {
+            let address = ctx.address();
+            Box::new(move || address.do_send(SourceReady))
+        };
         match next_source_batch(rows, max, wake) {
             SourceStep::Batch(batch) => {
                 if batch.schema().fields() != self.schema.arrow().fields() {

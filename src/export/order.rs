@@ -228,14 +228,9 @@ impl RowOrder {
         Ok(true)
     }
 
-    /// The keys of `batch`'s first column (of every column, when there is one).
+    /// The keys of `batch`'s first column (the whole keys, when it is the only one).
     fn lead_keys(&self, batch: &RecordBatch) -> Result<Rows> {
-        let lead = if self.width == 1 {
-            &self.converter
-        } else {
-            &self.lead
-        };
-        Ok(lead.convert_columns(&key_columns(batch.column(0)))?)
+        Ok(self.lead.convert_columns(&key_columns(batch.column(0)))?)
     }
 }
 

@@ -63,13 +63,17 @@ pub struct OutputWriter {
     rows: u64,
     spill: Option<SpillDir>,
     runs: Vec<PathBuf>,
-    /// Every row so far came in the canonical order, the last one being `tail`.
-    ordered: bool,
+    /// While every row so far came in the canonical order: the last one, and what was
+    /// written of them; `None` once a row came out of order.
+    in_order: Option<InOrder>,
+}
+
+/// The state of an output whose rows have all come in order.
+#[derive(Debug, Default)]
+struct InOrder {
     tail: Tail,
-    /// The run rows in order are appended to (while `ordered`).
-    ordered_run: Option<RunWriter>,
-    /// The files, begun with the rows in order (while `ordered`).
-    live: Option<Sinks>,
+    /// Once rows were written: the run they were appended to, and the files begun.
+    written: Option<(RunWriter, Sinks)>,
 }
 
 impl OutputWriter {
@@ -101,10 +105,7 @@ impl OutputWriter {
             rows: 0,
             spill: None,
             runs: Vec::new(),
-            ordered: true,
-            tail: Tail::default(),
-            ordered_run: None,
-            live: None,
+            in_order: Some(InOrder::default()),
         })
     }
 
@@ -116,57 +117,53 @@ impl OutputWriter {
             return Ok(());
         }
         self.rows += batch.num_rows() as u64;
-        if self.ordered {
-            if self.order.continues(&mut self.tail, batch)? {
-                self.buffered_bytes += batch.get_array_memory_size();
-                self.buffer.push(batch.clone());
-                if self.buffered_bytes > self.memory_limit.min(ORDERED_BUFFER) {
-                    self.append_ordered()?;
-                }
-                return Ok(());
-            }
-            self.end_ordered()?;
+        let in_order = match &mut self.in_order {
+            Some(state) => self.order.continues(&mut state.tail, batch)?,
+            None => false,
+        };
+        if !in_order {
+            self.end_in_order()?;
         }
         self.buffered_bytes += batch.get_array_memory_size();
         self.buffer.push(batch.clone());
-        if self.buffered_bytes > self.memory_limit {
+        if in_order && self.buffered_bytes > self.memory_limit.min(ORDERED_BUFFER) {
+            self.write_in_order()?;
+        } else if self.buffered_bytes > self.memory_limit {
             self.spill_buffer()?;
         }
         Ok(())
     }
 
-    /// Writes the buffer (rows in order) to the files and appends it to the ordered run.
-    fn append_ordered(&mut self) -> Result<()> {
-        if self.live.is_none() {
-            let spill = match &mut self.spill {
-                Some(spill) => spill,
-                None => self.spill.insert(SpillDir::create(&self.dir, &self.name)?),
-            };
-            self.ordered_run = Some(spill.start_run(self.schema.arrow())?);
-            self.live = Some(Sinks::create(
-                &self.dir,
-                &self.name,
-                &self.schema,
-                self.format,
-            )?);
-        }
-        let (Some(run), Some(live)) = (&mut self.ordered_run, &mut self.live) else {
-            unreachable!("both begun above");
+    /// Writes the buffer (rows in order) to the files and appends it to the run beside
+    /// them, beginning both the first time.
+    fn write_in_order(&mut self) -> Result<()> {
+        let state = self.in_order.as_mut().expect("rows are in order");
+        let (run, files) = match &mut state.written {
+            Some(written) => written,
+            None => {
+                let spill = spill_dir(&mut self.spill, &self.dir, &self.name)?;
+                let run = spill.start_run(self.schema.arrow())?;
+                let files = Sinks::create(&self.dir, &self.name, &self.schema, self.format)?;
+                state.written.insert((run, files))
+            }
         };
         for batch in self.buffer.drain(..) {
             run.write(&batch)?;
-            live.write(&batch)?;
+            files.write(&batch)?;
         }
         self.buffered_bytes = 0;
         Ok(())
     }
 
-    /// A row came out of order: the files begun are abandoned, and the rows so far
-    /// become the first run (if they were appended to one), to be merged with the rest.
-    fn end_ordered(&mut self) -> Result<()> {
-        self.ordered = false;
-        self.live = None;
-        if let Some(mut run) = self.ordered_run.take() {
+    /// A row came out of order (or had before): the files begun are abandoned, and the
+    /// rows written so far, with those buffered, become the first run, to be merged with
+    /// the rest.
+    fn end_in_order(&mut self) -> Result<()> {
+        if let Some(InOrder {
+            written: Some((mut run, _abandoned)),
+            ..
+        }) = self.in_order.take()
+        {
             for batch in self.buffer.drain(..) {
                 run.write(&batch)?;
             }
@@ -183,23 +180,23 @@ impl OutputWriter {
 
     /// Sorted runs spilled to disk so far.
     pub fn spilled_runs(&self) -> usize {
-        self.runs.len() + usize::from(self.ordered_run.is_some())
+        let written_in_order = self.in_order.as_ref().and_then(|s| s.written.as_ref());
+        self.runs.len() + usize::from(written_in_order.is_some())
     }
 
     /// Writes the files (see the [module docs](super)); returns their paths, in the
     /// order of [`Format::files`]. The spill directory is removed in any case.
     pub fn finish(mut self) -> Result<Vec<PathBuf>> {
-        if self.ordered {
-            // The run was only there in case a row came out of order.
-            drop(self.ordered_run.take());
-            let mut sinks = match self.live.take() {
-                Some(sinks) => sinks,
+        if let Some(state) = self.in_order.take() {
+            // The run beside the files was only there in case a row came out of order.
+            let mut files = match state.written {
+                Some((_run, files)) => files,
                 None => Sinks::create(&self.dir, &self.name, &self.schema, self.format)?,
             };
             for batch in &self.buffer {
-                sinks.write(batch)?;
+                files.write(batch)?;
             }
-            return sinks.finish();
+            return files.finish();
         }
         if self.runs.is_empty() {
             let positions = self.order.sorted_positions(&self.buffer)?;
@@ -226,10 +223,7 @@ impl OutputWriter {
             return Ok(());
         }
         let positions = self.order.sorted_positions(&self.buffer)?;
-        let spill = match &mut self.spill {
-            Some(spill) => spill,
-            None => self.spill.insert(SpillDir::create(&self.dir, &self.name)?),
-        };
+        let spill = spill_dir(&mut self.spill, &self.dir, &self.name)?;
         let (schema, buffer) = (self.schema.arrow(), &self.buffer);
         let batches = positions
             .chunks(SORTED_ROWS)
@@ -263,6 +257,18 @@ impl OutputWriter {
             }
         }
         Ok(())
+    }
+}
+
+/// The spill directory of output `name` in `dir`, created at its first use.
+fn spill_dir<'a>(
+    spill: &'a mut Option<SpillDir>,
+    dir: &Path,
+    name: &str,
+) -> Result<&'a mut SpillDir> {
+    match spill {
+        Some(spill) => Ok(spill),
+        None => Ok(spill.insert(SpillDir::create(dir, name)?)),
     }
 }
 

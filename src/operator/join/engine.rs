@@ -315,14 +315,13 @@ impl HashJoinCore {
                 (slot, r as usize)
             })
             .collect();
+        let stored: Vec<&StoredBatch> = used.iter().map(|&b| &other.batches[b as usize]).collect();
         self.gather
             .iter()
             .map(|&(from, column)| {
                 if from == side {
                     Ok(take(batch.column(column).as_ref(), &take_indices, None)?)
                 } else {
-                    let stored: Vec<&StoredBatch> =
-                        used.iter().map(|&b| &other.batches[b as usize]).collect();
                     let plain: Option<Vec<&dyn Array>> = stored
                         .iter()
                         .map(|s| s.plain(column).map(|a| a.as_ref()))
@@ -335,12 +334,7 @@ impl HashJoinCore {
                             Ok(take(*only, &rows, None)?)
                         }
                         Some(arrays) => Ok(interleave(arrays, &other_indices)?),
-                        None => Ok(gather_text(
-                            &stored,
-                            column,
-                            stored[0].data_type(column),
-                            &other_indices,
-                        )),
+                        None => Ok(gather_text(&stored, column, &other_indices)),
                     }
                 }
             })

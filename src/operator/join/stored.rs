@@ -68,11 +68,6 @@ impl StoredBatch {
         }
     }
 
-    /// The type of column `column`.
-    pub(super) fn data_type(&self, column: usize) -> &DataType {
-        self.schema.field(column).data_type()
-    }
-
     /// Column `column` as it came, unless it is held compactly.
     pub(super) fn plain(&self, column: usize) -> Option<&ArrayRef> {
         match &self.columns[column] {
@@ -82,15 +77,14 @@ impl StoredBatch {
     }
 }
 
-/// The values of column `column` (of type `data_type`) at `rows` — (index in
-/// `batches`, row) — in that order, as one array.
+/// The values of text column `column` at `rows` — (index in `batches`, row) — in that
+/// order, as one array of the column's type.
 pub(super) fn gather_text(
     batches: &[&StoredBatch],
     column: usize,
-    data_type: &DataType,
     rows: &[(usize, usize)],
 ) -> ArrayRef {
-    match data_type {
+    match batches[0].schema.field(column).data_type() {
         DataType::LargeUtf8 => Arc::new(gather::<i64>(batches, column, rows)),
         // Only text columns are held compactly, so any other type is Utf8.
         _ => Arc::new(gather::<i32>(batches, column, rows)),
@@ -250,7 +244,7 @@ mod tests {
     fn all_back(array: &ArrayRef) -> (ArrayRef, &'static str) {
         let batch = stored(vec![array.clone()]);
         let rows: Vec<(usize, usize)> = (0..array.len()).map(|r| (0, r)).collect();
-        let back = gather_text(&[&batch], 0, array.data_type(), &rows);
+        let back = gather_text(&[&batch], 0, &rows);
         (back, kind(&batch, 0))
     }
 
@@ -303,7 +297,7 @@ mod tests {
         let b: ArrayRef = Arc::new(StringArray::from(vec![Some("x"), None, Some("row_5")]));
         let (sa, sb) = (stored(vec![a.clone()]), stored(vec![b.clone()]));
         let rows = [(1, 2), (0, 9), (1, 1), (0, 0), (1, 0)];
-        let back = gather_text(&[&sa, &sb], 0, &DataType::Utf8, &rows);
+        let back = gather_text(&[&sa, &sb], 0, &rows);
         let want = arrow::compute::interleave(&[a.as_ref(), b.as_ref()], &rows).unwrap();
         assert_eq!(&back, &want);
     }

@@ -139,20 +139,23 @@ pub(super) fn open_csv(path: &Path, declared: &[Field]) -> Result<(CsvFile, Vec<
         let mut record = csv::StringRecord::new();
         if declared.iter().all(Option::is_none) {
             scan_records(&mut reader, &mut record, path, &names, &mut scans)?;
-        }
-        while let Some((texts, lines)) =
-            read_texts(&mut reader, &mut record, path, &names, SCAN_ROWS)?
-        {
-            let table = Table {
-                path,
-                names: &names,
-                texts: &texts,
-                lines: &lines,
-            };
-            for (index, field) in declared.iter().enumerate() {
-                match field {
-                    Some(field) => drop(table.read_column(index, field, true)?),
-                    None => scans[index].update(&table, index),
+        } else {
+            // Declared columns are read as their type on the way, to fail on a value
+            // that is not one, as reading the rows would.
+            while let Some((texts, lines)) =
+                read_texts(&mut reader, &mut record, path, &names, SCAN_ROWS)?
+            {
+                let table = Table {
+                    path,
+                    names: &names,
+                    texts: &texts,
+                    lines: &lines,
+                };
+                for (index, field) in declared.iter().enumerate() {
+                    match field {
+                        Some(field) => drop(table.read_column(index, field, true)?),
+                        None => scans[index].update(&table, index),
+                    }
                 }
             }
         }
