@@ -366,3 +366,55 @@ fn a_push_in_two_halves_states_its_store_read_and_takes_the_answer() {
         .read()
         .is_none());
 }
+
+#[test]
+fn results_let_go_of_are_read_again_from_the_store_and_never_computed_twice() {
+    let pipeline = pipeline();
+    let root = MemoryStore::new();
+    let store: Arc<dyn ArrowStore> = root.at(&["p"]).unwrap();
+    let mut node = node(&pipeline, Some(store.clone()));
+    // Keep no result in memory beyond what the store cannot give back.
+    node.set_known_budget(0);
+    let all = input(&pipeline);
+    // Rows k0..k2 carry the packets 1, 2, 1.
+    let jobs = node.push(all.slice(0, 3)).unwrap();
+    assert_eq!(packets(&jobs[0]), [1, 2]);
+    complete(&mut node, &jobs[0], 0, 2);
+    assert_eq!(
+        sorted(rows(&node.take_output().unwrap())),
+        pairs(&[("k0", 2), ("k1", 4), ("k2", 2)])
+    );
+    // Their results are not stored yet, so they are kept: packet 2 (row k5) is served
+    // from memory, only 3 and 4 are computed.
+    let jobs = node.push(all.slice(3, 3)).unwrap();
+    assert_eq!(packets(&jobs[0]), [3, 4]);
+    complete(&mut node, &jobs[0], 0, 2);
+    assert_eq!(
+        sorted(rows(&node.take_output().unwrap())),
+        pairs(&[("k3", 6), ("k4", 8), ("k5", 4)])
+    );
+    apply_writes(store.as_ref(), node.take_writes().unwrap()).unwrap();
+    // Now stored, they are let go at the next step; the same rows again are served
+    // by the read step from the store, with the same answers, and nothing is computed.
+    assert!(node.take_output().unwrap().is_empty());
+    let jobs = node.push(all).unwrap();
+    assert!(jobs.is_empty(), "nothing is computed twice");
+    assert_eq!(
+        sorted(rows(&node.take_output().unwrap())),
+        pairs(&[
+            ("k0", 2),
+            ("k1", 4),
+            ("k2", 2),
+            ("k3", 6),
+            ("k4", 8),
+            ("k5", 4)
+        ])
+    );
+    assert_eq!(node.counts().computed, 4);
+    assert_eq!(node.counts().cached, 2 + 6);
+}
+
+fn sorted(mut rows: Vec<(String, i64)>) -> Vec<(String, i64)> {
+    rows.sort();
+    rows
+}

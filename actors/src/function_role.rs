@@ -48,7 +48,11 @@ pub(crate) fn take_step(state: &mut FunctionNode) -> orcapod::Result<StepOutput>
     let failures = state.take_failures();
     let function = state.pod().uri().name.clone();
     let (outputs, (writes, records)) = taken?;
-    let writes = StoreWrites { writes, records };
+    let writes = StoreWrites {
+        writes,
+        records,
+        owners: Vec::new(),
+    };
     Ok(StepOutput {
         outputs,
         writes: (!writes.is_empty()).then_some(writes),

@@ -127,6 +127,9 @@ pub(crate) struct StoreWrites {
     /// Pipeline records of a function node, built (a hash per row) on the store-writer
     /// thread and stored with the results they name.
     pub records: Vec<PendingRecords>,
+    /// Whose rows these are: (node index, rows), each acknowledged with
+    /// [`WritesStored`] once stored (or dropped).
+    pub owners: Vec<(usize, usize)>,
 }
 
 impl StoreWrites {
@@ -143,6 +146,7 @@ impl StoreWrites {
     pub(crate) fn extend(&mut self, other: StoreWrites) {
         self.writes.extend(other.writes);
         self.records.extend(other.records);
+        self.owners.extend(other.owners);
     }
 }
 
@@ -170,6 +174,16 @@ pub(crate) struct Collected {
 #[rtype(result = "()")]
 pub(crate) struct Flushed {
     pub result: orcapod::Result<()>,
+    /// Whose rows the batch held ([`StoreWrites::owners`]).
+    pub owners: Vec<(usize, usize)>,
+}
+
+/// Supervisor → node: `rows` of the rows the node handed over to be stored are stored
+/// (or will never be: the run is ending), so they no longer hold its credit back.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct WritesStored {
+    pub rows: usize,
 }
 
 /// The caller cancels the run; `reason` (e.g. `SIGINT`) goes to the run log.
@@ -222,17 +236,19 @@ impl SupervisorLink {
 pub(crate) struct NodeLink {
     pub start: Recipient<Start>,
     pub stop: Recipient<Stop>,
+    pub stored: Recipient<WritesStored>,
 }
 
 impl NodeLink {
     /// The link to `node`, an actor taking the supervisor's control messages.
     pub(crate) fn to<A>(node: &Addr<A>) -> Self
     where
-        A: Actor<Context = Context<A>> + Handler<Start> + Handler<Stop>,
+        A: Actor<Context = Context<A>> + Handler<Start> + Handler<Stop> + Handler<WritesStored>,
     {
         NodeLink {
             start: node.clone().recipient(),
             stop: node.clone().recipient(),
+            stored: node.clone().recipient(),
         }
     }
 

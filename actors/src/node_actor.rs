@@ -12,6 +12,9 @@
 //! - Batches are split to at most `max_batch_rows` rows.
 //! - A node returns credit for an input batch only once its own output queues have
 //!   drained, so a stalled consumer stops its producers in turn: memory stays bounded.
+//!   Likewise it holds credit back while more than [`STORE_BACKLOG_ROWS`] of the rows it
+//!   handed over to be stored wait to be flushed ([`WritesStored`]), so a slow store
+//!   slows the pipeline down instead of filling memory.
 //! - A node always *accepts* input (operators buffer what they must, e.g. a semi-join's
 //!   left side), so a diamond cannot deadlock.
 //! - A node stops itself once every consumer has its `End`.
@@ -40,13 +43,17 @@ use crate::endpoints::{forward, next_source_batch, SourceRows, SourceStep};
 use crate::function_role;
 use crate::jitter::Jitter;
 use crate::messages::{
-    Collected, Credit, Drain, FunctionStep, Input, JobDone, NodeEnded, NodeFailed, PacketsFailed,
-    PoolFailed, SourceReady, Start, Stop, StoreWrites, SupervisorLink,
+    Collected, Credit, Drain, Input, NodeEnded, NodeFailed, PoolFailed, SourceReady, Start, Stop,
+    StoreWrites, SupervisorLink,
 };
 use crate::node_setup::{ActorConfig, Behavior, NodeSetup};
 use crate::pools::Pool;
 use crate::progress::Progress;
 use crate::worker_pool::PoolNode;
+
+mod function_steps;
+
+use function_steps::STORE_BACKLOG_ROWS;
 
 /// How long a source waits before polling an empty feed (or its file's reader) again,
 /// and a collector before retrying a full subscriber channel.
@@ -71,6 +78,8 @@ pub(crate) struct NodeActor {
     step_scheduled: bool,
     config: Arc<ActorConfig>,
     jitter: Jitter,
+    /// Rows handed over to be stored and not yet acknowledged ([`WritesStored`]).
+    unstored_rows: usize,
     supervisor: SupervisorLink,
     progress: Arc<Progress>,
     live: Arc<AtomicUsize>,
@@ -101,6 +110,7 @@ impl NodeActor {
             stopped_by_supervisor: false,
             step_scheduled: false,
             jitter: Jitter::for_node(config.jitter_seed, setup.index),
+            unstored_rows: 0,
             config,
             supervisor,
             progress,
@@ -200,34 +210,6 @@ impl NodeActor {
         }
     }
 
-    /// Hands out what a function node step produced: outputs downstream, writes and
-    /// failures to the supervisor.
-    fn after_function_step(&mut self, ctx: &mut Context<Self>) {
-        let Behavior::Function { state, .. } = &mut self.behavior else {
-            return;
-        };
-        let step = match function_role::take_step(state) {
-            Ok(step) => step,
-            Err(e) => return self.fail(e.to_string(), ctx),
-        };
-        if let Some(writes) = step.writes {
-            self.supervisor.writes.do_send(writes);
-        }
-        self.emit(step.outputs);
-        let failures = step.failures;
-        if let Some(first) = failures.first() {
-            if self.config.continue_on_error {
-                self.supervisor.packets_failed.do_send(PacketsFailed {
-                    index: self.index,
-                    failures,
-                });
-            } else {
-                let message = first.to_error(&step.function).to_string();
-                self.fail(message, ctx);
-            }
-        }
-    }
-
     fn finish_port(&mut self, port: usize, ctx: &mut Context<Self>) {
         if let Behavior::Operator(op) = &mut self.behavior {
             let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -249,9 +231,9 @@ impl NodeActor {
             Ok(Ok(batches)) => {
                 // A logging operator hands its output rows to the supervisor to store.
                 match self.log.as_ref().map(|log| log.write(&batches)) {
-                    Some(Ok(Some(write))) => self.supervisor.writes.do_send(StoreWrites {
+                    Some(Ok(Some(write))) => self.send_writes(StoreWrites {
                         writes: vec![write],
-                        records: Vec::new(),
+                        ..StoreWrites::default()
                     }),
                     Some(Err(e)) => return self.fail(e.to_string(), ctx),
                     Some(Ok(None)) | None => {}
@@ -302,7 +284,7 @@ impl NodeActor {
     fn after_progress(&mut self, ctx: &mut Context<Self>) {
         loop {
             self.outputs.pump();
-            if !self.drained() {
+            if !self.drained() || self.unstored_rows > STORE_BACKLOG_ROWS {
                 break;
             }
             self.inputs.return_credit();
@@ -535,49 +517,6 @@ impl Drop for NodeActor {
                         .to_string(),
             });
         }
-    }
-}
-
-impl Handler<JobDone> for NodeActor {
-    type Result = ();
-
-    fn handle(&mut self, done: JobDone, ctx: &mut Context<Self>) {
-        if self.failed && !self.config.continue_on_error {
-            return;
-        }
-        if let Behavior::Function { state, .. } = &mut self.behavior {
-            if let Err(e) = done
-                .completed
-                .and_then(|completed| state.complete(done.id, completed))
-            {
-                self.fail(e.to_string(), ctx);
-                return;
-            }
-        }
-        // Results that arrive together are emitted and stored together: the step runs
-        // after the completions already in the mailbox.
-        if !self.step_scheduled {
-            self.step_scheduled = true;
-            ctx.notify(FunctionStep);
-        }
-    }
-}
-
-impl Handler<FunctionStep> for NodeActor {
-    type Result = ();
-
-    fn handle(&mut self, _: FunctionStep, ctx: &mut Context<Self>) {
-        self.step_scheduled = false;
-        self.after_function_step(ctx);
-        self.after_progress(ctx);
-    }
-}
-
-impl Handler<PoolFailed> for NodeActor {
-    type Result = ();
-
-    fn handle(&mut self, failed: PoolFailed, ctx: &mut Context<Self>) {
-        self.fail(failed.message, ctx);
     }
 }
 

@@ -7,6 +7,10 @@
 //! applied whole; batches are independent (first write wins per id), so their order does
 //! not matter.
 //!
+//! The channels are unbounded, but what waits in them is not: each node holds its input
+//! credit back while too many of its rows wait to be stored (acknowledged through
+//! [`Flushed::owners`]), so a slow store slows the nodes that write to it.
+//!
 //! The writer only stores what it is handed: it must never decide when to flush (the
 //! supervisor batches writes), run on an actor thread, nor know the supervisor's type
 //! (it acknowledges through a [`Recipient`]).
@@ -23,6 +27,9 @@ use crate::messages::{Flushed, StoreWrites};
 /// At most this many threads key pipeline records for the store writer.
 const KEYERS: usize = 4;
 
+/// A batch of writes built by a keyer, and whose rows they are.
+type Built = (orcapod::Result<Vec<StoreWrite>>, Vec<(usize, usize)>);
+
 /// The store-writer threads of one run.
 pub(crate) struct StoreWriter {
     batches: Option<Sender<StoreWrites>>,
@@ -37,8 +44,7 @@ impl StoreWriter {
         flushed: Recipient<Flushed>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::unbounded::<StoreWrites>();
-        let (built_tx, built_rx) =
-            crossbeam_channel::unbounded::<orcapod::Result<Vec<StoreWrite>>>();
+        let (built_tx, built_rx) = crossbeam_channel::unbounded::<Built>();
         let keyers = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .clamp(1, KEYERS);
@@ -53,6 +59,7 @@ impl StoreWriter {
                         while let Ok(StoreWrites {
                             mut writes,
                             records,
+                            owners,
                         }) = rx.recv()
                         {
                             let built = records
@@ -62,7 +69,7 @@ impl StoreWriter {
                                     Ok(())
                                 })
                                 .map(|()| writes);
-                            if built_tx.send(built).is_err() {
+                            if built_tx.send((built, owners)).is_err() {
                                 return;
                             }
                         }
@@ -73,11 +80,11 @@ impl StoreWriter {
         let writer = std::thread::Builder::new()
             .name("orcapod-store-writer".to_string())
             .spawn(move || {
-                while let Ok(built) = built_rx.recv() {
+                while let Ok((built, owners)) = built_rx.recv() {
                     let result = built
                         .and_then(|writes| apply_writes(store.as_ref(), writes))
                         .and_then(|()| store.flush());
-                    flushed.do_send(Flushed { result });
+                    flushed.do_send(Flushed { result, owners });
                 }
             })?;
         threads.push(writer);

@@ -24,7 +24,11 @@
 //! interval — which a re-run computes again. Applying and flushing happen on the run's
 //! store-writer thread ([`StoreWriter`]), in order, so the actors go on meanwhile; the
 //! supervisor reports the run's outcome only once every write it handed over is
-//! flushed ([`Flushed`]).
+//! flushed ([`Flushed`]). Each node is told when its rows are flushed
+//! ([`WritesStored`]); a node holds its input credit back while too many of its rows
+//! wait to be stored (see `node_actor`), so the writes waiting here and in the store
+//! writer's queues are bounded: a store slower than the nodes slows the sources down
+//! rather than filling memory.
 //!
 //! The supervisor must never compute nor apply a node's writes on the actor thread (the
 //! store writer does; only the run log is written here), and never names a node
@@ -43,7 +47,7 @@ use orcapod::store::ArrowStore;
 
 use crate::messages::{
     Cancel, Collected, Flushed, NodeEnded, NodeFailed, NodeLink, PacketsFailed, Start, Stop,
-    StoreWrites, Wired,
+    StoreWrites, Wired, WritesStored,
 };
 use crate::outcome::{logged_outcome, NodeFailure, RunError, RunOutput};
 use crate::progress::Progress;
@@ -298,6 +302,16 @@ impl Supervisor {
         self.finish(Err(RunError::store_failed(message)), ctx);
     }
 
+    /// Tells each node that its rows of a batch are stored (or dropped), releasing the
+    /// credit they held back (see [`WritesStored`]).
+    fn acknowledge(&self, owners: &[(usize, usize)]) {
+        for &(index, rows) in owners {
+            if let Some(node) = self.nodes.get(index) {
+                node.stored.do_send(WritesStored { rows });
+            }
+        }
+    }
+
     fn stop_all(&self) {
         for (node, ended) in self.nodes.iter().zip(&self.ended) {
             if !ended {
@@ -327,6 +341,7 @@ impl Handler<Flushed> for Supervisor {
 
     fn handle(&mut self, message: Flushed, ctx: &mut Context<Self>) {
         self.flushes_in_flight = self.flushes_in_flight.saturating_sub(1);
+        self.acknowledge(&message.owners);
         if self.result.is_none() {
             return;
         }
@@ -397,6 +412,8 @@ impl Handler<StoreWrites> for Supervisor {
     /// Buffers a node's writes; they are flushed soon (see the module docs).
     fn handle(&mut self, message: StoreWrites, ctx: &mut Context<Self>) {
         if self.store.is_none() || self.result.is_none() {
+            // Never stored: the rows must not hold the node's credit back.
+            self.acknowledge(&message.owners);
             return;
         }
         self.pending_rows += message.rows();

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::compute::interleave_record_batch;
 
+use super::known::KnownResults;
 use crate::error::{Error, Result};
 use crate::model::StreamSchema;
 
@@ -45,13 +46,13 @@ pub(crate) struct Gathered {
 }
 
 /// Gathers the output rows of `pending` from the `inputs` batches and the result
-/// `chunks`, in the order of `pending`.
+/// chunks the node knows, in the order of `pending`.
 pub(crate) fn gather(
     input: &StreamSchema,
     output: &StreamSchema,
     pending: &[Pending],
     inputs: &HashMap<u64, InputBatch>,
-    chunks: &[RecordBatch],
+    chunks: &KnownResults,
 ) -> Result<Gathered> {
     // The columns of the inputs that the output and the records use.
     let kept: Vec<usize> = input
@@ -83,7 +84,9 @@ pub(crate) fn gather(
         let slot = match chunk_slots.get(&p.chunk) {
             Some(s) => *s,
             None => {
-                chunk_batches.push(&chunks[p.chunk as usize]);
+                chunk_batches.push(chunks.chunk(p.chunk).ok_or_else(|| {
+                    Error::internal("function node: a pending row's result chunk is gone")
+                })?);
                 chunk_slots.insert(p.chunk, chunk_batches.len() - 1);
                 chunk_batches.len() - 1
             }

@@ -18,6 +18,7 @@ mod failure;
 mod job;
 mod json;
 pub mod jsonl;
+mod known;
 pub mod node;
 mod pod;
 pub mod runner;

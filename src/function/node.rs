@@ -38,11 +38,11 @@ use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 
 use super::emit::{gather, InputBatch, Pending};
 use super::job::ResultBuilder;
+use super::known::{DigestMap, KnownResults, DEFAULT_BUDGET_ROWS};
 use super::stored::{positions_in_request, stored_chunk};
 use super::FunctionPod;
 use crate::error::{Error, Result};
 use crate::hashing::arrow::{digest_string, RowDigest, RowHasher};
-use crate::hashing::in_memory::PassThrough;
 use crate::hashing::ContentHash;
 use crate::model::{row_of, StreamSchema};
 use crate::store::{ArrowStore, Lookup, RecordsShared, StoreRead};
@@ -68,15 +68,15 @@ struct JobState {
 ///
 /// Results known in this run are kept columnar: chunks of result rows (output packet
 /// columns, their source info, then the input packet hash and the result id), one chunk
-/// per completed job or store lookup, indexed by input packet digest.
+/// per completed job or store lookup, indexed by input packet digest; with a store, only
+/// a bounded number of them ([`KnownResults`]).
 pub struct FunctionNode {
     pod: FunctionPod,
     input: Arc<StreamSchema>,
     output: Arc<StreamSchema>,
     store: Option<(Arc<dyn ArrowStore>, FunctionPaths)>,
-    chunks: Vec<RecordBatch>,
-    /// Input hash → (chunk, row) of its result.
-    known: DigestMap<(u32, u32)>,
+    /// The results known in this run, by input hash.
+    known: KnownResults,
     /// Rows waiting for a job, by input hash: (input batch, row).
     waiting: DigestMap<Vec<(u64, u32)>>,
     jobs: HashMap<u64, JobState>,
@@ -159,8 +159,7 @@ impl FunctionNode {
             input,
             output,
             store,
-            chunks: Vec::new(),
-            known: DigestMap::default(),
+            known: KnownResults::new(DEFAULT_BUDGET_ROWS),
             waiting: DigestMap::default(),
             jobs: HashMap::new(),
             next_job: 0,
@@ -202,6 +201,13 @@ impl FunctionNode {
     /// about equal size (default 1), so that several workers share them.
     pub fn set_parallelism(&mut self, jobs: usize) {
         self.parallelism = jobs.max(1);
+    }
+
+    /// With a store, how many result rows the node keeps in memory before it lets go of
+    /// the oldest results the store holds (default 131,072; see [`KnownResults`]). A
+    /// packet whose result was let go is found again by the read step.
+    pub fn set_known_budget(&mut self, rows: usize) {
+        self.known = KnownResults::new(rows);
     }
 
     /// The schema of every output batch.
@@ -278,7 +284,7 @@ impl FunctionNode {
         let mut hits = 0;
         for (row, hash) in hashes.iter().enumerate() {
             let row = row_u32(row)?;
-            if let Some(&(chunk, chunk_row)) = self.known.get(hash) {
+            if let Some((chunk, chunk_row)) = self.known.get(hash) {
                 hits += 1;
                 self.to_emit.push(Pending {
                     input,
@@ -356,8 +362,6 @@ impl FunctionNode {
             self.jobs.remove(&id);
         }
         if let Some((chunk_hashes, batch)) = completed.ok {
-            let chunk = u32::try_from(self.chunks.len())
-                .map_err(|_| Error::internal("function node: too many result chunks"))?;
             if self.store.is_some() {
                 let n_result = self.result_schema.fields().len();
                 let ids = batch
@@ -374,10 +378,9 @@ impl FunctionNode {
                     batch: batch.project(&result_cols)?,
                 });
             }
-            self.chunks.push(batch);
-            for (r, hash) in chunk_hashes.iter().enumerate() {
+            let chunk = self.known.add(batch, chunk_hashes, false, |_| true)?;
+            for (r, hash) in self.known.digests(chunk).iter().enumerate() {
                 let chunk_row = row_u32(r)?;
-                self.known.insert(*hash, (chunk, chunk_row));
                 let rows = self.waiting.remove(hash).unwrap_or_default();
                 self.counts.computed += 1;
                 self.counts.cached += rows.len().saturating_sub(1) as u64;
@@ -480,7 +483,7 @@ impl FunctionNode {
         let mut seen: DigestMap<()> = DigestMap::default();
         let digests: Vec<RowDigest> = hashes
             .iter()
-            .filter(|h| !self.known.contains_key(*h) && !self.waiting.contains_key(*h))
+            .filter(|h| !self.known.contains(h) && !self.waiting.contains_key(*h))
             .filter(|h| seen.insert(**h, ()).is_none())
             .copied()
             .collect();
@@ -509,15 +512,12 @@ impl FunctionNode {
             &self.result_schema,
             &self.builder.chunk_schema,
         )?;
-        let chunk = u32::try_from(self.chunks.len())
-            .map_err(|_| Error::internal("function node: too many result chunks"))?;
-        self.chunks.push(batch);
-        for (r, position) in positions.into_iter().enumerate() {
-            let digest = digests[position];
-            if !self.known.contains_key(&digest) && !self.waiting.contains_key(&digest) {
-                self.known.insert(digest, (chunk, row_u32(r)?));
-            }
-        }
+        let row_digests: Vec<RowDigest> = positions.iter().map(|&p| digests[p]).collect();
+        let fresh: Vec<bool> = row_digests
+            .iter()
+            .map(|d| !self.known.contains(d) && !self.waiting.contains_key(d))
+            .collect();
+        self.known.add(batch, row_digests, true, |r| fresh[r])?;
         Ok(())
     }
 
@@ -533,7 +533,7 @@ impl FunctionNode {
             &self.output,
             &pending,
             &self.inputs,
-            &self.chunks,
+            &self.known,
         )?;
         self.ready.push(gathered.output);
         if let (Some((store, paths)), false) = (&self.store, self.lookup_only) {
@@ -561,12 +561,30 @@ impl FunctionNode {
         for (input, rows) in closed {
             self.close_rows(input, rows);
         }
-        Ok(())
+        self.let_go_of_stored_results()
+    }
+
+    /// Lets the oldest known results go once more than a budget of them are held, if
+    /// the store holds them (see [`KnownResults`]); without a store, nothing goes.
+    fn let_go_of_stored_results(&mut self) -> Result<()> {
+        let Some((store, paths)) = &self.store else {
+            return Ok(());
+        };
+        let hash_column = 2 * self.output.packet_fields().len();
+        self.known.evict(|chunk| {
+            let ids: Vec<String> = chunk
+                .column(hash_column)
+                .as_string::<i64>()
+                .iter()
+                .map(|h| h.unwrap_or_default().to_string())
+                .collect();
+            Ok(store
+                .contains_many(&paths.results, &ids)?
+                .into_iter()
+                .all(|stored| stored))
+        })
     }
 }
-
-/// A map keyed by row digests (SHA-256 based, so passed through unhashed).
-type DigestMap<V> = HashMap<RowDigest, V, PassThrough>;
 
 fn row_u32(row: usize) -> Result<u32> {
     u32::try_from(row).map_err(|_| Error::internal("a batch may hold at most 2^32 - 1 rows"))
