@@ -418,3 +418,63 @@ fn sorted(mut rows: Vec<(String, i64)>) -> Vec<(String, i64)> {
     rows.sort();
     rows
 }
+
+/// Builds every pending record group of `node` and applies them (records, then the
+/// markers); returns, per group, whether it had records to write and a marker.
+fn store_records(node: &mut FunctionNode, store: &Arc<dyn ArrowStore>) -> Vec<(bool, bool)> {
+    let (writes, records) = node.take_writes_deferred().unwrap();
+    apply_writes(store.as_ref(), writes).unwrap();
+    let mut seen = Vec::new();
+    let mut markers = Vec::new();
+    for group in records {
+        let built = group.build().unwrap();
+        seen.push((built.records.is_some(), built.marker.is_some()));
+        apply_writes(store.as_ref(), built.records.into_iter().collect()).unwrap();
+        markers.extend(built.marker);
+    }
+    apply_writes(store.as_ref(), markers).unwrap();
+    seen
+}
+
+#[test]
+fn a_group_of_records_already_recorded_is_skipped_whole() {
+    let pipeline = pipeline();
+    let root = MemoryStore::new();
+    let store: Arc<dyn ArrowStore> = root.at(&["p"]).unwrap();
+    let records_path = {
+        let node = &pipeline.nodes()[pipeline.index_of("f").unwrap()];
+        let orcapod::pipeline::NodeKind::Function(pod) = node.kind() else {
+            panic!("f is a function node");
+        };
+        orcapod::store::FunctionPaths::new(pod, &node.identity().pipeline)
+            .unwrap()
+            .records
+    };
+
+    let mut first = node(&pipeline, Some(store.clone()));
+    let jobs = first.push(input(&pipeline)).unwrap();
+    complete(&mut first, &jobs[0], 0, 4);
+    first.take_output().unwrap();
+    assert_eq!(store_records(&mut first, &store), [(true, true)]);
+    assert_eq!(store.count(&records_path).unwrap(), 6);
+
+    // A re-run emits the rows in another order (cached rows in input order): another
+    // group, whose records are all stored already; its marker is written.
+    let mut second = node(&pipeline, Some(store.clone()));
+    assert!(second.push(input(&pipeline)).unwrap().is_empty());
+    second.take_output().unwrap();
+    assert_eq!(store_records(&mut second, &store), [(false, true)]);
+
+    // The same group again is skipped whole: no records built, no marker.
+    let mut third = node(&pipeline, Some(store.clone()));
+    assert!(third.push(input(&pipeline)).unwrap().is_empty());
+    assert_eq!(third.take_output().unwrap()[0].num_rows(), 6);
+    assert_eq!(store_records(&mut third, &store), [(false, false)]);
+    assert_eq!(store.count(&records_path).unwrap(), 6);
+
+    // Another group (the first rows only) is not taken for it.
+    let mut fourth = node(&pipeline, Some(store.clone()));
+    fourth.push(input(&pipeline).slice(0, 5)).unwrap();
+    fourth.take_output().unwrap();
+    assert_eq!(store_records(&mut fourth, &store), [(false, true)]);
+}

@@ -5,7 +5,10 @@
 //! batch (a hash per row), and one thread applies and flushes the built batches, so
 //! keying overlaps writing. A batch holds results with the records naming them and is
 //! applied whole; batches are independent (first write wins per id), so their order does
-//! not matter.
+//! not matter. The markers of the record groups a batch stored (see
+//! `orcapod::store::PendingRecords`) are written only after that batch is flushed: with
+//! the next batch, or when the writer closes; so a marker is never durable without its
+//! records.
 //!
 //! The channels are unbounded, but what waits in them is not: each node holds its input
 //! credit back while too many of its rows wait to be stored (acknowledged through
@@ -27,8 +30,12 @@ use crate::messages::{Flushed, StoreWrites};
 /// At most this many threads key pipeline records for the store writer.
 const KEYERS: usize = 4;
 
-/// A batch of writes built by a keyer, and whose rows they are.
-type Built = (orcapod::Result<Vec<StoreWrite>>, Vec<(usize, usize)>);
+/// A batch of writes built by a keyer (and the markers of its record groups), and whose
+/// rows they are.
+type Built = (
+    orcapod::Result<(Vec<StoreWrite>, Vec<StoreWrite>)>,
+    Vec<(usize, usize)>,
+);
 
 /// The store-writer threads of one run.
 pub(crate) struct StoreWriter {
@@ -62,13 +69,16 @@ impl StoreWriter {
                             owners,
                         }) = rx.recv()
                         {
+                            let mut markers = Vec::new();
                             let built = records
                                 .into_iter()
                                 .try_for_each(|r| {
-                                    writes.extend(r.build()?);
+                                    let built = r.build()?;
+                                    writes.extend(built.records);
+                                    markers.extend(built.marker);
                                     Ok(())
                                 })
-                                .map(|()| writes);
+                                .map(|()| (writes, markers));
                             if built_tx.send((built, owners)).is_err() {
                                 return;
                             }
@@ -80,11 +90,23 @@ impl StoreWriter {
         let writer = std::thread::Builder::new()
             .name("orcapod-store-writer".to_string())
             .spawn(move || {
+                // Markers whose records are flushed, to be written with the next batch.
+                let mut flushed_markers: Vec<StoreWrite> = Vec::new();
                 while let Ok((built, owners)) = built_rx.recv() {
-                    let result = built
-                        .and_then(|writes| apply_writes(store.as_ref(), writes))
-                        .and_then(|()| store.flush());
+                    let result = built.and_then(|(mut writes, markers)| {
+                        writes.append(&mut flushed_markers);
+                        apply_writes(store.as_ref(), writes)?;
+                        store.flush()?;
+                        flushed_markers = markers;
+                        Ok(())
+                    });
                     flushed.do_send(Flushed { result, owners });
+                }
+                // Losing these would only cost the next run the hashing they save.
+                if !flushed_markers.is_empty()
+                    && apply_writes(store.as_ref(), flushed_markers).is_ok()
+                {
+                    let _ = store.flush();
                 }
             })?;
         threads.push(writer);

@@ -150,7 +150,7 @@ impl FunctionNode {
             Arc::new(Schema::new(chunk_fields)),
         ));
         Ok(FunctionNode {
-            records_shared: Arc::new(RecordsShared::new(&node_hash.to_string(), &input)),
+            records_shared: Arc::new(RecordsShared::new(&node_hash.to_string(), &input)?),
             records: Vec::new(),
             packet_hasher: RowHasher::new(&packet_schema),
             packet_columns,
@@ -436,7 +436,9 @@ impl FunctionNode {
     pub fn take_writes(&mut self) -> Result<Vec<StoreWrite>> {
         let (mut writes, records) = self.take_writes_deferred()?;
         for records in records {
-            writes.extend(records.build()?);
+            // The markers of recorded groups are left out: they may only be written
+            // once these records are flushed, which the caller decides.
+            writes.extend(records.build()?.records);
         }
         Ok(writes)
     }
@@ -547,6 +549,7 @@ impl FunctionNode {
                 shared: self.records_shared.clone(),
                 store: store.clone(),
                 path: paths.records.clone(),
+                recorded: paths.recorded.clone(),
                 picked: gathered.inputs,
                 n_tag_columns,
                 input_hashes: hashes,

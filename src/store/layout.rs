@@ -7,6 +7,7 @@
 //! |---|---|
 //! | function results | `_result/{fn}/{output schema hash}/v{major}/{type id}` |
 //! | function pipeline records | `{fn}/{output schema hash}/v{major}/{type id}/schema:{node pipeline hash}` |
+//! | groups of pipeline records known to be stored | `_recorded/{fn}/{output schema hash}/v{major}/{type id}/schema:{node pipeline hash}` |
 //! | operator `Log` rows | `{OpClass}/{operator content hash hex}/schema:{node pipeline hash}` |
 //! | cached source rows | `source/node:{source content hash}` |
 //! | run log | `_log/run_nodes` (older databases: `_log/runs`, still read) |
@@ -38,6 +39,10 @@ pub struct FunctionPaths {
     pub results: RecordPath,
     /// This node's records: `uri… / schema:{pipeline hash}`.
     pub records: RecordPath,
+    /// The groups of this node's records known to be stored, by group key:
+    /// `_recorded / uri… / schema:{pipeline hash}` (see
+    /// [`PendingRecords`](super::PendingRecords)).
+    pub recorded: RecordPath,
 }
 
 impl FunctionPaths {
@@ -58,7 +63,14 @@ impl FunctionPaths {
             uri.into_iter()
                 .chain(std::iter::once(format!("schema:{node_pipeline_hash}"))),
         )?;
-        Ok(FunctionPaths { results, records })
+        let recorded = RecordPath::new(
+            std::iter::once("_recorded".to_string()).chain(records.components().iter().cloned()),
+        )?;
+        Ok(FunctionPaths {
+            results,
+            records,
+            recorded,
+        })
     }
 }
 

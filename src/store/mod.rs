@@ -87,8 +87,8 @@ use crate::error::{Error, Result};
 pub use layout::FunctionPaths;
 pub use memory::MemoryStore;
 pub use read::StoreRead;
-pub use records::PendingRecords;
 pub(crate) use records::RecordsShared;
+pub use records::{BuiltRecords, PendingRecords};
 pub use sled_store::SledStore;
 pub use write::{apply_writes, RecordIds, StoreWrite};
 

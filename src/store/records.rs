@@ -3,15 +3,34 @@
 //! hashes every row and asks the store which are new, so a driver may do it on another
 //! thread (the actor runtime's store writer does).
 //!
+//! **Recorded groups.** A re-run of the same pipeline over the same data hands out the
+//! same rows again, all recorded already; hashing every row (several SHA-256 blocks
+//! each, in the reference's row format) only to find it stored is most of a re-run's
+//! record work. So each group of rows handed out together is also keyed as a whole
+//! ([`PendingRecords::group_key`]: one SHA-256 over the group's entry columns in
+//! Arrow's row format, row by row with their lengths, and the node's hash), and once
+//! every record of a group is known to be stored, a *marker* row under that key is
+//! written at [`FunctionPaths::recorded`](super::layout::FunctionPaths): a later group
+//! with the same key is skipped without hashing its rows. The key covers exactly the
+//! columns the entry ids are computed from, so two groups with one key have the same
+//! entry ids. A marker must never be stored without the records it stands for: it is
+//! handed out beside them ([`BuiltRecords::marker`]) for the driver to write only once
+//! the records are flushed (the actor runtime's store writer writes it with the next
+//! batch); a driver that drops it loses nothing but the shortcut.
+//!
 //! This module builds the records' columns and keys; where they go is
 //! [`FunctionPaths::records`](super::layout::FunctionPaths). It never writes: building
 //! gives a [`StoreWrite`] for [`apply_writes`](super::apply_writes).
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, LargeStringArray, RecordBatch, UInt32Array};
+use arrow::array::{
+    ArrayRef, BooleanArray, LargeStringArray, RecordBatch, UInt32Array, UInt64Array,
+};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use arrow_row::{RowConverter, SortField};
+use sha2::{Digest, Sha256};
 
 use super::layout::{
     COMPUTED_COLUMN, INPUT_PACKET_HASH_COLUMN, NODE_CONTENT_HASH_COLUMN, PACKET_ID_COLUMN,
@@ -29,6 +48,10 @@ pub(crate) struct RecordsShared {
     record_schema: SchemaRef,
     entry_schema: SchemaRef,
     entry_hasher: RowHasher,
+    /// The row format of the entry columns but the node's hash (for group keys).
+    group_rows: RowConverter,
+    /// The schema of a marker row.
+    marker_schema: SchemaRef,
 }
 
 impl RecordsShared {
@@ -36,7 +59,7 @@ impl RecordsShared {
     /// tags, system tags and source info, then the input packet hash, the result id, the
     /// node's hash and whether the result was computed now. The entry id hashes the
     /// tags, the system tags, the input packet hash and the node's hash.
-    pub(crate) fn new(node_hash: &str, input: &StreamSchema) -> Self {
+    pub(crate) fn new(node_hash: &str, input: &StreamSchema) -> Result<Self> {
         let text = |name: &str| Arc::new(Field::new(name, DataType::LargeUtf8, false));
         let hash_field = text(INPUT_PACKET_HASH_COLUMN);
         let node_hash_field = text(NODE_CONTENT_HASH_COLUMN);
@@ -61,13 +84,35 @@ impl RecordsShared {
             .chain([hash_field, node_hash_field])
             .collect();
         let entry_schema = Arc::new(Schema::new(entry_fields));
-        RecordsShared {
+        let group_rows = RowConverter::new(
+            entry_schema.fields()[..entry_schema.fields().len() - 1]
+                .iter()
+                .map(|f| SortField::new(f.data_type().clone()))
+                .collect(),
+        )?;
+        Ok(RecordsShared {
             node_hash: node_hash.to_string(),
             record_schema: Arc::new(Schema::new(record_fields)),
             entry_hasher: RowHasher::new(&entry_schema),
             entry_schema,
-        }
+            group_rows,
+            marker_schema: Arc::new(Schema::new(vec![Field::new(
+                "rows",
+                DataType::UInt64,
+                false,
+            )])),
+        })
     }
+}
+
+/// What [`PendingRecords::build`] gives.
+#[derive(Debug, Default)]
+pub struct BuiltRecords {
+    /// The records not stored yet, if any.
+    pub records: Option<StoreWrite>,
+    /// The marker of the group (see the module docs): to be written only once
+    /// `records` is flushed. `None` when the group was known to be recorded already.
+    pub marker: Option<StoreWrite>,
 }
 
 /// Pipeline records of emitted rows, not yet keyed: tags, system tags and input source
@@ -80,6 +125,8 @@ pub struct PendingRecords {
     pub(crate) shared: Arc<RecordsShared>,
     pub(crate) store: Arc<dyn ArrowStore>,
     pub(crate) path: RecordPath,
+    /// Where the markers of recorded groups are.
+    pub(crate) recorded: RecordPath,
     /// The rows' tags, system tags and input source info.
     pub(crate) picked: RecordBatch,
     pub(crate) n_tag_columns: usize,
@@ -108,9 +155,62 @@ impl PendingRecords {
         self.picked.num_rows() == 0
     }
 
-    /// The write of the records not stored yet (records are first-write-wins, so rows
-    /// already stored, as in a re-run, are not built); `None` when there is none.
-    pub fn build(self) -> Result<Option<StoreWrite>> {
+    /// The key of this group of rows (see the module docs): `group_v1:` and the hex
+    /// SHA-256 of the node's hash, then each row's entry columns (tags, system tags,
+    /// input packet hash) in Arrow's row format, each preceded by its length.
+    pub fn group_key(&self) -> Result<String> {
+        let shared = &self.shared;
+        let mut columns: Vec<ArrayRef> = self.picked.columns()[..self.n_tag_columns].to_vec();
+        columns.push(self.input_hashes.clone());
+        let rows = shared.group_rows.convert_columns(&columns)?;
+        let mut hasher = Sha256::new();
+        hasher.update(b"orcapod-record-group/1\0");
+        hasher.update((shared.node_hash.len() as u64).to_le_bytes());
+        hasher.update(shared.node_hash.as_bytes());
+        for field in shared.entry_schema.fields() {
+            hasher.update(format!("{}:{}\0", field.name(), field.data_type()).as_bytes());
+        }
+        hasher.update((rows.num_rows() as u64).to_le_bytes());
+        for row in rows.iter() {
+            let bytes = row.as_ref();
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+        }
+        let digest = hasher.finalize();
+        let mut key = String::with_capacity(9 + 64);
+        key.push_str("group_v1:");
+        for b in digest {
+            key.push_str(&format!("{b:02x}"));
+        }
+        Ok(key)
+    }
+
+    /// The records not stored yet (records are first-write-wins, so rows already
+    /// stored, as in a re-run, are not built) and the group's marker. A group whose
+    /// marker is stored is skipped whole, without hashing its rows.
+    pub fn build(self) -> Result<BuiltRecords> {
+        let key = self.group_key()?;
+        if self.store.contains(&self.recorded, &key)? {
+            return Ok(BuiltRecords::default());
+        }
+        let marker = StoreWrite {
+            path: self.recorded.clone(),
+            ids: RecordIds::Known(vec![key]),
+            batch: RecordBatch::try_new(
+                self.shared.marker_schema.clone(),
+                vec![Arc::new(UInt64Array::from(vec![
+                    self.picked.num_rows() as u64
+                ]))],
+            )?,
+        };
+        Ok(BuiltRecords {
+            records: self.build_records()?,
+            marker: Some(marker),
+        })
+    }
+
+    /// The write of the records not stored yet; `None` when there is none.
+    fn build_records(self) -> Result<Option<StoreWrite>> {
         let shared = &self.shared;
         let n = self.picked.num_rows();
         let node_hash: ArrayRef = Arc::new(LargeStringArray::from_iter_values(
