@@ -14,6 +14,7 @@
 pub mod error;
 pub mod exec;
 pub mod export;
+pub mod files;
 pub mod function;
 pub mod hashing;
 pub mod model;

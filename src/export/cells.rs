@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::ser::Formatter;
 use serde_json::Value as Json;
 
+use crate::files::kind::{path_strings, PathKind};
 use crate::function::{datum_to_json_with, non_finite_text, NonFiniteFloats};
 use crate::model::Datum;
 
@@ -50,6 +51,10 @@ impl Cells {
             T::Float32 => Cells::Float(widened(&T::Float64)?.as_primitive::<Float64Type>().clone()),
             T::Utf8 => Cells::Str(array.as_string::<i32>().clone()),
             T::LargeUtf8 => Cells::LargeStr(array.as_string::<i64>().clone()),
+            // A file or directory is written as its path.
+            t if PathKind::of(t).is_some() => {
+                Cells::LargeStr(path_strings(array.as_ref()).map_err(io::Error::other)?)
+            }
             _ => Cells::Other(array.clone()),
         })
     }

@@ -30,6 +30,7 @@ use arrow::datatypes::{DataType, Field, Fields, Float32Type, Float64Type, Schema
 use arrow_row::{OwnedRow, RowConverter, Rows, SortField};
 
 use crate::error::{Error, Result};
+use crate::files::kind::{path_strings, PathKind};
 use crate::model::Datum;
 
 /// The sort keys of a schema's rows, in the canonical export order.
@@ -342,7 +343,7 @@ fn is_plain(data_type: &DataType) -> bool {
 fn needs_check(data_type: &DataType) -> bool {
     match data_type {
         DataType::List(f) | DataType::LargeList(f) => needs_check(f.data_type()),
-        t => !(is_plain(t) || is_float(t)),
+        t => !(is_plain(t) || is_float(t) || PathKind::of(t).is_some()),
     }
 }
 
@@ -353,6 +354,8 @@ fn key_type(data_type: &DataType) -> DataType {
     match data_type {
         t if is_plain(t) || *t == DataType::UInt64 => t.clone(),
         t if is_float(t) => DataType::Struct(float_fields()),
+        // A file or directory orders as its path.
+        t if PathKind::of(t).is_some() => DataType::LargeUtf8,
         DataType::List(f) => DataType::List(list_field(key_type(f.data_type()))),
         DataType::LargeList(f) => DataType::LargeList(list_field(key_type(f.data_type()))),
         _ => DataType::Null,
@@ -385,6 +388,10 @@ fn key_array(array: &ArrayRef) -> ArrayRef {
         }
         DataType::List(_) => list_key(array.as_list::<i32>()),
         DataType::LargeList(_) => list_key(array.as_list::<i64>()),
+        t if PathKind::of(t).is_some() => match path_strings(array.as_ref()) {
+            Ok(paths) => Arc::new(paths),
+            Err(_) => new_null_array(&DataType::Null, array.len()),
+        },
         _ => new_null_array(&DataType::Null, array.len()),
     }
 }

@@ -14,6 +14,7 @@ use arrow::datatypes::{FieldRef, SchemaRef};
 
 use super::{call_catching_panics, FunctionError, FunctionPod, FunctionWorker};
 use crate::error::{Error, Result};
+use crate::files::function_value;
 use crate::hashing::arrow::{digest_string, RowDigest};
 use crate::model::{array_from_datums, Datum};
 
@@ -63,7 +64,7 @@ impl Job {
             .fields()
             .iter()
             .zip(self.packets.columns())
-            .map(|(f, c)| Ok((f.name().clone(), Datum::from_array(c.as_ref(), i)?)))
+            .map(|(f, c)| Ok((f.name().clone(), function_value(c.as_ref(), i)?)))
             .collect()
     }
 
@@ -252,7 +253,7 @@ impl PacketBuffer {
                 .collect();
         }
         for ((_, value), column) in self.values.iter_mut().zip(job.packets.columns()) {
-            *value = Datum::from_array(column.as_ref(), i)
+            *value = function_value(column.as_ref(), i)
                 .map_err(|e| FunctionError::new(format!("cannot read the input packet: {e}")))?;
         }
         call_catching_panics(worker, &self.values)

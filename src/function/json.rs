@@ -9,6 +9,7 @@
 use arrow::datatypes::DataType;
 use serde_json::Value as Json;
 
+use crate::files::PathKind;
 use crate::model::Datum;
 
 /// How a JSON rendering writes the floats a JSON number cannot hold (NaN, ±infinity).
@@ -76,6 +77,16 @@ pub fn datum_from_json(json: &Json, data_type: &DataType) -> Result<Datum, Strin
         (t, Json::Number(n)) if t.is_integer() => Datum::Int(n.as_i64().ok_or_else(wrong)?),
         (t, Json::Number(n)) if t.is_floating() => Datum::Float(n.as_f64().ok_or_else(wrong)?),
         (DataType::Utf8 | DataType::LargeUtf8, Json::String(s)) => Datum::Str(s.clone()),
+        // A file or directory must be named wherever it is read: by an absolute path.
+        (t, Json::String(s)) if PathKind::of(t).is_some() => {
+            if !std::path::Path::new(s).is_absolute() {
+                return Err(format!(
+                    "expected {} (an absolute path), got the relative path {json}",
+                    type_label(data_type)
+                ));
+            }
+            Datum::Str(s.clone())
+        }
         (DataType::Binary | DataType::LargeBinary, Json::Object(o)) => {
             let hex_text = o.get("$bytes").and_then(Json::as_str).ok_or_else(wrong)?;
             Datum::Bytes(hex::decode(hex_text).map_err(|e| format!("bad $bytes hex: {e}"))?)

@@ -42,7 +42,8 @@ use super::known::{DigestMap, KnownResults, DEFAULT_BUDGET_ROWS};
 use super::stored::{positions_in_request, stored_chunk};
 use super::FunctionPod;
 use crate::error::{Error, Result};
-use crate::hashing::arrow::{digest_string, RowDigest, RowHasher};
+use crate::files::{PacketHasher, StoreUse};
+use crate::hashing::arrow::{digest_string, RowDigest};
 use crate::hashing::ContentHash;
 use crate::model::{row_of, StreamSchema};
 use crate::store::{ArrowStore, Lookup, RecordsShared, StoreRead};
@@ -95,7 +96,8 @@ pub struct FunctionNode {
     records_shared: Arc<RecordsShared>,
     /// Records of emitted rows, not yet built.
     records: Vec<PendingRecords>,
-    packet_hasher: RowHasher,
+    /// Hashes packets by content (a file or directory by what it holds).
+    packet_hasher: PacketHasher,
     /// Lookup-only: serve stored results, compute nothing, record nothing
     /// ([`FunctionNode::set_lookup_only`]).
     lookup_only: bool,
@@ -152,7 +154,7 @@ impl FunctionNode {
         Ok(FunctionNode {
             records_shared: Arc::new(RecordsShared::new(&node_hash.to_string(), &input)?),
             records: Vec::new(),
-            packet_hasher: RowHasher::new(&packet_schema),
+            packet_hasher: PacketHasher::new(&packet_schema),
             packet_columns,
             to_emit: Vec::new(),
             pod,
@@ -239,12 +241,22 @@ impl FunctionNode {
     /// the push needs ([`PreparedPush::read`]), which the driver may run anywhere (it
     /// only reads) before handing its answer to [`push_prepared`](Self::push_prepared).
     pub fn prepare(&self, batch: RecordBatch) -> PreparedPush {
-        let packets = (batch.num_rows() > 0)
+        let mut packets = (batch.num_rows() > 0)
             .then(|| batch.project(&self.packet_columns))
             .transpose()
             .map_err(Error::from);
+        let store = self.store.as_ref().map(|(store, _)| StoreUse {
+            store: store.as_ref(),
+            write: !self.lookup_only,
+        });
         let hashes = match &packets {
-            Ok(Some(packets)) => self.packet_hasher.hash_row_digests(packets),
+            Ok(Some(p)) => match self.packet_hasher.hash_row_digests(p, store) {
+                Ok(hashes) => hashes,
+                Err(e) => {
+                    packets = Err(e);
+                    Vec::new()
+                }
+            },
             _ => Vec::new(),
         };
         let read = self.read_for(&hashes);

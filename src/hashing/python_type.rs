@@ -12,6 +12,7 @@ use arrow::datatypes::{DataType, Field};
 use super::semantic::{hash_str, hash_value, Value};
 use super::ContentHash;
 use crate::error::{Error, Result};
+use crate::files::PathKind;
 
 /// The semantic hash of the Python type a field stands for (nullability included).
 pub fn field_type_hash(field: &Field) -> Result<ContentHash> {
@@ -35,6 +36,9 @@ pub fn data_type_hash(data_type: &DataType) -> Result<ContentHash> {
         Null => builtin("NoneType"),
         Date32 | Date64 => hash_str("type:datetime.date"),
         List(item) | LargeList(item) => generic_alias_hash(builtin("list"), item.data_type())?,
+        // The reference's `pathlib.Path` struct; a directory is this project's own type.
+        t if PathKind::of(t) == Some(PathKind::File) => hash_str("type:pathlib.Path"),
+        t if PathKind::of(t) == Some(PathKind::Dir) => hash_str("type:orcapod.Directory"),
         other => {
             return Err(Error::Hash(format!(
                 "the arrow type {other} has no python equivalent in orcapod schemas"
@@ -65,7 +69,10 @@ fn data_type_name(data_type: &DataType) -> String {
         Null => "None".into(),
         Date32 | Date64 => "date".into(),
         List(item) | LargeList(item) => format!("list[{}]", data_type_name(item.data_type())),
-        other => other.to_string(),
+        other => match PathKind::of(other) {
+            Some(kind) => kind.type_name().into(),
+            None => other.to_string(),
+        },
     }
 }
 

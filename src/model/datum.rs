@@ -15,6 +15,7 @@ use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field};
 
 use crate::error::{Error, Result};
+use crate::files::kind::{path_array, path_at, PathKind};
 use crate::hashing::semantic::python_float_repr;
 
 /// One value of a cell.
@@ -69,6 +70,8 @@ impl Datum {
             DataType::LargeBinary => Datum::Bytes(array.as_binary::<i64>().value(i).to_vec()),
             DataType::List(_) => list_items(array.as_list::<i32>().value(i).as_ref())?,
             DataType::LargeList(_) => list_items(array.as_list::<i64>().value(i).as_ref())?,
+            // A file or directory value is its path.
+            t if PathKind::of(t).is_some() => path_at(array, i).map_or(Datum::Null, Datum::Str),
             other => {
                 return Err(Error::invalid(
                     "value",
@@ -294,6 +297,18 @@ pub fn array_from_datums(column: &str, data_type: &DataType, values: &[Datum]) -
                 child,
                 nulls,
             )?)
+        }
+        t if PathKind::of(t).is_some() => {
+            let kind = PathKind::of(t).expect("just matched");
+            let paths = values
+                .iter()
+                .map(|v| match v {
+                    Datum::Null => Ok(None),
+                    Datum::Str(p) => Ok(Some(p.as_str())),
+                    other => Err(mismatch(other)),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            path_array(kind, &paths)
         }
         other => {
             return Err(Error::invalid(

@@ -12,6 +12,7 @@ use super::datagram::{Packet, Tag};
 use super::datum::Datum;
 use super::schema::StreamSchema;
 use crate::error::{Error, Result};
+use crate::files::{content_batch, file_hashes};
 use crate::hashing::arrow::hash_rows;
 
 /// A stream's rows: batches that all have exactly the schema's Arrow schema.
@@ -161,7 +162,8 @@ pub fn packet_content_hashes(
     batch: &RecordBatch,
 ) -> Result<LargeStringArray> {
     let packet_idx: Vec<usize> = schema.packet_range().collect();
-    let packets = batch.project(&packet_idx)?;
+    // Files and directories count by content (hashed through the process's cache).
+    let packets = content_batch(&batch.project(&packet_idx)?, file_hashes(), None)?;
     Ok(hash_rows(&packets)
         .into_iter()
         .map(|h| Some(h.to_string()))

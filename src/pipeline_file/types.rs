@@ -1,10 +1,13 @@
 //! Type names of `output_types`: `str`, `int`, `float`, `bool`, `bytes`, `list[T]`,
-//! and `T | None` for a nullable value — the spelling the reference prints for its
+//! `file` and `dir` (*extension*: paths whose identity is their content, see
+//! [`crate::files`]), and `T | None` for a nullable value — the spelling the reference prints for its
 //! Python types, so a type reads the same in a file, a schema and a message.
 
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field};
+
+use crate::files::PathKind;
 
 /// The Arrow type and nullability of a type name, or what is wrong with it.
 pub fn parse_type(text: &str) -> Result<(DataType, bool), String> {
@@ -25,14 +28,16 @@ fn parse_base(text: &str, whole: &str) -> Result<DataType, String> {
         "float" => DataType::Float64,
         "bool" => DataType::Boolean,
         "bytes" => DataType::LargeBinary,
+        "file" => PathKind::File.data_type(),
+        "dir" => PathKind::Dir.data_type(),
         _ => {
             let Some(inner) = text
                 .strip_prefix("list[")
                 .and_then(|rest| rest.strip_suffix(']'))
             else {
                 return Err(format!(
-                    "unknown type `{whole}` (expected str, int, float, bool, bytes, list[T], \
-                     or one of them followed by `| None`)"
+                    "unknown type `{whole}` (expected str, int, float, bool, bytes, file, dir, \
+                     list[T], or one of them followed by `| None`)"
                 ));
             };
             let (item, nullable) = parse_type(inner)?;
@@ -58,5 +63,13 @@ mod tests {
         let err = parse_type("string").unwrap_err();
         assert!(err.contains("unknown type `string`"), "{err}");
         assert!(parse_type("list[int").is_err());
+        assert_eq!(
+            parse_type("file").unwrap(),
+            (PathKind::File.data_type(), false)
+        );
+        assert_eq!(
+            parse_type("dir | None").unwrap(),
+            (PathKind::Dir.data_type(), true)
+        );
     }
 }

@@ -65,6 +65,7 @@ use self::file::{FileKind, SourceFile};
 use self::reader::FileRows;
 use self::types::normalize_types;
 use crate::error::{Error, Result};
+use crate::files::{content_batch, file_hashes};
 use crate::hashing::arrow::hash_batch;
 use crate::hashing::identity::Identity;
 use crate::hashing::{PATH_HASH_CHARS, SYSTEM_TAG_HASH_CHARS};
@@ -252,7 +253,11 @@ impl Source {
         context: &str,
     ) -> Result<Source> {
         let table = normalize_types(&table)?;
-        let default_id = || Ok(hash_batch(&table).hex_prefix(PATH_HASH_CHARS));
+        // Files and directories count by content.
+        let default_id = || {
+            let image = content_batch(&table, file_hashes(), None)?;
+            Ok(hash_batch(&image).hex_prefix(PATH_HASH_CHARS))
+        };
         let (stamp, identity): (Stamp, Identity) =
             plan(class_name, &table.schema(), options, context, default_id)?;
         let batch = stamp.enrich(&table, 0)?;

@@ -12,6 +12,7 @@
 //! | cached source rows | `source/node:{source content hash}` |
 //! | run log | `_log/run_nodes` (older databases: `_log/runs`, still read) |
 //! | Slurm submissions of a function | `_slurm/{fn}/{output schema hash}/v{major}/{type id}` |
+//! | file hashes (`files::cache`) | `_files/sha256` |
 //!
 //! This module only names places; it must never read or write a store. A change here
 //! moves stored data: it is a compatibility break, not a refactor.
@@ -98,6 +99,12 @@ pub fn cached_source_path(source_content_hash: &ContentHash) -> Result<RecordPat
 /// are, so a later run finds the chunks of an earlier one).
 pub fn slurm_submissions_path(uri: &FunctionUri) -> Result<RecordPath> {
     RecordPath::new(std::iter::once("_slurm".to_string()).chain(uri.components()))
+}
+
+/// The cache of file hashes (`crate::files::cache`): one row per file version, keyed
+/// `{size}:{mtime ns}:{inode}:{absolute path}`.
+pub fn file_hashes_path() -> Result<RecordPath> {
+    RecordPath::new(["_files", "sha256"])
 }
 
 /// The run log: one row per node per run, with the run's outcome.

@@ -11,6 +11,7 @@ use arrow::datatypes::{DataType, Field};
 
 use super::table::{boolean, integer_text, is_null, Table};
 use crate::error::{Error, Result};
+use crate::files::kind::{path_array, PathKind};
 use crate::hashing::python_type::python_type_name;
 
 /// The types a CSV column may be declared with: text can be read as these only.
@@ -29,12 +30,13 @@ pub(super) fn check_declarable(path: &Path, declared: &[Field]) -> Result<()> {
                 | DataType::Int64
                 | DataType::Float64
                 | DataType::Boolean
-        ) {
+        ) && PathKind::of(field.data_type()).is_none()
+        {
             return Err(Error::invalid(
                 path.display().to_string(),
                 format!(
                     "`types` declares column `{}` as `{}`, which CSV text cannot hold; a CSV \
-                     column may be declared str, int, float or bool (followed by `| None` if \
+                     column may be declared str, int, float, bool, file or dir (followed by `| None` if \
                      values may be missing)",
                     field.name(),
                     python_type_name(field)
@@ -139,6 +141,17 @@ impl Table<'_> {
                     })
                 },
             )?)),
+            t if PathKind::of(t).is_some() => {
+                // A path is relative to the CSV file's directory, and kept absolute.
+                let base = std::path::absolute(self.path)
+                    .ok()
+                    .and_then(|p| p.parent().map(Path::to_path_buf))
+                    .unwrap_or_default();
+                let paths = values(text, nullable, missing, |_, v| {
+                    Ok(base.join(v).to_string_lossy().into_owned())
+                })?;
+                path_array(PathKind::of(t).expect("just matched"), &paths)
+            }
             other => {
                 return Err(Error::Internal(format!(
                     "CSV column declared as {other} passed the check of declarable types"
