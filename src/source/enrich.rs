@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch};
+use arrow::array::{Array, ArrayRef, LargeStringArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema};
 
 use super::options::SourceOptions;
@@ -33,8 +33,8 @@ pub(super) struct Stamp {
     pub(super) table: Arc<Schema>,
     /// Positions in the table of the tag columns, then of the packet columns.
     columns: Vec<usize>,
-    /// The record-id column's name and position, if rows are identified by value.
-    record_id: Option<(String, usize)>,
+    /// How rows are identified.
+    record_id: RecordId,
     packet_names: Vec<String>,
 }
 
@@ -89,7 +89,7 @@ pub(super) fn plan(
         ));
     }
     let record_id = match &options.record_id_column {
-        None => None,
+        None => RecordId::Position,
         Some(c) => {
             let index = table.index_of(c).map_err(|_| {
                 Error::invalid(
@@ -100,7 +100,7 @@ pub(super) fn plan(
                     ),
                 )
             })?;
-            Some((c.clone(), index))
+            RecordId::Column(c.clone(), index)
         }
     };
 
@@ -140,6 +140,13 @@ pub(super) fn plan(
 }
 
 impl Stamp {
+    /// The same stamp, identifying row `i` of the table by `ids[i]` (text that must name
+    /// the row uniquely within the source, as a relative path does).
+    pub(super) fn with_record_ids(mut self, ids: LargeStringArray) -> Stamp {
+        self.record_id = RecordId::Given(Arc::new(ids));
+        self
+    }
+
     /// The enriched rows of `batch` (rows of the table, types normalised), whose first
     /// row is row `offset` of the table: record ids are `row_{offset + i}` or
     /// `{column}={value}`, each packet column `c` gets `_source_c` =
@@ -155,8 +162,17 @@ impl Stamp {
         }
         let rows = batch.num_rows();
         let record_ids = match &self.record_id {
-            None => stamp::row_numbers(offset, rows),
-            Some((c, index)) => stamp::column_values(c, batch.column(*index).as_ref())?,
+            RecordId::Position => stamp::row_numbers(offset, rows),
+            RecordId::Column(c, index) => stamp::column_values(c, batch.column(*index).as_ref())?,
+            RecordId::Given(ids) if offset + rows <= ids.len() => ids.slice(offset, rows),
+            RecordId::Given(ids) => {
+                return Err(Error::internal(format!(
+                    "source `{}` has {} record ids, asked for rows {offset}..{}",
+                    self.source_id,
+                    ids.len(),
+                    offset + rows
+                )))
+            }
         };
         let mut out: Vec<ArrayRef> = self
             .columns
@@ -173,6 +189,17 @@ impl Stamp {
         out.extend(source_info);
         Ok(RecordBatch::try_new(self.schema.arrow().clone(), out)?)
     }
+}
+
+/// How a source's rows are identified.
+#[derive(Debug, Clone)]
+enum RecordId {
+    /// `row_{i}`.
+    Position,
+    /// `{column}={value}`, by the column's name and position.
+    Column(String, usize),
+    /// Given, one per row of the table (a folder source's relative paths).
+    Given(Arc<LargeStringArray>),
 }
 
 fn string_field(name: &str) -> FieldRef {

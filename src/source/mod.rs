@@ -44,6 +44,7 @@
 mod csv;
 mod enrich;
 mod file;
+mod folder;
 mod ipc;
 mod options;
 mod parquet;
@@ -71,6 +72,7 @@ use crate::hashing::identity::Identity;
 use crate::hashing::{PATH_HASH_CHARS, SYSTEM_TAG_HASH_CHARS};
 use crate::model::{Datum, Stream, StreamSchema};
 
+pub use folder::{FolderSpec, FOLDER_PATH_COLUMN};
 pub use options::SourceOptions;
 pub use reader::{Batches, SourceReader};
 pub use types::large_type;

@@ -142,6 +142,9 @@ fn compile_file(
                 FileFormat::Parquet => Source::from_parquet(path, options),
             }
             .map_err(|e| e.to_string()),
+            SourceKind::Folder { spec, options } => {
+                Source::from_folder(spec, options).map_err(|e| e.to_string())
+            }
             SourceKind::Derived { node, from, db } => {
                 derived_source(node, from, db.as_deref(), builtins, loading)
             }

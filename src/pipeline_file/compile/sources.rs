@@ -1,5 +1,6 @@
 //! Sources as declared: reading a source entry's settings into a [`SourceDecl`] (a CSV,
-//! Arrow or Parquet file with its options, or the stored results of a node of another file)
+//! Arrow or Parquet file with its options, the files or directories a glob matches, or
+//! the stored results of a node of another file)
 //! before any file is touched. Loading the rows is the driver's, once every entry has
 //! been read.
 
@@ -7,11 +8,12 @@ use std::path::{Path, PathBuf};
 
 use arrow::datatypes::Field;
 
+use crate::files::PathKind;
 use crate::pipeline_file::args::Args;
 use crate::pipeline_file::raw::Entry;
 use crate::pipeline_file::types::parse_type;
 use crate::pipeline_file::value::{self, describe, Mapping, Problem, Value};
-use crate::source::SourceOptions;
+use crate::source::{FolderSpec, SourceOptions};
 
 /// A source as declared, not yet loaded.
 pub(super) struct SourceDecl {
@@ -26,6 +28,11 @@ pub(super) enum SourceKind {
     File {
         path: PathBuf,
         format: FileFormat,
+        options: SourceOptions,
+    },
+    /// The files or directories a glob matches *(extension)*.
+    Folder {
+        spec: FolderSpec,
         options: SourceOptions,
     },
     /// The stored results of node `node` of the pipeline file `from`, in database `db`
@@ -48,11 +55,17 @@ pub(super) enum FileFormat {
 /// The keys of a derived source.
 const DERIVED_KEYS: &[&str] = &["derived", "from", "db"];
 
+/// The keys of a folder source.
+const FOLDER_KEYS: &[&str] = &["files", "dirs", "match", "source_id", "cached"];
+
 /// The keys a source may have.
 const SOURCE_KEYS: &[&str] = &[
     "csv",
     "arrow",
     "parquet",
+    "files",
+    "dirs",
+    "match",
     "tags",
     "source_id",
     "record_id_column",
@@ -82,6 +95,34 @@ pub(super) fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, Probl
             cached: false,
         });
     }
+    let files = args.string("files")?;
+    let dirs = args.string("dirs")?;
+    if files.is_some() || dirs.is_some() {
+        let (pattern, kind) = match (files, dirs) {
+            (Some(f), None) => (f, PathKind::File),
+            (None, Some(d)) => (d, PathKind::Dir),
+            _ => return Err("give either `files` or `dirs`, not both".into()),
+        };
+        let matcher = args.string("match")?.unwrap_or_default();
+        let source_id = args
+            .string("source_id")?
+            .unwrap_or_else(|| entry.name.clone());
+        let cached = args.bool("cached", false)?;
+        args.finish(FOLDER_KEYS)?;
+        return Ok(SourceDecl {
+            entry: entry.clone(),
+            kind: SourceKind::Folder {
+                spec: FolderSpec {
+                    base: dir.to_path_buf(),
+                    pattern,
+                    matcher,
+                    kind,
+                },
+                options: SourceOptions::default().with_source_id(source_id),
+            },
+            cached,
+        });
+    }
     let csv = args.string("csv")?;
     let arrow = args.string("arrow")?;
     let parquet = args.string("parquet")?;
@@ -93,7 +134,8 @@ pub(super) fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, Probl
             (Some(_), Some(_), None) => return Err("give either `csv` or `arrow`, not both".into()),
             (None, None, None) => return Err(
                 "needs a file (`csv: path/to/file.csv`, `arrow: path/to/file.arrow` or `parquet: \
-             path/to/file.parquet`) or a node (`derived: NODE, from: other_pipeline.yaml`)"
+             path/to/file.parquet`), a folder (`files: data/*/*.wav`, `dirs: runs/*`) or a \
+             node (`derived: NODE, from: other_pipeline.yaml`)"
                     .into(),
             ),
             _ => return Err("give one of `csv`, `arrow` and `parquet`, not several".into()),
@@ -105,11 +147,11 @@ pub(super) fn read_source(entry: &Entry, dir: &Path) -> Result<SourceDecl, Probl
     let record_id_column = args.string("record_id_column")?;
     let cached = args.bool("cached", false)?;
     let types = column_types(args.mapping("types")?)?;
-    // A file source takes every key but those of a derived source.
+    // A file source takes every key but those of a derived or folder source.
     let file_keys: Vec<&str> = SOURCE_KEYS
         .iter()
         .copied()
-        .filter(|k| !DERIVED_KEYS.contains(k))
+        .filter(|k| !DERIVED_KEYS.contains(k) && !["files", "dirs", "match"].contains(k))
         .collect();
     args.finish(&file_keys)?;
     let mut options = SourceOptions::tags(tags).with_source_id(source_id);

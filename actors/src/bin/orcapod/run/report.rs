@@ -1,10 +1,11 @@
 //! What a completed run prints: the output tables on stdout (or the files of `--out`),
-//! and the summary on stderr, one line per node.
+//! and the summary on stderr, one line per node, and what hashing files cost.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use orcapod::files::HashCounts;
 use orcapod::pipeline::{ErrorPolicy, NodeKind, NodeStats};
 use orcapod::pipeline_file::PipelineFile;
 
@@ -101,6 +102,14 @@ fn summarize(
                 &failed,
                 &retried
             ])
+        );
+    }
+    // The process runs one pipeline, so the process's counts are the run's.
+    let hashes = orcapod::files::file_hashes().counts();
+    if hashes != HashCounts::default() {
+        eprintln!(
+            "file hashes: {} computed ({} bytes read), {} from the cache",
+            hashes.files_hashed, hashes.bytes_read, hashes.cache_hits
         );
     }
     for path in written {
