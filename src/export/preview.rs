@@ -15,6 +15,7 @@ use super::canonical::Canonical;
 use super::format::Columns;
 use super::order::{check_fields, take_rows, RowOrder};
 use crate::error::Result;
+use crate::files::kind::paths_as_text;
 use crate::model::StreamSchema;
 
 /// The first rows of an output in the export order.
@@ -72,7 +73,7 @@ impl Preview {
             }
             None => RecordBatch::new_empty(self.schema.arrow().clone()),
         };
-        let shown = batch.project(&columns.indices(&self.schema))?;
+        let shown = paths_as_text(&batch.project(&columns.indices(&self.schema))?)?;
         Ok(pretty_format_batches(&[shown])?.to_string())
     }
 }

@@ -10,6 +10,7 @@ use super::canonical::Canonical;
 use super::format::Columns;
 use super::order::RowOrder;
 use crate::error::Result;
+use crate::files::kind::paths_as_text;
 use crate::model::{Datum, Stream, StreamSchema};
 
 /// A stream's rows sorted in the export order (see the [module docs](super)): by user
@@ -79,9 +80,9 @@ impl SortedStream {
 
     /// The rows as a text table, ending with a newline: Arrow's pretty printer, with
     /// nulls shown as `null` (so they differ from empty strings), bytes in hex, lists as
-    /// `[a, b]`.
+    /// `[a, b]`, files and directories as their paths.
     pub fn render_table(&self, columns: Columns) -> Result<String> {
-        let shown = self.batch.project(&self.column_indices(columns))?;
+        let shown = paths_as_text(&self.batch.project(&self.column_indices(columns))?)?;
         let options = FormatOptions::default().with_null("null");
         Ok(format!(
             "{}\n",

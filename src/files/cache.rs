@@ -291,7 +291,9 @@ mod tests {
         assert_eq!(second.counts().cache_hits, 2);
         // An edited file is read again.
         fs::write(&a, b"abcd").unwrap();
-        let edited = second.hash_files(&[a.clone()], use_store).unwrap();
+        let edited = second
+            .hash_files(std::slice::from_ref(&a), use_store)
+            .unwrap();
         assert_ne!(edited[0], hashes[0]);
         assert_eq!(second.counts().files_hashed, 1);
         // A missing file or a directory is an error naming it.

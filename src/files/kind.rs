@@ -12,8 +12,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, LargeStringArray, StructArray};
-use arrow::datatypes::{DataType, Field, Fields};
+use arrow::array::{Array, ArrayRef, AsArray, LargeStringArray, RecordBatch, StructArray};
+use arrow::datatypes::{DataType, Field, Fields, Schema};
 
 use crate::error::{Error, Result};
 
@@ -129,6 +129,38 @@ pub fn path_array<S: AsRef<str>>(kind: PathKind, paths: &[Option<S>]) -> ArrayRe
         vec![Arc::new(child) as ArrayRef],
         nulls,
     ))
+}
+
+/// `batch` with each file or directory column shown as its paths (text), for a table
+/// printed to a person; never for data that is kept or hashed.
+pub fn paths_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| PathKind::of(f.data_type()).is_some())
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if PathKind::of(field.data_type()).is_some() {
+            fields.push(Field::new(
+                field.name(),
+                DataType::LargeUtf8,
+                field.is_nullable(),
+            ));
+            columns.push(Arc::new(path_strings(column.as_ref())?) as ArrayRef);
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 #[cfg(test)]
