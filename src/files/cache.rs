@@ -18,7 +18,7 @@
 //! Never caches a directory's hash (a directory's entries are listed each time; its
 //! files' hashes are cached) and never caches a failure.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -158,9 +158,10 @@ impl FileHashes {
             .map(|p| FileKey::of(&absolute(p)?))
             .collect::<Result<Vec<_>>>()?;
         let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen: HashSet<&FileKey> = HashSet::new();
         let mut unknown: Vec<&FileKey> = Vec::new();
         for key in &keys {
-            if !memory.contains_key(key) && !unknown.contains(&key) {
+            if !memory.contains_key(key) && seen.insert(key) {
                 unknown.push(key);
             }
         }
