@@ -361,3 +361,52 @@ nodes:
     );
     assert_eq!(hash_counts(&stderr), (0, 0, FILES as u64), "{stderr}");
 }
+
+#[test]
+fn a_batch_of_files_counts_by_the_contents_of_its_files() {
+    let ws = workspace();
+    let dir = ws.path();
+    write_recordings(
+        dir,
+        &[
+            ("s1", "1", "ab\n"),
+            ("s1", "2", "cde\n"),
+            ("s2", "1", "f\n"),
+        ],
+    );
+    fs::write(
+        dir.join("total.py"),
+        r#"
+import json, os, sys
+for line in sys.stdin:
+    p = json.loads(line)
+    with open("answered_batches.txt", "a") as log:
+        log.write(json.dumps(p["path"]) + "\n")
+    print(json.dumps({"bytes": sum(os.path.getsize(f) for f in p["path"])}), flush=True)
+"#,
+    )
+    .unwrap();
+    let yaml = |folder: &str| {
+        format!(
+            "pipeline: b\nsources:\n  rec: {{files: \"{folder}/*/*.txt\", match: \"{folder}/(?P<subject>[^/]+)/\"}}\nnodes:\n  grouped: {{op: batch, input: rec}}\n  total:\n    op: function\n    input: grouped\n    command: [python3, total.py]\n    input_types: {{path: \"list[file]\"}}\n    input_keys: [path]\n    output_keys: [bytes]\n    output_types: {{bytes: int}}\n"
+        )
+    };
+    fs::write(dir.join("p.yaml"), yaml("recordings")).unwrap();
+    let args = ["run", "p.yaml", "--out", "out"];
+    let (_, stderr) = ORCAPOD.ok(dir, &args);
+    assert_eq!(summary(&stderr, "total"), (1, 1, 0), "{stderr}");
+    assert_eq!(rows_of(&dir.join("out/total.json"))[0]["bytes"], 9);
+    let batches = logged(&dir.join("answered_batches.txt"));
+    assert!(batches[0].contains(&dir.join("recordings/s2/1.txt").display().to_string()));
+
+    fs::rename(dir.join("recordings"), dir.join("moved")).unwrap();
+    fs::write(dir.join("p.yaml"), yaml("moved")).unwrap();
+    let (_, stderr) = ORCAPOD.ok(dir, &args);
+    assert_eq!(summary(&stderr, "total"), (1, 0, 1), "{stderr}");
+
+    fs::write(dir.join("moved/s2/1.txt"), "fgh\n").unwrap();
+    let (_, stderr) = ORCAPOD.ok(dir, &args);
+    assert_eq!(summary(&stderr, "total"), (1, 1, 0), "{stderr}");
+    assert_eq!(rows_of(&dir.join("out/total.json"))[0]["bytes"], 11);
+    assert_eq!(logged(&dir.join("answered_batches.txt")).len(), 2);
+}

@@ -61,7 +61,7 @@ impl PathKind {
         let DataType::Struct(fields) = data_type else {
             return None;
         };
-        let [field] = fields.iter().collect::<Vec<_>>()[..] else {
+        let [field] = &fields[..] else {
             return None;
         };
         if field.data_type() != &DataType::LargeUtf8 {

@@ -24,6 +24,7 @@ use arrow::record_batch::RecordBatch;
 use super::checks::single_port;
 use super::{InputInfo, Operator};
 use crate::error::{Error, Result};
+use crate::files::PathKind;
 use crate::hashing::Value;
 use crate::model::schema::column_list;
 use crate::model::{array_from_datums, Datum, StreamSchema};
@@ -308,6 +309,12 @@ fn common_type(col: &str, column_type: &DataType, value: &Datum) -> Result<DataT
         let comparable = is_integer(column_type) || is_float(column_type) || is_flat(column_type);
         let why = if comparable {
             format!("{} does not fit its type {column_type}", describe(value))
+        } else if let Some(kind) = PathKind::of(column_type) {
+            format!(
+                "a `{}` column cannot be compared with a value (its values count by content); \
+                 filter on a tag instead",
+                kind.type_name()
+            )
         } else {
             format!("columns of type {column_type} cannot be compared with a value")
         };
