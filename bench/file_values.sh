@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000}
-cargo build --release -p orcapod-actors --bin orcapod --example file_hashing >&2
+cargo build --release -p orcapod-actors --bin orcapod >&2
+cargo build --release -p orcapod --example file_hashing >&2
 TARGET=$(realpath "${CARGO_TARGET_DIR:-target}")
 BIN=$TARGET/release/orcapod
 
