@@ -410,3 +410,67 @@ for line in sys.stdin:
     assert_eq!(rows_of(&dir.join("out/total.json"))[0]["bytes"], 11);
     assert_eq!(logged(&dir.join("answered_batches.txt")).len(), 2);
 }
+
+#[test]
+fn a_function_may_answer_a_file_which_counts_by_content_downstream() {
+    let ws = workspace();
+    let dir = ws.path();
+    write_recordings(dir, &[("s1", "1", "one\n"), ("s2", "1", "two\n")]);
+    // Answers the file's sibling `{session}.meta` (absolute), or a relative path for s2
+    // when RELATIVE is set.
+    fs::write(
+        dir.join("sibling.py"),
+        r#"
+import json, os, sys
+for line in sys.stdin:
+    p = json.loads(line)
+    meta = os.path.splitext(p["path"])[0] + ".meta"
+    if os.environ.get("RELATIVE") and "/s2/" in meta:
+        meta = os.path.relpath(meta)
+    print(json.dumps({"meta": meta}), flush=True)
+"#,
+    )
+    .unwrap();
+    fs::write(dir.join("recordings/s1/1.meta"), "meta one\n").unwrap();
+    fs::write(dir.join("recordings/s2/1.meta"), "meta two\n").unwrap();
+    let yaml = format!(
+        "{}  meta:\n    op: function\n    input: rec\n    command: [python3, sibling.py]\n    output_keys: [meta]\n    output_types: {{meta: file}}\n  renamed: {{op: map_packets, input: meta, name_map: {{meta: path}}}}\n  measured_meta:\n    op: function\n    input: renamed\n    command: [python3, measure.py]\n    output_keys: [size, first]\n    output_types: {{size: int, first: str}}\non_error: continue\noutputs: [meta, measured_meta]\n",
+        measure_pipeline("recordings/*/*.txt", "recordings").replace(
+            "  measured:\n    op: function\n    input: rec\n    command: [python3, measure.py]\n    output_keys: [size, first]\n    output_types: {size: int, first: str}\n",
+            ""
+        )
+    );
+    fs::write(dir.join("p.yaml"), yaml).unwrap();
+    let args = ["run", "p.yaml", "--out", "out"];
+    let (_, stderr) = ORCAPOD.ok(dir, &args);
+    assert_eq!(summary(&stderr, "meta"), (2, 2, 0), "{stderr}");
+    assert_eq!(summary(&stderr, "measured_meta"), (2, 2, 0), "{stderr}");
+    let rows = rows_of(&dir.join("out/measured_meta.json"));
+    let firsts: Vec<&str> = rows.iter().map(|r| r["first"].as_str().unwrap()).collect();
+    assert_eq!(firsts, ["meta one", "meta two"]);
+    let meta_rows = rows_of(&dir.join("out/meta.json"));
+    assert_eq!(
+        meta_rows[0]["meta"],
+        dir.join("recordings/s1/1.meta").display().to_string()
+    );
+
+    // The answered file is edited: `meta` is cached (its input did not change), the
+    // node reading the answered file computes again.
+    fs::write(dir.join("recordings/s2/1.meta"), "meta two, edited\n").unwrap();
+    let (_, stderr) = ORCAPOD.ok(dir, &args);
+    assert_eq!(summary(&stderr, "meta"), (2, 0, 2), "{stderr}");
+    assert_eq!(summary(&stderr, "measured_meta"), (2, 1, 1), "{stderr}");
+
+    // A relative path answered for a file fails that packet, naming why.
+    fs::remove_dir_all(dir.join(".orcapod")).unwrap();
+    let out = ORCAPOD
+        .command(dir, &args)
+        .env("RELATIVE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(summary(&stderr, "meta").0, 1, "{stderr}");
+    let status = ORCAPOD.ok(dir, &["status", "p.yaml"]).0;
+    assert!(status.contains("absolute path"), "{status}");
+}

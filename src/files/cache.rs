@@ -16,7 +16,8 @@
 //! caller can tell that a run read no file content.
 //!
 //! Never caches a directory's hash (a directory's entries are listed each time; its
-//! files' hashes are cached) and never caches a failure.
+//! files' hashes are cached), a failure, or the hash of a file whose key changed while
+//! it was read (that hash serves the one call that read it).
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -179,18 +180,27 @@ impl FileHashes {
             }
         }
         let mut new = Vec::with_capacity(unknown.len());
+        // Hashes of files that changed while they were read: used for this call only.
+        let mut uncached: HashMap<&FileKey, Arc<str>> = HashMap::new();
         for key in unknown {
             let (hash, read) = sha256_file(&key.path)?;
             self.files_hashed.fetch_add(1, Ordering::Relaxed);
             self.bytes_read.fetch_add(read, Ordering::Relaxed);
             let hash: Arc<str> = hash.into();
-            memory.insert(key.clone(), hash.clone());
-            new.push((key.record_id(), hash));
+            if FileKey::of(&key.path)? == *key {
+                memory.insert(key.clone(), hash.clone());
+                new.push((key.record_id(), hash));
+            } else {
+                uncached.insert(key, hash);
+            }
         }
         if let Some(StoreUse { store, write: true }) = store {
             write_new(store, &new)?;
         }
-        Ok(keys.iter().map(|k| memory[k].to_string()).collect())
+        Ok(keys
+            .iter()
+            .map(|k| uncached.get(k).unwrap_or_else(|| &memory[k]).to_string())
+            .collect())
     }
 
     /// The Merkle hash (hex) of each directory of `dirs` (see `super::digest`), its
