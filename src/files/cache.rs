@@ -90,6 +90,13 @@ pub struct StoreUse<'a> {
     pub write: bool,
 }
 
+impl<'a> StoreUse<'a> {
+    /// `store`, written to when `write`.
+    pub fn new(store: &'a dyn ArrowStore, write: bool) -> Self {
+        StoreUse { store, write }
+    }
+}
+
 /// Counts of the work of a [`FileHashes`]; subtract two to get a run's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HashCounts {

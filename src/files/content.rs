@@ -143,6 +143,23 @@ impl PacketHasher {
         self.paths
     }
 
+    /// [`hash_row_digests`](Self::hash_row_digests) of the packets of a push, if
+    /// there are any (none for an empty batch, or when taking them failed); when
+    /// hashing fails, the packets become that error (the push fails with it).
+    pub fn hash_packets(
+        &self,
+        packets: &mut Result<Option<RecordBatch>>,
+        store: Option<StoreUse<'_>>,
+    ) -> Vec<RowDigest> {
+        let Ok(Some(batch)) = packets else {
+            return Vec::new();
+        };
+        self.hash_row_digests(batch, store).unwrap_or_else(|e| {
+            *packets = Err(e);
+            Vec::new()
+        })
+    }
+
     /// The content hash digest of each packet of `batch`, files hashed through the
     /// process's cache ([`super::file_hashes`]) and `store`.
     pub fn hash_row_digests(

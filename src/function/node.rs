@@ -96,7 +96,6 @@ pub struct FunctionNode {
     records_shared: Arc<RecordsShared>,
     /// Records of emitted rows, not yet built.
     records: Vec<PendingRecords>,
-    /// Hashes packets by content (a file or directory by what it holds).
     packet_hasher: PacketHasher,
     /// Lookup-only: serve stored results, compute nothing, record nothing
     /// ([`FunctionNode::set_lookup_only`]).
@@ -245,20 +244,11 @@ impl FunctionNode {
             .then(|| batch.project(&self.packet_columns))
             .transpose()
             .map_err(Error::from);
-        let store = self.store.as_ref().map(|(store, _)| StoreUse {
-            store: store.as_ref(),
-            write: !self.lookup_only,
-        });
-        let hashes = match &packets {
-            Ok(Some(p)) => match self.packet_hasher.hash_row_digests(p, store) {
-                Ok(hashes) => hashes,
-                Err(e) => {
-                    packets = Err(e);
-                    Vec::new()
-                }
-            },
-            _ => Vec::new(),
-        };
+        let store = self
+            .store
+            .as_ref()
+            .map(|(s, _)| StoreUse::new(s.as_ref(), !self.lookup_only));
+        let hashes = self.packet_hasher.hash_packets(&mut packets, store);
         let read = self.read_for(&hashes);
         PreparedPush {
             batch,
