@@ -4,9 +4,11 @@
 //! A file's hash is cached under its key: its absolute path, size, modification time
 //! (nanoseconds) and inode. Any change to the file that the file system records changes
 //! the key, so a cached hash is never served for other content; a key not seen before
-//! means the file is read again. (A file rewritten with the same size within the same
-//! nanosecond timestamp, keeping its inode, would not be noticed: file systems with
-//! coarse timestamps make this possible, ext4, xfs, btrfs and tmpfs do not.)
+//! means the file is read again. (A file rewritten in place with the same size, keeping
+//! its inode, within one tick of the file system's timestamps would not be noticed:
+//! Linux stamps files with a coarse clock, a few milliseconds, even on file systems
+//! that store nanoseconds. Programs that write a new file and rename it over the old
+//! one, as most editors and tools do, change the inode and are always noticed.)
 //!
 //! In memory the cache lives as long as the process ([`file_hashes`]); in a store it
 //! lives at [`file_hashes_path`] (inside the pipeline's scope), one row per key (column
