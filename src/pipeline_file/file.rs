@@ -10,6 +10,7 @@ use super::error::FileWarning;
 use super::value::Position;
 use crate::function::command::Protocol;
 use crate::pipeline::{ErrorPolicy, Pipeline};
+use crate::source::SourceInput;
 
 /// A command function's command, for callers that want to check it starts before a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +41,7 @@ pub struct PipelineFile {
     pub(super) positions: HashMap<String, Position>,
     pub(super) commands: Vec<CommandCheck>,
     pub(super) warnings: Vec<FileWarning>,
+    pub(super) inputs: Vec<(String, SourceInput)>,
 }
 
 impl PipelineFile {
@@ -93,6 +95,13 @@ impl PipelineFile {
     /// lost), in source order: for the caller to show.
     pub fn warnings(&self) -> &[FileWarning] {
         &self.warnings
+    }
+
+    /// What each source reading files reads (file and folder sources, by name, in
+    /// declaration order; a derived source reads a database, not listed): what watch
+    /// mode fingerprints.
+    pub fn inputs(&self) -> &[(String, SourceInput)] {
+        &self.inputs
     }
 
     /// The default database: `.orcapod/` beside the pipeline file.

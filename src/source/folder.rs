@@ -155,8 +155,31 @@ impl Source {
 }
 
 /// Every path the glob matches and the kind keeps, as (relative path, absolute path),
-/// sorted by relative path.
+/// sorted by relative path; none is an error (a typo must not pass as an empty
+/// dataset).
 fn list(spec: &FolderSpec, context: &str) -> Result<Vec<(String, String)>> {
+    let out = matching(spec, context)?;
+    if out.is_empty() {
+        let base = std::path::absolute(&spec.base).unwrap_or_else(|_| spec.base.clone());
+        return Err(Error::invalid(
+            context,
+            format!(
+                "the glob matches no {} under {}; check the pattern (it is relative to the \
+                 pipeline file)",
+                match spec.kind {
+                    PathKind::File => "file",
+                    PathKind::Dir => "directory",
+                },
+                base.display()
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// Every path the glob matches and the kind keeps, as (relative path, absolute path),
+/// sorted by relative path, possibly none (what watching a folder compares).
+pub(super) fn matching(spec: &FolderSpec, context: &str) -> Result<Vec<(String, String)>> {
     let base = std::path::absolute(&spec.base).map_err(|source| Error::Io {
         path: spec.base.clone(),
         source,
@@ -195,20 +218,6 @@ fn list(spec: &FolderSpec, context: &str) -> Result<Vec<(String, String)>> {
             ));
         };
         out.push((relative.to_string(), absolute.to_string()));
-    }
-    if out.is_empty() {
-        return Err(Error::invalid(
-            context,
-            format!(
-                "the glob matches no {} under {}; check the pattern (it is relative to the \
-                 pipeline file)",
-                match spec.kind {
-                    PathKind::File => "file",
-                    PathKind::Dir => "directory",
-                },
-                base.display()
-            ),
-        ));
     }
     out.sort();
     Ok(out)

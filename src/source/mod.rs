@@ -37,13 +37,15 @@
 //! text, written column by column), `reader` (rows batch by batch),
 //! `file` (a file as loaded), `raw` (a file's rows before provenance), `csv`, `ipc` and
 //! `parquet` (reading each kind of file), `options` (how a source reads its table),
-//! `types` (normalising and checking column types) and `warning` (what CSV inference
-//! lost). Only `enrich` knows provenance and identity (`stamp` only writes the text it
+//! `types` (normalising and checking column types), `warning` (what CSV inference
+//! lost), `folder` (folder sources) and `fingerprint` (what a source would read, from
+//! metadata alone: what watch mode compares). Only `enrich` knows provenance and identity (`stamp` only writes the text it
 //! is given).
 
 mod csv;
 mod enrich;
 mod file;
+mod fingerprint;
 mod folder;
 mod ipc;
 mod options;
@@ -72,6 +74,7 @@ use crate::hashing::identity::Identity;
 use crate::hashing::{PATH_HASH_CHARS, SYSTEM_TAG_HASH_CHARS};
 use crate::model::{Datum, Stream, StreamSchema};
 
+pub use fingerprint::{Changes, FileStamp, Fingerprint, SourceInput};
 pub use folder::{FolderSpec, FOLDER_PATH_COLUMN};
 pub use options::SourceOptions;
 pub use reader::{Batches, SourceReader};

@@ -40,7 +40,7 @@ use crate::operator::OperatorSpec;
 use crate::pipeline::{
     join_node_name, CacheMode, Dag, ErrorPolicy, NodeKind, Pipeline, PipelineBuilder, Ties,
 };
-use crate::source::Source;
+use crate::source::{Source, SourceInput};
 
 impl PipelineFile {
     /// Reads, checks and compiles the pipeline file at `path`, with `builtins` available
@@ -130,7 +130,16 @@ fn compile_file(
     let mut builder = PipelineBuilder::new(pipeline_name);
     let mut positions: HashMap<String, Position> = HashMap::new();
     let mut warnings = Vec::new();
+    let mut inputs = Vec::new();
     for decl in &sources {
+        let name = decl.entry.name.clone();
+        match &decl.kind {
+            SourceKind::File { path, .. } => inputs.push((name, SourceInput::File(path.clone()))),
+            SourceKind::Folder { spec, .. } => {
+                inputs.push((name, SourceInput::Folder(spec.clone())))
+            }
+            SourceKind::Derived { .. } => {}
+        }
         let loaded = match &decl.kind {
             SourceKind::File {
                 path,
@@ -267,6 +276,7 @@ fn compile_file(
         positions,
         commands,
         warnings,
+        inputs,
     })
 }
 
