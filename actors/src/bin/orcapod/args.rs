@@ -4,6 +4,7 @@
 //! Only declarations for clap: what the arguments do is up to each command.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
@@ -40,6 +41,45 @@ pub struct RunArgs {
     /// database directory). On a cluster it must be on a filesystem the compute nodes see.
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
+    /// Keep running: look at the sources' files every `--interval`, and run the pipeline
+    /// again when one changed (only new or changed packets are computed; `--out` is
+    /// rewritten). Ctrl-C stops.
+    #[arg(long)]
+    pub watch: bool,
+    /// How often `--watch` looks at the sources: e.g. `2s`, `500ms`, `1m`.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_interval, requires = "watch")]
+    pub interval: Duration,
+}
+
+/// A watch interval such as `2s`, `500ms`, `1m` or `1.5` (seconds), more than zero.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let scale = match unit.trim() {
+        "" | "s" => 1.0,
+        "ms" => 0.001,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`; write e.g. 2s, 500ms or 1m"
+            ))
+        }
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; write e.g. 2s, 500ms or 1m"))?;
+    let seconds = value * scale;
+    if !(seconds > 0.0) {
+        return Err("the interval must be more than zero; write e.g. 2s or 500ms".to_string());
+    }
+    if seconds > 365.0 * 24.0 * 3600.0 {
+        return Err(format!("`{text}` is longer than a year"));
+    }
+    Ok(Duration::from_secs_f64(seconds).max(Duration::from_millis(1)))
 }
 
 /// A size such as `512M`, `2G`, `64K` or `1000` (bytes), at least one byte.
@@ -105,7 +145,25 @@ pub enum ShowFormat {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use std::time::Duration;
+
+    use super::{parse_interval, parse_size};
+
+    #[test]
+    fn intervals_take_units_and_are_more_than_zero() {
+        assert_eq!(parse_interval("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_interval("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_interval("0").unwrap_err().contains("more than zero"));
+        assert!(parse_interval("0ms")
+            .unwrap_err()
+            .contains("more than zero"));
+        assert!(parse_interval("2x")
+            .unwrap_err()
+            .contains("unknown unit `x`"));
+        assert!(parse_interval("s").unwrap_err().contains("not a duration"));
+    }
 
     #[test]
     fn sizes_take_binary_suffixes() {

@@ -484,6 +484,17 @@ fn print_live(progress: &Progress, file: &PipelineFile) -> Result<(), Failure> {
         progress.mode,
         live::ago(progress.updated_unix_ms)
     )?;
+    if let Some(watch) = &progress.watch {
+        say!(
+            "watching the sources (--watch): round {}{}",
+            watch.round,
+            if watch.between_rounds {
+                " ended; waiting for a change"
+            } else {
+                " running"
+            }
+        )?;
+    }
     print_lines(progress, file)
 }
 

@@ -65,6 +65,20 @@ pub struct Progress {
     pub socket: Option<PathBuf>,
     /// Every node, in pipeline order.
     pub nodes: Vec<NodeLine>,
+    /// Under `orcapod run --watch` *(absent in files of older versions)*: the round and
+    /// whether the process is between rounds (the last one recorded its end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<WatchNote>,
+}
+
+/// Where a watching run stands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WatchNote {
+    /// The round running, or the last one run (1 is the first run).
+    pub round: u64,
+    /// The round has ended (and recorded its end in the run log); the sources are
+    /// looked at every interval.
+    pub between_rounds: bool,
 }
 
 /// Why a run failed.
@@ -233,6 +247,43 @@ impl Publisher {
         {
             self.write_now();
         }
+    }
+
+    /// A new round of `--watch` starts: a run of its own (`run_id`, `started_at`).
+    pub fn start_round(&mut self, run_id: &str, started_at: &str, round: u64) {
+        self.progress.run_id = run_id.to_string();
+        self.progress.started_at = started_at.to_string();
+        self.progress.failure = None;
+        self.progress.watch = Some(WatchNote {
+            round,
+            between_rounds: false,
+        });
+        self.write_now();
+    }
+
+    /// The round of `--watch` ended (and recorded its end): its last counts, and
+    /// the process watching again. The state stays `running` (the process holds the
+    /// database and answers `show`).
+    pub fn end_round(&mut self, nodes: Vec<NodeLine>, failure: Option<FailureNote>) {
+        self.progress.nodes = nodes;
+        self.progress.failure = failure;
+        if let Some(watch) = &mut self.progress.watch {
+            watch.between_rounds = true;
+        }
+        self.write_now();
+    }
+
+    /// `--watch` stopped between rounds: the last round's end stands (`completed`, or
+    /// `failed` with its failure), and the socket is no longer announced.
+    pub fn stop_watching(&mut self) {
+        self.progress.state = if self.progress.failure.is_some() {
+            "failed"
+        } else {
+            "completed"
+        }
+        .to_string();
+        self.progress.socket = None;
+        self.write_now();
     }
 
     /// The run ended: the final state, counts and failure, written at once; the socket

@@ -26,14 +26,16 @@
 //! older `show`, gets). The run answers for *its* pipeline: the node's content hash
 //! must be the one the asker computed from its file, or the answer says that the file
 //! changed since the run started. Requests are served one at a time on one thread that
-//! only reads; the run goes on meanwhile. Nothing here can start a command.
+//! only reads; the run goes on meanwhile. Nothing here can start a command. Under
+//! `--watch`, each round hands the server the pipeline it loaded ([`Server::serve`]),
+//! so `show` answers for the sources as the latest round read them.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::ipc::reader::StreamReader;
@@ -54,6 +56,8 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 /// The socket of a running `orcapod run`; dropping it stops serving and removes it.
 pub struct Server {
     path: PathBuf,
+    /// The pipeline whose nodes are served (replaced by each round of `--watch`).
+    pipeline: Arc<Mutex<Arc<Pipeline>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -71,6 +75,8 @@ impl Server {
         let listener = UnixListener::bind(&path)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
+        let served = Arc::new(Mutex::new(pipeline));
+        let current = served.clone();
         // `accept` blocks: dropping the server sets `stop`, then connects once to wake
         // it, so the run neither polls nor waits for a poll to end.
         let thread = std::thread::Builder::new()
@@ -83,6 +89,10 @@ impl Server {
                 match accepted {
                     // A broken connection concerns only the one who asked.
                     Ok((stream, _)) => {
+                        let pipeline = current
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .clone();
                         let _ = answer(stream, &store, &pipeline);
                     }
                     // Out of descriptors, say: try again a little later.
@@ -91,9 +101,19 @@ impl Server {
             })?;
         Ok(Server {
             path,
+            pipeline: served,
             stop,
             thread: Some(thread),
         })
+    }
+
+    /// Serves `pipeline` from now on (a new round of `--watch`, over the sources as it
+    /// read them).
+    pub fn serve(&self, pipeline: Arc<Pipeline>) {
+        *self
+            .pipeline
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = pipeline;
     }
 
     /// Where it listens.

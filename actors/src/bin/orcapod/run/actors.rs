@@ -27,7 +27,14 @@ const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
 impl Driver<'_> {
     pub fn run_actors(&mut self) -> Result<Ended, Failure> {
         let file = self.file;
-        let runtime = Runtime::new().context("cannot start the actor runtime")?;
+        let owned;
+        let runtime = match self.runtime {
+            Some(runtime) => runtime,
+            None => {
+                owned = Runtime::new().context("cannot start the actor runtime")?;
+                &owned
+            }
+        };
         // The outputs stream to the driver as they are produced; none is collected whole.
         let mut options = RunOptions::default()
             .max_batch_rows(BATCH_ROWS)

@@ -45,14 +45,17 @@ pub struct Driver<'a> {
     /// Where the output rows go as they arrive.
     pub outputs: Outputs,
     pub bar: ProgressBar,
-    pub publisher: live::Publisher,
+    /// The progress file (kept across the rounds of `--watch`).
+    pub publisher: &'a mut live::Publisher,
+    /// The actor runtime (`--mode actors`; kept across the rounds of `--watch`).
+    pub runtime: Option<&'a orcapod_actors::Runtime>,
     pub interrupts: &'a Interrupts,
     pub run_id: String,
     pub started_at: String,
     /// The last node lines published (the final state when the run ends early).
     pub last_nodes: Vec<NodeLine>,
     /// The executors of the command function nodes.
-    pub cluster: super::cluster::Cluster,
+    pub cluster: &'a super::cluster::Cluster,
 }
 
 impl Driver<'_> {

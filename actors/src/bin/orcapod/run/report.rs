@@ -23,6 +23,22 @@ pub fn report(
     elapsed: Duration,
     db: &Path,
 ) -> Result<(), Failure> {
+    let written = print_finished(finished)?;
+    summarize(file, stats, elapsed, db, &written);
+    let failed: u64 = stats.iter().map(|s| s.counts.failed).sum();
+    if failed > 0 && file.on_error() == ErrorPolicy::Continue {
+        eprintln!(
+            "{failed} packet(s) failed and were skipped (on_error: continue); \
+             `orcapod status {}` lists them",
+            args.file.display()
+        );
+    }
+    Ok(())
+}
+
+/// Prints the previews of a completed run's outputs on stdout; returns the files it
+/// wrote with `--out`.
+pub fn print_finished(finished: Finished) -> Result<Vec<PathBuf>, Failure> {
     let mut written = Vec::new();
     match finished {
         Finished::Written(paths) => written = paths,
@@ -38,16 +54,7 @@ pub fn report(
         }
         Finished::Nothing => {}
     }
-    summarize(file, stats, elapsed, db, &written);
-    let failed: u64 = stats.iter().map(|s| s.counts.failed).sum();
-    if failed > 0 && file.on_error() == ErrorPolicy::Continue {
-        eprintln!(
-            "{failed} packet(s) failed and were skipped (on_error: continue); \
-             `orcapod status {}` lists them",
-            args.file.display()
-        );
-    }
-    Ok(())
+    Ok(written)
 }
 
 /// Prints an output's heading, the table of its first rows and how many more it has.

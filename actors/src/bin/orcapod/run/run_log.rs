@@ -23,6 +23,10 @@ pub fn record_killed_run(db: &Path, store: &dyn ArrowStore) {
     if let Some(socket) = &killed.socket {
         remote::remove_stale_socket(socket);
     }
+    // A watching process killed between rounds: its last round recorded its end.
+    if killed.watch.as_ref().is_some_and(|w| w.between_rounds) {
+        return;
+    }
     let run = RunInfo {
         run_id: killed.run_id.clone(),
         started_at: killed.started_at.clone(),
