@@ -1,0 +1,361 @@
+//! End-to-end tests of `orcapod run --watch` with the built binary on a folder source in
+//! a temporary directory: a new file is computed alone and appears in `--out`, a deleted
+//! file's row disappears from it, a failing round is reported and watching goes on, and
+//! SIGINT stops the process cleanly (between rounds at once, during a round as a run
+//! stops), leaving no command process behind.
+//!
+//! The command (`measure.py`) appends every path it computes to `answered.txt` and its
+//! pid to `pids.txt`, so a test knows exactly which packets were computed and which
+//! processes ran. Waits are bounded generously and nothing measures time.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use orcapod_testing::cli::Orcapod;
+
+/// The binary under test.
+const ORCAPOD: Orcapod = Orcapod::new(env!("CARGO_BIN_EXE_orcapod"));
+
+/// Answers a file's size and first line; a file saying `fail` is an `$error`, one
+/// saying `slow` makes the process sleep (until it is killed).
+const MEASURE: &str = r#"
+import json, os, sys, time
+with open("pids.txt", "a") as log:
+    log.write(str(os.getpid()) + "\n")
+for line in sys.stdin:
+    path = json.loads(line)["path"]
+    with open(path) as f:
+        first = f.readline().strip()
+    if first == "slow":
+        with open("slow_started.txt", "a") as log:
+            log.write(path + "\n")
+        time.sleep(60)
+    with open("answered.txt", "a") as log:
+        log.write(path + "\n")
+    if first == "fail":
+        print(json.dumps({"$error": "cannot measure " + path}), flush=True)
+    else:
+        print(json.dumps({"size": os.path.getsize(path), "first": first}), flush=True)
+"#;
+
+const PIPELINE: &str = r#"pipeline: rec
+sources:
+  rec:
+    files: "rec/*.txt"
+    match: "rec/(?P<name>[^/]+)\\.txt$"
+nodes:
+  measured:
+    op: function
+    input: rec
+    command: [python3, measure.py]
+    output_keys: [size, first]
+    output_types: {size: int, first: str}
+"#;
+
+/// A workspace with `rec/{name}.txt` for each (name, contents).
+fn workspace(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("measure.py"), MEASURE).unwrap();
+    fs::write(dir.path().join("pipeline.yaml"), PIPELINE).unwrap();
+    fs::create_dir_all(dir.path().join("rec")).unwrap();
+    for (name, contents) in files {
+        write_rec(dir.path(), name, contents);
+    }
+    dir
+}
+
+/// Writes `rec/{name}.txt` whole: a temporary file renamed into place, as most
+/// programs do, so the watch never sees half a file.
+fn write_rec(dir: &Path, name: &str, contents: &str) {
+    let tmp = dir.join(format!("{name}.tmp"));
+    fs::write(&tmp, contents).unwrap();
+    fs::rename(&tmp, dir.join("rec").join(format!("{name}.txt"))).unwrap();
+}
+
+/// Starts `orcapod run pipeline.yaml --watch --interval 200ms --out out` (plus
+/// `extra`), its stderr going to `stderr.txt`.
+fn start_watch(dir: &Path, extra: &[&str]) -> Child {
+    let mut args = vec![
+        "run",
+        "pipeline.yaml",
+        "--watch",
+        "--interval",
+        "200ms",
+        "--out",
+        "out",
+    ];
+    args.extend_from_slice(extra);
+    ORCAPOD
+        .command(dir, &args)
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(dir.join("stderr.txt")).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn stderr(dir: &Path) -> String {
+    fs::read_to_string(dir.join("stderr.txt")).unwrap_or_default()
+}
+
+/// Waits until `done` holds, at most a minute (then kills `child` and fails, with the
+/// watch's stderr).
+fn wait_until(child: &mut Child, dir: &Path, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!("waited for {what}; orcapod's stderr:\n{}", stderr(dir));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends SIGINT and waits (at most a minute) for the process to end.
+fn interrupt(mut child: Child) -> ExitStatus {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("orcapod did not stop within a minute of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The `name` tags of `out/measured.json`'s rows, with their `first` values.
+fn out_rows(dir: &Path) -> Vec<(String, String)> {
+    let Ok(text) = fs::read_to_string(dir.join("out/measured.json")) else {
+        return Vec::new();
+    };
+    // Written whole and renamed into place: never half a file.
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["first"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The file names (`a.txt`) the command computed, in order.
+fn answered(dir: &Path) -> Vec<String> {
+    fs::read_to_string(dir.join("answered.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            Path::new(l)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+/// Asserts that no command process outlives orcapod by more than about two seconds.
+fn no_command_left(dir: &Path) {
+    let pids: Vec<u32> = fs::read_to_string(dir.join("pids.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert!(!pids.is_empty(), "the command never started");
+    let alive = |pid: u32| match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat[stat.rfind(')').unwrap() + 1..]
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    };
+    let deadline = Instant::now() + Duration::from_millis(2500);
+    loop {
+        let left: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            for p in &left {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &p.to_string()])
+                    .status();
+            }
+            panic!("command processes {left:?} outlived orcapod");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn names(rows: &[(String, String)]) -> Vec<&str> {
+    rows.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+/// A new file is computed alone and written to `--out`; a deleted file's row leaves
+/// it, computing nothing; SIGINT between rounds stops at once (exit 130).
+fn new_and_deleted_files(mode: &str) {
+    let dir = workspace(&[("a", "alpha"), ("b", "beta")]);
+    let d = dir.path();
+    let mut watch = start_watch(d, &["--mode", mode]);
+    wait_until(&mut watch, d, "the first round", || {
+        stderr(d).contains("watching rec (2 files) every 200ms")
+    });
+    assert_eq!(names(&out_rows(d)), ["a", "b"]);
+    assert_eq!(answered(d), ["a.txt", "b.txt"]);
+
+    write_rec(d, "c", "gamma");
+    wait_until(&mut watch, d, "round 2 to write c", || {
+        names(&out_rows(d)) == ["a", "b", "c"]
+    });
+    // Exactly the new packet was computed.
+    assert_eq!(answered(d), ["a.txt", "b.txt", "c.txt"]);
+    wait_until(&mut watch, d, "round 2's line", || {
+        stderr(d).contains("round 2: ")
+    });
+    let err = stderr(d);
+    let round2 = err.lines().find(|l| l.starts_with("round 2: ")).unwrap();
+    assert!(
+        round2.contains("rec: 1 added (rec/c.txt) (now 3 files)"),
+        "{err}"
+    );
+    assert!(round2.contains("measured: 1 computed, 2 cached"), "{err}");
+    assert!(round2.contains("rows: measured 3"), "{err}");
+
+    fs::remove_file(d.join("rec/a.txt")).unwrap();
+    wait_until(&mut watch, d, "round 3 to drop a", || {
+        names(&out_rows(d)) == ["b", "c"]
+    });
+    wait_until(&mut watch, d, "round 3's line", || {
+        stderr(d).contains("round 3: ")
+    });
+    let err = stderr(d);
+    let round3 = err.lines().find(|l| l.starts_with("round 3: ")).unwrap();
+    assert!(
+        round3.contains("rec: 1 deleted (rec/a.txt) (now 2 files)"),
+        "{err}"
+    );
+    assert!(round3.contains("measured: 0 computed, 2 cached"), "{err}");
+    // Nothing was computed again, and the all-info file lost the row too.
+    assert_eq!(answered(d), ["a.txt", "b.txt", "c.txt"]);
+    let all_info = fs::read_to_string(d.join("out/measured.all_info.json")).unwrap();
+    assert!(!all_info.contains("rec/a.txt"), "{all_info}");
+    // No round without a change.
+    assert!(!err.contains("round 4"), "{err}");
+
+    let status = interrupt(watch);
+    assert_eq!(status.code(), Some(130), "{}", stderr(d));
+    let err = stderr(d);
+    assert!(
+        err.contains("interrupted by SIGINT between rounds: stopped watching after 3 rounds"),
+        "{err}"
+    );
+    no_command_left(d);
+    // The database is closed and the results are there: `show` gives the last round.
+    let (shown, _) = ORCAPOD.ok(d, &["show", "pipeline.yaml", "measured", "--format", "csv"]);
+    assert!(
+        shown.contains("b,") && shown.contains("c,") && !shown.contains("a,"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_new_file_is_computed_alone_and_a_deleted_one_leaves_the_outputs() {
+    new_and_deleted_files("actors");
+}
+
+#[test]
+fn watching_works_in_sync_mode_too() {
+    new_and_deleted_files("sync");
+}
+
+#[test]
+fn a_failing_round_is_reported_and_watching_goes_on() {
+    let dir = workspace(&[("a", "alpha")]);
+    let d = dir.path();
+    let mut watch = start_watch(d, &[]);
+    wait_until(&mut watch, d, "the first round", || {
+        stderr(d).contains("watching rec")
+    });
+    write_rec(d, "b", "fail");
+    wait_until(&mut watch, d, "round 2 to fail", || {
+        stderr(d).contains("round 2 failed")
+    });
+    let err = stderr(d);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("round 2 failed"))
+        .unwrap();
+    assert!(line.contains("cannot measure"), "{err}");
+    assert!(line.contains("--out keeps round 1's files"), "{err}");
+    assert!(line.contains("still watching"), "{err}");
+    assert_eq!(names(&out_rows(d)), ["a"]);
+
+    // The fix is picked up by the next look.
+    write_rec(d, "b", "better");
+    wait_until(&mut watch, d, "round 3 to write b", || {
+        names(&out_rows(d)) == ["a", "b"]
+    });
+    assert_eq!(answered(d), ["a.txt", "b.txt", "b.txt"]);
+    assert_eq!(interrupt(watch).code(), Some(130));
+    no_command_left(d);
+}
+
+#[test]
+fn sigint_during_a_round_stops_it_as_it_stops_a_run() {
+    let dir = workspace(&[("a", "alpha")]);
+    let d = dir.path();
+    let mut watch = start_watch(d, &[]);
+    wait_until(&mut watch, d, "the first round", || {
+        stderr(d).contains("watching rec")
+    });
+    write_rec(d, "b", "slow");
+    wait_until(&mut watch, d, "round 2's slow packet", || {
+        d.join("slow_started.txt").exists()
+    });
+    let status = interrupt(watch);
+    assert_eq!(status.code(), Some(130), "{}", stderr(d));
+    let err = stderr(d);
+    assert!(
+        err.contains("interrupted by SIGINT: 1 result stored"),
+        "{err}"
+    );
+    no_command_left(d);
+    // The interrupted round wrote nothing: `--out` still holds round 1's files.
+    assert_eq!(names(&out_rows(d)), ["a"]);
+}
+
+#[test]
+fn the_interval_must_be_a_positive_duration_and_needs_watch() {
+    let dir = workspace(&[("a", "alpha")]);
+    let d = dir.path();
+    for bad in ["0", "0ms", "soon", "2x"] {
+        let err = ORCAPOD.fails(
+            d,
+            &["run", "pipeline.yaml", "--watch", "--interval", bad],
+            2,
+        );
+        assert!(err.contains("--interval"), "{bad}: {err}");
+    }
+    let err = ORCAPOD.fails(
+        d,
+        &["run", "pipeline.yaml", "--watch", "--interval", "0"],
+        2,
+    );
+    assert!(err.contains("more than zero"), "{err}");
+    let err = ORCAPOD.fails(d, &["run", "pipeline.yaml", "--interval", "2s"], 2);
+    assert!(err.contains("--watch"), "{err}");
+    // Nothing ran.
+    assert!(!d.join(".orcapod").exists());
+}
