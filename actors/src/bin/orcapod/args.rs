@@ -73,7 +73,7 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not a duration; write e.g. 2s, 500ms or 1m"))?;
     let seconds = value * scale;
-    if !(seconds > 0.0) {
+    if seconds <= 0.0 {
         return Err("the interval must be more than zero; write e.g. 2s or 500ms".to_string());
     }
     if seconds > 365.0 * 24.0 * 3600.0 {

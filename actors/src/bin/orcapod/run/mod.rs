@@ -14,8 +14,9 @@
 //! [`sync`] (the two modes), [`outputs`] (where output rows go as they arrive: the
 //! files of `--out`, or the previews), [`lines`] (the progress views), [`report`] (the tables
 //! and the summary of a completed run), [`interrupted`] (the line printed on a signal)
-//! [`run_log`] (what the command line writes to the run log) and [`watch`] (`--watch`:
-//! rounds run again when the sources change). This module only sequences them.
+//! [`run_log`] (what the command line writes to the run log), [`session`] (what the
+//! runs of one process share) and [`watch`] (`--watch`: rounds run again when the
+//! sources change). This module only sequences them.
 
 mod actors;
 mod cluster;
@@ -25,31 +26,29 @@ mod lines;
 mod outputs;
 mod report;
 mod run_log;
+mod session;
 mod sync;
 mod watch;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use orcapod::function::command::kill_all_commands;
-use orcapod::pipeline_file::PipelineFile;
 use orcapod::store::{ArrowStore, SledStore};
 use orcapod_actors::{run_id_and_time, Runtime};
 
-use self::driver::{progress_bar, Driver, Ended};
-use self::interrupted::interrupted_message;
+use self::driver::Ended;
 use self::lines::{lines_of_stats, waiting_lines};
 use self::outputs::Outputs;
 use self::report::report;
 use self::run_log::record_killed_run;
+use self::session::Session;
 use crate::args::{Mode, RunArgs};
 use crate::failure::Failure;
-use crate::live::{self, FailureNote, NodeLine};
+use crate::live::{self, FailureNote};
 use crate::loading::{check_db_is_a_directory, load_checked};
 use crate::remote;
-use crate::signals::{Interrupt, Interrupts};
+use crate::signals::Interrupts;
 
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let started = Instant::now();
@@ -186,85 +185,6 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 started.elapsed(),
                 &session.db,
             )
-        }
-    }
-}
-
-/// What every run of one `orcapod run` shares (every round of `--watch`): the store,
-/// the runtime, the `show` server, the progress file and the signals.
-pub struct Session<'a> {
-    pub args: &'a RunArgs,
-    pub interrupts: &'a Interrupts,
-    pub store: Arc<dyn ArrowStore>,
-    /// The database directory (absolute when it could be made so).
-    pub db: PathBuf,
-    pub cluster: cluster::Cluster,
-    pub runtime: Option<Runtime>,
-    pub server: Option<remote::Server>,
-    pub publisher: live::Publisher,
-}
-
-impl Session<'_> {
-    /// Runs `file`'s pipeline once, its output rows going to `outputs`: how it ended,
-    /// the outputs (to finish when it completed) and the last node lines published. No
-    /// command outlives it.
-    pub fn run_once(
-        &mut self,
-        file: &PipelineFile,
-        outputs: Outputs,
-        run_id: String,
-        started_at: String,
-    ) -> (Result<Ended, Failure>, Outputs, Vec<NodeLine>) {
-        let mut driver = Driver {
-            file,
-            store: self.store.clone(),
-            outputs,
-            bar: progress_bar(),
-            publisher: &mut self.publisher,
-            runtime: self.runtime.as_ref(),
-            interrupts: self.interrupts,
-            run_id,
-            started_at,
-            last_nodes: waiting_lines(file.pipeline()),
-            cluster: &self.cluster,
-        };
-        let ended = match self.args.mode {
-            Mode::Actors => driver.run_actors(),
-            Mode::Sync => driver.run_sync(),
-        };
-        // However the run ended, no command outlives it: a command still busy with a
-        // packet of a stopped run would otherwise go on until it finishes that packet.
-        kill_all_commands();
-        cluster::cancel_jobs();
-        driver.bar.finish_and_clear();
-        let last = std::mem::take(&mut driver.last_nodes);
-        (ended, driver.outputs, last)
-    }
-
-    /// A run interrupted by `signal`: the progress file says so, and the failure
-    /// carries the line saying what is stored.
-    pub fn interrupted(
-        &mut self,
-        signal: Interrupt,
-        file: &PipelineFile,
-        last: Vec<NodeLine>,
-    ) -> Failure {
-        self.server.take();
-        self.publisher.finish(
-            "interrupted",
-            Some(last),
-            None,
-            Some(signal.name().to_string()),
-        );
-        Failure::Interrupted {
-            code: signal.exit_code(),
-            message: interrupted_message(
-                signal,
-                file,
-                self.store.as_ref(),
-                &self.db,
-                &self.args.file,
-            ),
         }
     }
 }

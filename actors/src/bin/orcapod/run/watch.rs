@@ -21,7 +21,8 @@
 //!
 //! The waiting happens here, in the binary: the core neither sleeps nor reads the clock.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,11 +36,19 @@ use super::driver::{Ended, TICK};
 use super::lines::lines_of_stats;
 use super::outputs::Outputs;
 use super::report::{print_finished, report};
-use super::Session;
+use super::session::Session;
 use crate::builtins;
 use crate::failure::Failure;
 use crate::live::FailureNote;
 use crate::signals::{Interrupt, Interrupts};
+
+/// What a look found changed in one source.
+struct Changed {
+    source: String,
+    /// A CSV, Arrow or Parquet source (else a folder).
+    one_file: bool,
+    changes: Changes,
+}
 
 /// Where the watch stands between rounds.
 struct Rounds {
@@ -49,6 +58,8 @@ struct Rounds {
     completed: Option<u64>,
     /// The file's warnings already printed (a round prints only new ones).
     warned: HashSet<String>,
+    /// Each source's rows in the last completed round.
+    source_rows: HashMap<String, u64>,
 }
 
 /// Runs `checked`'s pipeline, then again whenever its sources change, until a signal.
@@ -66,6 +77,7 @@ pub fn watch(session: &mut Session, checked: PipelineFile) -> Result<(), Failure
         round: 0,
         completed: None,
         warned: checked.warnings().iter().map(|w| w.to_string()).collect(),
+        source_rows: HashMap::new(),
     };
     drop(checked);
     // The first look, before the first round reads anything.
@@ -94,12 +106,16 @@ pub fn watch(session: &mut Session, checked: PipelineFile) -> Result<(), Failure
             return Err(stopped(session, signal, &rounds));
         }
         let now = look(&inputs);
-        let changes: Vec<(String, Changes)> = inputs
+        let changes: Vec<Changed> = inputs
             .iter()
             .zip(now.iter().zip(&looked))
-            .map(|((name, _), (new, old))| (name.clone(), new.changes_since(old)))
+            .map(|((name, input), (new, old))| Changed {
+                source: name.clone(),
+                one_file: matches!(input, SourceInput::File(_)),
+                changes: new.changes_since(old),
+            })
             .collect();
-        if changes.iter().any(|(_, c)| !c.is_empty()) {
+        if changes.iter().any(|c| !c.changes.is_empty()) {
             pending = Some(changes);
         }
         looked = now;
@@ -135,7 +151,7 @@ fn wait(interrupts: &Interrupts, interval: Duration) -> Option<Interrupt> {
 fn run_round(
     session: &mut Session,
     text: &str,
-    changes: &[(String, Changes)],
+    changes: &[Changed],
     rounds: &mut Rounds,
 ) -> Result<(), Failure> {
     let args = session.args;
@@ -198,6 +214,12 @@ fn run_round(
         }
     };
     rounds.completed = Some(round);
+    let before = std::mem::take(&mut rounds.source_rows);
+    for (name, _) in file.inputs() {
+        if let Some(s) = stats.iter().find(|s| &s.node == name) {
+            rounds.source_rows.insert(name.clone(), s.rows_out);
+        }
+    }
     if round == 1 {
         return report(
             args,
@@ -211,6 +233,18 @@ fn run_round(
     let written = print_finished(finished)?;
     let hashes = file_hashes().counts().since(hashes_before);
     let mut parts = vec![what];
+    let moved: Vec<String> = changes
+        .iter()
+        .filter(|c| !c.changes.is_empty())
+        .filter_map(|c| {
+            let now = rounds.source_rows.get(&c.source)?;
+            let was = before.get(&c.source)?;
+            (now != was).then(|| format!("{} {was} → {now}", c.source))
+        })
+        .collect();
+    if !moved.is_empty() {
+        parts.push(format!("source rows: {}", moved.join(", ")));
+    }
     parts.extend(function_counts(&file, &stats));
     parts.push(output_rows(&file, &stats));
     if hashes != HashCounts::default() {
@@ -278,12 +312,36 @@ fn stopped(session: &mut Session, signal: Interrupt, rounds: &Rounds) -> Failure
     }
 }
 
-/// What changed, per source that changed: `rec: 1 added (rec/a.txt), 1 deleted (now 12)`.
-fn describe_changes(changes: &[(String, Changes)]) -> String {
+/// What changed, per source that changed: `rec: 1 added (rec/a.txt), 1 deleted (now 12
+/// files)`, or for a one-file source `scores: scores.csv changed`.
+fn describe_changes(changes: &[Changed]) -> String {
     let mut parts = Vec::new();
-    for (name, c) in changes.iter().filter(|(_, c)| !c.is_empty()) {
+    for Changed {
+        source,
+        one_file,
+        changes: c,
+    } in changes.iter().filter(|c| !c.changes.is_empty())
+    {
         if let Some(why) = &c.unreadable {
-            parts.push(format!("{name}: cannot be listed: {why}"));
+            parts.push(format!("{source}: cannot be listed: {why}"));
+            continue;
+        }
+        if *one_file {
+            let named = |paths: &[String]| {
+                paths.first().map_or(String::new(), |p| {
+                    Path::new(p)
+                        .file_name()
+                        .map_or(p.clone(), |n| n.to_string_lossy().into_owned())
+                })
+            };
+            let what = if !c.added.is_empty() {
+                format!("{} is back", named(&c.added))
+            } else if !c.deleted.is_empty() {
+                format!("{} was deleted", named(&c.deleted))
+            } else {
+                format!("{} changed", named(&c.changed))
+            };
+            parts.push(format!("{source}: {what}"));
             continue;
         }
         let mut kinds = Vec::new();
@@ -297,7 +355,7 @@ fn describe_changes(changes: &[(String, Changes)]) -> String {
             }
         }
         parts.push(format!(
-            "{name}: {} (now {} file{})",
+            "{source}: {} (now {} file{})",
             kinds.join(", "),
             c.now,
             if c.now == 1 { "" } else { "s" }
