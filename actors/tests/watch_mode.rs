@@ -152,9 +152,10 @@ fn out_rows(dir: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The file names (`a.txt`) the command computed, in order.
+/// The file names (`a.txt`) the command computed, sorted (the workers of a node
+/// compute in any order), with repeats.
 fn answered(dir: &Path) -> Vec<String> {
-    fs::read_to_string(dir.join("answered.txt"))
+    let mut names: Vec<String> = fs::read_to_string(dir.join("answered.txt"))
         .unwrap_or_default()
         .lines()
         .map(|l| {
@@ -164,7 +165,9 @@ fn answered(dir: &Path) -> Vec<String> {
                 .to_string_lossy()
                 .into_owned()
         })
-        .collect()
+        .collect();
+    names.sort();
+    names
 }
 
 /// Asserts that no command process outlives orcapod by more than about two seconds.
