@@ -6,15 +6,16 @@
 # number of intervals, divided by the number of looks), and the round lines of one file
 # added and one file deleted (each line ends with the round's wall time).
 #
-#   bench/watch_rounds.sh [N]
+#   bench/watch_rounds.sh [N]      (ORCAPOD_BIN=path: that binary instead of a release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000}
 INTERVAL_MS=500
 LOOKS=20
-cargo build --release -p orcapod-actors --bin orcapod >&2
-TARGET=$(realpath "${CARGO_TARGET_DIR:-target}")
-BIN=$TARGET/release/orcapod
+if [ -z "${ORCAPOD_BIN:-}" ]; then
+  cargo build --release -p orcapod-actors --bin orcapod >&2
+fi
+BIN=${ORCAPOD_BIN:-$(realpath "${CARGO_TARGET_DIR:-target}")/release/orcapod}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/orcapod-watch-bench.XXXXXX")
 PID=

@@ -234,7 +234,7 @@ fn new_and_deleted_files(mode: &str) {
         "{err}"
     );
     assert!(round2.contains("measured: 1 computed, 2 cached"), "{err}");
-    assert!(round2.contains("rows: measured 3"), "{err}");
+    assert!(round2.contains("output rows: measured 3"), "{err}");
 
     fs::remove_file(d.join("rec/a.txt")).unwrap();
     wait_until(&mut watch, d, "round 3 to drop a", || {
@@ -250,12 +250,25 @@ fn new_and_deleted_files(mode: &str) {
         "{err}"
     );
     assert!(round3.contains("measured: 0 computed, 2 cached"), "{err}");
+    assert!(round3.contains("source rows: rec 3 → 2"), "{err}");
     // Nothing was computed again, and the all-info file lost the row too.
     assert_eq!(answered(d), ["a.txt", "b.txt", "c.txt"]);
     let all_info = fs::read_to_string(d.join("out/measured.all_info.json")).unwrap();
     assert!(!all_info.contains("rec/a.txt"), "{all_info}");
     // No round without a change.
     assert!(!err.contains("round 4"), "{err}");
+    // While watching, `status` shows the round and `show` (through the watching
+    // process) the latest round's rows.
+    let (status, _) = ORCAPOD.ok(d, &["status", "pipeline.yaml"]);
+    assert!(
+        status.contains("watching the sources (--watch): round 3 ended; waiting for a change"),
+        "{status}"
+    );
+    let (shown, _) = ORCAPOD.ok(d, &["show", "pipeline.yaml", "measured", "--format", "csv"]);
+    assert!(
+        shown.contains("b,") && shown.contains("c,") && !shown.contains("a,"),
+        "{shown}"
+    );
 
     let status = interrupt(watch);
     assert_eq!(status.code(), Some(130), "{}", stderr(d));

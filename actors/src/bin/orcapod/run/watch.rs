@@ -97,6 +97,8 @@ pub fn watch(session: &mut Session, checked: PipelineFile) -> Result<(), Failure
                             "each round that changes something rewrites {}",
                             out.display()
                         ),
+                        None if args.quiet =>
+                            "each round that changes something prints one line".to_string(),
                         None => "each round that changes something prints its outputs".to_string(),
                     }
                 );
@@ -427,7 +429,7 @@ fn function_counts(file: &PipelineFile, stats: &[NodeStats]) -> Vec<String> {
         .collect()
 }
 
-/// `rows: f 12, g 3`: each output's rows this round.
+/// `output rows: f 12, g 3`: each output's rows this round.
 fn output_rows(file: &PipelineFile, stats: &[NodeStats]) -> String {
     let rows: Vec<String> = file
         .outputs()
@@ -440,5 +442,5 @@ fn output_rows(file: &PipelineFile, stats: &[NodeStats]) -> String {
             format!("{name} {n}")
         })
         .collect();
-    format!("rows: {}", rows.join(", "))
+    format!("output rows: {}", rows.join(", "))
 }
