@@ -113,9 +113,14 @@ fn wait_until(child: &mut Child, dir: &Path, what: &str, mut done: impl FnMut() 
 }
 
 /// Sends SIGINT and waits (at most a minute) for the process to end.
-fn interrupt(mut child: Child) -> ExitStatus {
+fn interrupt(child: Child) -> ExitStatus {
+    signal(child, "INT")
+}
+
+/// Sends signal `name` and waits (at most a minute) for the process to end.
+fn signal(mut child: Child, name: &str) -> ExitStatus {
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([format!("-{name}"), child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -126,7 +131,7 @@ fn interrupt(mut child: Child) -> ExitStatus {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("orcapod did not stop within a minute of SIGINT");
+            panic!("orcapod did not stop within a minute of SIG{name}");
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -297,7 +302,7 @@ fn watching_works_in_sync_mode_too() {
 }
 
 #[test]
-fn a_failing_round_is_reported_and_watching_goes_on() {
+fn a_failing_round_is_reported_and_watching_goes_on_until_sigterm() {
     let dir = workspace(&[("a", "alpha")]);
     let d = dir.path();
     let mut watch = start_watch(d, &[]);
@@ -324,7 +329,14 @@ fn a_failing_round_is_reported_and_watching_goes_on() {
         names(&out_rows(d)) == ["a", "b"]
     });
     assert_eq!(answered(d), ["a.txt", "b.txt", "b.txt"]);
-    assert_eq!(interrupt(watch).code(), Some(130));
+    // SIGTERM between rounds stops at once too, with its own code.
+    assert_eq!(signal(watch, "TERM").code(), Some(143));
+    assert!(
+        stderr(d)
+            .contains("interrupted by SIGTERM between rounds: stopped watching after 3 rounds"),
+        "{}",
+        stderr(d)
+    );
     no_command_left(d);
 }
 
