@@ -235,11 +235,9 @@ impl FunctionNode {
         &self.pod
     }
 
-    /// Takes an input batch: its read step runs first (the stored results of its
-    /// packets neither known nor being computed, read from the node's store in one
-    /// request), then cached rows become output at once and the distinct packets not
-    /// known and not already being computed become jobs. The same as
-    /// [`prepare`](Self::prepare), running the read against the node's store, and
+    /// Takes an input batch: its read step (the stored results of its packets neither
+    /// known nor being computed, in one request), then cached rows become output and
+    /// the other distinct packets jobs: [`prepare`](Self::prepare), the read, then
     /// [`push_prepared`](Self::push_prepared).
     pub fn push(&mut self, batch: RecordBatch) -> Result<Vec<Job>> {
         let prepared = self.prepare(batch);
