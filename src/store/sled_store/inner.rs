@@ -1,11 +1,9 @@
-//! The sled database of one store directory ([`Inner`]): opening it (format check,
-//! waiting for this process's own last handle to let go of sled's lock), the writer's
-//! state, path entries, batch loading and the id indexes. Shared by every view of the
-//! store ([`SledStore`](super::SledStore)); the store's protocol is in the parent
-//! module's docs.
+//! The open store of one directory ([`Inner`]): its catalog (sled), its batch files, the
+//! writer's state, path entries, reading batches and id columns, the id indexes, and the
+//! durability point. Shared by every view of the store ([`SledStore`](super::SledStore));
+//! the store's protocol is in the parent module's docs.
 //!
-//! It never sleeps: a lock still held by this process's last handle is waited for on the
-//! lock itself, and a lock held by another process is an error at once.
+//! It never sleeps and never writes a batch: writes are the parent's `add_records`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,28 +12,38 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::super::batch_cache::BatchCache;
-use super::super::codec;
-use super::super::id_index::{IdChunk, IdIndex};
-use super::super::{store_err, RecordPath};
+use super::files::Files;
+use super::lock::sled_err;
+use super::open;
 use crate::error::{Error, Result};
+use crate::store::batch_cache::{batch_cache, id_cache, Cache};
+use crate::store::batch_file::{self, IdColumn};
+use crate::store::codec;
+use crate::store::id_index::{IdIndex, IdSource};
+use crate::store::store_err;
 
-/// One open sled database and what is known of it in memory.
+/// One open store and what is known of it in memory.
 pub(crate) struct Inner {
+    /// The catalog.
     pub(crate) db: sled::Db,
     pub(crate) dir: PathBuf,
+    pub(crate) files: Files,
     pub(crate) writer: Mutex<WriterState>,
     pub(crate) paths: RwLock<HashMap<String, Arc<PathMeta>>>,
     /// The id index of each path used so far, by path number.
     pub(crate) indexes: Mutex<HashMap<u64, Arc<RwLock<IdIndex>>>>,
-    pub(crate) cache: Mutex<BatchCache>,
+    pub(crate) cache: Mutex<Cache<RecordBatch>>,
+    pub(crate) id_cache: Mutex<Cache<Arc<IdColumn>>>,
 }
 
 /// State only the (single) writer touches.
 pub(crate) struct WriterState {
     pub(crate) next_path: u64,
-    /// Next batch number per path number, filled lazily from the last batch key.
+    /// Next batch number per path number, filled lazily from the last batch entry.
     pub(crate) next_batch: HashMap<u64, u64>,
+    /// Batches removed from the catalog (every row superseded) whose files are deleted
+    /// once that removal is durable, at the next flush.
+    pub(crate) doomed: Vec<(u64, u64)>,
 }
 
 /// A path's entry.
@@ -44,140 +52,33 @@ pub(crate) struct PathMeta {
     pub(crate) schema: SchemaRef,
 }
 
-/// Checks sled's lock on `dir` before sled takes it (an exclusive `flock` of `dir/db`,
-/// taken and released at once). A lock another process holds is an error at once,
-/// naming that process, as the kernel's table of locks (`/proc/locks`) lists it. When
-/// this process had the directory open (`was_open`), a lock held by no other process is
-/// its own last handle letting go (its files close as its last references go, maybe on
-/// another thread or a moment later): that is waited for, on the lock itself. It never
-/// sleeps, reads no clock, and never waits on another process.
-fn wait_for_release(dir: &Path, was_open: bool) -> Result<()> {
-    use rustix::fs::{flock, FlockOperation};
-    let lock_file = dir.join("db");
-    let Ok(file) = std::fs::File::open(&lock_file) else {
-        // No lock file: nothing holds the lock.
-        return Ok(());
-    };
-    let cannot_wait = |e: rustix::io::Errno| {
-        store_err(
-            dir.display().to_string(),
-            format!("cannot wait for the store's lock: {e}"),
-        )
-    };
-    match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => return Ok(()),
-        Err(e) if e == rustix::io::Errno::WOULDBLOCK => {}
-        Err(e) => return Err(cannot_wait(e)),
-    }
-    if let Some(pid) = other_holder(&file) {
-        return Err(store_err(
-            dir.display().to_string(),
-            format!(
-                "the store directory is locked by another process \
-                 (sled allows one process per directory): process {pid} holds the lock on \
-                 {}",
-                lock_file.display()
-            ),
-        ));
-    }
-    if !was_open {
-        // No other process is named (no `/proc/locks` here, or it let go meanwhile):
-        // sled's own attempt says what it finds.
-        return Ok(());
-    }
-    // Held by this process's last handle, which is letting go.
-    flock(&file, FlockOperation::LockExclusive).map_err(cannot_wait)
-}
-
-/// The id of a process other than this one that holds an `flock` on `file`, as the
-/// kernel's table of locks (`/proc/locks`) lists it; `None` when the table names none
-/// (or cannot be read).
-fn other_holder(file: &std::fs::File) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = file.metadata().ok()?;
-    let dev = meta.dev();
-    // The kernel's encoding of a device number (`MAJOR`/`MINOR` of a `dev_t`).
-    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
-    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
-    let file_id = format!("{major:02x}:{minor:02x}:{}", meta.ino());
-    let table = std::fs::read_to_string("/proc/locks").ok()?;
-    let me = std::process::id();
-    table.lines().find_map(|line| {
-        // `1: FLOCK  ADVISORY  WRITE 12345 fd:01:1234567 0 EOF`; waiters are `1: -> …`.
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        match fields.as_slice() {
-            [_, "FLOCK", _, _, pid, id, ..] if *id == file_id => {
-                pid.parse::<u32>().ok().filter(|&pid| pid != me)
-            }
-            _ => None,
-        }
-    })
-}
-
 impl Inner {
-    /// Opens sled in `dir`. A lock another process holds is an error naming it;
-    /// `was_open`: this process had the directory open a moment ago (its last handle may
-    /// still be releasing sled's lock), so the lock is waited for ([`wait_for_release`])
-    /// rather than its failure blamed on another process.
+    /// Opens the store in `dir` (see [`open::open_catalog`]; `was_open`: this process had
+    /// the directory open a moment ago) and recovers its batch files.
     pub(crate) fn open(dir: &Path, was_open: bool) -> Result<Inner> {
-        let shown = dir.display().to_string();
-        wait_for_release(dir, was_open)?;
-        let db = match sled::Config::new().path(dir).open() {
-            Ok(db) => db,
-            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                return Err(store_err(
-                    shown,
-                    format!(
-                        "the store directory is locked by another process \
-                         (sled allows one process per directory): {e}"
-                    ),
-                ));
-            }
-            Err(e) => return Err(store_err(shown, format!("cannot open sled store: {e}"))),
-        };
-        let sled_err = |e: sled::Error| store_err(dir.display().to_string(), format!("sled: {e}"));
-        match db.get(codec::format_key()).map_err(sled_err)? {
-            Some(v) if v.as_ref() == codec::FORMAT_VALUE => {}
-            Some(v) => {
-                return Err(store_err(
-                    shown,
-                    format!(
-                        "unsupported store layout {:?} (this build reads {:?})",
-                        String::from_utf8_lossy(&v),
-                        String::from_utf8_lossy(codec::FORMAT_VALUE)
-                    ),
-                ))
-            }
-            None => {
-                if db.first().map_err(sled_err)?.is_some() {
-                    return Err(store_err(
-                        shown,
-                        "the directory holds a sled database that is not an orcapod store",
-                    ));
-                }
-                db.insert(codec::format_key(), codec::FORMAT_VALUE)
-                    .map_err(sled_err)?;
-                db.flush().map_err(sled_err)?;
-            }
-        }
-        let next_path = match db.get(codec::next_path_key()).map_err(sled_err)? {
-            Some(v) => u64::from_be_bytes(
-                v.as_ref()
-                    .try_into()
-                    .map_err(|_| store_err(shown.clone(), "corrupt next_path counter"))?,
-            ),
-            None => 0,
-        };
+        let db = open::open_catalog(dir, was_open)?;
+        let files = Files::new(dir);
+        open::recover(&db, &files)?;
+        let next_path =
+            match db.get(codec::next_path_key()).map_err(sled_err(dir))? {
+                Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| {
+                    store_err(dir.display().to_string(), "corrupt next_path counter")
+                })?),
+                None => 0,
+            };
         Ok(Inner {
             db,
             dir: dir.to_path_buf(),
+            files,
             writer: Mutex::new(WriterState {
                 next_path,
                 next_batch: HashMap::new(),
+                doomed: Vec::new(),
             }),
             paths: RwLock::new(HashMap::new()),
             indexes: Mutex::new(HashMap::new()),
-            cache: Mutex::new(BatchCache::default()),
+            cache: Mutex::new(batch_cache()),
+            id_cache: Mutex::new(id_cache()),
         })
     }
 
@@ -221,7 +122,7 @@ impl Inner {
         }
         let next = match self
             .db
-            .scan_prefix(codec::batch_key_prefix(path_no))
+            .scan_prefix(codec::entry_key_prefix(path_no))
             .next_back()
         {
             Some(entry) => {
@@ -234,39 +135,65 @@ impl Inner {
         Ok(next)
     }
 
-    /// A stored batch, from the cache or decoded.
-    pub(crate) fn load_batch(
+    /// Keeps a batch and its ids in the caches.
+    pub(crate) fn remember(
         &self,
-        path: &RecordPath,
-        path_no: u64,
-        batch_no: u64,
-    ) -> Result<RecordBatch> {
-        if let Some(b) = self
-            .cache
-            .lock()
-            .map_err(|_| self.poisoned())?
-            .get((path_no, batch_no))
-        {
-            return Ok(b);
+        key: (u64, u64),
+        batch: Option<RecordBatch>,
+        ids: &Arc<IdColumn>,
+    ) -> Result<()> {
+        if let Some(batch) = batch {
+            self.cache
+                .lock()
+                .map_err(|_| self.poisoned())?
+                .insert(key, batch);
         }
-        let bytes = self
-            .db
-            .get(codec::batch_key(path_no, batch_no))
-            .map_err(|e| self.sled_err(e))?
-            .ok_or_else(|| {
-                store_err(
-                    path.to_string(),
-                    format!(
-                        "the index points to batch {batch_no}, which is missing (corrupt store)"
-                    ),
-                )
-            })?;
-        let batch = codec::decode_batch(&bytes)?;
-        self.cache
+        self.id_cache
             .lock()
             .map_err(|_| self.poisoned())?
-            .insert((path_no, batch_no), batch.clone());
-        Ok(batch)
+            .insert(key, ids.clone());
+        Ok(())
+    }
+
+    /// A stored batch and its ids, from the caches or its file.
+    pub(crate) fn load(
+        &self,
+        meta: &PathMeta,
+        batch_no: u64,
+    ) -> Result<(RecordBatch, Arc<IdColumn>)> {
+        let key = (meta.number, batch_no);
+        let cached = self.cache.lock().map_err(|_| self.poisoned())?.get(key);
+        let cached_ids = self.id_cache.lock().map_err(|_| self.poisoned())?.get(key);
+        if let (Some(batch), Some(ids)) = (cached, cached_ids) {
+            return Ok((batch, ids));
+        }
+        let bytes = self.files.read(meta.number, batch_no)?;
+        let (batch, ids) = batch_file::decode(&bytes, &meta.schema)?;
+        let ids = Arc::new(ids);
+        self.remember(key, Some(batch.clone()), &ids)?;
+        Ok((batch, ids))
+    }
+
+    /// The ids of a stored batch, from the cache or its file.
+    pub(crate) fn id_column(&self, path_no: u64, batch_no: u64) -> Result<Arc<IdColumn>> {
+        let key = (path_no, batch_no);
+        if let Some(ids) = self.id_cache.lock().map_err(|_| self.poisoned())?.get(key) {
+            return Ok(ids);
+        }
+        let ids = Arc::new(batch_file::decode_ids(
+            &self.files.read(path_no, batch_no)?,
+        )?);
+        self.remember(key, None, &ids)?;
+        Ok(ids)
+    }
+
+    /// Reads ids of path `path_no` to verify index lookups.
+    pub(crate) fn id_source(&self, path_no: u64) -> StoredIds<'_> {
+        StoredIds {
+            inner: self,
+            path_no,
+            last: None,
+        }
     }
 
     /// The id index of path `path_no`, loading it if needed (takes the writer mutex to
@@ -275,8 +202,8 @@ impl Inner {
         if let Some(index) = self.loaded_index(path_no)? {
             return Ok(index);
         }
-        let w = self.writer()?;
-        self.index_locked(&w, path_no)
+        let mut w = self.writer()?;
+        self.index_locked(&mut w, path_no)
     }
 
     /// The id index of path `path_no` if it is loaded.
@@ -285,19 +212,39 @@ impl Inner {
         Ok(indexes.get(&path_no).cloned())
     }
 
-    /// `index` for a caller holding the writer mutex.
+    /// `index` for a caller holding the writer mutex. Loading reads the ids of every
+    /// batch of the path; a batch found to hold no live row (superseded before a crash
+    /// let its removal be lost, or migrated) is removed from the catalog.
     pub(crate) fn index_locked(
         &self,
-        _writer: &WriterState,
+        w: &mut WriterState,
         path_no: u64,
     ) -> Result<Arc<RwLock<IdIndex>>> {
         if let Some(index) = self.loaded_index(path_no)? {
             return Ok(index);
         }
         let mut index = IdIndex::default();
-        for entry in self.db.scan_prefix(codec::ids_key_prefix(path_no)) {
-            let (k, v) = entry.map_err(|e| self.sled_err(e))?;
-            index.add_batch(codec::batch_no_of_key(&k)?, IdChunk::decode(&v)?)?;
+        let mut src = self.id_source(path_no);
+        let mut dead = Vec::new();
+        let mut last = None;
+        for entry in self.db.scan_prefix(codec::entry_key_prefix(path_no)) {
+            let (k, _) = entry.map_err(|e| self.sled_err(e))?;
+            let batch_no = codec::batch_no_of_key(&k)?;
+            let ids = self.id_column(path_no, batch_no)?;
+            dead.extend(index.add_batch(batch_no, &ids, &mut src)?.dead);
+            last = Some(batch_no);
+        }
+        if let Some(last) = last {
+            let next = w.next_batch.entry(path_no).or_insert(0);
+            *next = (*next).max(last + 1);
+        }
+        if !dead.is_empty() {
+            let mut removal = sled::Batch::default();
+            for b in &dead {
+                removal.remove(&codec::entry_key(path_no, *b)[..]);
+            }
+            self.db.apply_batch(removal).map_err(|e| self.sled_err(e))?;
+            w.doomed.extend(dead.iter().map(|b| (path_no, *b)));
         }
         let index = Arc::new(RwLock::new(index));
         self.indexes
@@ -305,5 +252,52 @@ impl Inner {
             .map_err(|_| self.poisoned())?
             .insert(path_no, index.clone());
         Ok(index)
+    }
+
+    /// The durability point: makes the catalog durable (every batch file it names was
+    /// made durable before its entry was applied), then deletes the files of batches the
+    /// catalog no longer names.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let mut w = self.writer()?;
+        self.db.flush().map_err(|e| self.sled_err(e))?;
+        for (p, b) in std::mem::take(&mut w.doomed) {
+            self.files.remove(&self.files.file(p, b))?;
+            self.cache
+                .lock()
+                .map_err(|_| self.poisoned())?
+                .remove((p, b));
+            self.id_cache
+                .lock()
+                .map_err(|_| self.poisoned())?
+                .remove((p, b));
+        }
+        Ok(())
+    }
+}
+
+/// The stored ids of one path, read through the id cache (an [`IdSource`]).
+pub(crate) struct StoredIds<'a> {
+    inner: &'a Inner,
+    path_no: u64,
+    last: Option<(u64, Arc<IdColumn>)>,
+}
+
+impl IdSource for StoredIds<'_> {
+    fn id_is(&mut self, batch: u64, row: u32, id: &str) -> Result<bool> {
+        let ids = match &self.last {
+            Some((b, ids)) if *b == batch => ids.clone(),
+            _ => {
+                let ids = self.inner.id_column(self.path_no, batch)?;
+                self.last = Some((batch, ids.clone()));
+                ids
+            }
+        };
+        if row as usize >= ids.len() {
+            return Err(store_err(
+                self.inner.dir.display().to_string(),
+                format!("the id index points past the end of batch {batch} (corrupt store)"),
+            ));
+        }
+        Ok(ids.is(row as usize, id))
     }
 }
