@@ -87,6 +87,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         after.saturating_sub(before),
         after.saturating_sub(before) as f64 / N as f64
     );
+    let index = store.id_index_bytes(&t)?;
+    println!(
+        "id index: {index} bytes, {:.1} bytes per id",
+        index as f64 / N as f64
+    );
     time("contains_many 1M (second pass)", || {
         store.contains_many(&t, &all_ids).unwrap()
     });

@@ -121,30 +121,67 @@ pub(crate) fn numbers_of_key(k: &[u8]) -> Result<(u64, u64)> {
     Ok((be_u64(k.get(2..10).unwrap_or(&[]))?, batch_no_of_key(k)?))
 }
 
-/// A batch entry: its row count and the byte length of its file.
+/// The key marking files of a migrated layout-2 store as still to delete.
+pub(crate) fn legacy_key() -> Vec<u8> {
+    let mut k = vec![VERSION, TAG_META];
+    k.extend_from_slice(b"legacy");
+    k
+}
+
+/// The key of the last generation whose batch files were all made durable.
+pub(crate) fn synced_key() -> Vec<u8> {
+    let mut k = vec![VERSION, TAG_META];
+    k.extend_from_slice(b"synced");
+    k
+}
+
+/// A batch entry: its row count, the byte length and checksum of its file, and the
+/// generation (flush period) it was written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub rows: u64,
     pub bytes: u64,
+    pub generation: u64,
+    pub checksum: u64,
 }
 
 impl Entry {
-    pub(crate) fn encode(&self) -> [u8; 16] {
-        let mut v = [0u8; 16];
+    /// The entry of a file holding `bytes` (`rows` rows), written in `generation`.
+    pub(crate) fn of(rows: usize, bytes: &[u8], generation: u64) -> Entry {
+        Entry {
+            rows: rows as u64,
+            bytes: bytes.len() as u64,
+            generation,
+            checksum: checksum(bytes),
+        }
+    }
+
+    pub(crate) fn encode(&self) -> [u8; 32] {
+        let mut v = [0u8; 32];
         v[..8].copy_from_slice(&self.rows.to_be_bytes());
-        v[8..].copy_from_slice(&self.bytes.to_be_bytes());
+        v[8..16].copy_from_slice(&self.bytes.to_be_bytes());
+        v[16..24].copy_from_slice(&self.generation.to_be_bytes());
+        v[24..].copy_from_slice(&self.checksum.to_be_bytes());
         v
     }
 
     pub(crate) fn decode(v: &[u8]) -> Result<Entry> {
-        if v.len() != 16 {
+        if v.len() != 32 {
             return Err(corrupt(format!("batch entry of {} bytes", v.len())));
         }
         Ok(Entry {
             rows: be_u64(&v[..8])?,
-            bytes: be_u64(&v[8..])?,
+            bytes: be_u64(&v[8..16])?,
+            generation: be_u64(&v[16..24])?,
+            checksum: be_u64(&v[24..])?,
         })
     }
+}
+
+/// The checksum of a batch file (a fast 64-bit hash: it detects a torn or damaged file,
+/// not an attack).
+pub(crate) fn checksum(bytes: &[u8]) -> u64 {
+    crate::hashing::in_memory::mix_bytes(0x6f72_6361_706f_6433, bytes)
 }
 
 /// The batch number of a batch key or an id key.
@@ -186,6 +223,11 @@ pub(crate) fn decode_batch(v: &[u8]) -> Result<RecordBatch> {
     }
 }
 
+/// A counter's value (u64, big-endian).
+pub(crate) fn decode_counter(v: &[u8]) -> Result<u64> {
+    be_u64(v)
+}
+
 fn be_u64(b: &[u8]) -> Result<u64> {
     let arr: [u8; 8] = b
         .try_into()
@@ -217,10 +259,7 @@ mod tests {
         assert_eq!(batch_no_of_key(&ids_key(7, 43)).ok(), Some(43));
         assert!(path_key("zzz").as_slice() < entry_key(0, 0).as_slice());
         assert_eq!(numbers_of_key(&entry_key(7, 44)).ok(), Some((7, 44)));
-        let entry = Entry {
-            rows: 3,
-            bytes: 900,
-        };
+        let entry = Entry::of(3, b"file", 7);
         assert_eq!(Entry::decode(&entry.encode()).ok(), Some(entry));
     }
 }

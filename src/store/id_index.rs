@@ -287,14 +287,6 @@ impl IdIndex {
         Ok(added)
     }
 
-    /// How many rows of batch `batch` are live.
-    pub(crate) fn live_in(&self, batch: u64) -> u32 {
-        match self.batches.binary_search_by_key(&batch, |b| b.batch) {
-            Ok(i) => self.batches[i].live,
-            Err(_) => 0,
-        }
-    }
-
     /// The live rows of every batch holding some, in batch order.
     pub(crate) fn live_rows(&self) -> Vec<(u64, Vec<u32>)> {
         self.batches

@@ -17,16 +17,18 @@
 //! |---|---|
 //! | `01 00 "format"` | `"orcapod-store/3"` (written when the catalog is complete) |
 //! | `01 00 "next_path"` | next free path number, u64 |
+//! | `01 00 "synced"` | the last *generation* whose batch files were all made durable, u64 |
 //! | `01 30 "a/b/c"` | the path's entry: path number u64, then its schema as an Arrow IPC stream |
-//! | `01 40 path:u64 batch:u64` | one batch file: its row count and byte length, u64 each |
+//! | `01 40 path:u64 batch:u64` | one batch file: row count, byte length, generation, checksum (u64 each) |
 //!
 //! Batch numbers count up per path from 0, so a path's batches scan in write order.
 //! Arrow IPC is the only data format on disk (never `arrow-row` bytes). A row's id is
 //! live in the *latest* batch holding it; a batch none of whose rows is live any more
-//! (all replaced by later writes) leaves the catalog in the write that supersedes its
-//! last live row (or when its path's index is next loaded), and its file is deleted at
-//! the next flush. A batch with a few live rows left keeps its file (there is no
-//! compaction of partly superseded batches yet).
+//! (all replaced by later writes) leaves the catalog at the next flush, and its file is
+//! deleted once that is durable. A batch with a few live rows left keeps its file
+//! (there is no compaction of partly superseded batches yet). A generation is the
+//! period between two flushes: each flush makes the files written since the last one
+//! durable and then records their generation as synced.
 //!
 //! A store of layout 2 (batches and ids inside sled, in `DIR` itself) is migrated on
 //! open (`sled_store/migrate.rs`: crash-safe, the old files deleted at the end); a store
@@ -44,19 +46,25 @@
 //!
 //! # Write protocol (one `add_records` call)
 //!
-//! Writes are serialised by an in-process mutex (one process per directory, see below).
+//! Writes (and flushes) are serialised by an in-process mutex (one process per
+//! directory, see below).
 //!
 //! 1. Resolve duplicates in memory: keep the last occurrence of each id in the batch; with
 //!    `skip_duplicates`, drop rows whose id is already in the index. Nothing left: no
 //!    write at all (so re-running the same writes never grows the store).
 //! 2. Encode the remaining rows and their ids as one compressed Arrow IPC file.
-//! 3. Write the file durably: to `{batch}.arrow.tmp`, fsync, rename to `{batch}.arrow`,
-//!    fsync of its directory.
-//! 4. Apply **one** sled batch: the file's catalog entry; the removal of the entries of
-//!    batches whose last live rows this call supersedes; for a new path, its entry and
-//!    the bumped `next_path` counter. sled recovers a batch atomically.
+//! 3. Write the file to `{batch}.arrow.tmp` and rename it to `{batch}.arrow` (its name
+//!    appears whole or not at all).
+//! 4. Apply **one** sled batch: the file's catalog entry (with the current generation and
+//!    the file's length and checksum) and, for a new path, its entry and the bumped
+//!    `next_path` counter. sled recovers a batch atomically.
 //! 5. Only then update the in-memory state (next batch number, path cache, id index,
-//!    caches).
+//!    caches); batches this call left without a live row are noted for the next flush.
+//!
+//! [`ArrowStore::flush`], the durability point: fsync every file written since the last
+//! flush, then their directories; apply one sled batch recording this generation as
+//! synced and removing the entries of batches without a live row; make the catalog
+//! durable (sled's `flush`); only then delete those batches' files.
 //!
 //! Readers of this process see a write wholly or not at all: the id index is updated
 //! (under its lock) only after the sled batch is applied, and readers find rows only
@@ -64,24 +72,28 @@
 //!
 //! # Crash consistency
 //!
-//! A batch's rows are in the store exactly when the catalog names its file. On open,
-//! every file the catalog does not name is deleted (`sled_store/open.rs`), and every file
-//! it names must be there with the length its entry records (else the open fails, naming
-//! the file: the store is damaged, nothing is dropped silently). After a crash:
+//! A batch's rows are in the store exactly when the catalog names its file. On open
+//! (`sled_store/open.rs`), every file the catalog does not name is deleted, and every
+//! file it names is checked:
 //!
-//! - between steps 3 and 4, the file exists and no entry names it: it is deleted on open,
-//!   and the call is wholly absent;
-//! - after step 4, the entry may or may not have reached the disk (sled makes it durable
-//!   at the next flush, or its own periodic flush): if it did, the file it names was
-//!   made durable before (step 3), so the call is wholly present; if not, wholly absent,
-//!   and the batches it superseded are still named, their files still there (a
-//!   superseded file is deleted only after the removal of its entry is durable, at
-//!   flush). Either way an id has exactly one live row: the latest named batch's.
+//! - a crash between steps 3 and 4 leaves a file no entry names: deleted on open, the
+//!   call wholly absent;
+//! - an entry of a synced generation names a file made durable before that generation
+//!   was recorded: it must be there with its length, else the open fails, naming the
+//!   file (the store is damaged; nothing is dropped silently);
+//! - an entry of a later generation was never flushed; sled may have written it (on its
+//!   own schedule, or at exit) while its file did not reach the disk (a power cut). Its
+//!   file is checked whole (length and checksum): if it is, the call is wholly present
+//!   (and its file is made durable at the next flush); if not, its entry is dropped and
+//!   the call is wholly absent. The rows it replaced are still there: entries leave the
+//!   catalog only in a flush's sled batch, after every newer file was made durable, and
+//!   files are deleted only once that removal is durable.
 //!
-//! Durability: [`ArrowStore::flush`] makes the catalog durable (sled's `flush`), and is
-//! the promise: after `flush` returns, every call completed before it survives
-//! `SIGKILL` or a power cut. A call not yet flushed may or may not survive, but never
-//! partly.
+//! Either way an id has exactly one live row, the latest named batch's. So after
+//! `flush` returns, every call completed before it survives `SIGKILL` or a power cut; a
+//! call not yet flushed may or may not survive, but never partly.
+//! (`tests/crash_safety.rs` kills a writer at many moments and checks that the store
+//! holds the result of a prefix of its calls, at least the flushed ones.)
 //!
 //! # Reads
 //!
@@ -91,13 +103,12 @@
 //!
 //! # Cost
 //!
-//! Writing a batch costs its IPC encoding and compression, one file written with two
-//! fsyncs, and one small sled batch, whatever its number of rows (so a one-row add costs
-//! about a millisecond on a disk with fast fsync; callers add many rows per call). On
-//! disk a row costs its compressed columns and its id (35 bytes for a packet hash). A
-//! lookup is an in-memory probe and, on a match, a comparison with the stored id;
-//! loading a path's index reads the id columns of its files. Measured figures are in
-//! `examples/store_throughput.rs`'s output and the project's report.
+//! Writing a batch costs its IPC encoding and compression, one file written and renamed,
+//! and one small sled batch, whatever its number of rows; a flush costs one fsync per
+//! file written since the last one, one per directory, and sled's. On disk a row costs
+//! its compressed columns and its id (35 bytes for a packet hash, its prefix once per
+//! file). A lookup is an in-memory probe and, on a match, a comparison with the stored
+//! id; loading a path's index reads the id columns of its files.
 //!
 //! # One process per directory
 //!
@@ -286,46 +297,30 @@ impl ArrowStore for SledStore {
         } else {
             inner.index_locked(&mut w, path_no)?
         };
-        // 1. Resolve duplicates; count, per earlier batch, the live rows superseded.
+        // 1. Resolve duplicates.
         let mut src = inner.id_source(path_no);
-        let (planned, dead) = {
+        let planned = {
             let guard = index.read().map_err(|_| inner.poisoned())?;
-            let mut superseded: HashMap<u64, u32> = HashMap::new();
-            let planned = plan_write(&full, &schema, ids, batch, skip_duplicates, &mut |id| {
-                let found = guard.get(id, &mut src)?;
-                if let (Some((b, _)), false) = (found, skip_duplicates) {
-                    *superseded.entry(b).or_default() += 1;
-                }
-                Ok(found.is_some())
-            })?;
-            let dead: Vec<u64> = superseded
-                .into_iter()
-                .filter(|(b, n)| guard.live_in(*b) == *n)
-                .map(|(b, _)| b)
-                .collect();
-            (planned, dead)
+            plan_write(&full, &schema, ids, batch, skip_duplicates, &mut |id| {
+                Ok(guard.get(id, &mut src)?.is_some())
+            })?
         };
         let Some(planned) = planned else {
             return Ok(0);
         };
         let batch_no = inner.next_batch(&mut w, path_no)?;
-        // 2. One encoding, 3. the file written durably.
+        // 2. One encoding, 3. the file written (made durable at flush).
         let id_column = Arc::new(IdColumn::from_ids(&planned.ids)?);
         let bytes = batch_file::encode(&planned.batch, &id_column)?;
-        inner.files.write(path_no, batch_no, &bytes)?;
+        inner.files.write(path_no, batch_no, &bytes, false)?;
+        w.unsynced.push((path_no, batch_no));
         // 4. One sled batch, applied atomically.
-        let entry = codec::Entry {
-            rows: planned.ids.len() as u64,
-            bytes: bytes.len() as u64,
-        };
+        let entry = codec::Entry::of(planned.ids.len(), &bytes, w.generation);
         let mut sb = sled::Batch::default();
         sb.insert(
             &codec::entry_key(path_no, batch_no)[..],
             &entry.encode()[..],
         );
-        for b in &dead {
-            sb.remove(&codec::entry_key(path_no, *b)[..]);
-        }
         if is_new_path {
             sb.insert(codec::path_key(&key), codec::path_value(path_no, &schema)?);
             sb.insert(codec::next_path_key(), &(path_no + 1).to_be_bytes()[..]);
@@ -333,7 +328,6 @@ impl ArrowStore for SledStore {
         inner.db.apply_batch(sb).map_err(|e| inner.sled_err(e))?;
         // 5. In-memory state.
         w.next_batch.insert(path_no, batch_no + 1);
-        w.doomed.extend(dead.iter().map(|b| (path_no, *b)));
         if is_new_path {
             w.next_path = path_no + 1;
             inner
@@ -350,10 +344,12 @@ impl ArrowStore for SledStore {
             );
         }
         inner.remember((path_no, batch_no), Some(planned.batch), &id_column)?;
-        index
+        let added = index
             .write()
             .map_err(|_| inner.poisoned())?
             .add_batch(batch_no, &id_column, &mut src)?;
+        w.doomed
+            .extend(added.dead.into_iter().map(|b| (path_no, b)));
         Ok(planned.new_ids)
     }
 

@@ -1,6 +1,7 @@
 //! The batch files of a layout-3 store: `DIR/batches/{path number}/{batch number}.arrow`.
-//! Writing one durably (a temporary name, fsync, rename, fsync of the directory), reading
-//! one, listing them (to find files no catalog entry names) and deleting one.
+//! Writing one (a temporary name, renamed: the name appears whole or not at all), making
+//! written files durable (fsync of each, then of their directories), reading one,
+//! listing them (to find files no catalog entry names) and deleting one.
 //!
 //! It knows file names only: never the catalog, never what a file holds.
 
@@ -59,10 +60,16 @@ impl Files {
         self.path_dir(path_no).join(format!("{batch_no}.arrow"))
     }
 
-    /// Writes a batch file durably: to a temporary name, fsync, rename, fsync of its
-    /// directory (and of the directories it had to create). When this returns, the file
-    /// is on disk under its name, whole.
-    pub(crate) fn write(&self, path_no: u64, batch_no: u64, bytes: &[u8]) -> Result<()> {
+    /// Writes a batch file: to a temporary name, renamed once whole. It is durable only
+    /// after [`Files::sync`] (or at once when `durable`: fsync before the rename, and of
+    /// its directory after). New directories are made durable at once.
+    pub(crate) fn write(
+        &self,
+        path_no: u64,
+        batch_no: u64,
+        bytes: &[u8],
+        durable: bool,
+    ) -> Result<()> {
         let dir = self.path_dir(path_no);
         if !dir.is_dir() {
             for d in [&self.root, &dir] {
@@ -81,10 +88,31 @@ impl Files {
         let temporary = dir.join(format!("{batch_no}.arrow.tmp"));
         let mut file = File::create(&temporary).map_err(io(&temporary))?;
         file.write_all(bytes).map_err(io(&temporary))?;
-        file.sync_all().map_err(io(&temporary))?;
+        if durable {
+            file.sync_all().map_err(io(&temporary))?;
+        }
         drop(file);
         std::fs::rename(&temporary, &target).map_err(io(&target))?;
-        sync_dir(&dir)
+        if durable {
+            sync_dir(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// Makes written batch files durable: their contents, then their names.
+    pub(crate) fn sync(&self, batches: &[(u64, u64)]) -> Result<()> {
+        let mut dirs = std::collections::BTreeSet::new();
+        for &(path_no, batch_no) in batches {
+            let file = self.file(path_no, batch_no);
+            File::open(&file)
+                .and_then(|f| f.sync_all())
+                .map_err(io(&file))?;
+            dirs.insert(path_no);
+        }
+        for path_no in dirs {
+            sync_dir(&self.path_dir(path_no))?;
+        }
+        Ok(())
     }
 
     /// The bytes of a batch file.

@@ -41,8 +41,12 @@ pub(crate) struct WriterState {
     pub(crate) next_path: u64,
     /// Next batch number per path number, filled lazily from the last batch entry.
     pub(crate) next_batch: HashMap<u64, u64>,
-    /// Batches removed from the catalog (every row superseded) whose files are deleted
-    /// once that removal is durable, at the next flush.
+    /// The generation batches are written in now: one more than the last synced.
+    pub(crate) generation: u64,
+    /// Batches written (or found after a crash) whose files are not yet durable.
+    pub(crate) unsynced: Vec<(u64, u64)>,
+    /// Batches none of whose rows is live: at the next flush their entries leave the
+    /// catalog, and once that is durable their files are deleted.
     pub(crate) doomed: Vec<(u64, u64)>,
 }
 
@@ -58,14 +62,11 @@ impl Inner {
     pub(crate) fn open(dir: &Path, was_open: bool) -> Result<Inner> {
         let db = open::open_catalog(dir, was_open)?;
         let files = Files::new(dir);
-        open::recover(&db, &files)?;
-        let next_path =
-            match db.get(codec::next_path_key()).map_err(sled_err(dir))? {
-                Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| {
-                    store_err(dir.display().to_string(), "corrupt next_path counter")
-                })?),
-                None => 0,
-            };
+        let recovered = open::recover(&db, &files)?;
+        let next_path = match db.get(codec::next_path_key()).map_err(sled_err(dir))? {
+            Some(v) => codec::decode_counter(&v)?,
+            None => 0,
+        };
         Ok(Inner {
             db,
             dir: dir.to_path_buf(),
@@ -73,6 +74,8 @@ impl Inner {
             writer: Mutex::new(WriterState {
                 next_path,
                 next_batch: HashMap::new(),
+                generation: recovered.synced + 1,
+                unsynced: recovered.unsynced,
                 doomed: Vec::new(),
             }),
             paths: RwLock::new(HashMap::new()),
@@ -213,8 +216,8 @@ impl Inner {
     }
 
     /// `index` for a caller holding the writer mutex. Loading reads the ids of every
-    /// batch of the path; a batch found to hold no live row (superseded before a crash
-    /// let its removal be lost, or migrated) is removed from the catalog.
+    /// batch of the path; a batch found to hold no live row (its removal, due at a flush,
+    /// was cut short by a crash) is removed at the next flush.
     pub(crate) fn index_locked(
         &self,
         w: &mut WriterState,
@@ -254,12 +257,29 @@ impl Inner {
         Ok(index)
     }
 
-    /// The durability point: makes the catalog durable (every batch file it names was
-    /// made durable before its entry was applied), then deletes the files of batches the
-    /// catalog no longer names.
+    /// The durability point: makes the batch files written since the last flush durable
+    /// (contents, then names); then, in one sled batch, records their generation as
+    /// synced and removes the entries of batches none of whose rows is live; makes the
+    /// catalog durable; and only then deletes those batches' files.
     pub(crate) fn flush(&self) -> Result<()> {
         let mut w = self.writer()?;
+        self.files.sync(&w.unsynced)?;
+        let mut sb = sled::Batch::default();
+        let synced = !w.unsynced.is_empty();
+        if synced {
+            sb.insert(codec::synced_key(), &w.generation.to_be_bytes()[..]);
+        }
+        for &(p, b) in &w.doomed {
+            sb.remove(&codec::entry_key(p, b)[..]);
+        }
+        if synced || !w.doomed.is_empty() {
+            self.db.apply_batch(sb).map_err(|e| self.sled_err(e))?;
+        }
         self.db.flush().map_err(|e| self.sled_err(e))?;
+        if synced {
+            w.unsynced.clear();
+            w.generation += 1;
+        }
         for (p, b) in std::mem::take(&mut w.doomed) {
             self.files.remove(&self.files.file(p, b))?;
             self.cache

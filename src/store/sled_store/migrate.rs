@@ -7,7 +7,8 @@
 //! after every batch file and entry is durable. A crash before that leaves the old store
 //! whole and the new one unfinished: the next open deletes the unfinished one and
 //! starts again. A crash after it leaves a complete new store and maybe some old files:
-//! the next open deletes those ([`remove_legacy`]). Superseded rows are not carried
+//! the catalog marks them as to delete, and the next open deletes them
+//! ([`remove_legacy`]). Superseded rows are not carried
 //! over: each old batch becomes one file holding its live rows (in their order), so
 //! `get_all`'s order is kept, and the old space is freed.
 //!
@@ -91,11 +92,8 @@ pub(crate) fn migrate(old: &sled::Db, dir: &Path, catalog: &Path) -> Result<sled
             };
             let id_column = batch_file::IdColumn::from_ids(&kept_ids)?;
             let file = batch_file::encode(&kept, &id_column)?;
-            files.write(path_no, batch_no, &file)?;
-            let entry = codec::Entry {
-                rows: kept_ids.len() as u64,
-                bytes: file.len() as u64,
-            };
+            files.write(path_no, batch_no, &file, true)?;
+            let entry = codec::Entry::of(kept_ids.len(), &file, 0);
             db.insert(codec::entry_key(path_no, batch_no), &entry.encode()[..])
                 .map_err(&new_err)?;
         }
@@ -115,7 +113,7 @@ pub(crate) fn migrate(old: &sled::Db, dir: &Path, catalog: &Path) -> Result<sled
 
 /// Deletes what remains of a migrated layout-2 store in `dir`: sled's files (`db`
 /// first, so a half-deleted old store is never opened again), `conf`, `blobs/`, and
-/// snapshots.
+/// snapshots. Called only when the catalog marks them as migrated.
 pub(crate) fn remove_legacy(dir: &Path) -> Result<()> {
     let io = |path: &Path| {
         let path = path.to_path_buf();

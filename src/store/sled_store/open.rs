@@ -44,7 +44,8 @@ pub(crate) fn catalog_dir(dir: &Path) -> std::path::PathBuf {
 pub(crate) fn open_catalog(dir: &Path, was_open: bool) -> Result<sled::Db> {
     let catalog = catalog_dir(dir);
     let mut migrated = None;
-    if dir.join("db").exists() {
+    let legacy = dir.join("db").exists();
+    if legacy {
         let old = open_sled(dir, was_open)?;
         match old.get(codec::format_key()).map_err(sled_err(dir))? {
             Some(v) if v.as_ref() == codec::LAYOUT_2 => {
@@ -83,8 +84,22 @@ pub(crate) fn open_catalog(dir: &Path, was_open: bool) -> Result<sled::Db> {
             db.flush().map_err(sled_err(&catalog))?;
         }
     }
-    // The catalog is complete: what remains of a layout-2 store has been migrated.
-    migrate::remove_legacy(dir)?;
+    // The catalog is complete: what remains of a layout-2 store (or of an empty sled
+    // database in its place) has been migrated, and is deleted. The mark, set before,
+    // lets a later open finish a deletion a crash cut short.
+    if legacy {
+        db.insert(codec::legacy_key(), &b"delete"[..])
+            .map_err(sled_err(&catalog))?;
+        db.flush().map_err(sled_err(&catalog))?;
+    }
+    if db
+        .contains_key(codec::legacy_key())
+        .map_err(sled_err(&catalog))?
+    {
+        migrate::remove_legacy(dir)?;
+        db.remove(codec::legacy_key()).map_err(sled_err(&catalog))?;
+        db.flush().map_err(sled_err(&catalog))?;
+    }
     Ok(db)
 }
 
@@ -95,35 +110,36 @@ fn is_complete(db: &sled::Db, catalog: &Path) -> Result<bool> {
     Ok(found.is_some_and(|v| v.as_ref() == codec::FORMAT_VALUE))
 }
 
+/// What [`recover`] found.
+pub(crate) struct Recovered {
+    /// The last generation whose files were all made durable.
+    pub synced: u64,
+    /// Batches of later generations, whole, whose files may not be durable yet.
+    pub unsynced: Vec<(u64, u64)>,
+}
+
 /// After a crash: deletes the batch files no catalog entry names (written by a call whose
 /// catalog entry did not survive, or superseded and removed from the catalog, and
-/// temporary files), and checks that every file an entry names is there, whole.
-pub(crate) fn recover(db: &sled::Db, files: &Files) -> Result<()> {
-    let mut named = std::collections::HashMap::new();
+/// temporary files), and checks the files the entries name. A file of a generation
+/// later than the last synced one may be torn or missing after a power cut (its entry
+/// reached the disk before it): it must be whole (length and checksum), else its entry
+/// is dropped — that call was never flushed, so it is wholly absent. A file of a synced
+/// generation that is missing or of the wrong length is an error: the store is damaged.
+pub(crate) fn recover(db: &sled::Db, files: &Files) -> Result<Recovered> {
+    let err = sled_err(files.root());
+    let synced = match db.get(codec::synced_key()).map_err(&err)? {
+        Some(v) => codec::decode_counter(&v)?,
+        None => 0,
+    };
+    let mut named = std::collections::BTreeMap::new();
     for entry in db.scan_prefix(codec::all_entries_prefix()) {
-        let (k, v) = entry.map_err(sled_err(files.root()))?;
+        let (k, v) = entry.map_err(&err)?;
         named.insert(codec::numbers_of_key(&k)?, codec::Entry::decode(&v)?);
     }
-    let mut seen = 0;
     for found in files.list()? {
         match found {
-            Found::Batch(p, b, file) => match named.get(&(p, b)) {
-                None => files.remove(&file)?,
-                Some(entry) => {
-                    let len = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-                    if len != entry.bytes {
-                        return Err(store_err(
-                            file.display().to_string(),
-                            format!(
-                                "the batch file holds {len} bytes, its catalog entry says {} \
-                                 (corrupt store)",
-                                entry.bytes
-                            ),
-                        ));
-                    }
-                    seen += 1;
-                }
-            },
+            Found::Batch(p, b, file) if !named.contains_key(&(p, b)) => files.remove(&file)?,
+            Found::Batch(..) => {}
             Found::Other(file) => {
                 if file.extension().is_some_and(|e| e == "tmp") {
                     files.remove(&file)?;
@@ -131,14 +147,39 @@ pub(crate) fn recover(db: &sled::Db, files: &Files) -> Result<()> {
             }
         }
     }
-    if seen != named.len() {
-        return Err(store_err(
-            files.root().display().to_string(),
-            format!(
-                "{} batch files named by the catalog are missing (corrupt store)",
-                named.len() - seen
-            ),
-        ));
+    let mut unsynced = Vec::new();
+    let mut dropped = sled::Batch::default();
+    let mut any_dropped = false;
+    for (&(p, b), entry) in &named {
+        let file = files.file(p, b);
+        let len = std::fs::metadata(&file).map(|m| m.len()).ok();
+        if entry.generation <= synced {
+            if len != Some(entry.bytes) {
+                return Err(store_err(
+                    file.display().to_string(),
+                    format!(
+                        "the batch file is missing or holds {} bytes, its catalog entry \
+                         says {} (corrupt store)",
+                        len.unwrap_or(0),
+                        entry.bytes
+                    ),
+                ));
+            }
+            continue;
+        }
+        let whole = len == Some(entry.bytes)
+            && std::fs::read(&file).is_ok_and(|bytes| codec::checksum(&bytes) == entry.checksum);
+        if whole {
+            unsynced.push((p, b));
+        } else {
+            dropped.remove(&codec::entry_key(p, b)[..]);
+            any_dropped = true;
+            files.remove(&file)?;
+        }
     }
-    Ok(())
+    if any_dropped {
+        db.apply_batch(dropped).map_err(&err)?;
+        db.flush().map_err(&err)?;
+    }
+    Ok(Recovered { synced, unsynced })
 }
