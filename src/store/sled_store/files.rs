@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+/// Up to this many files written since the last flush are made durable one by one.
+const SYNC_ONE_BY_ONE: usize = 8;
+
 /// The batch files under one store directory.
 #[derive(Debug, Clone)]
 pub(crate) struct Files {
@@ -99,8 +102,14 @@ impl Files {
         Ok(())
     }
 
-    /// Makes written batch files durable: their contents, then their names.
+    /// Makes written batch files durable: their contents, then their names. Many files
+    /// are made durable at once by syncing their file system (`syncfs`: one call
+    /// rather than one fsync per file and directory).
     pub(crate) fn sync(&self, batches: &[(u64, u64)]) -> Result<()> {
+        if batches.len() > SYNC_ONE_BY_ONE {
+            let root = File::open(&self.root).map_err(io(&self.root))?;
+            return rustix::fs::syncfs(&root).map_err(|e| io(&self.root)(e.into()));
+        }
         let mut dirs = std::collections::BTreeSet::new();
         for &(path_no, batch_no) in batches {
             let file = self.file(path_no, batch_no);
