@@ -1316,3 +1316,61 @@ fn sled_an_interrupted_migration_is_finished_or_restarted_on_the_next_open() {
     assert_same_contents(&store, &expected);
     assert!(!dir.path().join("db").exists());
 }
+
+/// Column types beyond the plain ones survive a batch file: dictionaries, lists,
+/// structs, field and schema metadata, and a batch with rows but no column.
+#[test]
+fn sled_batch_files_keep_every_column_type_and_metadata() {
+    use arrow::array::{DictionaryArray, ListArray, StructArray};
+    use arrow::datatypes::{Int32Type, Int64Type};
+    let dir = tempfile::tempdir().unwrap();
+    let dict: DictionaryArray<Int32Type> = vec!["a", "b", "a"].into_iter().collect();
+    let list = ListArray::from_iter_primitive::<Int64Type, _, _>(vec![
+        Some(vec![Some(1), None]),
+        None,
+        Some(vec![]),
+    ]);
+    let inner = Arc::new(Field::new("s", DataType::Utf8, true));
+    let structs = StructArray::from(vec![(
+        inner,
+        Arc::new(StringArray::from(vec![Some("x"), None, Some("z")])) as arrow::array::ArrayRef,
+    )]);
+    let metadata = std::collections::HashMap::from([("m".to_string(), "1".to_string())]);
+    let schema = Arc::new(Schema::new_with_metadata(
+        vec![
+            Field::new("d", dict.data_type().clone(), false).with_metadata(metadata.clone()),
+            Field::new("l", list.data_type().clone(), true),
+            Field::new("st", structs.data_type().clone(), false),
+        ],
+        metadata,
+    ));
+    let rich = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(dict), Arc::new(list), Arc::new(structs)],
+    )
+    .unwrap();
+    let no_columns = RecordBatch::try_new_with_options(
+        Arc::new(Schema::empty()),
+        vec![],
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(2)),
+    )
+    .unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .add_records(&p("rich"), &ids(&["1", "2", "3"]), &rich, false)
+            .unwrap();
+        store
+            .add_records(&p("none"), &ids(&["a", "b"]), &no_columns, false)
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    let back = store.get_all(&p("rich")).unwrap().unwrap();
+    assert_eq!(back.batch, rich);
+    assert_eq!(back.batch.schema(), schema);
+    let none = store.get_all(&p("none")).unwrap().unwrap();
+    assert_eq!((none.ids.clone(), none.batch.num_rows()), (ids(&["a", "b"]), 2));
+    let one = store.get_records(&p("rich"), &ids(&["3"])).unwrap();
+    assert_eq!(one.found.unwrap().batch, rich.slice(2, 1));
+}
