@@ -373,10 +373,14 @@ fn a_store_writer_killed_at_many_moments_keeps_a_prefix_of_its_calls() {
             .unwrap()
             .count();
         assert_eq!(files, store.stored_batches(&t).unwrap());
-        // And the store works on.
+        // And the store works on; a flush deletes the files of batches found superseded.
         store
             .add_records(&t, &["after".to_string()], &x_batch(&[1]), false)
             .unwrap();
         store.flush().unwrap();
+        let files = std::fs::read_dir(tmp.path().join("batches/0"))
+            .unwrap()
+            .count();
+        assert_eq!(files, store.stored_batches(&t).unwrap());
     }
 }

@@ -1370,7 +1370,64 @@ fn sled_batch_files_keep_every_column_type_and_metadata() {
     assert_eq!(back.batch, rich);
     assert_eq!(back.batch.schema(), schema);
     let none = store.get_all(&p("none")).unwrap().unwrap();
-    assert_eq!((none.ids.clone(), none.batch.num_rows()), (ids(&["a", "b"]), 2));
+    assert_eq!(
+        (none.ids.clone(), none.batch.num_rows()),
+        (ids(&["a", "b"]), 2)
+    );
     let one = store.get_records(&p("rich"), &ids(&["3"])).unwrap();
     assert_eq!(one.found.unwrap().batch, rich.slice(2, 1));
+}
+
+#[test]
+fn sled_compaction_rewrites_mostly_superseded_batches_and_changes_no_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let t = p("t");
+    for b in 0..10 {
+        let ids: Vec<String> = (b * 100..b * 100 + 100).map(hash_id).collect();
+        let xs: Vec<i64> = (b * 100..b * 100 + 100).map(|x| x as i64).collect();
+        store.add_records(&t, &ids, &batch(&xs), false).unwrap();
+    }
+    // 80 rows of each of the first 8 batches replaced by one later write
+    let (ids, xs): (Vec<String>, Vec<i64>) = (0..8)
+        .flat_map(|b| (b * 100..b * 100 + 80).map(|i| (hash_id(i), -(i as i64))))
+        .unzip();
+    store.add_records(&t, &ids, &batch(&xs), false).unwrap();
+    store.flush().unwrap();
+    let before = store.get_all(&t).unwrap().unwrap();
+    let bytes_before: u64 = batch_files(dir.path()).iter().map(|f| f.1).sum();
+    assert_eq!(store.stored_batches(&t).unwrap(), 11);
+
+    assert_eq!(store.compact().unwrap(), 8);
+    assert_eq!(store.compact().unwrap(), 0, "nothing left to compact");
+    let check = |store: &SledStore| {
+        let after = store.get_all(&t).unwrap().unwrap();
+        assert_eq!(after.ids, before.ids);
+        assert_eq!(after.batch, before.batch);
+        let lookup = store.get_records(&t, &before.ids).unwrap();
+        assert!(lookup.missing.is_empty());
+        assert_eq!(lookup.found.unwrap().batch, before.batch);
+        assert_eq!(store.count(&t).unwrap(), 1000);
+    };
+    check(&store);
+    store.flush().unwrap();
+    assert_eq!(store.stored_batches(&t).unwrap(), 4);
+    assert_eq!(batch_files(dir.path()).len(), 4);
+    let bytes_after: u64 = batch_files(dir.path()).iter().map(|f| f.1).sum();
+    assert!(bytes_after < bytes_before, "{bytes_after} < {bytes_before}");
+    drop(store);
+    let store = SledStore::open(dir.path()).unwrap();
+    check(&store);
+    // the compacted batch's rows are replaced like any others: its file goes at flush
+    let survivors: Vec<String> = (0..8)
+        .flat_map(|b| (b * 100 + 80..b * 100 + 100).map(hash_id))
+        .collect();
+    let xs: Vec<i64> = (0..survivors.len() as i64).collect();
+    store
+        .add_records(&t, &survivors, &batch(&xs), false)
+        .unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.stored_batches(&t).unwrap(), 4);
+    assert_eq!(batch_files(dir.path()).len(), 4);
+    assert_eq!(store.count(&t).unwrap(), 1000);
 }

@@ -26,7 +26,7 @@ pub(crate) const TAG_BATCH: u8 = 0x10;
 pub(crate) const TAG_IDS: u8 = 0x20;
 /// Tag of path keys: full path → (path number, schema).
 pub(crate) const TAG_PATH: u8 = 0x30;
-/// Tag of layout 3's batch entries: one per batch file (rows, file length).
+/// Tag of layout 3's batch entries: one per batch (its file, rows, length, ...).
 pub(crate) const TAG_ENTRY: u8 = 0x40;
 
 /// The format marker's key.
@@ -135,10 +135,12 @@ pub(crate) fn synced_key() -> Vec<u8> {
     k
 }
 
-/// A batch entry: its row count, the byte length and checksum of its file, and the
-/// generation (flush period) it was written in.
+/// A batch entry: its file's number (the batch's own number, unless compaction
+/// rewrote it), row count, byte length and checksum, and the generation (flush period)
+/// it was written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Entry {
+    pub file: u64,
     pub rows: u64,
     pub bytes: u64,
     pub generation: u64,
@@ -146,9 +148,10 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    /// The entry of a file holding `bytes` (`rows` rows), written in `generation`.
-    pub(crate) fn of(rows: usize, bytes: &[u8], generation: u64) -> Entry {
+    /// The entry of file `file` holding `bytes` (`rows` rows), written in `generation`.
+    pub(crate) fn of(file: u64, rows: usize, bytes: &[u8], generation: u64) -> Entry {
         Entry {
+            file,
             rows: rows as u64,
             bytes: bytes.len() as u64,
             generation,
@@ -156,24 +159,31 @@ impl Entry {
         }
     }
 
-    pub(crate) fn encode(&self) -> [u8; 32] {
-        let mut v = [0u8; 32];
-        v[..8].copy_from_slice(&self.rows.to_be_bytes());
-        v[8..16].copy_from_slice(&self.bytes.to_be_bytes());
-        v[16..24].copy_from_slice(&self.generation.to_be_bytes());
-        v[24..].copy_from_slice(&self.checksum.to_be_bytes());
+    pub(crate) fn encode(&self) -> [u8; 40] {
+        let mut v = [0u8; 40];
+        let fields = [
+            self.file,
+            self.rows,
+            self.bytes,
+            self.generation,
+            self.checksum,
+        ];
+        for (chunk, field) in v.chunks_exact_mut(8).zip(fields) {
+            chunk.copy_from_slice(&field.to_be_bytes());
+        }
         v
     }
 
     pub(crate) fn decode(v: &[u8]) -> Result<Entry> {
-        if v.len() != 32 {
+        if v.len() != 40 {
             return Err(corrupt(format!("batch entry of {} bytes", v.len())));
         }
         Ok(Entry {
-            rows: be_u64(&v[..8])?,
-            bytes: be_u64(&v[8..16])?,
-            generation: be_u64(&v[16..24])?,
-            checksum: be_u64(&v[24..])?,
+            file: be_u64(&v[..8])?,
+            rows: be_u64(&v[8..16])?,
+            bytes: be_u64(&v[16..24])?,
+            generation: be_u64(&v[24..32])?,
+            checksum: be_u64(&v[32..])?,
         })
     }
 }
@@ -259,7 +269,7 @@ mod tests {
         assert_eq!(batch_no_of_key(&ids_key(7, 43)).ok(), Some(43));
         assert!(path_key("zzz").as_slice() < entry_key(0, 0).as_slice());
         assert_eq!(numbers_of_key(&entry_key(7, 44)).ok(), Some((7, 44)));
-        let entry = Entry::of(3, b"file", 7);
+        let entry = Entry::of(9, 3, b"file", 7);
         assert_eq!(Entry::decode(&entry.encode()).ok(), Some(entry));
     }
 }

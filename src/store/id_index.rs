@@ -287,6 +287,14 @@ impl IdIndex {
         Ok(added)
     }
 
+    /// Every batch holding live rows, in order: its number, rows and live rows.
+    pub(crate) fn occupancy(&self) -> Vec<(u64, u32, u32)> {
+        self.batches
+            .iter()
+            .map(|b| (b.batch, b.rows, b.live))
+            .collect()
+    }
+
     /// The live rows of every batch holding some, in batch order.
     pub(crate) fn live_rows(&self) -> Vec<(u64, Vec<u32>)> {
         self.batches

@@ -19,14 +19,15 @@
 //! | `01 00 "next_path"` | next free path number, u64 |
 //! | `01 00 "synced"` | the last *generation* whose batch files were all made durable, u64 |
 //! | `01 30 "a/b/c"` | the path's entry: path number u64, then its schema as an Arrow IPC stream |
-//! | `01 40 path:u64 batch:u64` | one batch file: row count, byte length, generation, checksum (u64 each) |
+//! | `01 40 path:u64 batch:u64` | one batch: its file's number (the batch number unless compacted), row count, byte length, generation, checksum (u64 each) |
 //!
 //! Batch numbers count up per path from 0, so a path's batches scan in write order.
 //! Arrow IPC is the only data format on disk (never `arrow-row` bytes). A row's id is
 //! live in the *latest* batch holding it; a batch none of whose rows is live any more
 //! (all replaced by later writes) leaves the catalog at the next flush, and its file is
-//! deleted once that is durable. A batch with a few live rows left keeps its file
-//! (there is no compaction of partly superseded batches yet). A generation is the
+//! deleted once that is durable. A batch with a few live rows left keeps its file until
+//! [`SledStore::compact`] rewrites it (with its neighbours as badly off) into a file of
+//! its live rows. A generation is the
 //! period between two flushes: each flush makes the files written since the last one
 //! durable and then records their generation as synced.
 //!
@@ -119,8 +120,8 @@
 //! this process has just dropped waits on sled's lock itself until that handle has let
 //! go (never sleeping).
 //!
-//! Only this module and its children (`inner.rs`: the open store; `lock.rs`: sled's
-//! lock; `open.rs`: opening and recovery; `files.rs`: batch files; `migrate.rs`: layout 2; `tests.rs`) name sled.
+//! Only this module and its children (`inner.rs`: the open store; `compact.rs`:
+//! compaction; `lock.rs`: sled's lock; `open.rs`: opening and recovery; `files.rs`: batch files; `migrate.rs`: layout 2; `tests.rs`) name sled.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -130,6 +131,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
+mod compact;
 mod files;
 mod inner;
 mod lock;
@@ -245,6 +247,28 @@ impl SledStore {
         Ok(bytes)
     }
 
+    /// Rewrites, in every path of the store (whatever this view's scope), each run of
+    /// consecutive batches fewer than half of whose rows are live into one file of their
+    /// live rows (see `sled_store/compact.rs`); returns how many batches were rewritten.
+    /// Reads see the same rows, in the same order, before and after. The replaced files
+    /// are deleted at the next [`ArrowStore::flush`].
+    pub fn compact(&self) -> Result<usize> {
+        let inner = &*self.inner;
+        let mut keys = Vec::new();
+        for entry in inner.db.scan_prefix(codec::path_key_prefix()) {
+            let (k, _) = entry.map_err(|e| inner.sled_err(e))?;
+            keys.push(String::from_utf8_lossy(&k[2..]).to_string());
+        }
+        let mut rewritten = 0;
+        for key in keys {
+            if let Some(meta) = inner.path_meta(&key)? {
+                let mut w = inner.writer()?;
+                rewritten += compact::compact_path(inner, &mut w, &meta)?;
+            }
+        }
+        Ok(rewritten)
+    }
+
     /// The path's entry and its loaded index, if the path exists.
     fn path_index(&self, full: &RecordPath) -> Result<Option<(Arc<PathMeta>, SharedIndex)>> {
         let Some(meta) = self.inner.path_meta(&full.to_string())? else {
@@ -315,7 +339,7 @@ impl ArrowStore for SledStore {
         inner.files.write(path_no, batch_no, &bytes, false)?;
         w.unsynced.push((path_no, batch_no));
         // 4. One sled batch, applied atomically.
-        let entry = codec::Entry::of(planned.ids.len(), &bytes, w.generation);
+        let entry = codec::Entry::of(batch_no, planned.ids.len(), &bytes, w.generation);
         let mut sb = sled::Batch::default();
         sb.insert(
             &codec::entry_key(path_no, batch_no)[..],

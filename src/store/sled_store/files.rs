@@ -1,4 +1,5 @@
-//! The batch files of a layout-3 store: `DIR/batches/{path number}/{batch number}.arrow`.
+//! The batch files of a layout-3 store: `DIR/batches/{path number}/{file number}.arrow`
+//! (a file's number is its batch's, unless compaction rewrote the batch).
 //! Writing one (a temporary name, renamed: the name appears whole or not at all), making
 //! written files durable (fsync of each, then of their directories), reading one,
 //! listing them (to find files no catalog entry names) and deleting one.
@@ -22,7 +23,7 @@ pub(crate) struct Files {
 
 /// One file found by [`Files::list`].
 pub(crate) enum Found {
-    /// `{path}/{batch}.arrow`.
+    /// `{path}/{file}.arrow`.
     Batch(u64, u64, PathBuf),
     /// Anything else under the batches directory (temporary files of an interrupted
     /// write, strays).

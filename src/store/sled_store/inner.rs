@@ -43,11 +43,14 @@ pub(crate) struct WriterState {
     pub(crate) next_batch: HashMap<u64, u64>,
     /// The generation batches are written in now: one more than the last synced.
     pub(crate) generation: u64,
-    /// Batches written (or found after a crash) whose files are not yet durable.
+    /// Files (path and file numbers) written, or found after a crash, not yet durable.
     pub(crate) unsynced: Vec<(u64, u64)>,
     /// Batches none of whose rows is live: at the next flush their entries leave the
     /// catalog, and once that is durable their files are deleted.
     pub(crate) doomed: Vec<(u64, u64)>,
+    /// Files (path and file numbers) no entry names any more (replaced by compaction),
+    /// deleted once that is durable, at the next flush.
+    pub(crate) doomed_files: Vec<(u64, u64)>,
 }
 
 /// A path's entry.
@@ -77,6 +80,7 @@ impl Inner {
                 generation: recovered.synced + 1,
                 unsynced: recovered.unsynced,
                 doomed: Vec::new(),
+                doomed_files: Vec::new(),
             }),
             paths: RwLock::new(HashMap::new()),
             indexes: Mutex::new(HashMap::new()),
@@ -118,24 +122,54 @@ impl Inner {
         Ok(Some(meta))
     }
 
-    /// The next batch number of a path (writer only).
+    /// The next batch number of a path (writer only): above every batch number and
+    /// every file number (compaction names files with fresh numbers) its entries hold.
     pub(crate) fn next_batch(&self, w: &mut WriterState, path_no: u64) -> Result<u64> {
         if let Some(n) = w.next_batch.get(&path_no) {
             return Ok(*n);
         }
-        let next = match self
-            .db
-            .scan_prefix(codec::entry_key_prefix(path_no))
-            .next_back()
-        {
-            Some(entry) => {
-                let (k, _) = entry.map_err(|e| self.sled_err(e))?;
-                codec::batch_no_of_key(&k)? + 1
-            }
-            None => 0,
-        };
+        let mut next = 0;
+        for entry in self.db.scan_prefix(codec::entry_key_prefix(path_no)) {
+            let (k, v) = entry.map_err(|e| self.sled_err(e))?;
+            let file = codec::Entry::decode(&v)?.file;
+            next = next.max(codec::batch_no_of_key(&k)?.max(file) + 1);
+        }
         w.next_batch.insert(path_no, next);
         Ok(next)
+    }
+
+    /// The catalog entry of a batch.
+    pub(crate) fn entry(&self, path_no: u64, batch_no: u64) -> Result<codec::Entry> {
+        let v = self
+            .db
+            .get(codec::entry_key(path_no, batch_no))
+            .map_err(|e| self.sled_err(e))?
+            .ok_or_else(|| {
+                store_err(
+                    self.dir.display().to_string(),
+                    format!(
+                        "batch {batch_no} of path number {path_no} has no catalog entry \
+                         (corrupt store)"
+                    ),
+                )
+            })?;
+        codec::Entry::decode(&v)
+    }
+
+    /// The bytes of a batch's file.
+    fn read(&self, path_no: u64, batch_no: u64) -> Result<Vec<u8>> {
+        let file = self.entry(path_no, batch_no)?.file;
+        self.files.read(path_no, file)
+    }
+
+    /// Forgets a batch's cached contents.
+    pub(crate) fn forget(&self, key: (u64, u64)) -> Result<()> {
+        self.cache.lock().map_err(|_| self.poisoned())?.remove(key);
+        self.id_cache
+            .lock()
+            .map_err(|_| self.poisoned())?
+            .remove(key);
+        Ok(())
     }
 
     /// Keeps a batch and its ids in the caches.
@@ -170,7 +204,7 @@ impl Inner {
         if let (Some(batch), Some(ids)) = (cached, cached_ids) {
             return Ok((batch, ids));
         }
-        let bytes = self.files.read(meta.number, batch_no)?;
+        let bytes = self.read(meta.number, batch_no)?;
         let (batch, ids) = batch_file::decode(&bytes, &meta.schema)?;
         let ids = Arc::new(ids);
         self.remember(key, Some(batch.clone()), &ids)?;
@@ -183,9 +217,7 @@ impl Inner {
         if let Some(ids) = self.id_cache.lock().map_err(|_| self.poisoned())?.get(key) {
             return Ok(ids);
         }
-        let ids = Arc::new(batch_file::decode_ids(
-            &self.files.read(path_no, batch_no)?,
-        )?);
+        let ids = Arc::new(batch_file::decode_ids(&self.read(path_no, batch_no)?)?);
         self.remember(key, None, &ids)?;
         Ok(ids)
     }
@@ -226,34 +258,26 @@ impl Inner {
         if let Some(index) = self.loaded_index(path_no)? {
             return Ok(index);
         }
+        let index = Arc::new(RwLock::new(self.build_index(w, path_no)?));
+        self.indexes
+            .lock()
+            .map_err(|_| self.poisoned())?
+            .insert(path_no, index.clone());
+        Ok(index)
+    }
+
+    /// The id index of path `path_no` read from its batches (see `index_locked`).
+    pub(crate) fn build_index(&self, w: &mut WriterState, path_no: u64) -> Result<IdIndex> {
         let mut index = IdIndex::default();
         let mut src = self.id_source(path_no);
         let mut dead = Vec::new();
-        let mut last = None;
         for entry in self.db.scan_prefix(codec::entry_key_prefix(path_no)) {
             let (k, _) = entry.map_err(|e| self.sled_err(e))?;
             let batch_no = codec::batch_no_of_key(&k)?;
             let ids = self.id_column(path_no, batch_no)?;
             dead.extend(index.add_batch(batch_no, &ids, &mut src)?.dead);
-            last = Some(batch_no);
         }
-        if let Some(last) = last {
-            let next = w.next_batch.entry(path_no).or_insert(0);
-            *next = (*next).max(last + 1);
-        }
-        if !dead.is_empty() {
-            let mut removal = sled::Batch::default();
-            for b in &dead {
-                removal.remove(&codec::entry_key(path_no, *b)[..]);
-            }
-            self.db.apply_batch(removal).map_err(|e| self.sled_err(e))?;
-            w.doomed.extend(dead.iter().map(|b| (path_no, *b)));
-        }
-        let index = Arc::new(RwLock::new(index));
-        self.indexes
-            .lock()
-            .map_err(|_| self.poisoned())?
-            .insert(path_no, index.clone());
+        w.doomed.extend(dead.iter().map(|b| (path_no, *b)));
         Ok(index)
     }
 
@@ -269,7 +293,11 @@ impl Inner {
         if synced {
             sb.insert(codec::synced_key(), &w.generation.to_be_bytes()[..]);
         }
+        w.doomed.sort_unstable();
+        w.doomed.dedup();
+        let mut doomed_files = Vec::with_capacity(w.doomed.len() + w.doomed_files.len());
         for &(p, b) in &w.doomed {
+            doomed_files.push((p, self.entry(p, b)?.file));
             sb.remove(&codec::entry_key(p, b)[..]);
         }
         if synced || !w.doomed.is_empty() {
@@ -281,15 +309,11 @@ impl Inner {
             w.generation += 1;
         }
         for (p, b) in std::mem::take(&mut w.doomed) {
-            self.files.remove(&self.files.file(p, b))?;
-            self.cache
-                .lock()
-                .map_err(|_| self.poisoned())?
-                .remove((p, b));
-            self.id_cache
-                .lock()
-                .map_err(|_| self.poisoned())?
-                .remove((p, b));
+            self.forget((p, b))?;
+        }
+        doomed_files.append(&mut w.doomed_files);
+        for (p, f) in doomed_files {
+            self.files.remove(&self.files.file(p, f))?;
         }
         Ok(())
     }

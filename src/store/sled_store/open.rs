@@ -114,7 +114,8 @@ fn is_complete(db: &sled::Db, catalog: &Path) -> Result<bool> {
 pub(crate) struct Recovered {
     /// The last generation whose files were all made durable.
     pub synced: u64,
-    /// Batches of later generations, whole, whose files may not be durable yet.
+    /// Files (path and file numbers) of later generations, whole, that may not be
+    /// durable yet.
     pub unsynced: Vec<(u64, u64)>,
 }
 
@@ -132,13 +133,17 @@ pub(crate) fn recover(db: &sled::Db, files: &Files) -> Result<Recovered> {
         None => 0,
     };
     let mut named = std::collections::BTreeMap::new();
+    let mut named_files = std::collections::HashSet::new();
     for entry in db.scan_prefix(codec::all_entries_prefix()) {
         let (k, v) = entry.map_err(&err)?;
-        named.insert(codec::numbers_of_key(&k)?, codec::Entry::decode(&v)?);
+        let (p, b) = codec::numbers_of_key(&k)?;
+        let entry = codec::Entry::decode(&v)?;
+        named_files.insert((p, entry.file));
+        named.insert((p, b), entry);
     }
     for found in files.list()? {
         match found {
-            Found::Batch(p, b, file) if !named.contains_key(&(p, b)) => files.remove(&file)?,
+            Found::Batch(p, f, file) if !named_files.contains(&(p, f)) => files.remove(&file)?,
             Found::Batch(..) => {}
             Found::Other(file) => {
                 if file.extension().is_some_and(|e| e == "tmp") {
@@ -151,7 +156,7 @@ pub(crate) fn recover(db: &sled::Db, files: &Files) -> Result<Recovered> {
     let mut dropped = sled::Batch::default();
     let mut any_dropped = false;
     for (&(p, b), entry) in &named {
-        let file = files.file(p, b);
+        let file = files.file(p, entry.file);
         let len = std::fs::metadata(&file).map(|m| m.len()).ok();
         if entry.generation <= synced {
             if len != Some(entry.bytes) {
@@ -170,7 +175,7 @@ pub(crate) fn recover(db: &sled::Db, files: &Files) -> Result<Recovered> {
         let whole = len == Some(entry.bytes)
             && std::fs::read(&file).is_ok_and(|bytes| codec::checksum(&bytes) == entry.checksum);
         if whole {
-            unsynced.push((p, b));
+            unsynced.push((p, entry.file));
         } else {
             dropped.remove(&codec::entry_key(p, b)[..]);
             any_dropped = true;

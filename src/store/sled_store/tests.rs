@@ -34,7 +34,7 @@ fn refuses_an_unknown_layout_version() {
 // Migration of layout 2, killed at many moments.
 
 use std::io::{BufRead, Write};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arrow::array::Int64Array;
 use arrow::datatypes::{DataType, Field, Schema};
@@ -55,8 +55,7 @@ fn legacy_batches() -> Vec<(Vec<String>, RecordBatch)> {
                 .collect();
             let xs: Vec<i64> = (0..ROWS).map(|i| (b * 1000 + i) as i64).collect();
             let batch =
-                RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(xs))])
-                    .unwrap();
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(xs))]).unwrap();
             (ids, batch)
         })
         .collect()
