@@ -221,13 +221,14 @@ fn a_run_killed_with_sigkill_resumes_without_recomputing_stored_results() {
 
 // ---------------------------------------------------------------------------------------
 // The store alone: a writer killed with SIGKILL at many moments (mid-file, between a
-// batch file and its catalog entry, mid-flush), each time checked against a model.
+// batch file and its catalog entry, mid-flush, mid-compaction), each time checked
+// against a model.
 
 const STORE_WRITER_ENV: &str = "ORCAPOD_CRASH_TEST_STORE_WRITER";
 const ROWS: usize = 40;
 
 /// The writer's calls, in order: (ids, values, skip_duplicates). Round `r` adds its rows,
-/// replaces part (every third round: all) of round `r - 1`'s, and re-adds its own with
+/// replaces three quarters (every third round: all) of round `r - 1`'s, and re-adds its own with
 /// `skip_duplicates` (a no-op).
 fn store_calls(rounds: usize) -> Vec<(Vec<String>, Vec<i64>, bool)> {
     let id = |r: usize, i: usize| format!("arrow_v0.1:{:064x}{r:03x}{i:03x}", r * 7919 + i);
@@ -237,7 +238,7 @@ fn store_calls(rounds: usize) -> Vec<(Vec<String>, Vec<i64>, bool)> {
         let xs: Vec<i64> = (0..ROWS).map(|i| (r * 1000 + i) as i64).collect();
         calls.push((ids.clone(), xs.clone(), false));
         if r > 0 {
-            let n = if r % 3 == 0 { ROWS } else { ROWS / 2 };
+            let n = if r % 3 == 0 { ROWS } else { ROWS * 3 / 4 };
             let again: Vec<String> = (0..n).map(|i| id(r - 1, i)).collect();
             let xs: Vec<i64> = (0..n)
                 .map(|i| (1_000_000 + (r - 1) * 1000 + i) as i64)
@@ -289,6 +290,10 @@ fn store_writer_child_entry() {
     for (k, (ids, xs, skip)) in calls.iter().enumerate() {
         store.add_records(&t, ids, &x_batch(xs), *skip).unwrap();
         if k % 4 == 3 {
+            if k % 12 == 11 {
+                // Compaction rewrites batches without changing what is stored.
+                store.compact().unwrap();
+            }
             store.flush().unwrap();
             writeln!(out, "flushed {}", k + 1).unwrap();
             out.flush().unwrap();

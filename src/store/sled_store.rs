@@ -109,7 +109,20 @@
 //! file written since the last one, one per directory, and sled's. On disk a row costs
 //! its compressed columns and its id (35 bytes for a packet hash, its prefix once per
 //! file). A lookup is an in-memory probe and, on a match, a comparison with the stored
-//! id; loading a path's index reads the id columns of its files.
+//! id; loading a path's index reads the id columns of its files. A flush with more than
+//! a few files to make durable syncs their file system once instead.
+//!
+//! Measured in release on a busy 2-core machine (`examples/store_throughput.rs`: 1M rows
+//! of an integer and a short text, ids `arrow_v0.1:` and 70 hex digits, added in calls
+//! of 10k rows): 34 bytes per row on disk (layout 2: 283), adding them about 1.3 s and
+//! the flush 0.4 s, `contains_many` of the 1M ids about 0.55 s from a fresh handle
+//! (index loaded from the files) and 0.3 s after, `get_records` of 100k 0.12 s,
+//! `get_all` 0.2 s; the id index 13 bytes per id (the process grew by 18 bytes per id,
+//! cached id columns included; layout 2: 100). A one-row add costs about a millisecond
+//! (a file created and renamed): callers add many rows per call. For a function
+//! pipeline of 1M packets (its results and their pipeline records) the directory holds
+//! 160 bytes per packet (layout 2: 1,729), most of it the random bytes of three 35-byte
+//! hashes and a 16-byte uuid stored twice, which no compression removes.
 //!
 //! # One process per directory
 //!
@@ -121,7 +134,8 @@
 //! go (never sleeping).
 //!
 //! Only this module and its children (`inner.rs`: the open store; `compact.rs`:
-//! compaction; `lock.rs`: sled's lock; `open.rs`: opening and recovery; `files.rs`: batch files; `migrate.rs`: layout 2; `tests.rs`) name sled.
+//! compaction; `lock.rs`: sled's lock; `open.rs`: opening and recovery; `files.rs`:
+//! batch files; `migrate.rs`: layout 2; `tests.rs`) name sled.
 
 use std::collections::HashMap;
 use std::fmt;
