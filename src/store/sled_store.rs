@@ -114,11 +114,11 @@
 //!
 //! Measured in release on a busy 2-core machine (`examples/store_throughput.rs`: 1M rows
 //! of an integer and a short text, ids `arrow_v0.1:` and 70 hex digits, added in calls
-//! of 10k rows): 34 bytes per row on disk (layout 2: 283), adding them about 1.3 s and
-//! the flush 0.4 s, `contains_many` of the 1M ids about 0.55 s from a fresh handle
-//! (index loaded from the files) and 0.3 s after, `get_records` of 100k 0.12 s,
-//! `get_all` 0.2 s; the id index 13 bytes per id (the process grew by 18 bytes per id,
-//! cached id columns included; layout 2: 100). A one-row add costs about a millisecond
+//! of 10k rows): 34 bytes per row on disk (layout 2: 283), adding them about 1.1 s and
+//! the flush 30 ms, `contains_many` of the 1M ids about 0.5 s from a fresh handle
+//! (index loaded from the files) and 0.3 s after, `get_records` of 100k 0.13 s,
+//! `get_all` 0.2 s; the id index 13 bytes per id (the process grew by 18 to 28 bytes
+//! per id, cached id columns included; layout 2: 100). A one-row add costs about a millisecond
 //! (a file created and renamed): callers add many rows per call. For a function
 //! pipeline of 1M packets (its results and their pipeline records) the directory holds
 //! 160 bytes per packet (layout 2: 1,729), most of it the random bytes of three 35-byte
