@@ -500,6 +500,9 @@ fn sled_large_batch_round_trip() {
     assert_eq!(all.len(), N);
     assert_eq!(xs_of(&all.batch), xs);
     assert_eq!(all.ids, all_ids);
+    // the id index keeps no id text: at most 16 bytes per id
+    let index_bytes = store.id_index_bytes(&t).unwrap();
+    assert!(index_bytes <= 16 * N, "{index_bytes} bytes for {N} ids");
 
     // a second, half-overlapping batch with skip_duplicates: only new rows are written
     const M: usize = 10_000;

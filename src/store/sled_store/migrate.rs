@@ -12,6 +12,9 @@
 //! over: each old batch becomes one file holding its live rows (in their order), so
 //! `get_all`'s order is kept, and the old space is freed.
 //!
+//! Cost: one read of the old store and one write of the new; memory, the ids of the
+//! largest path (to find each id's live row) and one batch at a time.
+//!
 //! It never deletes anything but sled's own files of the old store and the unfinished
 //! new catalog and batch files.
 
