@@ -4,11 +4,12 @@
 //!
 //! A store directory `DIR` holds two things:
 //!
-//! - `DIR/batches/{path number}/{batch number}.arrow`: one file per `add_records` call
-//!   that wrote rows, an Arrow IPC file compressed with zstd holding those rows and
-//!   their record ids (`batch_file.rs`: hash-like ids `{prefix}:{hex}` sharing one
-//!   prefix are kept as the prefix once and raw bytes, any other ids as text; either
-//!   way they read back byte for byte);
+//! - `DIR/batches/{path number}/{file number}.arrow`: one file per `add_records` call
+//!   that wrote rows (its file number is its batch number; a batch rewritten by
+//!   compaction gets a fresh one), an Arrow IPC file compressed with zstd holding those
+//!   rows and their record ids (`batch_file.rs`: hash-like ids `{prefix}:{hex}` sharing
+//!   one prefix are kept as the prefix once and raw bytes, any other ids as text;
+//!   either way they read back byte for byte);
 //! - `DIR/catalog/`: a sled database of small values only. Every key starts with the
 //!   key-prefix byte `0x01`, then a tag byte; integers are big-endian (byte order is
 //!   numeric order).
@@ -27,9 +28,9 @@
 //! (all replaced by later writes) leaves the catalog at the next flush, and its file is
 //! deleted once that is durable. A batch with a few live rows left keeps its file until
 //! [`SledStore::compact`] rewrites it (with its neighbours as badly off) into a file of
-//! its live rows. A generation is the
-//! period between two flushes: each flush makes the files written since the last one
-//! durable and then records their generation as synced.
+//! its live rows. A generation is the period between two flushes: each flush makes the
+//! files written since the last one durable and then records their generation as
+//! synced.
 //!
 //! A store of layout 2 (batches and ids inside sled, in `DIR` itself) is migrated on
 //! open (`sled_store/migrate.rs`: crash-safe, the old files deleted at the end); a store
@@ -87,8 +88,9 @@
 //!   file is checked whole (length and checksum): if it is, the call is wholly present
 //!   (and its file is made durable at the next flush); if not, its entry is dropped and
 //!   the call is wholly absent. The rows it replaced are still there: entries leave the
-//!   catalog only in a flush's sled batch, after every newer file was made durable, and
-//!   files are deleted only once that removal is durable.
+//!   catalog only in a flush's sled batch, after every newer file was made durable, or
+//!   in a compaction, which flushes first and makes its new file durable before its
+//!   sled batch; and files are deleted only once their removal is durable.
 //!
 //! Either way an id has exactly one live row, the latest named batch's. So after
 //! `flush` returns, every call completed before it survives `SIGKILL` or a power cut; a
@@ -264,8 +266,8 @@ impl SledStore {
     /// Rewrites, in every path of the store (whatever this view's scope), each run of
     /// consecutive batches fewer than half of whose rows are live into one file of their
     /// live rows (see `sled_store/compact.rs`); returns how many batches were rewritten.
-    /// Reads see the same rows, in the same order, before and after. The replaced files
-    /// are deleted at the next [`ArrowStore::flush`].
+    /// Reads see the same rows, in the same order, before and after. It flushes first;
+    /// the replaced files are deleted at the next [`ArrowStore::flush`].
     pub fn compact(&self) -> Result<usize> {
         let inner = &*self.inner;
         let mut keys = Vec::new();
@@ -277,6 +279,8 @@ impl SledStore {
         for key in keys {
             if let Some(meta) = inner.path_meta(&key)? {
                 let mut w = inner.writer()?;
+                // Every write a rewritten row's liveness depends on is durable first.
+                inner.flush_locked(&mut w)?;
                 rewritten += compact::compact_path(inner, &mut w, &meta)?;
             }
         }

@@ -4,7 +4,8 @@
 //! Each maximal run of consecutive batches (among those holding live rows) of which
 //! fewer than half the rows are live becomes one new file holding their live rows, in
 //! order, under the first batch's number; the run's other entries leave the catalog. So
-//! `get_all`'s order (batch order, then row order) is unchanged. The new file is made
+//! `get_all`'s order (batch order, then row order) is unchanged. The caller flushes
+//! first, so every write that superseded a dropped row is durable; the new file is made
 //! durable before the one sled batch that names it and removes the others is applied;
 //! the replaced files are deleted at the next flush, once that batch is durable (a crash
 //! before leaves the old entries and files, and an unnamed new file deleted on open).

@@ -287,6 +287,11 @@ impl Inner {
     /// catalog durable; and only then deletes those batches' files.
     pub(crate) fn flush(&self) -> Result<()> {
         let mut w = self.writer()?;
+        self.flush_locked(&mut w)
+    }
+
+    /// `flush` for a caller holding the writer mutex.
+    pub(crate) fn flush_locked(&self, w: &mut WriterState) -> Result<()> {
         self.files.sync(&w.unsynced)?;
         let mut sb = sled::Batch::default();
         let synced = !w.unsynced.is_empty();
