@@ -768,6 +768,8 @@ enum Op {
     },
     /// Flush, drop and reopen (sled), or just flush (memory).
     Reopen,
+    /// Compact (sled; nothing for memory): no read may change.
+    Compact,
 }
 
 const PATHS: [&str; 3] = ["a", "a/b", "c"];
@@ -780,6 +782,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..3usize).prop_map(|path| Op::GetAll { path }),
         1 => (0..3usize).prop_map(|path| Op::Ids { path }),
         1 => Just(Op::Reopen),
+        1 => Just(Op::Compact),
     ]
 }
 
@@ -790,7 +793,7 @@ fn id_name(id: u8) -> String {
     format!("id{id:02}")
 }
 
-fn run_ops(ops: &[Op], mut open: impl FnMut() -> Arc<dyn ArrowStore>) {
+fn run_ops(ops: &[Op], mut open: impl FnMut() -> Arc<dyn ArrowStore>, compact: impl Fn()) {
     let mut store = open();
     let mut model: Model = BTreeMap::new();
     for (call, op) in ops.iter().enumerate() {
@@ -880,6 +883,7 @@ fn run_ops(ops: &[Op], mut open: impl FnMut() -> Arc<dyn ArrowStore>) {
                 drop(store);
                 store = open();
             }
+            Op::Compact => compact(),
         }
     }
 }
@@ -890,7 +894,7 @@ proptest! {
     #[test]
     fn memory_store_matches_model(ops in prop::collection::vec(op(), 1..40)) {
         let store = MemoryStore::new();
-        run_ops(&ops, || Arc::new(store.clone()));
+        run_ops(&ops, || Arc::new(store.clone()), || {});
     }
 }
 
@@ -901,7 +905,10 @@ proptest! {
     fn sled_store_matches_model(ops in prop::collection::vec(op(), 1..40)) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_path_buf();
-        run_ops(&ops, || Arc::new(SledStore::open(&path).unwrap()));
+        // The store is open while ops run, so this opens the same one.
+        run_ops(&ops, || Arc::new(SledStore::open(&path).unwrap()), || {
+            SledStore::open(&path).unwrap().compact().unwrap();
+        });
     }
 }
 
