@@ -28,9 +28,11 @@ impl Weighed for Arc<IdColumn> {
     }
 }
 
-/// Decoded batches kept in memory: at most 256 of them and 256 MiB.
+/// Decoded batches kept in memory: at most 64 of them and 64 MiB. Reads by id go
+/// mostly in write order (a re-run asks for results batch after batch), so a few
+/// batches serve them; more would only hold memory for the whole run.
 pub(crate) fn batch_cache() -> Cache<RecordBatch> {
-    Cache::new(256, 256 << 20)
+    Cache::new(64, 64 << 20)
 }
 
 /// Id columns kept in memory (to verify id lookups): at most 64 of them and 64 MiB.
