@@ -211,9 +211,8 @@ impl FunctionNode {
         self.parallelism = jobs.max(1);
     }
 
-    /// With a store, how many result rows the node keeps in memory before it lets go of
-    /// the oldest results the store holds (default 131,072; see [`KnownResults`]). A
-    /// packet whose result was let go is found again by the read step.
+    /// With a store, how many result rows the node keeps before it lets go of the oldest
+    /// the store holds (default 131,072; see [`KnownResults`]).
     pub fn set_known_budget(&mut self, rows: usize) {
         self.known = KnownResults::new(rows);
     }
@@ -310,6 +309,7 @@ impl FunctionNode {
                 new_hashes.push(*hash);
             }
         }
+        self.known.end_push(); // later pushes read those results again
         self.counts.cached += hits;
         // In lookup-only mode the rows without a result are done with already.
         let open_rows = if self.lookup_only { hits as usize } else { n };

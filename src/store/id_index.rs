@@ -202,6 +202,37 @@ impl IdIndex {
             .map(|(b, row)| (self.batches[b].batch, row)))
     }
 
+    /// [`get`](Self::get) for ids asked in the order they were stored (a re-run asks
+    /// for its results batch after batch): the row after the last one found is tried
+    /// first — taken if it is live and holds `id`, which makes it `id`'s one live row —
+    /// before the table is probed. `hint` carries the last row found from one call to
+    /// the next (start with `None`).
+    pub(crate) fn get_next(
+        &self,
+        id: &str,
+        hint: &mut Option<(usize, u32)>,
+        src: &mut dyn IdSource,
+    ) -> Result<Option<Loc>> {
+        if let Some((b, row)) = *hint {
+            let next = row + 1;
+            if let Some(rows) = self.batches.get(b) {
+                if next < rows.rows && rows.is_live(next) && src.id_is(rows.batch, next, id)? {
+                    *hint = Some((b, next));
+                    return Ok(Some((rows.batch, next)));
+                }
+            }
+        }
+        if self.slots.is_empty() {
+            return Ok(None);
+        }
+        let Ok(slot) = self.find(id, self.tag_of(id), src, None)? else {
+            return Ok(None);
+        };
+        let found = self.position(self.slots[slot] as u32);
+        *hint = found;
+        Ok(found.map(|(b, row)| (self.batches[b].batch, row)))
+    }
+
     /// Makes room for `more` ids.
     fn reserve(&mut self, more: usize) {
         let needed = self.live + more;
@@ -336,6 +367,23 @@ mod tests {
 
     fn get(index: &IdIndex, src: &mut Batches, id: &str) -> Option<Loc> {
         index.get(id, src).unwrap()
+    }
+
+    #[test]
+    fn ids_asked_in_stored_order_skip_the_table_only_for_their_live_row() {
+        let (mut index, mut src) = (IdIndex::default(), Batches::default());
+        add(&mut index, &mut src, 0, &["a", "b", "c", "d"]);
+        // `b` is replaced: its row in batch 0 holds it, but is not live.
+        add(&mut index, &mut src, 1, &["b"]);
+        let mut hint = None;
+        let mut next = |id: &str| index.get_next(id, &mut hint, &mut src).unwrap();
+        assert_eq!(next("a"), Some((0, 0)));
+        assert_eq!(next("b"), Some((1, 0)), "the live row, not the next one");
+        assert_eq!(next("c"), Some((0, 2)));
+        assert_eq!(next("d"), Some((0, 3)));
+        assert_eq!(next("a"), Some((0, 0)), "another id than the next row's");
+        assert_eq!(next("e"), None);
+        assert_eq!(next("b"), Some((1, 0)));
     }
 
     #[test]

@@ -419,11 +419,12 @@ impl ArrowStore for SledStore {
         let mut slots: HashMap<u64, usize> = HashMap::new();
         let mut batches: Vec<RecordBatch> = Vec::new();
         let mut picks = Vec::new();
+        let mut hint = None;
         for id in ids {
             if seen.insert(id.as_str(), ()).is_some() {
                 continue;
             }
-            let Some((batch_no, row)) = index.get(id, &mut src)? else {
+            let Some((batch_no, row)) = index.get_next(id, &mut hint, &mut src)? else {
                 missing.push(id.clone());
                 continue;
             };
@@ -483,8 +484,9 @@ impl ArrowStore for SledStore {
         };
         let index = index.read().map_err(|_| inner.poisoned())?;
         let mut src = inner.id_source(meta.number);
+        let mut hint = None;
         ids.iter()
-            .map(|id| Ok(index.get(id, &mut src)?.is_some()))
+            .map(|id| Ok(index.get_next(id, &mut hint, &mut src)?.is_some()))
             .collect()
     }
 
