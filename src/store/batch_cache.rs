@@ -99,13 +99,13 @@ mod tests {
     fn batch_cache_is_bounded() {
         let mut cache = batch_cache();
         let batch = RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()));
-        for i in 0..266 {
+        for i in 0..74 {
             cache.insert((0, i), batch.clone());
         }
-        assert_eq!(cache.map.len(), 256);
+        assert_eq!(cache.map.len(), 64);
         assert!(cache.get((0, 0)).is_none());
-        assert!(cache.get((0, 265)).is_some());
-        cache.remove((0, 265));
-        assert!(cache.get((0, 265)).is_none());
+        assert!(cache.get((0, 73)).is_some());
+        cache.remove((0, 73));
+        assert!(cache.get((0, 73)).is_none());
     }
 }
