@@ -266,3 +266,55 @@ fn a_directory_answered_from_the_scratch_directory_fails_its_packet() {
     assert!(status.contains("not a regular file"), "{status}");
     assert!(!dir.join(".orcapod/files/.scratch").exists());
 }
+
+/// Copies the directory `from` into `to`, recursively.
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == ".orcapod" || name == "out" {
+            continue;
+        }
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &to.join(&name));
+        } else {
+            fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_recordings_example_runs_and_a_new_recording_is_all_a_rerun_computes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let dir = ws.path();
+    copy_dir(&root.join("examples/recordings"), dir);
+    let args = ["run", "pipeline.yaml", "--out", "out"];
+    let (_, stderr) = ORCAPOD.ok(dir, &args);
+    assert_eq!(summary(&stderr, "summarised"), (5, 5, 0), "{stderr}");
+    let rows = rows_of(&dir.join("out/by_subject.json"));
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[0]["name"], "Ada");
+    assert_eq!(rows[4]["name"], "Cleo");
+    for row in &rows {
+        let plot = row["plot"].as_str().unwrap();
+        assert!(
+            plot.starts_with("files/") && plot.ends_with(".svg"),
+            "{plot}"
+        );
+        let svg = fs::read_to_string(dir.join("out").join(plot)).unwrap();
+        assert!(
+            svg.starts_with("<svg ") && svg.contains("polyline"),
+            "{svg}"
+        );
+    }
+    assert_eq!(files_under(&dir.join(".orcapod/files")).len(), 5);
+
+    // The README's walk-through: a new recording is the only packet computed.
+    fs::write(dir.join("recordings/s03/2.csv"), "t,value\n0,1.0\n1,2.0\n").unwrap();
+    let (_, stderr) = ORCAPOD.ok(dir, &args);
+    assert_eq!(summary(&stderr, "summarised"), (6, 1, 5), "{stderr}");
+    assert_eq!(rows_of(&dir.join("out/by_subject.json")).len(), 6);
+    assert_eq!(files_under(&dir.join("out/files")).len(), 6);
+}
