@@ -234,11 +234,6 @@ fn files_written_by_a_command_are_stored_once_by_content_and_copied_by_out() {
 
         // A stored file deleted by hand is a clear error, not a value naming nothing.
         let gone = &stored[0];
-        fs::set_permissions(
-            gone,
-            fs::Permissions::from(std::os::unix::fs::PermissionsExt::from_mode(0o644)),
-        )
-        .unwrap();
         fs::remove_file(gone).unwrap();
         let message = ORCAPOD.fails(dir, &args, 1);
         assert!(message.contains("is gone"), "{mode}: {message}");

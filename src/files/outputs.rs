@@ -99,14 +99,15 @@ impl OutputArea {
         file.sync_all().map_err(io_error(path))?;
         fs::set_permissions(path, fs::Permissions::from_mode(0o444)).map_err(io_error(path))?;
         match fs::hard_link(path, &dest) {
-            Ok(()) => {
-                fs::File::open(parent)
-                    .and_then(|d| d.sync_all())
-                    .map_err(io_error(parent))?;
-            }
+            Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(io_error(&dest)(e)),
         }
+        // Synced either way: an identical file placed by another worker a moment ago
+        // may not have had its directory synced yet.
+        fs::File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(io_error(parent))?;
         fs::remove_file(path).map_err(io_error(path))?;
         Ok(dest)
     }
