@@ -1,12 +1,16 @@
-//! The files an output names, copied beside it: what `--out DIR` does with `file` columns.
+//! The files functions wrote, copied beside an output: what `--out DIR` does with
+//! `file` columns.
 //!
-//! [`FileCopies::rewrite`] copies each file a `file` column names into `DIR/files/`,
-//! named by its content (`{sha256}` plus the file's extension, so identical files are
-//! copied once and a name never changes meaning), and gives back the batch with those
-//! values replaced by the copies' paths relative to `DIR` (`files/ab12….svg`), so the
-//! written JSON, CSV, Arrow or Parquet files name files inside `DIR` and the directory
-//! can be moved or shared as a whole. `dir` columns keep their paths (directories are
-//! not copied).
+//! [`FileCopies::rewrite`] copies each file a `file` column names that is stored in the
+//! database's content-addressed area (a file a function wrote, see
+//! [`outputs`](crate::files::outputs)) into `DIR/files/`, named by its content
+//! (`{sha256}` plus its extension, as the area names it: identical files are copied
+//! once and a name never changes meaning), and gives back the batch with those values
+//! replaced by the copies' paths relative to `DIR` (`files/ab12….svg`), so the written
+//! JSON, CSV, Arrow or Parquet files name files inside `DIR` and the directory can be
+//! moved or shared as a whole. Other file values (input data, files a function named
+//! outside its scratch directory) keep their absolute paths and are not copied: they
+//! exist anyway, and may be large. `dir` columns keep their paths.
 //!
 //! A copy is written to a temporary name in `DIR/files/` and renamed into place; an
 //! existing copy is never rewritten. A value naming a file that is gone (a stored file
@@ -21,7 +25,6 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, RecordBatch};
 
 use crate::error::{Error, Result};
-use crate::files::file_hashes;
 use crate::files::kind::{path_array, path_strings, PathKind};
 
 /// The directory, inside `--out`, that holds the copies.
@@ -45,9 +48,10 @@ impl FileCopies {
         }
     }
 
-    /// `batch` with every `file` value replaced by its copy's relative path (copying
-    /// the file first). A batch without `file` columns is returned as it is.
-    pub fn rewrite(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
+    /// `batch` with every `file` value stored under `area` (the content-addressed area's
+    /// directory) replaced by its copy's relative path (copying the file first). A
+    /// batch without `file` columns is returned as it is.
+    pub fn rewrite(&mut self, batch: &RecordBatch, area: &Path) -> Result<RecordBatch> {
         let schema = batch.schema();
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
         let mut changed = false;
@@ -58,10 +62,12 @@ impl FileCopies {
             let paths = path_strings(column.as_ref())?;
             let mut copies: Vec<Option<String>> = Vec::with_capacity(paths.len());
             for i in 0..paths.len() {
-                copies.push(if paths.is_valid(i) {
+                copies.push(if !paths.is_valid(i) {
+                    None
+                } else if Path::new(paths.value(i)).starts_with(area) {
                     Some(self.copy(field.name(), paths.value(i))?)
                 } else {
-                    None
+                    Some(paths.value(i).to_string())
                 });
             }
             *column = path_array(PathKind::File, &copies);
@@ -89,17 +95,19 @@ impl FileCopies {
                 ),
             ));
         }
-        let hex = file_hashes()
-            .hash_files(&[source.to_path_buf()], None)?
-            .pop()
-            .ok_or_else(|| Error::internal("a file hash is missing"))?;
-        let name = match source
-            .extension()
-            .and_then(|e| e.to_str())
-            .filter(|e| e.len() <= 16 && e.chars().all(|c| c.is_ascii_alphanumeric()))
-        {
-            Some(ext) => format!("{hex}.{ext}"),
-            None => hex,
+        // The area names a file `ab/cdef…[.ext]`: its copy is `abcdef…[.ext]`.
+        let name = match (
+            source.parent().and_then(Path::file_name),
+            source.file_name(),
+        ) {
+            (Some(dir), Some(file)) => {
+                format!("{}{}", dir.to_string_lossy(), file.to_string_lossy())
+            }
+            _ => {
+                return Err(Error::internal(format!(
+                    "{path} is not a stored file's path"
+                )))
+            }
         };
         let dir = self.out.join(FILES_DIR);
         let dest = dir.join(&name);
@@ -127,10 +135,12 @@ mod tests {
     use crate::files::path_at;
 
     #[test]
-    fn files_are_copied_once_by_content_and_named_relative_to_the_directory() {
+    fn stored_files_are_copied_by_content_name_and_named_relative_to_the_directory() {
         let tmp = tempfile::tempdir().unwrap();
-        let a = tmp.path().join("a.svg");
-        let b = tmp.path().join("b.svg");
+        let area = tmp.path().join("files");
+        fs::create_dir_all(area.join("ab")).unwrap();
+        let a = area.join("ab").join("cdef.svg");
+        let b = tmp.path().join("input.svg");
         fs::write(&a, "<svg/>").unwrap();
         fs::write(&b, "<svg/>").unwrap();
         let schema = Arc::new(Schema::new(vec![Field::new(

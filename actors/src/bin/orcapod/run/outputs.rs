@@ -2,8 +2,9 @@
 //! memory-bounded [`OutputWriter`] per output (sorted runs spill to a temporary
 //! directory inside `--out` when an output outgrows `--memory-limit`); without it, a
 //! [`Preview`] per output that keeps only the rows it will print and counts the rest;
-//! with `--quiet`, only the counts. With `--out`, the files that `file` columns name are
-//! copied into `DIR/files/` as rows arrive (named by content; see [`FileCopies`]).
+//! with `--quiet`, only the counts. With `--out`, the files functions wrote (stored in
+//! the database's `files/`) that rows name are copied into `DIR/files/` as rows arrive
+//! (named by content; see [`FileCopies`]).
 //!
 //! Nothing is written under a final name until the run has completed and [`Outputs::finish`]
 //! is called: a failed or interrupted run drops its writers, which removes what they
@@ -27,8 +28,8 @@ pub const SHOWN_ROWS: usize = 20;
 
 /// What receives the rows of one output.
 enum Sink {
-    /// Boxed: a writer is much larger than the other sinks. The files the rows name are
-    /// copied into `--out`'s `files/`, and the rows name the copies.
+    /// Boxed: a writer is much larger than the other sinks. The stored files the rows
+    /// name are copied into `--out`'s `files/`, and the rows name the copies.
     Files(Box<OutputWriter>, FileCopies),
     Preview(Preview),
     Count(u64),
@@ -95,10 +96,13 @@ impl Outputs {
             Failure::Failed(format!("cannot write output `{}`: {e}", self.names[index]))
         };
         match &mut self.sinks[index] {
-            Sink::Files(writer, copies) => {
-                let batch = copies.rewrite(batch).map_err(failed)?;
-                writer.push(&batch).map_err(failed)
-            }
+            Sink::Files(writer, copies) => match orcapod::files::outputs::area() {
+                Some(area) => {
+                    let batch = copies.rewrite(batch, area.root()).map_err(failed)?;
+                    writer.push(&batch).map_err(failed)
+                }
+                None => writer.push(batch).map_err(failed),
+            },
             Sink::Preview(preview) => preview.push(batch).map_err(failed),
             Sink::Count(rows) => {
                 *rows += batch.num_rows() as u64;
