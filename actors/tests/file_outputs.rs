@@ -232,6 +232,14 @@ fn files_written_by_a_command_are_stored_once_by_content_and_copied_by_out() {
         assert_eq!(rows_of(&dir.join("out/summarised.json")), rows);
         assert_eq!(files_under(&area), stored);
 
+        // In CSV too, the rows name the copies.
+        ORCAPOD.ok(dir, &["run", "p.yaml", "--out", "csv", "--format", "csv"]);
+        let csv = fs::read_to_string(dir.join("csv/summarised.csv")).unwrap();
+        for name in &names {
+            assert!(csv.contains(name), "{name} in {csv}");
+            assert!(dir.join("csv").join(name).is_file(), "{name}");
+        }
+
         // A stored file deleted by hand is a clear error, not a value naming nothing.
         let gone = &stored[0];
         fs::remove_file(gone).unwrap();
@@ -259,6 +267,12 @@ fn a_directory_answered_from_the_scratch_directory_fails_its_packet() {
     assert_eq!(summary(&stderr, "summarised").0, 0, "{stderr}");
     let (status, _) = ORCAPOD.ok(dir, &["status", "p.yaml"]);
     assert!(status.contains("not a regular file"), "{status}");
+    assert!(!dir.join(".orcapod/files/.scratch").exists());
+
+    // A failed run (fail-fast) leaves no scratch directory either.
+    fs::write(dir.join("p.yaml"), PIPELINE).unwrap();
+    let message = ORCAPOD.fails(dir, &["run", "p.yaml"], 1);
+    assert!(message.contains("not a regular file"), "{message}");
     assert!(!dir.join(".orcapod/files/.scratch").exists());
 }
 
