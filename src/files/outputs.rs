@@ -29,7 +29,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use arrow::datatypes::{DataType, FieldRef};
 
@@ -48,6 +48,9 @@ const SCRATCH: &str = ".scratch";
 #[derive(Debug)]
 pub struct OutputArea {
     root: PathBuf,
+    /// Set by [`remove_scratch`](Self::remove_scratch): no scratch directory is made
+    /// after it (held while one is made, so none slips past the removal).
+    closed: Mutex<bool>,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -70,7 +73,10 @@ impl OutputArea {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_error(&scratch)(e)),
         }
-        Ok(OutputArea { root })
+        Ok(OutputArea {
+            root,
+            closed: Mutex::new(false),
+        })
     }
 
     /// The area's directory.
@@ -116,20 +122,30 @@ impl OutputArea {
     pub fn scratch(self: &Arc<Self>) -> Result<Scratch> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = self
-            .root
-            .join(SCRATCH)
-            .join(format!("{}-{n}", std::process::id()));
-        fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        let parent = self.root.join(SCRATCH);
+        let dir = parent.join(format!("{}-{n}", std::process::id()));
+        let closed = self.closed.lock().unwrap_or_else(|e| e.into_inner());
+        if *closed {
+            return Err(Error::invalid(
+                self.root.display().to_string(),
+                "the run has ended: no packet is computed any more",
+            ));
+        }
+        fs::create_dir_all(&parent).map_err(io_error(&parent))?;
+        fs::create_dir(&dir).map_err(io_error(&dir))?;
+        drop(closed);
         Ok(Scratch {
             area: Arc::clone(self),
             dir,
         })
     }
 
-    /// Removes every scratch directory (at the end of a run; a worker still alive
-    /// would find its directory gone and fail its next packet, never store a wrong file).
+    /// Removes every scratch directory, for good (at the end of a run): no scratch
+    /// directory is made afterwards, and a worker still alive finds its directory gone
+    /// and fails its next packet (never stores a wrong file, never makes it again).
     pub fn remove_scratch(&self) {
+        let mut closed = self.closed.lock().unwrap_or_else(|e| e.into_inner());
+        *closed = true;
         let _ = fs::remove_dir_all(self.root.join(SCRATCH));
     }
 }
@@ -172,14 +188,15 @@ impl Scratch {
         &self.dir
     }
 
-    /// Makes the directory exist and be empty, before a packet.
+    /// Makes the directory exist and be empty, before a packet. Fails once the area's
+    /// scratch directories were removed for good (the parent is never made again here).
     pub fn prepare(&self) -> Result<()> {
         match fs::remove_dir_all(&self.dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_error(&self.dir)(e)),
         }
-        fs::create_dir_all(&self.dir).map_err(io_error(&self.dir))
+        fs::create_dir(&self.dir).map_err(io_error(&self.dir))
     }
 
     /// After a packet's answer: moves each `file` value (of `fields`, also inside
@@ -309,6 +326,16 @@ mod tests {
         let dir = Datum::Str(scratch.dir().join("d").display().to_string());
         let err = scratch.keep(&file_field(), vec![dir]).unwrap_err();
         assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn no_scratch_directory_is_made_after_they_were_removed() {
+        let (_tmp, area) = area();
+        let scratch = area.scratch().unwrap();
+        area.remove_scratch();
+        assert!(scratch.prepare().is_err());
+        assert!(area.scratch().is_err());
+        assert!(!area.root().join(SCRATCH).exists());
     }
 
     #[test]
