@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use orcapod::files::outputs::{use_area, OutputArea};
 use orcapod::function::command::kill_all_commands;
 use orcapod::store::{ArrowStore, SledStore};
 use orcapod_actors::run_id_and_time;
@@ -79,6 +80,12 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     );
     let db = db.canonicalize().unwrap_or(db);
     record_killed_run(&db, store.as_ref());
+    // Files written by commands are moved into the database's `files/`.
+    let area = Arc::new(
+        OutputArea::open(&db.join("files"))
+            .with_context(|| format!("cannot open the files area of {}", db.display()))?,
+    );
+    use_area(Some(area.clone()));
 
     let (run_id, started_at) = run_id_and_time();
     let pipeline = Arc::new(file.pipeline().clone());
@@ -137,6 +144,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     // of a stopped run would otherwise go on until it finishes that packet.
     kill_all_commands();
     cluster::cancel_jobs();
+    area.remove_scratch();
     driver.bar.finish_and_clear();
     let ended = match ended {
         Ok(ended) => ended,
