@@ -218,3 +218,174 @@ fn a_run_killed_with_sigkill_resumes_without_recomputing_stored_results() {
     distinct.dedup();
     assert_eq!(distinct.len(), PACKETS, "every packet ran at least once");
 }
+
+// ---------------------------------------------------------------------------------------
+// The store alone: a writer killed with SIGKILL at many moments (mid-file, between a
+// batch file and its catalog entry, mid-flush, mid-compaction), each time checked
+// against a model.
+
+const STORE_WRITER_ENV: &str = "ORCAPOD_CRASH_TEST_STORE_WRITER";
+const ROWS: usize = 40;
+
+/// The writer's calls, in order: (ids, values, skip_duplicates). Round `r` adds its rows,
+/// replaces three quarters (every third round: all) of round `r - 1`'s, and re-adds its own with
+/// `skip_duplicates` (a no-op).
+fn store_calls(rounds: usize) -> Vec<(Vec<String>, Vec<i64>, bool)> {
+    let id = |r: usize, i: usize| format!("arrow_v0.1:{:064x}{r:03x}{i:03x}", r * 7919 + i);
+    let mut calls = Vec::new();
+    for r in 0..rounds {
+        let ids: Vec<String> = (0..ROWS).map(|i| id(r, i)).collect();
+        let xs: Vec<i64> = (0..ROWS).map(|i| (r * 1000 + i) as i64).collect();
+        calls.push((ids.clone(), xs.clone(), false));
+        if r > 0 {
+            let n = if r % 3 == 0 { ROWS } else { ROWS * 3 / 4 };
+            let again: Vec<String> = (0..n).map(|i| id(r - 1, i)).collect();
+            let xs: Vec<i64> = (0..n)
+                .map(|i| (1_000_000 + (r - 1) * 1000 + i) as i64)
+                .collect();
+            calls.push((again, xs, false));
+        }
+        calls.push((ids, xs, true));
+    }
+    calls
+}
+
+/// The store's contents after the first `n` calls: id → value.
+fn store_model(calls: &[(Vec<String>, Vec<i64>, bool)]) -> std::collections::BTreeMap<String, i64> {
+    let mut model = std::collections::BTreeMap::new();
+    for (ids, xs, skip) in calls {
+        for (id, x) in ids.iter().zip(xs) {
+            if !*skip || !model.contains_key(id) {
+                model.insert(id.clone(), *x);
+            }
+        }
+    }
+    model
+}
+
+fn x_batch(xs: &[i64]) -> arrow::array::RecordBatch {
+    let schema = Arc::new(arrow::datatypes::Schema::new(vec![Field::new(
+        "x",
+        DataType::Int64,
+        false,
+    )]));
+    arrow::array::RecordBatch::try_new(
+        schema,
+        vec![Arc::new(arrow::array::Int64Array::from(xs.to_vec()))],
+    )
+    .unwrap()
+}
+
+/// The child's side: a no-op unless started by the test below. Prints the number of
+/// calls made before each flush, once the flush has returned.
+#[test]
+fn store_writer_child_entry() {
+    let Ok(dir) = std::env::var(STORE_WRITER_ENV) else {
+        return;
+    };
+    let store = SledStore::open(&dir).unwrap();
+    let t = orcapod::store::RecordPath::parse("results").unwrap();
+    let mut out = std::io::stdout();
+    let calls = store_calls(1000);
+    for (k, (ids, xs, skip)) in calls.iter().enumerate() {
+        store.add_records(&t, ids, &x_batch(xs), *skip).unwrap();
+        if k % 4 == 3 {
+            if k % 12 == 11 {
+                // Compaction rewrites batches without changing what is stored.
+                store.compact().unwrap();
+            }
+            store.flush().unwrap();
+            writeln!(out, "flushed {}", k + 1).unwrap();
+            out.flush().unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_store_writer_killed_at_many_moments_keeps_a_prefix_of_its_calls() {
+    use std::io::BufRead;
+    let calls = store_calls(1000);
+    for attempt in 0..8u64 {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "store_writer_child_entry",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(STORE_WRITER_ENV, tmp.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill after a number of flushes that varies with the attempt.
+        let wanted = 1 + (attempt * 5) % 11;
+        let mut flushed_calls = 0;
+        let mut seen = 0;
+        let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        for line in lines {
+            let line = line.unwrap();
+            if let Some(n) = line.strip_prefix("flushed ") {
+                flushed_calls = n.parse::<usize>().unwrap();
+                seen += 1;
+                if seen == wanted {
+                    break;
+                }
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        assert!(flushed_calls > 0, "the writer flushed before the kill");
+
+        let store = SledStore::open(tmp.path()).unwrap();
+        let t = orcapod::store::RecordPath::parse("results").unwrap();
+        let all = store.get_all(&t).unwrap().unwrap();
+        let xs = all
+            .batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap();
+        let got: std::collections::BTreeMap<String, i64> = all
+            .ids
+            .iter()
+            .cloned()
+            .zip(xs.values().iter().copied())
+            .collect();
+        assert_eq!(got.len(), all.len(), "one live row per id");
+        // What survives is the result of a prefix of the calls, at least every flushed one.
+        let mut model = store_model(&calls[..flushed_calls]);
+        let mut matched = model == got;
+        for (ids, xs, skip) in &calls[flushed_calls..] {
+            if matched {
+                break;
+            }
+            for (id, x) in ids.iter().zip(xs) {
+                if !*skip || !model.contains_key(id) {
+                    model.insert(id.clone(), *x);
+                }
+            }
+            matched = model == got;
+        }
+        assert!(
+            matched,
+            "attempt {attempt}: the store holds no prefix of the calls at or after the \
+             {flushed_calls} flushed"
+        );
+        // Every batch file is named by the catalog, and superseded batches are gone.
+        let files = std::fs::read_dir(tmp.path().join("batches/0"))
+            .unwrap()
+            .count();
+        assert_eq!(files, store.stored_batches(&t).unwrap());
+        // And the store works on; a flush deletes the files of batches found superseded.
+        store
+            .add_records(&t, &["after".to_string()], &x_batch(&[1]), false)
+            .unwrap();
+        store.flush().unwrap();
+        let files = std::fs::read_dir(tmp.path().join("batches/0"))
+            .unwrap()
+            .count();
+        assert_eq!(files, store.stored_batches(&t).unwrap());
+    }
+}

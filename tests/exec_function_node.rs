@@ -478,3 +478,48 @@ fn a_group_of_records_already_recorded_is_skipped_whole() {
     fourth.take_output().unwrap();
     assert_eq!(store_records(&mut fourth, &store), [(false, true)]);
 }
+
+#[test]
+fn pushes_prepared_ahead_elsewhere_give_what_pushes_give() {
+    let pipeline = pipeline();
+    let root = MemoryStore::new();
+    let store: Arc<dyn ArrowStore> = root.at(&["p"]).unwrap();
+    // Packet 1's result is stored beforehand.
+    let mut earlier = node(&pipeline, Some(store.clone()));
+    let jobs = earlier.push(input(&pipeline).slice(0, 1)).unwrap();
+    complete(&mut earlier, &jobs[0], 0, 1);
+    earlier.take_output().unwrap();
+    apply_writes(store.as_ref(), earlier.take_writes().unwrap()).unwrap();
+
+    let all = input(&pipeline);
+    let (first, second) = (all.slice(0, 3), all.slice(3, 3));
+    let mut node = node(&pipeline, Some(store.clone()));
+    let preparer = node.preparer();
+    // Both batches are prepared before either is pushed: the second's read cannot
+    // know that packet 2 is being computed for the first.
+    let first = preparer.prepare(first).unwrap();
+    let second = preparer.prepare(second).unwrap();
+    let jobs = node.push_prepared(first.0, first.1).unwrap();
+    assert_eq!(packets(&jobs[0]), [2], "packet 1 is stored");
+    let more = node.push_prepared(second.0, second.1).unwrap();
+    assert_eq!(
+        packets(&more[0]),
+        [3, 4],
+        "packet 2 is being computed already"
+    );
+    complete(&mut node, &jobs[0], 0, 1);
+    complete(&mut node, &more[0], 0, 2);
+    assert_eq!(
+        sorted(rows(&node.take_output().unwrap())),
+        pairs(&[
+            ("k0", 2),
+            ("k1", 4),
+            ("k2", 2),
+            ("k3", 6),
+            ("k4", 8),
+            ("k5", 4)
+        ])
+    );
+    assert_eq!(node.counts().computed, 3);
+    assert_eq!(node.counts().cached, 3);
+}

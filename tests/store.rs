@@ -500,6 +500,9 @@ fn sled_large_batch_round_trip() {
     assert_eq!(all.len(), N);
     assert_eq!(xs_of(&all.batch), xs);
     assert_eq!(all.ids, all_ids);
+    // the id index keeps no id text: at most 16 bytes per id
+    let index_bytes = store.id_index_bytes(&t).unwrap();
+    assert!(index_bytes <= 16 * N, "{index_bytes} bytes for {N} ids");
 
     // a second, half-overlapping batch with skip_duplicates: only new rows are written
     const M: usize = 10_000;
@@ -765,6 +768,8 @@ enum Op {
     },
     /// Flush, drop and reopen (sled), or just flush (memory).
     Reopen,
+    /// Compact (sled; nothing for memory): no read may change.
+    Compact,
 }
 
 const PATHS: [&str; 3] = ["a", "a/b", "c"];
@@ -777,6 +782,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..3usize).prop_map(|path| Op::GetAll { path }),
         1 => (0..3usize).prop_map(|path| Op::Ids { path }),
         1 => Just(Op::Reopen),
+        1 => Just(Op::Compact),
     ]
 }
 
@@ -787,7 +793,7 @@ fn id_name(id: u8) -> String {
     format!("id{id:02}")
 }
 
-fn run_ops(ops: &[Op], mut open: impl FnMut() -> Arc<dyn ArrowStore>) {
+fn run_ops(ops: &[Op], mut open: impl FnMut() -> Arc<dyn ArrowStore>, compact: impl Fn()) {
     let mut store = open();
     let mut model: Model = BTreeMap::new();
     for (call, op) in ops.iter().enumerate() {
@@ -877,6 +883,7 @@ fn run_ops(ops: &[Op], mut open: impl FnMut() -> Arc<dyn ArrowStore>) {
                 drop(store);
                 store = open();
             }
+            Op::Compact => compact(),
         }
     }
 }
@@ -887,7 +894,7 @@ proptest! {
     #[test]
     fn memory_store_matches_model(ops in prop::collection::vec(op(), 1..40)) {
         let store = MemoryStore::new();
-        run_ops(&ops, || Arc::new(store.clone()));
+        run_ops(&ops, || Arc::new(store.clone()), || {});
     }
 }
 
@@ -898,6 +905,539 @@ proptest! {
     fn sled_store_matches_model(ops in prop::collection::vec(op(), 1..40)) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_path_buf();
-        run_ops(&ops, || Arc::new(SledStore::open(&path).unwrap()));
+        // The store is open while ops run, so this opens the same one.
+        run_ops(&ops, || Arc::new(SledStore::open(&path).unwrap()), || {
+            SledStore::open(&path).unwrap().compact().unwrap();
+        });
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Layout 3: batch files beside a catalog, compact ids, reclaimed space, migration.
+
+/// Every batch file of a store directory: (name under `batches/`, length).
+fn batch_files(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let root = dir.join("batches");
+    let Ok(paths) = std::fs::read_dir(&root) else {
+        return out;
+    };
+    for p in paths {
+        let p = p.unwrap().path();
+        for f in std::fs::read_dir(&p).unwrap() {
+            let f = f.unwrap().path();
+            let name = f.strip_prefix(&root).unwrap().display().to_string();
+            out.push((name, f.metadata().unwrap().len()));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn hash_id(i: usize) -> String {
+    format!(
+        "arrow_v0.1:{:070x}",
+        (i as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    )
+}
+
+#[test]
+fn sled_ids_read_back_byte_for_byte_whatever_their_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let odd = [
+        "arrow_v0.1:ABCDEF",
+        "arrow_v0.1:abcdef",
+        "arrow_v0.1:abc",
+        "no-colon",
+        "",
+        "héllo:ünïcode",
+        "x:00ff",
+        "x:",
+        ":",
+    ];
+    let hashes: Vec<String> = (0..5).map(hash_id).collect();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .add_records(
+                &p("odd"),
+                &ids(&odd),
+                &batch(&[0, 1, 2, 3, 4, 5, 6, 7, 8]),
+                false,
+            )
+            .unwrap();
+        store
+            .add_records(&p("hashes"), &hashes, &batch(&[0, 1, 2, 3, 4]), false)
+            .unwrap();
+        // one batch mixing the two forms
+        let mixed = vec![hash_id(9), "plain".to_string()];
+        store
+            .add_records(&p("hashes"), &mixed, &batch(&[9, 10]), false)
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    let mut want: Vec<String> = odd.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(store.ids(&p("odd")).unwrap(), want);
+    let all = store.get_all(&p("odd")).unwrap().unwrap();
+    assert_eq!(all.ids, ids(&odd));
+    assert_eq!(xs_of(&all.batch), vec![0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    for (i, id) in odd.iter().enumerate() {
+        let got = store.get_record(&p("odd"), id).unwrap().unwrap();
+        assert_eq!(xs_of(&got), vec![i as i64], "{id:?}");
+    }
+    // a hash id differing only in case, or one digit short, is another id
+    assert!(!store
+        .contains(&p("hashes"), &hashes[0].to_uppercase())
+        .unwrap());
+    assert!(!store
+        .contains(&p("hashes"), &hashes[0][..hashes[0].len() - 1])
+        .unwrap());
+    let all = store.get_all(&p("hashes")).unwrap().unwrap();
+    let mut expected = hashes.clone();
+    expected.extend([hash_id(9), "plain".to_string()]);
+    assert_eq!(all.ids, expected);
+}
+
+#[test]
+fn sled_superseded_batches_free_their_files_and_skipped_reruns_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let t = p("t");
+    let first: Vec<String> = (0..100).map(hash_id).collect();
+    let xs: Vec<i64> = (0..100).collect();
+    store.add_records(&t, &first, &batch(&xs), false).unwrap();
+    store
+        .add_records(&t, &first[..50], &batch(&xs[..50]), false)
+        .unwrap();
+    store.flush().unwrap();
+    assert_eq!(batch_files(dir.path()).len(), 2);
+    let before = batch_files(dir.path());
+    // the same writes again, skipping duplicates: not one byte more
+    for _ in 0..3 {
+        assert_eq!(store.add_records(&t, &first, &batch(&xs), true).unwrap(), 0);
+        store.flush().unwrap();
+    }
+    assert_eq!(batch_files(dir.path()), before);
+    // replacing the last live rows of the first batch removes it
+    let replaced: Vec<i64> = (50..100).map(|x| x + 1000).collect();
+    store
+        .add_records(&t, &first[50..], &batch(&replaced), false)
+        .unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.stored_batches(&t).unwrap(), 2);
+    let files = batch_files(dir.path());
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(
+        !files.iter().any(|(name, _)| name == "0/0.arrow"),
+        "{files:?}"
+    );
+    let mut want: Vec<i64> = (0..50).collect();
+    want.extend(replaced.iter().copied());
+    drop(store);
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(xs_of(&store.get_all(&t).unwrap().unwrap().batch), want);
+    assert_eq!(store.count(&t).unwrap(), 100);
+}
+
+/// Bytes of every file under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            if meta.is_dir() {
+                dir_bytes(&e.path())
+            } else {
+                meta.len()
+            }
+        })
+        .sum()
+}
+
+/// A pipeline re-run writes its results again with `skip_duplicates`: the directory
+/// does not grow (sled sizes its log once, at the first reopen).
+#[test]
+fn sled_rerunning_the_same_writes_does_not_grow_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let all: Vec<String> = (0..3000).map(hash_id).collect();
+    let xs: Vec<i64> = (0..3000).collect();
+    let mut sizes = Vec::new();
+    let mut files = Vec::new();
+    for _run in 0..4 {
+        let store = SledStore::open(dir.path()).unwrap();
+        for (chunk, x) in all.chunks(500).zip(xs.chunks(500)) {
+            store.add_records(&p("r"), chunk, &batch(x), true).unwrap();
+            store.flush().unwrap();
+        }
+        drop(store);
+        sizes.push(dir_bytes(dir.path()));
+        files.push(batch_files(dir.path()));
+    }
+    assert!(files.iter().all(|f| *f == files[0]), "{files:?}");
+    assert_eq!(sizes[1], sizes[2], "{sizes:?}");
+    assert_eq!(sizes[2], sizes[3], "{sizes:?}");
+}
+
+#[test]
+fn sled_open_deletes_batch_files_no_catalog_entry_names() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .add_records(&p("t"), &ids(&["a", "b"]), &batch(&[1, 2]), false)
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let path_dir = dir.path().join("batches").join("0");
+    // what a crash leaves between writing a file and applying its catalog entry
+    std::fs::write(path_dir.join("1.arrow"), b"a file the catalog never named").unwrap();
+    std::fs::write(path_dir.join("2.arrow.tmp"), b"half a file").unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(
+        batch_files(dir.path())
+            .into_iter()
+            .map(|f| f.0)
+            .collect::<Vec<_>>(),
+        vec!["0/0.arrow".to_string()]
+    );
+    assert_eq!(
+        pairs(&store.get_all(&p("t")).unwrap().unwrap()),
+        vec![pair("a", 1), pair("b", 2)]
+    );
+    store
+        .add_records(&p("t"), &ids(&["c"]), &batch(&[3]), false)
+        .unwrap();
+    assert_eq!(store.count(&p("t")).unwrap(), 3);
+}
+
+/// After a power cut, the catalog entry of a call never flushed may have reached the disk
+/// while its file did not: that call is dropped whole, and the rows it replaced are live
+/// again.
+#[test]
+fn sled_an_unflushed_call_whose_file_was_torn_is_wholly_absent() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .add_records(&p("t"), &ids(&["a", "b"]), &batch(&[1, 2]), false)
+            .unwrap();
+        store.flush().unwrap();
+        store
+            .add_records(&p("t"), &ids(&["b", "c"]), &batch(&[20, 3]), false)
+            .unwrap();
+        // dropped without flush: sled writes its catalog on drop, the file stays unsynced
+    }
+    let file = dir.path().join("batches/0/1.arrow");
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(
+        pairs(&store.get_all(&p("t")).unwrap().unwrap()),
+        vec![pair("a", 1), pair("b", 2)]
+    );
+    assert!(!file.exists());
+    assert_eq!(store.stored_batches(&p("t")).unwrap(), 1);
+}
+
+#[test]
+fn sled_a_damaged_batch_file_is_an_error_not_a_silent_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .add_records(&p("t"), &ids(&["a"]), &batch(&[1]), false)
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let file = dir.path().join("batches/0/0.arrow");
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len - 1)
+        .unwrap();
+    let err = SledStore::open(dir.path()).expect_err("a truncated batch file");
+    assert!(err.to_string().contains("corrupt store"), "{err}");
+}
+
+/// The writes that made `tests/fixtures/store-layout2` (a store written by the code of
+/// layout 2, whose sled files are that directory), replayed on any store.
+fn layout2_fixture_writes(store: &dyn ArrowStore) {
+    use arrow::array::Float64Array;
+    let s1 = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+    let metadata = std::collections::HashMap::from([("k".to_string(), "v".to_string())]);
+    let s2 = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, true).with_metadata(metadata),
+        Field::new("score", DataType::Float64, true),
+    ]));
+    let b1 = |xs: Vec<i64>| {
+        RecordBatch::try_new(s1.clone(), vec![Arc::new(Int64Array::from(xs))]).unwrap()
+    };
+    let h = |i: u64| {
+        format!(
+            "arrow_v0.1:{:070x}",
+            (i as u128).wrapping_mul(0x9E3779B97F4A7C15F39CC0605CEDC835)
+        )
+    };
+    let ids1: Vec<String> = (0..40).map(h).collect();
+    let fv = p("pipe/fn/v0");
+    store
+        .add_records(&fv, &ids1, &b1((0..40).collect()), false)
+        .unwrap();
+    let ids2: Vec<String> = (30..60).map(h).collect();
+    store
+        .add_records(&fv, &ids2, &b1((1030..1060).collect()), false)
+        .unwrap();
+    store
+        .add_records(&fv, &ids1[..5], &b1(vec![7, 7, 7, 7, 7]), true)
+        .unwrap();
+    let odd = ids(&[
+        "",
+        "no-colon",
+        "arrow_v0.1:ABCDEF",
+        "arrow_v0.1:abc",
+        "héllo:ünïcode",
+        "x:00ff",
+    ]);
+    store
+        .add_records(&p("odd"), &odd, &b1(vec![1, 2, 3, 4, 5, 6]), false)
+        .unwrap();
+    store
+        .add_records(&p("odd"), &ids(&["no-colon"]), &b1(vec![20]), false)
+        .unwrap();
+    let view = store.at(&["scope", "inner"]).unwrap();
+    let b2 = RecordBatch::try_new(
+        s2,
+        vec![
+            Arc::new(StringArray::from(vec![Some("a"), None, Some("ccc")])),
+            Arc::new(Float64Array::from(vec![Some(1.5), Some(f64::NAN), None])),
+        ],
+    )
+    .unwrap();
+    view.add_records(&p("records"), &ids(&["r1", "r2", "r3"]), &b2, false)
+        .unwrap();
+    store
+        .add_records(&p("gone"), &ids(&["a", "b"]), &b1(vec![1, 2]), false)
+        .unwrap();
+    store
+        .add_records(&p("gone"), &ids(&["b", "a"]), &b1(vec![3, 4]), false)
+        .unwrap();
+}
+
+/// Checks that `store` holds exactly what `expected` does: paths, schemas, ids, rows.
+fn assert_same_contents(store: &dyn ArrowStore, expected: &dyn ArrowStore) {
+    let paths = expected.list_paths(None).unwrap();
+    assert_eq!(store.list_paths(None).unwrap(), paths);
+    for path in &paths {
+        assert_eq!(store.schema(path).unwrap(), expected.schema(path).unwrap());
+        let want = expected.get_all(path).unwrap().unwrap();
+        let got = store.get_all(path).unwrap().unwrap();
+        assert_eq!(got.ids, want.ids, "{path}");
+        assert_eq!(got.batch, want.batch, "{path}");
+        assert_eq!(got.batch.schema(), want.batch.schema(), "{path}");
+        assert_eq!(store.ids(path).unwrap(), expected.ids(path).unwrap());
+        let lookup = store.get_records(path, &want.ids).unwrap();
+        assert!(lookup.missing.is_empty());
+        assert_eq!(lookup.found.unwrap().batch, want.batch, "{path}");
+    }
+}
+
+/// A copy of the layout-2 fixture in a new temporary directory.
+fn layout2_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-layout2");
+    for name in ["db", "conf"] {
+        std::fs::copy(fixture.join(name), dir.path().join(name)).unwrap();
+    }
+    dir
+}
+
+fn expected_fixture_contents() -> MemoryStore {
+    let memory = MemoryStore::new();
+    layout2_fixture_writes(&memory);
+    memory
+}
+
+#[test]
+fn sled_a_layout_2_store_is_migrated_on_open_and_its_old_space_freed() {
+    let expected = expected_fixture_contents();
+    let dir = layout2_copy();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_same_contents(&store, &expected);
+        // the superseded batch of `gone` was not carried over
+        assert_eq!(store.stored_batches(&p("gone")).unwrap(), 1);
+        for old in ["db", "conf", "blobs"] {
+            assert!(!dir.path().join(old).exists(), "{old} is left");
+        }
+        // and the store keeps working: same numbering, new writes
+        store
+            .add_records(&p("odd"), &ids(&["new"]), &batch_x(&[99]), false)
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert!(store.contains(&p("odd"), "new").unwrap());
+    assert_eq!(store.count(&p("odd")).unwrap(), 7);
+}
+
+fn batch_x(xs: &[i64]) -> RecordBatch {
+    let s1 = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+    RecordBatch::try_new(s1, vec![Arc::new(Int64Array::from(xs.to_vec()))]).unwrap()
+}
+
+#[test]
+fn sled_an_interrupted_migration_is_finished_or_restarted_on_the_next_open() {
+    let expected = expected_fixture_contents();
+    // A crash in the middle: a catalog without its format marker, stray batch files.
+    let dir = layout2_copy();
+    {
+        let catalog = dir.path().join("catalog");
+        std::fs::create_dir_all(dir.path().join("batches/0")).unwrap();
+        std::fs::write(dir.path().join("batches/0/0.arrow"), b"half").unwrap();
+        std::fs::write(dir.path().join("batches/0/1.arrow.tmp"), b"half").unwrap();
+        // an unfinished catalog: entries, but not its format marker (written last)
+        let db = sled::open(&catalog).unwrap();
+        db.insert([1u8, 0x40, 0, 0, 0, 0, 0, 0, 0, 0], &[0u8; 16][..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    assert_same_contents(&SledStore::open(dir.path()).unwrap(), &expected);
+
+    // A crash after the new catalog is complete, before the old files are deleted.
+    let dir = layout2_copy();
+    drop(SledStore::open(dir.path()).unwrap());
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-layout2");
+    for name in ["db", "conf"] {
+        std::fs::copy(fixture.join(name), dir.path().join(name)).unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_same_contents(&store, &expected);
+    assert!(!dir.path().join("db").exists());
+}
+
+/// Column types beyond the plain ones survive a batch file: dictionaries, lists,
+/// structs, field and schema metadata, and a batch with rows but no column.
+#[test]
+fn sled_batch_files_keep_every_column_type_and_metadata() {
+    use arrow::array::{DictionaryArray, ListArray, StructArray};
+    use arrow::datatypes::{Int32Type, Int64Type};
+    let dir = tempfile::tempdir().unwrap();
+    let dict: DictionaryArray<Int32Type> = vec!["a", "b", "a"].into_iter().collect();
+    let list = ListArray::from_iter_primitive::<Int64Type, _, _>(vec![
+        Some(vec![Some(1), None]),
+        None,
+        Some(vec![]),
+    ]);
+    let inner = Arc::new(Field::new("s", DataType::Utf8, true));
+    let structs = StructArray::from(vec![(
+        inner,
+        Arc::new(StringArray::from(vec![Some("x"), None, Some("z")])) as arrow::array::ArrayRef,
+    )]);
+    let metadata = std::collections::HashMap::from([("m".to_string(), "1".to_string())]);
+    let schema = Arc::new(Schema::new_with_metadata(
+        vec![
+            Field::new("d", dict.data_type().clone(), false).with_metadata(metadata.clone()),
+            Field::new("l", list.data_type().clone(), true),
+            Field::new("st", structs.data_type().clone(), false),
+        ],
+        metadata,
+    ));
+    let rich = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(dict), Arc::new(list), Arc::new(structs)],
+    )
+    .unwrap();
+    let no_columns = RecordBatch::try_new_with_options(
+        Arc::new(Schema::empty()),
+        vec![],
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(2)),
+    )
+    .unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .add_records(&p("rich"), &ids(&["1", "2", "3"]), &rich, false)
+            .unwrap();
+        store
+            .add_records(&p("none"), &ids(&["a", "b"]), &no_columns, false)
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    let back = store.get_all(&p("rich")).unwrap().unwrap();
+    assert_eq!(back.batch, rich);
+    assert_eq!(back.batch.schema(), schema);
+    let none = store.get_all(&p("none")).unwrap().unwrap();
+    assert_eq!(
+        (none.ids.clone(), none.batch.num_rows()),
+        (ids(&["a", "b"]), 2)
+    );
+    let one = store.get_records(&p("rich"), &ids(&["3"])).unwrap();
+    assert_eq!(one.found.unwrap().batch, rich.slice(2, 1));
+}
+
+#[test]
+fn sled_compaction_rewrites_mostly_superseded_batches_and_changes_no_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let t = p("t");
+    for b in 0..10 {
+        let ids: Vec<String> = (b * 100..b * 100 + 100).map(hash_id).collect();
+        let xs: Vec<i64> = (b * 100..b * 100 + 100).map(|x| x as i64).collect();
+        store.add_records(&t, &ids, &batch(&xs), false).unwrap();
+    }
+    // 80 rows of each of the first 8 batches replaced by one later write
+    let (ids, xs): (Vec<String>, Vec<i64>) = (0..8)
+        .flat_map(|b| (b * 100..b * 100 + 80).map(|i| (hash_id(i), -(i as i64))))
+        .unzip();
+    store.add_records(&t, &ids, &batch(&xs), false).unwrap();
+    store.flush().unwrap();
+    let before = store.get_all(&t).unwrap().unwrap();
+    let bytes_before: u64 = batch_files(dir.path()).iter().map(|f| f.1).sum();
+    assert_eq!(store.stored_batches(&t).unwrap(), 11);
+
+    assert_eq!(store.compact().unwrap(), 8);
+    assert_eq!(store.compact().unwrap(), 0, "nothing left to compact");
+    let check = |store: &SledStore| {
+        let after = store.get_all(&t).unwrap().unwrap();
+        assert_eq!(after.ids, before.ids);
+        assert_eq!(after.batch, before.batch);
+        let lookup = store.get_records(&t, &before.ids).unwrap();
+        assert!(lookup.missing.is_empty());
+        assert_eq!(lookup.found.unwrap().batch, before.batch);
+        assert_eq!(store.count(&t).unwrap(), 1000);
+    };
+    check(&store);
+    store.flush().unwrap();
+    assert_eq!(store.stored_batches(&t).unwrap(), 4);
+    assert_eq!(batch_files(dir.path()).len(), 4);
+    let bytes_after: u64 = batch_files(dir.path()).iter().map(|f| f.1).sum();
+    assert!(bytes_after < bytes_before, "{bytes_after} < {bytes_before}");
+    drop(store);
+    let store = SledStore::open(dir.path()).unwrap();
+    check(&store);
+    // the compacted batch's rows are replaced like any others: its file goes at flush
+    let survivors: Vec<String> = (0..8)
+        .flat_map(|b| (b * 100 + 80..b * 100 + 100).map(hash_id))
+        .collect();
+    let xs: Vec<i64> = (0..survivors.len() as i64).collect();
+    store
+        .add_records(&t, &survivors, &batch(&xs), false)
+        .unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.stored_batches(&t).unwrap(), 4);
+    assert_eq!(batch_files(dir.path()).len(), 4);
+    assert_eq!(store.count(&t).unwrap(), 1000);
 }

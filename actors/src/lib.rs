@@ -28,6 +28,7 @@ mod node_actor;
 mod node_setup;
 mod outcome;
 mod pools;
+mod preparer;
 mod progress;
 mod run_log;
 mod runtime;

@@ -9,8 +9,10 @@
 //!   [`Credit`]: a consumer returns the rows of a batch once it has processed it *and*
 //!   its own outputs have drained, so a producer never has more than the window's rows
 //!   in flight to a consumer.
-//! - supervisor → node: [`Start`] once every actor is wired, urgent [`Stop`].
-//! - worker pool → function node: [`JobDone`], [`PoolFailed`].
+//! - supervisor → node: [`Start`] once every actor is wired, urgent [`Stop`],
+//!   [`WritesStored`].
+//! - worker pool → function node: [`JobDone`], [`PoolFailed`]; its preparing thread →
+//!   function node: [`Prepared`].
 //! - node → itself: [`Drain`], [`FunctionStep`]; a file source's reader thread → its
 //!   node: [`SourceReady`].
 //! - node → supervisor ([`SupervisorLink`]): [`NodeEnded`], [`NodeFailed`],
@@ -28,9 +30,9 @@ use std::sync::Arc;
 
 use actix::{Actor, Addr, Context, Handler, Message, Recipient};
 use arrow::record_batch::RecordBatch;
-use orcapod::function::{Completed, PacketCounts, PacketFailure};
+use orcapod::function::{Completed, PacketCounts, PacketFailure, PreparedPush};
 use orcapod::model::StreamSchema;
-use orcapod::store::{PendingRecords, StoreWrite};
+use orcapod::store::{Lookup, PendingRecords, StoreWrite};
 
 // ---- node → node ----
 
@@ -148,6 +150,14 @@ impl StoreWrites {
         self.records.extend(other.records);
         self.owners.extend(other.owners);
     }
+}
+
+/// A function node's preparing thread hands back one pushed batch, prepared (its
+/// packets hashed and their stored results read), or why it could not be.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Prepared {
+    pub result: orcapod::Result<(PreparedPush, Option<Lookup>)>,
 }
 
 /// A node failed (an error or a panic in its state machine).

@@ -48,6 +48,7 @@ use crate::messages::{
 };
 use crate::node_setup::{ActorConfig, Behavior, NodeSetup};
 use crate::pools::Pool;
+use crate::preparer::Preparer;
 use crate::progress::Progress;
 use crate::worker_pool::PoolNode;
 
@@ -200,6 +201,15 @@ impl NodeActor {
                 }
                 self.forward_to_subscriber(ctx);
             }
+            Behavior::Function {
+                preparer: Some(preparer),
+                ..
+            } => {
+                // Prepared off this thread; the node takes it back as `Prepared`.
+                if !preparer.send(batch) {
+                    self.fail("the function node's preparing thread stopped".into(), ctx);
+                }
+            }
             Behavior::Function { state, pool, .. } => {
                 match function_role::push(state, pool.as_mut(), batch) {
                     Ok(()) => self.after_function_step(ctx),
@@ -303,7 +313,9 @@ impl NodeActor {
         let settled = match &self.behavior {
             Behavior::Collector { blocked, .. } => blocked.is_empty(),
             // Credit for input rows waits until their packets are computed.
-            Behavior::Function { state, .. } => state.jobs_in_flight() == 0,
+            Behavior::Function {
+                state, preparer, ..
+            } => state.jobs_in_flight() == 0 && preparer.as_ref().is_none_or(Preparer::idle),
             _ => true,
         };
         settled && self.outputs.queues_empty()
@@ -382,10 +394,16 @@ impl NodeActor {
         }
         let inputs_done = match &self.behavior {
             Behavior::Source { exhausted, .. } => *exhausted || self.failed,
-            // Completed packets wait for a queued step: end only after it.
-            Behavior::Function { state, .. } => {
+            // Batches being prepared and completed packets waiting for a queued step:
+            // end only after them.
+            Behavior::Function {
+                state, preparer, ..
+            } => {
                 self.inputs.all_ended()
-                    && (self.failed || (state.jobs_in_flight() == 0 && !self.step_scheduled))
+                    && (self.failed
+                        || (state.jobs_in_flight() == 0
+                            && !self.step_scheduled
+                            && preparer.as_ref().is_none_or(Preparer::idle)))
             }
             _ => self.inputs.all_ended(),
         };
@@ -435,7 +453,22 @@ impl Actor for NodeActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.live.fetch_add(1, Ordering::SeqCst);
-        if let Behavior::Function { state, pool, slurm } = &mut self.behavior {
+        if let Behavior::Function {
+            state,
+            pool,
+            slurm,
+            preparer,
+        } = &mut self.behavior
+        {
+            match Preparer::start(
+                state.preparer(),
+                ctx.address().recipient(),
+                state.pod().uri().name.as_str(),
+            ) {
+                Ok(started) => *preparer = Some(started),
+                // Without the thread, pushes are prepared on this one.
+                Err(_) => *preparer = None,
+            }
             let node = PoolNode {
                 done: ctx.address().recipient(),
                 failed: ctx.address().recipient(),
@@ -455,7 +488,16 @@ impl Actor for NodeActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        if let Behavior::Function { pool, state, .. } = &mut self.behavior {
+        if let Behavior::Function {
+            pool,
+            state,
+            preparer,
+            ..
+        } = &mut self.behavior
+        {
+            if let Some(preparer) = preparer.take() {
+                preparer.close();
+            }
             if let Some(pool) = pool.take() {
                 pool.close(state.jobs_in_flight() == 0);
             }

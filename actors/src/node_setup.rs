@@ -18,6 +18,7 @@ use orcapod::pipeline::OperatorLog;
 
 use crate::endpoints::SourceRows;
 use crate::pools::Pool;
+use crate::preparer::Preparer;
 use crate::slurm::SlurmNode;
 
 /// Settings shared by every actor of one run.
@@ -42,6 +43,9 @@ pub(crate) enum Behavior {
         pool: Option<Pool>,
         /// Set when the node runs on Slurm (taken when the pool starts).
         slurm: Option<Box<SlurmNode>>,
+        /// Hashes pushed packets and reads their stored results off the actor thread
+        /// (started with the actor).
+        preparer: Option<Preparer>,
     },
     /// Collects (or forwards to a subscriber) the output of one node.
     Collector {

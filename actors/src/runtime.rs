@@ -303,8 +303,15 @@ impl Runtime {
                     )
                     .map_err(RunError::Invalid)?
                     .map(Box::new);
-                    let pool = None;
-                    (Behavior::Function { state, pool, slurm }, None)
+                    (
+                        Behavior::Function {
+                            state,
+                            pool: None,
+                            slurm,
+                            preparer: None,
+                        },
+                        None,
+                    )
                 }
             };
             names.push(node.name().to_string());

@@ -38,6 +38,10 @@
 //! Each file is written to a temporary file in `DIR`, synced, then renamed over its final
 //! name, so a reader sees the old file or the new one, never a partial one.
 //!
+//! The files that `file` columns name can be copied into `DIR/files/` and named there
+//! by paths relative to `DIR` ([`FileCopies`], which `orcapod run --out` applies to every
+//! batch before its writer).
+//!
 //! [`OutputWriter`] writes an output streaming, in bounded memory: batches are buffered
 //! up to a memory limit ([`DEFAULT_MEMORY_LIMIT`] for [`write_output`]), beyond which the
 //! buffered rows are sorted and spilled as a run into a hidden temporary directory in
@@ -121,6 +125,7 @@ mod canonical;
 mod cells;
 mod chunks;
 mod csv;
+mod files;
 mod format;
 mod json;
 mod merge;
@@ -139,6 +144,7 @@ use crate::model::Stream;
 
 pub use arrow_ipc::{read_arrow, TAG_COLUMNS_METADATA};
 pub use chunks::CHUNK_ROWS;
+pub use files::{FileCopies, FILES_DIR};
 pub use format::{Columns, Format};
 pub use parquet::read_parquet;
 pub use preview::Preview;

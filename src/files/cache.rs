@@ -51,9 +51,20 @@ struct FileKey {
 impl FileKey {
     /// The key of the regular file at `path` (absolute), or why it has none.
     fn of(path: &Path) -> Result<FileKey> {
-        let meta = fs::metadata(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
+        let meta = fs::metadata(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                Error::invalid(
+                    path.display().to_string(),
+                    "this file is gone (deleted or moved since the value naming it was made; \
+                     a stored result's file deleted by hand is computed again only once the \
+                     result is removed from the database)",
+                )
+            } else {
+                Error::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
         })?;
         if !meta.is_file() {
             return Err(Error::invalid(

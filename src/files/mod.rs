@@ -10,6 +10,8 @@
 //! - `cache`: the cache of file hashes (memory and store) and its counters.
 //! - `content`: a packet batch's content image, and the packet hasher built on it.
 //! - `request`: values as a function sees them (absolute paths).
+//! - `outputs`: files written by functions (`ORCAPOD_OUT_DIR`), moved into the store's
+//!   content-addressed `files/` area.
 //!
 //! Nothing here decides what a node computes; the function node asks
 //! [`PacketHasher`] for its input packets' hashes.
@@ -18,9 +20,11 @@ pub mod cache;
 pub mod content;
 pub mod digest;
 pub mod kind;
+pub mod outputs;
 pub mod request;
 
 pub use cache::{file_hashes, FileHashes, HashCounts, StoreUse};
 pub use content::{content_batch, content_schema, PacketHasher};
 pub use kind::{path_array, path_at, PathKind};
+pub use outputs::{OutputArea, Scratch, OUT_DIR_VAR};
 pub use request::function_value;

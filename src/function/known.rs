@@ -13,6 +13,11 @@
 //! Which chunks may go is asked of the caller ([`KnownResults::evict`] takes a check),
 //! so this module reads no store itself. Without a store nothing is let go (a packet
 //! seen again could only be computed again).
+//!
+//! Results read from the store serve the push that read them and are indexed for that
+//! push only ([`KnownResults::end_push`] forgets them): a later batch asks the store
+//! again, which holds them. So a re-run, where every result is read, does not index
+//! every packet it recalls in a map it then has to empty again.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -43,6 +48,8 @@ pub(crate) struct KnownResults {
     chunks: VecDeque<Chunk>,
     first: u32,
     by_digest: DigestMap<(u32, u32)>,
+    /// Results read from the store for the current push, by input hash.
+    this_push: DigestMap<(u32, u32)>,
     rows_held: usize,
     budget_rows: usize,
 }
@@ -54,6 +61,7 @@ impl KnownResults {
             chunks: VecDeque::new(),
             first: 0,
             by_digest: DigestMap::default(),
+            this_push: DigestMap::default(),
             rows_held: 0,
             budget_rows,
         }
@@ -61,12 +69,15 @@ impl KnownResults {
 
     /// Where the result of `digest` is: (chunk, row).
     pub(crate) fn get(&self, digest: &RowDigest) -> Option<(u32, u32)> {
-        self.by_digest.get(digest).copied()
+        self.by_digest
+            .get(digest)
+            .or_else(|| self.this_push.get(digest))
+            .copied()
     }
 
     /// Whether the result of `digest` is known.
     pub(crate) fn contains(&self, digest: &RowDigest) -> bool {
-        self.by_digest.contains_key(digest)
+        self.by_digest.contains_key(digest) || self.this_push.contains_key(digest)
     }
 
     /// The rows of chunk `chunk`, if it is held.
@@ -91,7 +102,8 @@ impl KnownResults {
 
     /// Adds a chunk: row `r` of `batch` is the result of `digests[r]`. Only the rows `r`
     /// that `index(r)` accepts become known (the others stay in the chunk, unused).
-    /// `stored`: every row is in the node's store already. Returns the chunk's number.
+    /// `stored`: every row is in the node's store already (read from it): such rows are
+    /// known until [`end_push`](Self::end_push). Returns the chunk's number.
     pub(crate) fn add(
         &mut self,
         batch: RecordBatch,
@@ -112,7 +124,11 @@ impl KnownResults {
             if index(r) {
                 let row = u32::try_from(r)
                     .map_err(|_| Error::internal("a batch may hold at most 2^32 - 1 rows"))?;
-                self.by_digest.insert(*digest, (number, row));
+                let map = match stored {
+                    true => &mut self.this_push,
+                    false => &mut self.by_digest,
+                };
+                map.insert(*digest, (number, row));
             }
         }
         self.rows_held += batch.num_rows();
@@ -122,6 +138,12 @@ impl KnownResults {
             stored,
         });
         Ok(number)
+    }
+
+    /// Forgets the results read from the store for the push that just ended (their
+    /// chunks stay until emitted and let go as any other).
+    pub(crate) fn end_push(&mut self) {
+        self.this_push.clear();
     }
 
     /// Lets the oldest chunks go while more than the budget is held. A chunk not known
@@ -145,9 +167,11 @@ impl KnownResults {
             }
             if let Some(chunk) = self.chunks.pop_front() {
                 self.rows_held -= chunk.batch.num_rows();
-                for digest in &chunk.digests {
-                    if self.by_digest.get(digest).map(|(c, _)| *c) == Some(self.first) {
-                        self.by_digest.remove(digest);
+                for map in [&mut self.by_digest, &mut self.this_push] {
+                    for digest in &chunk.digests {
+                        if map.get(digest).map(|(c, _)| *c) == Some(self.first) {
+                            map.remove(digest);
+                        }
                     }
                 }
             }

@@ -21,6 +21,7 @@ pub mod jsonl;
 mod known;
 pub mod node;
 mod pod;
+mod prepare;
 pub mod runner;
 pub mod slurm;
 mod stored;
@@ -39,6 +40,7 @@ pub use json::{
 };
 pub use node::FunctionNode;
 pub use pod::{FunctionPod, FunctionUri, MAX_CONCURRENCY};
+pub use prepare::PushPreparer;
 pub use runner::{JobEnd, JobRunner, RunnerHost, MAX_RERUNS};
 pub use stored::PreparedPush;
 

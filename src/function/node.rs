@@ -39,10 +39,11 @@ use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use super::emit::{gather, InputBatch, Pending};
 use super::job::ResultBuilder;
 use super::known::{DigestMap, KnownResults, DEFAULT_BUDGET_ROWS};
+use super::prepare::PushPreparer;
 use super::stored::{positions_in_request, stored_chunk};
 use super::FunctionPod;
 use crate::error::{Error, Result};
-use crate::files::{PacketHasher, StoreUse};
+use crate::files::PacketHasher;
 use crate::hashing::arrow::{digest_string, RowDigest};
 use crate::hashing::ContentHash;
 use crate::model::{row_of, StreamSchema};
@@ -96,7 +97,8 @@ pub struct FunctionNode {
     records_shared: Arc<RecordsShared>,
     /// Records of emitted rows, not yet built.
     records: Vec<PendingRecords>,
-    packet_hasher: PacketHasher,
+    /// Hashes packets and reads their stored results (the stateless half of a push).
+    preparer: PushPreparer,
     /// Lookup-only: serve stored results, compute nothing, record nothing
     /// ([`FunctionNode::set_lookup_only`]).
     lookup_only: bool,
@@ -104,8 +106,6 @@ pub struct FunctionNode {
     missing: DigestMap<()>,
     /// In lookup-only mode, the input rows dropped for want of a stored result.
     missing_rows: u64,
-    /// The input's packet columns in the order of the function's parameters.
-    packet_columns: Vec<usize>,
 }
 impl FunctionNode {
     /// The state for `pod` reading `input`; `node_hash` is the node's content hash
@@ -150,11 +150,17 @@ impl FunctionNode {
             output.packet_fields().to_vec(),
             Arc::new(Schema::new(chunk_fields)),
         ));
+        let preparer = PushPreparer::new(
+            packet_columns,
+            PacketHasher::new(&packet_schema),
+            store
+                .as_ref()
+                .map(|(s, paths)| (s.clone(), paths.results.clone())),
+        );
         Ok(FunctionNode {
             records_shared: Arc::new(RecordsShared::new(&node_hash.to_string(), &input)?),
             records: Vec::new(),
-            packet_hasher: PacketHasher::new(&packet_schema),
-            packet_columns,
+            preparer,
             to_emit: Vec::new(),
             pod,
             input,
@@ -187,6 +193,7 @@ impl FunctionNode {
     /// (the synchronous executor's `lookup_only`).
     pub fn set_lookup_only(&mut self) {
         self.lookup_only = true;
+        self.preparer.set_read_only();
     }
 
     /// In lookup-only mode, the packets (and rows) pushed so far that had no stored
@@ -204,11 +211,17 @@ impl FunctionNode {
         self.parallelism = jobs.max(1);
     }
 
-    /// With a store, how many result rows the node keeps in memory before it lets go of
-    /// the oldest results the store holds (default 131,072; see [`KnownResults`]). A
-    /// packet whose result was let go is found again by the read step.
+    /// With a store, how many result rows the node keeps before it lets go of the oldest
+    /// the store holds (default 131,072; see [`KnownResults`]).
     pub fn set_known_budget(&mut self, rows: usize) {
         self.known = KnownResults::new(rows);
+    }
+
+    /// The stateless half of this node's pushes, to run on another thread
+    /// ([`PushPreparer::prepare`], then [`push_prepared`](Self::push_prepared), batches
+    /// in arrival order).
+    pub fn preparer(&self) -> PushPreparer {
+        self.preparer.clone()
     }
 
     /// The schema of every output batch.
@@ -221,11 +234,9 @@ impl FunctionNode {
         &self.pod
     }
 
-    /// Takes an input batch: its read step runs first (the stored results of its
-    /// packets neither known nor being computed, read from the node's store in one
-    /// request), then cached rows become output at once and the distinct packets not
-    /// known and not already being computed become jobs. The same as
-    /// [`prepare`](Self::prepare), running the read against the node's store, and
+    /// Takes an input batch: its read step (the stored results of its packets neither
+    /// known nor being computed, in one request), then cached rows become output and
+    /// the other distinct packets jobs: [`prepare`](Self::prepare), the read, then
     /// [`push_prepared`](Self::push_prepared).
     pub fn push(&mut self, batch: RecordBatch) -> Result<Vec<Job>> {
         let prepared = self.prepare(batch);
@@ -240,15 +251,7 @@ impl FunctionNode {
     /// the push needs ([`PreparedPush::read`]), which the driver may run anywhere (it
     /// only reads) before handing its answer to [`push_prepared`](Self::push_prepared).
     pub fn prepare(&self, batch: RecordBatch) -> PreparedPush {
-        let mut packets = (batch.num_rows() > 0)
-            .then(|| batch.project(&self.packet_columns))
-            .transpose()
-            .map_err(Error::from);
-        let store = self
-            .store
-            .as_ref()
-            .map(|(s, _)| StoreUse::new(s.as_ref(), !self.lookup_only));
-        let hashes = self.packet_hasher.hash_packets(&mut packets, store);
+        let (packets, hashes) = self.preparer.hash(&batch);
         let read = self.read_for(&hashes);
         PreparedPush {
             batch,
@@ -306,6 +309,7 @@ impl FunctionNode {
                 new_hashes.push(*hash);
             }
         }
+        self.known.end_push(); // later pushes read those results again
         self.counts.cached += hits;
         // In lookup-only mode the rows without a result are done with already.
         let open_rows = if self.lookup_only { hits as usize } else { n };

@@ -1,7 +1,10 @@
-//! Byte encodings of the sled store: keys, index entries, Arrow IPC for batches and schemas.
+//! Byte encodings of the sled store's keys and small values: the catalog of layout 3
+//! (format marker, counters, path entries, batch entries) and, for migration, the keys
+//! and values of layout 2 (batches and their ids inside sled).
 //!
 //! Every key starts with [`VERSION`] then a one-byte tag; integers are big-endian so that
-//! sled's byte order is numeric order. See `sled_store` for the layout table.
+//! sled's byte order is numeric order. See `sled_store` for the layout table. It only
+//! encodes and decodes bytes.
 
 use std::io::Cursor;
 
@@ -17,12 +20,14 @@ pub(crate) const VERSION: u8 = 1;
 
 /// Tag of metadata keys (format marker, counters).
 pub(crate) const TAG_META: u8 = 0x00;
-/// Tag of data keys: one Arrow IPC stream per added batch.
+/// Tag of layout 2's data keys: one Arrow IPC stream per added batch.
 pub(crate) const TAG_BATCH: u8 = 0x10;
-/// Tag of id keys: the record ids of one added batch.
+/// Tag of layout 2's id keys: the record ids of one added batch.
 pub(crate) const TAG_IDS: u8 = 0x20;
 /// Tag of path keys: full path → (path number, schema).
 pub(crate) const TAG_PATH: u8 = 0x30;
+/// Tag of layout 3's batch entries: one per batch (its file, rows, length, ...).
+pub(crate) const TAG_ENTRY: u8 = 0x40;
 
 /// The format marker's key.
 pub(crate) fn format_key() -> Vec<u8> {
@@ -31,8 +36,11 @@ pub(crate) fn format_key() -> Vec<u8> {
     k
 }
 
-/// The format marker's value.
-pub(crate) const FORMAT_VALUE: &[u8] = b"orcapod-store/2";
+/// The format marker's value (layout 3).
+pub(crate) const FORMAT_VALUE: &[u8] = b"orcapod-store/3";
+
+/// The format marker of layout 2 (migrated on open).
+pub(crate) const LAYOUT_2: &[u8] = b"orcapod-store/2";
 
 /// The key of the next free path number.
 pub(crate) fn next_path_key() -> Vec<u8> {
@@ -74,7 +82,8 @@ pub(crate) fn batch_key_prefix(path_no: u64) -> [u8; 10] {
     k
 }
 
-/// `[VERSION, TAG_IDS, path u64, batch u64]`: the ids of batch `batch_no`.
+/// `[VERSION, TAG_IDS, path u64, batch u64]`: the ids of batch `batch_no` (layout 2).
+#[cfg(test)]
 pub(crate) fn ids_key(path_no: u64, batch_no: u64) -> [u8; 18] {
     let mut k = batch_key(path_no, batch_no);
     k[1] = TAG_IDS;
@@ -86,6 +95,103 @@ pub(crate) fn ids_key_prefix(path_no: u64) -> [u8; 10] {
     let mut k = batch_key_prefix(path_no);
     k[1] = TAG_IDS;
     k
+}
+
+/// `[VERSION, TAG_ENTRY, path u64, batch u64]`: the entry of a batch file.
+pub(crate) fn entry_key(path_no: u64, batch_no: u64) -> [u8; 18] {
+    let mut k = batch_key(path_no, batch_no);
+    k[1] = TAG_ENTRY;
+    k
+}
+
+/// The prefix of the batch entries of a path.
+pub(crate) fn entry_key_prefix(path_no: u64) -> [u8; 10] {
+    let mut k = batch_key_prefix(path_no);
+    k[1] = TAG_ENTRY;
+    k
+}
+
+/// The prefix of every batch entry.
+pub(crate) fn all_entries_prefix() -> [u8; 2] {
+    [VERSION, TAG_ENTRY]
+}
+
+/// The path and batch numbers of an entry key (or a batch or id key).
+pub(crate) fn numbers_of_key(k: &[u8]) -> Result<(u64, u64)> {
+    Ok((be_u64(k.get(2..10).unwrap_or(&[]))?, batch_no_of_key(k)?))
+}
+
+/// The key marking files of a migrated layout-2 store as still to delete.
+pub(crate) fn legacy_key() -> Vec<u8> {
+    let mut k = vec![VERSION, TAG_META];
+    k.extend_from_slice(b"legacy");
+    k
+}
+
+/// The key of the last generation whose batch files were all made durable.
+pub(crate) fn synced_key() -> Vec<u8> {
+    let mut k = vec![VERSION, TAG_META];
+    k.extend_from_slice(b"synced");
+    k
+}
+
+/// A batch entry: its file's number (the batch's own number, unless compaction
+/// rewrote it), row count, byte length and checksum, and the generation (flush period)
+/// it was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub file: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    pub generation: u64,
+    pub checksum: u64,
+}
+
+impl Entry {
+    /// The entry of file `file` holding `bytes` (`rows` rows), written in `generation`.
+    pub(crate) fn of(file: u64, rows: usize, bytes: &[u8], generation: u64) -> Entry {
+        Entry {
+            file,
+            rows: rows as u64,
+            bytes: bytes.len() as u64,
+            generation,
+            checksum: checksum(bytes),
+        }
+    }
+
+    pub(crate) fn encode(&self) -> [u8; 40] {
+        let mut v = [0u8; 40];
+        let fields = [
+            self.file,
+            self.rows,
+            self.bytes,
+            self.generation,
+            self.checksum,
+        ];
+        for (chunk, field) in v.chunks_exact_mut(8).zip(fields) {
+            chunk.copy_from_slice(&field.to_be_bytes());
+        }
+        v
+    }
+
+    pub(crate) fn decode(v: &[u8]) -> Result<Entry> {
+        if v.len() != 40 {
+            return Err(corrupt(format!("batch entry of {} bytes", v.len())));
+        }
+        Ok(Entry {
+            file: be_u64(&v[..8])?,
+            rows: be_u64(&v[8..16])?,
+            bytes: be_u64(&v[16..24])?,
+            generation: be_u64(&v[24..32])?,
+            checksum: be_u64(&v[32..])?,
+        })
+    }
+}
+
+/// The checksum of a batch file (a fast 64-bit hash: it detects a torn or damaged file,
+/// not an attack).
+pub(crate) fn checksum(bytes: &[u8]) -> u64 {
+    crate::hashing::in_memory::mix_bytes(0x6f72_6361_706f_6433, bytes)
 }
 
 /// The batch number of a batch key or an id key.
@@ -118,23 +224,18 @@ pub(crate) fn decode_path_value(v: &[u8]) -> Result<(u64, SchemaRef)> {
     Ok((path_no, reader.schema()))
 }
 
-/// One batch as an Arrow IPC stream (schema message, one record batch, end marker).
-pub(crate) fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let mut v = Vec::with_capacity(batch.get_array_memory_size() + 512);
-    let mut writer = StreamWriter::try_new(&mut v, &batch.schema())?;
-    writer.write(batch)?;
-    writer.finish()?;
-    drop(writer);
-    Ok(v)
-}
-
-/// Decodes a batch written by [`encode_batch`].
+/// Decodes a batch of layout 2 (an Arrow IPC stream: schema, one record batch).
 pub(crate) fn decode_batch(v: &[u8]) -> Result<RecordBatch> {
     let mut reader = StreamReader::try_new(Cursor::new(v), None)?;
     match reader.next() {
         Some(batch) => Ok(batch?),
         None => Err(corrupt("stored batch holds no record batch".to_string())),
     }
+}
+
+/// A counter's value (u64, big-endian).
+pub(crate) fn decode_counter(v: &[u8]) -> Result<u64> {
+    be_u64(v)
 }
 
 fn be_u64(b: &[u8]) -> Result<u64> {
@@ -166,5 +267,9 @@ mod tests {
         assert!(ids_key(3, 255) < ids_key(3, 256));
         assert_eq!(batch_no_of_key(&batch_key(7, 42)).ok(), Some(42));
         assert_eq!(batch_no_of_key(&ids_key(7, 43)).ok(), Some(43));
+        assert!(path_key("zzz").as_slice() < entry_key(0, 0).as_slice());
+        assert_eq!(numbers_of_key(&entry_key(7, 44)).ok(), Some((7, 44)));
+        let entry = Entry::of(9, 3, b"file", 7);
+        assert_eq!(Entry::decode(&entry.encode()).ok(), Some(entry));
     }
 }

@@ -1,110 +1,34 @@
-//! The in-memory record-id index of one path of the sled store.
+//! The in-memory record-id index of one path of the sled store: id → (batch, row) of the
+//! id's live row, the row of the *latest* batch holding it (a replacing write wins, as
+//! the store's contract says), and which rows of each batch are live.
 //!
-//! The store keeps, per stored batch, the ids of its rows (one sled key per batch, see
-//! `sled_store`). This index is built from them when a path is first used and kept up to
-//! date by every write: id → (batch, row) of the id's live row, the row of the *latest*
-//! batch holding the id (so a replacing write wins, as the store's contract says).
+//! It keeps no id text. Each stored row gets an ordinal (batches in write order, rows in
+//! order); an open-addressing table (linear probing, at most 80% full, grown by half)
+//! holds one 8-byte slot per live id: 32 bits of the id's fingerprint (its *tag*, which
+//! also places it in the table, so the table grows without reading ids) and the
+//! ordinal of its live row. A tag is only a filter: a lookup compares the id itself, read
+//! from its batch through an [`IdSource`] (the store keeps recently read id columns), and
+//! two ids with one tag are two slots of one probe chain, so a collision costs a read,
+//! never correctness. Each batch also keeps one bit per row (live or superseded), so a
+//! batch whose rows are all superseded is known at once. Cost: 10 to 15 bytes per live
+//! id for the table, plus one bit per stored row.
 //!
-//! Memory: the ids are kept once, packed per batch (their bytes and end offsets); the
-//! map holds a 64-bit fingerprint per id. Fingerprints are only a fast path: a lookup
-//! always compares the id itself, and an id whose fingerprint is already taken by
-//! another id lives in a small exact map beside it, so a collision costs time, never
-//! correctness.
+//! It never reads the store itself: ids are compared through the caller's [`IdSource`].
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use super::batch_file::IdColumn;
 use crate::error::{Error, Result};
-use crate::hashing::in_memory::{mix_bytes, PassThrough};
+use crate::hashing::in_memory::mix_bytes;
 
 /// Where an id's live row is: (batch number, row).
 pub(crate) type Loc = (u64, u32);
 
-/// The ids of one stored batch's rows, packed.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct IdChunk {
-    /// End offset of each id in `bytes`.
-    ends: Vec<u32>,
-    bytes: Vec<u8>,
-}
-
-impl IdChunk {
-    /// Packs ids.
-    pub(crate) fn new<'a>(ids: impl IntoIterator<Item = &'a str>) -> Result<IdChunk> {
-        let mut chunk = IdChunk::default();
-        for id in ids {
-            chunk.bytes.extend_from_slice(id.as_bytes());
-            let end = u32::try_from(chunk.bytes.len())
-                .map_err(|_| corrupt("the ids of one batch exceed 4 GiB"))?;
-            chunk.ends.push(end);
-        }
-        Ok(chunk)
-    }
-
-    /// The number of ids.
-    pub(crate) fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Id `row` as bytes.
-    pub(crate) fn id(&self, row: usize) -> &[u8] {
-        let start = if row == 0 {
-            0
-        } else {
-            self.ends[row - 1] as usize
-        };
-        &self.bytes[start..self.ends[row] as usize]
-    }
-
-    /// The on-disk form: `u32` count, `u32` end offsets, then the UTF-8 bytes (all
-    /// little-endian).
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(4 + 4 * self.ends.len() + self.bytes.len());
-        v.extend_from_slice(&(self.ends.len() as u32).to_le_bytes());
-        for end in &self.ends {
-            v.extend_from_slice(&end.to_le_bytes());
-        }
-        v.extend_from_slice(&self.bytes);
-        v
-    }
-
-    /// Decodes [`IdChunk::encode`]'s form, checking it.
-    pub(crate) fn decode(v: &[u8]) -> Result<IdChunk> {
-        let word = |i: usize| -> Result<u32> {
-            let b = v
-                .get(4 * i..4 * i + 4)
-                .ok_or_else(|| corrupt("id chunk too short"))?;
-            Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        };
-        let n = word(0)? as usize;
-        let mut ends = Vec::with_capacity(n);
-        for i in 0..n {
-            ends.push(word(1 + i)?);
-        }
-        let bytes = v
-            .get(4 + 4 * n..)
-            .ok_or_else(|| corrupt("id chunk too short"))?
-            .to_vec();
-        let mut last = 0;
-        for &end in &ends {
-            if end < last || end as usize > bytes.len() {
-                return Err(corrupt("id chunk offsets out of order"));
-            }
-            last = end;
-        }
-        if last as usize != bytes.len() {
-            return Err(corrupt("id chunk has trailing bytes"));
-        }
-        std::str::from_utf8(&bytes).map_err(|_| corrupt("id chunk is not UTF-8"))?;
-        Ok(IdChunk { ends, bytes })
-    }
-}
-
-fn corrupt(message: &str) -> Error {
-    Error::Store {
-        path: "(store data)".to_string(),
-        message: format!("store data is corrupt or from another layout: {message}"),
-    }
+/// Reads stored ids, to verify a tag match.
+pub(crate) trait IdSource {
+    /// Whether the id stored at row `row` of batch `batch` is `id`.
+    fn id_is(&mut self, batch: u64, row: u32, id: &str) -> Result<bool>;
 }
 
 /// A 64-bit fingerprint of an id (not cryptographic: see the module docs).
@@ -132,14 +56,49 @@ impl Hasher for IdHasher {
 /// A map keyed by ids, hashed with [`IdHasher`].
 pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
+/// An empty slot (no live id has ordinal `u32::MAX`).
+const EMPTY: u64 = u64::MAX;
+
+/// The rows of one stored batch: their ordinals and which are live.
+#[derive(Debug)]
+struct BatchRows {
+    batch: u64,
+    first: u32,
+    rows: u32,
+    live: u32,
+    bits: Vec<u64>,
+}
+
+impl BatchRows {
+    fn is_live(&self, row: u32) -> bool {
+        self.bits[(row / 64) as usize] & (1 << (row % 64)) != 0
+    }
+    fn set(&mut self, row: u32, live: bool) {
+        let word = &mut self.bits[(row / 64) as usize];
+        if live {
+            *word |= 1 << (row % 64);
+        } else {
+            *word &= !(1 << (row % 64));
+        }
+    }
+}
+
+/// What adding a batch did.
+#[derive(Debug, Default)]
+pub(crate) struct Added {
+    /// How many of its ids were new to the path.
+    pub new: usize,
+    /// Earlier batches none of whose rows is live any more.
+    pub dead: Vec<u64>,
+}
+
 /// The id index of one path (see the module docs).
 #[derive(Debug)]
 pub(crate) struct IdIndex {
-    /// The ids of each stored batch, by batch number (empty for a number not on disk).
-    batches: Vec<IdChunk>,
-    by_fingerprint: HashMap<u64, Loc, PassThrough>,
-    /// Ids whose fingerprint belongs to another id.
-    overflow: HashMap<Box<[u8]>, Loc>,
+    slots: Vec<u64>,
+    /// Batches holding live rows, in batch (and ordinal) order.
+    batches: Vec<BatchRows>,
+    next_ordinal: u64,
     live: usize,
     fingerprint: fn(&[u8]) -> u64,
 }
@@ -147,13 +106,21 @@ pub(crate) struct IdIndex {
 impl Default for IdIndex {
     fn default() -> Self {
         IdIndex {
+            slots: Vec::new(),
             batches: Vec::new(),
-            by_fingerprint: HashMap::default(),
-            overflow: HashMap::new(),
+            next_ordinal: 0,
             live: 0,
             fingerprint,
         }
     }
+}
+
+fn tag(slot: u64) -> u32 {
+    (slot >> 32) as u32
+}
+
+fn home(tag: u32, capacity: usize) -> usize {
+    ((u64::from(tag) * capacity as u64) >> 32) as usize
 }
 
 impl IdIndex {
@@ -162,92 +129,217 @@ impl IdIndex {
         self.live
     }
 
-    /// The id at a location.
-    fn id_at(&self, (batch, row): Loc) -> Option<&[u8]> {
-        let chunk = self.batches.get(usize::try_from(batch).ok()?)?;
-        (usize::try_from(row).ok()? < chunk.len()).then(|| chunk.id(row as usize))
+    /// Bytes of memory the index holds.
+    pub(crate) fn memory_size(&self) -> usize {
+        self.slots.capacity() * 8
+            + self.batches.capacity() * std::mem::size_of::<BatchRows>()
+            + self
+                .batches
+                .iter()
+                .map(|b| b.bits.capacity() * 8)
+                .sum::<usize>()
+    }
+
+    fn tag_of(&self, id: &str) -> u32 {
+        ((self.fingerprint)(id.as_bytes()) >> 32) as u32
+    }
+
+    /// The batch (index into `batches`) and row of an ordinal.
+    fn position(&self, ordinal: u32) -> Option<(usize, u32)> {
+        let i = self
+            .batches
+            .partition_point(|b| b.first <= ordinal)
+            .checked_sub(1)?;
+        let row = ordinal - self.batches[i].first;
+        (row < self.batches[i].rows).then_some((i, row))
+    }
+
+    /// The slot holding `id` (`Ok`), or the empty slot ending its probe chain (`Err`).
+    /// `adding` is the batch being added (its first ordinal and ids).
+    fn find(
+        &self,
+        id: &str,
+        tag: u32,
+        src: &mut dyn IdSource,
+        adding: Option<(u32, &IdColumn)>,
+    ) -> Result<std::result::Result<usize, usize>> {
+        let capacity = self.slots.len();
+        let mut i = home(tag, capacity);
+        loop {
+            let slot = self.slots[i];
+            if slot == EMPTY {
+                return Ok(Err(i));
+            }
+            if self::tag(slot) == tag {
+                let ordinal = slot as u32;
+                let same = match adding {
+                    Some((first, ids)) if ordinal >= first => {
+                        ids.is((ordinal - first) as usize, id)
+                    }
+                    _ => match self.position(ordinal) {
+                        Some((b, row)) => src.id_is(self.batches[b].batch, row, id)?,
+                        None => false,
+                    },
+                };
+                if same {
+                    return Ok(Ok(i));
+                }
+            }
+            i = if i + 1 == capacity { 0 } else { i + 1 };
+        }
     }
 
     /// Where the live row of `id` is.
-    pub(crate) fn get(&self, id: &[u8]) -> Option<Loc> {
-        let loc = *self.by_fingerprint.get(&(self.fingerprint)(id))?;
-        if self.id_at(loc) == Some(id) {
-            Some(loc)
-        } else {
-            self.overflow.get(id).copied()
+    pub(crate) fn get(&self, id: &str, src: &mut dyn IdSource) -> Result<Option<Loc>> {
+        if self.slots.is_empty() {
+            return Ok(None);
+        }
+        let Ok(slot) = self.find(id, self.tag_of(id), src, None)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .position(self.slots[slot] as u32)
+            .map(|(b, row)| (self.batches[b].batch, row)))
+    }
+
+    /// [`get`](Self::get) for ids asked in the order they were stored (a re-run asks
+    /// for its results batch after batch): the row after the last one found is tried
+    /// first — taken if it is live and holds `id`, which makes it `id`'s one live row —
+    /// before the table is probed. `hint` carries the last row found from one call to
+    /// the next (start with `None`).
+    pub(crate) fn get_next(
+        &self,
+        id: &str,
+        hint: &mut Option<(usize, u32)>,
+        src: &mut dyn IdSource,
+    ) -> Result<Option<Loc>> {
+        if let Some((b, row)) = *hint {
+            let next = row + 1;
+            if let Some(rows) = self.batches.get(b) {
+                if next < rows.rows && rows.is_live(next) && src.id_is(rows.batch, next, id)? {
+                    *hint = Some((b, next));
+                    return Ok(Some((rows.batch, next)));
+                }
+            }
+        }
+        if self.slots.is_empty() {
+            return Ok(None);
+        }
+        let Ok(slot) = self.find(id, self.tag_of(id), src, None)? else {
+            return Ok(None);
+        };
+        let found = self.position(self.slots[slot] as u32);
+        *hint = found;
+        Ok(found.map(|(b, row)| (self.batches[b].batch, row)))
+    }
+
+    /// Makes room for `more` ids.
+    fn reserve(&mut self, more: usize) {
+        let needed = self.live + more;
+        if needed * 5 <= self.slots.len() * 4 {
+            return;
+        }
+        let mut capacity = self.slots.len().max(64);
+        while needed * 5 > capacity * 4 {
+            capacity += capacity / 2;
+        }
+        let old = std::mem::replace(&mut self.slots, vec![EMPTY; capacity]);
+        for slot in old.into_iter().filter(|s| *s != EMPTY) {
+            let mut i = home(tag(slot), capacity);
+            while self.slots[i] != EMPTY {
+                i = if i + 1 == capacity { 0 } else { i + 1 };
+            }
+            self.slots[i] = slot;
         }
     }
 
-    /// Adds batch `batch` holding `ids` (row order); its rows become the live rows of
-    /// their ids. Batches are added in increasing order (re-adding the latest batch is
-    /// harmless). Returns how many ids were new.
-    pub(crate) fn add_batch(&mut self, batch: u64, ids: IdChunk) -> Result<usize> {
-        let slot = usize::try_from(batch).map_err(|_| corrupt("batch number too large"))?;
-        if self.batches.len() <= slot {
-            self.batches.resize_with(slot + 1, IdChunk::default);
+    /// Adds batch `batch` holding `ids` (row order, unique); its rows become the live rows
+    /// of their ids. Batches are added in increasing order.
+    pub(crate) fn add_batch(
+        &mut self,
+        batch: u64,
+        ids: &IdColumn,
+        src: &mut dyn IdSource,
+    ) -> Result<Added> {
+        if self.batches.last().is_some_and(|b| b.batch >= batch) {
+            return Err(corrupt("batches added to the id index out of order"));
         }
         let n = ids.len();
-        self.batches[slot] = ids;
-        let mut new = 0;
-        for row in 0..n {
-            let row = u32::try_from(row).map_err(|_| corrupt("too many rows in a batch"))?;
-            if self.insert((batch, row)) {
-                new += 1;
-            }
+        let first = self.next_ordinal;
+        if first + n as u64 >= u64::from(u32::MAX) {
+            return Err(corrupt("a path holds more than 2^32 - 2 stored rows"));
         }
-        Ok(new)
-    }
-
-    /// Points the id stored at `loc` to `loc`; true when the id was new.
-    fn insert(&mut self, loc: Loc) -> bool {
-        let Some(id) = self.id_at(loc) else {
-            return false;
-        };
-        let fp = (self.fingerprint)(id);
-        let new = match self.by_fingerprint.get(&fp).copied() {
-            None => {
-                self.by_fingerprint.insert(fp, loc);
-                true
+        let (first, rows) = (first as u32, n as u32);
+        self.next_ordinal += n as u64;
+        self.reserve(n);
+        self.batches.push(BatchRows {
+            batch,
+            first,
+            rows,
+            live: 0,
+            bits: vec![0; n.div_ceil(64)],
+        });
+        let mut added = Added::default();
+        let mut id = String::new();
+        for row in 0..rows {
+            id.clear();
+            ids.write_id(row as usize, &mut id);
+            let tag = self.tag_of(&id);
+            let ordinal = first + row;
+            let entry = u64::from(tag) << 32 | u64::from(ordinal);
+            match self.find(&id, tag, src, Some((first, ids)))? {
+                Ok(slot) => {
+                    let old = self.slots[slot] as u32;
+                    self.slots[slot] = entry;
+                    if let Some((b, old_row)) = self.position(old) {
+                        let rows = &mut self.batches[b];
+                        if rows.is_live(old_row) {
+                            rows.set(old_row, false);
+                            rows.live -= 1;
+                            if rows.live == 0 && rows.batch != batch {
+                                added.dead.push(rows.batch);
+                            }
+                        }
+                    }
+                }
+                Err(empty) => {
+                    self.slots[empty] = entry;
+                    self.live += 1;
+                    added.new += 1;
+                }
             }
-            Some(old) if self.id_at(old) == Some(id) => {
-                self.by_fingerprint.insert(fp, loc);
-                false
-            }
-            Some(_) => {
-                let id: Box<[u8]> = id.into();
-                self.overflow.insert(id, loc).is_none()
-            }
-        };
-        if new {
-            self.live += 1;
+            let Some(rows) = self.batches.last_mut() else {
+                return Err(corrupt("the id index lost the batch being added"));
+            };
+            rows.set(row, true);
+            rows.live += 1;
         }
-        new
+        self.batches.retain(|b| b.live > 0);
+        Ok(added)
     }
 
-    /// The ids of batch `batch`, if it is known.
-    pub(crate) fn batch_ids(&self, batch: u64) -> Option<&IdChunk> {
-        self.batches.get(usize::try_from(batch).ok()?)
-    }
-
-    /// Every stored batch number with ids, in order.
-    pub(crate) fn batch_numbers(&self) -> impl Iterator<Item = u64> + '_ {
+    /// Every batch holding live rows, in order: its number, rows and live rows.
+    pub(crate) fn occupancy(&self) -> Vec<(u64, u32, u32)> {
         self.batches
             .iter()
-            .enumerate()
-            .filter(|(_, c)| c.len() > 0)
-            .map(|(b, _)| b as u64)
+            .map(|b| (b.batch, b.rows, b.live))
+            .collect()
     }
 
-    /// Every live id (unordered).
-    pub(crate) fn live_ids(&self) -> Vec<&[u8]> {
-        let mut out = Vec::with_capacity(self.live);
-        for &loc in self.by_fingerprint.values() {
-            if let Some(id) = self.id_at(loc) {
-                out.push(id);
-            }
-        }
-        out.extend(self.overflow.keys().map(|k| &k[..]));
-        out
+    /// The live rows of every batch holding some, in batch order.
+    pub(crate) fn live_rows(&self) -> Vec<(u64, Vec<u32>)> {
+        self.batches
+            .iter()
+            .filter(|b| b.live > 0)
+            .map(|b| (b.batch, (0..b.rows).filter(|r| b.is_live(*r)).collect()))
+            .collect()
+    }
+}
+
+fn corrupt(message: &str) -> Error {
+    Error::Store {
+        path: "(store data)".to_string(),
+        message: format!("store data is corrupt or from another layout: {message}"),
     }
 }
 
@@ -255,55 +347,99 @@ impl IdIndex {
 mod tests {
     use super::*;
 
-    #[test]
-    fn chunks_round_trip_and_reject_garbage() {
-        let chunk = IdChunk::new(["a", "", "héllo"]).unwrap();
-        let back = IdChunk::decode(&chunk.encode()).unwrap();
-        assert_eq!(back.len(), 3);
-        assert_eq!(back.id(2), "héllo".as_bytes());
-        assert_eq!(back.id(1), b"");
-        assert!(IdChunk::decode(&[1, 0]).is_err());
-        assert!(IdChunk::decode(&[1, 0, 0, 0, 9, 0, 0, 0, b'x']).is_err());
+    /// Ids of the batches added so far, by batch number.
+    #[derive(Default)]
+    struct Batches(HashMap<u64, IdColumn>);
+
+    impl IdSource for Batches {
+        fn id_is(&mut self, batch: u64, row: u32, id: &str) -> Result<bool> {
+            Ok(self.0[&batch].is(row as usize, id))
+        }
     }
 
-    /// Adds batch `batch` holding `ids`; returns how many were new.
-    fn add(index: &mut IdIndex, batch: u64, ids: &[&str]) -> usize {
-        index
-            .add_batch(batch, IdChunk::new(ids.iter().copied()).unwrap())
-            .unwrap()
+    fn add(index: &mut IdIndex, src: &mut Batches, batch: u64, ids: &[&str]) -> Added {
+        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        let column = IdColumn::from_ids(&ids).unwrap();
+        let added = index.add_batch(batch, &column, src).unwrap();
+        src.0.insert(batch, column);
+        added
+    }
+
+    fn get(index: &IdIndex, src: &mut Batches, id: &str) -> Option<Loc> {
+        index.get(id, src).unwrap()
     }
 
     #[test]
-    fn later_batches_win_and_collisions_stay_exact() {
-        let mut index = IdIndex::default();
-        assert_eq!(add(&mut index, 0, &["x", "y"]), 2);
-        assert_eq!(add(&mut index, 1, &["y", "z"]), 1);
-        assert_eq!(index.get(b"x"), Some((0, 0)));
-        assert_eq!(index.get(b"y"), Some((1, 0)));
-        assert_eq!(index.get(b"z"), Some((1, 1)));
-        assert_eq!(index.get(b"w"), None);
+    fn ids_asked_in_stored_order_skip_the_table_only_for_their_live_row() {
+        let (mut index, mut src) = (IdIndex::default(), Batches::default());
+        add(&mut index, &mut src, 0, &["a", "b", "c", "d"]);
+        // `b` is replaced: its row in batch 0 holds it, but is not live.
+        add(&mut index, &mut src, 1, &["b"]);
+        let mut hint = None;
+        let mut next = |id: &str| index.get_next(id, &mut hint, &mut src).unwrap();
+        assert_eq!(next("a"), Some((0, 0)));
+        assert_eq!(next("b"), Some((1, 0)), "the live row, not the next one");
+        assert_eq!(next("c"), Some((0, 2)));
+        assert_eq!(next("d"), Some((0, 3)));
+        assert_eq!(next("a"), Some((0, 0)), "another id than the next row's");
+        assert_eq!(next("e"), None);
+        assert_eq!(next("b"), Some((1, 0)));
+    }
+
+    #[test]
+    fn later_batches_win_and_dead_batches_are_reported() {
+        let (mut index, mut src) = (IdIndex::default(), Batches::default());
+        assert_eq!(get(&index, &mut src, "x"), None);
+        assert_eq!(add(&mut index, &mut src, 0, &["x", "y"]).new, 2);
+        let added = add(&mut index, &mut src, 1, &["y", "z"]);
+        assert_eq!((added.new, added.dead.len()), (1, 0));
+        assert_eq!(get(&index, &mut src, "x"), Some((0, 0)));
+        assert_eq!(get(&index, &mut src, "y"), Some((1, 0)));
+        assert_eq!(get(&index, &mut src, "z"), Some((1, 1)));
+        assert_eq!(get(&index, &mut src, "w"), None);
         assert_eq!(index.len(), 3);
-        // Re-adding the latest batch changes nothing.
-        assert_eq!(add(&mut index, 1, &["y", "z"]), 0);
-        assert_eq!(index.len(), 3);
+        let added = add(&mut index, &mut src, 3, &["x"]);
+        assert_eq!((added.new, added.dead), (0, vec![0]));
+        assert_eq!(index.live_rows(), vec![(1, vec![0, 1]), (3, vec![0])]);
+        assert!(add_err(&mut index, &mut src, 2));
+    }
+
+    fn add_err(index: &mut IdIndex, src: &mut Batches, batch: u64) -> bool {
+        let column = IdColumn::from_ids(&["q".to_string()]).unwrap();
+        index.add_batch(batch, &column, src).is_err()
     }
 
     #[test]
     fn colliding_fingerprints_are_resolved_exactly() {
         let mut index = IdIndex {
-            fingerprint: |_| 7,
+            fingerprint: |_| 7 << 32,
             ..IdIndex::default()
         };
-        assert_eq!(add(&mut index, 0, &["x", "y", "z"]), 3);
-        assert_eq!(add(&mut index, 1, &["z", "w"]), 1);
-        assert_eq!(index.get(b"x"), Some((0, 0)));
-        assert_eq!(index.get(b"y"), Some((0, 1)));
-        assert_eq!(index.get(b"z"), Some((1, 0)));
-        assert_eq!(index.get(b"w"), Some((1, 1)));
-        assert_eq!(index.get(b"v"), None);
+        let mut src = Batches::default();
+        assert_eq!(add(&mut index, &mut src, 0, &["x", "y", "z"]).new, 3);
+        assert_eq!(add(&mut index, &mut src, 1, &["z", "w"]).new, 1);
+        assert_eq!(get(&index, &mut src, "x"), Some((0, 0)));
+        assert_eq!(get(&index, &mut src, "y"), Some((0, 1)));
+        assert_eq!(get(&index, &mut src, "z"), Some((1, 0)));
+        assert_eq!(get(&index, &mut src, "w"), Some((1, 1)));
+        assert_eq!(get(&index, &mut src, "v"), None);
         assert_eq!(index.len(), 4);
-        let mut ids = index.live_ids();
-        ids.sort();
-        assert_eq!(ids, vec![&b"w"[..], b"x", b"y", b"z"]);
+        assert_eq!(index.live_rows(), vec![(0, vec![0, 1]), (1, vec![0, 1])]);
+    }
+
+    #[test]
+    fn the_table_grows_and_keeps_every_id() {
+        let (mut index, mut src) = (IdIndex::default(), Batches::default());
+        let names: Vec<String> = (0..5000).map(|i| format!("id{i}")).collect();
+        for (b, chunk) in names.chunks(700).enumerate() {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            add(&mut index, &mut src, b as u64, &refs);
+        }
+        assert_eq!(index.len(), 5000);
+        for (i, name) in names.iter().enumerate() {
+            let loc = get(&index, &mut src, name);
+            assert_eq!(loc, Some(((i / 700) as u64, (i % 700) as u32)));
+        }
+        assert!(index.memory_size() <= 16 * 5000 + 4096);
     }
 }

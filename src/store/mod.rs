@@ -66,6 +66,7 @@
 //! backend can be added behind [`ArrowStore`] without touching the rest of the crate.
 
 mod batch_cache;
+mod batch_file;
 mod codec;
 mod id_index;
 pub mod layout;

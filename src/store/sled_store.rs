@@ -1,115 +1,180 @@
 //! The sled store: the embedded, on-disk default.
 //!
-//! # On-disk layout (layout version 2)
+//! # On-disk layout (layout version 3)
 //!
-//! Everything lives in sled's default tree of one directory. Every key starts with the
-//! key-prefix byte `0x01`, then a tag byte; integers are big-endian (so byte order is
-//! numeric order).
+//! A store directory `DIR` holds two things:
+//!
+//! - `DIR/batches/{path number}/{file number}.arrow`: one file per `add_records` call
+//!   that wrote rows (its file number is its batch number; a batch rewritten by
+//!   compaction gets a fresh one), an Arrow IPC file compressed with zstd holding those
+//!   rows and their record ids (`batch_file.rs`: hash-like ids `{prefix}:{hex}` sharing
+//!   one prefix are kept as the prefix once and raw bytes, any other ids as text;
+//!   either way they read back byte for byte);
+//! - `DIR/catalog/`: a sled database of small values only. Every key starts with the
+//!   key-prefix byte `0x01`, then a tag byte; integers are big-endian (byte order is
+//!   numeric order).
 //!
 //! | key | value |
 //! |---|---|
-//! | `01 00 "format"` | `"orcapod-store/2"` (written when the directory is created) |
+//! | `01 00 "format"` | `"orcapod-store/3"` (written when the catalog is complete) |
 //! | `01 00 "next_path"` | next free path number, u64 |
-//! | `01 10 path:u64 batch:u64` | one added batch: an Arrow IPC stream (schema + one record batch) |
-//! | `01 20 path:u64 batch:u64` | the record ids of that batch's rows, in row order: u32 count, u32 end offsets, UTF-8 bytes (little-endian) |
+//! | `01 00 "synced"` | the last *generation* whose batch files were all made durable, u64 |
 //! | `01 30 "a/b/c"` | the path's entry: path number u64, then its schema as an Arrow IPC stream |
+//! | `01 40 path:u64 batch:u64` | one batch: its file's number (the batch number unless compacted), row count, byte length, generation, checksum (u64 each) |
 //!
-//! Batch numbers count up per path from 0, so a path's batches scan in write order. Arrow
-//! IPC is the only data format on disk (never `arrow-row` bytes, whose format may change).
-//! A row's id is live in the *latest* batch holding it: a replaced row stays in its
-//! batch, superseded (space is not reclaimed: there is no compaction yet). A store of
-//! layout 1 (one index key per id) is refused with a message naming both layouts.
+//! Batch numbers count up per path from 0, so a path's batches scan in write order.
+//! Arrow IPC is the only data format on disk (never `arrow-row` bytes). A row's id is
+//! live in the *latest* batch holding it; a batch none of whose rows is live any more
+//! (all replaced by later writes) leaves the catalog at the next flush, and its file is
+//! deleted once that is durable. A batch with a few live rows left keeps its file until
+//! [`SledStore::compact`] rewrites it (with its neighbours as badly off) into a file of
+//! its live rows. A generation is the period between two flushes: each flush makes the
+//! files written since the last one durable and then records their generation as
+//! synced.
+//!
+//! A store of layout 2 (batches and ids inside sled, in `DIR` itself) is migrated on
+//! open (`sled_store/migrate.rs`: crash-safe, the old files deleted at the end); a store
+//! of layout 1 is refused with a message naming the layouts this build reads.
 //!
 //! # The id index
 //!
-//! Ids are looked up in memory: the first use of a path reads its id keys (one per
-//! batch) into an `IdIndex` (id → batch and row of its live row), which every write
-//! then updates. So a lookup costs a hash probe, and a write one sled key per batch
-//! rather than one per row. The index holds every id of the path in memory (its bytes
-//! plus about 30 bytes).
+//! Ids are looked up in memory (`id_index.rs`): the first use of a path reads the id
+//! column of each of its batch files into an `IdIndex`, which every write then updates.
+//! It keeps no id text: 32 bits of each live id's fingerprint and the ordinal of its row
+//! in an open-addressing table (10 to 15 bytes per id), and one bit per stored row. A
+//! fingerprint match is checked against the id itself, read from its batch's id column
+//! (recently used id columns stay in a bounded cache), so a collision costs a read,
+//! never a wrong answer.
 //!
 //! # Write protocol (one `add_records` call)
 //!
-//! Writes are serialised by an in-process mutex (sled allows a single process per
-//! directory, so this serialises all writers).
+//! Writes (and flushes) are serialised by an in-process mutex (one process per
+//! directory, see below).
 //!
 //! 1. Resolve duplicates in memory: keep the last occurrence of each id in the batch; with
-//!    `skip_duplicates`, drop rows whose id is already in the index.
-//! 2. Encode the remaining rows once as an Arrow IPC stream, and their ids.
-//! 3. Build **one** sled `Batch` holding: the data key `01 10 p b` → IPC bytes; the id
-//!    key `01 20 p b` → the ids; and, for a new path, its entry `01 30 path` and the
-//!    bumped `next_path` counter.
-//! 4. Apply it with `apply_batch`: sled recovers a batch atomically, so after a crash the
-//!    call is either wholly present or wholly absent. An id key therefore never names
-//!    rows of a missing batch, and a batch is never half-written. Because the index
-//!    keeps one live row per id (the latest batch's), an id has exactly one live row
-//!    however often it is written.
-//! 5. Only after the batch is applied, update the in-memory state (next batch number, path
-//!    cache, id index, decoded-batch cache).
+//!    `skip_duplicates`, drop rows whose id is already in the index. Nothing left: no
+//!    write at all (so re-running the same writes never grows the store).
+//! 2. Encode the remaining rows and their ids as one compressed Arrow IPC file.
+//! 3. Write the file to `{batch}.arrow.tmp` and rename it to `{batch}.arrow` (its name
+//!    appears whole or not at all).
+//! 4. Apply **one** sled batch: the file's catalog entry (with the current generation and
+//!    the file's length and checksum) and, for a new path, its entry and the bumped
+//!    `next_path` counter. sled recovers a batch atomically.
+//! 5. Only then update the in-memory state (next batch number, path cache, id index,
+//!    caches); batches this call left without a live row are noted for the next flush.
+//!
+//! [`ArrowStore::flush`], the durability point: fsync every file written since the last
+//! flush, then their directories; apply one sled batch recording this generation as
+//! synced and removing the entries of batches without a live row; make the catalog
+//! durable (sled's `flush`); only then delete those batches' files.
 //!
 //! Readers of this process see a write wholly or not at all: the id index is updated
 //! (under its lock) only after the sled batch is applied, and readers find rows only
-//! through the index. The index of a path is loaded under the writer mutex, so no write
-//! is half-seen by the load either.
+//! through the index.
 //!
-//! Durability: sled writes its log in the background (every 500 ms by default);
-//! [`ArrowStore::flush`] forces it, and is the promise: after `flush` returns, every call
-//! completed before it survives `SIGKILL`. A call not yet flushed may or may not survive,
-//! but (step 4) never partly. So a rerun after a crash finds every flushed result exactly
-//! once, and recomputes only what is missing (`contains_many` / `get_records`).
+//! # Crash consistency
+//!
+//! A batch's rows are in the store exactly when the catalog names its file. On open
+//! (`sled_store/open.rs`), every file the catalog does not name is deleted, and every
+//! file it names is checked:
+//!
+//! - a crash between steps 3 and 4 leaves a file no entry names: deleted on open, the
+//!   call wholly absent;
+//! - an entry of a synced generation names a file made durable before that generation
+//!   was recorded: it must be there with its length, else the open fails, naming the
+//!   file (the store is damaged; nothing is dropped silently);
+//! - an entry of a later generation was never flushed; sled may have written it (on its
+//!   own schedule, or at exit) while its file did not reach the disk (a power cut). Its
+//!   file is checked whole (length and checksum): if it is, the call is wholly present
+//!   (and its file is made durable at the next flush); if not, its entry is dropped and
+//!   the call is wholly absent. The rows it replaced are still there: entries leave the
+//!   catalog only in a flush's sled batch, after every newer file was made durable, or
+//!   in a compaction, which flushes first and makes its new file durable before its
+//!   sled batch; and files are deleted only once their removal is durable.
+//!
+//! Either way an id has exactly one live row, the latest named batch's. So after
+//! `flush` returns, every call completed before it survives `SIGKILL` or a power cut; a
+//! call not yet flushed may or may not survive, but never partly.
+//! (`tests/crash_safety.rs` kills a writer at many moments and checks that the store
+//! holds the result of a prefix of its calls, at least the flushed ones.)
 //!
 //! # Reads
 //!
 //! Reads by id go through the index and decode only the batches they need; a small cache
 //! keeps recently decoded (and just written) batches. `get_all` walks the path's batches
-//! in order and keeps each row that is its id's live row.
+//! holding live rows, in order, and takes those rows.
 //!
 //! # Cost
 //!
-//! Writing a batch costs its IPC encoding and two sled values, whatever its number of
-//! rows; a lookup is an in-memory probe once the path's index is loaded (reading the
-//! index costs one sled read per stored batch). Measured in release on a busy 2-core
-//! machine (`examples/store_throughput.rs`): adding 100k rows in one call about 0.13 s,
-//! `contains_many` of 100k ids about 25 ms, `get_records` of 100k ids about 0.12 s,
-//! `get_all` of 100k rows about 80 ms, a one-row add about 70 µs.
+//! Writing a batch costs its IPC encoding and compression, one file written and renamed,
+//! and one small sled batch, whatever its number of rows; a flush costs one fsync per
+//! file written since the last one, one per directory, and sled's. On disk a row costs
+//! its compressed columns and its id (35 bytes for a packet hash, its prefix once per
+//! file). A lookup is an in-memory probe and, on a match, a comparison with the stored
+//! id; loading a path's index reads the id columns of its files. A flush with more than
+//! a few files to make durable syncs their file system once instead.
+//!
+//! Measured in release on a busy 2-core machine (`examples/store_throughput.rs`: 1M rows
+//! of an integer and a short text, ids `arrow_v0.1:` and 70 hex digits, added in calls
+//! of 10k rows): 34 bytes per row on disk (layout 2: 283), adding them about 1.1 s and
+//! the flush 30 ms, `contains_many` of the 1M ids about 0.5 s from a fresh handle
+//! (index loaded from the files) and 0.3 s after, `get_records` of 100k 0.13 s,
+//! `get_all` 0.2 s; the id index 13 bytes per id (the process grew by 18 to 28 bytes
+//! per id, cached id columns included; layout 2: 100). A one-row add costs about a millisecond
+//! (a file created and renamed): callers add many rows per call. For a function
+//! pipeline of 1M packets (its results and their pipeline records) the directory holds
+//! 160 bytes per packet (layout 2: 1,729), most of it the random bytes of three 35-byte
+//! hashes and a 16-byte uuid stored twice, which no compression removes.
 //!
 //! # One process per directory
 //!
-//! sled takes an exclusive lock on its directory. [`SledStore::open`] on a directory this
-//! process already has open **shares** the open store (a process-wide registry keyed by the
-//! canonical directory); opening a directory held by another process fails with
-//! [`Error::Store`] saying so. Reopening a directory whose last handle this process has
-//! just dropped waits on sled's lock itself until that handle has let go (never sleeping).
+//! sled takes an exclusive lock on its directory (`DIR/catalog`). [`SledStore::open`] on
+//! a directory this process already has open **shares** the open store (a process-wide
+//! registry keyed by the canonical directory); opening a directory held by another
+//! process fails with [`Error::Store`] saying so. Reopening a directory whose last handle
+//! this process has just dropped waits on sled's lock itself until that handle has let
+//! go (never sleeping).
 //!
-//! Only this module and its children (`inner.rs`: the open database; `tests.rs`) name
-//! sled.
+//! Only this module and its children (`inner.rs`: the open store; `compact.rs`:
+//! compaction; `lock.rs`: sled's lock; `open.rs`: opening and recovery; `files.rs`:
+//! batch files; `migrate.rs`: layout 2; `tests.rs`) name sled.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
+mod compact;
+mod files;
 mod inner;
+mod lock;
+mod migrate;
+mod open;
 
 use self::inner::{Inner, PathMeta};
+use super::batch_file::{self, IdColumn};
 use super::codec;
-use super::id_index::{IdChunk, IdMap};
+use super::id_index::{IdIndex, IdMap};
 use super::{
     check_schema, extend_base, gather_all, pick_rows, plan_write, relative_paths, scoped,
     store_err, validate_components, ArrowStore, Lookup, RecordPath, Records,
 };
 use crate::error::{Error, Result};
 
-/// An [`ArrowStore`] on disk, backed by sled (see the module docs for the layout and the
-/// write protocol). Cloning, or [`ArrowStore::at`], gives another view of the same store.
+/// An [`ArrowStore`] on disk: batch files beside a sled catalog (see the module docs for
+/// the layout and the write protocol). Cloning, or [`ArrowStore::at`], gives another
+/// view of the same store.
 #[derive(Clone)]
 pub struct SledStore {
     inner: Arc<Inner>,
     base: Vec<String>,
 }
+
+/// A path's id index, shared by the store's views.
+type SharedIndex = Arc<RwLock<IdIndex>>;
 
 /// Open stores of this process, by canonical directory.
 fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Inner>>> {
@@ -118,11 +183,12 @@ fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Inner>>> {
 }
 
 impl SledStore {
-    /// Opens (creating if needed) the store in directory `dir`.
+    /// Opens (creating if needed) the store in directory `dir`, migrating a store of
+    /// layout 2 to layout 3 first (see the module docs).
     ///
     /// If this process already has the directory open, the open store is shared (same
     /// data, same caches). If another process holds it, this fails with [`Error::Store`]
-    /// saying so (sled allows one process per directory).
+    /// saying so (one process per directory).
     pub fn open(dir: impl AsRef<Path>) -> Result<SledStore> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|source| Error::Io {
@@ -162,8 +228,9 @@ impl SledStore {
         &self.inner.dir
     }
 
-    /// How many batches are stored for `path` (one per `add_records` call that wrote
-    /// rows): a measure of write batching, for tests and diagnostics.
+    /// How many batches (files) the catalog names for `path`: one per `add_records` call
+    /// that wrote rows, less those whose rows were all superseded. A measure of write
+    /// batching and of reclaimed space, for tests and diagnostics.
     pub fn stored_batches(&self, path: &RecordPath) -> Result<usize> {
         let full = scoped(&self.base, path)?;
         let Some(meta) = self.inner.path_meta(&full.to_string())? else {
@@ -173,12 +240,60 @@ impl SledStore {
         for entry in self
             .inner
             .db
-            .scan_prefix(codec::batch_key_prefix(meta.number))
+            .scan_prefix(codec::entry_key_prefix(meta.number))
         {
             entry.map_err(|e| self.inner.sled_err(e))?;
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Bytes of memory the id index of `path` holds (loading it if needed), for
+    /// diagnostics: about 10 to 15 bytes per live id.
+    pub fn id_index_bytes(&self, path: &RecordPath) -> Result<usize> {
+        let full = scoped(&self.base, path)?;
+        let Some(meta) = self.inner.path_meta(&full.to_string())? else {
+            return Ok(0);
+        };
+        let index = self.inner.index(meta.number)?;
+        let bytes = index
+            .read()
+            .map_err(|_| self.inner.poisoned())?
+            .memory_size();
+        Ok(bytes)
+    }
+
+    /// Rewrites, in every path of the store (whatever this view's scope), each run of
+    /// consecutive batches fewer than half of whose rows are live into one file of their
+    /// live rows (see `sled_store/compact.rs`); returns how many batches were rewritten.
+    /// Reads see the same rows, in the same order, before and after. It flushes first;
+    /// the replaced files are deleted at the next [`ArrowStore::flush`].
+    pub fn compact(&self) -> Result<usize> {
+        let inner = &*self.inner;
+        let mut keys = Vec::new();
+        for entry in inner.db.scan_prefix(codec::path_key_prefix()) {
+            let (k, _) = entry.map_err(|e| inner.sled_err(e))?;
+            keys.push(String::from_utf8_lossy(&k[2..]).to_string());
+        }
+        let mut rewritten = 0;
+        for key in keys {
+            if let Some(meta) = inner.path_meta(&key)? {
+                let mut w = inner.writer()?;
+                // Every write a rewritten row's liveness depends on is durable first.
+                inner.flush_locked(&mut w)?;
+                rewritten += compact::compact_path(inner, &mut w, &meta)?;
+            }
+        }
+        Ok(rewritten)
+    }
+
+    /// The path's entry and its loaded index, if the path exists.
+    fn path_index(&self, full: &RecordPath) -> Result<Option<(Arc<PathMeta>, SharedIndex)>> {
+        let Some(meta) = self.inner.path_meta(&full.to_string())? else {
+            return Ok(None);
+        };
+        let index = self.inner.index(meta.number)?;
+        Ok(Some((meta, index)))
     }
 }
 
@@ -220,44 +335,48 @@ impl ArrowStore for SledStore {
         };
         let is_new_path = existing.is_none();
         let index = if is_new_path {
-            None
+            Arc::new(RwLock::new(IdIndex::default()))
         } else {
-            Some(inner.index_locked(&w, path_no)?)
+            inner.index_locked(&mut w, path_no)?
         };
         // 1. Resolve duplicates.
+        let mut src = inner.id_source(path_no);
         let planned = {
-            let guard = match &index {
-                Some(index) => Some(index.read().map_err(|_| inner.poisoned())?),
-                None => None,
-            };
+            let guard = index.read().map_err(|_| inner.poisoned())?;
             plan_write(&full, &schema, ids, batch, skip_duplicates, &mut |id| {
-                Ok(guard
-                    .as_ref()
-                    .is_some_and(|index| index.get(id.as_bytes()).is_some()))
+                Ok(guard.get(id, &mut src)?.is_some())
             })?
         };
         let Some(planned) = planned else {
             return Ok(0);
         };
         let batch_no = inner.next_batch(&mut w, path_no)?;
-        // 2. One IPC encode and the ids, 3. one sled batch.
-        let id_chunk = IdChunk::new(planned.ids.iter().map(String::as_str))?;
+        // 2. One encoding, 3. the file written (made durable at flush).
+        let id_column = Arc::new(IdColumn::from_ids(&planned.ids)?);
+        let bytes = batch_file::encode(&planned.batch, &id_column)?;
+        inner.files.write(path_no, batch_no, &bytes, false)?;
+        w.unsynced.push((path_no, batch_no));
+        // 4. One sled batch, applied atomically.
+        let entry = codec::Entry::of(batch_no, planned.ids.len(), &bytes, w.generation);
         let mut sb = sled::Batch::default();
         sb.insert(
-            &codec::batch_key(path_no, batch_no)[..],
-            codec::encode_batch(&planned.batch)?,
+            &codec::entry_key(path_no, batch_no)[..],
+            &entry.encode()[..],
         );
-        sb.insert(&codec::ids_key(path_no, batch_no)[..], id_chunk.encode());
         if is_new_path {
             sb.insert(codec::path_key(&key), codec::path_value(path_no, &schema)?);
             sb.insert(codec::next_path_key(), &(path_no + 1).to_be_bytes()[..]);
         }
-        // 4. Apply atomically.
         inner.db.apply_batch(sb).map_err(|e| inner.sled_err(e))?;
         // 5. In-memory state.
         w.next_batch.insert(path_no, batch_no + 1);
         if is_new_path {
             w.next_path = path_no + 1;
+            inner
+                .indexes
+                .lock()
+                .map_err(|_| inner.poisoned())?
+                .insert(path_no, index.clone());
             inner.paths.write().map_err(|_| inner.poisoned())?.insert(
                 key,
                 Arc::new(PathMeta {
@@ -266,26 +385,20 @@ impl ArrowStore for SledStore {
                 }),
             );
         }
-        let index = match index {
-            Some(index) => index,
-            None => inner.index_locked(&w, path_no)?,
-        };
-        index
+        inner.remember((path_no, batch_no), Some(planned.batch), &id_column)?;
+        let added = index
             .write()
             .map_err(|_| inner.poisoned())?
-            .add_batch(batch_no, id_chunk)?;
-        inner
-            .cache
-            .lock()
-            .map_err(|_| inner.poisoned())?
-            .insert((path_no, batch_no), planned.batch);
+            .add_batch(batch_no, &id_column, &mut src)?;
+        w.doomed
+            .extend(added.dead.into_iter().map(|b| (path_no, b)));
         Ok(planned.new_ids)
     }
 
     fn get_records(&self, path: &RecordPath, ids: &[String]) -> Result<Lookup> {
         let full = scoped(&self.base, path)?;
         let inner = &*self.inner;
-        let Some(meta) = inner.path_meta(&full.to_string())? else {
+        let Some((meta, index)) = self.path_index(&full)? else {
             let mut seen = std::collections::HashSet::with_capacity(ids.len());
             let missing = ids
                 .iter()
@@ -297,8 +410,8 @@ impl ArrowStore for SledStore {
                 missing,
             });
         };
-        let index = inner.index(meta.number)?;
         let index = index.read().map_err(|_| inner.poisoned())?;
+        let mut src = inner.id_source(meta.number);
         let mut seen: IdMap<&str, ()> =
             IdMap::with_capacity_and_hasher(ids.len(), Default::default());
         let mut found_ids = Vec::new();
@@ -306,18 +419,19 @@ impl ArrowStore for SledStore {
         let mut slots: HashMap<u64, usize> = HashMap::new();
         let mut batches: Vec<RecordBatch> = Vec::new();
         let mut picks = Vec::new();
+        let mut hint = None;
         for id in ids {
             if seen.insert(id.as_str(), ()).is_some() {
                 continue;
             }
-            let Some((batch_no, row)) = index.get(id.as_bytes()) else {
+            let Some((batch_no, row)) = index.get_next(id, &mut hint, &mut src)? else {
                 missing.push(id.clone());
                 continue;
             };
             let slot = match slots.get(&batch_no) {
                 Some(s) => *s,
                 None => {
-                    batches.push(inner.load_batch(&full, meta.number, batch_no)?);
+                    batches.push(inner.load(&meta, batch_no)?.0);
                     slots.insert(batch_no, batches.len() - 1);
                     batches.len() - 1
                 }
@@ -340,33 +454,21 @@ impl ArrowStore for SledStore {
     fn get_all(&self, path: &RecordPath) -> Result<Option<Records>> {
         let full = scoped(&self.base, path)?;
         let inner = &*self.inner;
-        let Some(meta) = inner.path_meta(&full.to_string())? else {
+        let Some((meta, index)) = self.path_index(&full)? else {
             return Ok(None);
         };
-        let index = inner.index(meta.number)?;
         let index = index.read().map_err(|_| inner.poisoned())?;
         if index.len() == 0 {
             return Ok(None);
         }
         let mut ids = Vec::with_capacity(index.len());
         let mut loaded = Vec::new();
-        for b in index.batch_numbers() {
-            let Some(chunk) = index.batch_ids(b) else {
-                continue;
-            };
-            let mut rows = Vec::new();
-            for r in 0..chunk.len() {
-                let id = chunk.id(r);
-                let row = u32::try_from(r)
-                    .map_err(|_| store_err(full.to_string(), "too many rows in a batch"))?;
-                if index.get(id) == Some((b, row)) {
-                    rows.push(row);
-                    ids.push(id_string(id)?);
-                }
+        for (b, rows) in index.live_rows() {
+            let (batch, batch_ids) = inner.load(&meta, b)?;
+            for &r in &rows {
+                ids.push(batch_ids.id(r as usize));
             }
-            if !rows.is_empty() {
-                loaded.push((inner.load_batch(&full, meta.number, b)?, rows));
-            }
+            loaded.push((batch, rows));
         }
         Ok(Some(Records {
             ids,
@@ -377,38 +479,39 @@ impl ArrowStore for SledStore {
     fn contains_many(&self, path: &RecordPath, ids: &[String]) -> Result<Vec<bool>> {
         let full = scoped(&self.base, path)?;
         let inner = &*self.inner;
-        let Some(meta) = inner.path_meta(&full.to_string())? else {
+        let Some((meta, index)) = self.path_index(&full)? else {
             return Ok(vec![false; ids.len()]);
         };
-        let index = inner.index(meta.number)?;
         let index = index.read().map_err(|_| inner.poisoned())?;
-        Ok(ids
-            .iter()
-            .map(|id| index.get(id.as_bytes()).is_some())
-            .collect())
+        let mut src = inner.id_source(meta.number);
+        let mut hint = None;
+        ids.iter()
+            .map(|id| Ok(index.get_next(id, &mut hint, &mut src)?.is_some()))
+            .collect()
     }
 
     fn ids(&self, path: &RecordPath) -> Result<Vec<String>> {
         let full = scoped(&self.base, path)?;
         let inner = &*self.inner;
-        let Some(meta) = inner.path_meta(&full.to_string())? else {
+        let Some((meta, index)) = self.path_index(&full)? else {
             return Ok(Vec::new());
         };
-        let index = inner.index(meta.number)?;
         let index = index.read().map_err(|_| inner.poisoned())?;
-        let mut ids = index.live_ids();
+        let mut ids = Vec::with_capacity(index.len());
+        for (b, rows) in index.live_rows() {
+            let batch_ids = inner.id_column(meta.number, b)?;
+            ids.extend(rows.iter().map(|r| batch_ids.id(*r as usize)));
+        }
         ids.sort_unstable();
-        ids.into_iter().map(id_string).collect()
+        Ok(ids)
     }
 
     fn count(&self, path: &RecordPath) -> Result<usize> {
         let full = scoped(&self.base, path)?;
-        let inner = &*self.inner;
-        let Some(meta) = inner.path_meta(&full.to_string())? else {
+        let Some((_, index)) = self.path_index(&full)? else {
             return Ok(0);
         };
-        let index = inner.index(meta.number)?;
-        let live = index.read().map_err(|_| inner.poisoned())?.len();
+        let live = index.read().map_err(|_| self.inner.poisoned())?.len();
         Ok(live)
     }
 
@@ -447,11 +550,7 @@ impl ArrowStore for SledStore {
     }
 
     fn flush(&self) -> Result<()> {
-        self.inner
-            .db
-            .flush()
-            .map(|_| ())
-            .map_err(|e| self.inner.sled_err(e))
+        self.inner.flush()
     }
 
     fn at(&self, components: &[&str]) -> Result<Arc<dyn ArrowStore>> {
@@ -460,11 +559,6 @@ impl ArrowStore for SledStore {
             base: extend_base(&self.base, components)?,
         }))
     }
-}
-
-/// A stored id as a string (ids are checked to be UTF-8 when read).
-fn id_string(id: &[u8]) -> Result<String> {
-    String::from_utf8(id.to_vec()).map_err(|_| store_err("(store data)", "an id is not UTF-8"))
 }
 
 #[cfg(test)]

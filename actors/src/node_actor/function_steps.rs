@@ -11,7 +11,7 @@ use actix::{AsyncContext, Context, Handler};
 use super::NodeActor;
 use crate::function_role;
 use crate::messages::{
-    FunctionStep, JobDone, PacketsFailed, PoolFailed, StoreWrites, WritesStored,
+    FunctionStep, JobDone, PacketsFailed, PoolFailed, Prepared, StoreWrites, WritesStored,
 };
 use crate::node_setup::Behavior;
 
@@ -107,5 +107,41 @@ impl Handler<PoolFailed> for NodeActor {
 
     fn handle(&mut self, failed: PoolFailed, ctx: &mut Context<Self>) {
         self.fail(failed.message, ctx);
+    }
+}
+
+impl Handler<Prepared> for NodeActor {
+    type Result = ();
+
+    /// Takes a batch prepared off the actor thread: the rest of its push runs here.
+    fn handle(&mut self, prepared: Prepared, ctx: &mut Context<Self>) {
+        let Behavior::Function {
+            state,
+            pool,
+            preparer,
+            ..
+        } = &mut self.behavior
+        else {
+            return;
+        };
+        if let Some(preparer) = preparer.as_mut() {
+            preparer.done();
+        }
+        if self.failed && !self.config.continue_on_error {
+            return;
+        }
+        let pushed = prepared
+            .result
+            .and_then(|(prepared, found)| state.push_prepared(prepared, found));
+        match pushed {
+            Ok(jobs) => {
+                if let Some(pool) = pool.as_mut() {
+                    pool.dispatch(jobs);
+                }
+                self.after_function_step(ctx);
+            }
+            Err(e) => self.fail(e.to_string(), ctx),
+        }
+        self.after_progress(ctx);
     }
 }

@@ -19,6 +19,7 @@ use super::process::Process;
 use super::spec::{CommandFunction, Protocol, Spec};
 use super::stderr::StderrFile;
 use super::wait;
+use crate::files::outputs::{self, Scratch, OUT_DIR_VAR};
 use crate::function::jsonl::{clip, read_reply, write_request, Reply, ID_KEY};
 use crate::function::{FunctionError, FunctionWorker, PacketFunction};
 use crate::model::Datum;
@@ -72,6 +73,10 @@ pub struct CommandWorker {
     disproved: Option<FunctionError>,
     /// When the oldest answer not yet settled was asked for (`jsonl`).
     oldest_provisional: Option<Instant>,
+    /// The scratch directory named by `ORCAPOD_OUT_DIR`, when the process has an output
+    /// area ([`outputs::use_area`]): emptied before each packet, its answered files
+    /// moved into the area after it.
+    scratch: Option<Scratch>,
 }
 
 impl CommandWorker {
@@ -86,7 +91,17 @@ impl CommandWorker {
                 spec.command_line()
             ))
         })?;
+        let scratch = match outputs::area() {
+            Some(area) => Some(area.scratch().map_err(|e| {
+                FunctionError::new(format!(
+                    "function `{}`: cannot create its scratch directory ({OUT_DIR_VAR}): {e}",
+                    spec.name
+                ))
+            })?),
+            None => None,
+        };
         let mut worker = CommandWorker {
+            scratch,
             spec,
             process: None,
             stderr,
@@ -121,6 +136,9 @@ impl CommandWorker {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr));
+        if let Some(scratch) = &self.scratch {
+            command.env(OUT_DIR_VAR, scratch.dir());
+        }
         let (process, stdin, stdout) = Process::spawn(&mut command).map_err(start_error)?;
         self.process = Some(Running::new(process, stdin, stdout, spec.max_line_bytes));
         Ok(())
@@ -357,9 +375,22 @@ impl FunctionWorker for CommandWorker {
                 return Err(e);
             }
         }
+        if let Some(scratch) = &self.scratch {
+            if let Err(e) = scratch.prepare() {
+                return Err(FunctionError::new(format!(
+                    "cannot empty the scratch directory ({OUT_DIR_VAR}) before the packet: {e}"
+                )));
+            }
+        }
         let result = self
             .exchange(packet)
-            .map_err(|message| self.with_stderr(message, false));
+            .and_then(|values| match &self.scratch {
+                Some(scratch) => scratch
+                    .keep(&self.spec.output, values)
+                    .map_err(|e| format!("cannot keep the files the command wrote: {e}")),
+                None => Ok(values),
+            });
+        let result = result.map_err(|message| self.with_stderr(message, false));
         self.stderr.advance();
         result
     }

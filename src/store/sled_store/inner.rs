@@ -1,11 +1,9 @@
-//! The sled database of one store directory ([`Inner`]): opening it (format check,
-//! waiting for this process's own last handle to let go of sled's lock), the writer's
-//! state, path entries, batch loading and the id indexes. Shared by every view of the
-//! store ([`SledStore`](super::SledStore)); the store's protocol is in the parent
-//! module's docs.
+//! The open store of one directory ([`Inner`]): its catalog (sled), its batch files, the
+//! writer's state, path entries, reading batches and id columns, the id indexes, and the
+//! durability point. Shared by every view of the store ([`SledStore`](super::SledStore));
+//! the store's protocol is in the parent module's docs.
 //!
-//! It never sleeps: a lock still held by this process's last handle is waited for on the
-//! lock itself, and a lock held by another process is an error at once.
+//! It never sleeps and never writes a batch: writes are the parent's `add_records`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,28 +12,45 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::super::batch_cache::BatchCache;
-use super::super::codec;
-use super::super::id_index::{IdChunk, IdIndex};
-use super::super::{store_err, RecordPath};
+use super::files::Files;
+use super::lock::sled_err;
+use super::open;
 use crate::error::{Error, Result};
+use crate::store::batch_cache::{batch_cache, id_cache, Cache};
+use crate::store::batch_file::{self, IdColumn};
+use crate::store::codec;
+use crate::store::id_index::{IdIndex, IdSource};
+use crate::store::store_err;
 
-/// One open sled database and what is known of it in memory.
+/// One open store and what is known of it in memory.
 pub(crate) struct Inner {
+    /// The catalog.
     pub(crate) db: sled::Db,
     pub(crate) dir: PathBuf,
+    pub(crate) files: Files,
     pub(crate) writer: Mutex<WriterState>,
     pub(crate) paths: RwLock<HashMap<String, Arc<PathMeta>>>,
     /// The id index of each path used so far, by path number.
     pub(crate) indexes: Mutex<HashMap<u64, Arc<RwLock<IdIndex>>>>,
-    pub(crate) cache: Mutex<BatchCache>,
+    pub(crate) cache: Mutex<Cache<RecordBatch>>,
+    pub(crate) id_cache: Mutex<Cache<Arc<IdColumn>>>,
 }
 
 /// State only the (single) writer touches.
 pub(crate) struct WriterState {
     pub(crate) next_path: u64,
-    /// Next batch number per path number, filled lazily from the last batch key.
+    /// Next batch number per path number, filled lazily from the last batch entry.
     pub(crate) next_batch: HashMap<u64, u64>,
+    /// The generation batches are written in now: one more than the last synced.
+    pub(crate) generation: u64,
+    /// Files (path and file numbers) written, or found after a crash, not yet durable.
+    pub(crate) unsynced: Vec<(u64, u64)>,
+    /// Batches none of whose rows is live: at the next flush their entries leave the
+    /// catalog, and once that is durable their files are deleted.
+    pub(crate) doomed: Vec<(u64, u64)>,
+    /// Files (path and file numbers) no entry names any more (replaced by compaction),
+    /// deleted once that is durable, at the next flush.
+    pub(crate) doomed_files: Vec<(u64, u64)>,
 }
 
 /// A path's entry.
@@ -44,140 +59,33 @@ pub(crate) struct PathMeta {
     pub(crate) schema: SchemaRef,
 }
 
-/// Checks sled's lock on `dir` before sled takes it (an exclusive `flock` of `dir/db`,
-/// taken and released at once). A lock another process holds is an error at once,
-/// naming that process, as the kernel's table of locks (`/proc/locks`) lists it. When
-/// this process had the directory open (`was_open`), a lock held by no other process is
-/// its own last handle letting go (its files close as its last references go, maybe on
-/// another thread or a moment later): that is waited for, on the lock itself. It never
-/// sleeps, reads no clock, and never waits on another process.
-fn wait_for_release(dir: &Path, was_open: bool) -> Result<()> {
-    use rustix::fs::{flock, FlockOperation};
-    let lock_file = dir.join("db");
-    let Ok(file) = std::fs::File::open(&lock_file) else {
-        // No lock file: nothing holds the lock.
-        return Ok(());
-    };
-    let cannot_wait = |e: rustix::io::Errno| {
-        store_err(
-            dir.display().to_string(),
-            format!("cannot wait for the store's lock: {e}"),
-        )
-    };
-    match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => return Ok(()),
-        Err(e) if e == rustix::io::Errno::WOULDBLOCK => {}
-        Err(e) => return Err(cannot_wait(e)),
-    }
-    if let Some(pid) = other_holder(&file) {
-        return Err(store_err(
-            dir.display().to_string(),
-            format!(
-                "the store directory is locked by another process \
-                 (sled allows one process per directory): process {pid} holds the lock on \
-                 {}",
-                lock_file.display()
-            ),
-        ));
-    }
-    if !was_open {
-        // No other process is named (no `/proc/locks` here, or it let go meanwhile):
-        // sled's own attempt says what it finds.
-        return Ok(());
-    }
-    // Held by this process's last handle, which is letting go.
-    flock(&file, FlockOperation::LockExclusive).map_err(cannot_wait)
-}
-
-/// The id of a process other than this one that holds an `flock` on `file`, as the
-/// kernel's table of locks (`/proc/locks`) lists it; `None` when the table names none
-/// (or cannot be read).
-fn other_holder(file: &std::fs::File) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = file.metadata().ok()?;
-    let dev = meta.dev();
-    // The kernel's encoding of a device number (`MAJOR`/`MINOR` of a `dev_t`).
-    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
-    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
-    let file_id = format!("{major:02x}:{minor:02x}:{}", meta.ino());
-    let table = std::fs::read_to_string("/proc/locks").ok()?;
-    let me = std::process::id();
-    table.lines().find_map(|line| {
-        // `1: FLOCK  ADVISORY  WRITE 12345 fd:01:1234567 0 EOF`; waiters are `1: -> …`.
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        match fields.as_slice() {
-            [_, "FLOCK", _, _, pid, id, ..] if *id == file_id => {
-                pid.parse::<u32>().ok().filter(|&pid| pid != me)
-            }
-            _ => None,
-        }
-    })
-}
-
 impl Inner {
-    /// Opens sled in `dir`. A lock another process holds is an error naming it;
-    /// `was_open`: this process had the directory open a moment ago (its last handle may
-    /// still be releasing sled's lock), so the lock is waited for ([`wait_for_release`])
-    /// rather than its failure blamed on another process.
+    /// Opens the store in `dir` (see [`open::open_catalog`]; `was_open`: this process had
+    /// the directory open a moment ago) and recovers its batch files.
     pub(crate) fn open(dir: &Path, was_open: bool) -> Result<Inner> {
-        let shown = dir.display().to_string();
-        wait_for_release(dir, was_open)?;
-        let db = match sled::Config::new().path(dir).open() {
-            Ok(db) => db,
-            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                return Err(store_err(
-                    shown,
-                    format!(
-                        "the store directory is locked by another process \
-                         (sled allows one process per directory): {e}"
-                    ),
-                ));
-            }
-            Err(e) => return Err(store_err(shown, format!("cannot open sled store: {e}"))),
-        };
-        let sled_err = |e: sled::Error| store_err(dir.display().to_string(), format!("sled: {e}"));
-        match db.get(codec::format_key()).map_err(sled_err)? {
-            Some(v) if v.as_ref() == codec::FORMAT_VALUE => {}
-            Some(v) => {
-                return Err(store_err(
-                    shown,
-                    format!(
-                        "unsupported store layout {:?} (this build reads {:?})",
-                        String::from_utf8_lossy(&v),
-                        String::from_utf8_lossy(codec::FORMAT_VALUE)
-                    ),
-                ))
-            }
-            None => {
-                if db.first().map_err(sled_err)?.is_some() {
-                    return Err(store_err(
-                        shown,
-                        "the directory holds a sled database that is not an orcapod store",
-                    ));
-                }
-                db.insert(codec::format_key(), codec::FORMAT_VALUE)
-                    .map_err(sled_err)?;
-                db.flush().map_err(sled_err)?;
-            }
-        }
-        let next_path = match db.get(codec::next_path_key()).map_err(sled_err)? {
-            Some(v) => u64::from_be_bytes(
-                v.as_ref()
-                    .try_into()
-                    .map_err(|_| store_err(shown.clone(), "corrupt next_path counter"))?,
-            ),
+        let db = open::open_catalog(dir, was_open)?;
+        let files = Files::new(dir);
+        let recovered = open::recover(&db, &files)?;
+        let next_path = match db.get(codec::next_path_key()).map_err(sled_err(dir))? {
+            Some(v) => codec::decode_counter(&v)?,
             None => 0,
         };
         Ok(Inner {
             db,
             dir: dir.to_path_buf(),
+            files,
             writer: Mutex::new(WriterState {
                 next_path,
                 next_batch: HashMap::new(),
+                generation: recovered.synced + 1,
+                unsynced: recovered.unsynced,
+                doomed: Vec::new(),
+                doomed_files: Vec::new(),
             }),
             paths: RwLock::new(HashMap::new()),
             indexes: Mutex::new(HashMap::new()),
-            cache: Mutex::new(BatchCache::default()),
+            cache: Mutex::new(batch_cache()),
+            id_cache: Mutex::new(id_cache()),
         })
     }
 
@@ -214,59 +122,113 @@ impl Inner {
         Ok(Some(meta))
     }
 
-    /// The next batch number of a path (writer only).
+    /// The next batch number of a path (writer only): above every batch number and
+    /// every file number (compaction names files with fresh numbers) its entries hold.
     pub(crate) fn next_batch(&self, w: &mut WriterState, path_no: u64) -> Result<u64> {
         if let Some(n) = w.next_batch.get(&path_no) {
             return Ok(*n);
         }
-        let next = match self
-            .db
-            .scan_prefix(codec::batch_key_prefix(path_no))
-            .next_back()
-        {
-            Some(entry) => {
-                let (k, _) = entry.map_err(|e| self.sled_err(e))?;
-                codec::batch_no_of_key(&k)? + 1
-            }
-            None => 0,
-        };
+        let mut next = 0;
+        for entry in self.db.scan_prefix(codec::entry_key_prefix(path_no)) {
+            let (k, v) = entry.map_err(|e| self.sled_err(e))?;
+            let file = codec::Entry::decode(&v)?.file;
+            next = next.max(codec::batch_no_of_key(&k)?.max(file) + 1);
+        }
         w.next_batch.insert(path_no, next);
         Ok(next)
     }
 
-    /// A stored batch, from the cache or decoded.
-    pub(crate) fn load_batch(
-        &self,
-        path: &RecordPath,
-        path_no: u64,
-        batch_no: u64,
-    ) -> Result<RecordBatch> {
-        if let Some(b) = self
-            .cache
-            .lock()
-            .map_err(|_| self.poisoned())?
-            .get((path_no, batch_no))
-        {
-            return Ok(b);
-        }
-        let bytes = self
+    /// The catalog entry of a batch.
+    pub(crate) fn entry(&self, path_no: u64, batch_no: u64) -> Result<codec::Entry> {
+        let v = self
             .db
-            .get(codec::batch_key(path_no, batch_no))
+            .get(codec::entry_key(path_no, batch_no))
             .map_err(|e| self.sled_err(e))?
             .ok_or_else(|| {
                 store_err(
-                    path.to_string(),
+                    self.dir.display().to_string(),
                     format!(
-                        "the index points to batch {batch_no}, which is missing (corrupt store)"
+                        "batch {batch_no} of path number {path_no} has no catalog entry \
+                         (corrupt store)"
                     ),
                 )
             })?;
-        let batch = codec::decode_batch(&bytes)?;
-        self.cache
+        codec::Entry::decode(&v)
+    }
+
+    /// The bytes of a batch's file.
+    fn read(&self, path_no: u64, batch_no: u64) -> Result<Vec<u8>> {
+        let file = self.entry(path_no, batch_no)?.file;
+        self.files.read(path_no, file)
+    }
+
+    /// Forgets a batch's cached contents.
+    pub(crate) fn forget(&self, key: (u64, u64)) -> Result<()> {
+        self.cache.lock().map_err(|_| self.poisoned())?.remove(key);
+        self.id_cache
             .lock()
             .map_err(|_| self.poisoned())?
-            .insert((path_no, batch_no), batch.clone());
-        Ok(batch)
+            .remove(key);
+        Ok(())
+    }
+
+    /// Keeps a batch and its ids in the caches.
+    pub(crate) fn remember(
+        &self,
+        key: (u64, u64),
+        batch: Option<RecordBatch>,
+        ids: &Arc<IdColumn>,
+    ) -> Result<()> {
+        if let Some(batch) = batch {
+            self.cache
+                .lock()
+                .map_err(|_| self.poisoned())?
+                .insert(key, batch);
+        }
+        self.id_cache
+            .lock()
+            .map_err(|_| self.poisoned())?
+            .insert(key, ids.clone());
+        Ok(())
+    }
+
+    /// A stored batch and its ids, from the caches or its file.
+    pub(crate) fn load(
+        &self,
+        meta: &PathMeta,
+        batch_no: u64,
+    ) -> Result<(RecordBatch, Arc<IdColumn>)> {
+        let key = (meta.number, batch_no);
+        let cached = self.cache.lock().map_err(|_| self.poisoned())?.get(key);
+        let cached_ids = self.id_cache.lock().map_err(|_| self.poisoned())?.get(key);
+        if let (Some(batch), Some(ids)) = (cached, cached_ids) {
+            return Ok((batch, ids));
+        }
+        let bytes = self.read(meta.number, batch_no)?;
+        let (batch, ids) = batch_file::decode(&bytes, &meta.schema)?;
+        let ids = Arc::new(ids);
+        self.remember(key, Some(batch.clone()), &ids)?;
+        Ok((batch, ids))
+    }
+
+    /// The ids of a stored batch, from the cache or its file.
+    pub(crate) fn id_column(&self, path_no: u64, batch_no: u64) -> Result<Arc<IdColumn>> {
+        let key = (path_no, batch_no);
+        if let Some(ids) = self.id_cache.lock().map_err(|_| self.poisoned())?.get(key) {
+            return Ok(ids);
+        }
+        let ids = Arc::new(batch_file::decode_ids(&self.read(path_no, batch_no)?)?);
+        self.remember(key, None, &ids)?;
+        Ok(ids)
+    }
+
+    /// Reads ids of path `path_no` to verify index lookups.
+    pub(crate) fn id_source(&self, path_no: u64) -> StoredIds<'_> {
+        StoredIds {
+            inner: self,
+            path_no,
+            last: None,
+        }
     }
 
     /// The id index of path `path_no`, loading it if needed (takes the writer mutex to
@@ -275,8 +237,8 @@ impl Inner {
         if let Some(index) = self.loaded_index(path_no)? {
             return Ok(index);
         }
-        let w = self.writer()?;
-        self.index_locked(&w, path_no)
+        let mut w = self.writer()?;
+        self.index_locked(&mut w, path_no)
     }
 
     /// The id index of path `path_no` if it is loaded.
@@ -285,25 +247,106 @@ impl Inner {
         Ok(indexes.get(&path_no).cloned())
     }
 
-    /// `index` for a caller holding the writer mutex.
+    /// `index` for a caller holding the writer mutex. Loading reads the ids of every
+    /// batch of the path; a batch found to hold no live row (its removal, due at a flush,
+    /// was cut short by a crash) is removed at the next flush.
     pub(crate) fn index_locked(
         &self,
-        _writer: &WriterState,
+        w: &mut WriterState,
         path_no: u64,
     ) -> Result<Arc<RwLock<IdIndex>>> {
         if let Some(index) = self.loaded_index(path_no)? {
             return Ok(index);
         }
-        let mut index = IdIndex::default();
-        for entry in self.db.scan_prefix(codec::ids_key_prefix(path_no)) {
-            let (k, v) = entry.map_err(|e| self.sled_err(e))?;
-            index.add_batch(codec::batch_no_of_key(&k)?, IdChunk::decode(&v)?)?;
-        }
-        let index = Arc::new(RwLock::new(index));
+        let index = Arc::new(RwLock::new(self.build_index(w, path_no)?));
         self.indexes
             .lock()
             .map_err(|_| self.poisoned())?
             .insert(path_no, index.clone());
         Ok(index)
+    }
+
+    /// The id index of path `path_no` read from its batches (see `index_locked`).
+    pub(crate) fn build_index(&self, w: &mut WriterState, path_no: u64) -> Result<IdIndex> {
+        let mut index = IdIndex::default();
+        let mut src = self.id_source(path_no);
+        let mut dead = Vec::new();
+        for entry in self.db.scan_prefix(codec::entry_key_prefix(path_no)) {
+            let (k, _) = entry.map_err(|e| self.sled_err(e))?;
+            let batch_no = codec::batch_no_of_key(&k)?;
+            let ids = self.id_column(path_no, batch_no)?;
+            dead.extend(index.add_batch(batch_no, &ids, &mut src)?.dead);
+        }
+        w.doomed.extend(dead.iter().map(|b| (path_no, *b)));
+        Ok(index)
+    }
+
+    /// The durability point: makes the batch files written since the last flush durable
+    /// (contents, then names); then, in one sled batch, records their generation as
+    /// synced and removes the entries of batches none of whose rows is live; makes the
+    /// catalog durable; and only then deletes those batches' files.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let mut w = self.writer()?;
+        self.flush_locked(&mut w)
+    }
+
+    /// `flush` for a caller holding the writer mutex.
+    pub(crate) fn flush_locked(&self, w: &mut WriterState) -> Result<()> {
+        self.files.sync(&w.unsynced)?;
+        let mut sb = sled::Batch::default();
+        let synced = !w.unsynced.is_empty();
+        if synced {
+            sb.insert(codec::synced_key(), &w.generation.to_be_bytes()[..]);
+        }
+        w.doomed.sort_unstable();
+        w.doomed.dedup();
+        let mut doomed_files = Vec::with_capacity(w.doomed.len() + w.doomed_files.len());
+        for &(p, b) in &w.doomed {
+            doomed_files.push((p, self.entry(p, b)?.file));
+            sb.remove(&codec::entry_key(p, b)[..]);
+        }
+        if synced || !w.doomed.is_empty() {
+            self.db.apply_batch(sb).map_err(|e| self.sled_err(e))?;
+        }
+        self.db.flush().map_err(|e| self.sled_err(e))?;
+        if synced {
+            w.unsynced.clear();
+            w.generation += 1;
+        }
+        for (p, b) in std::mem::take(&mut w.doomed) {
+            self.forget((p, b))?;
+        }
+        doomed_files.append(&mut w.doomed_files);
+        for (p, f) in doomed_files {
+            self.files.remove(&self.files.file(p, f))?;
+        }
+        Ok(())
+    }
+}
+
+/// The stored ids of one path, read through the id cache (an [`IdSource`]).
+pub(crate) struct StoredIds<'a> {
+    inner: &'a Inner,
+    path_no: u64,
+    last: Option<(u64, Arc<IdColumn>)>,
+}
+
+impl IdSource for StoredIds<'_> {
+    fn id_is(&mut self, batch: u64, row: u32, id: &str) -> Result<bool> {
+        let ids = match &self.last {
+            Some((b, ids)) if *b == batch => ids.clone(),
+            _ => {
+                let ids = self.inner.id_column(self.path_no, batch)?;
+                self.last = Some((batch, ids.clone()));
+                ids
+            }
+        };
+        if row as usize >= ids.len() {
+            return Err(store_err(
+                self.inner.dir.display().to_string(),
+                format!("the id index points past the end of batch {batch} (corrupt store)"),
+            ));
+        }
+        Ok(ids.is(row as usize, id))
     }
 }

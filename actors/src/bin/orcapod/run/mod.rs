@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use orcapod::files::outputs::{use_area, OutputArea};
 use orcapod::store::{ArrowStore, SledStore};
 use orcapod_actors::{run_id_and_time, Runtime};
 
@@ -88,6 +89,12 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     );
     let db = db.canonicalize().unwrap_or(db);
     record_killed_run(&db, store.as_ref());
+    // Files written by commands are moved into the database's `files/`.
+    let area = Arc::new(
+        OutputArea::open(&db.join("files"))
+            .with_context(|| format!("cannot open the files area of {}", db.display()))?,
+    );
+    use_area(Some(area.clone()));
     let runtime = match args.mode {
         Mode::Actors => Some(Runtime::new().context("cannot start the actor runtime")?),
         Mode::Sync => None,
@@ -140,6 +147,8 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         runtime,
         server,
         publisher,
+        area,
+        runs: 0,
     };
     if args.watch {
         return watch::watch(&mut session, file);

@@ -2,7 +2,9 @@
 //! memory-bounded [`OutputWriter`] per output (sorted runs spill to a temporary
 //! directory inside `--out` when an output outgrows `--memory-limit`); without it, a
 //! [`Preview`] per output that keeps only the rows it will print and counts the rest;
-//! with `--quiet`, only the counts.
+//! with `--quiet`, only the counts. With `--out`, the files functions wrote (stored in
+//! the database's `files/`) that rows name are copied into `DIR/files/` as rows arrive
+//! (named by content; see [`FileCopies`]).
 //!
 //! Nothing is written under a final name until the run has completed and [`Outputs::finish`]
 //! is called: a failed or interrupted run drops its writers, which removes what they
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use crossbeam_channel::{Receiver, Select, TryRecvError};
-use orcapod::export::{self, Columns, OutputWriter, Preview};
+use orcapod::export::{self, Columns, FileCopies, OutputWriter, Preview};
 use orcapod::model::StreamSchema;
 use orcapod::pipeline_file::PipelineFile;
 
@@ -26,8 +28,9 @@ pub const SHOWN_ROWS: usize = 20;
 
 /// What receives the rows of one output.
 enum Sink {
-    /// Boxed: a writer is much larger than the other sinks.
-    Files(Box<OutputWriter>),
+    /// Boxed: a writer is much larger than the other sinks. The stored files the rows
+    /// name are copied into `--out`'s `files/`, and the rows name the copies.
+    Files(Box<OutputWriter>, FileCopies),
     Preview(Preview),
     Count(u64),
 }
@@ -55,20 +58,28 @@ impl Outputs {
         let mut sinks = Vec::with_capacity(names.len());
         for name in &names {
             let schema = output_schema(file, name)?;
-            let sink = match &args.out {
-                Some(dir) => Sink::Files(Box::new(
-                    OutputWriter::new(dir, name, schema, format(args.format), args.memory_limit)
-                        .map_err(|e| {
-                            Failure::Failed(format!("cannot write output `{name}`: {e}"))
-                        })?,
-                )),
-                None if args.quiet => Sink::Count(0),
-                None => {
-                    Sink::Preview(Preview::new(schema, SHOWN_ROWS).map_err(|e| {
+            let sink =
+                match &args.out {
+                    Some(dir) => Sink::Files(
+                        Box::new(
+                            OutputWriter::new(
+                                dir,
+                                name,
+                                schema,
+                                format(args.format),
+                                args.memory_limit,
+                            )
+                            .map_err(|e| {
+                                Failure::Failed(format!("cannot write output `{name}`: {e}"))
+                            })?,
+                        ),
+                        FileCopies::new(dir),
+                    ),
+                    None if args.quiet => Sink::Count(0),
+                    None => Sink::Preview(Preview::new(schema, SHOWN_ROWS).map_err(|e| {
                         Failure::Failed(format!("cannot print output `{name}`: {e}"))
-                    })?)
-                }
-            };
+                    })?),
+                };
             sinks.push(sink);
         }
         Ok(Outputs { names, sinks })
@@ -85,7 +96,13 @@ impl Outputs {
             Failure::Failed(format!("cannot write output `{}`: {e}", self.names[index]))
         };
         match &mut self.sinks[index] {
-            Sink::Files(writer) => writer.push(batch).map_err(failed),
+            Sink::Files(writer, copies) => match orcapod::files::outputs::area() {
+                Some(area) => {
+                    let batch = copies.rewrite(batch, area.root()).map_err(failed)?;
+                    writer.push(&batch).map_err(failed)
+                }
+                None => writer.push(batch).map_err(failed),
+            },
             Sink::Preview(preview) => preview.push(batch).map_err(failed),
             Sink::Count(rows) => {
                 *rows += batch.num_rows() as u64;
@@ -100,7 +117,7 @@ impl Outputs {
         let mut previews = Vec::new();
         for (name, sink) in self.names.into_iter().zip(self.sinks) {
             match sink {
-                Sink::Files(writer) => {
+                Sink::Files(writer, _) => {
                     written.extend(writer.finish().map_err(|e| {
                         Failure::Failed(format!("cannot write output `{name}`: {e}"))
                     })?)

@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use orcapod::files::outputs::{use_area, OutputArea};
 use orcapod::function::command::kill_all_commands;
 use orcapod::pipeline_file::PipelineFile;
 use orcapod::store::ArrowStore;
@@ -37,6 +38,10 @@ pub struct Session<'a> {
     pub runtime: Option<Runtime>,
     pub server: Option<remote::Server>,
     pub publisher: live::Publisher,
+    /// Where files written by commands go (the database's `files/`).
+    pub area: Arc<OutputArea>,
+    /// How many runs this session has run.
+    pub runs: u64,
 }
 
 impl Session<'_> {
@@ -50,6 +55,24 @@ impl Session<'_> {
         run_id: String,
         started_at: String,
     ) -> (Result<Ended, Failure>, Outputs, Vec<NodeLine>) {
+        // A run ends by closing the files area for good (a worker left behind can
+        // make no scratch directory), so a later round opens it afresh.
+        if self.runs > 0 {
+            match OutputArea::open(self.area.root()) {
+                Ok(area) => {
+                    self.area = Arc::new(area);
+                    use_area(Some(self.area.clone()));
+                }
+                Err(e) => {
+                    let failure = Failure::Failed(format!(
+                        "cannot open the files area {}: {e}",
+                        self.area.root().display()
+                    ));
+                    return (Err(failure), outputs, waiting_lines(file.pipeline()));
+                }
+            }
+        }
+        self.runs += 1;
         let mut driver = Driver {
             file,
             store: self.store.clone(),
@@ -71,6 +94,7 @@ impl Session<'_> {
         // packet of a stopped run would otherwise go on until it finishes that packet.
         kill_all_commands();
         cluster::cancel_jobs();
+        self.area.remove_scratch();
         driver.bar.finish_and_clear();
         let last = std::mem::take(&mut driver.last_nodes);
         (ended, driver.outputs, last)

@@ -1,0 +1,117 @@
+//! [`PushPreparer`]: the half of a function node's push that needs none of the node's
+//! state — taking the packet columns, hashing each packet by its content (which reads
+//! the files of `file` and `dir` values) and reading the stored results of the batch's
+//! distinct packets — so that a driver may run it off the node's thread, batch after
+//! batch in arrival order, and hand each answer to
+//! [`FunctionNode::push_prepared`](super::node::FunctionNode::push_prepared).
+//!
+//! Read ahead of the node's state, the store read asks for every distinct packet of the
+//! batch, known to the node or not; the node keeps a stored result only for packets
+//! still neither known nor being computed when it takes the answer, so the outcome is
+//! the one of [`FunctionNode::push`](super::node::FunctionNode::push).
+//!
+//! It never writes results nor decides what to compute; the only thing it may write is
+//! the cache of file hashes (when the node may write).
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+
+use super::stored::PreparedPush;
+use crate::error::{Error, Result};
+use crate::files::{PacketHasher, StoreUse};
+use crate::hashing::arrow::{digest_string, RowDigest};
+use crate::store::{ArrowStore, Lookup, RecordPath, StoreRead};
+
+/// The stateless half of a function node's push (see the module docs). Cloning is cheap
+/// enough to hand one to another thread.
+#[derive(Clone)]
+pub struct PushPreparer {
+    /// The input's packet columns in the order of the function's parameters.
+    packet_columns: Vec<usize>,
+    packet_hasher: PacketHasher,
+    /// The node's store and where its results are.
+    store: Option<(Arc<dyn ArrowStore>, RecordPath)>,
+    /// Whether new file hashes may be stored (not in lookup-only mode).
+    write_file_hashes: bool,
+}
+
+impl std::fmt::Debug for PushPreparer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushPreparer")
+            .field("packet_columns", &self.packet_columns)
+            .finish()
+    }
+}
+
+impl PushPreparer {
+    pub(crate) fn new(
+        packet_columns: Vec<usize>,
+        packet_hasher: PacketHasher,
+        store: Option<(Arc<dyn ArrowStore>, RecordPath)>,
+    ) -> Self {
+        PushPreparer {
+            packet_columns,
+            packet_hasher,
+            store,
+            write_file_hashes: true,
+        }
+    }
+
+    /// Stores no new file hashes (lookup-only nodes write nothing).
+    pub(crate) fn set_read_only(&mut self) {
+        self.write_file_hashes = false;
+    }
+
+    /// The batch's packet columns (`None` for an empty batch, or the error of taking or
+    /// hashing them) and each packet's content hash.
+    pub(crate) fn hash(
+        &self,
+        batch: &RecordBatch,
+    ) -> (Result<Option<RecordBatch>>, Vec<RowDigest>) {
+        let mut packets = (batch.num_rows() > 0)
+            .then(|| batch.project(&self.packet_columns))
+            .transpose()
+            .map_err(Error::from);
+        let store = self
+            .store
+            .as_ref()
+            .map(|(s, _)| StoreUse::new(s.as_ref(), self.write_file_hashes));
+        let hashes = self.packet_hasher.hash_packets(&mut packets, store);
+        (packets, hashes)
+    }
+
+    /// Hashes the batch's packets and reads the stored results of its distinct packets
+    /// (with a store): what [`FunctionNode::push_prepared`] takes.
+    ///
+    /// [`FunctionNode::push_prepared`]: super::node::FunctionNode::push_prepared
+    pub fn prepare(&self, batch: RecordBatch) -> Result<(PreparedPush, Option<Lookup>)> {
+        let (packets, hashes) = self.hash(&batch);
+        let (read, found) = match &self.store {
+            Some((store, results)) if !hashes.is_empty() => {
+                let mut seen = super::known::DigestMap::default();
+                let digests: Vec<RowDigest> = hashes
+                    .iter()
+                    .filter(|h| seen.insert(**h, ()).is_none())
+                    .copied()
+                    .collect();
+                let read = StoreRead {
+                    path: results.clone(),
+                    ids: digests.iter().map(digest_string).collect(),
+                };
+                let found = read.run(store.as_ref())?;
+                (Some((read, digests)), Some(found))
+            }
+            _ => (None, None),
+        };
+        Ok((
+            PreparedPush {
+                batch,
+                packets,
+                hashes,
+                read,
+            },
+            found,
+        ))
+    }
+}

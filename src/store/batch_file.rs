@@ -1,0 +1,324 @@
+//! The bytes of one stored batch of the sled store (layout 3): an Arrow IPC file,
+//! compressed with zstd, holding the batch's record ids and its rows.
+//!
+//! The file's schema is the id column (always first, so it can be read alone) followed
+//! by the path's fields. Ids are stored compactly when they allow it: when every id of
+//! the batch is `{prefix}{hex}` with one shared prefix ending in `:` and a non-empty,
+//! even-length, lowercase hex part of one width (packet hashes, `arrow_v0.1:` and 70 hex
+//! digits, are), the prefix is kept once (schema metadata) and each id as its raw bytes
+//! (`FixedSizeBinary`); otherwise the ids are kept as text. Either way an id reads back
+//! byte for byte as it was given: the compact form is chosen only for ids that are
+//! exactly the lowercase hex spelling of their bytes.
+//!
+//! It only encodes and decodes bytes: it never touches the file system or sled.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, FixedSizeBinaryArray, FixedSizeBinaryBuilder, LargeStringArray, RecordBatch,
+    RecordBatchOptions,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::ipc::reader::FileReader;
+use arrow::ipc::writer::{FileWriter, IpcWriteOptions};
+use arrow::ipc::CompressionType;
+
+use crate::error::{Error, Result};
+
+/// The name of the id column (found by position, so a user column may share it).
+const ID_FIELD: &str = "__orcapod_record_id";
+/// Schema metadata: the shared prefix of compact ids.
+const META_PREFIX: &str = "orcapod.id_prefix";
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The record ids of one stored batch, in row order.
+#[derive(Debug, Clone)]
+pub(crate) enum IdColumn {
+    /// `{prefix}{lowercase hex of bytes}` for every id.
+    Hex {
+        prefix: Arc<str>,
+        bytes: FixedSizeBinaryArray,
+    },
+    /// The ids as given.
+    Text(LargeStringArray),
+}
+
+impl IdColumn {
+    /// The ids of a batch, in the compact form when every id allows it.
+    pub(crate) fn from_ids(ids: &[String]) -> Result<IdColumn> {
+        if let Some(column) = compact(ids)? {
+            return Ok(column);
+        }
+        Ok(IdColumn::Text(LargeStringArray::from_iter_values(ids)))
+    }
+
+    /// The number of ids.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            IdColumn::Hex { bytes, .. } => bytes.len(),
+            IdColumn::Text(text) => text.len(),
+        }
+    }
+
+    /// Whether id `row` is `id`.
+    pub(crate) fn is(&self, row: usize, id: &str) -> bool {
+        match self {
+            IdColumn::Hex { prefix, bytes } => {
+                let raw = bytes.value(row);
+                let Some(hex) = id.as_bytes().strip_prefix(prefix.as_bytes()) else {
+                    return false;
+                };
+                hex.len() == 2 * raw.len()
+                    && raw.iter().zip(hex.chunks_exact(2)).all(|(b, pair)| {
+                        pair[0] == HEX[usize::from(b >> 4)] && pair[1] == HEX[usize::from(b & 15)]
+                    })
+            }
+            IdColumn::Text(text) => text.value(row) == id,
+        }
+    }
+
+    /// Id `row` as text.
+    pub(crate) fn id(&self, row: usize) -> String {
+        let mut s = String::new();
+        self.write_id(row, &mut s);
+        s
+    }
+
+    /// Appends id `row` to `out`.
+    pub(crate) fn write_id(&self, row: usize, out: &mut String) {
+        match self {
+            IdColumn::Hex { prefix, bytes } => {
+                let raw = bytes.value(row);
+                out.reserve(prefix.len() + 2 * raw.len());
+                out.push_str(prefix);
+                for b in raw {
+                    out.push(char::from(HEX[usize::from(b >> 4)]));
+                    out.push(char::from(HEX[usize::from(b & 15)]));
+                }
+            }
+            IdColumn::Text(text) => out.push_str(text.value(row)),
+        }
+    }
+
+    /// Bytes of memory the column holds.
+    pub(crate) fn memory_size(&self) -> usize {
+        match self {
+            IdColumn::Hex { prefix, bytes } => prefix.len() + bytes.get_array_memory_size(),
+            IdColumn::Text(text) => text.get_array_memory_size(),
+        }
+    }
+
+    fn array(&self) -> ArrayRef {
+        match self {
+            IdColumn::Hex { bytes, .. } => Arc::new(bytes.clone()),
+            IdColumn::Text(text) => Arc::new(text.clone()),
+        }
+    }
+
+    fn prefix(&self) -> Option<&str> {
+        match self {
+            IdColumn::Hex { prefix, .. } => Some(prefix),
+            IdColumn::Text(_) => None,
+        }
+    }
+}
+
+/// The compact form of `ids`, when each is the shared prefix and the lowercase hex of
+/// bytes of one width.
+fn compact(ids: &[String]) -> Result<Option<IdColumn>> {
+    let Some(first) = ids.first() else {
+        return Ok(None);
+    };
+    let Some(colon) = first.rfind(':') else {
+        return Ok(None);
+    };
+    let prefix = &first[..=colon];
+    let hex_len = first.len() - prefix.len();
+    if hex_len == 0 || hex_len % 2 != 0 {
+        return Ok(None);
+    }
+    let width = hex_len / 2;
+    let Ok(width_i32) = i32::try_from(width) else {
+        return Ok(None);
+    };
+    let mut builder = FixedSizeBinaryBuilder::with_capacity(ids.len(), width_i32);
+    let mut raw = vec![0u8; width];
+    for id in ids {
+        let Some(hex) = id.as_bytes().strip_prefix(prefix.as_bytes()) else {
+            return Ok(None);
+        };
+        if hex.len() != hex_len {
+            return Ok(None);
+        }
+        for (b, pair) in raw.iter_mut().zip(hex.chunks_exact(2)) {
+            let (Some(hi), Some(lo)) = (lower_hex(pair[0]), lower_hex(pair[1])) else {
+                return Ok(None);
+            };
+            *b = (hi << 4) | lo;
+        }
+        builder.append_value(&raw)?;
+    }
+    Ok(Some(IdColumn::Hex {
+        prefix: prefix.into(),
+        bytes: builder.finish(),
+    }))
+}
+
+/// The value of a lowercase hex digit.
+fn lower_hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Encodes a batch and its ids as a zstd-compressed Arrow IPC file.
+pub(crate) fn encode(batch: &RecordBatch, ids: &IdColumn) -> Result<Vec<u8>> {
+    let id_type = match ids {
+        IdColumn::Hex { bytes, .. } => bytes.data_type().clone(),
+        IdColumn::Text(_) => DataType::LargeUtf8,
+    };
+    let mut fields = vec![Arc::new(Field::new(ID_FIELD, id_type, false))];
+    fields.extend(batch.schema().fields().iter().cloned());
+    let mut metadata = std::collections::HashMap::new();
+    if let Some(prefix) = ids.prefix() {
+        metadata.insert(META_PREFIX.to_string(), prefix.to_string());
+    }
+    let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
+    let mut columns = vec![ids.array()];
+    columns.extend(batch.columns().iter().cloned());
+    let file_batch = RecordBatch::try_new(schema.clone(), columns)?;
+    let options = IpcWriteOptions::default().try_with_compression(Some(CompressionType::ZSTD))?;
+    let mut out = Vec::with_capacity(batch.get_array_memory_size() / 2 + 1024);
+    let mut writer = FileWriter::try_new_with_options(&mut out, &schema, options)?;
+    writer.write(&file_batch)?;
+    writer.finish()?;
+    drop(writer);
+    Ok(out)
+}
+
+/// Decodes a file written by [`encode`]: its rows (with `schema`, the path's) and ids.
+pub(crate) fn decode(bytes: &[u8], schema: &SchemaRef) -> Result<(RecordBatch, IdColumn)> {
+    let file_batch = read_one(bytes, None)?;
+    let ids = id_column(&file_batch)?;
+    let options = RecordBatchOptions::new().with_row_count(Some(file_batch.num_rows()));
+    let batch = RecordBatch::try_new_with_options(
+        schema.clone(),
+        file_batch.columns()[1..].to_vec(),
+        &options,
+    )
+    .map_err(|e| {
+        corrupt(&format!(
+            "a stored batch does not fit its path's schema: {e}"
+        ))
+    })?;
+    Ok((batch, ids))
+}
+
+/// Decodes only the ids of a file written by [`encode`].
+pub(crate) fn decode_ids(bytes: &[u8]) -> Result<IdColumn> {
+    id_column(&read_one(bytes, Some(vec![0]))?)
+}
+
+fn read_one(bytes: &[u8], projection: Option<Vec<usize>>) -> Result<RecordBatch> {
+    let mut reader = FileReader::try_new(Cursor::new(bytes), projection)?;
+    let batch = match reader.next() {
+        Some(batch) => batch?,
+        None => return Err(corrupt("a stored batch file holds no record batch")),
+    };
+    Ok(batch)
+}
+
+fn id_column(file_batch: &RecordBatch) -> Result<IdColumn> {
+    let schema = file_batch.schema();
+    let column = file_batch
+        .columns()
+        .first()
+        .ok_or_else(|| corrupt("a stored batch file has no id column"))?;
+    if column.null_count() > 0 {
+        return Err(corrupt("a stored batch file has null ids"));
+    }
+    if let Some(bytes) = column.as_any().downcast_ref::<FixedSizeBinaryArray>() {
+        let prefix = schema
+            .metadata()
+            .get(META_PREFIX)
+            .ok_or_else(|| corrupt("compact ids without their prefix"))?;
+        return Ok(IdColumn::Hex {
+            prefix: prefix.as_str().into(),
+            bytes: bytes.clone(),
+        });
+    }
+    if let Some(text) = column.as_any().downcast_ref::<LargeStringArray>() {
+        return Ok(IdColumn::Text(text.clone()));
+    }
+    Err(corrupt(
+        "a stored batch file's id column has an unknown type",
+    ))
+}
+
+fn corrupt(message: &str) -> Error {
+    Error::Store {
+        path: "(store data)".to_string(),
+        message: format!("store data is corrupt or from another layout: {message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+
+    fn round_trip(ids: &[&str]) -> IdColumn {
+        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let xs: Vec<i64> = (0..ids.len() as i64).collect();
+        let batch =
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(xs))]).unwrap();
+        let column = IdColumn::from_ids(&ids).unwrap();
+        let bytes = encode(&batch, &column).unwrap();
+        let (back, back_ids) = decode(&bytes, &schema).unwrap();
+        assert_eq!(back, batch);
+        let only_ids = decode_ids(&bytes).unwrap();
+        for (row, id) in ids.iter().enumerate() {
+            assert_eq!(&back_ids.id(row), id);
+            assert_eq!(&only_ids.id(row), id);
+            assert!(back_ids.is(row, id));
+        }
+        back_ids
+    }
+
+    #[test]
+    fn hash_ids_are_compact_and_read_back_exactly() {
+        let a = format!("arrow_v0.1:{}", "0a".repeat(35));
+        let b = format!("arrow_v0.1:{}", "ff".repeat(35));
+        let column = round_trip(&[&a, &b]);
+        assert!(matches!(column, IdColumn::Hex { .. }));
+        assert!(!column.is(0, &a.to_uppercase()));
+        assert!(!column.is(0, &b));
+        assert!(!column.is(0, &a[..a.len() - 1]));
+    }
+
+    #[test]
+    fn odd_ids_are_kept_as_text_byte_for_byte() {
+        for ids in [
+            vec!["arrow_v0.1:ABCDEF", "arrow_v0.1:abcdef"],
+            vec!["x:abc"],
+            vec!["no-colon"],
+            vec![""],
+            vec!["héllo:ünï"],
+            vec!["a:00", "b:00"],
+            vec!["a:00", "a:0000"],
+            vec!["a:"],
+        ] {
+            let column = round_trip(&ids);
+            assert!(matches!(column, IdColumn::Text(_)), "{ids:?}");
+        }
+        assert!(matches!(
+            round_trip(&["x:00ff", "x:0000"]),
+            IdColumn::Hex { .. }
+        ));
+    }
+}
