@@ -1,7 +1,8 @@
 //! What every run of one `orcapod run` process shares, and one run on it: the
 //! [`Session`] (the store, the actor runtime, the `show` server, the progress file, the
-//! signals), [`Session::run_once`] (a run in either mode, after which no command is
-//! left) and [`Session::interrupted`] (the end of a run a signal stopped).
+//! signals, the files area), [`Session::run_once`] (a run in either mode, after which
+//! no command is left and the area's scratch directories are gone; a later run opens
+//! the area afresh) and [`Session::interrupted`] (the end of a run a signal stopped).
 //!
 //! A plain run uses the session once; `--watch` once per round. Nothing here decides
 //! when to run or prints a summary.
