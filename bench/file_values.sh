@@ -18,34 +18,8 @@ BIN=$TARGET/release/orcapod
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/orcapod-files-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-python3 - "$N" "$WORK" <<'PY'
-import os, sys
-n, work = int(sys.argv[1]), sys.argv[2]
-for i in range(n):
-    d = os.path.join(work, "data", f"d{i % 100:02}")
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, f"{i}.txt"), "w") as f:
-        f.write(f"file {i}\n" * 8)
-PY
-cat >"$WORK/size.py" <<'PY'
-import json, os, sys
-for line in sys.stdin:
-    p = json.loads(line)
-    sys.stdout.write(json.dumps({"size": os.path.getsize(p["path"])}) + "\n")
-    sys.stdout.flush()
-PY
-cat >"$WORK/p.yaml" <<'YAML'
-pipeline: files_bench
-sources:
-  data: {files: "data/*/*.txt", match: "data/(?P<dir>[^/]+)/(?P<file>\\d+)\\.txt$"}
-nodes:
-  sized:
-    op: function
-    input: data
-    command: [python3, size.py]
-    output_keys: [size]
-    output_types: {size: int}
-YAML
+. bench/files_workspace.sh
+files_workspace "$WORK" "$N" files_bench
 run() { # prints "wall_s peak_kib", the run's file-hash line on stderr
   /usr/bin/time -f '%e %M' -o "$WORK/time" "$BIN" run "$WORK/p.yaml" --out "$WORK/out" \
     >/dev/null 2>"$WORK/err"

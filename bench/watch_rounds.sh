@@ -20,34 +20,8 @@ BIN=${ORCAPOD_BIN:-$(realpath "${CARGO_TARGET_DIR:-target}")/release/orcapod}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/orcapod-watch-bench.XXXXXX")
 PID=
 trap '[ -n "$PID" ] && kill -INT "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
-python3 - "$N" "$WORK" <<'PY'
-import os, sys
-n, work = int(sys.argv[1]), sys.argv[2]
-for i in range(n):
-    d = os.path.join(work, "data", f"d{i % 100:02}")
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, f"{i}.txt"), "w") as f:
-        f.write(f"file {i}\n" * 8)
-PY
-cat >"$WORK/size.py" <<'PY'
-import json, os, sys
-for line in sys.stdin:
-    p = json.loads(line)
-    sys.stdout.write(json.dumps({"size": os.path.getsize(p["path"])}) + "\n")
-    sys.stdout.flush()
-PY
-cat >"$WORK/p.yaml" <<'YAML'
-pipeline: watch_bench
-sources:
-  data: {files: "data/*/*.txt", match: "data/(?P<dir>[^/]+)/(?P<file>\\d+)\\.txt$"}
-nodes:
-  sized:
-    op: function
-    input: data
-    command: [python3, size.py]
-    output_keys: [size]
-    output_types: {size: int}
-YAML
+. bench/files_workspace.sh
+files_workspace "$WORK" "$N" watch_bench
 # The first run fills the store, so the watch's first round is a re-run, as after a
 # restart.
 "$BIN" run "$WORK/p.yaml" --out "$WORK/out" >/dev/null 2>&1
