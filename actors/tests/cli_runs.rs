@@ -133,26 +133,8 @@ fn signal(pid: u32, name: &str) {
 }
 
 /// Waits (at most a minute) for `child` to end: its status and stderr.
-fn finish(mut child: Child) -> (ExitStatus, String) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            use std::io::Read;
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut stderr)
-                .unwrap();
-            return (status, stderr);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("orcapod did not end within a minute");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+fn finish(child: Child) -> (ExitStatus, String) {
+    orcapod_testing::cli::finish(child, Duration::from_secs(60))
 }
 
 /// The packets answered so far, in order (with repeats).
@@ -321,19 +303,7 @@ fn interrupt_mid_run(dir: &Path, signal_name: &str, mode: &str) -> BTreeSet<i64>
 
 /// The node `f`'s computed count in the progress file.
 fn published_computed(dir: &Path) -> u64 {
-    let Ok(text) = std::fs::read_to_string(dir.join(".orcapod/run-progress.json")) else {
-        return 0;
-    };
-    let Ok(progress) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return 0;
-    };
-    progress["nodes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|n| n["name"] == "f")
-        .and_then(|n| n["computed"].as_u64())
-        .unwrap_or(0)
+    orcapod_testing::cli::published_computed(&dir.join(".orcapod"), "f")
 }
 
 /// The results a run counted as computed are the ones stored, give or take the one

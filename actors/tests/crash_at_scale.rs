@@ -9,10 +9,10 @@
 //! the environment runs it at a million. Time is bounded generously, never measured.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use orcapod_testing::cli::Orcapod;
+use orcapod_testing::cli::{finish, published_computed, Orcapod};
 
 /// The binary under test.
 const ORCAPOD: Orcapod = Orcapod::new(env!("CARGO_BIN_EXE_orcapod"));
@@ -70,45 +70,6 @@ fn run(dir: &Path, db: &str) -> [u64; 4] {
     [2, 3, 4, 5].map(|i| f[i].parse().unwrap())
 }
 
-fn finish(mut child: Child, limit: Duration) -> (std::process::ExitStatus, String) {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            use std::io::Read;
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut stderr)
-                .unwrap();
-            return (status, stderr);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("orcapod did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The function node's computed count in the run's progress file.
-fn published_computed(db: &Path) -> u64 {
-    let Ok(text) = std::fs::read_to_string(db.join("run-progress.json")) else {
-        return 0;
-    };
-    let Ok(progress) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return 0;
-    };
-    progress["nodes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|n| n["name"] == "graded")
-        .and_then(|n| n["computed"].as_u64())
-        .unwrap_or(0)
-}
-
 /// How many results `show` prints for `graded` (what the store holds).
 fn stored(dir: &Path, db: &str) -> u64 {
     let (csv, _) = ORCAPOD.ok(
@@ -145,7 +106,7 @@ fn a_run_killed_mid_way_keeps_each_stored_result_once_and_the_next_computes_only
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(600);
-    while published_computed(&d.join("db")) < n / 3 {
+    while published_computed(&d.join("db"), "graded") < n / 3 {
         assert!(
             Instant::now() < deadline,
             "the run did not get a third of the way"

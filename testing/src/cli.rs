@@ -4,8 +4,10 @@
 //! The binary's path is known only to the tests of the crate that builds it
 //! (`env!("CARGO_BIN_EXE_orcapod")`), so they pass it in: `Orcapod::new(env!(…))`.
 
+use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output};
+use std::time::{Duration, Instant};
 
 /// The `orcapod` binary at a given path.
 #[derive(Clone, Copy, Debug)]
@@ -80,4 +82,45 @@ pub fn workspace(files: &[(&str, &str)]) -> tempfile::TempDir {
         std::fs::write(dir.path().join(name), contents).unwrap();
     }
     dir
+}
+
+/// Waits for `child` (started with its stderr piped) to end, at most `limit`: its exit
+/// status and what it wrote to stderr. Past the limit it is killed and the test fails.
+pub fn finish(mut child: Child, limit: Duration) -> (ExitStatus, String) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            return (status, stderr);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("orcapod did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Node `node`'s `computed` count in the progress file of the run on database `db`
+/// (0 while the file is missing or being rewritten).
+pub fn published_computed(db: &Path, node: &str) -> u64 {
+    let Ok(text) = std::fs::read_to_string(db.join("run-progress.json")) else {
+        return 0;
+    };
+    let Ok(progress) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return 0;
+    };
+    progress["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|n| n["name"] == node)
+        .and_then(|n| n["computed"].as_u64())
+        .unwrap_or(0)
 }
