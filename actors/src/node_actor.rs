@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler};
 use arrow::record_batch::RecordBatch;
-use orcapod::function::panic_message;
+use orcapod::function::{panic_message, FunctionNode};
 use orcapod::model::StreamSchema;
 use orcapod::pipeline::OperatorLog;
 
@@ -315,7 +315,7 @@ impl NodeActor {
             // Credit for input rows waits until their packets are computed.
             Behavior::Function {
                 state, preparer, ..
-            } => state.jobs_in_flight() == 0 && preparer.as_ref().is_none_or(Preparer::idle),
+            } => function_idle(state, preparer),
             _ => true,
         };
         settled && self.outputs.queues_empty()
@@ -400,10 +400,7 @@ impl NodeActor {
                 state, preparer, ..
             } => {
                 self.inputs.all_ended()
-                    && (self.failed
-                        || (state.jobs_in_flight() == 0
-                            && !self.step_scheduled
-                            && preparer.as_ref().is_none_or(Preparer::idle)))
+                    && (self.failed || (function_idle(state, preparer) && !self.step_scheduled))
             }
             _ => self.inputs.all_ended(),
         };
@@ -446,6 +443,11 @@ impl NodeActor {
         });
         ctx.stop();
     }
+}
+
+/// A function node has no batch being prepared and no job in flight.
+fn function_idle(state: &FunctionNode, preparer: &Option<Preparer>) -> bool {
+    state.jobs_in_flight() == 0 && preparer.as_ref().is_none_or(Preparer::idle)
 }
 
 impl Actor for NodeActor {

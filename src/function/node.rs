@@ -370,12 +370,7 @@ impl FunctionNode {
         if let Some((chunk_hashes, batch)) = completed.ok {
             if self.store.is_some() {
                 let n_result = self.result_schema.fields().len();
-                let ids = batch
-                    .column(n_result)
-                    .as_string::<i64>()
-                    .iter()
-                    .map(|h| h.unwrap_or_default().to_string())
-                    .collect();
+                let ids = input_hashes(&batch, n_result);
                 let result_cols: Vec<usize> = (0..n_result).collect();
                 let path = self.paths().results.clone();
                 self.writes.push(StoreWrite {
@@ -487,22 +482,9 @@ impl FunctionNode {
     /// neither known nor being computed (each once), and their digests in request
     /// order. `None` without a store or when nothing is to be read.
     fn read_for(&self, hashes: &[RowDigest]) -> Option<(StoreRead, Vec<RowDigest>)> {
-        let (_, paths) = self.store.as_ref()?;
-        let mut seen: DigestMap<()> = DigestMap::default();
-        let digests: Vec<RowDigest> = hashes
-            .iter()
-            .filter(|h| !self.known.contains(h) && !self.waiting.contains_key(*h))
-            .filter(|h| seen.insert(**h, ()).is_none())
-            .copied()
-            .collect();
-        if digests.is_empty() {
-            return None;
-        }
-        let read = StoreRead {
-            path: paths.results.clone(),
-            ids: digests.iter().map(digest_string).collect(),
-        };
-        Some((read, digests))
+        self.preparer.read_of(hashes, |h| {
+            !self.known.contains(h) && !self.waiting.contains_key(h)
+        })
     }
 
     /// Serves the answer to `read` (of results for `digests`): the results found
@@ -579,20 +561,24 @@ impl FunctionNode {
         let Some((store, paths)) = &self.store else {
             return Ok(());
         };
-        let hash_column = 2 * self.output.packet_fields().len();
+        let hash_column = self.result_schema.fields().len();
         self.known.evict(|chunk| {
-            let ids: Vec<String> = chunk
-                .column(hash_column)
-                .as_string::<i64>()
-                .iter()
-                .map(|h| h.unwrap_or_default().to_string())
-                .collect();
             Ok(store
-                .contains_many(&paths.results, &ids)?
+                .contains_many(&paths.results, &input_hashes(chunk, hash_column))?
                 .into_iter()
                 .all(|stored| stored))
         })
     }
+}
+
+/// The input packet hash of each row of a result chunk (column `column`): the results'
+/// record ids.
+fn input_hashes(chunk: &RecordBatch, column: usize) -> Vec<String> {
+    let hashes = chunk.column(column).as_string::<i64>();
+    hashes
+        .iter()
+        .map(|h| h.unwrap_or_default().to_string())
+        .collect()
 }
 
 fn row_u32(row: usize) -> Result<u32> {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 
+use super::known::DigestMap;
 use super::stored::PreparedPush;
 use crate::error::{Error, Result};
 use crate::files::{PacketHasher, StoreUse};
@@ -81,24 +82,39 @@ impl PushPreparer {
         (packets, hashes)
     }
 
+    /// The read of the stored results of the distinct packets among `hashes` that
+    /// `wanted` accepts, and their digests in request order; `None` without a store or
+    /// when there is nothing to read.
+    pub(crate) fn read_of(
+        &self,
+        hashes: &[RowDigest],
+        wanted: impl Fn(&RowDigest) -> bool,
+    ) -> Option<(StoreRead, Vec<RowDigest>)> {
+        let (_, results) = self.store.as_ref()?;
+        let mut seen = DigestMap::default();
+        let digests: Vec<RowDigest> = hashes
+            .iter()
+            .filter(|h| wanted(h) && seen.insert(**h, ()).is_none())
+            .copied()
+            .collect();
+        if digests.is_empty() {
+            return None;
+        }
+        let read = StoreRead {
+            path: results.clone(),
+            ids: digests.iter().map(digest_string).collect(),
+        };
+        Some((read, digests))
+    }
+
     /// Hashes the batch's packets and reads the stored results of its distinct packets
     /// (with a store): what [`FunctionNode::push_prepared`] takes.
     ///
     /// [`FunctionNode::push_prepared`]: super::node::FunctionNode::push_prepared
     pub fn prepare(&self, batch: RecordBatch) -> Result<(PreparedPush, Option<Lookup>)> {
         let (packets, hashes) = self.hash(&batch);
-        let (read, found) = match &self.store {
-            Some((store, results)) if !hashes.is_empty() => {
-                let mut seen = super::known::DigestMap::default();
-                let digests: Vec<RowDigest> = hashes
-                    .iter()
-                    .filter(|h| seen.insert(**h, ()).is_none())
-                    .copied()
-                    .collect();
-                let read = StoreRead {
-                    path: results.clone(),
-                    ids: digests.iter().map(digest_string).collect(),
-                };
+        let (read, found) = match (self.read_of(&hashes, |_| true), &self.store) {
+            (Some((read, digests)), Some((store, _))) => {
                 let found = read.run(store.as_ref())?;
                 (Some((read, digests)), Some(found))
             }

@@ -191,15 +191,7 @@ impl IdIndex {
 
     /// Where the live row of `id` is.
     pub(crate) fn get(&self, id: &str, src: &mut dyn IdSource) -> Result<Option<Loc>> {
-        if self.slots.is_empty() {
-            return Ok(None);
-        }
-        let Ok(slot) = self.find(id, self.tag_of(id), src, None)? else {
-            return Ok(None);
-        };
-        Ok(self
-            .position(self.slots[slot] as u32)
-            .map(|(b, row)| (self.batches[b].batch, row)))
+        self.get_next(id, &mut None, src)
     }
 
     /// [`get`](Self::get) for ids asked in the order they were stored (a re-run asks

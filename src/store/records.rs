@@ -39,6 +39,7 @@ use super::write::{RecordIds, StoreWrite};
 use super::{ArrowStore, RecordPath};
 use crate::error::{Error, Result};
 use crate::hashing::arrow::RowHasher;
+use crate::hashing::content_hash::push_hex;
 use crate::model::StreamSchema;
 
 /// What every batch of pipeline records of one node shares: the node's hash, the
@@ -176,12 +177,9 @@ impl PendingRecords {
             hasher.update((bytes.len() as u64).to_le_bytes());
             hasher.update(bytes);
         }
-        let digest = hasher.finalize();
         let mut key = String::with_capacity(9 + 64);
         key.push_str("group_v1:");
-        for b in digest {
-            key.push_str(&format!("{b:02x}"));
-        }
+        push_hex(&mut key, &hasher.finalize());
         Ok(key)
     }
 
