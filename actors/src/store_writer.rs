@@ -2,8 +2,9 @@
 //! after another, and acknowledge each batch to the supervisor ([`Flushed`]).
 //!
 //! Keying threads (one per CPU, at most [`KEYERS`]) build the pipeline records of each
-//! batch (a hash per row), and one thread applies and flushes the built batches, so
-//! keying overlaps writing. A batch holds results with the records naming them and is
+//! batch (a hash per row) and prepare its writes (the store compresses them:
+//! `orcapod::store::prepare_writes`), and one thread applies and flushes the prepared
+//! batches, so keying and encoding overlap writing. A batch holds results with the records naming them and is
 //! applied whole; batches are independent (first write wins per id), so their order does
 //! not matter. The markers of the record groups a batch stored (see
 //! `orcapod::store::PendingRecords`) are written only after that batch is flushed: with
@@ -23,17 +24,17 @@ use std::sync::Arc;
 use actix::Recipient;
 use crossbeam_channel::Sender;
 use orcapod::store::ArrowStore;
-use orcapod::store::{apply_writes, StoreWrite};
+use orcapod::store::{apply_prepared, apply_writes, prepare_writes, PreparedRecords, StoreWrite};
 
 use crate::messages::{Flushed, StoreWrites};
 
 /// At most this many threads key pipeline records for the store writer.
 const KEYERS: usize = 4;
 
-/// A batch of writes built by a keyer (and the markers of its record groups), and whose
-/// rows they are.
+/// A batch of writes built and prepared by a keyer (and the markers of its record
+/// groups), and whose rows they are.
 type Built = (
-    orcapod::Result<(Vec<StoreWrite>, Vec<StoreWrite>)>,
+    orcapod::Result<(Vec<PreparedRecords>, Vec<StoreWrite>)>,
     Vec<(usize, usize)>,
 );
 
@@ -59,10 +60,12 @@ impl StoreWriter {
         for i in 0..keyers {
             let rx = rx.clone();
             let built_tx = built_tx.clone();
+            let store = store.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("orcapod-store-keyer-{i}"))
                     .spawn(move || {
+                        let store = store.as_ref();
                         while let Ok(StoreWrites {
                             mut writes,
                             records,
@@ -78,7 +81,7 @@ impl StoreWriter {
                                     markers.extend(built.marker);
                                     Ok(())
                                 })
-                                .map(|()| (writes, markers));
+                                .and_then(|()| Ok((prepare_writes(store, writes)?, markers)));
                             if built_tx.send((built, owners)).is_err() {
                                 return;
                             }
@@ -93,9 +96,9 @@ impl StoreWriter {
                 // Markers whose records are flushed, to be written with the next batch.
                 let mut flushed_markers: Vec<StoreWrite> = Vec::new();
                 while let Ok((built, owners)) = built_rx.recv() {
-                    let result = built.and_then(|(mut writes, markers)| {
-                        writes.append(&mut flushed_markers);
-                        apply_writes(store.as_ref(), writes)?;
+                    let result = built.and_then(|(prepared, markers)| {
+                        apply_writes(store.as_ref(), std::mem::take(&mut flushed_markers))?;
+                        apply_prepared(store.as_ref(), prepared)?;
                         store.flush()?;
                         flushed_markers = markers;
                         Ok(())

@@ -175,6 +175,31 @@ fn lower_hex(c: u8) -> Option<u8> {
     }
 }
 
+/// A batch's ids and file bytes, encoded ahead of its write (see
+/// `super::write::PreparedRecords`): the writer uses them when it writes every row.
+pub(crate) struct EncodedBatch {
+    pub(crate) ids: Arc<IdColumn>,
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for EncodedBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncodedBatch")
+            .field("ids", &self.ids.len())
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
+impl EncodedBatch {
+    /// Encodes `batch` with `ids` (one per row, as [`encode`] stores them).
+    pub(crate) fn new(ids: &[String], batch: &RecordBatch) -> Result<EncodedBatch> {
+        let ids = Arc::new(IdColumn::from_ids(ids)?);
+        let bytes = encode(batch, &ids)?;
+        Ok(EncodedBatch { ids, bytes })
+    }
+}
+
 /// Encodes a batch and its ids as a zstd-compressed Arrow IPC file.
 pub(crate) fn encode(batch: &RecordBatch, ids: &IdColumn) -> Result<Vec<u8>> {
     let id_type = match ids {

@@ -91,7 +91,9 @@ pub use read::StoreRead;
 pub(crate) use records::RecordsShared;
 pub use records::{BuiltRecords, PendingRecords};
 pub use sled_store::SledStore;
-pub use write::{apply_writes, RecordIds, StoreWrite};
+pub use write::{
+    apply_prepared, apply_writes, prepare_writes, PreparedRecords, RecordIds, StoreWrite,
+};
 
 /// A validated record path: 1 to [`RecordPath::MAX_DEPTH`] components, each non-empty and
 /// free of `/` and NUL. Displays as its components joined by `/`.
@@ -274,6 +276,26 @@ pub trait ArrowStore: Send + Sync + fmt::Debug {
         batch: &RecordBatch,
         skip_duplicates: bool,
     ) -> Result<usize>;
+
+    /// Makes rows ready to be added under `path` by [`add_prepared`](Self::add_prepared),
+    /// without changing the store, on any thread: a store that encodes its batches
+    /// encodes them here, so that the writing thread has less to do. The default keeps
+    /// the rows as they are.
+    fn prepare_records(
+        &self,
+        path: RecordPath,
+        ids: Vec<String>,
+        batch: RecordBatch,
+    ) -> Result<PreparedRecords> {
+        Ok(PreparedRecords::plain(path, ids, batch))
+    }
+
+    /// Adds prepared rows, exactly as [`add_records`](Self::add_records) adds them; an
+    /// encoding made ahead is used only when every row is written (else the rows that
+    /// are written are encoded again).
+    fn add_prepared(&self, records: PreparedRecords, skip_duplicates: bool) -> Result<usize> {
+        self.add_records(&records.path, &records.ids, &records.batch, skip_duplicates)
+    }
 
     /// Looks up many ids at once. Found rows come in request order (a repeated id once).
     fn get_records(&self, path: &RecordPath, ids: &[String]) -> Result<Lookup>;

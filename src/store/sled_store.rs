@@ -147,6 +147,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
+mod add;
 mod compact;
 mod files;
 mod inner;
@@ -155,12 +156,12 @@ mod migrate;
 mod open;
 
 use self::inner::{Inner, PathMeta};
-use super::batch_file::{self, IdColumn};
+use super::batch_file::EncodedBatch;
 use super::codec;
 use super::id_index::{IdIndex, IdMap};
 use super::{
-    check_schema, extend_base, gather_all, pick_rows, plan_write, relative_paths, scoped,
-    store_err, validate_components, ArrowStore, Lookup, RecordPath, Records,
+    extend_base, gather_all, pick_rows, relative_paths, scoped, store_err, validate_components,
+    ArrowStore, Lookup, PreparedRecords, RecordPath, Records,
 };
 use crate::error::{Error, Result};
 
@@ -318,81 +319,32 @@ impl ArrowStore for SledStore {
         batch: &RecordBatch,
         skip_duplicates: bool,
     ) -> Result<usize> {
-        let full = scoped(&self.base, path)?;
-        if batch.num_rows() == 0 && ids.is_empty() {
-            return Ok(0);
-        }
-        let key = full.to_string();
-        let inner = &*self.inner;
-        let mut w = inner.writer()?;
-        let existing = inner.path_meta(&key)?;
-        let (path_no, schema) = match &existing {
-            Some(m) => {
-                check_schema(&full, &m.schema, batch)?;
-                (m.number, m.schema.clone())
-            }
-            None => (w.next_path, batch.schema()),
-        };
-        let is_new_path = existing.is_none();
-        let index = if is_new_path {
-            Arc::new(RwLock::new(IdIndex::default()))
-        } else {
-            inner.index_locked(&mut w, path_no)?
-        };
-        // 1. Resolve duplicates.
-        let mut src = inner.id_source(path_no);
-        let planned = {
-            let guard = index.read().map_err(|_| inner.poisoned())?;
-            plan_write(&full, &schema, ids, batch, skip_duplicates, &mut |id| {
-                Ok(guard.get(id, &mut src)?.is_some())
-            })?
-        };
-        let Some(planned) = planned else {
-            return Ok(0);
-        };
-        let batch_no = inner.next_batch(&mut w, path_no)?;
-        // 2. One encoding, 3. the file written (made durable at flush).
-        let id_column = Arc::new(IdColumn::from_ids(&planned.ids)?);
-        let bytes = batch_file::encode(&planned.batch, &id_column)?;
-        inner.files.write(path_no, batch_no, &bytes, false)?;
-        w.unsynced.push((path_no, batch_no));
-        // 4. One sled batch, applied atomically.
-        let entry = codec::Entry::of(batch_no, planned.ids.len(), &bytes, w.generation);
-        let mut sb = sled::Batch::default();
-        sb.insert(
-            &codec::entry_key(path_no, batch_no)[..],
-            &entry.encode()[..],
-        );
-        if is_new_path {
-            sb.insert(codec::path_key(&key), codec::path_value(path_no, &schema)?);
-            sb.insert(codec::next_path_key(), &(path_no + 1).to_be_bytes()[..]);
-        }
-        inner.db.apply_batch(sb).map_err(|e| inner.sled_err(e))?;
-        // 5. In-memory state.
-        w.next_batch.insert(path_no, batch_no + 1);
-        if is_new_path {
-            w.next_path = path_no + 1;
-            inner
-                .indexes
-                .lock()
-                .map_err(|_| inner.poisoned())?
-                .insert(path_no, index.clone());
-            inner.paths.write().map_err(|_| inner.poisoned())?.insert(
-                key,
-                Arc::new(PathMeta {
-                    number: path_no,
-                    schema,
-                }),
-            );
-        }
-        inner.remember((path_no, batch_no), Some(planned.batch), &id_column)?;
-        let added = index
-            .write()
-            .map_err(|_| inner.poisoned())?
-            .add_batch(batch_no, &id_column, &mut src)?;
-        w.doomed
-            .extend(added.dead.into_iter().map(|b| (path_no, b)));
-        Ok(planned.new_ids)
+        self.add(path, ids, batch, skip_duplicates, None)
+    }
+
+    fn prepare_records(
+        &self,
+        path: RecordPath,
+        ids: Vec<String>,
+        batch: RecordBatch,
+    ) -> Result<PreparedRecords> {
+        // Rows the write will refuse are left for it to refuse, with its message.
+        let encoded = (ids.len() == batch.num_rows() && !ids.is_empty())
+            .then(|| EncodedBatch::new(&ids, &batch))
+            .transpose()?;
+        let mut prepared = PreparedRecords::plain(path, ids, batch);
+        prepared.encoded = encoded;
+        Ok(prepared)
+    }
+
+    fn add_prepared(&self, records: PreparedRecords, skip_duplicates: bool) -> Result<usize> {
+        let PreparedRecords {
+            path,
+            ids,
+            batch,
+            encoded,
+        } = records;
+        self.add(&path, &ids, &batch, skip_duplicates, encoded)
     }
 
     fn get_records(&self, path: &RecordPath, ids: &[String]) -> Result<Lookup> {

@@ -1,7 +1,9 @@
 //! The store-write protocol: what a node hands its driver to store ([`StoreWrite`], with
-//! its [`RecordIds`]), and the one function that applies such writes to a store
-//! ([`apply_writes`]). Both executors store everything through here: the synchronous
-//! executor directly, the actor runtime on its store-writer thread.
+//! its [`RecordIds`]), and the one way such writes reach a store: [`prepare_writes`]
+//! (any thread: ids computed, rows put together per path and encoded by the store) then
+//! [`apply_prepared`] (the writing thread), or both at once with [`apply_writes`]. Both
+//! executors store everything through here: the synchronous executor directly, the
+//! actor runtime on its store-keying and store-writer threads.
 //!
 //! Writes are first-write-wins (`skip_duplicates`). This module never decides what to
 //! write or where (the nodes and [`layout`](super::layout) do); it never flushes.
@@ -12,6 +14,7 @@ use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 
+use super::batch_file::EncodedBatch;
 use super::{ArrowStore, RecordPath};
 use crate::error::Result;
 use crate::hashing::arrow::RowHasher;
@@ -59,15 +62,66 @@ impl StoreWrite {
     }
 }
 
-/// Applies writes to a store: results are kept first-write-wins (skip duplicates), as
-/// are pipeline records.
+/// Rows to add under one path, made ready by [`prepare_writes`] (on any thread) for
+/// [`apply_prepared`] (on the writing one): in the path's column order and, for a store
+/// that encodes its batches, encoded ahead ([`ArrowStore::prepare_records`]). The fields
+/// are private so that an encoding made ahead always matches its ids and rows.
+#[derive(Debug)]
+pub struct PreparedRecords {
+    pub(crate) path: RecordPath,
+    pub(crate) ids: Vec<String>,
+    pub(crate) batch: RecordBatch,
+    /// The store's encoding of exactly `ids` and `batch`, if it made one.
+    pub(crate) encoded: Option<EncodedBatch>,
+}
+
+impl PreparedRecords {
+    /// Rows with no encoding made ahead.
+    pub fn plain(path: RecordPath, ids: Vec<String>, batch: RecordBatch) -> Self {
+        PreparedRecords {
+            path,
+            ids,
+            batch,
+            encoded: None,
+        }
+    }
+
+    /// Where the rows go.
+    pub fn path(&self) -> &RecordPath {
+        &self.path
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.batch.num_rows() == 0
+    }
+}
+
+/// Applies writes to a store: [`prepare_writes`] then [`apply_prepared`], on this thread.
+pub fn apply_writes(store: &dyn ArrowStore, writes: Vec<StoreWrite>) -> Result<()> {
+    apply_prepared(store, prepare_writes(store, writes)?)
+}
+
+/// Makes writes ready to be applied, without changing the store: the writes to one path
+/// are put together (each path is written once), their record ids computed if deferred,
+/// and each path's rows prepared by the store ([`ArrowStore::prepare_records`]: the sled
+/// store compresses them here). A thread other than the writing one may call it, so
+/// that the writing thread only applies.
 ///
 /// The rows written to one path are matched to its columns by name: the table already
 /// stored there, or else the first write's columns, fixes the order, and a batch with
 /// the same columns in another order is put in that order. (The nodes `join [a, b]` and
 /// `join [b, a]` share a path but list their columns in the order of their inputs, and a
 /// table written by an older build may list them in yet another order.)
-pub fn apply_writes(store: &dyn ArrowStore, writes: Vec<StoreWrite>) -> Result<()> {
+pub fn prepare_writes(
+    store: &dyn ArrowStore,
+    writes: Vec<StoreWrite>,
+) -> Result<Vec<PreparedRecords>> {
     // Concatenate writes per path to write each path once.
     let mut by_path: Vec<(RecordPath, Vec<String>, Vec<RecordBatch>)> = Vec::new();
     for w in writes {
@@ -80,6 +134,7 @@ pub fn apply_writes(store: &dyn ArrowStore, writes: Vec<StoreWrite>) -> Result<(
             None => by_path.push((path, more_ids, vec![batch])),
         }
     }
+    let mut prepared = Vec::with_capacity(by_path.len());
     for (path, ids, batches) in by_path {
         let Some(first) = batches.first() else {
             continue;
@@ -101,7 +156,26 @@ pub fn apply_writes(store: &dyn ArrowStore, writes: Vec<StoreWrite>) -> Result<(
         } else {
             concat_batches(&schema, &batches)?
         };
-        store.add_records(&path, &ids, &batch, true)?;
+        prepared.push(store.prepare_records(path, ids, batch)?);
+    }
+    Ok(prepared)
+}
+
+/// Applies prepared writes (first write wins: duplicates of stored ids are skipped). A
+/// path whose table was created since the rows were prepared, with its columns in
+/// another order, gets the rows in its order (and encoded again).
+pub fn apply_prepared(store: &dyn ArrowStore, prepared: Vec<PreparedRecords>) -> Result<()> {
+    for records in prepared {
+        let records = match store.schema(&records.path)? {
+            Some(stored) if stored.fields() != records.batch.schema().fields() => {
+                let PreparedRecords {
+                    path, ids, batch, ..
+                } = records;
+                PreparedRecords::plain(path, ids, in_column_order(&stored, batch)?)
+            }
+            _ => records,
+        };
+        store.add_prepared(records, true)?;
     }
     Ok(())
 }
