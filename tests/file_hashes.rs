@@ -81,7 +81,11 @@ fn packets_holding_files_hash_as_the_reference() {
 
     let required = batch(
         vec![Field::new("f", file.clone(), false)],
-        vec![paths(PathKind::File, root, &[Some("a.txt"), Some("empty.txt")])],
+        vec![paths(
+            PathKind::File,
+            root,
+            &[Some("a.txt"), Some("empty.txt")],
+        )],
     );
     assert_eq!(
         packet_hashes(&required),

@@ -27,8 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{
-    new_null_array, Array, ArrayRef, AsArray, GenericListArray, LargeBinaryArray,
-    OffsetSizeTrait,
+    new_null_array, Array, ArrayRef, AsArray, GenericListArray, LargeBinaryArray, OffsetSizeTrait,
 };
 use arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use arrow::record_batch::RecordBatch;
@@ -83,7 +82,12 @@ fn content_field(field: &FieldRef) -> FieldRef {
     if !holds_paths(field.data_type()) {
         return field.clone();
     }
-    Arc::new(field.as_ref().clone().with_data_type(content_type(field.data_type())))
+    Arc::new(
+        field
+            .as_ref()
+            .clone()
+            .with_data_type(content_type(field.data_type())),
+    )
 }
 
 /// The field of a file or directory column without any value, as the reference keeps
@@ -150,8 +154,7 @@ pub fn content_tokens(
 fn valueless_as_reference(schema: &Schema, image: &RecordBatch) -> Result<RecordBatch> {
     let valueless = |i: usize| {
         let column = image.column(i);
-        PathKind::of(schema.field(i).data_type())
-            .filter(|_| column.null_count() == column.len())
+        PathKind::of(schema.field(i).data_type()).filter(|_| column.null_count() == column.len())
     };
     if !(0..image.num_columns()).any(|i| valueless(i).is_some()) {
         return Ok(image.clone());

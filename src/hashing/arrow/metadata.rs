@@ -27,7 +27,7 @@ pub fn with_extension_metadata(schema: &Schema) -> Option<Schema> {
         filter(schema.metadata()),
     );
     let named = clean.metadata().contains_key(EXTENSION_NAME_KEY)
-        || clean.fields().iter().any(|f| names_extension(f));
+        || clean.fields().iter().any(names_extension);
     named.then_some(clean)
 }
 
