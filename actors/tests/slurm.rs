@@ -15,7 +15,11 @@
 //! - SIGINT or SIGTERM leaves the run's jobs in the queue, or loses the chunks already
 //!   read back, or the next run computes a packet again;
 //! - a run after the previous one was killed (SIGKILL) submits again packets whose
-//!   chunks the killed run had submitted, instead of taking those chunks up.
+//!   chunks the killed run had submitted, instead of taking those chunks up;
+//! - a command whose outputs hold files gets no `ORCAPOD_OUT_DIR`, or one shared by the
+//!   packets of a task, or its files are not kept by content in the database as a local
+//!   worker keeps them (also from a work directory on another file system), or a file
+//!   answered that is missing does not fail its packet with the path.
 //!
 //! Slurm costs about 1.25 s per array task here, so the tests stay small.
 
@@ -680,4 +684,170 @@ for line in sys.stdin:
     assert!(status.contains("exit status 5"), "{status}");
     assert!(status.contains("cannot do x=1"), "{status}");
     assert!(!status.contains("not computed"), "{status}");
+}
+
+/// Writes `out.txt` (the same name for every packet) under `ORCAPOD_OUT_DIR`, holding
+/// `x % 3`, beside a stray file, and answers it; fails a packet whose directory is not
+/// fresh and empty. Logs each packet it computes to `answered.txt`.
+const WRITE_FILE: &str = r#"import json, os, sys
+out = os.environ['ORCAPOD_OUT_DIR']
+for line in sys.stdin:
+    p = json.loads(line)
+    if not os.path.isdir(out) or os.listdir(out):
+        print(json.dumps({'$error': 'ORCAPOD_OUT_DIR is not fresh and empty'}), flush=True)
+        continue
+    with open('answered.txt', 'a') as log:
+        log.write('%d\n' % p['x'])
+    path = os.path.join(out, 'out.txt')
+    with open(path, 'w') as f:
+        f.write('x mod 3 = %d\n' % (p['x'] % 3))
+    with open(os.path.join(out, 'stray.tmp'), 'w') as f:
+        f.write('not answered')
+    if p['x'] == 11:
+        path = os.path.join(out, 'never-written.txt')
+    if p['x'] == 12:
+        path = '/nonexistent-orcapod-dir/out.txt'
+    print(json.dumps({'f': path}), flush=True)
+"#;
+
+/// A pipeline over `xs.csv` whose node `f` runs `write.py` on Slurm in chunks of 2,
+/// answering `f: file`.
+const FILES_PIPELINE: &str = "pipeline: files\nsources:\n  xs: {csv: xs.csv, tags: [k]}\n\
+    nodes:\n  f:\n    op: function\n    input: xs\n    command: [python3, write.py]\n    \
+    output_keys: [f]\n    output_types: {f: file}\n    executor: slurm\n    \
+    slurm: {chunk: 2}\noutputs: [f]\n";
+
+#[test]
+fn a_command_on_slurm_writes_files_in_a_fresh_directory_per_packet_kept_by_content() {
+    slurm();
+    let dir = workspace(5, &[("p.yaml", FILES_PIPELINE), ("write.py", WRITE_FILE)]);
+    let args = ["run", "p.yaml", "--out", "out", "-q"];
+    let first = run(dir.path(), &args, Duration::from_secs(90));
+    expect_success(&args, &first);
+    let answered = || {
+        std::fs::read_to_string(dir.path().join("answered.txt"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert_eq!(answered(), 5);
+    // Three chunks of two packets (or fewer), each packet in a fresh directory: every
+    // row names its own content, though every packet wrote `out.txt`.
+    let work = dir.path().join(".orcapod/slurm");
+    assert_eq!(files_ending(&work, ".in").len(), 3);
+    let rows = std::fs::read_to_string(dir.path().join("out/f.json")).unwrap();
+    let rows: serde_json::Value = serde_json::from_str(&rows).unwrap();
+    let rows = rows["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    for row in rows {
+        let k = row["k"].as_i64().unwrap();
+        let copy = dir.path().join("out").join(row["f"].as_str().unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&copy).unwrap(),
+            format!("x mod 3 = {}\n", k % 3),
+            "row {row}"
+        );
+    }
+    // Stored by content in the database: three distinct contents, read-only; neither
+    // the stray files nor the chunks' directories are left.
+    let area = dir.path().join(".orcapod/files");
+    let stored = files_ending(&area, ".txt");
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    for file in &stored {
+        let bytes = std::fs::read(file).unwrap();
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let hex = file
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            + &name[..62];
+        assert_eq!(
+            hex,
+            sha256_hex(&bytes),
+            "{} is named by its content",
+            file.display()
+        );
+        assert!(std::fs::metadata(file).unwrap().permissions().readonly());
+    }
+    assert!(files_ending(&area, ".tmp").is_empty());
+    assert!(files_ending(&work, ".tmp").is_empty());
+    let dirs_left: Vec<_> = walk_dirs(&work)
+        .into_iter()
+        .filter(|d| d.to_string_lossy().ends_with(".files"))
+        .collect();
+    assert!(dirs_left.is_empty(), "{dirs_left:?}");
+    // A second run computes nothing and submits nothing.
+    let again = run(dir.path(), &args, Duration::from_secs(60));
+    expect_success(&args, &again);
+    assert_eq!(answered(), 5);
+    assert_eq!(files_ending(&work, ".in").len(), 3);
+}
+
+#[test]
+fn files_answered_on_slurm_that_are_missing_fail_their_packets_naming_the_path() {
+    slurm();
+    // x = 10 writes its file; x = 11 names one under ORCAPOD_OUT_DIR it never wrote;
+    // x = 12 one outside that does not exist. The work directory is on another file
+    // system than the database (tmpfs), so the kept file is copied in.
+    let dir = workspace(0, &[("p.yaml", FILES_PIPELINE), ("write.py", WRITE_FILE)]);
+    let work = tempfile::tempdir_in("/dev/shm").expect("a tmpfs at /dev/shm");
+    let device = |p: &Path| std::os::unix::fs::MetadataExt::dev(&std::fs::metadata(p).unwrap());
+    assert_ne!(
+        device(work.path()),
+        device(dir.path()),
+        "not another file system"
+    );
+    let work_dir = work.path().display().to_string();
+    let args = ["run", "p.yaml", "--work-dir", &work_dir, "-q"];
+    let run_on = |x: u32| {
+        std::fs::write(dir.path().join("xs.csv"), format!("k,x\n0,{x}\n")).unwrap();
+        run(dir.path(), &args, Duration::from_secs(60))
+    };
+    expect_success(&args, &run_on(10));
+    let stored = files_ending(&dir.path().join(".orcapod/files"), ".txt");
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(
+        std::fs::read_to_string(&stored[0]).unwrap(),
+        "x mod 3 = 1\n"
+    );
+    let stderr = expect_exit(&args, &run_on(11), 1);
+    assert!(
+        stderr.contains(
+            "packet (k=0): cannot keep the files the command wrote for packet 1 of \
+             Slurm array task"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .contains("/cur/never-written.txt was answered under ORCAPOD_OUT_DIR but is not there"),
+        "{stderr}"
+    );
+    let stderr = expect_exit(&args, &run_on(12), 1);
+    assert!(
+        stderr
+            .contains("/nonexistent-orcapod-dir/out.txt is outside ORCAPOD_OUT_DIR and not found"),
+        "{stderr}"
+    );
+}
+
+/// Every directory under `dir`, recursively.
+fn walk_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk_dirs(&path));
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// The SHA-256 of `bytes`, in hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }

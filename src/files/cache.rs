@@ -223,7 +223,7 @@ impl FileHashes {
             .collect())
     }
 
-    /// The Merkle hash (hex) of each directory of `dirs` (see `super::digest`), its
+    /// The Merkle digest (hex) of each directory of `dirs` (see `super::digest`), its
     /// files' hashes taken from the cache where it holds them.
     pub fn hash_dirs(&self, dirs: &[PathBuf], store: Option<StoreUse<'_>>) -> Result<Vec<String>> {
         let mut files = Vec::new();
@@ -232,7 +232,7 @@ impl FileHashes {
             .map(|d| DirTree::walk(&absolute(d)?, &mut files))
             .collect::<Result<Vec<_>>>()?;
         let hashes = self.hash_files(&files, store)?;
-        Ok(trees.iter().map(|t| t.merkle(&hashes)).collect())
+        trees.iter().map(|t| t.merkle(&hashes)).collect()
     }
 }
 

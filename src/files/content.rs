@@ -1,50 +1,106 @@
-//! The content image of a packet batch: every file or directory value replaced by its
-//! content hash (hex), as the reference replaces its `pathlib.Path` structs before it
-//! hashes a table. A packet's content hash is the Arrow hash of this image, so it
-//! depends on what the files hold, never on where they are.
+//! The content image of a packet batch: every file or directory value replaced by a
+//! token of its content hash, as the reference (orcapod 0.1.4, its
+//! `SemanticHashingVisitor`) replaces `orcapod.File` and `orcapod.Directory` values
+//! before it hashes a table. A packet's content hash is the Arrow hash of this image,
+//! so it depends on what the files hold, never on where they are.
 //!
-//! A column of files or directories (or a list of them, at any depth) becomes a
-//! nullable `large_string` column (list items likewise) of the hashes; other columns
-//! are left as they are, so a batch without such columns is hashed exactly as before.
-//! This module never hashes a row itself: [`PacketHasher`] hands the image to the
-//! Arrow row hasher.
+//! A value's token is the bytes `orcapod:file::sha256:` followed by the 32 raw bytes of
+//! the SHA-256 of the file's content, or `orcapod:directory::merkle_sha256:` followed
+//! by the directory's raw Merkle digest (`super::digest`). A column of files or
+//! directories becomes a `large_binary` column of tokens, keeping its name and
+//! nullability (a null value stays null). A column without any value (all null, or no
+//! rows) stays as the reference leaves it: null `large_string` values, the field
+//! naming the reference's extension type in its metadata (`ARROW:extension:name` =
+//! `orcapod.file` or `orcapod.directory`, empty `ARROW:extension:metadata`), which the
+//! Arrow hasher then hashes with that metadata. A packet is a one-row table, so a
+//! packet whose file is missing (null) is hashed that way.
+//!
+//! *(extension)* Lists of files or directories, which the reference refuses: each item
+//! becomes its token, in a list of `large_binary`.
+//!
+//! Other columns are left as they are, so a batch without files is hashed exactly as
+//! before. This module never hashes a row itself: [`PacketHasher`] hands the image to
+//! the Arrow row hasher.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, GenericListArray, LargeStringArray, OffsetSizeTrait};
+use arrow::array::{
+    new_null_array, Array, ArrayRef, AsArray, GenericListArray, LargeBinaryArray, OffsetSizeTrait,
+};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use arrow::record_batch::RecordBatch;
 
 use super::cache::{FileHashes, StoreUse};
 use super::kind::{holds_paths, path_strings, PathKind};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::hashing::arrow::metadata::{EXTENSION_METADATA_KEY, EXTENSION_NAME_KEY};
 use crate::hashing::arrow::{RowDigest, RowHasher};
+
+impl PathKind {
+    /// The name of the reference's Arrow extension type for values of this kind.
+    pub fn extension_name(self) -> &'static str {
+        match self {
+            PathKind::File => "orcapod.file",
+            PathKind::Dir => "orcapod.directory",
+        }
+    }
+
+    /// What a value's token starts with: the extension name with `:` for `.`, `::`,
+    /// then the hash method and `:` (the reference's `to_prefixed_digest`).
+    fn token_prefix(self) -> &'static [u8] {
+        match self {
+            PathKind::File => b"orcapod:file::sha256:",
+            PathKind::Dir => b"orcapod:directory::merkle_sha256:",
+        }
+    }
+
+    /// The token of a value whose content hash is `hex`.
+    fn token(self, hex: &str) -> Result<Vec<u8>> {
+        let mut token = self.token_prefix().to_vec();
+        token.extend(
+            hex::decode(hex)
+                .map_err(|e| Error::Hash(format!("the content hash {hex:?} is not hex: {e}")))?,
+        );
+        Ok(token)
+    }
+}
 
 /// The type a column of `data_type` has in the content image.
 fn content_type(data_type: &DataType) -> DataType {
     match data_type {
-        t if PathKind::of(t).is_some() => DataType::LargeUtf8,
+        t if PathKind::of(t).is_some() => DataType::LargeBinary,
         DataType::List(item) => DataType::List(content_field(item)),
         DataType::LargeList(item) => DataType::LargeList(content_field(item)),
         t => t.clone(),
     }
 }
 
-/// A field of the content image: a file or directory field becomes a nullable string
-/// (the reference's replacement field is nullable).
+/// A field of the content image: a file or directory field holds tokens.
 fn content_field(field: &FieldRef) -> FieldRef {
     if !holds_paths(field.data_type()) {
         return field.clone();
     }
-    let nullable = field.is_nullable() || PathKind::of(field.data_type()).is_some();
     Arc::new(
-        Field::new(field.name(), content_type(field.data_type()), nullable)
-            .with_metadata(field.metadata().clone()),
+        field
+            .as_ref()
+            .clone()
+            .with_data_type(content_type(field.data_type())),
     )
 }
 
-/// The schema of the content image of batches of `schema`.
+/// The field of a file or directory column without any value, as the reference keeps
+/// it: its extension's storage type, the extension named in its metadata.
+fn valueless_field(field: &Field, kind: PathKind) -> Field {
+    let mut metadata = field.metadata().clone();
+    metadata.insert(EXTENSION_NAME_KEY.into(), kind.extension_name().into());
+    metadata.insert(EXTENSION_METADATA_KEY.into(), String::new());
+    Field::new(field.name(), DataType::LargeUtf8, field.is_nullable()).with_metadata(metadata)
+}
+
+/// The schema of the content image of batches of `schema` whose file and directory
+/// columns each hold a value.
 pub fn content_schema(schema: &Schema) -> Schema {
     Schema::new_with_metadata(
         schema
@@ -56,8 +112,24 @@ pub fn content_schema(schema: &Schema) -> Schema {
     )
 }
 
-/// The content image of `batch` (the batch itself when it holds no file or directory).
+/// The content image of `batch` hashed as one table, as the reference makes it (the
+/// batch itself when it holds no file or directory).
 pub fn content_batch(
+    batch: &RecordBatch,
+    hashes: &FileHashes,
+    store: Option<StoreUse<'_>>,
+) -> Result<RecordBatch> {
+    let image = content_tokens(batch, hashes, store)?;
+    valueless_as_reference(&batch.schema(), &image)
+}
+
+/// The content image of `batch` with every file or directory column as tokens, even a
+/// column without any value: the image a table read batch by batch is hashed as
+/// ([`content_schema`] is its schema). It differs from [`content_batch`] only for a
+/// column with no value in the whole table, which the reference would hash with its
+/// extension metadata; such tables come from CSV or Arrow files, which the reference
+/// cannot read files from anyway.
+pub fn content_tokens(
     batch: &RecordBatch,
     hashes: &FileHashes,
     store: Option<StoreUse<'_>>,
@@ -77,6 +149,36 @@ pub fn content_batch(
     )?)
 }
 
+/// `image` (the tokens of a batch of `schema`) with each file or directory column that
+/// holds no value turned into the reference's valueless column.
+fn valueless_as_reference(schema: &Schema, image: &RecordBatch) -> Result<RecordBatch> {
+    let valueless = |i: usize| {
+        let column = image.column(i);
+        PathKind::of(schema.field(i).data_type()).filter(|_| column.null_count() == column.len())
+    };
+    if !(0..image.num_columns()).any(|i| valueless(i).is_some()) {
+        return Ok(image.clone());
+    }
+    let mut fields = Vec::with_capacity(image.num_columns());
+    let mut columns = Vec::with_capacity(image.num_columns());
+    for (i, column) in image.columns().iter().enumerate() {
+        match valueless(i) {
+            Some(kind) => {
+                fields.push(valueless_field(schema.field(i), kind));
+                columns.push(new_null_array(&DataType::LargeUtf8, image.num_rows()));
+            }
+            None => {
+                fields.push(image.schema().field(i).clone());
+                columns.push(column.clone());
+            }
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),
+        columns,
+    )?)
+}
+
 fn content_array(
     array: &ArrayRef,
     hashes: &FileHashes,
@@ -92,13 +194,15 @@ fn content_array(
             let kind = PathKind::of(t).expect("holds_paths: a path type");
             let paths = path_strings(array.as_ref())?;
             let valid: Vec<PathBuf> = paths.iter().flatten().map(PathBuf::from).collect();
-            let mut found = match kind {
+            let found = match kind {
                 PathKind::File => hashes.hash_files(&valid, store)?,
                 PathKind::Dir => hashes.hash_dirs(&valid, store)?,
-            }
-            .into_iter();
-            let image: LargeStringArray =
-                paths.iter().map(|p| p.and_then(|_| found.next())).collect();
+            };
+            let mut tokens = found.iter().map(|h| kind.token(h));
+            let image = paths
+                .iter()
+                .map(|p| p.and_then(|_| tokens.next()).transpose())
+                .collect::<Result<LargeBinaryArray>>()?;
             Ok(Arc::new(image))
         }
     }
@@ -123,6 +227,8 @@ fn content_list<O: OffsetSizeTrait>(
 #[derive(Debug, Clone)]
 pub struct PacketHasher {
     rows: RowHasher,
+    /// The top-level file and directory columns.
+    path_columns: Vec<usize>,
     paths: bool,
 }
 
@@ -134,7 +240,14 @@ impl PacketHasher {
             true => RowHasher::new(&content_schema(schema)),
             false => RowHasher::new(schema),
         };
-        PacketHasher { rows, paths }
+        let path_columns = (0..schema.fields().len())
+            .filter(|&i| PathKind::of(schema.field(i).data_type()).is_some())
+            .collect();
+        PacketHasher {
+            rows,
+            path_columns,
+            paths,
+        }
     }
 
     /// Whether the packets hold files or directories (whose hashing reads the file
@@ -170,8 +283,28 @@ impl PacketHasher {
         if !self.paths {
             return Ok(self.rows.hash_row_digests(batch));
         }
-        let image = content_batch(batch, super::cache::file_hashes(), store)?;
-        Ok(self.rows.hash_row_digests(&image))
+        let image = content_tokens(batch, super::cache::file_hashes(), store)?;
+        let mut digests = self.rows.hash_row_digests(&image);
+        let null_columns: Vec<usize> = (self.path_columns.iter().copied())
+            .filter(|&c| image.column(c).null_count() > 0)
+            .collect();
+        // A packet whose file or directory is null is a one-row table where that column
+        // has no value: hashed as the reference hashes such a table.
+        let mut hashers: HashMap<Vec<usize>, RowHasher> = HashMap::new();
+        for (row, digest) in digests.iter_mut().enumerate() {
+            let nulls: Vec<usize> = (null_columns.iter().copied())
+                .filter(|&c| image.column(c).is_null(row))
+                .collect();
+            if nulls.is_empty() {
+                continue;
+            }
+            let packet = valueless_as_reference(&batch.schema(), &image.slice(row, 1))?;
+            let hasher = hashers
+                .entry(nulls)
+                .or_insert_with(|| RowHasher::new(&packet.schema()));
+            *digest = hasher.hash_row_digests(&packet)[0];
+        }
+        Ok(digests)
     }
 }
 
@@ -180,6 +313,7 @@ mod tests {
     use std::fs;
 
     use arrow::array::Int64Array;
+    use sha2::{Digest, Sha256};
 
     use super::*;
     use crate::files::kind::path_array;
@@ -211,11 +345,21 @@ mod tests {
         assert_eq!(digests[0], digests[1]);
         assert_ne!(digests[0], digests[2]);
         assert_ne!(digests[2], digests[3]);
-        // The image is the reference's: the hex SHA-256 in a nullable string column.
+        // The image is the reference's: tokens in a binary column of the same
+        // nullability; a column without any value keeps the extension's name.
         let image = content_batch(&batch, &FileHashes::default(), None).unwrap();
         assert_eq!(
             image.schema().field(0),
-            &Field::new("f", DataType::LargeUtf8, true)
+            &Field::new("f", DataType::LargeBinary, true)
+        );
+        let mut token = b"orcapod:file::sha256:".to_vec();
+        token.extend(Sha256::digest(b"same"));
+        assert_eq!(image.column(0).as_binary::<i64>().value(0), token);
+        let nothing = content_batch(&batch.slice(3, 1), &FileHashes::default(), None).unwrap();
+        assert_eq!(nothing.schema().field(0).data_type(), &DataType::LargeUtf8);
+        assert_eq!(
+            nothing.schema().field(0).metadata()[EXTENSION_NAME_KEY],
+            "orcapod.file"
         );
         // Without files, the packet hasher is the row hasher.
         let plain = Schema::new(vec![Field::new("n", DataType::Int64, false)]);

@@ -1,14 +1,17 @@
-//! The content identity of files and directories, computed from the file system.
+//! The content identity of files and directories, computed from the file system, as
+//! the reference (orcapod 0.1.4) computes it.
 //!
-//! A file's identity is the SHA-256 of its bytes, as lowercase hex (what the reference
-//! puts in place of a `pathlib.Path` value before hashing a table). A directory's is a
-//! Merkle hash *(extension)*: the SHA-256 of its entries sorted by name (bytewise), each
-//! written as one kind byte (`f` for a file, `d` for a directory), the entry's name, a
-//! NUL byte, the entry's own hash in hex and a newline; a directory's own hash is that of
-//! its entries, recursively. So a directory's identity depends on the names and contents
-//! beneath it, never on where it is, its timestamps or its permissions. Symbolic links
-//! are followed; anything that is neither a file nor a directory (a socket, a device) is
-//! an error naming it.
+//! A file's identity is the SHA-256 of its bytes (the reference's `FileHasher`). A
+//! directory's is the reference's Merkle hash (`BasicDirectoryHasher`, method
+//! `merkle_sha256`): each entry is hashed as the SHA-256 of its kind (`file`, `dir` or
+//! `symlink`), a NUL byte, its name (UTF-8 bytes), a NUL byte and then the raw SHA-256
+//! of a file's bytes, the raw Merkle digest of a subdirectory, or the target of a
+//! symbolic link as written (a link inside a directory is never followed); the
+//! directory's digest is the SHA-256 of `directory` and a NUL byte followed by its
+//! entries' digests in the bytewise order of their names. Anything that is neither a
+//! file, a directory nor a link (a socket, a device) is left out, as the reference
+//! leaves it out. So a directory's identity depends on the names and contents beneath
+//! it, never on where it is, its timestamps or its permissions. Hashes are given in hex.
 //!
 //! This module reads files and lists directories; it keeps nothing (the cache of file
 //! hashes is `super::cache`) and never writes.
@@ -23,7 +26,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// How deep a directory walk may go: deeper is taken for a loop of symbolic links.
+/// How deep a directory walk may go: deeper is taken for a loop (a bind mount of a
+/// directory inside itself, say).
 const MAX_DEPTH: usize = 256;
 
 /// The bytes read at a time while hashing a file.
@@ -63,6 +67,8 @@ pub struct DirTree {
 enum Entry {
     File(usize),
     Dir(DirTree),
+    /// A symbolic link, by its target.
+    Link(OsString),
 }
 
 impl DirTree {
@@ -71,22 +77,37 @@ impl DirTree {
         walk(dir, files, 0)
     }
 
-    /// The Merkle hash of the tree, given the hash of each file of the walk (by index).
-    pub fn merkle(&self, file_hashes: &[String]) -> String {
-        let mut hasher = Sha256::new();
+    /// The Merkle hash of the tree in hex, given the hash (hex) of each file of the
+    /// walk (by index).
+    pub fn merkle(&self, file_hashes: &[String]) -> Result<String> {
+        Ok(hex::encode(self.digest(file_hashes)?))
+    }
+
+    fn digest(&self, file_hashes: &[String]) -> Result<[u8; 32]> {
+        let mut node = Sha256::new();
+        node.update(b"directory\0");
         for (name, entry) in &self.entries {
-            let (kind, hash) = match entry {
-                Entry::File(i) => (b'f', file_hashes[*i].clone()),
-                Entry::Dir(tree) => (b'd', tree.merkle(file_hashes)),
+            let (kind, content): (&[u8], Vec<u8>) = match entry {
+                Entry::File(i) => (b"file", raw_hash(&file_hashes[*i])?),
+                Entry::Dir(tree) => (b"dir", tree.digest(file_hashes)?.to_vec()),
+                Entry::Link(target) => (b"symlink", target.as_bytes().to_vec()),
             };
-            hasher.update([kind]);
+            let mut hasher = Sha256::new();
+            hasher.update(kind);
+            hasher.update([0u8]);
             hasher.update(name.as_bytes());
             hasher.update([0u8]);
-            hasher.update(hash.as_bytes());
-            hasher.update(b"\n");
+            hasher.update(&content);
+            node.update(hasher.finalize());
         }
-        hex::encode(hasher.finalize())
+        Ok(node.finalize().into())
     }
+}
+
+/// The raw bytes of a hex hash.
+fn raw_hash(hex_hash: &str) -> Result<Vec<u8>> {
+    hex::decode(hex_hash)
+        .map_err(|e| Error::Hash(format!("the file hash {hex_hash:?} is not hex: {e}")))
 }
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>, depth: usize) -> Result<DirTree> {
@@ -97,7 +118,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, depth: usize) -> Result<DirTree> {
     if depth > MAX_DEPTH {
         return Err(Error::invalid(
             dir.display().to_string(),
-            format!("directory nested more than {MAX_DEPTH} deep (a loop of symbolic links?)"),
+            format!("directory nested more than {MAX_DEPTH} deep (a loop?)"),
         ));
     }
     let mut names = Vec::new();
@@ -108,18 +129,18 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, depth: usize) -> Result<DirTree> {
     let mut entries = Vec::with_capacity(names.len());
     for name in names {
         let path = dir.join(&name);
-        // Follows symbolic links: a link stands for what it points to.
-        let meta = fs::metadata(&path).map_err(|e| io_error(&path, e))?;
-        let entry = if meta.is_file() {
+        // A link stands for itself (its target), never for what it points to.
+        let meta = fs::symlink_metadata(&path).map_err(|e| io_error(&path, e))?;
+        let entry = if meta.file_type().is_symlink() {
+            Entry::Link(fs::read_link(&path).map_err(|e| io_error(&path, e))?.into())
+        } else if meta.is_file() {
             files.push(path);
             Entry::File(files.len() - 1)
         } else if meta.is_dir() {
             Entry::Dir(walk(&path, files, depth + 1)?)
         } else {
-            return Err(Error::invalid(
-                path.display().to_string(),
-                "neither a file nor a directory, so it has no content to hash",
-            ));
+            // A socket, a device or a pipe has no content: left out.
+            continue;
         };
         entries.push((name, entry));
     }
@@ -147,7 +168,7 @@ mod tests {
             let mut files = Vec::new();
             let tree = DirTree::walk(root, &mut files).unwrap();
             let hashes: Vec<String> = files.iter().map(|f| sha256_file(f).unwrap().0).collect();
-            tree.merkle(&hashes)
+            tree.merkle(&hashes).unwrap()
         };
         fs::create_dir(dir.path().join("sub")).unwrap();
         fs::write(dir.path().join("sub/b.txt"), b"b").unwrap();
@@ -167,8 +188,27 @@ mod tests {
         assert_ne!(tree_hash(other.path()), first);
         fs::write(dir.path().join("sub/b.txt"), b"B").unwrap();
         assert_ne!(tree_hash(dir.path()), first);
-        // The empty directory hashes nothing.
+        // The empty directory hashes its header only.
         let empty = tempfile::tempdir().unwrap();
-        assert_eq!(tree_hash(empty.path()), hex::encode(Sha256::digest(b"")));
+        assert_eq!(
+            tree_hash(empty.path()),
+            hex::encode(Sha256::digest(b"directory\0"))
+        );
+        // A link counts by its target, never by what it points to; a socket not at all.
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("o");
+        fs::write(&target, b"1").unwrap();
+        let linked = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(&target, linked.path().join("l")).unwrap();
+        let with_link = tree_hash(linked.path());
+        fs::write(&target, b"2").unwrap();
+        assert_eq!(tree_hash(linked.path()), with_link);
+        fs::remove_file(linked.path().join("l")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), linked.path().join("l")).unwrap();
+        assert_ne!(tree_hash(linked.path()), with_link);
+        fs::remove_file(linked.path().join("l")).unwrap();
+        std::os::unix::fs::symlink(&target, linked.path().join("l")).unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(linked.path().join("s")).unwrap();
+        assert_eq!(tree_hash(linked.path()), with_link);
     }
 }

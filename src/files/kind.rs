@@ -1,11 +1,12 @@
 //! How a file or directory value is carried in Arrow.
 //!
-//! A `file` value is a struct with one field, `path` (`large_string`): exactly the
-//! reference's semantic struct for `pathlib.Path`, so a file column reads, hashes and
-//! exports as the reference's does. A `dir` value is the same shape with the field
-//! `dir` instead *(extension: the reference has no directory type)*. The type is the
-//! column's Arrow type itself, so no operator, join, store or export can lose it: a
-//! column keeps being a file column for as long as it exists.
+//! A `file` value is a struct with one field, `path` (`large_string`): the semantic
+//! struct for `pathlib.Path` of the reference's spec. A `dir` value is the same shape
+//! with the field `dir` instead. The type is the column's Arrow type itself, so no
+//! operator, join, store or export can lose it: a column keeps being a file column for
+//! as long as it exists. (The reference 0.1.4 carries its `orcapod.File` and
+//! `orcapod.Directory` as Arrow extension types over JSON strings instead; values hash
+//! alike all the same, see `super::content`.)
 //!
 //! This module only names the types and converts between paths and arrays; it never
 //! touches the file system.

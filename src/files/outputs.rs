@@ -17,6 +17,11 @@
 //! its directory are synced before the answer that names it is handed on, so a stored
 //! result never names a file a crash could lose. Stored files are made read-only.
 //!
+//! On Slurm the array task itself gives the command a fresh directory per packet and
+//! sets each answer's files aside (`crate::function::slurm::script`); when the chunk is
+//! read back, [`OutputArea::keep`] takes each answer's files from there ([`Answered`]),
+//! and a file on another file system than the area is copied in.
+//!
 //! The area is process-wide ([`use_area`]): the command line sets it to its database's
 //! `files/` when a run starts. Without one (a library run without it), commands get no
 //! `ORCAPOD_OUT_DIR` and a file answered keeps the path answered. A file answered outside
@@ -34,7 +39,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use arrow::datatypes::{DataType, FieldRef};
 
 use super::digest::sha256_file;
-use super::kind::PathKind;
+use super::kind::{holds_paths, PathKind};
 use crate::error::{Error, Result};
 use crate::model::Datum;
 
@@ -95,7 +100,8 @@ impl OutputArea {
     }
 
     /// Moves the file at `path` into the area; returns where it is stored. An identical
-    /// file already stored stays as it is (and `path` is removed).
+    /// file already stored stays as it is (and `path` is removed). A file on another
+    /// file system (a Slurm work directory elsewhere) is copied in first.
     pub fn store(&self, path: &Path) -> Result<PathBuf> {
         let (hex, _) = sha256_file(path)?;
         let dest = self.path_of(&hex, extension(path).as_deref());
@@ -107,6 +113,7 @@ impl OutputArea {
         match fs::hard_link(path, &dest) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == io::ErrorKind::CrossesDevices => self.copy_in(path, &dest)?,
             Err(e) => return Err(io_error(&dest)(e)),
         }
         // Synced either way: an identical file placed by another worker a moment ago
@@ -116,6 +123,27 @@ impl OutputArea {
             .map_err(io_error(parent))?;
         fs::remove_file(path).map_err(io_error(path))?;
         Ok(dest)
+    }
+
+    /// Places a copy of `path` at `dest`: copied to a temporary file of the area,
+    /// synced, then hard-linked into place (never replacing a file).
+    fn copy_in(&self, path: &Path, dest: &Path) -> Result<()> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let parent = self.root.join(SCRATCH);
+        fs::create_dir_all(&parent).map_err(io_error(&parent))?;
+        let tmp = parent.join(format!("copy-{}-{n}", std::process::id()));
+        let placed = fs::copy(path, &tmp)
+            .and_then(|_| fs::File::open(&tmp)?.sync_all())
+            .and_then(|()| fs::set_permissions(&tmp, fs::Permissions::from_mode(0o444)))
+            .map_err(io_error(&tmp))
+            .and_then(|()| match fs::hard_link(&tmp, dest) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                Err(e) => Err(io_error(dest)(e)),
+            });
+        let _ = fs::remove_file(&tmp);
+        placed
     }
 
     /// A new scratch directory for one worker.
@@ -167,6 +195,13 @@ pub fn use_area(area: Option<Arc<OutputArea>>) {
     *area_slot().write().unwrap_or_else(|e| e.into_inner()) = area;
 }
 
+/// Whether a function with outputs `fields` may answer files it writes (a `file` or
+/// `dir` column, also as list items): on Slurm, only such a command is given
+/// `ORCAPOD_OUT_DIR` (and fed one packet at a time for it).
+pub fn outputs_hold_files(fields: &[FieldRef]) -> bool {
+    fields.iter().any(|f| holds_paths(f.data_type()))
+}
+
 /// The process's output area, if one is set.
 pub fn area() -> Option<Arc<OutputArea>> {
     area_slot()
@@ -205,30 +240,83 @@ impl Scratch {
     /// file answered from under the scratch directory is an error (it would vanish
     /// with the directory).
     pub fn keep(&self, fields: &[FieldRef], values: Vec<Datum>) -> Result<Vec<Datum>> {
-        let kept = fields
-            .iter()
-            .zip(values)
-            .map(|(f, v)| self.keep_value(f.name(), f.data_type(), v))
-            .collect::<Result<Vec<_>>>();
+        let kept = self.area.keep(
+            Answered {
+                named: &self.dir,
+                actual: &self.dir,
+                outside: Outside::Reference,
+            },
+            fields,
+            values,
+        );
         let emptied = self.prepare();
         let kept = kept?;
         emptied?;
         Ok(kept)
     }
+}
 
-    fn keep_value(&self, column: &str, data_type: &DataType, value: Datum) -> Result<Datum> {
+/// Where the files a packet's answer names are, for [`OutputArea::keep`].
+#[derive(Debug, Clone, Copy)]
+pub struct Answered<'a> {
+    /// The scratch directory the command was given (`ORCAPOD_OUT_DIR`), absolute.
+    pub named: &'a Path,
+    /// Where the files written there are now: `named` itself, or the directory it was
+    /// renamed to once the packet was answered (on Slurm, where the next packet gets
+    /// a fresh directory under the same name).
+    pub actual: &'a Path,
+    /// What a file answered outside `named` must be.
+    pub outside: Outside,
+}
+
+/// What a `file` value answered outside the scratch directory must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outside {
+    /// Anything: a reference, kept as answered (its hash, later, finds a missing file).
+    Reference,
+    /// A regular file this process sees (the command ran elsewhere), else an error.
+    Visible,
+}
+
+impl OutputArea {
+    /// After a packet's answer: moves each `file` value (of `fields`, also inside
+    /// lists) that names a file under `answered.named` into the area, from where it
+    /// now is (`answered.actual`), and answers its stored path. A directory or
+    /// anything but a regular file answered from under the scratch directory, or a
+    /// file answered there that is missing, is an error naming the column and the path.
+    pub fn keep(
+        &self,
+        answered: Answered<'_>,
+        fields: &[FieldRef],
+        values: Vec<Datum>,
+    ) -> Result<Vec<Datum>> {
+        fields
+            .iter()
+            .zip(values)
+            .map(|(f, v)| self.keep_value(answered, f.name(), f.data_type(), v))
+            .collect()
+    }
+
+    fn keep_value(
+        &self,
+        answered: Answered<'_>,
+        column: &str,
+        data_type: &DataType,
+        value: Datum,
+    ) -> Result<Datum> {
         match (value, data_type) {
             (Datum::Str(path), t) if PathKind::of(t).is_some() => {
-                let answered = Path::new(&path);
-                let resolved = answered
-                    .parent()
-                    .and_then(|p| fs::canonicalize(p).ok())
-                    .and_then(|p| answered.file_name().map(|n| p.join(n)))
-                    .unwrap_or_else(|| answered.to_path_buf());
-                if !resolved.starts_with(&self.dir) {
-                    return Ok(Datum::Str(path));
-                }
-                let meta = fs::symlink_metadata(&resolved).map_err(io_error(&resolved))?;
+                let resolved = resolve(Path::new(&path));
+                let Ok(relative) = resolved.strip_prefix(answered.named) else {
+                    return self.outside(answered.outside, column, t, path);
+                };
+                let now = answered.actual.join(relative);
+                let meta = fs::symlink_metadata(&now).map_err(|e| {
+                    Error::invalid(
+                        format!("output `{column}`"),
+                        format!("{path} was answered under {OUT_DIR_VAR} but is not there ({e})"),
+                    )
+                })?;
                 if PathKind::of(t) != Some(PathKind::File) || !meta.is_file() {
                     return Err(Error::invalid(
                         format!("output `{column}`"),
@@ -239,18 +327,61 @@ impl Scratch {
                         ),
                     ));
                 }
-                let stored = self.area.store(&resolved)?;
+                let stored = self.store(&now)?;
                 Ok(Datum::Str(stored.to_string_lossy().into_owned()))
             }
             (Datum::List(items), DataType::List(item) | DataType::LargeList(item)) => {
                 Ok(Datum::List(
                     items
                         .into_iter()
-                        .map(|d| self.keep_value(column, item.data_type(), d))
+                        .map(|d| self.keep_value(answered, column, item.data_type(), d))
                         .collect::<Result<_>>()?,
                 ))
             }
             (other, _) => Ok(other),
+        }
+    }
+
+    /// A value answered outside the scratch directory.
+    fn outside(&self, rule: Outside, column: &str, t: &DataType, path: String) -> Result<Datum> {
+        let visible = match (rule, PathKind::of(t)) {
+            (Outside::Reference, _) => true,
+            (Outside::Visible, Some(PathKind::File)) => Path::new(&path).is_file(),
+            (Outside::Visible, _) => Path::new(&path).is_dir(),
+        };
+        if !visible {
+            return Err(Error::invalid(
+                format!("output `{column}`"),
+                format!(
+                    "{path} is outside {OUT_DIR_VAR} and not found here: a file the command \
+                     wrote must be under {OUT_DIR_VAR} to be kept, and one it names elsewhere \
+                     must be on storage this machine sees"
+                ),
+            ));
+        }
+        Ok(Datum::Str(path))
+    }
+}
+
+/// `path` with its directory resolved (links, `..`) as far as it exists, the rest and
+/// the name as written: where the answered entry is (a link itself, not its target),
+/// even when its directory does not exist any more.
+fn resolve(path: &Path) -> PathBuf {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return path.to_path_buf();
+    };
+    let mut base = dir;
+    let mut rest = vec![name];
+    loop {
+        if let Ok(real) = fs::canonicalize(base) {
+            return rest.iter().rev().fold(real, |p, c| p.join(c));
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                base = parent;
+            }
+            _ => return path.to_path_buf(),
         }
     }
 }
@@ -326,6 +457,42 @@ mod tests {
         let dir = Datum::Str(scratch.dir().join("d").display().to_string());
         let err = scratch.keep(&file_field(), vec![dir]).unwrap_err();
         assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn answers_read_back_later_take_their_files_from_where_they_were_set_aside() {
+        let (tmp, area) = area();
+        let root = fs::canonicalize(tmp.path()).unwrap();
+        let named = root.join("c.files/cur");
+        let actual = root.join("c.files/0");
+        fs::create_dir_all(actual.join("sub")).unwrap();
+        fs::create_dir_all(&named).unwrap();
+        fs::write(actual.join("sub/a.txt"), "a").unwrap();
+        let answered = Answered {
+            named: &named,
+            actual: &actual,
+            outside: Outside::Visible,
+        };
+        let keep = |path: &Path| {
+            let value = Datum::Str(path.display().to_string());
+            area.keep(answered, &file_field(), vec![value])
+        };
+        let kept = keep(&named.join("sub/a.txt")).unwrap();
+        let Datum::Str(stored) = &kept[0] else {
+            panic!("{kept:?}")
+        };
+        assert_eq!(fs::read_to_string(stored).unwrap(), "a");
+        assert!(!actual.join("sub/a.txt").exists());
+        let err = keep(&named.join("sub/a.txt")).unwrap_err().to_string();
+        assert!(err.contains("but is not there"), "{err}");
+        let err = keep(&root.join("elsewhere.txt")).unwrap_err().to_string();
+        assert!(
+            err.contains("is outside ORCAPOD_OUT_DIR and not found"),
+            "{err}"
+        );
+        fs::write(root.join("elsewhere.txt"), "e").unwrap();
+        let value = Datum::Str(root.join("elsewhere.txt").display().to_string());
+        assert_eq!(keep(&root.join("elsewhere.txt")).unwrap(), vec![value]);
     }
 
     #[test]

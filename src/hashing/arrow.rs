@@ -3,6 +3,9 @@
 //! starfix is byte-compatible with the reference's Python package: the digest is
 //! independent of column order and chunking and sensitive to nullability and integer
 //! width. Digests are 35 bytes (`00 00 01` ‖ SHA-256), so their hex starts with `000001`.
+//! As in the reference, a schema naming an Arrow extension type (`ARROW:extension:name`
+//! metadata) is hashed with its extension metadata, and any other schema without
+//! metadata ([`metadata`]).
 
 use std::sync::Arc;
 
@@ -15,14 +18,49 @@ use starfix::{ArrowDigester, HasherConfig};
 use super::content_hash::push_hex;
 use super::ContentHash;
 
+pub mod metadata;
+
+use metadata::with_extension_metadata;
+
 /// The method name of the Arrow hasher.
 pub const ARROW_METHOD: &str = "arrow_v0.1";
 
+/// The schema starfix hashes for `schema`, and whether with metadata: the schema itself
+/// without, or its extension metadata only when it names an extension type.
+fn digest_schema(schema: &Schema) -> (SchemaRef, HasherConfig) {
+    match with_extension_metadata(schema) {
+        Some(clean) => (
+            Arc::new(clean),
+            HasherConfig {
+                include_metadata: true,
+            },
+        ),
+        None => (Arc::new(schema.clone()), HasherConfig::default()),
+    }
+}
+
+/// `batch` under `schema`, when hashed with metadata (its columns under the schema
+/// whose metadata the digest was built with); `batch` itself otherwise.
+fn conform<'a>(
+    batch: &'a RecordBatch,
+    schema: &SchemaRef,
+    config: HasherConfig,
+) -> std::borrow::Cow<'a, RecordBatch> {
+    if !config.include_metadata || batch.schema_ref() == schema {
+        return std::borrow::Cow::Borrowed(batch);
+    }
+    std::borrow::Cow::Owned(
+        RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
+            .expect("the batch's own columns under its schema with other metadata"),
+    )
+}
+
 /// Hashes one record batch as one table.
 pub fn hash_batch(batch: &RecordBatch) -> ContentHash {
+    let (schema, config) = digest_schema(&batch.schema());
     ContentHash::new(
         ARROW_METHOD,
-        ArrowDigester::hash_record_batch(batch, HasherConfig::default()),
+        ArrowDigester::hash_record_batch(&conform(batch, &schema, config), config),
     )
 }
 
@@ -32,9 +70,10 @@ pub fn hash_batches<B: std::borrow::Borrow<RecordBatch>>(
     schema: &Schema,
     batches: impl IntoIterator<Item = B>,
 ) -> ContentHash {
-    let mut digester = ArrowDigester::new(schema, HasherConfig::default());
+    let (schema, config) = digest_schema(schema);
+    let mut digester = ArrowDigester::new(&schema, config);
     for batch in batches {
-        digester.update(batch.borrow());
+        digester.update(&conform(batch.borrow(), &schema, config));
     }
     ContentHash::new(ARROW_METHOD, digester.finalize())
 }
@@ -62,6 +101,7 @@ const VERSION_BYTES: [u8; 3] = [0, 0, 1];
 #[derive(Clone)]
 pub struct RowHasher {
     schema: SchemaRef,
+    config: HasherConfig,
     base: ArrowDigester,
     flat: Option<FlatRows>,
 }
@@ -123,7 +163,7 @@ impl Leaf {
 }
 
 impl FlatRows {
-    fn new(schema: &Schema) -> Option<FlatRows> {
+    fn new(schema: &Schema, config: HasherConfig) -> Option<FlatRows> {
         let mut columns = Vec::with_capacity(schema.fields().len());
         for (i, f) in schema.fields().iter().enumerate() {
             columns.push((i, f.is_nullable(), Leaf::of(f.data_type())?));
@@ -134,7 +174,8 @@ impl FlatRows {
         if names.windows(2).any(|w| w[0] == w[1]) {
             return None;
         }
-        let schema_digest = ArrowDigester::hash_schema(schema, HasherConfig::default());
+        // Metadata, when it counts, is part of the schema digest only.
+        let schema_digest = ArrowDigester::hash_schema(schema, config);
         let mut prefix = Sha256::new();
         prefix.update(&schema_digest[VERSION_BYTES.len()..]);
         Some(FlatRows { prefix, columns })
@@ -266,10 +307,12 @@ impl std::fmt::Debug for RowHasher {
 impl RowHasher {
     /// A hasher for rows of `schema`.
     pub fn new(schema: &Schema) -> Self {
+        let (schema, config) = digest_schema(schema);
         RowHasher {
-            schema: Arc::new(schema.clone()),
-            base: ArrowDigester::new(schema, HasherConfig::default()),
-            flat: FlatRows::new(schema),
+            base: ArrowDigester::new(&schema, config),
+            flat: FlatRows::new(&schema, config),
+            schema,
+            config,
         }
     }
 
@@ -306,6 +349,7 @@ impl RowHasher {
     }
 
     fn digests(&self, batch: &RecordBatch) -> Vec<RowDigest> {
+        let batch = &*conform(batch, &self.schema, self.config);
         if let Some(flat) = &self.flat {
             if batch.schema().fields() == self.schema.fields() {
                 return flat.digests(batch);

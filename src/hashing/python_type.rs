@@ -36,9 +36,14 @@ pub fn data_type_hash(data_type: &DataType) -> Result<ContentHash> {
         Null => builtin("NoneType"),
         Date32 | Date64 => hash_str("type:datetime.date"),
         List(item) | LargeList(item) => generic_alias_hash(builtin("list"), item.data_type())?,
-        // The reference's `pathlib.Path` struct; a directory is this project's own type.
-        t if PathKind::of(t) == Some(PathKind::File) => hash_str("type:pathlib.Path"),
-        t if PathKind::of(t) == Some(PathKind::Dir) => hash_str("type:orcapod.Directory"),
+        // The reference's content-identified `orcapod.File` and `orcapod.Directory`
+        // (orcapod 0.1.4), named by their classes' module and qualified name.
+        t if PathKind::of(t) == Some(PathKind::File) => {
+            hash_str("type:orcapod.extension_types.file_type.File")
+        }
+        t if PathKind::of(t) == Some(PathKind::Dir) => {
+            hash_str("type:orcapod.extension_types.directory_type.Directory")
+        }
         other => {
             return Err(Error::Hash(format!(
                 "the arrow type {other} has no python equivalent in orcapod schemas"
@@ -122,5 +127,28 @@ mod tests {
         );
         assert_eq!(python_type_name(&nullable), "int | None");
         assert!(data_type_hash(&DataType::Duration(arrow::datatypes::TimeUnit::Second)).is_err());
+    }
+
+    #[test]
+    fn files_and_directories_are_the_references_classes() {
+        // From orcapod 0.1.4: `get_default_context().semantic_hasher.hash_object(t)` for
+        // `orcapod.File`, `orcapod.Directory` and `orcapod.File | None`.
+        let hash = |kind: PathKind, nullable| {
+            field_type_hash(&Field::new("f", kind.data_type(), nullable))
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            hash(PathKind::File, false),
+            "semantic_v0.1:5b1488f179e9bbc665e5fda12102327efa777cdbf77f28322783ee2b1f9ad267"
+        );
+        assert_eq!(
+            hash(PathKind::Dir, false),
+            "semantic_v0.1:d587641cada6fe1672a19ebc9ee96d044d83f6d5f0e2afa56fd49c321351cf61"
+        );
+        assert_eq!(
+            hash(PathKind::File, true),
+            "semantic_v0.1:0c7697e4745ddba245aba24e4ad5b3ed7361f82ff5557a20da7829703b640f22"
+        );
     }
 }

@@ -12,8 +12,8 @@ use super::datagram::{Packet, Tag};
 use super::datum::Datum;
 use super::schema::StreamSchema;
 use crate::error::{Error, Result};
-use crate::files::{content_batch, file_hashes};
-use crate::hashing::arrow::hash_rows;
+use crate::files::PacketHasher;
+use crate::hashing::arrow::digest_string;
 
 /// A stream's rows: batches that all have exactly the schema's Arrow schema.
 #[derive(Debug, Clone)]
@@ -163,9 +163,10 @@ pub fn packet_content_hashes(
 ) -> Result<LargeStringArray> {
     let packet_idx: Vec<usize> = schema.packet_range().collect();
     // Files and directories count by content (hashed through the process's cache).
-    let packets = content_batch(&batch.project(&packet_idx)?, file_hashes(), None)?;
-    Ok(hash_rows(&packets)
-        .into_iter()
-        .map(|h| Some(h.to_string()))
+    let packets = batch.project(&packet_idx)?;
+    Ok(PacketHasher::new(&packets.schema())
+        .hash_row_digests(&packets, None)?
+        .iter()
+        .map(|d| Some(digest_string(d)))
         .collect())
 }

@@ -10,7 +10,7 @@ use arrow::datatypes::Schema;
 
 use super::types::normalize_types;
 use crate::error::{Error, Result};
-use crate::files::{content_batch, content_schema, file_hashes};
+use crate::files::{content_schema, content_tokens, file_hashes};
 use crate::hashing::arrow::hash_batches;
 use crate::hashing::ContentHash;
 
@@ -67,13 +67,14 @@ pub(super) fn open_file(path: &Path) -> Result<std::fs::File> {
 /// batch at a time: the hash does not depend on how the table is cut into batches.
 pub(super) fn hash_table(schema: &Schema, mut batches: Box<dyn RawBatches>) -> Result<ContentHash> {
     let mut error = None;
-    // Files and directories count by content.
+    // Files and directories count by content (as tokens even in a column without any
+    // value: see `content_tokens`).
     let image = content_schema(schema);
     let hash = hash_batches(
         &image,
         std::iter::from_fn(|| {
             match batches.next_raw(usize::MAX).and_then(|b| {
-                b.map(|b| content_batch(&b, file_hashes(), None))
+                b.map(|b| content_tokens(&b, file_hashes(), None))
                     .transpose()
             }) {
                 Ok(batch) => batch,

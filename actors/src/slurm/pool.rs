@@ -42,7 +42,7 @@ use orcapod::store::{ArrowStore, RecordPath};
 
 use super::ledger::{Ledger, PacketRef};
 use super::poller::Snapshot;
-use super::readback::{outcome, Chunk};
+use super::readback::{outcome, writes_files, Chunk};
 use super::registry;
 use super::SlurmRun;
 use crate::messages::JobDone;
@@ -341,7 +341,12 @@ impl Driver {
     /// Runs `sbatch` for the chunks; the job id, or why it failed.
     fn sbatch(&mut self, chunks: &[(ChunkPaths, Vec<PacketRef>)]) -> Result<u64, String> {
         let paths: Vec<ChunkPaths> = chunks.iter().map(|(p, _)| p.clone()).collect();
-        let script_text = batch_script(self.command.command(), self.command.working_dir(), &paths);
+        let script_text = batch_script(
+            self.command.command(),
+            self.command.working_dir(),
+            &paths,
+            writes_files(&self.command).is_some(),
+        );
         let script = self.dir.join(format!("s{:06}.sh", self.next_script));
         self.next_script += 1;
         std::fs::write(&script, script_text)

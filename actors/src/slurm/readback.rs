@@ -9,8 +9,9 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
+use orcapod::files::outputs::{self, Answered, OutputArea, Outside};
 use orcapod::function::command::{CommandFunction, STDERR_TAIL_BYTES};
-use orcapod::function::slurm::answers::read_answers;
+use orcapod::function::slurm::answers::{read_answers, Answer};
 use orcapod::function::slurm::chunk::{read_marker, ChunkPaths};
 use orcapod::function::slurm::status::{TaskId, TaskState};
 use orcapod::function::{FunctionError, PacketFunction, PacketResult};
@@ -32,13 +33,84 @@ pub(crate) struct Chunk {
 }
 
 /// The results of `chunk` (of `n` packets), if it has finished: by its exit marker, else
-/// by its state in `snapshot`.
+/// by its state in `snapshot`. When the command writes files (it was given
+/// `ORCAPOD_OUT_DIR`), each answer's files are moved into the output area, as a local
+/// worker moves them, and the chunk's files directory is removed.
 pub(crate) fn outcome(
     chunk: &mut Chunk,
     n: usize,
     command: &CommandFunction,
     snapshot: &Snapshot,
 ) -> Option<Vec<PacketResult>> {
+    let answers = answers(chunk, n, command, snapshot)?;
+    let results = match writes_files(command) {
+        Some(area) => {
+            let results = keep_files(&area, chunk, command, answers);
+            let files = chunk.paths.files();
+            if let Err(e) = std::fs::remove_dir_all(&files) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    eprintln!("warning: cannot remove {}: {e}", files.display());
+                }
+            }
+            results
+        }
+        None => answers.into_iter().map(|(result, _)| result).collect(),
+    };
+    Some(results)
+}
+
+/// The output area the files `command` answers are moved into, when it writes files
+/// on Slurm: a run with an area, and a command whose outputs hold files.
+pub(crate) fn writes_files(command: &CommandFunction) -> Option<std::sync::Arc<OutputArea>> {
+    outputs::area().filter(|_| outputs::outputs_hold_files(command.output_schema()))
+}
+
+/// The results of a chunk whose command wrote files: each answer's `file` values named
+/// under `ORCAPOD_OUT_DIR` moved from the answer's own directory into `area`.
+fn keep_files(
+    area: &OutputArea,
+    chunk: &Chunk,
+    command: &CommandFunction,
+    answers: Vec<Answer>,
+) -> Vec<PacketResult> {
+    let files = chunk.paths.files();
+    let files = std::fs::canonicalize(&files).unwrap_or(files);
+    let named = files.join("cur");
+    let (job, task) = chunk.task;
+    answers
+        .into_iter()
+        .enumerate()
+        .map(|(i, (result, line))| {
+            let values = result?;
+            let actual = match line {
+                Some(line) => files.join(line.to_string()),
+                None => named.clone(),
+            };
+            let answered = Answered {
+                named: &named,
+                actual: &actual,
+                outside: Outside::Visible,
+            };
+            area.keep(answered, command.output_schema(), values)
+                .map_err(|e| {
+                    FunctionError::new(format!(
+                        "cannot keep the files the command wrote for packet {} of Slurm array \
+                         task {job}_{task} (requests {}): {e}",
+                        i + 1,
+                        chunk.paths.input().display()
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// The answers of `chunk` (of `n` packets), if it has finished.
+fn answers(
+    chunk: &mut Chunk,
+    n: usize,
+    command: &CommandFunction,
+    snapshot: &Snapshot,
+) -> Option<Vec<Answer>> {
     if let Ok(marker) = std::fs::read_to_string(chunk.paths.exit()) {
         let stderr = tail(&chunk.paths.error());
         let status = match read_marker(&marker) {
@@ -113,13 +185,13 @@ fn task_tails(chunk: &Chunk) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("\n"))
 }
 
-fn fail_all(n: usize, message: String, stderr: Option<String>) -> Vec<PacketResult> {
+fn fail_all(n: usize, message: String, stderr: Option<String>) -> Vec<Answer> {
     let error = FunctionError {
         message,
         stderr,
         rerun: false,
     };
-    (0..n).map(|_| Err(error.clone())).collect()
+    (0..n).map(|_| (Err(error.clone()), None)).collect()
 }
 
 /// The last [`STDERR_TAIL_BYTES`] of a file, if it holds anything.

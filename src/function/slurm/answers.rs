@@ -18,8 +18,12 @@
 //!   packets not answered, the first fails with the exit status and the others are
 //!   marked for a free rerun, as above.
 //!
-//! Right keys with a wrong type fail that packet only ([`read_reply`]). Pure: it reads
-//! bytes it is given and never touches a file.
+//! Right keys with a wrong type fail that packet only ([`read_reply`]). Each result comes
+//! with the number of the answer line it was read from (among the non-blank lines), so
+//! that the files written for that answer can be found ([`ChunkPaths::answer_files`]).
+//! Pure: it reads bytes it is given and never touches a file.
+//!
+//! [`ChunkPaths::answer_files`]: super::chunk::ChunkPaths::answer_files
 
 use std::collections::HashMap;
 
@@ -29,6 +33,9 @@ use super::chunk::request_id;
 use crate::function::command::Protocol;
 use crate::function::jsonl::{clip, read_reply, reply_id, LineFramer, Reply};
 use crate::function::{FunctionError, PacketResult};
+
+/// A packet's result, and the answer line (0: the first non-blank one) it was read from.
+pub type Answer = (PacketResult, Option<usize>);
 
 /// The results of a chunk of `packets` packets from its command's whole stdout `out`,
 /// the command's `exit_status` and the tail of its stderr (kept with each failure).
@@ -40,7 +47,7 @@ pub fn read_answers(
     max_line_bytes: usize,
     exit_status: i32,
     stderr: Option<String>,
-) -> Vec<PacketResult> {
+) -> Vec<Answer> {
     let fail = |message: String| FunctionError {
         message,
         stderr: stderr.clone(),
@@ -63,7 +70,9 @@ pub fn read_answers(
                      can be paired with its packet",
                     too_long.limit
                 );
-                return (0..packets).map(|_| Err(fail(message.clone()))).collect();
+                return (0..packets)
+                    .map(|_| (Err(fail(message.clone())), None))
+                    .collect();
             }
         }
     }
@@ -103,7 +112,7 @@ fn by_position(
     output: &[FieldRef],
     exit_status: i32,
     fail: &dyn Fn(String) -> FunctionError,
-) -> Vec<PacketResult> {
+) -> Vec<Answer> {
     if lines.len() > packets {
         let message = format!(
             "protocol error: the command wrote {} answer lines for {packets} requests \
@@ -112,13 +121,15 @@ fn by_position(
             lines.len(),
             clip(&lines[packets])
         );
-        return (0..packets).map(|_| Err(fail(message.clone()))).collect();
+        return (0..packets)
+            .map(|_| (Err(fail(message.clone())), None))
+            .collect();
     }
-    let mut results: Vec<PacketResult> = Vec::with_capacity(packets);
+    let mut results: Vec<Answer> = Vec::with_capacity(packets);
     for (i, line) in lines.iter().enumerate() {
         match read_reply(line, output, None) {
-            Reply::Values(values) => results.push(Ok(values)),
-            Reply::Failed(message) => results.push(Err(fail(message))),
+            Reply::Values(values) => results.push((Ok(values), Some(i))),
+            Reply::Failed(message) => results.push((Err(fail(message)), Some(i))),
             Reply::NotAnAnswer(why) => {
                 let message = format!(
                     "protocol error: answer line {} is not an answer ({why}): `{}`; no answer \
@@ -126,14 +137,16 @@ fn by_position(
                     i + 1,
                     clip(line)
                 );
-                return (0..packets).map(|_| Err(fail(message.clone()))).collect();
+                return (0..packets)
+                    .map(|_| (Err(fail(message.clone())), None))
+                    .collect();
             }
         }
     }
     let answered = results.len();
     while results.len() < packets {
         let nth = results.len() - answered;
-        results.push(Err(missing(nth, exit_status, fail)));
+        results.push((Err(missing(nth, exit_status, fail)), None));
     }
     results
 }
@@ -144,12 +157,12 @@ fn by_id(
     output: &[FieldRef],
     exit_status: i32,
     fail: &dyn Fn(String) -> FunctionError,
-) -> Vec<PacketResult> {
-    let mut answers: HashMap<usize, Vec<&[u8]>> = HashMap::new();
+) -> Vec<Answer> {
+    let mut answers: HashMap<usize, Vec<(usize, &[u8])>> = HashMap::new();
     let ids: HashMap<String, usize> = (0..packets).map(|i| (request_id(i), i)).collect();
-    for line in lines {
+    for (n, line) in lines.iter().enumerate() {
         if let Some(i) = reply_id(line).and_then(|id| ids.get(&id).copied()) {
-            answers.entry(i).or_default().push(line);
+            answers.entry(i).or_default().push((n, line));
         }
     }
     let mut unanswered_so_far = 0;
@@ -157,17 +170,23 @@ fn by_id(
         .map(|i| match answers.get(&i).map(Vec::as_slice) {
             None | Some([]) => {
                 unanswered_so_far += 1;
-                Err(missing(unanswered_so_far - 1, exit_status, fail))
+                (Err(missing(unanswered_so_far - 1, exit_status, fail)), None)
             }
-            Some([line]) => match read_reply(line, output, Some(&request_id(i))) {
-                Reply::Values(values) => Ok(values),
-                Reply::Failed(message) | Reply::NotAnAnswer(message) => Err(fail(message)),
+            Some([(n, line)]) => match read_reply(line, output, Some(&request_id(i))) {
+                Reply::Values(values) => (Ok(values), Some(*n)),
+                Reply::Failed(message) | Reply::NotAnAnswer(message) => {
+                    (Err(fail(message)), Some(*n))
+                }
             },
-            Some(several) => Err(fail(format!(
-                "protocol error: the command answered this packet (`$id` \"{}\") {} times",
-                request_id(i),
-                several.len()
-            ))),
+            Some(several) => (
+                Err(fail(format!(
+                    "protocol error: the command answered this packet (`$id` \"{}\") {} \
+                     times",
+                    request_id(i),
+                    several.len()
+                ))),
+                None,
+            ),
         })
         .collect()
 }
@@ -186,6 +205,13 @@ mod tests {
     }
 
     fn read(out: &str, packets: usize, protocol: Protocol, exit: i32) -> Vec<PacketResult> {
+        read_with_lines(out, packets, protocol, exit)
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect()
+    }
+
+    fn read_with_lines(out: &str, packets: usize, protocol: Protocol, exit: i32) -> Vec<Answer> {
         read_answers(
             out.as_bytes(),
             packets,
@@ -289,5 +315,16 @@ mod tests {
         assert!(m[0].contains("before answering"), "{m:?}");
         assert!(m[1].contains("2 times"), "{m:?}");
         assert!(!r[1].as_ref().unwrap_err().rerun);
+        let lines: Vec<Option<usize>> = read_with_lines(out, 4, Protocol::JsonlId, 0)
+            .into_iter()
+            .map(|(_, line)| line)
+            .collect();
+        assert_eq!(lines, [Some(2), None, Some(0), None]);
+        let lines: Vec<Option<usize>> =
+            read_with_lines("\n{\"y\":1}\n\n{\"y\":2}\n", 3, Protocol::Jsonl, 0)
+                .into_iter()
+                .map(|(_, line)| line)
+                .collect();
+        assert_eq!(lines, [Some(0), Some(1), None]);
     }
 }

@@ -3,8 +3,9 @@
 //! says ([`read_marker`]).
 //!
 //! A chunk `c000042` of a node's directory has `c000042.in` (requests), `.out` and
-//! `.err` (the command's stdout and stderr) and `.exit` (the command's exit status,
-//! written by the batch script once stdout is complete). It writes only the request
+//! `.err` (the command's stdout and stderr), `.exit` (the command's exit status,
+//! written by the batch script once stdout is complete) and, for a command whose outputs
+//! hold files, the directory `.files` ([`ChunkPaths::files`]). It writes only the request
 //! file ([`write_requests`], a temporary file renamed into place); it never waits.
 
 use std::io::Write;
@@ -63,6 +64,24 @@ impl ChunkPaths {
     pub fn exit(&self) -> PathBuf {
         self.with(".exit")
     }
+
+    /// The directory of the files the command writes, when its outputs hold files: the
+    /// task makes it fresh and empty, gives the command `{files}/cur` as
+    /// `ORCAPOD_OUT_DIR`, and renames `cur` to the number of each answer line (`0`,
+    /// `1`, …) once the line is read, making `cur` afresh for the next packet.
+    pub fn files(&self) -> PathBuf {
+        self.with(".files")
+    }
+
+    /// The scratch directory the command is given (`ORCAPOD_OUT_DIR`).
+    pub fn scratch(&self) -> PathBuf {
+        self.files().join("cur")
+    }
+
+    /// Where the files written for answer line `line` (0: the first) are once read.
+    pub fn answer_files(&self, line: usize) -> PathBuf {
+        self.files().join(line.to_string())
+    }
 }
 
 /// The `$id` of request `i` of a chunk under `jsonl-id`.
@@ -118,6 +137,8 @@ mod tests {
         assert_eq!(paths.output(), Path::new("/w/n/c000042.out"));
         assert_eq!(paths.error(), Path::new("/w/n/c000042.err"));
         assert_eq!(paths.exit(), Path::new("/w/n/c000042.exit"));
+        assert_eq!(paths.scratch(), Path::new("/w/n/c000042.files/cur"));
+        assert_eq!(paths.answer_files(3), Path::new("/w/n/c000042.files/3"));
         assert_eq!(
             ChunkPaths::new(Path::new("/w"), 1234567).stem(),
             Path::new("/w/c1234567")

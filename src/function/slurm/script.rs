@@ -13,6 +13,7 @@ use std::path::Path;
 
 use super::chunk::ChunkPaths;
 use super::settings::SlurmSettings;
+use crate::files::OUT_DIR_VAR;
 
 /// A word quoted for `bash`: single quotes, with each `'` written `'\''`.
 pub fn shell_quote(word: &str) -> String {
@@ -30,8 +31,15 @@ pub fn shell_quote(word: &str) -> String {
 }
 
 /// The batch script of one submission: array task `i` runs `command` (program, then
-/// arguments) in `working_dir` on `chunks[i]`.
-pub fn batch_script(command: &[String], working_dir: &Path, chunks: &[ChunkPaths]) -> String {
+/// arguments) in `working_dir` on `chunks[i]`. With `files` (the command's outputs hold
+/// files), the command gets `ORCAPOD_OUT_DIR` fresh and empty for each packet, as a
+/// local worker gives it ([`files_driver`]).
+pub fn batch_script(
+    command: &[String],
+    working_dir: &Path,
+    chunks: &[ChunkPaths],
+    files: bool,
+) -> String {
     let mut script = String::from(
         "#!/bin/bash\n\
          # Written by orcapod: array task i runs the command on chunk i (stdin), its\n\
@@ -52,14 +60,63 @@ pub fn batch_script(command: &[String], working_dir: &Path, chunks: &[ChunkPaths
          echo 126 >\"$stem.exit.tmp\"; mv -f \"$stem.exit.tmp\" \"$stem.exit\"; exit 126; }\n",
     );
     let words: Vec<String> = command.iter().map(|w| shell_quote(w)).collect();
-    script.push_str(&words.join(" "));
-    script.push_str(" <\"$stem.in\" >\"$stem.out\" 2>\"$stem.err\"\n");
+    if files {
+        script.push_str(&files_driver(&words.join(" ")));
+    } else {
+        script.push_str(&words.join(" "));
+        script.push_str(" <\"$stem.in\" >\"$stem.out\" 2>\"$stem.err\"\ncode=$?\n");
+    }
     script.push_str(
-        "code=$?\n\
-         echo \"$code\" >\"$stem.exit.tmp\" && mv -f \"$stem.exit.tmp\" \"$stem.exit\"\n\
+        "echo \"$code\" >\"$stem.exit.tmp\" && mv -f \"$stem.exit.tmp\" \"$stem.exit\"\n\
          exit \"$code\"\n",
     );
     script
+}
+
+/// The part of a batch script that runs `command` (quoted words) packet by packet, as a
+/// local worker does, and leaves its exit status in `code`.
+///
+/// The chunk's files directory ([`ChunkPaths::files`]) is made fresh and empty and the
+/// command is started with `ORCAPOD_OUT_DIR` naming `{files}/cur`, its stdin and stdout
+/// through named pipes (in a temporary directory of the node). Each request is written,
+/// then the next non-blank line of stdout is read as its answer and appended to the
+/// chunk's `.out`; `cur` is then renamed to the answer's number and made afresh. So the
+/// command sees a fresh, empty directory for each packet and must answer a packet
+/// before it gets the next, exactly as under a local worker. The loop ends early when
+/// the command ends; whatever it writes after its last answer goes to `.out` too (so an
+/// extra line is seen when the chunk is read back).
+pub fn files_driver(command: &str) -> String {
+    format!(
+        "fail() {{ echo \"orcapod: $1\" >>\"$stem.err\"; echo 126 >\"$stem.exit.tmp\"; \
+         mv -f \"$stem.exit.tmp\" \"$stem.exit\"; exit 126; }}\n\
+         files=\"$stem.files\"\n\
+         rm -rf \"$files\" && mkdir -p \"$files/cur\" || fail \"cannot make $files\"\n\
+         pipes=$(mktemp -d) && mkfifo \"$pipes/req\" \"$pipes/ans\" || fail \"cannot make pipes\"\n\
+         : >\"$stem.out\" && : >\"$stem.err\" || fail \"cannot write beside $stem\"\n\
+         {var}=\"$files/cur\" {command} <\"$pipes/req\" >\"$pipes/ans\" 2>>\"$stem.err\" &\n\
+         pid=$!\n\
+         exec {{to}}>\"$pipes/req\" {{from}}<\"$pipes/ans\"\n\
+         trap '' PIPE\n\
+         n=0\n\
+         while IFS= read -r request; do\n\
+         \x20 printf '%s\\n' \"$request\" >&\"$to\" || break\n\
+         \x20 answer=\n\
+         \x20 while IFS= read -r line <&\"$from\" || [ -n \"$line\" ]; do\n\
+         \x20   case \"$line\" in *[![:space:]]*) answer=$line; break ;; esac\n\
+         \x20 done\n\
+         \x20 [ -n \"$answer\" ] || break\n\
+         \x20 printf '%s\\n' \"$answer\" >>\"$stem.out\"\n\
+         \x20 mv \"$files/cur\" \"$files/$n\" && mkdir \"$files/cur\" || break\n\
+         \x20 n=$((n + 1))\n\
+         done <\"$stem.in\"\n\
+         exec {{to}}>&-\n\
+         cat <&\"$from\" >>\"$stem.out\"\n\
+         exec {{from}}<&-\n\
+         wait \"$pid\"\n\
+         code=$?\n\
+         rm -rf \"$pipes\"\n",
+        var = OUT_DIR_VAR
+    )
 }
 
 /// The arguments of `sbatch` (without the program) submitting `script` as an array of
@@ -119,7 +176,7 @@ mod tests {
         let dir = PathBuf::from("/w/run/node");
         let chunks = [ChunkPaths::new(&dir, 0), ChunkPaths::new(&dir, 7)];
         let command = vec!["python3".to_string(), "f s.py".to_string()];
-        let script = batch_script(&command, Path::new("/p"), &chunks);
+        let script = batch_script(&command, Path::new("/p"), &chunks, false);
         assert!(script.starts_with("#!/bin/bash\n"), "{script}");
         assert!(
             script.contains("chunks=(\n  '/w/run/node/c000000'\n  '/w/run/node/c000007'\n)"),
