@@ -13,10 +13,15 @@
 //! batch whose rows are all superseded is known at once. Cost: 10 to 15 bytes per live
 //! id for the table, plus one bit per stored row.
 //!
+//! Loading a path's index adds its stored batches many at a time
+//! ([`IdIndex::add_batches`]), placing their ids in slot order: the table is then walked
+//! from one end to the other rather than probed at random, one cache miss per id.
+//!
 //! It never reads the store itself: ids are compared through the caller's [`IdSource`].
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use super::batch_file::IdColumn;
 use crate::error::{Error, Result};
@@ -90,6 +95,38 @@ pub(crate) struct Added {
     pub new: usize,
     /// Earlier batches none of whose rows is live any more.
     pub dead: Vec<u64>,
+}
+
+/// Ids of the batches being added by [`IdIndex::add_batches`], else of `src`.
+struct Loading<'a> {
+    batches: &'a [(u64, Arc<IdColumn>)],
+    src: &'a mut dyn IdSource,
+}
+
+impl Loading<'_> {
+    fn adding(&self, batch: u64) -> Option<&IdColumn> {
+        let i = self
+            .batches
+            .binary_search_by_key(&batch, |(b, _)| *b)
+            .ok()?;
+        Some(&self.batches[i].1)
+    }
+
+    /// Writes the id of a row being added.
+    fn write_id(&self, batch: u64, row: u32, id: &mut String) -> Result<()> {
+        let ids = self
+            .adding(batch)
+            .ok_or_else(|| corrupt("the id index lost a batch being added"))?;
+        ids.write_id(row as usize, id);
+        Ok(())
+    }
+
+    fn id_is(&mut self, batch: u64, row: u32, id: &str) -> Result<bool> {
+        match self.adding(batch) {
+            Some(ids) => Ok(ids.is(row as usize, id)),
+            None => self.src.id_is(batch, row, id),
+        }
+    }
 }
 
 /// The id index of one path (see the module docs).
@@ -310,6 +347,94 @@ impl IdIndex {
         Ok(added)
     }
 
+    /// Adds many batches at once, as [`add_batch`](Self::add_batch) would one after
+    /// another (later batches win), reporting every batch left without a live row:
+    /// what loading a path's index does. The ids are placed in the order of their slots
+    /// rather than of their rows, so the table is walked from one end to the other
+    /// instead of at random, which is what makes loading millions of ids cheap.
+    pub(crate) fn add_batches(
+        &mut self,
+        batches: &[(u64, Arc<IdColumn>)],
+        src: &mut dyn IdSource,
+    ) -> Result<Added> {
+        let total: usize = batches.iter().map(|(_, ids)| ids.len()).sum();
+        if self.next_ordinal + total as u64 >= u64::from(u32::MAX) {
+            return Err(corrupt("a path holds more than 2^32 - 2 stored rows"));
+        }
+        self.reserve(total);
+        // Each row as its slot entry (tag, then ordinal): sorted, they come in slot
+        // order, and one id's rows in write order.
+        let mut entries = Vec::with_capacity(total);
+        let mut id = String::new();
+        for (batch, ids) in batches {
+            if self.batches.last().is_some_and(|b| b.batch >= *batch) {
+                return Err(corrupt("batches added to the id index out of order"));
+            }
+            let (first, rows) = (self.next_ordinal as u32, ids.len() as u32);
+            self.next_ordinal += u64::from(rows);
+            self.batches.push(BatchRows {
+                batch: *batch,
+                first,
+                rows,
+                live: 0,
+                bits: vec![0; (rows as usize).div_ceil(64)],
+            });
+            for row in 0..rows {
+                id.clear();
+                ids.write_id(row as usize, &mut id);
+                entries.push(u64::from(self.tag_of(&id)) << 32 | u64::from(first + row));
+            }
+        }
+        entries.sort_unstable();
+        let mut loading = Loading { batches, src };
+        let mut added = Added::default();
+        let capacity = self.slots.len();
+        for entry in entries {
+            let (tag, ordinal) = (self::tag(entry), entry as u32);
+            let (b, row) = self
+                .position(ordinal)
+                .ok_or_else(|| corrupt("the id index lost a batch being added"))?;
+            let mut i = home(tag, capacity);
+            loop {
+                let slot = self.slots[i];
+                if slot == EMPTY {
+                    self.slots[i] = entry;
+                    self.live += 1;
+                    added.new += 1;
+                    break;
+                }
+                if self::tag(slot) == tag {
+                    // The same id stored earlier (else another id with this tag).
+                    id.clear();
+                    loading.write_id(self.batches[b].batch, row, &mut id)?;
+                    if let Some((old_b, old_row)) = self.position(slot as u32) {
+                        if loading.id_is(self.batches[old_b].batch, old_row, &id)? {
+                            self.slots[i] = entry;
+                            let old = &mut self.batches[old_b];
+                            if old.is_live(old_row) {
+                                old.set(old_row, false);
+                                old.live -= 1;
+                            }
+                            break;
+                        }
+                    }
+                }
+                i = if i + 1 == capacity { 0 } else { i + 1 };
+            }
+            let rows = &mut self.batches[b];
+            rows.set(row, true);
+            rows.live += 1;
+        }
+        added.dead = self
+            .batches
+            .iter()
+            .filter(|b| b.live == 0 && b.rows > 0)
+            .map(|b| b.batch)
+            .collect();
+        self.batches.retain(|b| b.live > 0);
+        Ok(added)
+    }
+
     /// Every batch holding live rows, in order: its number, rows and live rows.
     pub(crate) fn occupancy(&self) -> Vec<(u64, u32, u32)> {
         self.batches
@@ -336,102 +461,4 @@ fn corrupt(message: &str) -> Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Ids of the batches added so far, by batch number.
-    #[derive(Default)]
-    struct Batches(HashMap<u64, IdColumn>);
-
-    impl IdSource for Batches {
-        fn id_is(&mut self, batch: u64, row: u32, id: &str) -> Result<bool> {
-            Ok(self.0[&batch].is(row as usize, id))
-        }
-    }
-
-    fn add(index: &mut IdIndex, src: &mut Batches, batch: u64, ids: &[&str]) -> Added {
-        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
-        let column = IdColumn::from_ids(&ids).unwrap();
-        let added = index.add_batch(batch, &column, src).unwrap();
-        src.0.insert(batch, column);
-        added
-    }
-
-    fn get(index: &IdIndex, src: &mut Batches, id: &str) -> Option<Loc> {
-        index.get(id, src).unwrap()
-    }
-
-    #[test]
-    fn ids_asked_in_stored_order_skip_the_table_only_for_their_live_row() {
-        let (mut index, mut src) = (IdIndex::default(), Batches::default());
-        add(&mut index, &mut src, 0, &["a", "b", "c", "d"]);
-        // `b` is replaced: its row in batch 0 holds it, but is not live.
-        add(&mut index, &mut src, 1, &["b"]);
-        let mut hint = None;
-        let mut next = |id: &str| index.get_next(id, &mut hint, &mut src).unwrap();
-        assert_eq!(next("a"), Some((0, 0)));
-        assert_eq!(next("b"), Some((1, 0)), "the live row, not the next one");
-        assert_eq!(next("c"), Some((0, 2)));
-        assert_eq!(next("d"), Some((0, 3)));
-        assert_eq!(next("a"), Some((0, 0)), "another id than the next row's");
-        assert_eq!(next("e"), None);
-        assert_eq!(next("b"), Some((1, 0)));
-    }
-
-    #[test]
-    fn later_batches_win_and_dead_batches_are_reported() {
-        let (mut index, mut src) = (IdIndex::default(), Batches::default());
-        assert_eq!(get(&index, &mut src, "x"), None);
-        assert_eq!(add(&mut index, &mut src, 0, &["x", "y"]).new, 2);
-        let added = add(&mut index, &mut src, 1, &["y", "z"]);
-        assert_eq!((added.new, added.dead.len()), (1, 0));
-        assert_eq!(get(&index, &mut src, "x"), Some((0, 0)));
-        assert_eq!(get(&index, &mut src, "y"), Some((1, 0)));
-        assert_eq!(get(&index, &mut src, "z"), Some((1, 1)));
-        assert_eq!(get(&index, &mut src, "w"), None);
-        assert_eq!(index.len(), 3);
-        let added = add(&mut index, &mut src, 3, &["x"]);
-        assert_eq!((added.new, added.dead), (0, vec![0]));
-        assert_eq!(index.live_rows(), vec![(1, vec![0, 1]), (3, vec![0])]);
-        assert!(add_err(&mut index, &mut src, 2));
-    }
-
-    fn add_err(index: &mut IdIndex, src: &mut Batches, batch: u64) -> bool {
-        let column = IdColumn::from_ids(&["q".to_string()]).unwrap();
-        index.add_batch(batch, &column, src).is_err()
-    }
-
-    #[test]
-    fn colliding_fingerprints_are_resolved_exactly() {
-        let mut index = IdIndex {
-            fingerprint: |_| 7 << 32,
-            ..IdIndex::default()
-        };
-        let mut src = Batches::default();
-        assert_eq!(add(&mut index, &mut src, 0, &["x", "y", "z"]).new, 3);
-        assert_eq!(add(&mut index, &mut src, 1, &["z", "w"]).new, 1);
-        assert_eq!(get(&index, &mut src, "x"), Some((0, 0)));
-        assert_eq!(get(&index, &mut src, "y"), Some((0, 1)));
-        assert_eq!(get(&index, &mut src, "z"), Some((1, 0)));
-        assert_eq!(get(&index, &mut src, "w"), Some((1, 1)));
-        assert_eq!(get(&index, &mut src, "v"), None);
-        assert_eq!(index.len(), 4);
-        assert_eq!(index.live_rows(), vec![(0, vec![0, 1]), (1, vec![0, 1])]);
-    }
-
-    #[test]
-    fn the_table_grows_and_keeps_every_id() {
-        let (mut index, mut src) = (IdIndex::default(), Batches::default());
-        let names: Vec<String> = (0..5000).map(|i| format!("id{i}")).collect();
-        for (b, chunk) in names.chunks(700).enumerate() {
-            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            add(&mut index, &mut src, b as u64, &refs);
-        }
-        assert_eq!(index.len(), 5000);
-        for (i, name) in names.iter().enumerate() {
-            let loc = get(&index, &mut src, name);
-            assert_eq!(loc, Some(((i / 700) as u64, (i % 700) as u32)));
-        }
-        assert!(index.memory_size() <= 16 * 5000 + 4096);
-    }
-}
+mod tests;

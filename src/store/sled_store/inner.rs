@@ -22,6 +22,10 @@ use crate::store::codec;
 use crate::store::id_index::{IdIndex, IdSource};
 use crate::store::store_err;
 
+/// How many stored ids loading an index adds at once: their ids are in memory together
+/// (about 40 bytes each), and the more of them, the more local the walk of the table.
+const LOAD_ROWS: usize = 1 << 19;
+
 /// One open store and what is known of it in memory.
 pub(crate) struct Inner {
     /// The catalog.
@@ -271,12 +275,22 @@ impl Inner {
         let mut index = IdIndex::default();
         let mut src = self.id_source(path_no);
         let mut dead = Vec::new();
+        // The ids of some batches at a time (bounded memory), added at once.
+        let mut loading = Vec::new();
+        let mut rows = 0;
         for entry in self.db.scan_prefix(codec::entry_key_prefix(path_no)) {
             let (k, _) = entry.map_err(|e| self.sled_err(e))?;
             let batch_no = codec::batch_no_of_key(&k)?;
             let ids = self.id_column(path_no, batch_no)?;
-            dead.extend(index.add_batch(batch_no, &ids, &mut src)?.dead);
+            rows += ids.len();
+            loading.push((batch_no, ids));
+            if rows >= LOAD_ROWS {
+                dead.extend(index.add_batches(&loading, &mut src)?.dead);
+                loading.clear();
+                rows = 0;
+            }
         }
+        dead.extend(index.add_batches(&loading, &mut src)?.dead);
         w.doomed.extend(dead.iter().map(|b| (path_no, *b)));
         Ok(index)
     }

@@ -1,0 +1,166 @@
+//! Unit tests of the id index.
+use super::*;
+
+/// Ids of the batches added so far, by batch number.
+#[derive(Default)]
+struct Batches(HashMap<u64, IdColumn>);
+
+impl IdSource for Batches {
+    fn id_is(&mut self, batch: u64, row: u32, id: &str) -> Result<bool> {
+        Ok(self.0[&batch].is(row as usize, id))
+    }
+}
+
+fn add(index: &mut IdIndex, src: &mut Batches, batch: u64, ids: &[&str]) -> Added {
+    let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    let column = IdColumn::from_ids(&ids).unwrap();
+    let added = index.add_batch(batch, &column, src).unwrap();
+    src.0.insert(batch, column);
+    added
+}
+
+fn get(index: &IdIndex, src: &mut Batches, id: &str) -> Option<Loc> {
+    index.get(id, src).unwrap()
+}
+
+#[test]
+fn ids_asked_in_stored_order_skip_the_table_only_for_their_live_row() {
+    let (mut index, mut src) = (IdIndex::default(), Batches::default());
+    add(&mut index, &mut src, 0, &["a", "b", "c", "d"]);
+    // `b` is replaced: its row in batch 0 holds it, but is not live.
+    add(&mut index, &mut src, 1, &["b"]);
+    let mut hint = None;
+    let mut next = |id: &str| index.get_next(id, &mut hint, &mut src).unwrap();
+    assert_eq!(next("a"), Some((0, 0)));
+    assert_eq!(next("b"), Some((1, 0)), "the live row, not the next one");
+    assert_eq!(next("c"), Some((0, 2)));
+    assert_eq!(next("d"), Some((0, 3)));
+    assert_eq!(next("a"), Some((0, 0)), "another id than the next row's");
+    assert_eq!(next("e"), None);
+    assert_eq!(next("b"), Some((1, 0)));
+}
+
+#[test]
+fn later_batches_win_and_dead_batches_are_reported() {
+    let (mut index, mut src) = (IdIndex::default(), Batches::default());
+    assert_eq!(get(&index, &mut src, "x"), None);
+    assert_eq!(add(&mut index, &mut src, 0, &["x", "y"]).new, 2);
+    let added = add(&mut index, &mut src, 1, &["y", "z"]);
+    assert_eq!((added.new, added.dead.len()), (1, 0));
+    assert_eq!(get(&index, &mut src, "x"), Some((0, 0)));
+    assert_eq!(get(&index, &mut src, "y"), Some((1, 0)));
+    assert_eq!(get(&index, &mut src, "z"), Some((1, 1)));
+    assert_eq!(get(&index, &mut src, "w"), None);
+    assert_eq!(index.len(), 3);
+    let added = add(&mut index, &mut src, 3, &["x"]);
+    assert_eq!((added.new, added.dead), (0, vec![0]));
+    assert_eq!(index.live_rows(), vec![(1, vec![0, 1]), (3, vec![0])]);
+    assert!(add_err(&mut index, &mut src, 2));
+}
+
+#[test]
+fn adding_batches_at_once_is_adding_them_one_by_one() {
+    // Batches replacing ids of earlier ones (within a load and across loads), one
+    // batch wholly replaced, and two ids sharing a tag.
+    let batches: Vec<(u64, Vec<String>)> = (0..40u64)
+        .map(|b| {
+            let ids = (0..30u64)
+                .map(|i| format!("id{}", (b * 17 + i * 7) % 300))
+                .chain((b == 5).then(|| "late".to_string()))
+                .collect();
+            (b * 2, ids)
+        })
+        .chain([(100, vec!["id1".to_string(), "late".to_string()])])
+        .collect();
+    let columns: Vec<(u64, Arc<IdColumn>)> = batches
+        .iter()
+        .map(|(b, ids)| (*b, Arc::new(IdColumn::from_ids(ids).unwrap())))
+        .collect();
+    let colliding: fn(&[u8]) -> u64 = |id| {
+        if id.starts_with(b"id1") {
+            7 << 32
+        } else {
+            fingerprint(id)
+        }
+    };
+    let index = || IdIndex {
+        fingerprint: colliding,
+        ..IdIndex::default()
+    };
+    let mut src = Batches::default();
+    for (b, ids) in &columns {
+        src.0.insert(*b, (**ids).clone());
+    }
+    let mut one_by_one = index();
+    let mut dead_one_by_one = Vec::new();
+    for (b, ids) in &columns {
+        dead_one_by_one.extend(one_by_one.add_batch(*b, ids, &mut src).unwrap().dead);
+    }
+    let mut at_once = index();
+    let mut dead_at_once = Vec::new();
+    let mut new = 0;
+    for load in columns.chunks(7) {
+        let added = at_once.add_batches(load, &mut src).unwrap();
+        dead_at_once.extend(added.dead);
+        new += added.new;
+    }
+    dead_one_by_one.sort_unstable();
+    dead_at_once.sort_unstable();
+    assert!(!dead_at_once.is_empty(), "some batch is wholly replaced");
+    assert_eq!(dead_at_once, dead_one_by_one);
+    assert_eq!(new, one_by_one.len());
+    assert_eq!(at_once.len(), one_by_one.len());
+    assert_eq!(at_once.live_rows(), one_by_one.live_rows());
+    for i in 0..300 {
+        let id = format!("id{i}");
+        assert_eq!(
+            at_once.get(&id, &mut src).unwrap(),
+            one_by_one.get(&id, &mut src).unwrap(),
+            "{id}"
+        );
+    }
+    assert_eq!(at_once.get("late", &mut src).unwrap(), Some((100, 1)));
+    assert!(
+        at_once.add_batches(&columns[..1], &mut src).is_err(),
+        "out of order"
+    );
+}
+
+fn add_err(index: &mut IdIndex, src: &mut Batches, batch: u64) -> bool {
+    let column = IdColumn::from_ids(&["q".to_string()]).unwrap();
+    index.add_batch(batch, &column, src).is_err()
+}
+
+#[test]
+fn colliding_fingerprints_are_resolved_exactly() {
+    let mut index = IdIndex {
+        fingerprint: |_| 7 << 32,
+        ..IdIndex::default()
+    };
+    let mut src = Batches::default();
+    assert_eq!(add(&mut index, &mut src, 0, &["x", "y", "z"]).new, 3);
+    assert_eq!(add(&mut index, &mut src, 1, &["z", "w"]).new, 1);
+    assert_eq!(get(&index, &mut src, "x"), Some((0, 0)));
+    assert_eq!(get(&index, &mut src, "y"), Some((0, 1)));
+    assert_eq!(get(&index, &mut src, "z"), Some((1, 0)));
+    assert_eq!(get(&index, &mut src, "w"), Some((1, 1)));
+    assert_eq!(get(&index, &mut src, "v"), None);
+    assert_eq!(index.len(), 4);
+    assert_eq!(index.live_rows(), vec![(0, vec![0, 1]), (1, vec![0, 1])]);
+}
+
+#[test]
+fn the_table_grows_and_keeps_every_id() {
+    let (mut index, mut src) = (IdIndex::default(), Batches::default());
+    let names: Vec<String> = (0..5000).map(|i| format!("id{i}")).collect();
+    for (b, chunk) in names.chunks(700).enumerate() {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        add(&mut index, &mut src, b as u64, &refs);
+    }
+    assert_eq!(index.len(), 5000);
+    for (i, name) in names.iter().enumerate() {
+        let loc = get(&index, &mut src, name);
+        assert_eq!(loc, Some(((i / 700) as u64, (i % 700) as u32)));
+    }
+    assert!(index.memory_size() <= 16 * 5000 + 4096);
+}
