@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{AsArray, Int64Array, RecordBatch};
+use arrow::array::{Array, AsArray, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, FieldRef};
 use orcapod::exec::{start_node, NodeSettings, Role};
 use orcapod::function::closure::ClosureFunction;
@@ -477,6 +477,62 @@ fn a_group_of_records_already_recorded_is_skipped_whole() {
     fourth.push(input(&pipeline).slice(0, 5)).unwrap();
     fourth.take_output().unwrap();
     assert_eq!(store_records(&mut fourth, &store), [(false, true)]);
+}
+
+#[test]
+fn a_group_whose_ends_are_new_keeps_the_first_record_of_a_row_stored_in_between() {
+    let pipeline = pipeline();
+    let store: Arc<dyn ArrowStore> = MemoryStore::new().at(&["p"]).unwrap();
+    let records_path = {
+        let node = &pipeline.nodes()[pipeline.index_of("f").unwrap()];
+        let orcapod::pipeline::NodeKind::Function(pod) = node.kind() else {
+            panic!("f is a function node");
+        };
+        orcapod::store::FunctionPaths::new(pod, &node.identity().pipeline)
+            .unwrap()
+            .records
+    };
+    let all = input(&pipeline);
+    // A first run computes row k3 (packet 3): its record says computed.
+    let mut first = node(&pipeline, Some(store.clone()));
+    let jobs = first.push(all.slice(3, 1)).unwrap();
+    complete(&mut first, &jobs[0], 0, 1);
+    first.take_output().unwrap();
+    assert_eq!(store_records(&mut first, &store), [(true, true)]);
+    // A second run emits one group k0, k2, k1, k3 (recalled), k5, k4: its ends are
+    // new, its middle row k3 is recorded already.
+    let mut second = node(&pipeline, Some(store.clone()));
+    let jobs = second.push(all.slice(0, 3)).unwrap();
+    complete(&mut second, &jobs[0], 0, 2);
+    let jobs = second.push(all.slice(3, 3)).unwrap();
+    assert_eq!(packets(&jobs[0]), [4]);
+    complete(&mut second, &jobs[0], 0, 1);
+    let keys: Vec<String> = second
+        .take_output()
+        .unwrap()
+        .iter()
+        .flat_map(|b| rows(std::slice::from_ref(b)))
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, ["k0", "k2", "k1", "k3", "k5", "k4"]);
+    assert_eq!(store_records(&mut second, &store), [(true, true)]);
+    // Every row recorded once, and k3's record is still the first run's.
+    let records = store.get_all(&records_path).unwrap().unwrap().batch;
+    assert_eq!(records.num_rows(), 6);
+    let k = records.column_by_name("k").unwrap().as_string::<i64>();
+    let computed = records
+        .column_by_name(orcapod::store::layout::COMPUTED_COLUMN)
+        .unwrap()
+        .as_boolean();
+    let computed_of = |key: &str| {
+        let row = (0..k.len()).find(|&r| k.value(r) == key).unwrap();
+        computed.value(row)
+    };
+    assert!(computed_of("k3"), "the first run computed k3");
+    assert!(
+        computed_of("k4") && !computed_of("k5"),
+        "the other rows are this run's"
+    );
 }
 
 #[test]

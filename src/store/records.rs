@@ -219,7 +219,20 @@ impl PendingRecords {
         entry_columns.push(node_hash.clone());
         let entries = RecordBatch::try_new(shared.entry_schema.clone(), entry_columns)?;
         let mut ids = shared.entry_hasher.hash_row_strings(&entries);
-        let stored = self.store.contains_many(&self.path, &ids)?;
+        let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+            return Ok(None);
+        };
+        // Asking which rows are stored spares the writer rows it would skip anyway (a
+        // re-run whose groups are not those of the run before). A group neither of
+        // whose ends is stored is new, as in a first run: asking for every row would
+        // cost a lookup each for nothing; should some row be stored all the same, the
+        // store's first-write-wins write skips it.
+        let ends = [first.clone(), last.clone()];
+        let stored = if self.store.contains_many(&self.path, &ends)?.contains(&true) {
+            self.store.contains_many(&self.path, &ids)?
+        } else {
+            vec![false; n]
+        };
         let new_rows: Vec<u32> = stored
             .iter()
             .enumerate()
