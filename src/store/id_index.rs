@@ -3,15 +3,20 @@
 //! the store's contract says), and which rows of each batch are live.
 //!
 //! It keeps no id text. Each stored row gets an ordinal (batches in write order, rows in
-//! order); an open-addressing table (linear probing, at most 80% full, grown by half)
-//! holds one 8-byte slot per live id: 32 bits of the id's fingerprint (its *tag*, which
-//! also places it in the table, so the table grows without reading ids) and the
-//! ordinal of its live row. A tag is only a filter: a lookup compares the id itself, read
-//! from its batch through an [`IdSource`] (the store keeps recently read id columns), and
-//! two ids with one tag are two slots of one probe chain, so a collision costs a read,
-//! never correctness. Each batch also keeps one bit per row (live or superseded), so a
-//! batch whose rows are all superseded is known at once. Cost: 10 to 15 bytes per live
-//! id for the table, plus one bit per stored row.
+//! order); an open-addressing table (linear probing, at most 80% full, grown by a
+//! quarter) holds one 8-byte slot per live id: 32 bits of the id's fingerprint (its
+//! *tag*, which also places it in the table, so the table grows without reading ids)
+//! and the ordinal of its live row; beside it, in a parallel array only read when a tag
+//! matches, 16 more bits of the fingerprint (its *check*). Tag and check are only a
+//! filter: a lookup compares the id itself, read from its batch through an [`IdSource`]
+//! (the store keeps recently read id columns), and two ids with one tag are two slots
+//! of one probe chain, so a collision costs a read, never correctness. The check is
+//! what keeps collisions rare at scale: with 32 bits alone, ten million ids share a tag
+//! about 11,600 times (the birthday bound), each collision then reading a whole stored
+//! batch back to compare one id; with 48 bits, less than once. Each batch also keeps
+//! one bit per row (live or superseded), so a batch whose rows are all superseded is
+//! known at once. Cost: 12.5 to 16 bytes per live id for the table, plus one bit per
+//! stored row.
 //!
 //! Loading a path's index adds its stored batches many at a time
 //! ([`IdIndex::add_batches`]), placing their ids in slot order: the table is then walked
@@ -36,7 +41,8 @@ pub(crate) trait IdSource {
     fn id_is(&mut self, batch: u64, row: u32, id: &str) -> Result<bool>;
 }
 
-/// A 64-bit fingerprint of an id (not cryptographic: see the module docs).
+/// A 64-bit fingerprint of an id (not cryptographic: see the module docs): its top 32
+/// bits are the tag, the next 16 the check.
 fn fingerprint(id: &[u8]) -> u64 {
     mix_bytes((id.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), id)
 }
@@ -63,6 +69,11 @@ pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// An empty slot (no live id has ordinal `u32::MAX`).
 const EMPTY: u64 = u64::MAX;
+
+/// The tag and check of a fingerprint.
+fn tag_and_check(fingerprint: u64) -> (u32, u16) {
+    ((fingerprint >> 32) as u32, (fingerprint >> 16) as u16)
+}
 
 /// The rows of one stored batch: their ordinals and which are live.
 #[derive(Debug)]
@@ -133,6 +144,8 @@ impl Loading<'_> {
 #[derive(Debug)]
 pub(crate) struct IdIndex {
     slots: Vec<u64>,
+    /// The check of the id in each slot (parallel to `slots`).
+    checks: Vec<u16>,
     /// Batches holding live rows, in batch (and ordinal) order.
     batches: Vec<BatchRows>,
     next_ordinal: u64,
@@ -144,6 +157,7 @@ impl Default for IdIndex {
     fn default() -> Self {
         IdIndex {
             slots: Vec::new(),
+            checks: Vec::new(),
             batches: Vec::new(),
             next_ordinal: 0,
             live: 0,
@@ -169,6 +183,7 @@ impl IdIndex {
     /// Bytes of memory the index holds.
     pub(crate) fn memory_size(&self) -> usize {
         self.slots.capacity() * 8
+            + self.checks.capacity() * 2
             + self.batches.capacity() * std::mem::size_of::<BatchRows>()
             + self
                 .batches
@@ -177,8 +192,8 @@ impl IdIndex {
                 .sum::<usize>()
     }
 
-    fn tag_of(&self, id: &str) -> u32 {
-        ((self.fingerprint)(id.as_bytes()) >> 32) as u32
+    fn tag_of(&self, id: &str) -> (u32, u16) {
+        tag_and_check((self.fingerprint)(id.as_bytes()))
     }
 
     /// The batch (index into `batches`) and row of an ordinal.
@@ -196,7 +211,7 @@ impl IdIndex {
     fn find(
         &self,
         id: &str,
-        tag: u32,
+        (tag, check): (u32, u16),
         src: &mut dyn IdSource,
         adding: Option<(u32, &IdColumn)>,
     ) -> Result<std::result::Result<usize, usize>> {
@@ -207,7 +222,7 @@ impl IdIndex {
             if slot == EMPTY {
                 return Ok(Err(i));
             }
-            if self::tag(slot) == tag {
+            if self::tag(slot) == tag && self.checks[i] == check {
                 let ordinal = slot as u32;
                 let same = match adding {
                     Some((first, ids)) if ordinal >= first => {
@@ -270,15 +285,17 @@ impl IdIndex {
         }
         let mut capacity = self.slots.len().max(64);
         while needed * 5 > capacity * 4 {
-            capacity += capacity / 2;
+            capacity += capacity / 4;
         }
         let old = std::mem::replace(&mut self.slots, vec![EMPTY; capacity]);
-        for slot in old.into_iter().filter(|s| *s != EMPTY) {
+        let old_checks = std::mem::replace(&mut self.checks, vec![0; capacity]);
+        for (slot, check) in old.into_iter().zip(old_checks).filter(|(s, _)| *s != EMPTY) {
             let mut i = home(tag(slot), capacity);
             while self.slots[i] != EMPTY {
                 i = if i + 1 == capacity { 0 } else { i + 1 };
             }
             self.slots[i] = slot;
+            self.checks[i] = check;
         }
     }
 
@@ -313,10 +330,10 @@ impl IdIndex {
         for row in 0..rows {
             id.clear();
             ids.write_id(row as usize, &mut id);
-            let tag = self.tag_of(&id);
+            let (tag, check) = self.tag_of(&id);
             let ordinal = first + row;
             let entry = u64::from(tag) << 32 | u64::from(ordinal);
-            match self.find(&id, tag, src, Some((first, ids)))? {
+            match self.find(&id, (tag, check), src, Some((first, ids)))? {
                 Ok(slot) => {
                     let old = self.slots[slot] as u32;
                     self.slots[slot] = entry;
@@ -333,6 +350,7 @@ impl IdIndex {
                 }
                 Err(empty) => {
                     self.slots[empty] = entry;
+                    self.checks[empty] = check;
                     self.live += 1;
                     added.new += 1;
                 }
@@ -362,8 +380,8 @@ impl IdIndex {
             return Err(corrupt("a path holds more than 2^32 - 2 stored rows"));
         }
         self.reserve(total);
-        // Each row as its slot entry (tag, then ordinal): sorted, they come in slot
-        // order, and one id's rows in write order.
+        // Each row as its slot entry (tag, then ordinal) and check: sorted, they come in
+        // slot order, and one id's rows in write order.
         let mut entries = Vec::with_capacity(total);
         let mut id = String::new();
         for (batch, ids) in batches {
@@ -382,14 +400,15 @@ impl IdIndex {
             for row in 0..rows {
                 id.clear();
                 ids.write_id(row as usize, &mut id);
-                entries.push(u64::from(self.tag_of(&id)) << 32 | u64::from(first + row));
+                let (tag, check) = self.tag_of(&id);
+                entries.push((u64::from(tag) << 32 | u64::from(first + row), check));
             }
         }
         entries.sort_unstable();
         let mut loading = Loading { batches, src };
         let mut added = Added::default();
         let capacity = self.slots.len();
-        for entry in entries {
+        for (entry, check) in entries {
             let (tag, ordinal) = (self::tag(entry), entry as u32);
             let (b, row) = self
                 .position(ordinal)
@@ -399,11 +418,12 @@ impl IdIndex {
                 let slot = self.slots[i];
                 if slot == EMPTY {
                     self.slots[i] = entry;
+                    self.checks[i] = check;
                     self.live += 1;
                     added.new += 1;
                     break;
                 }
-                if self::tag(slot) == tag {
+                if self::tag(slot) == tag && self.checks[i] == check {
                     // The same id stored earlier (else another id with this tag).
                     id.clear();
                     loading.write_id(self.batches[b].batch, row, &mut id)?;

@@ -40,11 +40,11 @@
 //!
 //! Ids are looked up in memory (`id_index.rs`): the first use of a path reads the id
 //! column of each of its batch files into an `IdIndex`, which every write then updates.
-//! It keeps no id text: 32 bits of each live id's fingerprint and the ordinal of its row
-//! in an open-addressing table (10 to 15 bytes per id), and one bit per stored row. A
+//! It keeps no id text: 48 bits of each live id's fingerprint and the ordinal of its row
+//! in an open-addressing table (12.5 to 16 bytes per id), and one bit per stored row. A
 //! fingerprint match is checked against the id itself, read from its batch's id column
 //! (recently used id columns stay in a bounded cache), so a collision costs a read,
-//! never a wrong answer.
+//! never a wrong answer; 48 bits keep collisions rare even at tens of millions of ids.
 //!
 //! # Write protocol (one `add_records` call)
 //!
@@ -250,7 +250,7 @@ impl SledStore {
     }
 
     /// Bytes of memory the id index of `path` holds (loading it if needed), for
-    /// diagnostics: about 10 to 15 bytes per live id.
+    /// diagnostics: about 12.5 to 16 bytes per live id.
     pub fn id_index_bytes(&self, path: &RecordPath) -> Result<usize> {
         let full = scoped(&self.base, path)?;
         let Some(meta) = self.inner.path_meta(&full.to_string())? else {

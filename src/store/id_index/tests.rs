@@ -149,6 +149,51 @@ fn colliding_fingerprints_are_resolved_exactly() {
     assert_eq!(index.live_rows(), vec![(0, vec![0, 1]), (1, vec![0, 1])]);
 }
 
+/// Counts the stored ids read back to verify a match.
+struct Counting<'a>(&'a mut Batches, usize);
+
+impl IdSource for Counting<'_> {
+    fn id_is(&mut self, batch: u64, row: u32, id: &str) -> Result<bool> {
+        self.1 += 1;
+        self.0.id_is(batch, row, id)
+    }
+}
+
+#[test]
+fn ids_sharing_a_tag_but_not_a_check_are_told_apart_without_reading_ids_back() {
+    // Every id has tag 7; the check (fingerprint bits 16..32) is the id's length.
+    let tag_only = |id: &[u8]| 7 << 32 | (id.len() as u64) << 16;
+    let first = IdColumn::from_ids(&["a", "bb"].map(String::from)).unwrap();
+    let second = IdColumn::from_ids(&["ccc", "dddd"].map(String::from)).unwrap();
+    for at_once in [false, true] {
+        let mut index = IdIndex {
+            fingerprint: tag_only,
+            ..IdIndex::default()
+        };
+        let mut batches = Batches::default();
+        batches.0.insert(0, first.clone());
+        batches.0.insert(1, second.clone());
+        let mut src = Counting(&mut batches, 0);
+        // The second batch's ids probe the chain of the first's (all share a tag).
+        let new = if at_once {
+            let a = index.add_batches(&[(0, Arc::new(first.clone()))], &mut src);
+            let b = index.add_batches(&[(1, Arc::new(second.clone()))], &mut src);
+            a.unwrap().new + b.unwrap().new
+        } else {
+            let a = index.add_batch(0, &first, &mut src).unwrap().new;
+            a + index.add_batch(1, &second, &mut src).unwrap().new
+        };
+        assert_eq!((new, src.1), (4, 0), "added without a read");
+        assert_eq!(index.get("eeeee", &mut src).unwrap(), None);
+        assert_eq!(src.1, 0, "a miss reads nothing");
+        assert_eq!(index.get("ccc", &mut src).unwrap(), Some((1, 0)));
+        assert_eq!(src.1, 1, "a hit reads its own id only");
+        // Same tag and check, another id: read back, and told apart exactly.
+        assert_eq!(index.get("xyz", &mut src).unwrap(), None);
+        assert_eq!(src.1, 2);
+    }
+}
+
 #[test]
 fn the_table_grows_and_keeps_every_id() {
     let (mut index, mut src) = (IdIndex::default(), Batches::default());
