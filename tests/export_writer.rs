@@ -187,6 +187,29 @@ fn rows_in_order_are_written_as_they_come_and_disorder_later_is_merged() {
     }
 }
 
+/// Rows in order are written once: an Arrow output writes its file and nothing beside
+/// it (its file becomes the run if order breaks later); the other formats also keep a
+/// run beside their files, in a spill directory, since their files cannot be read back.
+#[test]
+fn an_arrow_output_in_order_is_written_once() {
+    let stream = stream(2 * CHUNK_ROWS + 3_000, 4_000);
+    let in_order = sorted_rows(&stream, 4_000);
+    for format in [Format::Arrow, Format::Csv] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer =
+            OutputWriter::new(dir.path(), "big", stream.schema().clone(), format, 1).unwrap();
+        for batch in &in_order {
+            writer.push(batch).unwrap();
+        }
+        let spill_dirs = entries(dir.path())
+            .into_iter()
+            .filter(|e| e.starts_with(".big.sort-"))
+            .count();
+        assert_eq!(spill_dirs, usize::from(format != Format::Arrow), "{format}");
+        writer.finish().unwrap();
+    }
+}
+
 #[test]
 fn a_failed_or_dropped_writer_leaves_nothing_behind() {
     let stream = stream(3_000, 500);

@@ -21,6 +21,7 @@ use super::csv::CsvRows;
 use super::format::{Columns, Format};
 use super::json::JsonRows;
 use super::parquet::parquet_writer;
+use super::spill::SpillDir;
 use crate::error::{Error, Result};
 use crate::model::StreamSchema;
 
@@ -58,12 +59,30 @@ impl Sinks {
         self.files.iter_mut().try_for_each(|f| f.write(batch))
     }
 
+    /// Ends the one Arrow file of an Arrow output begun in order, and moves it into
+    /// `spill` as a run (an Arrow IPC file holding every column of the rows written, in
+    /// order); returns the run's path. Not synced: a run is temporary.
+    pub(super) fn into_run(self, spill: &mut SpillDir) -> Result<PathBuf> {
+        let mut files = self.files.into_iter();
+        let (Some(file), None) = (files.next(), files.next()) else {
+            return Err(Error::internal("only a one-file output can become a run"));
+        };
+        if !matches!(file.body, Body::Arrow(..)) {
+            return Err(Error::internal("only an Arrow file can become a run"));
+        }
+        let mut temp = file.end(false)?;
+        let run = spill.next_run_path(true);
+        fs::rename(&temp.path, &run).map_err(|source| io_error(&run, source))?;
+        temp.renamed = true;
+        Ok(run)
+    }
+
     /// Completes every file, then renames each over its final name; returns the final
     /// paths.
     pub(super) fn finish(self) -> Result<Vec<PathBuf>> {
         let mut done = Vec::new();
         for file in self.files {
-            done.push(file.complete()?);
+            done.push(file.end(true)?);
         }
         let mut paths = Vec::new();
         for mut temp in done {
@@ -187,8 +206,9 @@ impl Sink {
         }
     }
 
-    /// Ends the file and syncs it; the temporary file is then ready to be renamed.
-    fn complete(self) -> Result<TempFile> {
+    /// Ends the file, syncing it if `sync`; the temporary file is then ready to be
+    /// renamed.
+    fn end(self, sync: bool) -> Result<TempFile> {
         let target = self.temp.target.clone();
         let io = |source| io_error(&target, source);
         let file = match self.body {
@@ -215,7 +235,9 @@ impl Sink {
                 out.into_inner().map_err(|e| io(e.into_error()))?
             }
         };
-        file.sync_all().map_err(io)?;
+        if sync {
+            file.sync_all().map_err(io)?;
+        }
         Ok(self.temp)
     }
 }

@@ -1,6 +1,6 @@
 //! Sorted runs spilled to disk while an output is written: a hidden temporary
-//! directory beside the output, one Arrow IPC stream file per run, read back batch by
-//! batch.
+//! directory beside the output, one Arrow IPC stream file per run (or an Arrow IPC file,
+//! an output's own file that became a run), read back batch by batch.
 //!
 //! The directory (`DIR/.NAME.sort-PID-N`) is made on the first spill and removed with
 //! everything in it when the [`SpillDir`] is dropped, whether the output was written or
@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use arrow::ipc::reader::StreamReader;
+use arrow::ipc::reader::{FileReader, StreamReader};
 use arrow::ipc::writer::StreamWriter;
 
 use crate::error::{Error, Result};
@@ -53,10 +53,18 @@ impl SpillDir {
         run.finish()
     }
 
+    /// The path of the next run: `run-N.arrows` for an Arrow IPC stream, `run-N.arrow`
+    /// for an Arrow IPC file (see [`RunReader::open`]).
+    pub(super) fn next_run_path(&mut self, ipc_file: bool) -> PathBuf {
+        let extension = if ipc_file { RUN_FILE } else { "arrows" };
+        let path = self.path.join(format!("run-{}.{extension}", self.next));
+        self.next += 1;
+        path
+    }
+
     /// Starts a new run, to be written batch by batch.
     pub(super) fn start_run(&mut self, schema: &SchemaRef) -> Result<RunWriter> {
-        let path = self.path.join(format!("run-{}.arrows", self.next));
-        self.next += 1;
+        let path = self.next_run_path(false);
         let file = File::create(&path).map_err(|source| io_error(&path, source))?;
         let writer = StreamWriter::try_new(BufWriter::new(file), schema)?;
         Ok(RunWriter { path, writer })
@@ -97,22 +105,33 @@ impl RunWriter {
     }
 }
 
+/// The extension of a run that is an Arrow IPC file rather than a stream.
+const RUN_FILE: &str = "arrow";
+
 /// Reads a run back, batch by batch.
-pub(super) struct RunReader {
-    reader: StreamReader<BufReader<File>>,
+pub(super) enum RunReader {
+    Stream(StreamReader<BufReader<File>>),
+    File(FileReader<BufReader<File>>),
 }
 
 impl RunReader {
+    /// Opens a run: an Arrow IPC file if its extension says so, else a stream.
     pub(super) fn open(path: &Path) -> Result<RunReader> {
-        let file = File::open(path).map_err(|source| io_error(path, source))?;
-        Ok(RunReader {
-            reader: StreamReader::try_new(BufReader::new(file), None)?,
+        let file = BufReader::new(File::open(path).map_err(|source| io_error(path, source))?);
+        Ok(if path.extension().is_some_and(|e| e == RUN_FILE) {
+            RunReader::File(FileReader::try_new(file, None)?)
+        } else {
+            RunReader::Stream(StreamReader::try_new(file, None)?)
         })
     }
 
     /// The run's next batch with rows, if any.
     pub(super) fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        for batch in self.reader.by_ref() {
+        let batches: &mut dyn Iterator<Item = _> = match self {
+            RunReader::Stream(reader) => reader,
+            RunReader::File(reader) => reader,
+        };
+        for batch in batches {
             let batch = batch?;
             if batch.num_rows() > 0 {
                 return Ok(Some(batch));

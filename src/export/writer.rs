@@ -15,7 +15,11 @@
 //! flat whatever the size of the output, and `finish` has only the last rows to write.
 //! The first row out of order abandons the files begun (their temporary files are
 //! removed) and ends the run, which is then merged with the others like any spilled
-//! run: the run is what makes that possible, since the files cannot be read back.
+//! run: the run is what makes that possible, since CSV, JSON and Parquet files cannot
+//! be read back as they were given. An Arrow output needs no run beside it: its one file
+//! holds every column as given, so it is written once, and the first row out of order
+//! ends it and moves it into the spill directory as the first run (read back by
+//! [`RunReader`]), so that an output in order is written once rather than twice.
 //!
 //! [`SortedStream`]: super::SortedStream
 
@@ -72,8 +76,9 @@ pub struct OutputWriter {
 #[derive(Debug, Default)]
 struct InOrder {
     tail: Tail,
-    /// Once rows were written: the run they were appended to, and the files begun.
-    written: Option<(RunWriter, Sinks)>,
+    /// Once rows were written: the run they were appended to (none when the files
+    /// themselves can become the run, see [`Sinks::into_run`]), and the files begun.
+    written: Option<(Option<RunWriter>, Sinks)>,
 }
 
 impl OutputWriter {
@@ -141,35 +146,53 @@ impl OutputWriter {
         let (run, files) = match &mut state.written {
             Some(written) => written,
             None => {
-                let spill = spill_dir(&mut self.spill, &self.dir, &self.name)?;
-                let run = spill.start_run(self.schema.arrow())?;
+                let run = if self.format == Format::Arrow {
+                    None
+                } else {
+                    let spill = spill_dir(&mut self.spill, &self.dir, &self.name)?;
+                    Some(spill.start_run(self.schema.arrow())?)
+                };
                 let files = Sinks::create(&self.dir, &self.name, &self.schema, self.format)?;
                 state.written.insert((run, files))
             }
         };
         for batch in self.buffer.drain(..) {
-            run.write(&batch)?;
+            if let Some(run) = run {
+                run.write(&batch)?;
+            }
             files.write(&batch)?;
         }
         self.buffered_bytes = 0;
         Ok(())
     }
 
-    /// A row came out of order (or had before): the files begun are abandoned, and the
-    /// rows written so far, with those buffered, become the first run, to be merged with
-    /// the rest.
+    /// A row came out of order (or had before): the files begun are abandoned (or, for
+    /// an Arrow output, become the run), and the rows written so far, with those
+    /// buffered, become the first run, to be merged with the rest.
     fn end_in_order(&mut self) -> Result<()> {
-        if let Some(InOrder {
-            written: Some((mut run, _abandoned)),
+        let Some(InOrder {
+            written: Some((run, mut files)),
             ..
         }) = self.in_order.take()
-        {
-            for batch in self.buffer.drain(..) {
-                run.write(&batch)?;
+        else {
+            return Ok(());
+        };
+        let run = match run {
+            Some(mut run) => {
+                for batch in self.buffer.drain(..) {
+                    run.write(&batch)?;
+                }
+                run.finish()?
             }
-            self.buffered_bytes = 0;
-            self.runs.push(run.finish()?);
-        }
+            None => {
+                for batch in self.buffer.drain(..) {
+                    files.write(&batch)?;
+                }
+                files.into_run(spill_dir(&mut self.spill, &self.dir, &self.name)?)?
+            }
+        };
+        self.buffered_bytes = 0;
+        self.runs.push(run);
         Ok(())
     }
 
