@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use std::fs::File;
 
-use arrow::compute::concat_batches;
+use arrow::compute::{concat_batches, take_record_batch};
 use arrow::ipc::reader::FileReader;
 use orcapod::export::{
     read_arrow, read_parquet, write_output, Columns, Format, OutputWriter, Preview, SortedStream,
@@ -187,6 +187,33 @@ fn rows_in_order_are_written_as_they_come_and_disorder_later_is_merged() {
     }
 }
 
+/// Rows nearly in order (each pair of batches swapped, as a function node's results
+/// come out of order by a little) are written as they come, through the reorder window:
+/// the files begun are the only run, nothing is merged, and the bytes are those of the
+/// in-memory sort.
+#[test]
+fn rows_nearly_in_order_are_written_as_they_come() {
+    let stream = stream(2 * CHUNK_ROWS + 3_000, 4_000);
+    let schema = stream.schema().clone();
+    // Each batch in its own memory (a slice counts its whole batch's).
+    let own = |b: &RecordBatch| {
+        let all = UInt32Array::from_iter_values(0..b.num_rows() as u32);
+        take_record_batch(b, &all).unwrap()
+    };
+    let in_order: Vec<RecordBatch> = sorted_rows(&stream, 2_000).iter().map(own).collect();
+    let mut nearly = Vec::new();
+    for pair in in_order.chunks(2) {
+        nearly.extend(pair.iter().rev().cloned());
+    }
+    let nearly = Stream::new(schema.clone(), nearly).unwrap();
+    for format in [Format::Arrow, Format::Csv] {
+        let (want, _) = written(&stream, format, usize::MAX);
+        let (got, runs) = written(&nearly, format, 1 << 20);
+        assert_eq!(runs, 1, "{format}: written as they came, nothing merged");
+        assert!(got == want, "{format}");
+    }
+}
+
 /// Rows in order are written once: an Arrow output writes its file and nothing beside
 /// it (its file becomes the run if order breaks later); the other formats also keep a
 /// run beside their files, in a spill directory, since their files cannot be read back.
@@ -243,7 +270,10 @@ fn a_failed_or_dropped_writer_leaves_nothing_behind() {
     )
     .unwrap();
     writer.push(&stream.batches()[0]).unwrap();
-    assert_eq!(entries(other.path()).len(), 1, "the spill directory");
+    assert!(
+        !entries(other.path()).is_empty(),
+        "the spill directory, or the files begun"
+    );
     drop(writer);
     assert!(entries(other.path()).is_empty());
 }

@@ -45,12 +45,12 @@ pub(super) struct RowOrder {
 }
 
 /// The last row of rows found in order so far ([`RowOrder::continues`]).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct Tail {
     last: Option<Last>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Last {
     /// The keys of its first column.
     lead: OwnedRow,
@@ -227,6 +227,50 @@ impl RowOrder {
             full: self.full_keys(&batch.slice(rows - 1, 1))?.row(0).owned(),
         });
         Ok(true)
+    }
+
+    /// Whether no row of `batch` sorts before `tail`'s row (true without one).
+    pub(super) fn none_before(&self, tail: &Tail, batch: &RecordBatch) -> Result<bool> {
+        self.check(batch)?;
+        let Some(last) = &tail.last else {
+            return Ok(true);
+        };
+        if self.width == 0 || batch.num_rows() == 0 {
+            return Ok(true);
+        }
+        let lead = self.lead_keys(batch)?;
+        let mut full: Option<Rows> = None;
+        for r in 0..batch.num_rows() {
+            match last.lead.row().cmp(&lead.row(r)) {
+                Ordering::Less => {}
+                Ordering::Greater => return Ok(false),
+                Ordering::Equal => {
+                    let full = match &mut full {
+                        Some(full) => full,
+                        None => full.insert(self.full_keys(batch)?),
+                    };
+                    if last.full.row() > full.row(r) {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The tail of rows whose last is `batch`'s last row (an empty tail for no rows).
+    pub(super) fn tail_of(&self, batch: &RecordBatch) -> Result<Tail> {
+        let rows = batch.num_rows();
+        if self.width == 0 || rows == 0 {
+            return Ok(Tail::default());
+        }
+        let last = batch.slice(rows - 1, 1);
+        Ok(Tail {
+            last: Some(Last {
+                lead: self.lead_keys(&last)?.row(0).owned(),
+                full: self.full_keys(&last)?.row(0).owned(),
+            }),
+        })
     }
 
     /// The keys of `batch`'s first column (the whole keys, when it is the only one).

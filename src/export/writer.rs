@@ -13,7 +13,12 @@
 //! order, at most [`ORDERED_BUFFER`] bytes are buffered, then written as they are to the
 //! files (their temporary files) and to one sorted run beside them. Memory then stays
 //! flat whatever the size of the output, and `finish` has only the last rows to write.
-//! The first row out of order abandons the files begun (their temporary files are
+//! Rows *nearly* in order (a function node's results, which complete a little out of
+//! order) are taken the same way through a window: a row that sorts before some
+//! buffered row but after every row written is still in order; the buffer, no longer
+//! sorted, then grows to [`REORDER_WINDOW`] bytes, is sorted, and its smaller half is
+//! written. Only a row sorting before a row already written breaks the order.
+//! That row abandons the files begun (their temporary files are
 //! removed) and ends the run, which is then merged with the others like any spilled
 //! run: the run is what makes that possible, since CSV, JSON and Parquet files cannot
 //! be read back as they were given. An Arrow output needs no run beside it: its one file
@@ -51,6 +56,12 @@ const MAX_MERGE_WIDTH: usize = 64;
 /// more than this (or than the memory limit, if smaller): 16 MiB.
 const ORDERED_BUFFER: usize = 16 * 1024 * 1024;
 
+/// While rows are nearly in order (the buffer is not sorted, but no row sorts before a
+/// row written), the buffer is sorted and its smaller half written when it holds more
+/// than this (or than the memory limit, if smaller): 64 MiB. Rows may come this far
+/// out of order (about half of it) without breaking the order.
+const REORDER_WINDOW: usize = 64 * 1024 * 1024;
+
 /// A streaming, memory-bounded writer of one output: batches in any order and sizes in,
 /// the files of a [`Format`] out, byte-identical whatever the memory limit (see the
 /// [export module docs](super)).
@@ -72,10 +83,16 @@ pub struct OutputWriter {
     in_order: Option<InOrder>,
 }
 
-/// The state of an output whose rows have all come in order.
-#[derive(Debug, Default)]
+/// The state of an output whose rows have all come in order, or nearly (see the
+/// [module docs](self)).
+#[derive(Debug)]
 struct InOrder {
+    /// Whether the buffer is sorted, rows written before it included; `tail` is then
+    /// its last row.
+    sorted: bool,
     tail: Tail,
+    /// The last row written (no row may come before it).
+    written_tail: Tail,
     /// Once rows were written: the run they were appended to (none when the files
     /// themselves can become the run, see [`Sinks::into_run`]), and the files begun.
     written: Option<(Option<RunWriter>, Sinks)>,
@@ -110,7 +127,12 @@ impl OutputWriter {
             rows: 0,
             spill: None,
             runs: Vec::new(),
-            in_order: Some(InOrder::default()),
+            in_order: Some(InOrder {
+                sorted: true,
+                tail: Tail::default(),
+                written_tail: Tail::default(),
+                written: None,
+            }),
         })
     }
 
@@ -123,7 +145,16 @@ impl OutputWriter {
         }
         self.rows += batch.num_rows() as u64;
         let in_order = match &mut self.in_order {
-            Some(state) => self.order.continues(&mut state.tail, batch)?,
+            Some(state) => {
+                if state.sorted && self.order.continues(&mut state.tail, batch)? {
+                    true
+                } else if self.order.none_before(&state.written_tail, batch)? {
+                    state.sorted = false;
+                    true
+                } else {
+                    false
+                }
+            }
             None => false,
         };
         if !in_order {
@@ -131,17 +162,61 @@ impl OutputWriter {
         }
         self.buffered_bytes += batch.get_array_memory_size();
         self.buffer.push(batch.clone());
-        if in_order && self.buffered_bytes > self.memory_limit.min(ORDERED_BUFFER) {
-            self.write_in_order()?;
-        } else if self.buffered_bytes > self.memory_limit {
-            self.spill_buffer()?;
+        let window = match &self.in_order {
+            Some(state) if state.sorted => Some(ORDERED_BUFFER),
+            Some(_) => Some(REORDER_WINDOW),
+            None => None,
+        };
+        match window {
+            Some(window) if self.buffered_bytes > self.memory_limit.min(window) => {
+                self.write_in_order(false)?;
+            }
+            None if self.buffered_bytes > self.memory_limit => self.spill_buffer()?,
+            _ => {}
         }
         Ok(())
     }
 
-    /// Writes the buffer (rows in order) to the files and appends it to the run beside
-    /// them, beginning both the first time.
-    fn write_in_order(&mut self) -> Result<()> {
+    /// Sorts the buffer, if it is not sorted, and gives back the rows to write: all of
+    /// them if `all`, else the smaller half, the rest staying buffered (sorted).
+    fn take_sorted(&mut self, all: bool) -> Result<Vec<RecordBatch>> {
+        let state = self.in_order.as_mut().expect("rows are in order");
+        if state.sorted {
+            self.buffered_bytes = 0;
+            state.written_tail = state.tail.clone();
+            return Ok(std::mem::take(&mut self.buffer));
+        }
+        let positions = self.order.sorted_positions(&self.buffer)?;
+        let split = if all {
+            positions.len()
+        } else {
+            positions.len() / 2
+        };
+        let schema = self.schema.arrow();
+        let sorted = |part: &[(usize, usize)]| {
+            part.chunks(SORTED_ROWS)
+                .map(|p| take_rows(schema, &self.buffer, p))
+                .collect::<Result<Vec<_>>>()
+        };
+        let (out, kept) = (sorted(&positions[..split])?, sorted(&positions[split..])?);
+        if let Some(last) = out.last() {
+            state.written_tail = self.order.tail_of(last)?;
+        }
+        state.tail = match kept.last() {
+            Some(last) => self.order.tail_of(last)?,
+            None => state.written_tail.clone(),
+        };
+        state.sorted = true;
+        self.buffered_bytes = kept.iter().map(|b| b.get_array_memory_size()).sum();
+        self.buffer = kept;
+        Ok(out)
+    }
+
+    /// Writes the buffer (rows in order; if not sorted, its smaller half unless `all`)
+    /// to the files and appends it to the run beside them, beginning both the first
+    /// time.
+    fn write_in_order(&mut self, all: bool) -> Result<()> {
+        let rows = self.take_sorted(all)?;
         let state = self.in_order.as_mut().expect("rows are in order");
         let (run, files) = match &mut state.written {
             Some(written) => written,
@@ -156,13 +231,12 @@ impl OutputWriter {
                 state.written.insert((run, files))
             }
         };
-        for batch in self.buffer.drain(..) {
+        for batch in rows {
             if let Some(run) = run {
                 run.write(&batch)?;
             }
             files.write(&batch)?;
         }
-        self.buffered_bytes = 0;
         Ok(())
     }
 
@@ -170,28 +244,33 @@ impl OutputWriter {
     /// an Arrow output, become the run), and the rows written so far, with those
     /// buffered, become the first run, to be merged with the rest.
     fn end_in_order(&mut self) -> Result<()> {
+        if self.in_order.as_ref().is_none_or(|s| s.written.is_none()) {
+            // Nothing written: the buffer is sorted when it spills.
+            self.in_order = None;
+            return Ok(());
+        }
+        let rows = self.take_sorted(true)?;
         let Some(InOrder {
             written: Some((run, mut files)),
             ..
         }) = self.in_order.take()
         else {
-            return Ok(());
+            return Err(Error::internal("an output's files begun were lost"));
         };
         let run = match run {
             Some(mut run) => {
-                for batch in self.buffer.drain(..) {
+                for batch in rows {
                     run.write(&batch)?;
                 }
                 run.finish()?
             }
             None => {
-                for batch in self.buffer.drain(..) {
+                for batch in rows {
                     files.write(&batch)?;
                 }
                 files.into_run(spill_dir(&mut self.spill, &self.dir, &self.name)?)?
             }
         };
-        self.buffered_bytes = 0;
         self.runs.push(run);
         Ok(())
     }
@@ -210,13 +289,15 @@ impl OutputWriter {
     /// Writes the files (see the [module docs](super)); returns their paths, in the
     /// order of [`Format::files`]. The spill directory is removed in any case.
     pub fn finish(mut self) -> Result<Vec<PathBuf>> {
-        if let Some(state) = self.in_order.take() {
+        if self.in_order.is_some() {
+            let rows = self.take_sorted(true)?;
+            let state = self.in_order.take().expect("rows are in order");
             // The run beside the files was only there in case a row came out of order.
             let mut files = match state.written {
                 Some((_run, files)) => files,
                 None => Sinks::create(&self.dir, &self.name, &self.schema, self.format)?,
             };
-            for batch in &self.buffer {
+            for batch in &rows {
                 files.write(batch)?;
             }
             return files.finish();
