@@ -195,37 +195,18 @@ impl RowOrder {
         if self.width == 0 || rows == 0 {
             return Ok(true);
         }
-        let lead = self.lead_keys(batch)?;
+        let mut keys = BatchKeys::new(self, batch)?;
         if let Some(last) = &tail.last {
-            let in_order = match last.lead.row().cmp(&lead.row(0)) {
-                Ordering::Less => true,
-                Ordering::Greater => false,
-                Ordering::Equal => last.full.row() <= self.full_keys(&batch.slice(0, 1))?.row(0),
-            };
-            if !in_order {
+            if !keys.not_before(last, 0)? {
                 return Ok(false);
             }
         }
-        let mut full: Option<Rows> = None;
         for r in 1..rows {
-            match lead.row(r - 1).cmp(&lead.row(r)) {
-                Ordering::Less => {}
-                Ordering::Greater => return Ok(false),
-                Ordering::Equal => {
-                    let full = match &mut full {
-                        Some(full) => full,
-                        None => full.insert(self.full_keys(batch)?),
-                    };
-                    if full.row(r - 1) > full.row(r) {
-                        return Ok(false);
-                    }
-                }
+            if !keys.follows_previous(r)? {
+                return Ok(false);
             }
         }
-        tail.last = Some(Last {
-            lead: lead.row(rows - 1).owned(),
-            full: self.full_keys(&batch.slice(rows - 1, 1))?.row(0).owned(),
-        });
+        *tail = self.tail_of(batch)?;
         Ok(true)
     }
 
@@ -238,21 +219,10 @@ impl RowOrder {
         if self.width == 0 || batch.num_rows() == 0 {
             return Ok(true);
         }
-        let lead = self.lead_keys(batch)?;
-        let mut full: Option<Rows> = None;
+        let mut keys = BatchKeys::new(self, batch)?;
         for r in 0..batch.num_rows() {
-            match last.lead.row().cmp(&lead.row(r)) {
-                Ordering::Less => {}
-                Ordering::Greater => return Ok(false),
-                Ordering::Equal => {
-                    let full = match &mut full {
-                        Some(full) => full,
-                        None => full.insert(self.full_keys(batch)?),
-                    };
-                    if last.full.row() > full.row(r) {
-                        return Ok(false);
-                    }
-                }
+            if !keys.not_before(last, r)? {
+                return Ok(false);
             }
         }
         Ok(true)
@@ -276,6 +246,56 @@ impl RowOrder {
     /// The keys of `batch`'s first column (the whole keys, when it is the only one).
     fn lead_keys(&self, batch: &RecordBatch) -> Result<Rows> {
         Ok(self.lead.convert_columns(&key_columns(batch.column(0)))?)
+    }
+}
+
+/// The sort keys of one batch's rows, compared as [`RowOrder::sorted_positions`] sorts:
+/// by the first column's keys, and by every column's keys (made at the first tie) where
+/// the first column ties.
+struct BatchKeys<'a> {
+    order: &'a RowOrder,
+    batch: &'a RecordBatch,
+    lead: Rows,
+    full: Option<Rows>,
+}
+
+impl<'a> BatchKeys<'a> {
+    fn new(order: &'a RowOrder, batch: &'a RecordBatch) -> Result<Self> {
+        Ok(BatchKeys {
+            order,
+            batch,
+            lead: order.lead_keys(batch)?,
+            full: None,
+        })
+    }
+
+    fn full(&mut self) -> Result<&Rows> {
+        let full = match self.full.take() {
+            Some(full) => full,
+            None => self.order.full_keys(self.batch)?,
+        };
+        Ok(self.full.insert(full))
+    }
+
+    /// Whether row `r` sorts at or after `last`.
+    fn not_before(&mut self, last: &Last, r: usize) -> Result<bool> {
+        Ok(match last.lead.row().cmp(&self.lead.row(r)) {
+            Ordering::Less => true,
+            Ordering::Greater => false,
+            Ordering::Equal => last.full.row() <= self.full()?.row(r),
+        })
+    }
+
+    /// Whether row `r` sorts at or after row `r - 1`.
+    fn follows_previous(&mut self, r: usize) -> Result<bool> {
+        Ok(match self.lead.row(r - 1).cmp(&self.lead.row(r)) {
+            Ordering::Less => true,
+            Ordering::Greater => false,
+            Ordering::Equal => {
+                let full = self.full()?;
+                full.row(r - 1) <= full.row(r)
+            }
+        })
     }
 }
 

@@ -192,7 +192,7 @@ impl IdIndex {
                 .sum::<usize>()
     }
 
-    fn tag_of(&self, id: &str) -> (u32, u16) {
+    fn tag_and_check_of(&self, id: &str) -> (u32, u16) {
         tag_and_check((self.fingerprint)(id.as_bytes()))
     }
 
@@ -269,7 +269,7 @@ impl IdIndex {
         if self.slots.is_empty() {
             return Ok(None);
         }
-        let Ok(slot) = self.find(id, self.tag_of(id), src, None)? else {
+        let Ok(slot) = self.find(id, self.tag_and_check_of(id), src, None)? else {
             return Ok(None);
         };
         let found = self.position(self.slots[slot] as u32);
@@ -330,7 +330,7 @@ impl IdIndex {
         for row in 0..rows {
             id.clear();
             ids.write_id(row as usize, &mut id);
-            let (tag, check) = self.tag_of(&id);
+            let (tag, check) = self.tag_and_check_of(&id);
             let ordinal = first + row;
             let entry = u64::from(tag) << 32 | u64::from(ordinal);
             match self.find(&id, (tag, check), src, Some((first, ids)))? {
@@ -400,7 +400,7 @@ impl IdIndex {
             for row in 0..rows {
                 id.clear();
                 ids.write_id(row as usize, &mut id);
-                let (tag, check) = self.tag_of(&id);
+                let (tag, check) = self.tag_and_check_of(&id);
                 entries.push((u64::from(tag) << 32 | u64::from(first + row), check));
             }
         }
