@@ -12,6 +12,7 @@
 
 mod cache;
 mod dag;
+pub mod delta;
 mod graph;
 mod stored;
 

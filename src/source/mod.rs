@@ -39,10 +39,12 @@
 //! `parquet` (reading each kind of file), `options` (how a source reads its table),
 //! `types` (normalising and checking column types), `warning` (what CSV inference
 //! lost), `folder` (folder sources) and `fingerprint` (what a source would read, from
-//! metadata alone: what watch mode compares). Only `enrich` knows provenance and identity (`stamp` only writes the text it
+//! metadata alone: what watch mode compares), and `delta` (what changed in a source's
+//! rows between two reads, row by row: what a watch round feeds). Only `enrich` knows provenance and identity (`stamp` only writes the text it
 //! is given).
 
 mod csv;
+pub mod delta;
 mod enrich;
 mod file;
 mod fingerprint;
@@ -74,6 +76,7 @@ use crate::hashing::identity::Identity;
 use crate::hashing::{PATH_HASH_CHARS, SYSTEM_TAG_HASH_CHARS};
 use crate::model::{Datum, Stream, StreamSchema};
 
+pub use delta::{record_key, RecordKey, RowsSeen, SourceDelta};
 pub use fingerprint::{Changes, FileStamp, Fingerprint, SourceInput};
 pub use folder::{FolderSpec, FOLDER_PATH_COLUMN};
 pub use options::SourceOptions;
