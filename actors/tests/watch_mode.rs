@@ -238,7 +238,12 @@ fn new_and_deleted_files(mode: &str) {
         round2.contains("rec: 1 added (rec/c.txt) (now 3 files)"),
         "{err}"
     );
-    assert!(round2.contains("measured: 1 computed, 2 cached"), "{err}");
+    // Only the new row was fed.
+    assert!(
+        round2.contains("fed rec: 1 new or changed row of 3 ·"),
+        "{err}"
+    );
+    assert!(round2.contains("measured: 1 computed, 0 cached"), "{err}");
     assert!(round2.contains("output rows: measured 3"), "{err}");
 
     fs::remove_file(d.join("rec/a.txt")).unwrap();
@@ -254,7 +259,12 @@ fn new_and_deleted_files(mode: &str) {
         round3.contains("rec: 1 deleted (rec/a.txt) (now 2 files)"),
         "{err}"
     );
-    assert!(round3.contains("measured: 0 computed, 2 cached"), "{err}");
+    // Nothing was fed: the deleted file's row was withdrawn from the kept rows.
+    assert!(
+        round3.contains("fed rec: 0 new or changed rows of 2, 1 old row withdrawn"),
+        "{err}"
+    );
+    assert!(round3.contains("measured: 0 computed, 0 cached"), "{err}");
     assert!(round3.contains("source rows: rec 3 → 2"), "{err}");
     // Nothing was computed again, and the all-info file lost the row too.
     assert_eq!(answered(d), ["a.txt", "b.txt", "c.txt"]);
@@ -386,4 +396,139 @@ fn the_interval_must_be_a_positive_duration_and_needs_watch() {
     assert!(err.contains("--watch"), "{err}");
     // Nothing ran.
     assert!(!d.join(".orcapod").exists());
+}
+
+/// `rec` measured and joined with a table of subjects (`subjects.csv`, `name,group`).
+const JOINED: &str = r#"pipeline: rec
+sources:
+  rec:
+    files: "rec/*.txt"
+    match: "rec/(?P<name>[^/]+)\\.txt$"
+  subjects: {csv: subjects.csv, tags: [name]}
+nodes:
+  measured:
+    op: function
+    input: rec
+    command: [python3, measure.py]
+    output_keys: [size, first]
+    output_types: {size: int, first: str}
+  by: {op: join, inputs: [subjects, measured]}
+  grouped: {op: batch, input: measured}
+outputs: [OUTPUT]
+"#;
+
+/// Writes `name` whole (a temporary file renamed into place).
+fn write_whole(dir: &Path, name: &str, contents: &str) {
+    let tmp = dir.join(format!("{name}.tmp"));
+    fs::write(&tmp, contents).unwrap();
+    fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
+/// Waits for round `n`'s line and returns it.
+fn round_line(watch: &mut Child, dir: &Path, n: u32) -> String {
+    let start = format!("round {n}: ");
+    wait_until(watch, dir, &start, || stderr(dir).contains(&start));
+    let err = stderr(dir);
+    err.lines()
+        .find(|l| l.starts_with(&start))
+        .unwrap()
+        .to_string()
+}
+
+/// Asserts that `out/{output}.csv` holds exactly the rows `show` computes from the
+/// sources as they are and the results stored: a round fed only what changed writes
+/// what a full run would.
+fn out_is_what_show_gives(dir: &Path, output: &str) -> String {
+    let written = fs::read_to_string(dir.join(format!("out/{output}.csv"))).unwrap();
+    let (shown, _) = ORCAPOD.ok(dir, &["show", "pipeline.yaml", output, "--format", "csv"]);
+    assert_eq!(written, shown);
+    written
+}
+
+#[test]
+fn a_round_feeds_only_the_new_or_changed_rows_through_a_join() {
+    let dir = workspace(&[("a", "alpha"), ("b", "beta"), ("c", "gamma")]);
+    let d = dir.path();
+    fs::write(d.join("pipeline.yaml"), JOINED.replace("OUTPUT", "by")).unwrap();
+    write_whole(d, "subjects.csv", "name,group\na,x\nb,y\nc,z\n");
+    let mut watch = start_watch(d, &["--format", "csv"]);
+    wait_until(&mut watch, d, "the first round", || {
+        stderr(d).contains("watching rec (3 files), subjects (1 file)")
+    });
+    out_is_what_show_gives(d, "by");
+
+    // A new file: only its row is fed (the subjects whole, to join it), and computed.
+    write_rec(d, "d", "delta");
+    let line = round_line(&mut watch, d, 2);
+    assert!(
+        line.contains("fed rec: 1 new or changed row of 4; `subjects` whole"),
+        "{line}"
+    );
+    assert!(line.contains("measured: 1 computed, 0 cached"), "{line}");
+    assert!(line.contains("output rows: by 3"), "{line}");
+    assert_eq!(answered(d), ["a.txt", "b.txt", "c.txt", "d.txt"]);
+    out_is_what_show_gives(d, "by");
+
+    // Its subject arrives: the new subject row is fed, and d's row joins.
+    write_whole(d, "subjects.csv", "name,group\na,x\nb,y\nc,z\nd,w\n");
+    let line = round_line(&mut watch, d, 3);
+    assert!(
+        line.contains("fed subjects: 1 new or changed row of 4; `rec` whole"),
+        "{line}"
+    );
+    assert!(line.contains("measured: 0 computed, 4 cached"), "{line}");
+    assert!(line.contains("output rows: by 4"), "{line}");
+    let rows = out_is_what_show_gives(d, "by");
+    assert!(rows.contains("d,w,"), "{rows}");
+
+    // A subject's row edited: its old joined row is withdrawn, the new one fed.
+    write_whole(d, "subjects.csv", "name,group\na,x\nb,v\nc,z\nd,w\n");
+    let line = round_line(&mut watch, d, 4);
+    assert!(
+        line.contains("fed subjects: 1 new or changed row of 4, 1 old row withdrawn"),
+        "{line}"
+    );
+    assert!(line.contains("output rows: by 4"), "{line}");
+    let rows = out_is_what_show_gives(d, "by");
+    assert!(rows.contains("b,v,") && !rows.contains("b,y,"), "{rows}");
+
+    // A file edited: it alone is computed again, its old row withdrawn.
+    write_rec(d, "a", "aleph");
+    let line = round_line(&mut watch, d, 5);
+    assert!(
+        line.contains("fed rec: 1 new or changed row of 4, 1 old row withdrawn"),
+        "{line}"
+    );
+    assert!(line.contains("measured: 1 computed, 0 cached"), "{line}");
+    let rows = out_is_what_show_gives(d, "by");
+    assert!(rows.contains("aleph") && !rows.contains("alpha"), "{rows}");
+    assert_eq!(answered(d), ["a.txt", "a.txt", "b.txt", "c.txt", "d.txt"]);
+
+    assert_eq!(interrupt(watch).code(), Some(130), "{}", stderr(d));
+    // What the rounds kept is gone with the process.
+    assert!(!d.join(".orcapod/watch").exists());
+}
+
+#[test]
+fn a_change_through_a_batch_feeds_every_row_and_says_why() {
+    let dir = workspace(&[("a", "alpha"), ("b", "beta")]);
+    let d = dir.path();
+    fs::write(d.join("pipeline.yaml"), JOINED.replace("OUTPUT", "grouped")).unwrap();
+    write_whole(d, "subjects.csv", "name,group\na,x\n");
+    let mut watch = start_watch(d, &["--format", "csv"]);
+    wait_until(&mut watch, d, "the first round", || {
+        stderr(d).contains("watching rec (2 files)")
+    });
+    write_rec(d, "c", "gamma");
+    let line = round_line(&mut watch, d, 2);
+    assert!(
+        line.contains(
+            "every row fed (source `rec` changed, and node `grouped` needs every row it reads)"
+        ),
+        "{line}"
+    );
+    assert!(line.contains("measured: 1 computed, 2 cached"), "{line}");
+    let rows = out_is_what_show_gives(d, "grouped");
+    assert!(rows.contains("gamma"), "{rows}");
+    assert_eq!(interrupt(watch).code(), Some(130), "{}", stderr(d));
 }

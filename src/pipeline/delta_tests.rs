@@ -125,8 +125,8 @@ fn rows(batches: &[RecordBatch]) -> Vec<String> {
 /// The round from `(a, b)` to `(a2, b2)` fed only what changed: each output's rows, or
 /// why it needs every row.
 fn round(
-    before: (&[(i64, i64)], &[(i64, i64)]),
-    after: (&[(i64, i64)], &[(i64, i64)]),
+    before: (Rows, Rows),
+    after: (Rows, Rows),
     names: &[&str],
 ) -> std::result::Result<Vec<Vec<String>>, String> {
     let (old, _) = pipeline(before.0, before.1);
@@ -197,6 +197,9 @@ fn round(
     }
     Ok(result)
 }
+
+/// A source's rows: (id, value).
+type Rows<'a> = &'a [(i64, i64)];
 
 const A: &[(i64, i64)] = &[(1, 10), (2, 20), (3, 30), (4, 40)];
 const B: &[(i64, i64)] = &[(1, 1), (2, -2), (3, 3), (5, 5)];

@@ -108,4 +108,14 @@ impl PipelineFile {
     pub fn default_db(&self) -> PathBuf {
         self.dir.join(".orcapod")
     }
+
+    /// This file over `pipeline`, which must be this file's pipeline with some sources
+    /// yielding other rows ([`Pipeline::with_source_rows`]): what a watch round that
+    /// feeds only what changed runs. Positions, outputs and commands stay this file's.
+    pub fn with_pipeline(&self, pipeline: Pipeline) -> PipelineFile {
+        PipelineFile {
+            pipeline,
+            ..self.clone()
+        }
+    }
 }

@@ -20,8 +20,10 @@
 
 mod actors;
 mod cluster;
+mod delta;
 mod driver;
 mod interrupted;
+mod keeping;
 mod lines;
 mod outputs;
 mod report;

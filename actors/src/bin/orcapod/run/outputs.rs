@@ -20,6 +20,7 @@ use orcapod::export::{self, Columns, FileCopies, OutputWriter, Preview};
 use orcapod::model::StreamSchema;
 use orcapod::pipeline_file::PipelineFile;
 
+use super::keeping::Keeping;
 use crate::args::{OutFormat, RunArgs};
 use crate::failure::Failure;
 
@@ -39,6 +40,9 @@ enum Sink {
 pub struct Outputs {
     names: Vec<String>,
     sinks: Vec<Sink>,
+    /// Under `--watch`: which outputs take the run's rows, and the rows each ends the
+    /// round with, kept for the next round.
+    keeping: Option<Keeping>,
 }
 
 /// What the outputs became once the run completed.
@@ -82,7 +86,35 @@ impl Outputs {
                 };
             sinks.push(sink);
         }
-        Ok(Outputs { names, sinks })
+        Ok(Outputs {
+            names,
+            sinks,
+            keeping: None,
+        })
+    }
+
+    /// Keeps every row the outputs end with in `keeping` (a watch round), and takes the
+    /// run's rows only for the outputs it says.
+    pub fn keep_in(&mut self, keeping: Keeping) {
+        self.keeping = Some(keeping);
+    }
+
+    /// What [`Outputs::keep_in`] was given, with the rows written to it since.
+    pub fn take_keeping(&mut self) -> Option<Keeping> {
+        self.keeping.take()
+    }
+
+    /// The rows output `index` holds so far, when they are kept.
+    pub fn kept_rows(&self, index: usize) -> Option<u64> {
+        self.keeping.as_ref().map(|k| k.rows(index))
+    }
+
+    /// Takes rows of output `index` from the run.
+    pub fn push(&mut self, index: usize, batch: &RecordBatch) -> Result<(), Failure> {
+        if self.keeping.as_ref().is_some_and(|k| !k.takes_run(index)) {
+            return Ok(());
+        }
+        self.push_kept(index, batch)
     }
 
     /// The names of the outputs, in order (the index of a name is its `push` index).
@@ -90,8 +122,11 @@ impl Outputs {
         &self.names
     }
 
-    /// Takes rows of output `index`.
-    pub fn push(&mut self, index: usize, batch: &RecordBatch) -> Result<(), Failure> {
+    /// Takes rows of output `index`, from the run or kept from an earlier round.
+    pub fn push_kept(&mut self, index: usize, batch: &RecordBatch) -> Result<(), Failure> {
+        if let Some(keeping) = &mut self.keeping {
+            keeping.write(index, batch)?;
+        }
         let failed = |e: orcapod::Error| {
             Failure::Failed(format!("cannot write output `{}`: {e}", self.names[index]))
         };

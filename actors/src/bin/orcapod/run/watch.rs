@@ -5,19 +5,26 @@
 //! ([`SourceInput::fingerprint`]: paths, sizes, modification times, inodes; no file is
 //! read). When a fingerprint differs from the last look, a round reloads the pipeline
 //! file's text (as read when watching began: an edit of the pipeline file itself takes a
-//! restart) over the sources as they are now, and runs the whole pipeline on the same
-//! store and runtime: every row is fed, and a packet whose result is stored is served
-//! from the store, so only new or changed packets are computed. The round's outputs
-//! replace `--out` (each file written whole and renamed into place), so deleted rows
-//! disappear from it. A round prints one line: what changed per source, what each
-//! function node computed and recalled, what hashing files cost, what was written.
+//! restart) over the sources as they are now, reads the sources that changed row by row
+//! and feeds only their new or changed rows through the pipeline, on the same store and
+//! runtime ([`super::delta`]): each output keeps its rows of the last round, less those
+//! derived from a removed or changed row (found by provenance), plus what the fed rows
+//! give. A source joined with a changed one is fed whole, and a change that cannot be
+//! fed alone (through a batch, the right side of a semi-join, two changed sources
+//! meeting in one output, ...) feeds every row, as the first round does; the round's
+//! line says which. Either way a packet whose result is stored is served from the
+//! store. The round's outputs replace `--out` (each file written whole and renamed into
+//! place), so deleted rows disappear from it. A round prints one line: what changed per
+//! source, what was fed, what each function node computed and recalled, what hashing
+//! files cost, what was written.
 //!
 //! A failing round (a function under `on_error: fail`, a file that cannot be read, a
 //! folder whose glob now matches nothing) is reported in one line and watching goes on;
 //! `--out` keeps the last completed round's files, and the next change runs a new
 //! round. A signal during a round stops it as it stops a run; between rounds the
 //! process stops at once. The fingerprint of a round is taken before the round loads
-//! its sources, so a change made while a round runs is seen by the next look.
+//! its sources, so a change made while a round runs is seen by the next look (which
+//! then feeds every row: what the round read is not certain).
 //!
 //! The waiting happens here, in the binary: the core neither sleeps nor reads the clock.
 
@@ -26,12 +33,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use orcapod::files::{file_hashes, HashCounts};
+use orcapod::files::{file_hashes, HashCounts, StoreUse};
 use orcapod::pipeline::{NodeKind, NodeStats};
 use orcapod::pipeline_file::PipelineFile;
 use orcapod::source::{Changes, Fingerprint, SourceInput};
 use orcapod_actors::run_id_and_time;
 
+use super::delta::Kept;
 use super::driver::{Ended, TICK};
 use super::lines::lines_of_stats;
 use super::outputs::Outputs;
@@ -80,13 +88,20 @@ pub fn watch(session: &mut Session, checked: PipelineFile) -> Result<(), Failure
         source_rows: HashMap::new(),
     };
     drop(checked);
+    let mut kept = Kept::new(&session.db)?;
     // The first look, before the first round reads anything.
     let mut looked = look(&inputs);
     let mut pending = Some(Vec::new());
     loop {
         if let Some(changes) = pending.take() {
             rounds.round += 1;
-            run_round(session, &text, &changes, &mut rounds)?;
+            let round = Round {
+                text: &text,
+                changes: &changes,
+                inputs: &inputs,
+                looked: &looked,
+            };
+            run_round(session, round, &mut rounds, &mut kept)?;
             if rounds.round == 1 {
                 eprintln!(
                     "watching {} every {} ({}); Ctrl-C stops",
@@ -147,14 +162,31 @@ fn wait(interrupts: &Interrupts, interval: Duration) -> Option<Interrupt> {
     }
 }
 
-/// One round: load the file over the sources as they are, run, write the outputs, say
-/// what happened. Returns an error only when the process must stop (a signal during the
-/// round, or stdout failing); a failed round is reported and watching goes on.
+/// What starts a round.
+struct Round<'a> {
+    /// The pipeline file's text.
+    text: &'a str,
+    /// What the look found changed, per source.
+    changes: &'a [Changed],
+    inputs: &'a [(String, SourceInput)],
+    /// The look that started the round.
+    looked: &'a [Fingerprint],
+}
+
+/// One round: load the file over the sources as they are, run (fed what changed), write
+/// the outputs, say what happened. Returns an error only when the process must stop (a
+/// signal during the round, or stdout failing); a failed round is reported and watching
+/// goes on.
 fn run_round(
     session: &mut Session,
-    text: &str,
-    changes: &[Changed],
+    Round {
+        text,
+        changes,
+        inputs,
+        looked,
+    }: Round,
     rounds: &mut Rounds,
+    kept: &mut Kept,
 ) -> Result<(), Failure> {
     let args = session.args;
     let round = rounds.round;
@@ -178,8 +210,23 @@ fn run_round(
     }
     let (run_id, started_at) = run_id_and_time();
     session.publisher.start_round(&run_id, &started_at, round);
-    let outputs = match Outputs::new(args, &file) {
-        Ok(outputs) => outputs,
+    let hashes_before = file_hashes().counts();
+    let changed: Vec<&str> = changes
+        .iter()
+        .filter(|c| !c.changes.is_empty())
+        .map(|c| c.source.as_str())
+        .collect();
+    let scoped = session.store.at(&[file.pipeline().name()]).ok();
+    let store = scoped.as_deref().map(|s| StoreUse::new(s, true));
+    let prepared = kept
+        .plan(&file, &changed, store, args.memory_limit)
+        .and_then(|plan| {
+            let mut outputs = Outputs::new(args, &file)?;
+            kept.replay(&plan, &mut outputs)?;
+            Ok((plan, outputs))
+        });
+    let (plan, outputs) = match prepared {
+        Ok(prepared) => prepared,
         Err(failure) => {
             let note = note(failure.message());
             session.publisher.end_round(Vec::new(), Some(note));
@@ -187,8 +234,8 @@ fn run_round(
             return Ok(());
         }
     };
-    let hashes_before = file_hashes().counts();
-    let (ended, outputs, last) = session.run_once(&file, outputs, run_id, started_at);
+    let ran = plan.fed.as_ref().unwrap_or(&file);
+    let (ended, mut outputs, last) = session.run_once(ran, outputs, run_id, started_at);
     let stats = match ended {
         Ok(Ended::Completed { stats }) => stats,
         Ok(Ended::Interrupted(signal)) => return Err(session.interrupted(signal, &file, last)),
@@ -208,6 +255,10 @@ fn run_round(
     session
         .publisher
         .end_round(lines_of_stats(file.pipeline(), &stats), None);
+    let output_rows: Vec<u64> = (0..file.outputs().len())
+        .map(|i| outputs.kept_rows(i).unwrap_or(0))
+        .collect();
+    let keeping = outputs.take_keeping();
     let finished = match outputs.finish() {
         Ok(finished) => finished,
         Err(failure) => {
@@ -216,11 +267,21 @@ fn run_round(
         }
     };
     rounds.completed = Some(round);
-    let before = std::mem::take(&mut rounds.source_rows);
-    for (name, _) in file.inputs() {
-        if let Some(s) = stats.iter().find(|s| &s.node == name) {
-            rounds.source_rows.insert(name.clone(), s.rows_out);
+    let before = rounds.source_rows.clone();
+    if plan.fed.is_none() {
+        for (name, _) in file.inputs() {
+            if let Some(s) = stats.iter().find(|s| &s.node == name) {
+                rounds.source_rows.insert(name.clone(), s.rows_out);
+            }
         }
+    }
+    rounds.source_rows.extend(plan.source_rows.iter().cloned());
+    let fed = plan.describe.clone();
+    // The next round builds on this one only if what it read is certain.
+    let failed = stats.iter().any(|s| s.counts.failed > 0);
+    let clean = !failed && look(inputs) == looked;
+    if let Some(keeping) = keeping {
+        kept.commit(plan, keeping, clean)?;
     }
     if round == 1 {
         return report(
@@ -234,7 +295,7 @@ fn run_round(
     }
     let written = print_finished(finished)?;
     let hashes = file_hashes().counts().since(hashes_before);
-    let mut parts = vec![what];
+    let mut parts = vec![what, fed];
     let moved: Vec<String> = changes
         .iter()
         .filter(|c| !c.changes.is_empty())
@@ -248,7 +309,7 @@ fn run_round(
         parts.push(format!("source rows: {}", moved.join(", ")));
     }
     parts.extend(function_counts(&file, &stats));
-    parts.push(output_rows(&file, &stats));
+    parts.push(describe_output_rows(&file, &output_rows));
     if hashes != HashCounts::default() {
         parts.push(format!(
             "file hashes: {} computed ({} bytes read), {} from the cache",
@@ -429,18 +490,13 @@ fn function_counts(file: &PipelineFile, stats: &[NodeStats]) -> Vec<String> {
         .collect()
 }
 
-/// `output rows: f 12, g 3`: each output's rows this round.
-fn output_rows(file: &PipelineFile, stats: &[NodeStats]) -> String {
+/// `output rows: f 12, g 3`: each output's rows after the round.
+fn describe_output_rows(file: &PipelineFile, rows: &[u64]) -> String {
     let rows: Vec<String> = file
         .outputs()
         .iter()
-        .map(|name| {
-            let n = stats
-                .iter()
-                .find(|s| &s.node == name)
-                .map_or(0, |s| s.rows_out);
-            format!("{name} {n}")
-        })
+        .zip(rows)
+        .map(|(name, n)| format!("{name} {n}"))
         .collect();
     format!("output rows: {}", rows.join(", "))
 }
