@@ -532,3 +532,31 @@ fn a_change_through_a_batch_feeds_every_row_and_says_why() {
     assert!(rows.contains("gamma"), "{rows}");
     assert_eq!(interrupt(watch).code(), Some(130), "{}", stderr(d));
 }
+
+#[test]
+fn a_failed_round_leaves_its_changes_to_the_next() {
+    let dir = workspace(&[("a", "alpha")]);
+    let d = dir.path();
+    fs::write(d.join("pipeline.yaml"), JOINED.replace("OUTPUT", "by")).unwrap();
+    write_whole(d, "subjects.csv", "name,group\na,x\nb,y\n");
+    let mut watch = start_watch(d, &["--format", "csv"]);
+    wait_until(&mut watch, d, "the first round", || {
+        stderr(d).contains("watching rec")
+    });
+    // The subjects table breaks: rounds fail, one of them with a new file.
+    write_whole(d, "subjects.csv", "name,group\na,x,extra\nb,y\n");
+    wait_until(&mut watch, d, "round 2 to fail", || {
+        stderr(d).contains("round 2 failed")
+    });
+    write_rec(d, "b", "beta");
+    wait_until(&mut watch, d, "round 3 to fail", || {
+        stderr(d).contains("round 3 failed")
+    });
+    // Mended: the round feeds the new file too, though only the table changed since.
+    write_whole(d, "subjects.csv", "name,group\na,x\nb,y\n");
+    let line = round_line(&mut watch, d, 4);
+    assert!(line.contains("output rows: by 2"), "{line}");
+    let rows = out_is_what_show_gives(d, "by");
+    assert!(rows.contains("beta"), "{rows}");
+    assert_eq!(interrupt(watch).code(), Some(130), "{}", stderr(d));
+}

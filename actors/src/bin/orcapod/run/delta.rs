@@ -39,6 +39,9 @@ pub struct Kept {
     /// Per output, in the file's order: its rows after the last completed round; `None`
     /// when no round completed that the next can build on.
     outputs: Option<Vec<Option<PathBuf>>>,
+    /// The sources that changed since the last completed round (a round that failed
+    /// leaves its changes to the next).
+    unsettled: HashSet<String>,
     /// The number of the next round's directory.
     next: u64,
 }
@@ -74,6 +77,7 @@ impl Kept {
             dir,
             seen: HashMap::new(),
             outputs: None,
+            unsettled: HashSet::new(),
             next: 0,
         })
     }
@@ -84,13 +88,20 @@ impl Kept {
         self.outputs = None;
     }
 
-    /// Reads the sources of `file` named in `changed` (and any not read before), and
-    /// makes the round. The added rows of a source are kept in memory up to
-    /// `keep_bytes`; beyond, the source is fed whole.
+    /// Notes that the sources named `changed` changed: the next round to plan reads
+    /// them, and so does every round after it until one completes.
+    pub fn unsettle(&mut self, changed: &[&str]) {
+        self.unsettled
+            .extend(changed.iter().map(|name| name.to_string()));
+    }
+
+    /// Reads the sources of `file` that changed since the last completed round
+    /// ([`Kept::unsettle`]), and those not read before, and makes the round. The added
+    /// rows of a source are kept in memory up to `keep_bytes`; beyond, the source is fed
+    /// whole.
     pub fn plan(
         &self,
         file: &PipelineFile,
-        changed: &[&str],
         store: Option<StoreUse<'_>>,
         keep_bytes: usize,
     ) -> Result<RoundPlan, Failure> {
@@ -113,7 +124,7 @@ impl Kept {
         let mut fed_parts = Vec::new();
         for (name, _) in file.inputs() {
             let before = self.seen.get(name);
-            if before.is_some() && !changed.contains(&name.as_str()) {
+            if before.is_some() && !self.unsettled.contains(name) {
                 continue;
             }
             let Some(index) = pipeline.index_of(name) else {
@@ -189,7 +200,11 @@ impl Kept {
                 }
                 plan.uses = round.outputs;
                 plan.fed = Some(file.with_pipeline(fed));
-                plan.describe = format!("fed {}", fed_parts.join("; "));
+                plan.describe = if fed_parts.is_empty() {
+                    "nothing fed: no row changed".to_string()
+                } else {
+                    format!("fed {}", fed_parts.join("; "))
+                };
             }
         }
         Ok(plan)
@@ -255,6 +270,7 @@ impl Kept {
             }
         }
         self.seen.extend(plan.seen);
+        self.unsettled.clear();
         if !clean {
             self.forget();
         }

@@ -192,6 +192,12 @@ fn run_round(
     let round = rounds.round;
     let started = Instant::now();
     let what = describe_changes(changes);
+    let changed: Vec<&str> = changes
+        .iter()
+        .filter(|c| !c.changes.is_empty())
+        .map(|c| c.source.as_str())
+        .collect();
+    kept.unsettle(&changed);
     let file = match PipelineFile::parse(text, &args.file, &builtins::registry()) {
         Ok(file) => file,
         Err(e) => {
@@ -211,20 +217,13 @@ fn run_round(
     let (run_id, started_at) = run_id_and_time();
     session.publisher.start_round(&run_id, &started_at, round);
     let hashes_before = file_hashes().counts();
-    let changed: Vec<&str> = changes
-        .iter()
-        .filter(|c| !c.changes.is_empty())
-        .map(|c| c.source.as_str())
-        .collect();
     let scoped = session.store.at(&[file.pipeline().name()]).ok();
     let store = scoped.as_deref().map(|s| StoreUse::new(s, true));
-    let prepared = kept
-        .plan(&file, &changed, store, args.memory_limit)
-        .and_then(|plan| {
-            let mut outputs = Outputs::new(args, &file)?;
-            kept.replay(&plan, &mut outputs)?;
-            Ok((plan, outputs))
-        });
+    let prepared = kept.plan(&file, store, args.memory_limit).and_then(|plan| {
+        let mut outputs = Outputs::new(args, &file)?;
+        kept.replay(&plan, &mut outputs)?;
+        Ok((plan, outputs))
+    });
     let (plan, outputs) = match prepared {
         Ok(prepared) => prepared,
         Err(failure) => {
