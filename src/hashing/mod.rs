@@ -16,7 +16,7 @@
 pub mod arrow;
 pub(crate) mod content_hash;
 pub mod identity;
-pub(crate) mod in_memory;
+pub mod in_memory;
 pub mod python_type;
 pub mod semantic;
 

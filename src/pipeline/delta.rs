@@ -21,7 +21,7 @@
 //! Otherwise the round feeds every row, as a first run does; [`plan_round`] says why.
 //! This module decides and filters; it never reads a source and never runs a node.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use arrow::array::{BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
@@ -34,7 +34,7 @@ use crate::model::Stream;
 use crate::operator::OperatorSpec;
 use crate::pipeline::CacheMode;
 use crate::source::delta::string_column;
-use crate::source::{record_key, RecordKey, Source};
+use crate::source::{record_key, RecordKeys, Source};
 
 /// How one source changed since the last round.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -282,7 +282,7 @@ impl Pipeline {
 /// The rows of `batch` (rows of a stream, system tags included) derived from none of the
 /// records `removed`: a row goes when one of its (`_tag_source_id…`, `_tag_record_id…`)
 /// pairs of text columns names a removed record.
-pub fn retract(batch: &RecordBatch, removed: &HashSet<RecordKey>) -> Result<RecordBatch> {
+pub fn retract(batch: &RecordBatch, removed: &RecordKeys) -> Result<RecordBatch> {
     if removed.is_empty() || batch.num_rows() == 0 {
         return Ok(batch.clone());
     }

@@ -14,7 +14,7 @@ use crate::function::{FunctionError, FunctionPod};
 use crate::model::Datum;
 use crate::operator::{FilterOp, Predicate};
 use crate::pipeline::{PipelineBuilder, SyncExecutor};
-use crate::source::{RowsSeen, SourceOptions};
+use crate::source::{RecordKeys, RowsSeen, SourceOptions};
 
 fn table(name: &str, column: &str, rows: &[(i64, i64)]) -> Source {
     let rows: Vec<Vec<(String, Datum)>> = rows
@@ -145,7 +145,7 @@ fn round(
         .collect();
     let mut changes = HashMap::new();
     let mut added = HashMap::new();
-    let mut removed = HashSet::new();
+    let mut removed = RecordKeys::default();
     for name in ["a", "b"] {
         let index = new.index_of(name).unwrap();
         let source = |p: &Pipeline| match p.nodes()[index].kind() {

@@ -10,45 +10,61 @@
 //!
 //! This is what lets a watched pipeline feed only new or changed rows. It reads a
 //! source's rows and compares digests; it never runs a node and never decides what a
-//! run feeds. Digests are 16 bytes of a SHA-256: two different records or rows sharing
-//! one is not a practical concern.
+//! run feeds. Digests are 16 bytes (two 64-bit in-memory hashes), never persisted: two
+//! different records or rows sharing one is not a practical concern.
 
 use std::collections::{HashMap, HashSet};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::{cast, filter_record_batch};
-use arrow::datatypes::DataType;
-use sha2::{Digest, Sha256};
+use arrow::datatypes::{DataType, Schema};
+use arrow_row::{RowConverter, SortField};
 
 use super::Source;
 use crate::error::{Error, Result};
 use crate::files::{content_tokens, FileHashes, StoreUse};
 use crate::hashing::arrow::RowHasher;
+use crate::hashing::in_memory::{mix_bytes, PassThrough};
 use crate::model::columns::{RECORD_ID_TAG, SOURCE_ID_TAG};
 use crate::model::StreamSchema;
 
 /// A record of a source: a digest of its `source_id` and `record_id`.
 pub type RecordKey = [u8; 16];
 
+/// A set of records (their keys are digests: the set does not hash them again).
+pub type RecordKeys = HashSet<RecordKey, PassThrough>;
+
 /// A digest of a row's content.
 type RowPrint = [u8; 16];
 
 /// The key of the record (`source_id`, `record_id`).
 pub fn record_key(source_id: &str, record_id: &str) -> RecordKey {
-    let mut digest = Sha256::new();
-    digest.update((source_id.len() as u64).to_le_bytes());
-    digest.update(source_id.as_bytes());
-    digest.update((record_id.len() as u64).to_le_bytes());
-    digest.update(record_id.as_bytes());
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&digest.finalize()[..16]);
-    key
+    let mut bytes = Vec::with_capacity(16 + source_id.len() + record_id.len());
+    for part in [source_id, record_id] {
+        bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(part.as_bytes());
+    }
+    digest16(&bytes)
 }
+
+/// 16 bytes digesting `bytes`: two 64-bit in-memory hashes of different seeds, each
+/// started from the length. In memory only (see [`crate::hashing::in_memory`]).
+fn digest16(bytes: &[u8]) -> [u8; 16] {
+    let length = bytes.len() as u64;
+    let mut digest = [0u8; 16];
+    digest[..8].copy_from_slice(&mix_bytes(SEEDS[0] ^ length, bytes).to_le_bytes());
+    digest[8..].copy_from_slice(&mix_bytes(SEEDS[1] ^ length, bytes).to_le_bytes());
+    digest
+}
+
+/// The seeds of [`digest16`]'s two halves.
+const SEEDS: [u64; 2] = [0x6F72_6361_706F_6431, 0x7265_636F_7264_7332];
 
 /// The records of a source's rows as one read saw them, each with its content's digest.
 #[derive(Debug, Clone, Default)]
 pub struct RowsSeen {
-    rows: HashMap<RecordKey, RowPrint>,
+    /// Keys and prints are digests: the table need not hash them again.
+    rows: HashMap<RecordKey, RowPrint, PassThrough>,
     /// Some record held more than one row: rows cannot be told apart by record.
     shared_record: Option<String>,
 }
@@ -63,7 +79,7 @@ pub struct SourceDelta {
     /// How many rows were added or changed.
     pub added_rows: u64,
     /// The records gone or changed: what was derived from them is out of date.
-    pub removed: HashSet<RecordKey>,
+    pub removed: RecordKeys,
     /// The source's rows now.
     pub rows: u64,
 }
@@ -102,30 +118,46 @@ impl RowsSeen {
         keep_bytes: usize,
     ) -> Result<(RowsSeen, SourceDelta)> {
         let (source_col, record_col) = record_columns(source.schema())?;
-        let mut now = RowsSeen::default();
+        let mut now = RowsSeen {
+            rows: HashMap::with_capacity_and_hasher(self.rows.len(), PassThrough::default()),
+            shared_record: None,
+        };
+        // Records of the last read found again (same content or not).
+        let mut found = 0usize;
         let mut delta = SourceDelta {
             added: Some(Vec::new()),
             ..SourceDelta::default()
         };
         let mut kept_bytes = 0usize;
-        let mut hasher: Option<RowHasher> = None;
+        let mut printer: Option<RowPrinter> = None;
         for batch in source.batches(64 * 1024) {
             let batch = batch?;
             let image = content_tokens(&batch, hashes, store)?;
-            let hasher = hasher.get_or_insert_with(|| RowHasher::new(&image.schema()));
-            let prints = hasher.hash_row_digests(&image);
+            let printer = match &mut printer {
+                Some(printer) => printer,
+                None => printer.insert(RowPrinter::new(&image.schema())),
+            };
+            let prints = printer.prints(&image)?;
             let ids = string_column(&batch, source_col)?;
             let records = string_column(&batch, record_col)?;
             let mut added = Vec::with_capacity(batch.num_rows());
             for (row, digest) in prints.iter().enumerate() {
                 let (sid, rid) = (ids.value(row), records.value(row));
                 let key = record_key(sid, rid);
-                let mut print = [0u8; 16];
-                print.copy_from_slice(&digest[digest.len() - 16..]);
+                let print = *digest;
                 if now.rows.insert(key, print).is_some() && now.shared_record.is_none() {
                     now.shared_record = Some(format!("{sid}::{rid}"));
                 }
-                let is_new = self.rows.get(&key) != Some(&print);
+                let is_new = match self.rows.get(&key) {
+                    Some(old) => {
+                        found += 1;
+                        if *old != print {
+                            delta.removed.insert(key);
+                        }
+                        *old != print
+                    }
+                    None => true,
+                };
                 added.push(is_new);
                 if is_new {
                     delta.added_rows += 1;
@@ -143,12 +175,50 @@ impl RowsSeen {
                 }
             }
         }
-        for (key, print) in &self.rows {
-            if now.rows.get(key) != Some(print) {
-                delta.removed.insert(*key);
+        // Records gone: only when not every record of the last read was found again.
+        if found < self.rows.len() {
+            for key in self.rows.keys() {
+                if !now.rows.contains_key(key) {
+                    delta.removed.insert(*key);
+                }
             }
         }
         Ok((now, delta))
+    }
+}
+
+/// Digests of whole rows: of each row in the Arrow row format, or, for a type that
+/// format cannot hold, of the row's Arrow hash.
+enum RowPrinter {
+    Rows(RowConverter),
+    Hashed(RowHasher),
+}
+
+impl RowPrinter {
+    fn new(schema: &Schema) -> RowPrinter {
+        let fields = schema
+            .fields()
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect();
+        match RowConverter::new(fields) {
+            Ok(converter) => RowPrinter::Rows(converter),
+            Err(_) => RowPrinter::Hashed(RowHasher::new(schema)),
+        }
+    }
+
+    fn prints(&mut self, batch: &RecordBatch) -> Result<Vec<RowPrint>> {
+        Ok(match self {
+            RowPrinter::Rows(converter) => {
+                let rows = converter.convert_columns(batch.columns())?;
+                rows.iter().map(|row| digest16(row.as_ref())).collect()
+            }
+            RowPrinter::Hashed(hasher) => hasher
+                .hash_row_digests(batch)
+                .iter()
+                .map(|digest| digest16(digest))
+                .collect(),
+        })
     }
 }
 
@@ -233,7 +303,9 @@ mod tests {
             )
             .unwrap();
         assert_eq!(keys(&second), ["b", "d"]);
-        let removed: HashSet<RecordKey> = [record_key("S", "k=b"), record_key("S", "k=c")].into();
+        let removed: RecordKeys = [record_key("S", "k=b"), record_key("S", "k=c")]
+            .into_iter()
+            .collect();
         assert_eq!(second.removed, removed);
         assert_eq!(second.rows, 3);
     }

@@ -76,7 +76,7 @@ use crate::hashing::identity::Identity;
 use crate::hashing::{PATH_HASH_CHARS, SYSTEM_TAG_HASH_CHARS};
 use crate::model::{Datum, Stream, StreamSchema};
 
-pub use delta::{record_key, RecordKey, RowsSeen, SourceDelta};
+pub use delta::{record_key, RecordKey, RecordKeys, RowsSeen, SourceDelta};
 pub use fingerprint::{Changes, FileStamp, Fingerprint, SourceInput};
 pub use folder::{FolderSpec, FOLDER_PATH_COLUMN};
 pub use options::SourceOptions;

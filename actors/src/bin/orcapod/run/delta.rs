@@ -25,7 +25,7 @@ use orcapod::files::{file_hashes, StoreUse};
 use orcapod::pipeline::delta::{plan_round, retract, Feed, OutputUse, SourceChange};
 use orcapod::pipeline::NodeKind;
 use orcapod::pipeline_file::PipelineFile;
-use orcapod::source::{RecordKey, RowsSeen};
+use orcapod::source::{RecordKeys, RowsSeen};
 
 use super::keeping::Keeping;
 use super::outputs::Outputs;
@@ -54,7 +54,7 @@ pub struct RoundPlan {
     /// How each output is made.
     pub uses: Vec<OutputUse>,
     /// The records removed or changed, whose rows the outputs withdraw.
-    pub removed: HashSet<RecordKey>,
+    pub removed: RecordKeys,
     /// The rows each source read this round has now.
     pub source_rows: Vec<(String, u64)>,
     /// What the round feeds, for its line: `fed rec: 1 of 12 rows` or `every row: why`.
@@ -114,7 +114,7 @@ impl Kept {
         let mut plan = RoundPlan {
             fed: None,
             uses: Vec::new(),
-            removed: HashSet::new(),
+            removed: RecordKeys::default(),
             source_rows: Vec::new(),
             describe: String::new(),
             seen: HashMap::new(),
@@ -124,7 +124,13 @@ impl Kept {
         let mut fed_parts = Vec::new();
         for (name, _) in file.inputs() {
             let before = self.seen.get(name);
-            if before.is_some() && !self.unsettled.contains(name) {
+            // A round feeding every row reads no source here: [`Kept::settle`] does,
+            // once the round has reported.
+            let wanted = match before {
+                Some(_) => self.unsettled.contains(name),
+                None => full.is_none(),
+            };
+            if !wanted {
                 continue;
             }
             let Some(index) = pipeline.index_of(name) else {
@@ -208,6 +214,34 @@ impl Kept {
             }
         }
         Ok(plan)
+    }
+
+    /// Reads every source of `file` that no round has read yet (a round that fed every
+    /// row reads none before it runs, so that its results come as fast as a plain run's):
+    /// what the next round compares with. The caller then checks that no source changed
+    /// since the round's look, else [`Kept::forget`]s.
+    pub fn settle(
+        &mut self,
+        file: &PipelineFile,
+        store: Option<StoreUse<'_>>,
+    ) -> Result<(), Failure> {
+        if self.outputs.is_none() {
+            return Ok(());
+        }
+        let pipeline = file.pipeline();
+        for (name, _) in file.inputs() {
+            if self.seen.contains_key(name) {
+                continue;
+            }
+            let Some(NodeKind::Source(source)) = pipeline.node(name).map(|n| n.kind()) else {
+                continue;
+            };
+            let (now, _) = RowsSeen::default()
+                .compare(source, file_hashes(), store, 0)
+                .map_err(|e| Failure::Failed(format!("cannot read source `{name}`: {e}")))?;
+            self.seen.insert(name.clone(), now);
+        }
+        Ok(())
     }
 
     /// Hands `outputs` what it keeps of the last round's rows, as `plan` says, each

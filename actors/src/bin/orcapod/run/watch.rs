@@ -283,14 +283,16 @@ fn run_round(
         kept.commit(plan, keeping, clean)?;
     }
     if round == 1 {
-        return report(
+        report(
             args,
             &file,
             finished,
             &stats,
             started.elapsed(),
             &session.db,
-        );
+        )?;
+        settle(session, kept, &file, inputs, looked);
+        return Ok(());
     }
     let written = print_finished(finished)?;
     let hashes = file_hashes().counts().since(hashes_before);
@@ -327,7 +329,32 @@ fn run_round(
         parts.join(" · "),
         started.elapsed().as_secs_f64()
     );
+    settle(session, kept, &file, inputs, looked);
     Ok(())
+}
+
+/// After a round has reported: reads the sources the round did not, for the next round
+/// to compare with, unless a source changed since the round's look (then the next round
+/// feeds every row).
+fn settle(
+    session: &Session,
+    kept: &mut Kept,
+    file: &PipelineFile,
+    inputs: &[(String, SourceInput)],
+    looked: &[Fingerprint],
+) {
+    let scoped = session.store.at(&[file.pipeline().name()]).ok();
+    let store = scoped.as_deref().map(|s| StoreUse::new(s, true));
+    if let Err(failure) = kept.settle(file, store) {
+        eprintln!(
+            "warning: {}; the next round feeds every row",
+            failure.message()
+        );
+        kept.forget();
+    }
+    if look(inputs) != looked {
+        kept.forget();
+    }
 }
 
 /// A failure as the progress file notes it (no node known).
