@@ -219,14 +219,15 @@ impl Kept {
     /// Reads every source of `file` that no round has read yet (a round that fed every
     /// row reads none before it runs, so that its results come as fast as a plain run's):
     /// what the next round compares with. The caller then checks that no source changed
-    /// since the round's look, else [`Kept::forget`]s.
+    /// since the round's look, else [`Kept::forget`]s. Returns whether it read one.
     pub fn settle(
         &mut self,
         file: &PipelineFile,
         store: Option<StoreUse<'_>>,
-    ) -> Result<(), Failure> {
+    ) -> Result<bool, Failure> {
+        let mut read = false;
         if self.outputs.is_none() {
-            return Ok(());
+            return Ok(read);
         }
         let pipeline = file.pipeline();
         for (name, _) in file.inputs() {
@@ -240,8 +241,9 @@ impl Kept {
                 .compare(source, file_hashes(), store, 0)
                 .map_err(|e| Failure::Failed(format!("cannot read source `{name}`: {e}")))?;
             self.seen.insert(name.clone(), now);
+            read = true;
         }
-        Ok(())
+        Ok(read)
     }
 
     /// Hands `outputs` what it keeps of the last round's rows, as `plan` says, each

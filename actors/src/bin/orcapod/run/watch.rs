@@ -39,8 +39,9 @@ use orcapod::pipeline_file::PipelineFile;
 use orcapod::source::{Changes, Fingerprint, SourceInput};
 use orcapod_actors::run_id_and_time;
 
-use super::delta::Kept;
+use super::delta::{Kept, RoundPlan};
 use super::driver::{Ended, TICK};
+use super::keeping::Keeping;
 use super::lines::lines_of_stats;
 use super::outputs::Outputs;
 use super::report::{print_finished, report};
@@ -277,11 +278,11 @@ fn run_round(
     rounds.source_rows.extend(plan.source_rows.iter().cloned());
     let fed = plan.describe.clone();
     // The next round builds on this one only if what it read is certain.
-    let failed = stats.iter().any(|s| s.counts.failed > 0);
-    let clean = !failed && look(inputs) == looked;
-    if let Some(keeping) = keeping {
-        kept.commit(plan, keeping, clean)?;
-    }
+    let outcome = Outcome {
+        failed: stats.iter().any(|s| s.counts.failed > 0),
+        plan,
+        keeping,
+    };
     if round == 1 {
         report(
             args,
@@ -291,8 +292,7 @@ fn run_round(
             started.elapsed(),
             &session.db,
         )?;
-        settle(session, kept, &file, inputs, looked);
-        return Ok(());
+        return conclude(session, kept, outcome, &file, inputs, looked);
     }
     let written = print_finished(finished)?;
     let hashes = file_hashes().counts().since(hashes_before);
@@ -329,32 +329,51 @@ fn run_round(
         parts.join(" · "),
         started.elapsed().as_secs_f64()
     );
-    settle(session, kept, &file, inputs, looked);
-    Ok(())
+    conclude(session, kept, outcome, &file, inputs, looked)
 }
 
-/// After a round has reported: reads the sources the round did not, for the next round
-/// to compare with, unless a source changed since the round's look (then the next round
-/// feeds every row).
-fn settle(
+/// How a completed round ended, for [`conclude`].
+struct Outcome {
+    plan: RoundPlan,
+    keeping: Option<Keeping>,
+    /// Some packet failed.
+    failed: bool,
+}
+
+/// After a completed round has reported: what it leaves for the next round to build on
+/// (only if no packet failed and no source changed since the round's look), and the
+/// sources the round did not read, read now for the next round to compare with.
+fn conclude(
     session: &Session,
     kept: &mut Kept,
+    outcome: Outcome,
     file: &PipelineFile,
     inputs: &[(String, SourceInput)],
     looked: &[Fingerprint],
-) {
+) -> Result<(), Failure> {
+    let clean = !outcome.failed && look(inputs) == looked;
+    if let Some(keeping) = outcome.keeping {
+        kept.commit(outcome.plan, keeping, clean)?;
+    }
     let scoped = session.store.at(&[file.pipeline().name()]).ok();
     let store = scoped.as_deref().map(|s| StoreUse::new(s, true));
-    if let Err(failure) = kept.settle(file, store) {
-        eprintln!(
-            "warning: {}; the next round feeds every row",
-            failure.message()
-        );
-        kept.forget();
+    match kept.settle(file, store) {
+        // What the round itself read was checked when it completed.
+        Ok(false) => {}
+        Ok(true) => {
+            if look(inputs) != looked {
+                kept.forget();
+            }
+        }
+        Err(failure) => {
+            eprintln!(
+                "warning: {}; the next round feeds every row",
+                failure.message()
+            );
+            kept.forget();
+        }
     }
-    if look(inputs) != looked {
-        kept.forget();
-    }
+    Ok(())
 }
 
 /// A failure as the progress file notes it (no node known).
