@@ -293,16 +293,15 @@ impl Kept {
         keeping: Keeping,
         clean: bool,
     ) -> Result<(), Failure> {
-        let rows = keeping.close()?;
-        let old = self.outputs.replace(rows);
-        if let Some(old) = old {
-            let dirs: HashSet<&Path> = old
-                .iter()
-                .filter_map(|path| path.as_ref()?.parent())
-                .collect();
-            for dir in dirs {
-                // A directory left behind costs disk space only; the watch goes on.
-                let _ = std::fs::remove_dir_all(dir);
+        let (current, rows) = keeping.close()?;
+        self.outputs = Some(rows);
+        // Every earlier round's directory goes (one left behind would cost disk space
+        // only: the watch goes on).
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                if entry.path() != current {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
             }
         }
         self.seen.extend(plan.seen);

@@ -72,8 +72,8 @@ impl Keeping {
         self.dir.join(format!("output-{index}.arrow"))
     }
 
-    /// Finishes the files: each output's, if it has rows.
-    pub fn close(mut self) -> Result<Vec<Option<PathBuf>>, Failure> {
+    /// Finishes the files: their directory, and each output's file, if it has rows.
+    pub fn close(mut self) -> Result<(PathBuf, Vec<Option<PathBuf>>), Failure> {
         let mut kept = Vec::with_capacity(self.writers.len());
         for index in 0..self.writers.len() {
             let path = match self.writers[index].take() {
@@ -88,8 +88,7 @@ impl Keeping {
             };
             kept.push(path);
         }
-        self.dir = PathBuf::new();
-        Ok(kept)
+        Ok((std::mem::take(&mut self.dir), kept))
     }
 }
 
