@@ -398,24 +398,18 @@ fn the_interval_must_be_a_positive_duration_and_needs_watch() {
     assert!(!d.join(".orcapod").exists());
 }
 
-/// `rec` measured and joined with a table of subjects (`subjects.csv`, `name,group`).
-const JOINED: &str = r#"pipeline: rec
-sources:
-  rec:
-    files: "rec/*.txt"
-    match: "rec/(?P<name>[^/]+)\\.txt$"
-  subjects: {csv: subjects.csv, tags: [name]}
-nodes:
-  measured:
-    op: function
-    input: rec
-    command: [python3, measure.py]
-    output_keys: [size, first]
-    output_types: {size: int, first: str}
-  by: {op: join, inputs: [subjects, measured]}
-  grouped: {op: batch, input: measured}
-outputs: [OUTPUT]
-"#;
+/// [`PIPELINE`] with `rec`'s rows joined with a table of subjects (`subjects.csv`,
+/// `name,group`) in `by`, and batched in `grouped`; the one output named.
+fn joined(output: &str) -> String {
+    let with_subjects = PIPELINE.replace(
+        "nodes:\n",
+        "  subjects: {csv: subjects.csv, tags: [name]}\nnodes:\n",
+    );
+    format!(
+        "{with_subjects}  by: {{op: join, inputs: [subjects, measured]}}\n  \
+         grouped: {{op: batch, input: measured}}\noutputs: [{output}]\n"
+    )
+}
 
 /// Writes `name` whole (a temporary file renamed into place).
 fn write_whole(dir: &Path, name: &str, contents: &str) {
@@ -424,15 +418,18 @@ fn write_whole(dir: &Path, name: &str, contents: &str) {
     fs::rename(&tmp, dir.join(name)).unwrap();
 }
 
-/// Waits for round `n`'s line and returns it.
-fn round_line(watch: &mut Child, dir: &Path, n: u32) -> String {
+/// Waits for round `n`'s line, and asserts that it says each of `parts`.
+fn round_says(watch: &mut Child, dir: &Path, n: u32, parts: &[&str]) {
     let start = format!("round {n}: ");
     wait_until(watch, dir, &start, || stderr(dir).contains(&start));
     let err = stderr(dir);
-    err.lines()
-        .find(|l| l.starts_with(&start))
-        .unwrap()
-        .to_string()
+    let line = err.lines().find(|l| l.starts_with(&start)).unwrap();
+    for part in parts {
+        assert!(
+            line.contains(part),
+            "round {n} does not say {part:?}: {line}"
+        );
+    }
 }
 
 /// Asserts that `out/{output}.csv` holds exactly the rows `show` computes from the
@@ -449,7 +446,7 @@ fn out_is_what_show_gives(dir: &Path, output: &str) -> String {
 fn a_round_feeds_only_the_new_or_changed_rows_through_a_join() {
     let dir = workspace(&[("a", "alpha"), ("b", "beta"), ("c", "gamma")]);
     let d = dir.path();
-    fs::write(d.join("pipeline.yaml"), JOINED.replace("OUTPUT", "by")).unwrap();
+    fs::write(d.join("pipeline.yaml"), joined("by")).unwrap();
     write_whole(d, "subjects.csv", "name,group\na,x\nb,y\nc,z\n");
     let mut watch = start_watch(d, &["--format", "csv"]);
     wait_until(&mut watch, d, "the first round", || {
@@ -459,47 +456,59 @@ fn a_round_feeds_only_the_new_or_changed_rows_through_a_join() {
 
     // A new file: only its row is fed (the subjects whole, to join it), and computed.
     write_rec(d, "d", "delta");
-    let line = round_line(&mut watch, d, 2);
-    assert!(
-        line.contains("fed rec: 1 new or changed row of 4; `subjects` whole"),
-        "{line}"
+    round_says(
+        &mut watch,
+        d,
+        2,
+        &[
+            "fed rec: 1 new or changed row of 4; `subjects` whole",
+            "measured: 1 computed, 0 cached",
+            "output rows: by 3",
+        ],
     );
-    assert!(line.contains("measured: 1 computed, 0 cached"), "{line}");
-    assert!(line.contains("output rows: by 3"), "{line}");
     assert_eq!(answered(d), ["a.txt", "b.txt", "c.txt", "d.txt"]);
     out_is_what_show_gives(d, "by");
 
     // Its subject arrives: the new subject row is fed, and d's row joins.
     write_whole(d, "subjects.csv", "name,group\na,x\nb,y\nc,z\nd,w\n");
-    let line = round_line(&mut watch, d, 3);
-    assert!(
-        line.contains("fed subjects: 1 new or changed row of 4; `rec` whole"),
-        "{line}"
+    round_says(
+        &mut watch,
+        d,
+        3,
+        &[
+            "fed subjects: 1 new or changed row of 4; `rec` whole",
+            "measured: 0 computed, 4 cached",
+            "output rows: by 4",
+        ],
     );
-    assert!(line.contains("measured: 0 computed, 4 cached"), "{line}");
-    assert!(line.contains("output rows: by 4"), "{line}");
     let rows = out_is_what_show_gives(d, "by");
     assert!(rows.contains("d,w,"), "{rows}");
 
     // A subject's row edited: its old joined row is withdrawn, the new one fed.
     write_whole(d, "subjects.csv", "name,group\na,x\nb,v\nc,z\nd,w\n");
-    let line = round_line(&mut watch, d, 4);
-    assert!(
-        line.contains("fed subjects: 1 new or changed row of 4, 1 old row withdrawn"),
-        "{line}"
+    round_says(
+        &mut watch,
+        d,
+        4,
+        &[
+            "fed subjects: 1 new or changed row of 4, 1 old row withdrawn",
+            "output rows: by 4",
+        ],
     );
-    assert!(line.contains("output rows: by 4"), "{line}");
     let rows = out_is_what_show_gives(d, "by");
     assert!(rows.contains("b,v,") && !rows.contains("b,y,"), "{rows}");
 
     // A file edited: it alone is computed again, its old row withdrawn.
     write_rec(d, "a", "aleph");
-    let line = round_line(&mut watch, d, 5);
-    assert!(
-        line.contains("fed rec: 1 new or changed row of 4, 1 old row withdrawn"),
-        "{line}"
+    round_says(
+        &mut watch,
+        d,
+        5,
+        &[
+            "fed rec: 1 new or changed row of 4, 1 old row withdrawn",
+            "measured: 1 computed, 0 cached",
+        ],
     );
-    assert!(line.contains("measured: 1 computed, 0 cached"), "{line}");
     let rows = out_is_what_show_gives(d, "by");
     assert!(rows.contains("aleph") && !rows.contains("alpha"), "{rows}");
     assert_eq!(answered(d), ["a.txt", "a.txt", "b.txt", "c.txt", "d.txt"]);
@@ -518,21 +527,22 @@ fn a_round_feeds_only_the_new_or_changed_rows_through_a_join() {
 fn a_change_through_a_batch_feeds_every_row_and_says_why() {
     let dir = workspace(&[("a", "alpha"), ("b", "beta")]);
     let d = dir.path();
-    fs::write(d.join("pipeline.yaml"), JOINED.replace("OUTPUT", "grouped")).unwrap();
+    fs::write(d.join("pipeline.yaml"), joined("grouped")).unwrap();
     write_whole(d, "subjects.csv", "name,group\na,x\n");
     let mut watch = start_watch(d, &["--format", "csv"]);
     wait_until(&mut watch, d, "the first round", || {
         stderr(d).contains("watching rec (2 files)")
     });
     write_rec(d, "c", "gamma");
-    let line = round_line(&mut watch, d, 2);
-    assert!(
-        line.contains(
-            "every row fed (source `rec` changed, and node `grouped` needs every row it reads)"
-        ),
-        "{line}"
+    round_says(
+        &mut watch,
+        d,
+        2,
+        &[
+            "every row fed (source `rec` changed, and node `grouped` needs every row it reads)",
+            "measured: 1 computed, 2 cached",
+        ],
     );
-    assert!(line.contains("measured: 1 computed, 2 cached"), "{line}");
     let rows = out_is_what_show_gives(d, "grouped");
     assert!(rows.contains("gamma"), "{rows}");
     assert_eq!(interrupt(watch).code(), Some(130), "{}", stderr(d));
@@ -542,7 +552,7 @@ fn a_change_through_a_batch_feeds_every_row_and_says_why() {
 fn a_failed_round_leaves_its_changes_to_the_next() {
     let dir = workspace(&[("a", "alpha")]);
     let d = dir.path();
-    fs::write(d.join("pipeline.yaml"), JOINED.replace("OUTPUT", "by")).unwrap();
+    fs::write(d.join("pipeline.yaml"), joined("by")).unwrap();
     write_whole(d, "subjects.csv", "name,group\na,x\nb,y\n");
     let mut watch = start_watch(d, &["--format", "csv"]);
     wait_until(&mut watch, d, "the first round", || {
@@ -559,8 +569,7 @@ fn a_failed_round_leaves_its_changes_to_the_next() {
     });
     // Mended: the round feeds the new file too, though only the table changed since.
     write_whole(d, "subjects.csv", "name,group\na,x\nb,y\n");
-    let line = round_line(&mut watch, d, 4);
-    assert!(line.contains("output rows: by 2"), "{line}");
+    round_says(&mut watch, d, 4, &["output rows: by 2"]);
     let rows = out_is_what_show_gives(d, "by");
     assert!(rows.contains("beta"), "{rows}");
     assert_eq!(interrupt(watch).code(), Some(130), "{}", stderr(d));
