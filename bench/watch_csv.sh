@@ -3,8 +3,8 @@
 # (default 1,000,000) of `k,x` through `map_packets {x: score}` and the `letter_grade`
 # builtin, `--out DIR --format arrow`, with the release binary as a whole process. A
 # plain run fills the store first; the watch's first round is then a re-run. Prints the
-# first round's summary line, then the round lines of one row appended and of that row
-# removed (each ends with the round's wall time).
+# first round's summary line, the round lines of one row appended and of that row
+# removed (each ends with the round's wall time), and the watching process's peak RSS.
 #
 #   bench/watch_csv.sh [N]      (ORCAPOD_BIN=path: that binary instead of a release build)
 set -euo pipefail
@@ -51,6 +51,7 @@ head -n -1 "$WORK/scores.csv" >"$WORK/scores.tmp"
 mv "$WORK/scores.tmp" "$WORK/scores.csv"
 wait_for '^round 3'
 grep '^round 3' "$WORK/err"
+echo "peak RSS of the watching process: $(awk '/VmHWM/ { print $2, $3 }' "/proc/$PID/status")"
 kill -INT "$PID"
 wait "$PID" || true
 PID=
