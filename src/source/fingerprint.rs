@@ -133,12 +133,15 @@ impl Fingerprint {
 
 /// The stamp of `path` (links followed), if its metadata can be read.
 fn stamp(path: &Path) -> Option<FileStamp> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some(FileStamp {
+    Some(stamp_of(&std::fs::metadata(path).ok()?))
+}
+
+fn stamp_of(meta: &std::fs::Metadata) -> FileStamp {
+    FileStamp {
         size: meta.size(),
         mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
         inode: meta.ino(),
-    })
+    }
 }
 
 fn folder_fingerprint(spec: &FolderSpec) -> Fingerprint {
@@ -148,19 +151,16 @@ fn folder_fingerprint(spec: &FolderSpec) -> Fingerprint {
         Err(e) => return Fingerprint::Unreadable(e.to_string()),
     };
     let mut paths = BTreeMap::new();
-    for (relative, absolute) in listed {
+    for (relative, absolute, meta) in listed {
         let absolute = PathBuf::from(absolute);
         match spec.kind {
+            // The listing's own `stat`: no second one.
             PathKind::File => {
-                if let Some(stamp) = stamp(&absolute) {
-                    paths.insert(relative, stamp);
-                }
+                paths.insert(relative, stamp_of(&meta));
             }
             PathKind::Dir => {
                 // The directory itself (its entries' names), then every file under it.
-                if let Some(stamp) = stamp(&absolute) {
-                    paths.insert(format!("{relative}/"), stamp);
-                }
+                paths.insert(format!("{relative}/"), stamp_of(&meta));
                 let mut files = Vec::new();
                 match DirTree::walk(&absolute, &mut files) {
                     Ok(_) => {

@@ -158,7 +158,10 @@ impl Source {
 /// sorted by relative path; none is an error (a typo must not pass as an empty
 /// dataset).
 fn list(spec: &FolderSpec, context: &str) -> Result<Vec<(String, String)>> {
-    let out = matching(spec, context)?;
+    let out: Vec<(String, String)> = matching(spec, context)?
+        .into_iter()
+        .map(|(relative, absolute, _)| (relative, absolute))
+        .collect();
     if out.is_empty() {
         let base = std::path::absolute(&spec.base).unwrap_or_else(|_| spec.base.clone());
         return Err(Error::invalid(
@@ -177,9 +180,13 @@ fn list(spec: &FolderSpec, context: &str) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-/// Every path the glob matches and the kind keeps, as (relative path, absolute path),
-/// sorted by relative path, possibly none (what watching a folder compares).
-pub(super) fn matching(spec: &FolderSpec, context: &str) -> Result<Vec<(String, String)>> {
+/// Every path the glob matches and the kind keeps, as (relative path, absolute path,
+/// metadata, links followed), sorted by relative path, possibly none (what watching a
+/// folder compares). One `stat` a path.
+pub(super) fn matching(
+    spec: &FolderSpec,
+    context: &str,
+) -> Result<Vec<(String, String, std::fs::Metadata)>> {
     let base = std::path::absolute(&spec.base).map_err(|source| Error::Io {
         path: spec.base.clone(),
         source,
@@ -204,9 +211,9 @@ pub(super) fn matching(spec: &FolderSpec, context: &str) -> Result<Vec<(String, 
             path: e.path().to_path_buf(),
             source: std::io::Error::new(e.error().kind(), e.error().to_string()),
         })?;
-        if !keeps(spec.kind, &path) {
+        let Some(meta) = kept(spec.kind, &path) else {
             continue;
-        }
+        };
         let relative = path.strip_prefix(&base).unwrap_or(&path);
         let (Some(relative), Some(absolute)) = (relative.to_str(), path.to_str()) else {
             return Err(Error::invalid(
@@ -217,18 +224,20 @@ pub(super) fn matching(spec: &FolderSpec, context: &str) -> Result<Vec<(String, 
                 ),
             ));
         };
-        out.push((relative.to_string(), absolute.to_string()));
+        out.push((relative.to_string(), absolute.to_string(), meta));
     }
-    out.sort();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
-/// Whether the path is of `kind` (links followed).
-fn keeps(kind: PathKind, path: &Path) -> bool {
-    match kind {
-        PathKind::File => path.is_file(),
-        PathKind::Dir => path.is_dir(),
-    }
+/// The path's metadata (links followed) if it is of `kind`.
+fn kept(kind: PathKind, path: &Path) -> Option<std::fs::Metadata> {
+    let meta = std::fs::metadata(path).ok()?;
+    let keep = match kind {
+        PathKind::File => meta.is_file(),
+        PathKind::Dir => meta.is_dir(),
+    };
+    keep.then_some(meta)
 }
 
 #[cfg(test)]
