@@ -574,3 +574,34 @@ fn a_failed_round_leaves_its_changes_to_the_next() {
     assert!(rows.contains("beta"), "{rows}");
     assert_eq!(interrupt(watch).code(), Some(130), "{}", stderr(d));
 }
+
+#[test]
+fn new_rows_too_many_to_hold_feed_their_source_whole() {
+    let dir = workspace(&[("a", "alpha"), ("b", "beta")]);
+    let d = dir.path();
+    fs::write(d.join("pipeline.yaml"), joined("by")).unwrap();
+    write_whole(d, "subjects.csv", "name,group\na,x\nb,y\nc,z\n");
+    // A memory limit of one byte: no new row can be held.
+    let mut watch = start_watch(d, &["--format", "csv", "--memory-limit", "1"]);
+    wait_until(&mut watch, d, "the first round", || {
+        stderr(d).contains("watching rec")
+    });
+    write_whole(d, "subjects.csv", "name,group\na,x\nb,v\nc,z\n");
+    round_says(
+        &mut watch,
+        d,
+        2,
+        &["fed subjects: 1 new or changed row of 3 (too many to hold: fed whole), 1 old row withdrawn"],
+    );
+    let rows = out_is_what_show_gives(d, "by");
+    assert!(rows.contains("b,v,") && !rows.contains("b,y,"), "{rows}");
+    write_rec(d, "c", "gamma");
+    round_says(
+        &mut watch,
+        d,
+        3,
+        &["(too many to hold: fed whole)", "output rows: by 3"],
+    );
+    out_is_what_show_gives(d, "by");
+    assert_eq!(interrupt(watch).code(), Some(130), "{}", stderr(d));
+}
