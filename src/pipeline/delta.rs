@@ -257,7 +257,7 @@ fn not_row_wise(
 impl Pipeline {
     /// This pipeline with source node `index` yielding `rows` (enriched rows of that
     /// source, as [`Source::batches`] gives them) instead of its own; not a cached source.
-    pub fn with_source_rows(&self, index: usize, rows: Vec<RecordBatch>) -> Result<Pipeline> {
+    pub fn with_source_rows(mut self, index: usize, rows: Vec<RecordBatch>) -> Result<Pipeline> {
         let node = &self.nodes[index];
         let NodeKind::Source(source) = &node.kind else {
             return Err(Error::internal(format!(
@@ -272,10 +272,9 @@ impl Pipeline {
             stream,
             source.identity().clone(),
         )?;
-        let mut pipeline = self.clone();
-        pipeline.nodes[index].kind = NodeKind::Source(fed);
-        pipeline.nodes[index].cached_source = false;
-        Ok(pipeline)
+        self.nodes[index].kind = NodeKind::Source(fed);
+        self.nodes[index].cached_source = false;
+        Ok(self)
     }
 }
 

@@ -25,8 +25,7 @@ use crate::error::{Error, Result};
 use crate::files::{content_tokens, FileHashes, StoreUse};
 use crate::hashing::arrow::RowHasher;
 use crate::hashing::in_memory::{mix_bytes, PassThrough};
-use crate::model::columns::{RECORD_ID_TAG, SOURCE_ID_TAG};
-use crate::model::StreamSchema;
+use crate::model::columns::{source_system_tag, RECORD_ID_TAG, SOURCE_ID_TAG};
 
 /// A record of a source: a digest of its `source_id` and `record_id`.
 pub type RecordKey = [u8; 16];
@@ -92,16 +91,6 @@ impl SourceDelta {
 }
 
 impl RowsSeen {
-    /// How many records the read saw.
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    /// True when the read saw no row.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     /// The first record id held by more than one row, if any (`{source_id}::{record_id}`).
     pub fn shared_record(&self) -> Option<&str> {
         self.shared_record.as_deref()
@@ -117,7 +106,7 @@ impl RowsSeen {
         store: Option<StoreUse<'_>>,
         keep_bytes: usize,
     ) -> Result<(RowsSeen, SourceDelta)> {
-        let (source_col, record_col) = record_columns(source.schema())?;
+        let (source_col, record_col) = record_columns(source)?;
         let mut now = RowsSeen {
             rows: HashMap::with_capacity_and_hasher(self.rows.len(), PassThrough::default()),
             shared_record: None,
@@ -222,16 +211,15 @@ impl RowPrinter {
     }
 }
 
-/// The indices of a fresh source's `_tag_source_id` and `_tag_record_id` columns.
-fn record_columns(schema: &StreamSchema) -> Result<(usize, usize)> {
+/// The indices of a source's `_tag_source_id` and `_tag_record_id` columns.
+fn record_columns(source: &Source) -> Result<(usize, usize)> {
     let find = |base: &str| {
-        let start = schema.system_tag_range().start;
-        schema
-            .system_tag_fields()
-            .iter()
-            .position(|f| f.name().split("::").next() == Some(base))
-            .map(|i| start + i)
-            .ok_or_else(|| Error::internal(format!("a source's rows have no `{base}` column")))
+        let name = source_system_tag(base, &source.schema_hash());
+        source
+            .schema()
+            .arrow()
+            .index_of(&name)
+            .map_err(|_| Error::internal(format!("a source's rows have no `{name}` column")))
     };
     Ok((find(SOURCE_ID_TAG)?, find(RECORD_ID_TAG)?))
 }
