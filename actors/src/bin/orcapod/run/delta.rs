@@ -19,13 +19,15 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::ipc::reader::FileReader;
 use orcapod::files::{file_hashes, StoreUse};
 use orcapod::pipeline::delta::{plan_round, retract, Feed, OutputUse, SourceChange};
 use orcapod::pipeline::NodeKind;
 use orcapod::pipeline_file::PipelineFile;
-use orcapod::source::{RecordKeys, RowsSeen};
+use orcapod::source::{RecordKeys, RowsSeen, SourceDelta};
+use orcapod::store::ArrowStore;
 
 use super::keeping::Keeping;
 use super::outputs::Outputs;
@@ -34,6 +36,8 @@ use crate::failure::Failure;
 /// What the last completed round left for the next one.
 pub struct Kept {
     dir: PathBuf,
+    /// The store (scoped to the pipeline) where file hashes are cached, if it opens.
+    store: Option<Arc<dyn ArrowStore>>,
     /// Per watched source (by name): its rows as last read.
     seen: HashMap<String, RowsSeen>,
     /// Per output, in the file's order: its rows after the last completed round; `None`
@@ -63,8 +67,9 @@ pub struct RoundPlan {
 }
 
 impl Kept {
-    /// Nothing kept yet, in `db`'s `watch/` directory (emptied).
-    pub fn new(db: &Path) -> Result<Kept, Failure> {
+    /// Nothing kept yet, in `db`'s `watch/` directory (emptied); files read are hashed
+    /// through `store` (scoped to the pipeline).
+    pub fn new(db: &Path, store: Option<Arc<dyn ArrowStore>>) -> Result<Kept, Failure> {
         let dir = db.join("watch");
         let made = match std::fs::remove_dir_all(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
@@ -75,6 +80,7 @@ impl Kept {
         })?;
         Ok(Kept {
             dir,
+            store,
             seen: HashMap::new(),
             outputs: None,
             unsettled: HashSet::new(),
@@ -99,12 +105,7 @@ impl Kept {
     /// ([`Kept::unsettle`]), and those not read before, and makes the round. The added
     /// rows of a source are kept in memory up to `keep_bytes`; beyond, the source is fed
     /// whole.
-    pub fn plan(
-        &self,
-        file: &PipelineFile,
-        store: Option<StoreUse<'_>>,
-        keep_bytes: usize,
-    ) -> Result<RoundPlan, Failure> {
+    pub fn plan(&self, file: &PipelineFile, keep_bytes: usize) -> Result<RoundPlan, Failure> {
         let pipeline = file.pipeline();
         let mut full: Option<String> = match &self.outputs {
             None if self.next == 0 => Some("the first round".to_string()),
@@ -136,15 +137,10 @@ impl Kept {
             let Some(index) = pipeline.index_of(name) else {
                 continue;
             };
-            let NodeKind::Source(source) = pipeline.nodes()[index].kind() else {
+            let keep = if full.is_some() { 0 } else { keep_bytes };
+            let Some((now, delta)) = self.read(file, name, before, keep)? else {
                 continue;
             };
-            let empty = RowsSeen::default();
-            let keep = if full.is_some() { 0 } else { keep_bytes };
-            let (now, delta) = before
-                .unwrap_or(&empty)
-                .compare(source, file_hashes(), store, keep)
-                .map_err(|e| Failure::Failed(format!("cannot read source `{name}`: {e}")))?;
             if let Some(record) = now.shared_record() {
                 full.get_or_insert_with(|| {
                     format!("source `{name}` has several rows of record `{record}`")
@@ -220,30 +216,42 @@ impl Kept {
     /// row reads none before it runs, so that its results come as fast as a plain run's):
     /// what the next round compares with. The caller then checks that no source changed
     /// since the round's look, else [`Kept::forget`]s. Returns whether it read one.
-    pub fn settle(
-        &mut self,
-        file: &PipelineFile,
-        store: Option<StoreUse<'_>>,
-    ) -> Result<bool, Failure> {
+    pub fn settle(&mut self, file: &PipelineFile) -> Result<bool, Failure> {
         let mut read = false;
         if self.outputs.is_none() {
             return Ok(read);
         }
-        let pipeline = file.pipeline();
         for (name, _) in file.inputs() {
             if self.seen.contains_key(name) {
                 continue;
             }
-            let Some(NodeKind::Source(source)) = pipeline.node(name).map(|n| n.kind()) else {
-                continue;
-            };
-            let (now, _) = RowsSeen::default()
-                .compare(source, file_hashes(), store, 0)
-                .map_err(|e| Failure::Failed(format!("cannot read source `{name}`: {e}")))?;
-            self.seen.insert(name.clone(), now);
-            read = true;
+            if let Some((now, _)) = self.read(file, name, None, 0)? {
+                self.seen.insert(name.clone(), now);
+                read = true;
+            }
         }
         Ok(read)
+    }
+
+    /// Reads source `name` of `file` row by row: its rows as seen now, and what changed
+    /// since `before` (every row, when never read), the added rows held up to
+    /// `keep_bytes`. `None` when `name` is no source of the file.
+    fn read(
+        &self,
+        file: &PipelineFile,
+        name: &str,
+        before: Option<&RowsSeen>,
+        keep_bytes: usize,
+    ) -> Result<Option<(RowsSeen, SourceDelta)>, Failure> {
+        let Some(NodeKind::Source(source)) = file.pipeline().node(name).map(|n| n.kind()) else {
+            return Ok(None);
+        };
+        let store = self.store.as_deref().map(|s| StoreUse::new(s, true));
+        before
+            .unwrap_or(&RowsSeen::default())
+            .compare(source, file_hashes(), store, keep_bytes)
+            .map(Some)
+            .map_err(|e| Failure::Failed(format!("cannot read source `{name}`: {e}")))
     }
 
     /// Hands `outputs` what it keeps of the last round's rows, as `plan` says, each
@@ -320,7 +328,7 @@ impl Drop for Kept {
 }
 
 /// `rec: 1 new or changed row of 12, 2 old rows withdrawn`.
-fn describe_delta(name: &str, delta: &orcapod::source::SourceDelta) -> String {
+fn describe_delta(name: &str, delta: &SourceDelta) -> String {
     let mut text = format!(
         "{name}: {} new or changed row{} of {}",
         delta.added_rows,

@@ -33,7 +33,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use orcapod::files::{file_hashes, HashCounts, StoreUse};
+use orcapod::files::{file_hashes, HashCounts};
 use orcapod::pipeline::{NodeKind, NodeStats};
 use orcapod::pipeline_file::PipelineFile;
 use orcapod::source::{Changes, Fingerprint, SourceInput};
@@ -88,8 +88,10 @@ pub fn watch(session: &mut Session, checked: PipelineFile) -> Result<(), Failure
         warned: checked.warnings().iter().map(|w| w.to_string()).collect(),
         source_rows: HashMap::new(),
     };
+    // File hashes are cached in the store, scoped to the pipeline.
+    let hashes = session.store.at(&[checked.pipeline().name()]).ok();
     drop(checked);
-    let mut kept = Kept::new(&session.db)?;
+    let mut kept = Kept::new(&session.db, hashes)?;
     // The first look, before the first round reads anything.
     let mut looked = look(&inputs);
     let mut pending = Some(Vec::new());
@@ -218,9 +220,7 @@ fn run_round(
     let (run_id, started_at) = run_id_and_time();
     session.publisher.start_round(&run_id, &started_at, round);
     let hashes_before = file_hashes().counts();
-    let scoped = session.store.at(&[file.pipeline().name()]).ok();
-    let store = scoped.as_deref().map(|s| StoreUse::new(s, true));
-    let prepared = kept.plan(&file, store, args.memory_limit).and_then(|plan| {
+    let prepared = kept.plan(&file, args.memory_limit).and_then(|plan| {
         let mut outputs = Outputs::new(args, &file)?;
         kept.replay(&plan, &mut outputs)?;
         Ok((plan, outputs))
@@ -277,7 +277,6 @@ fn run_round(
     }
     rounds.source_rows.extend(plan.source_rows.iter().cloned());
     let fed = plan.describe.clone();
-    // The next round builds on this one only if what it read is certain.
     let outcome = Outcome {
         failed: stats.iter().any(|s| s.counts.failed > 0),
         plan,
@@ -292,7 +291,7 @@ fn run_round(
             started.elapsed(),
             &session.db,
         )?;
-        return conclude(session, kept, outcome, &file, inputs, looked);
+        return conclude(kept, outcome, &file, inputs, looked);
     }
     let written = print_finished(finished)?;
     let hashes = file_hashes().counts().since(hashes_before);
@@ -329,7 +328,7 @@ fn run_round(
         parts.join(" · "),
         started.elapsed().as_secs_f64()
     );
-    conclude(session, kept, outcome, &file, inputs, looked)
+    conclude(kept, outcome, &file, inputs, looked)
 }
 
 /// How a completed round ended, for [`conclude`].
@@ -344,20 +343,18 @@ struct Outcome {
 /// (only if no packet failed and no source changed since the round's look), and the
 /// sources the round did not read, read now for the next round to compare with.
 fn conclude(
-    session: &Session,
     kept: &mut Kept,
     outcome: Outcome,
     file: &PipelineFile,
     inputs: &[(String, SourceInput)],
     looked: &[Fingerprint],
 ) -> Result<(), Failure> {
+    // The next round builds on this one only if what it read is certain.
     let clean = !outcome.failed && look(inputs) == looked;
     if let Some(keeping) = outcome.keeping {
         kept.commit(outcome.plan, keeping, clean)?;
     }
-    let scoped = session.store.at(&[file.pipeline().name()]).ok();
-    let store = scoped.as_deref().map(|s| StoreUse::new(s, true));
-    match kept.settle(file, store) {
+    match kept.settle(file) {
         // What the round itself read was checked when it completed.
         Ok(false) => {}
         Ok(true) => {
