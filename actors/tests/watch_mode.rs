@@ -229,48 +229,41 @@ fn new_and_deleted_files(mode: &str) {
     });
     // Exactly the new packet was computed.
     assert_eq!(answered(d), ["a.txt", "b.txt", "c.txt"]);
-    wait_until(&mut watch, d, "round 2's line", || {
-        stderr(d).contains("round 2: ")
-    });
-    let err = stderr(d);
-    let round2 = err.lines().find(|l| l.starts_with("round 2: ")).unwrap();
-    assert!(
-        round2.contains("rec: 1 added (rec/c.txt) (now 3 files)"),
-        "{err}"
+    round_says(
+        &mut watch,
+        d,
+        2,
+        &[
+            "rec: 1 added (rec/c.txt) (now 3 files)",
+            // Only the new row was fed.
+            "fed rec: 1 new or changed row of 3 ·",
+            "measured: 1 computed, 0 cached",
+            "output rows: measured 3",
+        ],
     );
-    // Only the new row was fed.
-    assert!(
-        round2.contains("fed rec: 1 new or changed row of 3 ·"),
-        "{err}"
-    );
-    assert!(round2.contains("measured: 1 computed, 0 cached"), "{err}");
-    assert!(round2.contains("output rows: measured 3"), "{err}");
 
     fs::remove_file(d.join("rec/a.txt")).unwrap();
     wait_until(&mut watch, d, "round 3 to drop a", || {
         names(&out_rows(d)) == ["b", "c"]
     });
-    wait_until(&mut watch, d, "round 3's line", || {
-        stderr(d).contains("round 3: ")
-    });
-    let err = stderr(d);
-    let round3 = err.lines().find(|l| l.starts_with("round 3: ")).unwrap();
-    assert!(
-        round3.contains("rec: 1 deleted (rec/a.txt) (now 2 files)"),
-        "{err}"
+    round_says(
+        &mut watch,
+        d,
+        3,
+        &[
+            "rec: 1 deleted (rec/a.txt) (now 2 files)",
+            // Nothing was fed: the deleted file's row was withdrawn from the kept rows.
+            "fed rec: 0 new or changed rows of 2, 1 old row withdrawn",
+            "measured: 0 computed, 0 cached",
+            "source rows: rec 3 → 2",
+        ],
     );
-    // Nothing was fed: the deleted file's row was withdrawn from the kept rows.
-    assert!(
-        round3.contains("fed rec: 0 new or changed rows of 2, 1 old row withdrawn"),
-        "{err}"
-    );
-    assert!(round3.contains("measured: 0 computed, 0 cached"), "{err}");
-    assert!(round3.contains("source rows: rec 3 → 2"), "{err}");
     // Nothing was computed again, and the all-info file lost the row too.
     assert_eq!(answered(d), ["a.txt", "b.txt", "c.txt"]);
     let all_info = fs::read_to_string(d.join("out/measured.all_info.json")).unwrap();
     assert!(!all_info.contains("rec/a.txt"), "{all_info}");
     // No round without a change.
+    let err = stderr(d);
     assert!(!err.contains("round 4"), "{err}");
     // While watching, `status` shows the round and `show` (through the watching
     // process) the latest round's rows.
