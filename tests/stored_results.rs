@@ -162,3 +162,83 @@ fn logged_operator_rows_come_back_as_a_source() {
     assert_eq!(rows(&derived.stream().unwrap()), rows(&computed["picked"]));
     assert_eq!(derived.schema().system_tag_fields().len(), 2);
 }
+
+/// The function node's results path of `doubled` (inside the pipeline's scope).
+fn results_path(pipeline: &Pipeline) -> orcapod::store::RecordPath {
+    let node = &pipeline.nodes()[pipeline.index_of("doubled").unwrap()];
+    let orcapod::pipeline::NodeKind::Function(pod) = node.kind() else {
+        panic!("`doubled` is a function node");
+    };
+    orcapod::store::FunctionPaths::new(pod, &node.identity().pipeline)
+        .unwrap()
+        .results
+}
+
+#[test]
+fn results_are_stored_without_their_source_info_and_read_back_with_it() {
+    let store: Arc<dyn ArrowStore> = Arc::new(MemoryStore::new());
+    let pipeline = doubled(None);
+    let run = || {
+        SyncExecutor::new(&pipeline)
+            .with_store(store.clone())
+            .unwrap()
+            .run_all()
+            .unwrap()
+    };
+    let computed = run();
+    // The source info is derived from the input hash: the store keeps the packet alone.
+    let scoped = store.at(&[pipeline.name()]).unwrap();
+    let schema = scoped.schema(&results_path(&pipeline)).unwrap().unwrap();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["y"]);
+    // Read back, every row has the source info it was computed with.
+    let recalled = run();
+    assert_eq!(computed["doubled"].num_rows(), 12);
+    assert_eq!(rows(&recalled["doubled"]), rows(&computed["doubled"]));
+    let derived = stored_source(store.as_ref(), &pipeline, "doubled").unwrap();
+    assert_eq!(rows(&derived.stream().unwrap()), rows(&computed["doubled"]));
+}
+
+#[test]
+fn a_store_whose_results_hold_their_source_info_keeps_them_so() {
+    // A store written before layout 4 keeps each result's source info beside it.
+    let store: Arc<dyn ArrowStore> = Arc::new(MemoryStore::new());
+    let pipeline = doubled(None);
+    let fresh = SyncExecutor::new(&pipeline).run_all().unwrap();
+    let out = fresh["doubled"].schema().arrow().clone();
+    let legacy = Arc::new(arrow::datatypes::Schema::new(vec![
+        out.field_with_name("y").unwrap().clone(),
+        out.field_with_name("_source_y").unwrap().clone(),
+    ]));
+    let row = arrow::array::RecordBatch::try_new(
+        legacy.clone(),
+        vec![
+            Arc::new(arrow::array::Int64Array::from(vec![-1])),
+            Arc::new(arrow::array::LargeStringArray::from(vec![
+                "an::old::result",
+            ])),
+        ],
+    )
+    .unwrap();
+    let scoped = store.at(&[pipeline.name()]).unwrap();
+    let path = results_path(&pipeline);
+    scoped
+        .add_records(&path, &["not-a-packet-hash".to_string()], &row, true)
+        .unwrap();
+
+    for _ in 0..2 {
+        let out = SyncExecutor::new(&pipeline)
+            .with_store(store.clone())
+            .unwrap()
+            .run_all()
+            .unwrap();
+        assert_eq!(rows(&out["doubled"]), rows(&fresh["doubled"]));
+    }
+    assert_eq!(
+        scoped.schema(&path).unwrap().unwrap().fields(),
+        legacy.fields()
+    );
+    assert_eq!(scoped.count(&path).unwrap(), 13);
+    let derived = stored_source(store.as_ref(), &pipeline, "doubled").unwrap();
+    assert_eq!(rows(&derived.stream().unwrap()), rows(&fresh["doubled"]));
+}

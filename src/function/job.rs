@@ -210,22 +210,43 @@ impl ResultBuilder {
 
     /// A chunk from output columns and the input hashes of its rows: adds source info
     /// (from the result ids), the input hashes and the result ids.
-    fn chunk(&self, mut columns: Vec<ArrayRef>, hashes: &[String]) -> Result<RecordBatch> {
-        let ids: Vec<String> = hashes.iter().map(|h| self.pod.result_id(h)).collect();
-        let mut text = String::new();
-        for field in &self.fields {
-            let mut builder = LargeStringBuilder::with_capacity(ids.len(), 0);
-            for id in &ids {
-                text.clear();
-                self.pod.push_source_info(&mut text, id, field.name());
-                builder.append_value(&text);
-            }
-            columns.push(Arc::new(builder.finish()));
-        }
+    pub(crate) fn chunk(
+        &self,
+        mut columns: Vec<ArrayRef>,
+        hashes: &[String],
+    ) -> Result<RecordBatch> {
+        let (info, ids) = source_info_columns(&self.pod, &self.fields, hashes);
+        columns.extend(info);
         columns.push(Arc::new(LargeStringArray::from_iter_values(hashes)));
         columns.push(Arc::new(LargeStringArray::from_iter_values(&ids)));
         Ok(RecordBatch::try_new(self.chunk_schema.clone(), columns)?)
     }
+}
+
+/// The source info of `pod`'s results for input packet hashes `hashes`, one column per
+/// output field of `fields` (`{uri}::{result id}::{column}`), and the result ids. They
+/// are derived from the hashes alone, so the store keeps neither (see
+/// [`FunctionNode`](super::node::FunctionNode)).
+pub(crate) fn source_info_columns(
+    pod: &FunctionPod,
+    fields: &[FieldRef],
+    hashes: &[String],
+) -> (Vec<ArrayRef>, Vec<String>) {
+    let ids: Vec<String> = hashes.iter().map(|h| pod.result_id(h)).collect();
+    let mut text = String::new();
+    let columns = fields
+        .iter()
+        .map(|field| {
+            let mut builder = LargeStringBuilder::with_capacity(ids.len(), 0);
+            for id in &ids {
+                text.clear();
+                pod.push_source_info(&mut text, id, field.name());
+                builder.append_value(&text);
+            }
+            Arc::new(builder.finish()) as ArrayRef
+        })
+        .collect();
+    (columns, ids)
 }
 
 /// A reusable (column, value) buffer for calling a worker on the packets of jobs: the

@@ -16,6 +16,7 @@ pub mod command;
 mod emit;
 mod failure;
 mod job;
+pub(crate) use job::source_info_columns;
 mod json;
 pub mod jsonl;
 mod known;

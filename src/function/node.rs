@@ -22,7 +22,8 @@
 //! answer, so a driver may run it elsewhere). Writes: the driver
 //! applies the [`StoreWrite`]s this state machine hands out ([`FunctionNode::take_writes`]):
 //! results keyed by input packet content hash (shared by every node running the same
-//! function), and pipeline records keyed by entry id (which rows this node processed).
+//! function; the output packets alone, their source info and result id being derived from
+//! the input hash when read back), and pipeline records keyed by entry id (which rows this node processed).
 //! A packet is computed at most once per node even when it appears in many rows.
 //!
 //! The job protocol is in `job`, output gathering in `emit`, stored
@@ -40,7 +41,7 @@ use super::emit::{gather, InputBatch, Pending};
 use super::job::ResultBuilder;
 use super::known::{DigestMap, KnownResults, DEFAULT_BUDGET_ROWS};
 use super::prepare::PushPreparer;
-use super::stored::{positions_in_request, stored_chunk};
+use super::stored::{positions_in_request, stored_chunk, stored_fields};
 use super::FunctionPod;
 use crate::error::{Error, Result};
 use crate::files::PacketHasher;
@@ -118,14 +119,15 @@ impl FunctionNode {
     ) -> Result<Self> {
         pod.check_input(&input)?;
         let output = Arc::new(pod.output_schema(&input)?);
-        let result_fields: Vec<FieldRef> = output
+        let with_info: Vec<FieldRef> = output
             .packet_fields()
             .iter()
             .chain(output.source_info_fields())
             .cloned()
             .collect();
+        let result_fields = stored_fields(&store, &with_info, output.packet_fields().len())?;
         let text = |name: &str| Arc::new(Field::new(name, DataType::LargeUtf8, false));
-        let chunk_fields: Vec<FieldRef> = result_fields
+        let chunk_fields: Vec<FieldRef> = with_info
             .iter()
             .cloned()
             .chain([text(INPUT_PACKET_HASH_COLUMN), text(PACKET_ID_COLUMN)])
@@ -370,7 +372,7 @@ impl FunctionNode {
         if let Some((chunk_hashes, batch)) = completed.ok {
             if self.store.is_some() {
                 let n_result = self.result_schema.fields().len();
-                let ids = input_hashes(&batch, n_result);
+                let ids = input_hashes(&batch, self.hash_column());
                 let result_cols: Vec<usize> = (0..n_result).collect();
                 let path = self.paths().results.clone();
                 self.writes.push(StoreWrite {
@@ -500,7 +502,7 @@ impl FunctionNode {
             &self.pod,
             &self.output,
             &self.result_schema,
-            &self.builder.chunk_schema,
+            &self.builder,
         )?;
         let row_digests: Vec<RowDigest> = positions.iter().map(|&p| digests[p]).collect();
         let fresh: Vec<bool> = row_digests
@@ -555,13 +557,19 @@ impl FunctionNode {
         self.let_go_of_stored_results()
     }
 
+    /// The column of a result chunk holding the input packet hash (after the output
+    /// packet columns and their source info).
+    fn hash_column(&self) -> usize {
+        2 * self.output.packet_fields().len()
+    }
+
     /// Lets the oldest known results go once more than a budget of them are held, if
     /// the store holds them (see [`KnownResults`]); without a store, nothing goes.
     fn let_go_of_stored_results(&mut self) -> Result<()> {
         let Some((store, paths)) = &self.store else {
             return Ok(());
         };
-        let hash_column = self.result_schema.fields().len();
+        let hash_column = self.hash_column();
         self.known.evict(|chunk| {
             Ok(store
                 .contains_many(&paths.results, &input_hashes(chunk, hash_column))?

@@ -8,14 +8,15 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, LargeStringArray, RecordBatch};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{FieldRef, SchemaRef};
 
+use super::job::ResultBuilder;
 use super::FunctionPod;
 use crate::error::{Error, Result};
 use crate::hashing::arrow::RowDigest;
 use crate::model::columns::BLOCK_SEPARATOR;
 use crate::model::StreamSchema;
-use crate::store::{RecordPath, Records, StoreRead};
+use crate::store::{ArrowStore, FunctionPaths, RecordPath, Records, StoreRead};
 
 /// An input batch whose packets are hashed, and the store read its push needs
 /// ([`FunctionNode::prepare`](super::node::FunctionNode::prepare)).
@@ -70,17 +71,42 @@ pub(crate) fn positions_in_request(wanted: &[String], found: &[String]) -> Resul
     Ok(positions)
 }
 
-/// Stored results `found` (read at `path`) as a chunk of result rows of `chunk_schema`:
-/// the output packets and their source info, the input packet hash (the record id) and
-/// the result id. The result id is in the stored source info (`{uri}::{result id}::
-/// {column}`), as a node writes it; otherwise it is derived again.
+/// The columns of a function's stored results: its output packet columns alone (its
+/// source info is derived from the input hash when read back, [`stored_chunk`]); or, in
+/// a store written before layout 4 whose results hold the source info too, `with_info`
+/// (the output packet columns, then their source info), so that its results keep their
+/// schema.
+pub(crate) fn stored_fields(
+    store: &Option<(Arc<dyn ArrowStore>, FunctionPaths)>,
+    with_info: &[FieldRef],
+    n_out: usize,
+) -> Result<Vec<FieldRef>> {
+    let stored = match store {
+        Some((store, paths)) => store.schema(&paths.results)?,
+        None => None,
+    };
+    Ok(match stored {
+        Some(stored) if stored.fields().len() == with_info.len() => with_info.to_vec(),
+        _ => with_info[..n_out].to_vec(),
+    })
+}
+
+/// Stored results `found` (read at `path`) as a chunk of result rows (`builder`'s chunk
+/// schema): the output packets and their source info, the input packet hash (the record
+/// id) and the result id.
+///
+/// A store written since layout 4 holds the output packets alone (`result_schema` is
+/// the packet fields): the result id and the source info are derived from the input
+/// hash ([`FunctionPod::result_id`]), as when the result was computed. An older store
+/// holds the source info too (`result_schema` ends with it): the result id is read from
+/// it (`{uri}::{result id}::{column}`), or else derived again.
 pub(crate) fn stored_chunk(
     found: Records,
     path: &RecordPath,
     pod: &FunctionPod,
     output: &StreamSchema,
     result_schema: &SchemaRef,
-    chunk_schema: &SchemaRef,
+    builder: &ResultBuilder,
 ) -> Result<RecordBatch> {
     if found.batch.schema().fields() != result_schema.fields() {
         return Err(Error::invalid(
@@ -89,6 +115,9 @@ pub(crate) fn stored_chunk(
         ));
     }
     let n_out = output.packet_fields().len();
+    if result_schema.fields().len() == n_out {
+        return builder.chunk(found.batch.columns().to_vec(), &found.ids);
+    }
     let info = found.batch.column(n_out).as_string::<i64>();
     let prefix = pod.source_prefix();
     let key = output.packet_fields()[0].name();
@@ -110,5 +139,5 @@ pub(crate) fn stored_chunk(
     let mut columns = found.batch.columns().to_vec();
     columns.push(Arc::new(LargeStringArray::from_iter_values(&found.ids)));
     columns.push(Arc::new(LargeStringArray::from_iter_values(&ids)));
-    Ok(RecordBatch::try_new(chunk_schema.clone(), columns)?)
+    Ok(RecordBatch::try_new(builder.chunk_schema.clone(), columns)?)
 }

@@ -22,6 +22,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use super::{NodeKind, Pipeline};
 use crate::error::{Error, Result};
 use crate::function::node::{PacketCounts, PacketFailure};
+use crate::function::{source_info_columns, FunctionPod};
 use crate::hashing::identity::{self, Identity};
 use crate::hashing::{hash_value, Value};
 use crate::model::{Stream, StreamSchema};
@@ -71,7 +72,7 @@ pub fn stored_source(store: &dyn ArrowStore, pipeline: &Pipeline, node: &str) ->
     let content = n.identity().content.to_string();
     let batch = match store.get_all(&paths.records)? {
         None => RecordBatch::new_empty(schema.arrow().clone()),
-        Some(records) => rows_of_node(&*store, &paths, &schema, records.batch, &content)?,
+        Some(records) => rows_of_node(&*store, pod, &paths, &schema, records.batch, &content)?,
     };
     let identity = Identity {
         content: hash_value(&Value::tuple([Value::Hash(n.identity().content.clone())])),
@@ -92,6 +93,7 @@ pub fn stored_source(store: &dyn ArrowStore, pipeline: &Pipeline, node: &str) ->
 /// Joins this node's pipeline records with the stored results.
 fn rows_of_node(
     store: &dyn ArrowStore,
+    pod: &FunctionPod,
     paths: &FunctionPaths,
     schema: &Arc<StreamSchema>,
     records: RecordBatch,
@@ -131,8 +133,17 @@ fn rows_of_node(
         .filter_map(|(i, h)| position.get(h.as_str()).map(|&p| (i as u64, p)))
         .unzip();
     let records = take_record_batch(&records, &UInt64Array::from(keep))?;
-    let results = take_record_batch(&results.batch, &UInt64Array::from(take))?;
     let n_out = schema.packet_fields().len();
+    // Results stored with their output packets alone get their source info derived
+    // from their input hashes, as the function node does (`stored_chunk`).
+    let derived_info = (results.batch.num_columns() == n_out).then(|| {
+        let hashes: Vec<String> = take
+            .iter()
+            .map(|&p| results.ids[p as usize].clone())
+            .collect();
+        source_info_columns(pod, schema.packet_fields(), &hashes).0
+    });
+    let results = take_record_batch(&results.batch, &UInt64Array::from(take))?;
     let mut columns: Vec<ArrayRef> = Vec::new();
     for f in schema.tag_fields().iter().chain(schema.system_tag_fields()) {
         columns.push(records.column_by_name(f.name()).cloned().ok_or_else(|| {
@@ -143,7 +154,10 @@ fn rows_of_node(
     let mut ordered: Vec<ArrayRef> = columns[..tags].to_vec();
     ordered.extend((0..n_out).map(|i| results.column(i).clone()));
     ordered.extend(columns[tags..].iter().cloned());
-    ordered.extend((n_out..2 * n_out).map(|i| results.column(i).clone()));
+    match derived_info {
+        Some(info) => ordered.extend(info),
+        None => ordered.extend((n_out..2 * n_out).map(|i| results.column(i).clone())),
+    }
     Ok(RecordBatch::try_new(schema.arrow().clone(), ordered)?)
 }
 
