@@ -163,15 +163,13 @@ fn logged_operator_rows_come_back_as_a_source() {
     assert_eq!(derived.schema().system_tag_fields().len(), 2);
 }
 
-/// The function node's results path of `doubled` (inside the pipeline's scope).
-fn results_path(pipeline: &Pipeline) -> orcapod::store::RecordPath {
+/// The store paths of the function node `doubled` (inside the pipeline's scope).
+fn paths(pipeline: &Pipeline) -> orcapod::store::FunctionPaths {
     let node = &pipeline.nodes()[pipeline.index_of("doubled").unwrap()];
     let orcapod::pipeline::NodeKind::Function(pod) = node.kind() else {
         panic!("`doubled` is a function node");
     };
-    orcapod::store::FunctionPaths::new(pod, &node.identity().pipeline)
-        .unwrap()
-        .results
+    orcapod::store::FunctionPaths::new(pod, &node.identity().pipeline).unwrap()
 }
 
 #[test]
@@ -188,9 +186,13 @@ fn results_are_stored_without_their_source_info_and_read_back_with_it() {
     let computed = run();
     // The source info is derived from the input hash: the store keeps the packet alone.
     let scoped = store.at(&[pipeline.name()]).unwrap();
-    let schema = scoped.schema(&results_path(&pipeline)).unwrap().unwrap();
+    let schema = scoped.schema(&paths(&pipeline).results).unwrap().unwrap();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     assert_eq!(names, ["y"]);
+    // Nor do the pipeline records hold the result id.
+    let records = scoped.schema(&paths(&pipeline).records).unwrap().unwrap();
+    assert!(records.index_of("__input_packet_hash").is_ok());
+    assert!(records.index_of("__packet_id").is_err(), "{records:?}");
     // Read back, every row has the source info it was computed with.
     let recalled = run();
     assert_eq!(computed["doubled"].num_rows(), 12);
@@ -200,7 +202,7 @@ fn results_are_stored_without_their_source_info_and_read_back_with_it() {
 }
 
 #[test]
-fn a_store_whose_results_hold_their_source_info_keeps_them_so() {
+fn a_store_whose_results_and_records_hold_result_ids_keeps_them_so() {
     // A store written before layout 4 keeps each result's source info beside it.
     let store: Arc<dyn ArrowStore> = Arc::new(MemoryStore::new());
     let pipeline = doubled(None);
@@ -221,9 +223,50 @@ fn a_store_whose_results_hold_their_source_info_keeps_them_so() {
     )
     .unwrap();
     let scoped = store.at(&[pipeline.name()]).unwrap();
-    let path = results_path(&pipeline);
+    let path = paths(&pipeline).results;
     scoped
         .add_records(&path, &["not-a-packet-hash".to_string()], &row, true)
+        .unwrap();
+    // And its pipeline records hold the result id (`__packet_id`): a record like those
+    // of a run on a new store, with that column.
+    let other: Arc<dyn ArrowStore> = Arc::new(MemoryStore::new());
+    SyncExecutor::new(&pipeline)
+        .with_store(other.clone())
+        .unwrap()
+        .run_all()
+        .unwrap();
+    let records_path = paths(&pipeline).records;
+    let record = other
+        .at(&[pipeline.name()])
+        .unwrap()
+        .get_all(&records_path)
+        .unwrap()
+        .unwrap()
+        .batch
+        .slice(0, 1);
+    let at = record.schema().index_of("__input_packet_hash").unwrap() + 1;
+    let mut fields = record.schema().fields().to_vec();
+    let mut columns = record.columns().to_vec();
+    fields.insert(
+        at,
+        Arc::new(Field::new("__packet_id", DataType::LargeUtf8, false)),
+    );
+    columns.insert(
+        at,
+        Arc::new(arrow::array::LargeStringArray::from(vec!["an-old-id"])),
+    );
+    // (Recorded by another node sharing the table, so that it is none of this one's rows.)
+    let node = record.schema().index_of("_node_content_hash").unwrap() + 1;
+    columns[node] = Arc::new(arrow::array::LargeStringArray::from(vec!["another node"]));
+    let old_records = Arc::new(arrow::datatypes::Schema::new(fields));
+    let record = arrow::array::RecordBatch::try_new(old_records.clone(), columns).unwrap();
+    scoped
+        .add_records(
+            &records_path,
+            &["not-an-entry-id".to_string()],
+            &record,
+            true,
+        )
         .unwrap();
 
     for _ in 0..2 {
@@ -239,6 +282,9 @@ fn a_store_whose_results_hold_their_source_info_keeps_them_so() {
         legacy.fields()
     );
     assert_eq!(scoped.count(&path).unwrap(), 13);
+    let records = scoped.get_all(&records_path).unwrap().unwrap().batch;
+    assert_eq!(records.schema().fields(), old_records.fields());
+    assert_eq!(records.num_rows(), 13);
     let derived = stored_source(store.as_ref(), &pipeline, "doubled").unwrap();
     assert_eq!(rows(&derived.stream().unwrap()), rows(&fresh["doubled"]));
 }

@@ -160,7 +160,11 @@ impl FunctionNode {
                 .map(|(s, paths)| (s.clone(), paths.results.clone())),
         );
         Ok(FunctionNode {
-            records_shared: Arc::new(RecordsShared::new(&node_hash.to_string(), &input)?),
+            records_shared: Arc::new(RecordsShared::new(
+                &node_hash.to_string(),
+                &input,
+                store.as_ref().map(|(s, p)| (s.as_ref(), &p.records)),
+            )?),
             records: Vec::new(),
             preparer,
             to_emit: Vec::new(),

@@ -46,6 +46,8 @@ use crate::model::StreamSchema;
 /// records' schema and the entry-id hasher.
 pub(crate) struct RecordsShared {
     node_hash: String,
+    /// Whether the records hold the result id (a store written before layout 4).
+    with_packet_id: bool,
     record_schema: SchemaRef,
     entry_schema: SchemaRef,
     entry_hasher: RowHasher,
@@ -57,10 +59,25 @@ pub(crate) struct RecordsShared {
 
 impl RecordsShared {
     /// The records of the node of content hash string `node_hash` reading `input`: its
-    /// tags, system tags and source info, then the input packet hash, the result id, the
-    /// node's hash and whether the result was computed now. The entry id hashes the
-    /// tags, the system tags, the input packet hash and the node's hash.
-    pub(crate) fn new(node_hash: &str, input: &StreamSchema) -> Result<Self> {
+    /// tags, system tags and source info, then the input packet hash, the node's hash
+    /// and whether the result was computed now. The entry id hashes the tags, the system
+    /// tags, the input packet hash and the node's hash.
+    ///
+    /// The result id (`__packet_id`) is derived from the input packet hash, so records
+    /// do not hold it, except in a store written before layout 4 whose records at
+    /// `stored` (the store and the records' path) hold it already: they keep their
+    /// schema.
+    pub(crate) fn new(
+        node_hash: &str,
+        input: &StreamSchema,
+        stored: Option<(&dyn ArrowStore, &RecordPath)>,
+    ) -> Result<Self> {
+        let with_packet_id = match stored {
+            Some((store, path)) => store
+                .schema(path)?
+                .is_some_and(|s| s.index_of(PACKET_ID_COLUMN).is_ok()),
+            None => false,
+        };
         let text = |name: &str| Arc::new(Field::new(name, DataType::LargeUtf8, false));
         let hash_field = text(INPUT_PACKET_HASH_COLUMN);
         let node_hash_field = text(NODE_CONTENT_HASH_COLUMN);
@@ -70,9 +87,9 @@ impl RecordsShared {
             .chain(input.system_tag_fields())
             .chain(input.source_info_fields())
             .cloned()
+            .chain([hash_field.clone()])
+            .chain(with_packet_id.then(|| text(PACKET_ID_COLUMN)))
             .chain([
-                hash_field.clone(),
-                text(PACKET_ID_COLUMN),
                 node_hash_field.clone(),
                 Arc::new(Field::new(COMPUTED_COLUMN, DataType::Boolean, false)),
             ])
@@ -93,6 +110,7 @@ impl RecordsShared {
         )?;
         Ok(RecordsShared {
             node_hash: node_hash.to_string(),
+            with_packet_id,
             record_schema: Arc::new(Schema::new(record_fields)),
             entry_hasher: RowHasher::new(&entry_schema),
             entry_schema,
@@ -117,7 +135,7 @@ pub struct BuiltRecords {
 }
 
 /// Pipeline records of emitted rows, not yet keyed: tags, system tags and input source
-/// info, the input packet hash, the result id, the node's hash and whether the result
+/// info, the input packet hash, the node's hash and whether the result
 /// was computed now, each keyed by its entry id (the Arrow hash of the tags, the system
 /// tags, the input packet hash and the node's content hash, reference §8.2). Building
 /// them ([`PendingRecords::build`]) hashes every row, so a driver may do it on another
@@ -247,7 +265,9 @@ impl PendingRecords {
         }
         let mut columns: Vec<ArrayRef> = self.picked.columns().to_vec();
         columns.push(self.input_hashes);
-        columns.push(self.result_ids);
+        if shared.with_packet_id {
+            columns.push(self.result_ids);
+        }
         columns.push(node_hash);
         columns.push(Arc::new(BooleanArray::from(self.computed)));
         let mut records = RecordBatch::try_new(shared.record_schema.clone(), columns)?;
