@@ -10,14 +10,22 @@
 //! byte for byte as it was given: the compact form is chosen only for ids that are
 //! exactly the lowercase hex spelling of their bytes.
 //!
+//! **Derived ids** (layout 4). Ids that are each the `arrow_v0.1` row hash of some of the
+//! row's own columns (pipeline records: their entry ids) need not be stored at all: the
+//! file then names those columns (schema metadata) and its id column is of type `Null`
+//! (no bytes; a reader of layout 3 refuses the file instead of misreading it), and
+//! reading the file hashes the named columns again. The rule is checked when the file is
+//! encoded (on the first and last rows; on every row in debug builds); ids that do not
+//! follow it are stored as bytes.
+//!
 //! It only encodes and decodes bytes: it never touches the file system or sled.
 
 use std::io::Cursor;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, FixedSizeBinaryArray, FixedSizeBinaryBuilder, LargeStringArray, RecordBatch,
-    RecordBatchOptions,
+    Array, ArrayRef, FixedSizeBinaryArray, FixedSizeBinaryBuilder, LargeStringArray, NullArray,
+    RecordBatch, RecordBatchOptions,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::ipc::reader::FileReader;
@@ -25,11 +33,14 @@ use arrow::ipc::writer::{FileWriter, IpcWriteOptions};
 use arrow::ipc::CompressionType;
 
 use crate::error::{Error, Result};
+use crate::hashing::arrow::RowHasher;
 
 /// The name of the id column (found by position, so a user column may share it).
 const ID_FIELD: &str = "__orcapod_record_id";
 /// Schema metadata: the shared prefix of compact ids.
 const META_PREFIX: &str = "orcapod.id_prefix";
+/// Schema metadata: the columns derived ids are the row hash of (a JSON list of names).
+const META_ID_COLUMNS: &str = "orcapod.id_columns";
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -192,28 +203,94 @@ impl std::fmt::Debug for EncodedBatch {
 }
 
 impl EncodedBatch {
-    /// Encodes `batch` with `ids` (one per row, as [`encode`] stores them).
-    pub(crate) fn new(ids: &[String], batch: &RecordBatch) -> Result<EncodedBatch> {
-        let ids = Arc::new(IdColumn::from_ids(ids)?);
-        let bytes = encode(batch, &ids)?;
-        Ok(EncodedBatch { ids, bytes })
+    /// Encodes `batch` with `ids` (one per row, as [`encode`] stores them), derived
+    /// from columns `derived_from` if they are (see the module docs).
+    pub(crate) fn new(
+        ids: &[String],
+        batch: &RecordBatch,
+        derived_from: Option<&[String]>,
+    ) -> Result<EncodedBatch> {
+        let column = Arc::new(IdColumn::from_ids(ids)?);
+        let bytes = encode(
+            batch,
+            &column,
+            derived_from.filter(|c| derives(ids, batch, c)),
+        )?;
+        Ok(EncodedBatch { ids: column, bytes })
     }
 }
 
-/// Encodes a batch and its ids as a zstd-compressed Arrow IPC file.
-pub(crate) fn encode(batch: &RecordBatch, ids: &IdColumn) -> Result<Vec<u8>> {
-    let id_type = match ids {
-        IdColumn::Hex { bytes, .. } => bytes.data_type().clone(),
-        IdColumn::Text(_) => DataType::LargeUtf8,
+/// The ids of `batch`'s rows by the rule of derived ids: the `arrow_v0.1` row hash of
+/// columns `columns` (by name). `None` when a column is missing.
+pub(crate) fn derive_ids(batch: &RecordBatch, columns: &[String]) -> Option<Vec<String>> {
+    let schema = batch.schema();
+    let indices: Vec<usize> = columns
+        .iter()
+        .map(|c| schema.index_of(c).ok())
+        .collect::<Option<_>>()?;
+    let rows = batch.project(&indices).ok()?;
+    Some(RowHasher::new(&rows.schema()).hash_row_strings(&rows))
+}
+
+/// Whether `ids` are derived from `columns` of `batch` (checked on the first and last
+/// rows; on every row in debug builds).
+pub(crate) fn derives(ids: &[String], batch: &RecordBatch, columns: &[String]) -> bool {
+    let n = batch.num_rows();
+    if n == 0 || ids.len() != n {
+        return false;
+    }
+    let checked: Vec<usize> = if cfg!(debug_assertions) {
+        (0..n).collect()
+    } else {
+        vec![0, n - 1]
     };
-    let mut fields = vec![Arc::new(Field::new(ID_FIELD, id_type, false))];
+    let rows = checked
+        .iter()
+        .map(|&r| batch.slice(r, 1))
+        .collect::<Vec<_>>();
+    let Ok(rows) = arrow::compute::concat_batches(&batch.schema(), &rows) else {
+        return false;
+    };
+    derive_ids(&rows, columns)
+        .is_some_and(|derived| checked.iter().zip(derived).all(|(&r, id)| ids[r] == id))
+}
+
+/// Encodes a batch and its ids as a zstd-compressed Arrow IPC file; with `derived_from`
+/// (ids known to be derived from those columns), the ids are not stored.
+pub(crate) fn encode(
+    batch: &RecordBatch,
+    ids: &IdColumn,
+    derived_from: Option<&[String]>,
+) -> Result<Vec<u8>> {
+    let id_type = match (ids, derived_from) {
+        (_, Some(_)) => DataType::Null,
+        (IdColumn::Hex { bytes, .. }, None) => bytes.data_type().clone(),
+        (IdColumn::Text(_), None) => DataType::LargeUtf8,
+    };
+    let mut fields = vec![Arc::new(Field::new(
+        ID_FIELD,
+        id_type,
+        derived_from.is_some(),
+    ))];
     fields.extend(batch.schema().fields().iter().cloned());
     let mut metadata = std::collections::HashMap::new();
-    if let Some(prefix) = ids.prefix() {
-        metadata.insert(META_PREFIX.to_string(), prefix.to_string());
+    match derived_from {
+        Some(columns) => {
+            let names = serde_json::to_string(columns)
+                .map_err(|e| Error::internal(format!("derived id columns: {e}")))?;
+            metadata.insert(META_ID_COLUMNS.to_string(), names);
+        }
+        None => {
+            if let Some(prefix) = ids.prefix() {
+                metadata.insert(META_PREFIX.to_string(), prefix.to_string());
+            }
+        }
     }
     let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
-    let mut columns = vec![ids.array()];
+    let mut columns = vec![match derived_from {
+        Some(_) => Arc::new(NullArray::new(batch.num_rows())) as ArrayRef,
+        None => ids.array(),
+    }];
     columns.extend(batch.columns().iter().cloned());
     let file_batch = RecordBatch::try_new(schema.clone(), columns)?;
     let options = IpcWriteOptions::default().try_with_compression(Some(CompressionType::ZSTD))?;
@@ -228,7 +305,6 @@ pub(crate) fn encode(batch: &RecordBatch, ids: &IdColumn) -> Result<Vec<u8>> {
 /// Decodes a file written by [`encode`]: its rows (with `schema`, the path's) and ids.
 pub(crate) fn decode(bytes: &[u8], schema: &SchemaRef) -> Result<(RecordBatch, IdColumn)> {
     let file_batch = read_one(bytes, None)?;
-    let ids = id_column(&file_batch)?;
     let options = RecordBatchOptions::new().with_row_count(Some(file_batch.num_rows()));
     let batch = RecordBatch::try_new_with_options(
         schema.clone(),
@@ -240,12 +316,45 @@ pub(crate) fn decode(bytes: &[u8], schema: &SchemaRef) -> Result<(RecordBatch, I
             "a stored batch does not fit its path's schema: {e}"
         ))
     })?;
+    let ids = match derived_columns(&file_batch)? {
+        Some(columns) => derived(&batch, &columns)?,
+        None => id_column(&file_batch)?,
+    };
     Ok((batch, ids))
 }
 
-/// Decodes only the ids of a file written by [`encode`].
+/// Decodes only the ids of a file written by [`encode`] (derived ids need the whole
+/// file).
 pub(crate) fn decode_ids(bytes: &[u8]) -> Result<IdColumn> {
-    id_column(&read_one(bytes, Some(vec![0]))?)
+    let ids_only = read_one(bytes, Some(vec![0]))?;
+    let Some(columns) = derived_columns(&ids_only)? else {
+        return id_column(&ids_only);
+    };
+    let file_batch = read_one(bytes, None)?;
+    let fields = file_batch.schema().fields()[1..].to_vec();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        file_batch.columns()[1..].to_vec(),
+    )?;
+    derived(&batch, &columns)
+}
+
+/// The columns a file's ids are derived from, if they are.
+fn derived_columns(file_batch: &RecordBatch) -> Result<Option<Vec<String>>> {
+    let schema = file_batch.schema();
+    let Some(names) = schema.metadata().get(META_ID_COLUMNS) else {
+        return Ok(None);
+    };
+    let columns: Vec<String> = serde_json::from_str(names)
+        .map_err(|_| corrupt("the columns of derived ids are unreadable"))?;
+    Ok(Some(columns))
+}
+
+/// The ids of a stored batch whose ids are derived from `columns`.
+fn derived(batch: &RecordBatch, columns: &[String]) -> Result<IdColumn> {
+    let ids = derive_ids(batch, columns)
+        .ok_or_else(|| corrupt("derived ids name a column the batch does not have"))?;
+    IdColumn::from_ids(&ids)
 }
 
 fn read_one(bytes: &[u8], projection: Option<Vec<usize>>) -> Result<RecordBatch> {
@@ -303,7 +412,7 @@ mod tests {
         let batch =
             RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(xs))]).unwrap();
         let column = IdColumn::from_ids(&ids).unwrap();
-        let bytes = encode(&batch, &column).unwrap();
+        let bytes = encode(&batch, &column, None).unwrap();
         let (back, back_ids) = decode(&bytes, &schema).unwrap();
         assert_eq!(back, batch);
         let only_ids = decode_ids(&bytes).unwrap();
@@ -324,6 +433,81 @@ mod tests {
         assert!(!column.is(0, &a.to_uppercase()));
         assert!(!column.is(0, &b));
         assert!(!column.is(0, &a[..a.len() - 1]));
+    }
+
+    /// Rows of `a` (Int64) and `b` (text), and their row hashes over `[a, b]`.
+    fn hashed_rows(n: i64) -> (RecordBatch, Vec<String>, Vec<String>) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, false),
+            Field::new("b", DataType::LargeUtf8, false),
+            Field::new("c", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from((0..n).collect::<Vec<_>>())),
+                Arc::new(LargeStringArray::from_iter_values(
+                    (0..n).map(|i| format!("row {i}")),
+                )),
+                Arc::new(Int64Array::from(vec![7; n as usize])),
+            ],
+        )
+        .unwrap();
+        let columns = vec!["a".to_string(), "b".to_string()];
+        let ids = derive_ids(&batch, &columns).unwrap();
+        (batch, ids, columns)
+    }
+
+    #[test]
+    fn derived_ids_are_not_stored_and_read_back_exactly() {
+        let (batch, ids, columns) = hashed_rows(1000);
+        let schema = batch.schema();
+        let stored = EncodedBatch::new(&ids, &batch, None).unwrap().bytes;
+        let derived = EncodedBatch::new(&ids, &batch, Some(&columns))
+            .unwrap()
+            .bytes;
+        // 35 random bytes per row are not stored.
+        assert!(
+            derived.len() + 30 * 1000 < stored.len(),
+            "{} {}",
+            derived.len(),
+            stored.len()
+        );
+        let (back, back_ids) = decode(&derived, &schema).unwrap();
+        assert_eq!(back, batch);
+        let only_ids = decode_ids(&derived).unwrap();
+        for (row, id) in ids.iter().enumerate() {
+            assert_eq!(&back_ids.id(row), id);
+            assert_eq!(&only_ids.id(row), id);
+        }
+        // A layout-3 reader takes the first column for the ids: it refuses the file.
+        let first = read_one(&derived, Some(vec![0])).unwrap();
+        assert!(id_column(&first).is_err());
+    }
+
+    #[test]
+    fn ids_that_do_not_follow_the_rule_are_stored() {
+        let (batch, mut ids, columns) = hashed_rows(10);
+        // Derived from other columns, or one id off: the ids are kept as bytes.
+        for (wrong_columns, wrong_row) in [
+            (vec!["a".to_string(), "c".to_string()], None),
+            (columns, Some(9)),
+        ] {
+            let mut given = ids.clone();
+            if let Some(row) = wrong_row {
+                given[row] = ids[0].clone();
+            }
+            assert!(!derives(&given, &batch, &wrong_columns));
+            let bytes = EncodedBatch::new(&given, &batch, Some(&wrong_columns))
+                .unwrap()
+                .bytes;
+            let (_, back_ids) = decode(&bytes, &batch.schema()).unwrap();
+            for (row, id) in given.iter().enumerate() {
+                assert_eq!(&back_ids.id(row), id);
+            }
+        }
+        ids.truncate(9);
+        assert!(!derives(&ids, &batch, &["a".to_string()]));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Byte encodings of the sled store's keys and small values: the catalog of layout 3
+//! Byte encodings of the sled store's keys and small values: the catalog of layout 4
 //! (format marker, counters, path entries, batch entries) and, for migration, the keys
 //! and values of layout 2 (batches and their ids inside sled).
 //!
@@ -36,8 +36,13 @@ pub(crate) fn format_key() -> Vec<u8> {
     k
 }
 
-/// The format marker's value (layout 3).
-pub(crate) const FORMAT_VALUE: &[u8] = b"orcapod-store/3";
+/// The format marker's value (layout 4).
+pub(crate) const FORMAT_VALUE: &[u8] = b"orcapod-store/4";
+
+/// The format marker of layout 3: layout 4 without derived ids (`batch_file`), so its
+/// files are layout-4 files; the marker is moved to layout 4 when the store is opened,
+/// so that a build of layout 3 refuses the store rather than misread a derived id.
+pub(crate) const LAYOUT_3: &[u8] = b"orcapod-store/3";
 
 /// The format marker of layout 2 (migrated on open).
 pub(crate) const LAYOUT_2: &[u8] = b"orcapod-store/2";

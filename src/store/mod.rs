@@ -290,6 +290,21 @@ pub trait ArrowStore: Send + Sync + fmt::Debug {
         Ok(PreparedRecords::plain(path, ids, batch))
     }
 
+    /// [`prepare_records`](Self::prepare_records) for rows whose ids are each the row
+    /// hash of columns `derived_from` ([`RecordIds::RowHashes`]), which a store may keep
+    /// as that rule instead of the ids. The default keeps the rule beside the rows.
+    fn prepare_derived(
+        &self,
+        path: RecordPath,
+        ids: Vec<String>,
+        batch: RecordBatch,
+        derived_from: Option<Arc<[String]>>,
+    ) -> Result<PreparedRecords> {
+        let mut prepared = self.prepare_records(path, ids, batch)?;
+        prepared.derived_from = derived_from;
+        Ok(prepared)
+    }
+
     /// Adds prepared rows, exactly as [`add_records`](Self::add_records) adds them; an
     /// encoding made ahead is used only when every row is written (else the rows that
     /// are written are encoded again).

@@ -50,6 +50,8 @@ pub(crate) struct RecordsShared {
     with_packet_id: bool,
     record_schema: SchemaRef,
     entry_schema: SchemaRef,
+    /// The names of the entry columns (what the store may derive entry ids from).
+    entry_columns: Arc<[String]>,
     entry_hasher: RowHasher,
     /// The row format of the entry columns but the node's hash (for group keys).
     group_rows: RowConverter,
@@ -113,6 +115,11 @@ impl RecordsShared {
             with_packet_id,
             record_schema: Arc::new(Schema::new(record_fields)),
             entry_hasher: RowHasher::new(&entry_schema),
+            entry_columns: entry_schema
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect(),
             entry_schema,
             group_rows,
             marker_schema: Arc::new(Schema::new(vec![Field::new(
@@ -280,7 +287,10 @@ impl PendingRecords {
         }
         Ok(Some(StoreWrite {
             path: self.path,
-            ids: RecordIds::Known(ids),
+            ids: RecordIds::RowHashes {
+                ids,
+                columns: shared.entry_columns.clone(),
+            },
             batch: records,
         }))
     }

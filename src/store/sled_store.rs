@@ -149,6 +149,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 mod add;
+use add::Encoding;
 mod compact;
 mod files;
 mod inner;
@@ -320,7 +321,7 @@ impl ArrowStore for SledStore {
         batch: &RecordBatch,
         skip_duplicates: bool,
     ) -> Result<usize> {
-        self.add(path, ids, batch, skip_duplicates, None)
+        self.add(path, ids, batch, skip_duplicates, Encoding::default())
     }
 
     fn prepare_records(
@@ -329,12 +330,23 @@ impl ArrowStore for SledStore {
         ids: Vec<String>,
         batch: RecordBatch,
     ) -> Result<PreparedRecords> {
+        self.prepare_derived(path, ids, batch, None)
+    }
+
+    fn prepare_derived(
+        &self,
+        path: RecordPath,
+        ids: Vec<String>,
+        batch: RecordBatch,
+        derived_from: Option<Arc<[String]>>,
+    ) -> Result<PreparedRecords> {
         // Rows the write will refuse are left for it to refuse, with its message.
         let encoded = (ids.len() == batch.num_rows() && !ids.is_empty())
-            .then(|| EncodedBatch::new(&ids, &batch))
+            .then(|| EncodedBatch::new(&ids, &batch, derived_from.as_deref()))
             .transpose()?;
         let mut prepared = PreparedRecords::plain(path, ids, batch);
         prepared.encoded = encoded;
+        prepared.derived_from = derived_from;
         Ok(prepared)
     }
 
@@ -344,8 +356,13 @@ impl ArrowStore for SledStore {
             ids,
             batch,
             encoded,
+            derived_from,
         } = records;
-        self.add(&path, &ids, &batch, skip_duplicates, encoded)
+        let encoding = Encoding {
+            ahead: encoded,
+            derived_from,
+        };
+        self.add(&path, &ids, &batch, skip_duplicates, encoding)
     }
 
     fn get_records(&self, path: &RecordPath, ids: &[String]) -> Result<Lookup> {

@@ -39,6 +39,16 @@ pub enum RecordIds {
     /// so that a driver may hash on another thread than the one producing the rows. The
     /// hasher has the batch's schema.
     RowHashHex(Arc<RowHasher>),
+    /// One id per row, known already, each the `arrow_v0.1` row hash
+    /// ([`RowHasher::hash_row_strings`]) of the named columns of its row: a store may
+    /// keep the rule instead of the ids, and hash those columns again when it reads them
+    /// (the sled store does, see `batch_file`).
+    RowHashes {
+        /// The ids.
+        ids: Vec<String>,
+        /// The columns each id is the row hash of.
+        columns: Arc<[String]>,
+    },
 }
 
 impl StoreWrite {
@@ -55,10 +65,18 @@ impl StoreWrite {
     /// The record ids, computed now if they are deferred.
     pub fn into_ids(self) -> (RecordPath, Vec<String>, RecordBatch) {
         let ids = match self.ids {
-            RecordIds::Known(ids) => ids,
+            RecordIds::Known(ids) | RecordIds::RowHashes { ids, .. } => ids,
             RecordIds::RowHashHex(hasher) => hasher.hash_row_hex(&self.batch),
         };
         (self.path, ids, self.batch)
+    }
+
+    /// The columns the ids are the row hash of, if the write says so.
+    fn derived_from(&self) -> Option<Arc<[String]>> {
+        match &self.ids {
+            RecordIds::RowHashes { columns, .. } => Some(columns.clone()),
+            _ => None,
+        }
     }
 }
 
@@ -73,6 +91,8 @@ pub struct PreparedRecords {
     pub(crate) batch: RecordBatch,
     /// The store's encoding of exactly `ids` and `batch`, if it made one.
     pub(crate) encoded: Option<EncodedBatch>,
+    /// The columns every id is the row hash of, if they are ([`RecordIds::RowHashes`]).
+    pub(crate) derived_from: Option<Arc<[String]>>,
 }
 
 impl PreparedRecords {
@@ -83,6 +103,7 @@ impl PreparedRecords {
             ids,
             batch,
             encoded: None,
+            derived_from: None,
         }
     }
 
@@ -122,20 +143,31 @@ pub fn prepare_writes(
     store: &dyn ArrowStore,
     writes: Vec<StoreWrite>,
 ) -> Result<Vec<PreparedRecords>> {
-    // Concatenate writes per path to write each path once.
-    let mut by_path: Vec<(RecordPath, Vec<String>, Vec<RecordBatch>)> = Vec::new();
+    // Concatenate writes per path to write each path once; their ids are derived from
+    // columns when every write to the path says so, with the same columns.
+    type PathWrites = (
+        RecordPath,
+        Vec<String>,
+        Vec<RecordBatch>,
+        Option<Arc<[String]>>,
+    );
+    let mut by_path: Vec<PathWrites> = Vec::new();
     for w in writes {
+        let derived = w.derived_from();
         let (path, mut more_ids, batch) = w.into_ids();
-        match by_path.iter_mut().find(|(p, _, _)| *p == path) {
-            Some((_, ids, batches)) => {
+        match by_path.iter_mut().find(|(p, ..)| *p == path) {
+            Some((_, ids, batches, columns)) => {
                 ids.append(&mut more_ids);
                 batches.push(batch);
+                if *columns != derived {
+                    *columns = None;
+                }
             }
-            None => by_path.push((path, more_ids, vec![batch])),
+            None => by_path.push((path, more_ids, vec![batch], derived)),
         }
     }
     let mut prepared = Vec::with_capacity(by_path.len());
-    for (path, ids, batches) in by_path {
+    for (path, ids, batches, derived_from) in by_path {
         let Some(first) = batches.first() else {
             continue;
         };
@@ -156,7 +188,7 @@ pub fn prepare_writes(
         } else {
             concat_batches(&schema, &batches)?
         };
-        prepared.push(store.prepare_records(path, ids, batch)?);
+        prepared.push(store.prepare_derived(path, ids, batch, derived_from)?);
     }
     Ok(prepared)
 }
@@ -169,9 +201,15 @@ pub fn apply_prepared(store: &dyn ArrowStore, prepared: Vec<PreparedRecords>) ->
         let records = match store.schema(&records.path)? {
             Some(stored) if stored.fields() != records.batch.schema().fields() => {
                 let PreparedRecords {
-                    path, ids, batch, ..
+                    path,
+                    ids,
+                    batch,
+                    derived_from,
+                    ..
                 } = records;
-                PreparedRecords::plain(path, ids, in_column_order(&stored, batch)?)
+                let mut again = PreparedRecords::plain(path, ids, in_column_order(&stored, batch)?);
+                again.derived_from = derived_from;
+                again
             }
             _ => records,
         };

@@ -11,11 +11,19 @@ use arrow::array::RecordBatch;
 
 use super::SledStore;
 use crate::error::Result;
-use crate::store::batch_file::{self, EncodedBatch, IdColumn};
+use crate::store::batch_file::EncodedBatch;
 use crate::store::codec;
 use crate::store::id_index::IdIndex;
 use crate::store::sled_store::inner::PathMeta;
 use crate::store::{check_schema, plan_write, scoped, RecordPath};
+
+/// How the rows of a write are encoded: ahead of the write (when they were prepared),
+/// and whether their ids are derived from some of their columns.
+#[derive(Debug, Default)]
+pub(crate) struct Encoding {
+    pub(crate) ahead: Option<EncodedBatch>,
+    pub(crate) derived_from: Option<Arc<[String]>>,
+}
 
 impl SledStore {
     /// `add_records`, with the rows' encoding when it was made ahead.
@@ -25,7 +33,7 @@ impl SledStore {
         ids: &[String],
         batch: &RecordBatch,
         skip_duplicates: bool,
-        encoded: Option<EncodedBatch>,
+        encoding: Encoding,
     ) -> Result<usize> {
         let full = scoped(&self.base, path)?;
         if batch.num_rows() == 0 && ids.is_empty() {
@@ -63,12 +71,15 @@ impl SledStore {
         // 2. One encoding (the one made ahead when every row is written: then the
         // planned rows are the given ones, in order), 3. the file written (made durable
         // at flush).
-        let (id_column, bytes) = match encoded {
+        let (id_column, bytes) = match encoding.ahead {
             Some(e) if planned.batch.num_rows() == batch.num_rows() => (e.ids, e.bytes),
             _ => {
-                let id_column = Arc::new(IdColumn::from_ids(&planned.ids)?);
-                let bytes = batch_file::encode(&planned.batch, &id_column)?;
-                (id_column, bytes)
+                let e = EncodedBatch::new(
+                    &planned.ids,
+                    &planned.batch,
+                    encoding.derived_from.as_deref(),
+                )?;
+                (e.ids, e.bytes)
             }
         };
         inner.files.write(path_no, batch_no, &bytes, false)?;

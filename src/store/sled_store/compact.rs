@@ -54,7 +54,7 @@ pub(crate) fn compact_path(inner: &Inner, w: &mut WriterState, meta: &PathMeta) 
         }
         let merged = concat_batches(&meta.schema, &parts)?;
         let id_column = IdColumn::from_ids(&ids)?;
-        let bytes = batch_file::encode(&merged, &id_column)?;
+        let bytes = batch_file::encode(&merged, &id_column, None)?;
         // A fresh number names the file, so it never replaces a file in use.
         let file = inner.next_batch(w, path_no)?;
         w.next_batch.insert(path_no, file + 1);

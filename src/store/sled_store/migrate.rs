@@ -94,7 +94,7 @@ pub(crate) fn migrate(old: &sled::Db, dir: &Path, catalog: &Path) -> Result<sled
                 take_record_batch(&batch, &UInt32Array::from(rows))?
             };
             let id_column = batch_file::IdColumn::from_ids(&kept_ids)?;
-            let file = batch_file::encode(&kept, &id_column)?;
+            let file = batch_file::encode(&kept, &id_column, None)?;
             files.write(path_no, batch_no, &file, true)?;
             let entry = codec::Entry::of(batch_no, kept_ids.len(), &file, 0);
             db.insert(codec::entry_key(path_no, batch_no), &entry.encode()[..])

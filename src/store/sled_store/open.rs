@@ -1,5 +1,5 @@
 //! Opening a store directory: which layout the directory
-//! holds (layout 3, a layout-2 store to migrate, a refused layout 1 or foreign database,
+//! holds (layout 4, a layout-3 store whose marker moves to 4, a layout-2 store to migrate, a refused layout 1 or foreign database,
 //! nothing yet), and the recovery of the batch files after a crash (files no catalog
 //! entry names are deleted; a file an entry names must be whole).
 //!
@@ -19,9 +19,10 @@ fn unsupported(dir: &Path, found: &[u8]) -> Error {
     store_err(
         dir.display().to_string(),
         format!(
-            "unsupported store layout {:?} (this build reads {:?} and migrates {:?})",
+            "unsupported store layout {:?} (this build reads {:?} and migrates {:?} and {:?})",
             String::from_utf8_lossy(found),
             String::from_utf8_lossy(codec::FORMAT_VALUE),
+            String::from_utf8_lossy(codec::LAYOUT_3),
             String::from_utf8_lossy(codec::LAYOUT_2)
         ),
     )
@@ -74,6 +75,12 @@ pub(crate) fn open_catalog(dir: &Path, was_open: bool) -> Result<sled::Db> {
     };
     match db.get(codec::format_key()).map_err(sled_err(&catalog))? {
         Some(v) if v.as_ref() == codec::FORMAT_VALUE => {}
+        // Layout 3's files are layout-4 files: only the marker moves.
+        Some(v) if v.as_ref() == codec::LAYOUT_3 => {
+            db.insert(codec::format_key(), codec::FORMAT_VALUE)
+                .map_err(sled_err(&catalog))?;
+            db.flush().map_err(sled_err(&catalog))?;
+        }
         Some(v) => return Err(unsupported(dir, &v)),
         None => {
             if db.first().map_err(sled_err(&catalog))?.is_some() {
@@ -107,7 +114,7 @@ pub(crate) fn open_catalog(dir: &Path, was_open: bool) -> Result<sled::Db> {
 /// migration too).
 fn is_complete(db: &sled::Db, catalog: &Path) -> Result<bool> {
     let found = db.get(codec::format_key()).map_err(sled_err(catalog))?;
-    Ok(found.is_some_and(|v| v.as_ref() == codec::FORMAT_VALUE))
+    Ok(found.is_some_and(|v| v.as_ref() == codec::FORMAT_VALUE || v.as_ref() == codec::LAYOUT_3))
 }
 
 /// What [`recover`] found.
