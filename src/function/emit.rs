@@ -110,3 +110,8 @@ pub(crate) fn gather(
         results: picked_results,
     })
 }
+
+/// A row number as `u32` (a batch holds at most 2^32 - 1 rows).
+pub(crate) fn row_u32(row: usize) -> Result<u32> {
+    u32::try_from(row).map_err(|_| Error::internal("a batch may hold at most 2^32 - 1 rows"))
+}

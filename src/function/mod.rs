@@ -23,6 +23,7 @@ mod known;
 pub mod node;
 mod pod;
 mod prepare;
+mod recording;
 pub mod runner;
 pub mod slurm;
 mod stored;

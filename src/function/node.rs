@@ -33,15 +33,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch, UInt32Array};
+use arrow::array::{RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 
-use super::emit::{gather, InputBatch, Pending};
+use super::emit::{gather, row_u32, InputBatch, Pending};
 use super::job::ResultBuilder;
 use super::known::{DigestMap, KnownResults, DEFAULT_BUDGET_ROWS};
 use super::prepare::PushPreparer;
-use super::stored::{positions_in_request, stored_chunk, stored_fields};
+use super::recording::RecordsByInput;
+use super::stored::{input_hashes, positions_in_request, stored_chunk, stored_fields};
 use super::FunctionPod;
 use crate::error::{Error, Result};
 use crate::files::PacketHasher;
@@ -96,7 +97,9 @@ pub struct FunctionNode {
     result_schema: SchemaRef,
     builder: Arc<ResultBuilder>,
     records_shared: Arc<RecordsShared>,
-    /// Records of emitted rows, not yet built.
+    /// Records of emitted rows whose input batch is still open.
+    recording: RecordsByInput,
+    /// Records of closed input batches, not yet built.
     records: Vec<PendingRecords>,
     /// Hashes packets and reads their stored results (the stateless half of a push).
     preparer: PushPreparer,
@@ -166,6 +169,7 @@ impl FunctionNode {
                 store.as_ref().map(|(s, p)| (s.as_ref(), &p.records)),
             )?),
             records: Vec::new(),
+            recording: RecordsByInput::default(),
             preparer,
             to_emit: Vec::new(),
             pod,
@@ -416,7 +420,7 @@ impl FunctionNode {
                 None => Vec::new(),
             };
             for (input, _) in &rows {
-                self.close_rows(*input, 1);
+                self.close_rows(*input, 1)?;
             }
             self.failures.push(PacketFailure {
                 input_hash: digest_string(&hash),
@@ -475,13 +479,32 @@ impl FunctionNode {
     }
 
     /// One input row of batch `input` is done with (emitted or dropped).
-    fn close_rows(&mut self, input: u64, rows: usize) {
-        if let Some(b) = self.inputs.get_mut(&input) {
-            b.open_rows = b.open_rows.saturating_sub(rows);
-            if b.open_rows == 0 {
-                self.inputs.remove(&input);
-            }
+    fn close_rows(&mut self, input: u64, rows: usize) -> Result<()> {
+        let Some(b) = self.inputs.get_mut(&input) else {
+            return Ok(());
+        };
+        b.open_rows = b.open_rows.saturating_sub(rows);
+        if b.open_rows > 0 {
+            return Ok(());
         }
+        self.inputs.remove(&input);
+        let (Some(closed), Some((store, paths))) = (self.recording.close(input)?, &self.store)
+        else {
+            return Ok(());
+        };
+        // Built later, perhaps on another thread (see [`PendingRecords`]).
+        self.records.push(PendingRecords {
+            shared: self.records_shared.clone(),
+            store: store.clone(),
+            path: paths.records.clone(),
+            recorded: paths.recorded.clone(),
+            picked: closed.picked,
+            n_tag_columns: self.input.tag_range().len() + self.input.system_tag_range().len(),
+            input_hashes: closed.input_hashes,
+            result_ids: closed.result_ids,
+            computed: closed.computed,
+        });
+        Ok(())
     }
 
     /// The read a push of packets `hashes` needs: the stored results of the hashes
@@ -532,31 +555,20 @@ impl FunctionNode {
             &self.known,
         )?;
         self.ready.push(gathered.output);
-        if let (Some((store, paths)), false) = (&self.store, self.lookup_only) {
+        if self.store.is_some() && !self.lookup_only {
+            // The records of these rows, handed out by input batch (`recording`).
+            let results = &gathered.results;
             let n_out = self.output.packet_fields().len();
-            let n_tag_columns = self.input.tag_range().len() + self.input.system_tag_range().len();
-            let computed: Vec<bool> = pending.iter().map(|p| p.computed).collect();
-            let hashes = gathered.results.column(2 * n_out).clone();
-            let result_ids = gathered.results.column(2 * n_out + 1).clone();
-            // The records of these rows, built later (see [`PendingRecords`]).
-            self.records.push(PendingRecords {
-                shared: self.records_shared.clone(),
-                store: store.clone(),
-                path: paths.records.clone(),
-                recorded: paths.recorded.clone(),
-                picked: gathered.inputs,
-                n_tag_columns,
-                input_hashes: hashes,
-                result_ids,
-                computed,
-            });
+            let (hashes, ids) = (results.column(2 * n_out), results.column(2 * n_out + 1));
+            self.recording
+                .add(&pending, &gathered.inputs, hashes, ids)?;
         }
         let mut closed: HashMap<u64, usize> = HashMap::new();
         for p in &pending {
             *closed.entry(p.input).or_default() += 1;
         }
         for (input, rows) in closed {
-            self.close_rows(input, rows);
+            self.close_rows(input, rows)?;
         }
         self.let_go_of_stored_results()
     }
@@ -581,18 +593,4 @@ impl FunctionNode {
                 .all(|stored| stored))
         })
     }
-}
-
-/// The input packet hash of each row of a result chunk (column `column`): the results'
-/// record ids.
-fn input_hashes(chunk: &RecordBatch, column: usize) -> Vec<String> {
-    let hashes = chunk.column(column).as_string::<i64>();
-    hashes
-        .iter()
-        .map(|h| h.unwrap_or_default().to_string())
-        .collect()
-}
-
-fn row_u32(row: usize) -> Result<u32> {
-    u32::try_from(row).map_err(|_| Error::internal("a batch may hold at most 2^32 - 1 rows"))
 }

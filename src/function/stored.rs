@@ -141,3 +141,13 @@ pub(crate) fn stored_chunk(
     columns.push(Arc::new(LargeStringArray::from_iter_values(&ids)));
     Ok(RecordBatch::try_new(builder.chunk_schema.clone(), columns)?)
 }
+
+/// The input packet hash of each row of a result chunk (column `column`): the results'
+/// record ids.
+pub(crate) fn input_hashes(chunk: &RecordBatch, column: usize) -> Vec<String> {
+    let hashes = chunk.column(column).as_string::<i64>();
+    hashes
+        .iter()
+        .map(|h| h.unwrap_or_default().to_string())
+        .collect()
+}
