@@ -14,6 +14,7 @@ mod cache;
 mod dag;
 pub mod delta;
 mod graph;
+mod run_log;
 mod stored;
 
 use std::collections::HashMap;
@@ -31,9 +32,8 @@ use crate::store::FunctionPaths;
 pub use crate::exec::{BackoffWaiter, SyncExecutor};
 pub use cache::{cached_source_path, CacheMode, OperatorLog};
 pub(crate) use dag::{Dag, Ties};
-pub use stored::{
-    read_run_log, stored_source, write_run_log, NodeStats, RunInfo, RunOutcome, RunRecord,
-};
+pub use run_log::{read_run_log, write_run_log, NodeStats, RunInfo, RunOutcome, RunRecord};
+pub use stored::stored_source;
 
 /// What to do when a packet fails in a function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,4 +1,4 @@
-//! The bytes of one stored batch of the sled store (layout 3): an Arrow IPC file,
+//! The bytes of one stored batch of the sled store (layout 4): an Arrow IPC file,
 //! compressed with zstd, holding the batch's record ids and its rows.
 //!
 //! The file's schema is the id column (always first, so it can be read alone) followed

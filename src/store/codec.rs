@@ -26,7 +26,7 @@ pub(crate) const TAG_BATCH: u8 = 0x10;
 pub(crate) const TAG_IDS: u8 = 0x20;
 /// Tag of path keys: full path → (path number, schema).
 pub(crate) const TAG_PATH: u8 = 0x30;
-/// Tag of layout 3's batch entries: one per batch (its file, rows, length, ...).
+/// Tag of the batch entries (layouts 3 and 4): one per batch (its file, rows, length, ...).
 pub(crate) const TAG_ENTRY: u8 = 0x40;
 
 /// The format marker's key.

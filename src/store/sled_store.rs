@@ -1,6 +1,6 @@
 //! The sled store: the embedded, on-disk default.
 //!
-//! # On-disk layout (layout version 3)
+//! # On-disk layout (layout version 4)
 //!
 //! A store directory `DIR` holds two things:
 //!
@@ -9,14 +9,16 @@
 //!   compaction gets a fresh one), an Arrow IPC file compressed with zstd holding those
 //!   rows and their record ids (`batch_file.rs`: hash-like ids `{prefix}:{hex}` sharing
 //!   one prefix are kept as the prefix once and raw bytes, any other ids as text;
-//!   either way they read back byte for byte);
+//!   ids that are the row hash of some of the row's columns, as pipeline records'
+//!   entry ids are, are not kept at all but hashed again when read; either way they
+//!   read back byte for byte);
 //! - `DIR/catalog/`: a sled database of small values only. Every key starts with the
 //!   key-prefix byte `0x01`, then a tag byte; integers are big-endian (byte order is
 //!   numeric order).
 //!
 //! | key | value |
 //! |---|---|
-//! | `01 00 "format"` | `"orcapod-store/3"` (written when the catalog is complete) |
+//! | `01 00 "format"` | `"orcapod-store/4"` (written when the catalog is complete) |
 //! | `01 00 "next_path"` | next free path number, u64 |
 //! | `01 00 "synced"` | the last *generation* whose batch files were all made durable, u64 |
 //! | `01 30 "a/b/c"` | the path's entry: path number u64, then its schema as an Arrow IPC stream |
@@ -32,8 +34,10 @@
 //! files written since the last one durable and then records their generation as
 //! synced.
 //!
-//! A store of layout 2 (batches and ids inside sled, in `DIR` itself) is migrated on
-//! open (`sled_store/migrate.rs`: crash-safe, the old files deleted at the end); a store
+//! A store of layout 3 (the same, without derived ids) is read as it is: opening it
+//! moves its marker to layout 4, so that a build of layout 3 refuses it rather than
+//! misread a file of derived ids. A store of layout 2 (batches and ids inside sled, in
+//! `DIR` itself) is migrated on open (`sled_store/migrate.rs`: crash-safe, the old files deleted at the end); a store
 //! of layout 1 is refused with a message naming the layouts this build reads.
 //!
 //! # The id index
@@ -187,7 +191,7 @@ fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Inner>>> {
 
 impl SledStore {
     /// Opens (creating if needed) the store in directory `dir`, migrating a store of
-    /// layout 2 to layout 3 first (see the module docs).
+    /// layout 2 to layout 4 first (see the module docs).
     ///
     /// If this process already has the directory open, the open store is shared (same
     /// data, same caches). If another process holds it, this fails with [`Error::Store`]

@@ -1,4 +1,4 @@
-//! The batch files of a layout-3 store: `DIR/batches/{path number}/{file number}.arrow`
+//! The batch files of a store (layouts 3 and 4): `DIR/batches/{path number}/{file number}.arrow`
 //! (a file's number is its batch's, unless compaction rewrote the batch).
 //! Writing one (a temporary name, renamed: the name appears whole or not at all), making
 //! written files durable (fsync of each, then of their directories), reading one,

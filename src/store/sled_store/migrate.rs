@@ -1,5 +1,5 @@
 //! Migration of a layout-2 store (every batch and its ids inside sled, in the store
-//! directory itself) to layout 3 (batch files beside a catalog in `catalog/`), run by
+//! directory itself) to layout 4 (batch files beside a catalog in `catalog/`), run by
 //! [`open_catalog`](super::open::open_catalog) when it finds one.
 //!
 //! Crash safety: the old database is only read until the new catalog is complete, and
@@ -29,7 +29,7 @@ use super::lock::{open_sled, sled_err};
 use crate::error::{Error, Result};
 use crate::store::{batch_file, codec, store_err};
 
-/// Writes the layout-3 store of the layout-2 database `old` (in `dir`) into `catalog`
+/// Writes the layout-4 store of the layout-2 database `old` (in `dir`) into `catalog`
 /// and `dir/batches`, and returns the new, complete catalog.
 pub(crate) fn migrate(old: &sled::Db, dir: &Path, catalog: &Path) -> Result<sled::Db> {
     let files = Files::new(dir);

@@ -1,6 +1,6 @@
-//! Opening a store directory: which layout the directory
-//! holds (layout 4, a layout-3 store whose marker moves to 4, a layout-2 store to migrate, a refused layout 1 or foreign database,
-//! nothing yet), and the recovery of the batch files after a crash (files no catalog
+//! Opening a store directory: which layout the directory holds (layout 4, a layout-3
+//! store whose marker moves to 4, a layout-2 store to migrate, a refused layout 1 or
+//! foreign database, nothing yet), and the recovery of the batch files after a crash (files no catalog
 //! entry names are deleted; a file an entry names must be whole).
 //!
 //! It deletes only batch files no catalog entry names, and (once the catalog is
@@ -40,7 +40,7 @@ pub(crate) fn catalog_dir(dir: &Path) -> std::path::PathBuf {
     dir.join("catalog")
 }
 
-/// Opens the catalog of the store in `dir` (layout 3), creating it in an empty
+/// Opens the catalog of the store in `dir` (layout 4), creating it in an empty
 /// directory and migrating a layout-2 store (sled in `dir` itself) first.
 pub(crate) fn open_catalog(dir: &Path, was_open: bool) -> Result<sled::Db> {
     let catalog = catalog_dir(dir);
@@ -110,7 +110,7 @@ pub(crate) fn open_catalog(dir: &Path, was_open: bool) -> Result<sled::Db> {
     Ok(db)
 }
 
-/// Whether `db` is a finished layout-3 catalog (its format marker is written last, by a
+/// Whether `db` is a finished catalog (layout 3 or 4) (its format marker is written last, by a
 /// migration too).
 fn is_complete(db: &sled::Db, catalog: &Path) -> Result<bool> {
     let found = db.get(codec::format_key()).map_err(sled_err(catalog))?;
