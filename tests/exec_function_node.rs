@@ -475,6 +475,32 @@ fn a_group_of_records_already_recorded_is_skipped_whole() {
 }
 
 #[test]
+fn an_input_batch_emitted_in_pieces_is_recorded_whole_for_the_next_run() {
+    let pipeline = pipeline();
+    let store: Arc<dyn ArrowStore> = MemoryStore::new().at(&["p"]).unwrap();
+    // A first run emits its one input batch in two pieces, each handed out (records
+    // and marker) at once; when the batch closes, the whole of it, in row order, is
+    // handed out for its marker only.
+    let mut first = node(&pipeline, Some(store.clone()));
+    let jobs = first.push(input(&pipeline)).unwrap();
+    assert_eq!(packets(&jobs[0]), [1, 2, 3, 4]);
+    complete(&mut first, &jobs[0], 0, 2);
+    assert_eq!(first.take_output().unwrap()[0].num_rows(), 4);
+    assert_eq!(store_records(&mut first, &store), [(true, true)]);
+    complete(&mut first, &jobs[0], 2, 2);
+    assert_eq!(first.take_output().unwrap()[0].num_rows(), 2);
+    assert_eq!(
+        store_records(&mut first, &store),
+        [(true, true), (false, true)]
+    );
+    // A re-run emits the batch at once: the group recorded whole, skipped whole.
+    let mut second = node(&pipeline, Some(store.clone()));
+    assert!(second.push(input(&pipeline)).unwrap().is_empty());
+    assert_eq!(second.take_output().unwrap()[0].num_rows(), 6);
+    assert_eq!(store_records(&mut second, &store), [(false, false)]);
+}
+
+#[test]
 fn a_group_whose_ends_are_new_keeps_the_first_record_of_a_row_stored_in_between() {
     let pipeline = pipeline();
     let store: Arc<dyn ArrowStore> = MemoryStore::new().at(&["p"]).unwrap();

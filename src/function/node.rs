@@ -19,16 +19,15 @@
 //! against the node's store and serves back to the node before deciding what to compute
 //! (the read step, [`FunctionNode::push`]'s only store access; split in two,
 //! [`FunctionNode::prepare`] states it and [`FunctionNode::push_prepared`] takes its
-//! answer, so a driver may run it elsewhere). Writes: the driver
-//! applies the [`StoreWrite`]s this state machine hands out ([`FunctionNode::take_writes`]):
-//! results keyed by input packet content hash (shared by every node running the same
-//! function; the output packets alone, their source info and result id being derived from
-//! the input hash when read back), and pipeline records keyed by entry id (which rows this node processed).
-//! A packet is computed at most once per node even when it appears in many rows.
-//!
-//! The job protocol is in `job`, output gathering in `emit`, stored
-//! results read back in `stored`, the store-write protocol and layout in
-//! [`store`](crate::store).
+//! answer, so a driver may run it elsewhere). Writes: the driver applies the
+//! [`StoreWrite`]s this state machine hands out ([`FunctionNode::take_writes`]): results
+//! keyed by input packet content hash (shared by every node running the same function;
+//! the output packets alone, their source info and result id being derived from the
+//! input hash when read back), and pipeline records keyed by entry id (which rows this
+//! node processed). A packet is computed at most once per node even when it appears in
+//! many rows. The job protocol is in `job`, output gathering in `emit`, stored results
+//! read back in `stored`, records by input batch in `recording`, the store-write
+//! protocol and layout in [`store`](crate::store).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,7 +40,7 @@ use super::emit::{gather, row_u32, InputBatch, Pending};
 use super::job::ResultBuilder;
 use super::known::{DigestMap, KnownResults, DEFAULT_BUDGET_ROWS};
 use super::prepare::PushPreparer;
-use super::recording::RecordsByInput;
+use super::recording::{InputRecords, RecordsByInput};
 use super::stored::{input_hashes, positions_in_request, stored_chunk, stored_fields};
 use super::FunctionPod;
 use crate::error::{Error, Result};
@@ -97,9 +96,9 @@ pub struct FunctionNode {
     result_schema: SchemaRef,
     builder: Arc<ResultBuilder>,
     records_shared: Arc<RecordsShared>,
-    /// Records of emitted rows whose input batch is still open.
+    /// What the records of input batches still open need (`recording`).
     recording: RecordsByInput,
-    /// Records of closed input batches, not yet built.
+    /// Records of emitted rows, not yet built.
     records: Vec<PendingRecords>,
     /// Hashes packets and reads their stored results (the stateless half of a push).
     preparer: PushPreparer,
@@ -380,7 +379,8 @@ impl FunctionNode {
         if let Some((chunk_hashes, batch)) = completed.ok {
             if self.store.is_some() {
                 let n_result = self.result_schema.fields().len();
-                let ids = input_hashes(&batch, self.hash_column());
+                // (A chunk's input hash follows the packet columns and their source info.)
+                let ids = input_hashes(&batch, 2 * self.output.packet_fields().len());
                 let result_cols: Vec<usize> = (0..n_result).collect();
                 let path = self.paths().results.clone();
                 self.writes.push(StoreWrite {
@@ -488,23 +488,29 @@ impl FunctionNode {
             return Ok(());
         }
         self.inputs.remove(&input);
-        let (Some(closed), Some((store, paths))) = (self.recording.close(input)?, &self.store)
-        else {
-            return Ok(());
+        if let Some(group) = self.recording.close(input)? {
+            self.push_records(group, true);
+        }
+        Ok(())
+    }
+
+    /// Hands out records to build later (see [`PendingRecords`]), or their marker only.
+    fn push_records(&mut self, r: InputRecords, marker_only: bool) {
+        let Some((store, paths)) = &self.store else {
+            return;
         };
-        // Built later, perhaps on another thread (see [`PendingRecords`]).
         self.records.push(PendingRecords {
             shared: self.records_shared.clone(),
             store: store.clone(),
             path: paths.records.clone(),
             recorded: paths.recorded.clone(),
-            picked: closed.picked,
+            picked: r.picked,
             n_tag_columns: self.input.tag_range().len() + self.input.system_tag_range().len(),
-            input_hashes: closed.input_hashes,
-            result_ids: closed.result_ids,
-            computed: closed.computed,
+            input_hashes: r.input_hashes,
+            result_ids: r.result_ids,
+            computed: r.computed,
+            marker_only,
         });
-        Ok(())
     }
 
     /// The read a push of packets `hashes` needs: the stored results of the hashes
@@ -556,12 +562,16 @@ impl FunctionNode {
         )?;
         self.ready.push(gathered.output);
         if self.store.is_some() && !self.lookup_only {
-            // The records of these rows, handed out by input batch (`recording`).
+            // The records of these rows, by input batch (`recording`).
             let results = &gathered.results;
             let n_out = self.output.packet_fields().len();
             let (hashes, ids) = (results.column(2 * n_out), results.column(2 * n_out + 1));
-            self.recording
-                .add(&pending, &gathered.inputs, hashes, ids)?;
+            for piece in self
+                .recording
+                .add(&pending, &gathered.inputs, hashes, ids)?
+            {
+                self.push_records(piece, false);
+            }
         }
         let mut closed: HashMap<u64, usize> = HashMap::new();
         for p in &pending {
@@ -573,19 +583,13 @@ impl FunctionNode {
         self.let_go_of_stored_results()
     }
 
-    /// The column of a result chunk holding the input packet hash (after the output
-    /// packet columns and their source info).
-    fn hash_column(&self) -> usize {
-        2 * self.output.packet_fields().len()
-    }
-
     /// Lets the oldest known results go once more than a budget of them are held, if
     /// the store holds them (see [`KnownResults`]); without a store, nothing goes.
     fn let_go_of_stored_results(&mut self) -> Result<()> {
         let Some((store, paths)) = &self.store else {
             return Ok(());
         };
-        let hash_column = self.hash_column();
+        let hash_column = 2 * self.output.packet_fields().len();
         self.known.evict(|chunk| {
             Ok(store
                 .contains_many(&paths.results, &input_hashes(chunk, hash_column))?

@@ -15,8 +15,11 @@
 //! columns the entry ids are computed from, so two groups with one key have the same
 //! entry ids. A marker must never be stored without the records it stands for: it is
 //! handed out beside them ([`BuiltRecords::marker`]) for the driver to write only once
-//! the records are flushed (the actor runtime's store writer writes it with the next
-//! batch); a driver that drops it loses nothing but the shortcut.
+//! the records are flushed, and every group the node handed out before (a group handed
+//! out for its marker only (`marker_only`) stands for records handed
+//! out in earlier groups: the actor runtime's store writer writes a marker once its
+//! batch and every earlier batch are flushed); a driver that drops it loses nothing but
+//! the shortcut.
 //!
 //! This module builds the records' columns and keys; where they go is
 //! [`FunctionPaths::records`](super::layout::FunctionPaths). It never writes: building
@@ -137,7 +140,9 @@ pub struct BuiltRecords {
     /// The records not stored yet, if any.
     pub records: Option<StoreWrite>,
     /// The marker of the group (see the module docs): to be written only once
-    /// `records` is flushed. `None` when the group was known to be recorded already.
+    /// `records` is flushed, and every group handed out before it by the same node
+    /// (a marker-only group stands for records handed out earlier). `None` when the
+    /// group was known to be recorded already.
     pub marker: Option<StoreWrite>,
 }
 
@@ -159,6 +164,9 @@ pub struct PendingRecords {
     pub(crate) input_hashes: ArrayRef,
     pub(crate) result_ids: ArrayRef,
     pub(crate) computed: Vec<bool>,
+    /// Only the group's marker is wanted: its records were handed out in other
+    /// groups (the whole of an input batch handed out in pieces).
+    pub(crate) marker_only: bool,
 }
 
 impl std::fmt::Debug for PendingRecords {
@@ -226,6 +234,12 @@ impl PendingRecords {
                 ]))],
             )?,
         };
+        if self.marker_only {
+            return Ok(BuiltRecords {
+                records: None,
+                marker: Some(marker),
+            });
+        }
         Ok(BuiltRecords {
             records: self.build_records()?,
             marker: Some(marker),
