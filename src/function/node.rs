@@ -34,14 +34,14 @@ use std::sync::Arc;
 
 use arrow::array::{RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
-use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema};
 
 use super::emit::{gather, row_u32, InputBatch, Pending};
 use super::job::ResultBuilder;
 use super::known::{DigestMap, KnownResults, DEFAULT_BUDGET_ROWS};
 use super::prepare::PushPreparer;
 use super::recording::{InputRecords, RecordsByInput};
-use super::stored::{input_hashes, positions_in_request, stored_chunk, stored_fields};
+use super::stored::{input_hashes, stored_fields, ChunkReader, StoredChunk};
 use super::FunctionPod;
 use crate::error::{Error, Result};
 use crate::files::PacketHasher;
@@ -93,8 +93,8 @@ pub struct FunctionNode {
     writes: Vec<StoreWrite>,
     counts: PacketCounts,
     failures: Vec<PacketFailure>,
-    result_schema: SchemaRef,
-    builder: Arc<ResultBuilder>,
+    /// Makes stored results read back into chunks (and holds the result builder).
+    chunks: ChunkReader,
     records_shared: Arc<RecordsShared>,
     /// What the records of input batches still open need (`recording`).
     recording: RecordsByInput,
@@ -102,8 +102,7 @@ pub struct FunctionNode {
     records: Vec<PendingRecords>,
     /// Hashes packets and reads their stored results (the stateless half of a push).
     preparer: PushPreparer,
-    /// Lookup-only: serve stored results, compute nothing, record nothing
-    /// ([`FunctionNode::set_lookup_only`]).
+    /// Serve stored results, compute and record nothing ([`FunctionNode::set_lookup_only`]).
     lookup_only: bool,
     /// In lookup-only mode, the distinct packets without a stored result so far.
     missing: DigestMap<()>,
@@ -149,17 +148,23 @@ impl FunctionNode {
                 .map(|&i| input.arrow().fields()[i].clone())
                 .collect::<Vec<_>>(),
         );
-        let builder = Arc::new(ResultBuilder::new(
-            pod.clone(),
-            output.packet_fields().to_vec(),
-            Arc::new(Schema::new(chunk_fields)),
-        ));
+        let chunks = ChunkReader {
+            pod: pod.clone(),
+            output: output.clone(),
+            result_schema: Arc::new(Schema::new(result_fields)),
+            builder: Arc::new(ResultBuilder::new(
+                pod.clone(),
+                output.packet_fields().to_vec(),
+                Arc::new(Schema::new(chunk_fields)),
+            )),
+        };
         let preparer = PushPreparer::new(
             packet_columns,
             PacketHasher::new(&packet_schema),
             store
                 .as_ref()
                 .map(|(s, paths)| (s.clone(), paths.results.clone())),
+            chunks.clone(),
         );
         Ok(FunctionNode {
             records_shared: Arc::new(RecordsShared::new(
@@ -186,8 +191,7 @@ impl FunctionNode {
             writes: Vec::new(),
             counts: PacketCounts::default(),
             failures: Vec::new(),
-            result_schema: Arc::new(Schema::new(result_fields)),
-            builder,
+            chunks,
             lookup_only: false,
             missing: DigestMap::default(),
             missing_rows: 0,
@@ -267,6 +271,7 @@ impl FunctionNode {
             packets,
             hashes,
             read,
+            stored: None,
         }
     }
 
@@ -283,13 +288,21 @@ impl FunctionNode {
             packets,
             hashes,
             read,
+            stored,
         } = prepared;
         let Some(packets) = packets? else {
             return Ok(Vec::new());
         };
         let n = batch.num_rows();
-        if let (Some((read, digests)), Some(found)) = (read, found) {
-            self.serve_read(&read, &digests, found)?;
+        let stored = match (stored, read, found) {
+            (Some(stored), ..) => Some(stored),
+            (None, Some((read, digests)), Some(found)) => {
+                self.chunks.chunk(&read, &digests, found)?
+            }
+            _ => None,
+        };
+        if let Some(stored) = stored {
+            self.serve_stored(stored)?;
         }
         let input = self.next_input;
         self.next_input += 1;
@@ -352,7 +365,7 @@ impl FunctionNode {
                 id,
                 packets: to_compute.slice(start, len),
                 hashes,
-                builder: self.builder.clone(),
+                builder: self.chunks.builder.clone(),
             });
             start += len;
         }
@@ -378,7 +391,7 @@ impl FunctionNode {
         }
         if let Some((chunk_hashes, batch)) = completed.ok {
             if self.store.is_some() {
-                let n_result = self.result_schema.fields().len();
+                let n_result = self.chunks.result_schema.fields().len();
                 // (A chunk's input hash follows the packet columns and their source info.)
                 let ids = input_hashes(&batch, 2 * self.output.packet_fields().len());
                 let result_cols: Vec<usize> = (0..n_result).collect();
@@ -522,27 +535,14 @@ impl FunctionNode {
         })
     }
 
-    /// Serves the answer to `read` (of results for `digests`): the results found
-    /// become known, as one chunk.
-    fn serve_read(&mut self, read: &StoreRead, digests: &[RowDigest], found: Lookup) -> Result<()> {
-        let Some(found) = found.found else {
-            return Ok(());
-        };
-        let positions = positions_in_request(&read.ids, &found.ids)?;
-        let batch = stored_chunk(
-            found,
-            &read.path,
-            &self.pod,
-            &self.output,
-            &self.result_schema,
-            &self.builder,
-        )?;
-        let row_digests: Vec<RowDigest> = positions.iter().map(|&p| digests[p]).collect();
-        let fresh: Vec<bool> = row_digests
-            .iter()
+    /// Serves stored results read back: they become known, as one chunk (only those
+    /// still neither known nor being computed).
+    fn serve_stored(&mut self, stored: StoredChunk) -> Result<()> {
+        let fresh: Vec<bool> = (stored.digests.iter())
             .map(|d| !self.known.contains(d) && !self.waiting.contains_key(d))
             .collect();
-        self.known.add(batch, row_digests, true, |r| fresh[r])?;
+        self.known
+            .add(stored.batch, stored.digests, true, |r| fresh[r])?;
         Ok(())
     }
 

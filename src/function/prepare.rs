@@ -18,7 +18,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 
 use super::known::DigestMap;
-use super::stored::PreparedPush;
+use super::stored::{ChunkReader, PreparedPush};
 use crate::error::{Error, Result};
 use crate::files::{PacketHasher, StoreUse};
 use crate::hashing::arrow::{digest_string, RowDigest};
@@ -35,6 +35,8 @@ pub struct PushPreparer {
     store: Option<(Arc<dyn ArrowStore>, RecordPath)>,
     /// Whether new file hashes may be stored (not in lookup-only mode).
     write_file_hashes: bool,
+    /// Makes what the read finds into a chunk, here rather than on the node's thread.
+    chunks: ChunkReader,
 }
 
 impl std::fmt::Debug for PushPreparer {
@@ -50,12 +52,14 @@ impl PushPreparer {
         packet_columns: Vec<usize>,
         packet_hasher: PacketHasher,
         store: Option<(Arc<dyn ArrowStore>, RecordPath)>,
+        chunks: ChunkReader,
     ) -> Self {
         PushPreparer {
             packet_columns,
             packet_hasher,
             store,
             write_file_hashes: true,
+            chunks,
         }
     }
 
@@ -108,15 +112,17 @@ impl PushPreparer {
     }
 
     /// Hashes the batch's packets and reads the stored results of its distinct packets
-    /// (with a store): what [`FunctionNode::push_prepared`] takes.
+    /// (with a store), made into a chunk here (deriving their source info): what
+    /// [`FunctionNode::push_prepared`] takes (the lookup is then `None`).
     ///
     /// [`FunctionNode::push_prepared`]: super::node::FunctionNode::push_prepared
     pub fn prepare(&self, batch: RecordBatch) -> Result<(PreparedPush, Option<Lookup>)> {
         let (packets, hashes) = self.hash(&batch);
-        let (read, found) = match (self.read_of(&hashes, |_| true), &self.store) {
+        let (read, stored) = match (self.read_of(&hashes, |_| true), &self.store) {
             (Some((read, digests)), Some((store, _))) => {
                 let found = read.run(store.as_ref())?;
-                (Some((read, digests)), Some(found))
+                let stored = self.chunks.chunk(&read, &digests, found)?;
+                (Some((read, digests)), stored)
             }
             _ => (None, None),
         };
@@ -126,8 +132,9 @@ impl PushPreparer {
                 packets,
                 hashes,
                 read,
+                stored,
             },
-            found,
+            None,
         ))
     }
 }

@@ -16,16 +16,62 @@ use crate::error::{Error, Result};
 use crate::hashing::arrow::RowDigest;
 use crate::model::columns::BLOCK_SEPARATOR;
 use crate::model::StreamSchema;
-use crate::store::{ArrowStore, FunctionPaths, RecordPath, Records, StoreRead};
+use crate::store::{ArrowStore, FunctionPaths, Lookup, RecordPath, Records, StoreRead};
 
 /// An input batch whose packets are hashed, and the store read its push needs
-/// ([`FunctionNode::prepare`](super::node::FunctionNode::prepare)).
+/// ([`FunctionNode::prepare`](super::node::FunctionNode::prepare)), or what that read
+/// found, made into a chunk ahead ([`PushPreparer::prepare`](super::prepare::PushPreparer::prepare)).
 pub struct PreparedPush {
     pub(crate) batch: RecordBatch,
     /// The batch's packet columns (`None` for an empty batch).
     pub(crate) packets: Result<Option<RecordBatch>>,
     pub(crate) hashes: Vec<RowDigest>,
     pub(crate) read: Option<(StoreRead, Vec<RowDigest>)>,
+    /// The stored results the read found, as a chunk, when it was run ahead.
+    pub(crate) stored: Option<StoredChunk>,
+}
+
+/// Stored results read back as a chunk of result rows, and each row's input digest.
+pub(crate) struct StoredChunk {
+    pub(crate) batch: RecordBatch,
+    pub(crate) digests: Vec<RowDigest>,
+}
+
+/// What making stored results into chunks needs ([`stored_chunk`]); cheap to clone, so
+/// that a driver's preparing thread does it rather than the node's.
+#[derive(Clone)]
+pub(crate) struct ChunkReader {
+    pub(crate) pod: FunctionPod,
+    pub(crate) output: Arc<StreamSchema>,
+    /// The columns of the stored results ([`stored_fields`]).
+    pub(crate) result_schema: SchemaRef,
+    pub(crate) builder: Arc<ResultBuilder>,
+}
+
+impl ChunkReader {
+    /// What `read` (of the results of `digests`, in request order) found, as a chunk;
+    /// `None` when it found nothing.
+    pub(crate) fn chunk(
+        &self,
+        read: &StoreRead,
+        digests: &[RowDigest],
+        found: Lookup,
+    ) -> Result<Option<StoredChunk>> {
+        let Some(found) = found.found else {
+            return Ok(None);
+        };
+        let positions = positions_in_request(&read.ids, &found.ids)?;
+        let batch = stored_chunk(
+            found,
+            &read.path,
+            &self.pod,
+            &self.output,
+            &self.result_schema,
+            &self.builder,
+        )?;
+        let digests = positions.iter().map(|&p| digests[p]).collect();
+        Ok(Some(StoredChunk { batch, digests }))
+    }
 }
 
 impl PreparedPush {
