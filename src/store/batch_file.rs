@@ -34,6 +34,7 @@ use arrow::ipc::CompressionType;
 
 use crate::error::{Error, Result};
 use crate::hashing::arrow::RowHasher;
+use crate::hashing::content_hash::push_hex;
 
 /// The name of the id column (found by position, so a user column may share it).
 const ID_FIELD: &str = "__orcapod_record_id";
@@ -104,10 +105,7 @@ impl IdColumn {
                 let raw = bytes.value(row);
                 out.reserve(prefix.len() + 2 * raw.len());
                 out.push_str(prefix);
-                for b in raw {
-                    out.push(char::from(HEX[usize::from(b >> 4)]));
-                    out.push(char::from(HEX[usize::from(b & 15)]));
-                }
+                push_hex(out, raw);
             }
             IdColumn::Text(text) => out.push_str(text.value(row)),
         }
