@@ -271,9 +271,11 @@ fn a_layout_3_store_is_read_as_it_is_and_marked_layout_4() {
         }
         store.flush().unwrap();
     }
-    // What a build of layout 3 left: the same files, and its marker.
+    // What a build of layout 3 left: the same files, and its marker. (Opened as the
+    // store opens its catalog: waiting for the store just dropped to let go of it.)
+    let catalog = dir.path().join("catalog");
     {
-        let db = sled::open(dir.path().join("catalog")).unwrap();
+        let db = super::lock::open_sled(&catalog, true).unwrap();
         db.insert(codec::format_key(), codec::LAYOUT_3).unwrap();
         db.flush().unwrap();
     }
@@ -287,7 +289,7 @@ fn a_layout_3_store_is_read_as_it_is_and_marked_layout_4() {
     let want = expected.get_all(&path).unwrap().unwrap();
     assert_eq!((back.ids, back.batch), (want.ids, want.batch));
     drop(store);
-    let db = sled::open(dir.path().join("catalog")).unwrap();
+    let db = super::lock::open_sled(&catalog, true).unwrap();
     let marker = db.get(codec::format_key()).unwrap().unwrap();
     assert_eq!(marker.as_ref(), codec::FORMAT_VALUE);
 }
