@@ -132,7 +132,7 @@ pub(crate) fn stored_fields(
         None => None,
     };
     Ok(match stored {
-        Some(stored) if stored.fields().len() == with_info.len() => with_info.to_vec(),
+        Some(stored) if stored.fields().iter().eq(with_info.iter()) => with_info.to_vec(),
         _ => with_info[..n_out].to_vec(),
     })
 }
