@@ -575,9 +575,9 @@ fn pushes_prepared_ahead_elsewhere_give_what_pushes_give() {
     // know that packet 2 is being computed for the first.
     let first = preparer.prepare(first).unwrap();
     let second = preparer.prepare(second).unwrap();
-    let jobs = node.push_prepared(first.0, first.1).unwrap();
+    let jobs = node.push_prepared(first, None).unwrap();
     assert_eq!(packets(&jobs[0]), [2], "packet 1 is stored");
-    let more = node.push_prepared(second.0, second.1).unwrap();
+    let more = node.push_prepared(second, None).unwrap();
     assert_eq!(
         packets(&more[0]),
         [3, 4],

@@ -32,7 +32,7 @@ use actix::{Actor, Addr, Context, Handler, Message, Recipient};
 use arrow::record_batch::RecordBatch;
 use orcapod::function::{Completed, PacketCounts, PacketFailure, PreparedPush};
 use orcapod::model::StreamSchema;
-use orcapod::store::{Lookup, PendingRecords, StoreWrite};
+use orcapod::store::{PendingRecords, StoreWrite};
 
 // ---- node → node ----
 
@@ -157,7 +157,7 @@ impl StoreWrites {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Prepared {
-    pub result: orcapod::Result<(PreparedPush, Option<Lookup>)>,
+    pub result: orcapod::Result<PreparedPush>,
 }
 
 /// A node failed (an error or a panic in its state machine).

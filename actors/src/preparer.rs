@@ -18,7 +18,6 @@ use actix::Recipient;
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::Sender;
 use orcapod::function::{panic_message, PreparedPush, PushPreparer};
-use orcapod::store::Lookup;
 use orcapod::Error;
 
 use crate::messages::Prepared;
@@ -27,7 +26,7 @@ use crate::messages::Prepared;
 const THREADS: usize = 2;
 
 /// What one batch's preparing gives.
-type Answer = orcapod::Result<(PreparedPush, Option<Lookup>)>;
+type Answer = orcapod::Result<PreparedPush>;
 
 /// Answers numbered in arrival order, let out in that order: an answer waits until
 /// every earlier one is out.

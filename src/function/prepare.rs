@@ -22,7 +22,7 @@ use super::stored::{ChunkReader, PreparedPush};
 use crate::error::{Error, Result};
 use crate::files::{PacketHasher, StoreUse};
 use crate::hashing::arrow::{digest_string, RowDigest};
-use crate::store::{ArrowStore, Lookup, RecordPath, StoreRead};
+use crate::store::{ArrowStore, RecordPath, StoreRead};
 
 /// The stateless half of a function node's push (see the module docs). Cloning is cheap
 /// enough to hand one to another thread.
@@ -113,10 +113,10 @@ impl PushPreparer {
 
     /// Hashes the batch's packets and reads the stored results of its distinct packets
     /// (with a store), made into a chunk here (deriving their source info): what
-    /// [`FunctionNode::push_prepared`] takes (the lookup is then `None`).
+    /// [`FunctionNode::push_prepared`] takes, with no lookup left to serve (`None`).
     ///
     /// [`FunctionNode::push_prepared`]: super::node::FunctionNode::push_prepared
-    pub fn prepare(&self, batch: RecordBatch) -> Result<(PreparedPush, Option<Lookup>)> {
+    pub fn prepare(&self, batch: RecordBatch) -> Result<PreparedPush> {
         let (packets, hashes) = self.hash(&batch);
         let (read, stored) = match (self.read_of(&hashes, |_| true), &self.store) {
             (Some((read, digests)), Some((store, _))) => {
@@ -126,15 +126,12 @@ impl PushPreparer {
             }
             _ => (None, None),
         };
-        Ok((
-            PreparedPush {
-                batch,
-                packets,
-                hashes,
-                read,
-                stored,
-            },
-            None,
-        ))
+        Ok(PreparedPush {
+            batch,
+            packets,
+            hashes,
+            read,
+            stored,
+        })
     }
 }

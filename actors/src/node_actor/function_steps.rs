@@ -132,7 +132,7 @@ impl Handler<Prepared> for NodeActor {
         }
         let pushed = prepared
             .result
-            .and_then(|(prepared, found)| state.push_prepared(prepared, found));
+            .and_then(|prepared| state.push_prepared(prepared, None));
         match pushed {
             Ok(jobs) => {
                 if let Some(pool) = pool.as_mut() {
