@@ -126,6 +126,11 @@ impl ResultBuilder {
         }
     }
 
+    /// The function whose results it builds.
+    pub(crate) fn pod(&self) -> &FunctionPod {
+        &self.pod
+    }
+
     /// Validates computed values and builds the chunk of the successful ones.
     fn build(&self, hashes: &[RowDigest], results: Vec<PacketResult>) -> Result<Completed> {
         let packets = results.len();

@@ -149,7 +149,6 @@ impl FunctionNode {
                 .collect::<Vec<_>>(),
         );
         let chunks = ChunkReader {
-            pod: pod.clone(),
             output: output.clone(),
             result_schema: Arc::new(Schema::new(result_fields)),
             builder: Arc::new(ResultBuilder::new(

@@ -11,7 +11,6 @@ use arrow::array::{Array, AsArray, LargeStringArray, RecordBatch};
 use arrow::datatypes::{FieldRef, SchemaRef};
 
 use super::job::ResultBuilder;
-use super::FunctionPod;
 use crate::error::{Error, Result};
 use crate::hashing::arrow::RowDigest;
 use crate::model::columns::BLOCK_SEPARATOR;
@@ -41,7 +40,6 @@ pub(crate) struct StoredChunk {
 /// that a driver's preparing thread does it rather than the node's.
 #[derive(Clone)]
 pub(crate) struct ChunkReader {
-    pub(crate) pod: FunctionPod,
     pub(crate) output: Arc<StreamSchema>,
     /// The columns of the stored results ([`stored_fields`]).
     pub(crate) result_schema: SchemaRef,
@@ -64,7 +62,6 @@ impl ChunkReader {
         let batch = stored_chunk(
             found,
             &read.path,
-            &self.pod,
             &self.output,
             &self.result_schema,
             &self.builder,
@@ -143,17 +140,17 @@ pub(crate) fn stored_fields(
 ///
 /// A store written since layout 4 holds the output packets alone (`result_schema` is
 /// the packet fields): the result id and the source info are derived from the input
-/// hash ([`FunctionPod::result_id`]), as when the result was computed. An older store
+/// hash ([`FunctionPod::result_id`](super::FunctionPod::result_id)), as when the result was computed. An older store
 /// holds the source info too (`result_schema` ends with it): the result id is read from
 /// it (`{uri}::{result id}::{column}`), or else derived again.
 pub(crate) fn stored_chunk(
     found: Records,
     path: &RecordPath,
-    pod: &FunctionPod,
     output: &StreamSchema,
     result_schema: &SchemaRef,
     builder: &ResultBuilder,
 ) -> Result<RecordBatch> {
+    let pod = builder.pod();
     if found.batch.schema().fields() != result_schema.fields() {
         return Err(Error::invalid(
             format!("store path {path}"),
