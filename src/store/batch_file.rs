@@ -300,8 +300,13 @@ pub(crate) fn encode(
     Ok(out)
 }
 
-/// Decodes a file written by [`encode`]: its rows (with `schema`, the path's) and ids.
-pub(crate) fn decode(bytes: &[u8], schema: &SchemaRef) -> Result<(RecordBatch, IdColumn)> {
+/// Decodes a file written by [`encode`]: its rows (with `schema`, the path's) and ids,
+/// unless the caller has them already (`known`, the file's ids as read before).
+pub(crate) fn decode(
+    bytes: &[u8],
+    schema: &SchemaRef,
+    known: Option<Arc<IdColumn>>,
+) -> Result<(RecordBatch, Arc<IdColumn>)> {
     let file_batch = read_one(bytes, None)?;
     let options = RecordBatchOptions::new().with_row_count(Some(file_batch.num_rows()));
     let batch = RecordBatch::try_new_with_options(
@@ -314,9 +319,10 @@ pub(crate) fn decode(bytes: &[u8], schema: &SchemaRef) -> Result<(RecordBatch, I
             "a stored batch does not fit its path's schema: {e}"
         ))
     })?;
-    let ids = match derived_columns(&file_batch)? {
-        Some(columns) => derived(&batch, &columns)?,
-        None => id_column(&file_batch)?,
+    let ids = match (known, derived_columns(&file_batch)?) {
+        (Some(ids), _) => ids,
+        (None, Some(columns)) => Arc::new(derived(&batch, &columns)?),
+        (None, None) => Arc::new(id_column(&file_batch)?),
     };
     Ok((batch, ids))
 }
@@ -411,7 +417,7 @@ mod tests {
             RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(xs))]).unwrap();
         let column = IdColumn::from_ids(&ids).unwrap();
         let bytes = encode(&batch, &column, None).unwrap();
-        let (back, back_ids) = decode(&bytes, &schema).unwrap();
+        let (back, back_ids) = decode(&bytes, &schema, None).unwrap();
         assert_eq!(back, batch);
         let only_ids = decode_ids(&bytes).unwrap();
         for (row, id) in ids.iter().enumerate() {
@@ -419,7 +425,7 @@ mod tests {
             assert_eq!(&only_ids.id(row), id);
             assert!(back_ids.is(row, id));
         }
-        back_ids
+        Arc::unwrap_or_clone(back_ids)
     }
 
     #[test]
@@ -471,7 +477,7 @@ mod tests {
             derived.len(),
             stored.len()
         );
-        let (back, back_ids) = decode(&derived, &schema).unwrap();
+        let (back, back_ids) = decode(&derived, &schema, None).unwrap();
         assert_eq!(back, batch);
         let only_ids = decode_ids(&derived).unwrap();
         for (row, id) in ids.iter().enumerate() {
@@ -499,7 +505,7 @@ mod tests {
             let bytes = EncodedBatch::new(&given, &batch, Some(&wrong_columns))
                 .unwrap()
                 .bytes;
-            let (_, back_ids) = decode(&bytes, &batch.schema()).unwrap();
+            let (_, back_ids) = decode(&bytes, &batch.schema(), None).unwrap();
             for (row, id) in given.iter().enumerate() {
                 assert_eq!(&back_ids.id(row), id);
             }

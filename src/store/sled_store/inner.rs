@@ -205,12 +205,12 @@ impl Inner {
         let key = (meta.number, batch_no);
         let cached = self.cache.lock().map_err(|_| self.poisoned())?.get(key);
         let cached_ids = self.id_cache.lock().map_err(|_| self.poisoned())?.get(key);
-        if let (Some(batch), Some(ids)) = (cached, cached_ids) {
-            return Ok((batch, ids));
+        if let (Some(batch), Some(ids)) = (&cached, &cached_ids) {
+            return Ok((batch.clone(), ids.clone()));
         }
         let bytes = self.read(meta.number, batch_no)?;
-        let (batch, ids) = batch_file::decode(&bytes, &meta.schema)?;
-        let ids = Arc::new(ids);
+        // Ids already in the cache are not decoded (or derived) again.
+        let (batch, ids) = batch_file::decode(&bytes, &meta.schema, cached_ids)?;
         self.remember(key, Some(batch.clone()), &ids)?;
         Ok((batch, ids))
     }
