@@ -111,6 +111,23 @@ impl IdColumn {
         }
     }
 
+    /// Id `row` as the bytes of its text, appended to `out` ([`write_id`](Self::write_id)
+    /// without building a `String`: what fingerprinting an id needs).
+    pub(crate) fn write_id_bytes(&self, row: usize, out: &mut Vec<u8>) {
+        match self {
+            IdColumn::Hex { prefix, bytes } => {
+                let raw = bytes.value(row);
+                out.reserve(prefix.len() + 2 * raw.len());
+                out.extend_from_slice(prefix.as_bytes());
+                out.extend(
+                    raw.iter()
+                        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]),
+                );
+            }
+            IdColumn::Text(text) => out.extend_from_slice(text.value(row).as_bytes()),
+        }
+    }
+
     /// Bytes of memory the column holds.
     pub(crate) fn memory_size(&self) -> usize {
         match self {
@@ -424,6 +441,9 @@ mod tests {
             assert_eq!(&back_ids.id(row), id);
             assert_eq!(&only_ids.id(row), id);
             assert!(back_ids.is(row, id));
+            let mut text = b"kept".to_vec();
+            back_ids.write_id_bytes(row, &mut text);
+            assert_eq!(text, [b"kept", id.as_bytes()].concat());
         }
         Arc::unwrap_or_clone(back_ids)
     }

@@ -278,7 +278,7 @@ impl IdIndex {
     }
 
     /// Makes room for `more` ids.
-    fn reserve(&mut self, more: usize) {
+    pub(crate) fn reserve(&mut self, more: usize) {
         let needed = self.live + more;
         if needed * 5 <= self.slots.len() * 4 {
             return;
@@ -330,7 +330,7 @@ impl IdIndex {
         for row in 0..rows {
             id.clear();
             ids.write_id(row as usize, &mut id);
-            let (tag, check) = self.tag_and_check_of(&id);
+            let (tag, check) = tag_and_check((self.fingerprint)(id.as_bytes()));
             let ordinal = first + row;
             let entry = u64::from(tag) << 32 | u64::from(ordinal);
             match self.find(&id, (tag, check), src, Some((first, ids)))? {
@@ -384,6 +384,8 @@ impl IdIndex {
         // slot order, and one id's rows in write order.
         let mut entries = Vec::with_capacity(total);
         let mut id = String::new();
+        // Each id's text, to fingerprint it (bytes: no UTF-8 check, no `String`).
+        let mut text = Vec::new();
         for (batch, ids) in batches {
             if self.batches.last().is_some_and(|b| b.batch >= *batch) {
                 return Err(corrupt("batches added to the id index out of order"));
@@ -398,13 +400,14 @@ impl IdIndex {
                 bits: vec![0; (rows as usize).div_ceil(64)],
             });
             for row in 0..rows {
-                id.clear();
-                ids.write_id(row as usize, &mut id);
-                let (tag, check) = self.tag_and_check_of(&id);
+                text.clear();
+                ids.write_id_bytes(row as usize, &mut text);
+                let (tag, check) = tag_and_check((self.fingerprint)(&text));
                 entries.push((u64::from(tag) << 32 | u64::from(first + row), check));
             }
         }
-        entries.sort_unstable();
+        // Entries are distinct (each holds its row's ordinal): sorted by entry alone.
+        entries.sort_unstable_by_key(|(entry, _)| *entry);
         let mut loading = Loading { batches, src };
         let mut added = Added::default();
         let capacity = self.slots.len();

@@ -273,6 +273,18 @@ impl Inner {
     /// The id index of path `path_no` read from its batches (see `index_locked`).
     pub(crate) fn build_index(&self, w: &mut WriterState, path_no: u64) -> Result<IdIndex> {
         let mut index = IdIndex::default();
+        // Room for every stored row at once: growing the table step by step would place
+        // every id again at each step.
+        let mut stored = 0usize;
+        for entry in self.db.scan_prefix(codec::entry_key_prefix(path_no)) {
+            let (_, v) = entry.map_err(|e| self.sled_err(e))?;
+            stored = stored.saturating_add(codec::Entry::decode(&v)?.rows as usize);
+        }
+        // (A path can hold fewer than 2^32 rows: more is a corrupt catalog, which adding
+        // the batches reports.)
+        if stored < u32::MAX as usize {
+            index.reserve(stored);
+        }
         let mut src = self.id_source(path_no);
         let mut dead = Vec::new();
         // The ids of some batches at a time (bounded memory), added at once.
