@@ -222,8 +222,11 @@ impl ResultBuilder {
     ) -> Result<RecordBatch> {
         let (info, ids) = source_info_columns(&self.pod, &self.fields, hashes);
         columns.extend(info);
-        columns.push(Arc::new(LargeStringArray::from_iter_values(hashes)));
-        columns.push(Arc::new(LargeStringArray::from_iter_values(&ids)));
+        let mut hash_column =
+            LargeStringBuilder::with_capacity(hashes.len(), hashes.iter().map(String::len).sum());
+        hashes.iter().for_each(|h| hash_column.append_value(h));
+        columns.push(Arc::new(hash_column.finish()));
+        columns.push(Arc::new(ids));
         Ok(RecordBatch::try_new(self.chunk_schema.clone(), columns)?)
     }
 }
@@ -236,14 +239,25 @@ pub(crate) fn source_info_columns(
     pod: &FunctionPod,
     fields: &[FieldRef],
     hashes: &[String],
-) -> (Vec<ArrayRef>, Vec<String>) {
-    let ids: Vec<String> = hashes.iter().map(|h| pod.result_id(h)).collect();
+) -> (Vec<ArrayRef>, LargeStringArray) {
+    let n = hashes.len();
+    let mut id = String::with_capacity(36);
+    let mut ids = LargeStringBuilder::with_capacity(n, 36 * n);
+    for hash in hashes {
+        id.clear();
+        pod.push_result_id(&mut id, hash);
+        ids.append_value(&id);
+    }
+    let ids = ids.finish();
     let mut text = String::new();
     let columns = fields
         .iter()
         .map(|field| {
-            let mut builder = LargeStringBuilder::with_capacity(ids.len(), 0);
-            for id in &ids {
+            // Every value of the column is as long as the first.
+            text.clear();
+            pod.push_source_info(&mut text, &"0".repeat(36), field.name());
+            let mut builder = LargeStringBuilder::with_capacity(n, n * text.len());
+            for id in ids.iter().flatten() {
                 text.clear();
                 pod.push_source_info(&mut text, id, field.name());
                 builder.append_value(&text);

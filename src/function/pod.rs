@@ -8,7 +8,6 @@ use arrow::datatypes::{DataType, Field, FieldRef};
 use super::slurm::{Executor, SlurmSettings};
 use super::PacketFunction;
 use crate::error::{Error, Result};
-use crate::hashing::content_hash::push_hex;
 use crate::hashing::identity::schema_value;
 use crate::hashing::python_type::{data_type_hash, python_type_name};
 use crate::hashing::semantic::to_json_text;
@@ -302,11 +301,21 @@ impl FunctionPod {
     /// the URI and the input packet's content hash, so a result has the same id in every
     /// run and executor (the reference uses a random uuid7 instead).
     pub fn result_id(&self, input_packet_hash: &str) -> String {
+        let mut id = String::with_capacity(36);
+        self.push_result_id(&mut id, input_packet_hash);
+        id
+    }
+
+    /// [`FunctionPod::result_id`], appended to `out` (no allocation of its own on the
+    /// fast path: what deriving the ids of many results needs).
+    pub fn push_result_id(&self, out: &mut String, input_packet_hash: &str) {
         let plain = input_packet_hash
             .bytes()
             .all(|b| PLAIN_JSON[usize::from(b)]);
-        let mut h = String::with_capacity(64);
-        if plain {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; 32];
+        let slow;
+        let h: &str = if plain {
             // The JSON text of such a string is the string in quotes.
             let text = &*self.result_id_text;
             let mut hasher = text.prefix_state.clone();
@@ -314,21 +323,26 @@ impl FunctionPod {
             hasher.update(input_packet_hash.as_bytes());
             hasher.update(b"\"");
             hasher.update(text.suffix.as_bytes());
-            push_hex(&mut h, &hasher.finalize()[..16]);
+            for (i, b) in hasher.finalize()[..16].iter().enumerate() {
+                buf[2 * i] = DIGITS[usize::from(b >> 4)];
+                buf[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
+            }
+            // Only ASCII hex digits were written.
+            std::str::from_utf8(&buf).unwrap_or_default()
         } else {
-            h = self.result_id_slow(input_packet_hash);
-        }
-        let mut id = String::with_capacity(36);
+            slow = self.result_id_slow(input_packet_hash);
+            &slow
+        };
+        out.reserve(36);
         for (i, part) in [&h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]]
             .into_iter()
             .enumerate()
         {
             if i > 0 {
-                id.push('-');
+                out.push('-');
             }
-            id.push_str(part);
+            out.push_str(part);
         }
-        id
     }
 
     /// [`FunctionPod::result_id`]'s digest hex through the semantic hasher.
