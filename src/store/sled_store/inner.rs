@@ -359,13 +359,11 @@ pub(crate) struct StoredIds<'a> {
 
 impl IdSource for StoredIds<'_> {
     fn id_is(&mut self, batch: u64, row: u32, id: &str) -> Result<bool> {
-        let ids = match &self.last {
-            Some((b, ids)) if *b == batch => ids.clone(),
-            _ => {
-                let ids = self.inner.id_column(self.path_no, batch)?;
-                self.last = Some((batch, ids.clone()));
-                ids
-            }
+        if self.last.as_ref().map(|(b, _)| *b) != Some(batch) {
+            self.last = Some((batch, self.inner.id_column(self.path_no, batch)?));
+        }
+        let Some((_, ids)) = &self.last else {
+            return Err(Error::internal("the stored ids just read are gone"));
         };
         if row as usize >= ids.len() {
             return Err(store_err(
