@@ -214,6 +214,36 @@ fn rows_nearly_in_order_are_written_as_they_come() {
     }
 }
 
+/// Rows that come out of sequence only now and then (one batch in sixteen late by two,
+/// long stretches in order between) are written as they come too: once
+/// a row came late, the writer keeps half its window buffered even while the rows are
+/// in order, so that the next late batch still finds rows buffered after it rather
+/// than written, and the order never breaks.
+#[test]
+fn rows_late_now_and_then_are_written_as_they_come() {
+    let stream = stream(2 * CHUNK_ROWS + 3_000, 4_000);
+    let schema = stream.schema().clone();
+    let own = |b: &RecordBatch| {
+        let all = UInt32Array::from_iter_values(0..b.num_rows() as u32);
+        take_record_batch(b, &all).unwrap()
+    };
+    let in_order: Vec<RecordBatch> = sorted_rows(&stream, 1_000).iter().map(own).collect();
+    // Batch `i` of every sixteen comes after the two following it.
+    let mut late = in_order.clone();
+    for i in (0..late.len() - 2).step_by(16) {
+        late[i..=i + 2].rotate_left(1);
+    }
+    let late = Stream::new(schema.clone(), late).unwrap();
+    for format in [Format::Arrow, Format::Csv] {
+        let (want, _) = written(&stream, format, usize::MAX);
+        // About five batches' memory: half of it holds the two batches a late one
+        // follows.
+        let (got, runs) = written(&late, format, 128 << 10);
+        assert_eq!(runs, 1, "{format}: written as they came, nothing merged");
+        assert!(got == want, "{format}");
+    }
+}
+
 /// Rows in order are written once: an Arrow output writes its file and nothing beside
 /// it (its file becomes the run if order breaks later); the other formats also keep a
 /// run beside their files, in a spill directory, since their files cannot be read back.

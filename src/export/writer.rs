@@ -17,7 +17,9 @@
 //! order) are taken the same way through a window: a row that sorts before some
 //! buffered row but after every row written is still in order; the buffer, no longer
 //! sorted, then grows to [`REORDER_WINDOW`] bytes, is sorted, and its smaller half is
-//! written. Only a row sorting before a row already written breaks the order.
+//! written; from then on the window stays, even while rows come in order again (the
+//! buffer is written half by half), so that the next late row still finds rows buffered
+//! after it. Only a row sorting before a row already written breaks the order.
 //! That row abandons the files begun (their temporary files are
 //! removed) and ends the run, which is then merged with the others like any spilled
 //! run: the run is what makes that possible, since CSV, JSON and Parquet files cannot
@@ -90,6 +92,10 @@ struct InOrder {
     /// Whether the buffer is sorted, rows written before it included; `tail` is then
     /// its last row.
     sorted: bool,
+    /// Whether some row came out of sequence (nearly in order): the buffer then keeps
+    /// its larger half whenever it is written, sorted or not, so that a row coming a
+    /// little late still finds rows buffered after it rather than written.
+    nearly: bool,
     tail: Tail,
     /// The last row written (no row may come before it).
     written_tail: Tail,
@@ -129,6 +135,7 @@ impl OutputWriter {
             runs: Vec::new(),
             in_order: Some(InOrder {
                 sorted: true,
+                nearly: false,
                 tail: Tail::default(),
                 written_tail: Tail::default(),
                 written: None,
@@ -150,6 +157,7 @@ impl OutputWriter {
                     true
                 } else if self.order.none_before(&state.written_tail, batch)? {
                     state.sorted = false;
+                    state.nearly = true;
                     true
                 } else {
                     false
@@ -163,7 +171,7 @@ impl OutputWriter {
         self.buffered_bytes += batch.get_array_memory_size();
         self.buffer.push(batch.clone());
         let window = match &self.in_order {
-            Some(state) if state.sorted => Some(ORDERED_BUFFER),
+            Some(state) if state.sorted && !state.nearly => Some(ORDERED_BUFFER),
             Some(_) => Some(REORDER_WINDOW),
             None => None,
         };
@@ -178,10 +186,11 @@ impl OutputWriter {
     }
 
     /// Sorts the buffer, if it is not sorted, and gives back the rows to write: all of
-    /// them if `all`, else the smaller half, the rest staying buffered (sorted).
+    /// them if `all` or if every row so far came in sequence, else the smaller half, the
+    /// rest staying buffered (sorted).
     fn take_sorted(&mut self, all: bool) -> Result<Vec<RecordBatch>> {
         let state = self.in_order.as_mut().expect("rows are in order");
-        if state.sorted {
+        if state.sorted && (all || !state.nearly) {
             self.buffered_bytes = 0;
             state.written_tail = state.tail.clone();
             return Ok(std::mem::take(&mut self.buffer));
