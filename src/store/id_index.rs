@@ -299,14 +299,23 @@ impl IdIndex {
         }
     }
 
-    /// Adds batch `batch` holding `ids` (row order, unique); its rows become the live rows
-    /// of their ids. Batches are added in increasing order.
+    /// Adds batch `batch` holding `ids` (row order, unique), whose text is `texts` (row
+    /// for row what `ids` holds: given, so that it need not be written out again); its
+    /// rows become the live rows of their ids. Batches are added in increasing order.
     pub(crate) fn add_batch(
         &mut self,
         batch: u64,
         ids: &IdColumn,
+        texts: &[String],
         src: &mut dyn IdSource,
     ) -> Result<Added> {
+        if texts.len() != ids.len() {
+            return Err(corrupt("ids added with the text of other ids"));
+        }
+        debug_assert!(
+            texts.iter().enumerate().all(|(r, t)| ids.is(r, t)),
+            "ids added with the text of other ids"
+        );
         if self.batches.last().is_some_and(|b| b.batch >= batch) {
             return Err(corrupt("batches added to the id index out of order"));
         }
@@ -326,14 +335,12 @@ impl IdIndex {
             bits: vec![0; n.div_ceil(64)],
         });
         let mut added = Added::default();
-        let mut id = String::new();
         for row in 0..rows {
-            id.clear();
-            ids.write_id(row as usize, &mut id);
+            let id = texts[row as usize].as_str();
             let (tag, check) = tag_and_check((self.fingerprint)(id.as_bytes()));
             let ordinal = first + row;
             let entry = u64::from(tag) << 32 | u64::from(ordinal);
-            match self.find(&id, (tag, check), src, Some((first, ids)))? {
+            match self.find(id, (tag, check), src, Some((first, ids)))? {
                 Ok(slot) => {
                     let old = self.slots[slot] as u32;
                     self.slots[slot] = entry;

@@ -14,9 +14,25 @@ impl IdSource for Batches {
 fn add(index: &mut IdIndex, src: &mut Batches, batch: u64, ids: &[&str]) -> Added {
     let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
     let column = IdColumn::from_ids(&ids).unwrap();
-    let added = index.add_batch(batch, &column, src).unwrap();
+    let added = index
+        .add_batch(batch, &column, &text(&column), src)
+        .unwrap();
     src.0.insert(batch, column);
     added
+}
+
+/// The text of every id of a column.
+fn text(column: &IdColumn) -> Vec<String> {
+    (0..column.len()).map(|r| column.id(r)).collect()
+}
+
+#[test]
+fn ids_added_with_the_text_of_other_ids_are_refused() {
+    let (mut index, mut src) = (IdIndex::default(), Batches::default());
+    let column = IdColumn::from_ids(&["a".to_string(), "b".to_string()]).unwrap();
+    let short = ["a".to_string()];
+    assert!(index.add_batch(0, &column, &short, &mut src).is_err());
+    assert_eq!(index.len(), 0);
 }
 
 fn get(index: &IdIndex, src: &mut Batches, id: &str) -> Option<Loc> {
@@ -94,7 +110,12 @@ fn adding_batches_at_once_is_adding_them_one_by_one() {
     let mut one_by_one = index();
     let mut dead_one_by_one = Vec::new();
     for (b, ids) in &columns {
-        dead_one_by_one.extend(one_by_one.add_batch(*b, ids, &mut src).unwrap().dead);
+        dead_one_by_one.extend(
+            one_by_one
+                .add_batch(*b, ids, &text(ids), &mut src)
+                .unwrap()
+                .dead,
+        );
     }
     let mut at_once = index();
     let mut dead_at_once = Vec::new();
@@ -128,7 +149,9 @@ fn adding_batches_at_once_is_adding_them_one_by_one() {
 
 fn add_err(index: &mut IdIndex, src: &mut Batches, batch: u64) -> bool {
     let column = IdColumn::from_ids(&["q".to_string()]).unwrap();
-    index.add_batch(batch, &column, src).is_err()
+    index
+        .add_batch(batch, &column, &text(&column), src)
+        .is_err()
 }
 
 #[test]
@@ -180,8 +203,12 @@ fn ids_sharing_a_tag_but_not_a_check_are_told_apart_without_reading_ids_back() {
             let b = index.add_batches(&[(1, Arc::new(second.clone()))], &mut src);
             a.unwrap().new + b.unwrap().new
         } else {
-            let a = index.add_batch(0, &first, &mut src).unwrap().new;
-            a + index.add_batch(1, &second, &mut src).unwrap().new
+            let a = index.add_batch(0, &first, &text(&first), &mut src);
+            a.unwrap().new
+                + index
+                    .add_batch(1, &second, &text(&second), &mut src)
+                    .unwrap()
+                    .new
         };
         assert_eq!((new, src.1), (4, 0), "added without a read");
         assert_eq!(index.get("eeeee", &mut src).unwrap(), None);

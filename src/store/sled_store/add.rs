@@ -114,10 +114,12 @@ impl SledStore {
             );
         }
         inner.remember((path_no, batch_no), Some(planned.batch), &id_column)?;
-        let added = index
-            .write()
-            .map_err(|_| inner.poisoned())?
-            .add_batch(batch_no, &id_column, &mut src)?;
+        let added = index.write().map_err(|_| inner.poisoned())?.add_batch(
+            batch_no,
+            &id_column,
+            &planned.ids,
+            &mut src,
+        )?;
         w.doomed
             .extend(added.dead.into_iter().map(|b| (path_no, b)));
         Ok(planned.new_ids)
