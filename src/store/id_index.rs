@@ -4,7 +4,9 @@
 //!
 //! It keeps no id text. Each stored row gets an ordinal (batches in write order, rows in
 //! order); an open-addressing table (linear probing, at most 80% full, grown by a
-//! quarter) holds one 8-byte slot per live id: 32 bits of the id's fingerprint (its
+//! quarter; split in 64 shards by the top bits of the tag, each grown on its own, so that
+//! growing holds the old and new slots of one shard at once rather than of the whole
+//! table) holds one 8-byte slot per live id: 32 bits of the id's fingerprint (its
 //! *tag*, which also places it in the table, so the table grows without reading ids)
 //! and the ordinal of its live row; beside it, in a parallel array only read when a tag
 //! matches, 16 more bits of the fingerprint (its *check*). Tag and check are only a
@@ -140,12 +142,58 @@ impl Loading<'_> {
     }
 }
 
-/// The id index of one path (see the module docs).
-#[derive(Debug)]
-pub(crate) struct IdIndex {
+/// The table is split into this many shards by the top bits of the tag, each grown on
+/// its own: growing one holds its old and new slots at once, a sixty-fourth of the
+/// table rather than all of it.
+const SHARD_BITS: u32 = 6;
+const SHARDS: usize = 1 << SHARD_BITS;
+
+/// One shard of the table: open addressing, linear probing, at most 80% full.
+#[derive(Debug, Default)]
+struct Shard {
     slots: Vec<u64>,
     /// The check of the id in each slot (parallel to `slots`).
     checks: Vec<u16>,
+    /// Occupied slots.
+    used: usize,
+}
+
+impl Shard {
+    /// Makes room for `more` ids (growing by a quarter until they fit).
+    fn reserve(&mut self, more: usize) {
+        let needed = self.used + more;
+        if needed * 5 <= self.slots.len() * 4 {
+            return;
+        }
+        let mut capacity = self.slots.len().max(64);
+        while needed * 5 > capacity * 4 {
+            capacity += capacity / 4;
+        }
+        let old = std::mem::replace(&mut self.slots, vec![EMPTY; capacity]);
+        let old_checks = std::mem::replace(&mut self.checks, vec![0; capacity]);
+        for (slot, check) in old.into_iter().zip(old_checks).filter(|(s, _)| *s != EMPTY) {
+            let mut i = home(tag(slot), capacity);
+            while self.slots[i] != EMPTY {
+                i = if i + 1 == capacity { 0 } else { i + 1 };
+            }
+            self.slots[i] = slot;
+            self.checks[i] = check;
+        }
+    }
+}
+
+/// The shard of a tag.
+fn shard_of(tag: u32) -> usize {
+    (tag >> (32 - SHARD_BITS)) as usize
+}
+
+/// A slot: its shard and its index there.
+type SlotAt = (usize, usize);
+
+/// The id index of one path (see the module docs).
+#[derive(Debug)]
+pub(crate) struct IdIndex {
+    shards: Vec<Shard>,
     /// Batches holding live rows, in batch (and ordinal) order.
     batches: Vec<BatchRows>,
     next_ordinal: u64,
@@ -156,8 +204,7 @@ pub(crate) struct IdIndex {
 impl Default for IdIndex {
     fn default() -> Self {
         IdIndex {
-            slots: Vec::new(),
-            checks: Vec::new(),
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             batches: Vec::new(),
             next_ordinal: 0,
             live: 0,
@@ -170,8 +217,10 @@ fn tag(slot: u64) -> u32 {
     (slot >> 32) as u32
 }
 
+/// Where a tag's probe starts in a shard of `capacity` slots (the bits below those that
+/// chose the shard).
 fn home(tag: u32, capacity: usize) -> usize {
-    ((u64::from(tag) * capacity as u64) >> 32) as usize
+    ((u64::from(tag << SHARD_BITS) * capacity as u64) >> 32) as usize
 }
 
 impl IdIndex {
@@ -182,8 +231,10 @@ impl IdIndex {
 
     /// Bytes of memory the index holds.
     pub(crate) fn memory_size(&self) -> usize {
-        self.slots.capacity() * 8
-            + self.checks.capacity() * 2
+        self.shards
+            .iter()
+            .map(|s| s.slots.capacity() * 8 + s.checks.capacity() * 2)
+            .sum::<usize>()
             + self.batches.capacity() * std::mem::size_of::<BatchRows>()
             + self
                 .batches
@@ -198,12 +249,7 @@ impl IdIndex {
 
     /// The batch (index into `batches`) and row of an ordinal.
     fn position(&self, ordinal: u32) -> Option<(usize, u32)> {
-        let i = self
-            .batches
-            .partition_point(|b| b.first <= ordinal)
-            .checked_sub(1)?;
-        let row = ordinal - self.batches[i].first;
-        (row < self.batches[i].rows).then_some((i, row))
+        position_in(&self.batches, ordinal)
     }
 
     /// The slot holding `id` (`Ok`), or the empty slot ending its probe chain (`Err`).
@@ -214,15 +260,20 @@ impl IdIndex {
         (tag, check): (u32, u16),
         src: &mut dyn IdSource,
         adding: Option<(u32, &IdColumn)>,
-    ) -> Result<std::result::Result<usize, usize>> {
-        let capacity = self.slots.len();
+    ) -> Result<std::result::Result<SlotAt, SlotAt>> {
+        let s = shard_of(tag);
+        let shard = &self.shards[s];
+        let capacity = shard.slots.len();
+        if capacity == 0 {
+            return Ok(Err((s, 0)));
+        }
         let mut i = home(tag, capacity);
         loop {
-            let slot = self.slots[i];
+            let slot = shard.slots[i];
             if slot == EMPTY {
-                return Ok(Err(i));
+                return Ok(Err((s, i)));
             }
-            if self::tag(slot) == tag && self.checks[i] == check {
+            if self::tag(slot) == tag && shard.checks[i] == check {
                 let ordinal = slot as u32;
                 let same = match adding {
                     Some((first, ids)) if ordinal >= first => {
@@ -234,7 +285,7 @@ impl IdIndex {
                     },
                 };
                 if same {
-                    return Ok(Ok(i));
+                    return Ok(Ok((s, i)));
                 }
             }
             i = if i + 1 == capacity { 0 } else { i + 1 };
@@ -266,36 +317,20 @@ impl IdIndex {
                 }
             }
         }
-        if self.slots.is_empty() {
-            return Ok(None);
-        }
-        let Ok(slot) = self.find(id, self.tag_and_check_of(id), src, None)? else {
+        let Ok((s, i)) = self.find(id, self.tag_and_check_of(id), src, None)? else {
             return Ok(None);
         };
-        let found = self.position(self.slots[slot] as u32);
+        let found = self.position(self.shards[s].slots[i] as u32);
         *hint = found;
         Ok(found.map(|(b, row)| (self.batches[b].batch, row)))
     }
 
-    /// Makes room for `more` ids.
+    /// Makes room for `more` ids, spread evenly (as tags are) over the shards: what
+    /// spares growing them one step at a time when many ids are known to come.
     pub(crate) fn reserve(&mut self, more: usize) {
-        let needed = self.live + more;
-        if needed * 5 <= self.slots.len() * 4 {
-            return;
-        }
-        let mut capacity = self.slots.len().max(64);
-        while needed * 5 > capacity * 4 {
-            capacity += capacity / 4;
-        }
-        let old = std::mem::replace(&mut self.slots, vec![EMPTY; capacity]);
-        let old_checks = std::mem::replace(&mut self.checks, vec![0; capacity]);
-        for (slot, check) in old.into_iter().zip(old_checks).filter(|(s, _)| *s != EMPTY) {
-            let mut i = home(tag(slot), capacity);
-            while self.slots[i] != EMPTY {
-                i = if i + 1 == capacity { 0 } else { i + 1 };
-            }
-            self.slots[i] = slot;
-            self.checks[i] = check;
+        let each = more / SHARDS + more / SHARDS / 16 + 1;
+        for shard in &mut self.shards {
+            shard.reserve(each);
         }
     }
 
@@ -326,7 +361,6 @@ impl IdIndex {
         }
         let (first, rows) = (first as u32, n as u32);
         self.next_ordinal += n as u64;
-        self.reserve(n);
         self.batches.push(BatchRows {
             batch,
             first,
@@ -340,10 +374,12 @@ impl IdIndex {
             let (tag, check) = tag_and_check((self.fingerprint)(id.as_bytes()));
             let ordinal = first + row;
             let entry = u64::from(tag) << 32 | u64::from(ordinal);
+            // Room for one more in its shard first: growing moves the slots found.
+            self.shards[shard_of(tag)].reserve(1);
             match self.find(id, (tag, check), src, Some((first, ids)))? {
-                Ok(slot) => {
-                    let old = self.slots[slot] as u32;
-                    self.slots[slot] = entry;
+                Ok((s, i)) => {
+                    let old = self.shards[s].slots[i] as u32;
+                    self.shards[s].slots[i] = entry;
                     if let Some((b, old_row)) = self.position(old) {
                         let rows = &mut self.batches[b];
                         if rows.is_live(old_row) {
@@ -355,9 +391,11 @@ impl IdIndex {
                         }
                     }
                 }
-                Err(empty) => {
-                    self.slots[empty] = entry;
-                    self.checks[empty] = check;
+                Err((s, i)) => {
+                    let shard = &mut self.shards[s];
+                    shard.slots[i] = entry;
+                    shard.checks[i] = check;
+                    shard.used += 1;
                     self.live += 1;
                     added.new += 1;
                 }
@@ -386,7 +424,6 @@ impl IdIndex {
         if self.next_ordinal + total as u64 >= u64::from(u32::MAX) {
             return Err(corrupt("a path holds more than 2^32 - 2 stored rows"));
         }
-        self.reserve(total);
         // Each row as its slot entry (tag, then ordinal) and check: sorted, they come in
         // slot order, and one id's rows in write order.
         let mut entries = Vec::with_capacity(total);
@@ -415,31 +452,41 @@ impl IdIndex {
         }
         // Entries are distinct (each holds its row's ordinal): sorted by entry alone.
         entries.sort_unstable_by_key(|(entry, _)| *entry);
+        // Room in each shard for its entries (they come shard by shard).
+        let mut counts = [0usize; SHARDS];
+        for (entry, _) in &entries {
+            counts[shard_of(self::tag(*entry))] += 1;
+        }
+        for (shard, count) in self.shards.iter_mut().zip(counts) {
+            shard.reserve(count);
+        }
         let mut loading = Loading { batches, src };
         let mut added = Added::default();
-        let capacity = self.slots.len();
         for (entry, check) in entries {
             let (tag, ordinal) = (self::tag(entry), entry as u32);
             let (b, row) = self
                 .position(ordinal)
                 .ok_or_else(|| corrupt("the id index lost a batch being added"))?;
+            let shard = &mut self.shards[shard_of(tag)];
+            let capacity = shard.slots.len();
             let mut i = home(tag, capacity);
             loop {
-                let slot = self.slots[i];
+                let slot = shard.slots[i];
                 if slot == EMPTY {
-                    self.slots[i] = entry;
-                    self.checks[i] = check;
+                    shard.slots[i] = entry;
+                    shard.checks[i] = check;
+                    shard.used += 1;
                     self.live += 1;
                     added.new += 1;
                     break;
                 }
-                if self::tag(slot) == tag && self.checks[i] == check {
+                if self::tag(slot) == tag && shard.checks[i] == check {
                     // The same id stored earlier (else another id with this tag).
                     id.clear();
                     loading.write_id(self.batches[b].batch, row, &mut id)?;
-                    if let Some((old_b, old_row)) = self.position(slot as u32) {
+                    if let Some((old_b, old_row)) = position_in(&self.batches, slot as u32) {
                         if loading.id_is(self.batches[old_b].batch, old_row, &id)? {
-                            self.slots[i] = entry;
+                            shard.slots[i] = entry;
                             let old = &mut self.batches[old_b];
                             if old.is_live(old_row) {
                                 old.set(old_row, false);
@@ -481,6 +528,15 @@ impl IdIndex {
             .map(|b| (b.batch, (0..b.rows).filter(|r| b.is_live(*r)).collect()))
             .collect()
     }
+}
+
+/// The batch (index into `batches`) and row of an ordinal.
+fn position_in(batches: &[BatchRows], ordinal: u32) -> Option<(usize, u32)> {
+    let i = batches
+        .partition_point(|b| b.first <= ordinal)
+        .checked_sub(1)?;
+    let row = ordinal - batches[i].first;
+    (row < batches[i].rows).then_some((i, row))
 }
 
 fn corrupt(message: &str) -> Error {
