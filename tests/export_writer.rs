@@ -187,6 +187,16 @@ fn rows_in_order_are_written_as_they_come_and_disorder_later_is_merged() {
     }
 }
 
+/// [`sorted_rows`], each batch in its own memory (a slice counts its whole batch's, and
+/// the reorder window is measured in memory).
+fn sorted_rows_apart(stream: &Stream, batch_rows: usize) -> Vec<RecordBatch> {
+    let own = |b: &RecordBatch| {
+        let all = UInt32Array::from_iter_values(0..b.num_rows() as u32);
+        take_record_batch(b, &all).unwrap()
+    };
+    sorted_rows(stream, batch_rows).iter().map(own).collect()
+}
+
 /// Rows nearly in order (each pair of batches swapped, as a function node's results
 /// come out of order by a little) are written as they come, through the reorder window:
 /// the files begun are the only run, nothing is merged, and the bytes are those of the
@@ -195,12 +205,7 @@ fn rows_in_order_are_written_as_they_come_and_disorder_later_is_merged() {
 fn rows_nearly_in_order_are_written_as_they_come() {
     let stream = stream(2 * CHUNK_ROWS + 3_000, 4_000);
     let schema = stream.schema().clone();
-    // Each batch in its own memory (a slice counts its whole batch's).
-    let own = |b: &RecordBatch| {
-        let all = UInt32Array::from_iter_values(0..b.num_rows() as u32);
-        take_record_batch(b, &all).unwrap()
-    };
-    let in_order: Vec<RecordBatch> = sorted_rows(&stream, 2_000).iter().map(own).collect();
+    let in_order = sorted_rows_apart(&stream, 2_000);
     let mut nearly = Vec::new();
     for pair in in_order.chunks(2) {
         nearly.extend(pair.iter().rev().cloned());
@@ -223,11 +228,7 @@ fn rows_nearly_in_order_are_written_as_they_come() {
 fn rows_late_now_and_then_are_written_as_they_come() {
     let stream = stream(2 * CHUNK_ROWS + 3_000, 4_000);
     let schema = stream.schema().clone();
-    let own = |b: &RecordBatch| {
-        let all = UInt32Array::from_iter_values(0..b.num_rows() as u32);
-        take_record_batch(b, &all).unwrap()
-    };
-    let in_order: Vec<RecordBatch> = sorted_rows(&stream, 1_000).iter().map(own).collect();
+    let in_order = sorted_rows_apart(&stream, 1_000);
     // Batch `i` of every sixteen comes after the two following it.
     let mut late = in_order.clone();
     for i in (0..late.len() - 2).step_by(16) {
