@@ -178,11 +178,16 @@ fn compact(ids: &[String]) -> Result<Option<IdColumn>> {
         if hex.len() != hex_len {
             return Ok(None);
         }
+        // Each pair's value, or a bit above a byte's when either is not a lowercase
+        // hex digit.
+        let mut invalid = 0u16;
         for (b, pair) in raw.iter_mut().zip(hex.chunks_exact(2)) {
-            let (Some(hi), Some(lo)) = (lower_hex(pair[0]), lower_hex(pair[1])) else {
-                return Ok(None);
-            };
-            *b = (hi << 4) | lo;
+            let value = HEX_VALUE[usize::from(pair[0])] << 4 | HEX_VALUE[usize::from(pair[1])];
+            invalid |= value;
+            *b = value as u8;
+        }
+        if invalid > 0xff {
+            return Ok(None);
         }
         builder.append_value(&raw)?;
     }
@@ -192,14 +197,22 @@ fn compact(ids: &[String]) -> Result<Option<IdColumn>> {
     }))
 }
 
-/// The value of a lowercase hex digit.
-fn lower_hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// The value of each byte as a lowercase hex digit; `0x100` for any other byte, so that
+/// a pair's `hi << 4 | lo` exceeds a byte when either is not a digit.
+static HEX_VALUE: [u16; 256] = {
+    let mut t = [0x100u16; 256];
+    let mut c = 0;
+    while c < 10 {
+        t[b'0' as usize + c] = c as u16;
+        c += 1;
     }
-}
+    let mut c = 0;
+    while c < 6 {
+        t[b'a' as usize + c] = 10 + c as u16;
+        c += 1;
+    }
+    t
+};
 
 /// A batch's ids and file bytes, encoded ahead of its write (see
 /// `super::write::PreparedRecords`): the writer uses them when it writes every row.
@@ -545,6 +558,12 @@ mod tests {
             vec!["a:00", "b:00"],
             vec!["a:00", "a:0000"],
             vec!["a:"],
+            // One digit of a pair wrong, at either end of the digits' ranges.
+            vec!["x:0g"],
+            vec!["x:g0"],
+            vec!["x:00", "x:0/"],
+            vec!["x:`0"],
+            vec!["x:0:"],
         ] {
             let column = round_trip(&ids);
             assert!(matches!(column, IdColumn::Text(_)), "{ids:?}");
