@@ -8,6 +8,7 @@ use arrow::datatypes::{DataType, Field, FieldRef};
 use super::slurm::{Executor, SlurmSettings};
 use super::PacketFunction;
 use crate::error::{Error, Result};
+use crate::hashing::content_hash::write_hex;
 use crate::hashing::identity::schema_value;
 use crate::hashing::python_type::{data_type_hash, python_type_name};
 use crate::hashing::semantic::to_json_text;
@@ -312,7 +313,6 @@ impl FunctionPod {
         let plain = input_packet_hash
             .bytes()
             .all(|b| PLAIN_JSON[usize::from(b)]);
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut buf = [0u8; 32];
         let slow;
         let h: &str = if plain {
@@ -323,10 +323,7 @@ impl FunctionPod {
             hasher.update(input_packet_hash.as_bytes());
             hasher.update(b"\"");
             hasher.update(text.suffix.as_bytes());
-            for (i, b) in hasher.finalize()[..16].iter().enumerate() {
-                buf[2 * i] = DIGITS[usize::from(b >> 4)];
-                buf[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
-            }
+            write_hex(&mut buf, &hasher.finalize()[..16]);
             // Only ASCII hex digits were written.
             std::str::from_utf8(&buf).unwrap_or_default()
         } else {

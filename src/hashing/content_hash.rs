@@ -60,18 +60,27 @@ impl fmt::Display for ContentHash {
     }
 }
 
+/// The lowercase hex digits, by value.
+pub(crate) const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes `bytes` as lowercase hex into `out`, two digits per byte (`out` holds exactly
+/// `2 * bytes.len()`).
+pub(crate) fn write_hex(out: &mut [u8], bytes: &[u8]) {
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX_DIGITS[usize::from(b >> 4)];
+        pair[1] = HEX_DIGITS[usize::from(b & 0x0f)];
+    }
+}
+
 /// Appends `bytes` as lowercase hex (what `hex::encode` gives, without its per-char
 /// iteration).
 pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut buf = [0u8; 128];
     for chunk in bytes.chunks(64) {
-        for (i, b) in chunk.iter().enumerate() {
-            buf[2 * i] = DIGITS[usize::from(b >> 4)];
-            buf[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
-        }
+        let hex = &mut buf[..2 * chunk.len()];
+        write_hex(hex, chunk);
         // Only ASCII hex digits were written.
-        out.push_str(std::str::from_utf8(&buf[..2 * chunk.len()]).unwrap_or_default());
+        out.push_str(std::str::from_utf8(hex).unwrap_or_default());
     }
 }
 

@@ -34,7 +34,7 @@ use arrow::ipc::CompressionType;
 
 use crate::error::{Error, Result};
 use crate::hashing::arrow::RowHasher;
-use crate::hashing::content_hash::push_hex;
+use crate::hashing::content_hash::{push_hex, write_hex, HEX_DIGITS};
 
 /// The name of the id column (found by position, so a user column may share it).
 const ID_FIELD: &str = "__orcapod_record_id";
@@ -42,8 +42,6 @@ const ID_FIELD: &str = "__orcapod_record_id";
 const META_PREFIX: &str = "orcapod.id_prefix";
 /// Schema metadata: the columns derived ids are the row hash of (a JSON list of names).
 const META_ID_COLUMNS: &str = "orcapod.id_columns";
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The record ids of one stored batch, in row order.
 #[derive(Debug, Clone)]
@@ -84,7 +82,8 @@ impl IdColumn {
                 };
                 hex.len() == 2 * raw.len()
                     && raw.iter().zip(hex.chunks_exact(2)).all(|(b, pair)| {
-                        pair[0] == HEX[usize::from(b >> 4)] && pair[1] == HEX[usize::from(b & 15)]
+                        pair[0] == HEX_DIGITS[usize::from(b >> 4)]
+                            && pair[1] == HEX_DIGITS[usize::from(b & 15)]
                     })
             }
             IdColumn::Text(text) => text.value(row) == id,
@@ -117,12 +116,10 @@ impl IdColumn {
         match self {
             IdColumn::Hex { prefix, bytes } => {
                 let raw = bytes.value(row);
-                out.reserve(prefix.len() + 2 * raw.len());
                 out.extend_from_slice(prefix.as_bytes());
-                out.extend(
-                    raw.iter()
-                        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]),
-                );
+                let start = out.len();
+                out.resize(start + 2 * raw.len(), 0);
+                write_hex(&mut out[start..], raw);
             }
             IdColumn::Text(text) => out.extend_from_slice(text.value(row).as_bytes()),
         }
