@@ -371,7 +371,7 @@ impl IdIndex {
         let mut added = Added::default();
         for row in 0..rows {
             let id = texts[row as usize].as_str();
-            let (tag, check) = tag_and_check((self.fingerprint)(id.as_bytes()));
+            let (tag, check) = self.tag_and_check_of(id);
             let ordinal = first + row;
             let entry = u64::from(tag) << 32 | u64::from(ordinal);
             // Room for one more in its shard first: growing moves the slots found.

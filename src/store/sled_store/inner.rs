@@ -275,9 +275,12 @@ impl Inner {
         let mut index = IdIndex::default();
         // Room for every stored row at once: growing the table step by step would place
         // every id again at each step.
+        // The catalog is read once: each batch's number, and how many rows they hold.
+        let mut batch_nos = Vec::new();
         let mut stored = 0usize;
         for entry in self.db.scan_prefix(codec::entry_key_prefix(path_no)) {
-            let (_, v) = entry.map_err(|e| self.sled_err(e))?;
+            let (k, v) = entry.map_err(|e| self.sled_err(e))?;
+            batch_nos.push(codec::batch_no_of_key(&k)?);
             stored = stored.saturating_add(codec::Entry::decode(&v)?.rows as usize);
         }
         // (A path can hold fewer than 2^32 rows: more is a corrupt catalog, which adding
@@ -290,9 +293,7 @@ impl Inner {
         // The ids of some batches at a time (bounded memory), added at once.
         let mut loading = Vec::new();
         let mut rows = 0;
-        for entry in self.db.scan_prefix(codec::entry_key_prefix(path_no)) {
-            let (k, _) = entry.map_err(|e| self.sled_err(e))?;
-            let batch_no = codec::batch_no_of_key(&k)?;
+        for batch_no in batch_nos {
             let ids = self.id_column(path_no, batch_no)?;
             rows += ids.len();
             loading.push((batch_no, ids));
