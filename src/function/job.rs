@@ -12,6 +12,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, LargeStringArray, LargeStringBuilder, RecordBatch};
 use arrow::datatypes::{FieldRef, SchemaRef};
 
+use super::pod::RESULT_ID_LEN;
 use super::{call_catching_panics, FunctionError, FunctionPod, FunctionWorker};
 use crate::error::{Error, Result};
 use crate::files::function_value;
@@ -241,8 +242,8 @@ pub(crate) fn source_info_columns(
     hashes: &[String],
 ) -> (Vec<ArrayRef>, LargeStringArray) {
     let n = hashes.len();
-    let mut id = String::with_capacity(36);
-    let mut ids = LargeStringBuilder::with_capacity(n, 36 * n);
+    let mut id = String::with_capacity(RESULT_ID_LEN);
+    let mut ids = LargeStringBuilder::with_capacity(n, RESULT_ID_LEN * n);
     for hash in hashes {
         id.clear();
         pod.push_result_id(&mut id, hash);
@@ -255,7 +256,9 @@ pub(crate) fn source_info_columns(
         .map(|field| {
             // Every value of the column is as long as the first.
             text.clear();
-            pod.push_source_info(&mut text, &"0".repeat(36), field.name());
+            if n > 0 {
+                pod.push_source_info(&mut text, ids.value(0), field.name());
+            }
             let mut builder = LargeStringBuilder::with_capacity(n, n * text.len());
             for id in ids.iter().flatten() {
                 text.clear();

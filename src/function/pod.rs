@@ -302,7 +302,7 @@ impl FunctionPod {
     /// the URI and the input packet's content hash, so a result has the same id in every
     /// run and executor (the reference uses a random uuid7 instead).
     pub fn result_id(&self, input_packet_hash: &str) -> String {
-        let mut id = String::with_capacity(36);
+        let mut id = String::with_capacity(RESULT_ID_LEN);
         self.push_result_id(&mut id, input_packet_hash);
         id
     }
@@ -330,7 +330,7 @@ impl FunctionPod {
             slow = self.result_id_slow(input_packet_hash);
             &slow
         };
-        out.reserve(36);
+        out.reserve(RESULT_ID_LEN);
         for (i, part) in [&h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]]
             .into_iter()
             .enumerate()
@@ -389,6 +389,9 @@ static PLAIN_JSON: [bool; 256] = {
     }
     t
 };
+
+/// The length of a result id (a UUID-shaped 36-character string).
+pub(crate) const RESULT_ID_LEN: usize = 36;
 
 /// The semantic JSON text of `(uri, input hash)` around the quoted input hash: the
 /// SHA-256 state after the text before it, and the text after it.

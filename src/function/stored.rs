@@ -11,6 +11,7 @@ use arrow::array::{Array, AsArray, LargeStringArray, RecordBatch};
 use arrow::datatypes::{FieldRef, SchemaRef};
 
 use super::job::ResultBuilder;
+use super::pod::RESULT_ID_LEN;
 use crate::error::{Error, Result};
 use crate::hashing::arrow::RowDigest;
 use crate::model::columns::BLOCK_SEPARATOR;
@@ -77,9 +78,6 @@ impl PreparedPush {
         self.read.as_ref().map(|(read, _)| read)
     }
 }
-
-/// The length of a result id (a UUID-shaped 36-character string).
-const RESULT_ID_LEN: usize = 36;
 
 /// The result id in a result's source info `{prefix}::{result id}::{key}`, if the
 /// source info has that form.
