@@ -199,6 +199,8 @@ pub(crate) struct IdIndex {
     next_ordinal: u64,
     live: usize,
     fingerprint: fn(&[u8]) -> u64,
+    /// Whether the index is as it was last saved or read back ([`saved`]).
+    saved: bool,
 }
 
 impl Default for IdIndex {
@@ -209,6 +211,7 @@ impl Default for IdIndex {
             next_ordinal: 0,
             live: 0,
             fingerprint,
+            saved: false,
         }
     }
 }
@@ -227,6 +230,16 @@ impl IdIndex {
     /// The number of live ids.
     pub(crate) fn len(&self) -> usize {
         self.live
+    }
+
+    /// Whether the index changed since it was last saved or read back (or was never).
+    pub(crate) fn is_unsaved(&self) -> bool {
+        !self.saved
+    }
+
+    /// Notes that the index was saved as it is now.
+    pub(crate) fn mark_saved(&mut self) {
+        self.saved = true;
     }
 
     /// Bytes of memory the index holds.
@@ -361,6 +374,7 @@ impl IdIndex {
         }
         let (first, rows) = (first as u32, n as u32);
         self.next_ordinal += n as u64;
+        self.saved = false;
         self.batches.push(BatchRows {
             batch,
             first,
@@ -460,6 +474,7 @@ impl IdIndex {
         for (shard, count) in self.shards.iter_mut().zip(counts) {
             shard.reserve(count);
         }
+        self.saved = false;
         let mut loading = Loading { batches, src };
         let mut added = Added::default();
         for (entry, check) in entries {
@@ -545,6 +560,9 @@ fn corrupt(message: &str) -> Error {
         message: format!("store data is corrupt or from another layout: {message}"),
     }
 }
+
+mod saved;
+pub(crate) use saved::CatalogBatch;
 
 #[cfg(test)]
 mod tests;

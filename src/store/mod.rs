@@ -336,6 +336,14 @@ pub trait ArrowStore: Send + Sync + fmt::Debug {
     /// of the same store) is on disk.
     fn flush(&self) -> Result<()>;
 
+    /// Flushes, then keeps what lets the next open of the store start sooner (the sled
+    /// store saves its large id indexes, so that they are read back rather than built
+    /// again from every id); what it keeps is a cache, so a store may keep nothing.
+    /// Worth calling when a run ends.
+    fn save_indexes(&self) -> Result<()> {
+        self.flush()
+    }
+
     /// A view of this store whose paths are prefixed by `components`, sharing its storage.
     fn at(&self, components: &[&str]) -> Result<Arc<dyn ArrowStore>>;
 

@@ -2,7 +2,7 @@
 //!
 //! # On-disk layout (layout version 4)
 //!
-//! A store directory `DIR` holds two things:
+//! A store directory `DIR` holds:
 //!
 //! - `DIR/batches/{path number}/{file number}.arrow`: one file per `add_records` call
 //!   that wrote rows (its file number is its batch number; a batch rewritten by
@@ -12,6 +12,11 @@
 //!   ids that are the row hash of some of the row's columns, as pipeline records'
 //!   entry ids are, are not kept at all but hashed again when read; either way they
 //!   read back byte for byte);
+//! - `DIR/indexes/{path number}.idx`: a path's id index as it was saved when a run
+//!   ended ([`ArrowStore::save_indexes`]: paths of at least 65,536 ids that reads by id
+//!   asked a quarter of in the run, as a function's results), a cache read
+//!   back only for the exact catalog entries it names (`sled_store/saved_indexes.rs`,
+//!   `id_index/saved.rs`); deleting it costs the next open the time to build it again;
 //! - `DIR/catalog/`: a sled database of small values only. Every key starts with the
 //!   key-prefix byte `0x01`, then a tag byte; integers are big-endian (byte order is
 //!   numeric order).
@@ -42,8 +47,9 @@
 //!
 //! # The id index
 //!
-//! Ids are looked up in memory (`id_index.rs`): the first use of a path reads the id
-//! column of each of its batch files into an `IdIndex`, which every write then updates.
+//! Ids are looked up in memory (`id_index.rs`): the first use of a path reads its saved
+//! index back when one was saved for its catalog as it is, else the id column of each of
+//! its batch files, into an `IdIndex`, which every write then updates.
 //! It keeps no id text: 48 bits of each live id's fingerprint and the ordinal of its row
 //! in an open-addressing table (12.5 to 16 bytes per id), and one bit per stored row. A
 //! fingerprint match is checked against the id itself, read from its batch's id column
@@ -160,6 +166,7 @@ mod inner;
 mod lock;
 mod migrate;
 mod open;
+mod saved_indexes;
 
 use self::inner::{Inner, PathMeta};
 use super::batch_file::EncodedBatch;
@@ -179,6 +186,10 @@ pub struct SledStore {
     inner: Arc<Inner>,
     base: Vec<String>,
 }
+
+/// [`ArrowStore::save_indexes`] saves the id index of a path holding at least this
+/// many ids: a smaller one is built again in a few milliseconds.
+const SAVE_INDEXES_OF: usize = 1 << 16;
 
 /// A path's id index, shared by the store's views.
 type SharedIndex = Arc<RwLock<IdIndex>>;
@@ -294,12 +305,17 @@ impl SledStore {
         Ok(rewritten)
     }
 
-    /// The path's entry and its loaded index, if the path exists.
-    fn path_index(&self, full: &RecordPath) -> Result<Option<(Arc<PathMeta>, SharedIndex)>> {
+    /// The path's entry and its loaded index, if the path exists, for a read asking
+    /// for `asked` ids by id.
+    fn path_index(
+        &self,
+        full: &RecordPath,
+        asked: usize,
+    ) -> Result<Option<(Arc<PathMeta>, SharedIndex)>> {
         let Some(meta) = self.inner.path_meta(&full.to_string())? else {
             return Ok(None);
         };
-        let index = self.inner.index(meta.number)?;
+        let index = self.inner.index_to_read(meta.number, asked)?;
         Ok(Some((meta, index)))
     }
 }
@@ -372,7 +388,7 @@ impl ArrowStore for SledStore {
     fn get_records(&self, path: &RecordPath, ids: &[String]) -> Result<Lookup> {
         let full = scoped(&self.base, path)?;
         let inner = &*self.inner;
-        let Some((meta, index)) = self.path_index(&full)? else {
+        let Some((meta, index)) = self.path_index(&full, ids.len())? else {
             let mut seen = std::collections::HashSet::with_capacity(ids.len());
             let missing = ids
                 .iter()
@@ -428,7 +444,7 @@ impl ArrowStore for SledStore {
     fn get_all(&self, path: &RecordPath) -> Result<Option<Records>> {
         let full = scoped(&self.base, path)?;
         let inner = &*self.inner;
-        let Some((meta, index)) = self.path_index(&full)? else {
+        let Some((meta, index)) = self.path_index(&full, 0)? else {
             return Ok(None);
         };
         let index = index.read().map_err(|_| inner.poisoned())?;
@@ -453,7 +469,7 @@ impl ArrowStore for SledStore {
     fn contains_many(&self, path: &RecordPath, ids: &[String]) -> Result<Vec<bool>> {
         let full = scoped(&self.base, path)?;
         let inner = &*self.inner;
-        let Some((meta, index)) = self.path_index(&full)? else {
+        let Some((meta, index)) = self.path_index(&full, ids.len())? else {
             return Ok(vec![false; ids.len()]);
         };
         let index = index.read().map_err(|_| inner.poisoned())?;
@@ -467,7 +483,7 @@ impl ArrowStore for SledStore {
     fn ids(&self, path: &RecordPath) -> Result<Vec<String>> {
         let full = scoped(&self.base, path)?;
         let inner = &*self.inner;
-        let Some((meta, index)) = self.path_index(&full)? else {
+        let Some((meta, index)) = self.path_index(&full, 0)? else {
             return Ok(Vec::new());
         };
         let index = index.read().map_err(|_| inner.poisoned())?;
@@ -482,7 +498,7 @@ impl ArrowStore for SledStore {
 
     fn count(&self, path: &RecordPath) -> Result<usize> {
         let full = scoped(&self.base, path)?;
-        let Some((_, index)) = self.path_index(&full)? else {
+        let Some((_, index)) = self.path_index(&full, 0)? else {
             return Ok(0);
         };
         let live = index.read().map_err(|_| self.inner.poisoned())?.len();
@@ -525,6 +541,10 @@ impl ArrowStore for SledStore {
 
     fn flush(&self) -> Result<()> {
         self.inner.flush()
+    }
+
+    fn save_indexes(&self) -> Result<()> {
+        self.inner.save_indexes(SAVE_INDEXES_OF).map(drop)
     }
 
     fn at(&self, components: &[&str]) -> Result<Arc<dyn ArrowStore>> {

@@ -236,3 +236,137 @@ fn the_table_grows_and_keeps_every_id() {
     }
     assert!(index.memory_size() <= 16 * 5000 + 4096);
 }
+
+/// An index of many ids, some replaced by later batches (one batch wholly), and the
+/// catalog it mirrors.
+fn saved_case() -> (IdIndex, Batches, Vec<CatalogBatch>) {
+    let (mut index, mut src) = (IdIndex::default(), Batches::default());
+    let mut dead = Vec::new();
+    for b in 0..12u64 {
+        let ids: Vec<String> = (0..500u64)
+            .map(|i| format!("id{}", (b * 301 + i * 7) % 4000))
+            .collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        dead.extend(add(&mut index, &mut src, b * 3, &refs).dead);
+    }
+    dead.extend(add(&mut index, &mut src, 40, &["id7"]).dead);
+    let catalog = index
+        .occupancy()
+        .into_iter()
+        .map(|(batch, rows, _)| CatalogBatch {
+            batch,
+            file: batch + 1000,
+            rows: u64::from(rows),
+            checksum: batch.wrapping_mul(0x9E37),
+        })
+        .collect();
+    (index, src, catalog)
+}
+
+fn saved_bytes(index: &IdIndex, catalog: &[CatalogBatch]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    index.save(catalog, &mut bytes).unwrap();
+    bytes
+}
+
+#[test]
+fn a_saved_index_reads_back_as_the_same_index() {
+    let (mut index, mut src, catalog) = saved_case();
+    assert!(index.mirrors(&catalog));
+    let bytes = saved_bytes(&index, &catalog);
+    let mut back = IdIndex::read_saved(&bytes[..], &catalog).expect("read back");
+    assert!(!back.is_unsaved());
+    assert_eq!(back.len(), index.len());
+    assert_eq!(back.occupancy(), index.occupancy());
+    assert_eq!(back.live_rows(), index.live_rows());
+    for i in 0..4100 {
+        let id = format!("id{i}");
+        let want = index.get(&id, &mut src).unwrap();
+        assert_eq!(back.get(&id, &mut src).unwrap(), want, "{id}");
+    }
+    // Both go on the same way: a batch replacing ids, then the lookups.
+    let ids = ["id7", "id8", "new"];
+    let column = IdColumn::from_ids(&ids.map(String::from)).unwrap();
+    let texts = text(&column);
+    let a = index.add_batch(41, &column, &texts, &mut src).unwrap();
+    let b = back.add_batch(41, &column, &texts, &mut src).unwrap();
+    assert!(back.is_unsaved());
+    assert_eq!((a.new, a.dead), (b.new, b.dead));
+    src.0.insert(41, column);
+    assert_eq!(back.live_rows(), index.live_rows());
+    for id in ["id7", "id8", "new", "id9"] {
+        assert_eq!(
+            back.get(id, &mut src).unwrap(),
+            index.get(id, &mut src).unwrap()
+        );
+    }
+}
+
+#[test]
+fn a_saved_index_is_read_back_only_for_its_catalog_and_only_whole() {
+    let (index, _, catalog) = saved_case();
+    let bytes = saved_bytes(&index, &catalog);
+    assert!(IdIndex::read_saved(&bytes[..], &catalog).is_some());
+    // Another catalog: any field of any entry, an entry more or less.
+    for i in [0, catalog.len() - 1] {
+        for field in 0..4 {
+            let mut other = catalog.clone();
+            let e = &mut other[i];
+            *[&mut e.batch, &mut e.file, &mut e.rows, &mut e.checksum][field] += 1;
+            assert!(
+                IdIndex::read_saved(&bytes[..], &other).is_none(),
+                "{i} {field}"
+            );
+        }
+    }
+    assert!(IdIndex::read_saved(&bytes[..], &catalog[1..]).is_none());
+    let mut more = catalog.clone();
+    more.push(CatalogBatch {
+        batch: 99,
+        file: 99,
+        rows: 1,
+        checksum: 0,
+    });
+    assert!(IdIndex::read_saved(&bytes[..], &more).is_none());
+    // Cut short anywhere, a byte changed anywhere, or a byte more.
+    for cut in (0..bytes.len()).step_by(bytes.len() / 97) {
+        assert!(
+            IdIndex::read_saved(&bytes[..cut], &catalog).is_none(),
+            "cut {cut}"
+        );
+        let mut flipped = bytes.clone();
+        flipped[cut] ^= 0x10;
+        assert!(
+            IdIndex::read_saved(&flipped[..], &catalog).is_none(),
+            "flip {cut}"
+        );
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(IdIndex::read_saved(&longer[..], &catalog).is_none());
+}
+
+#[test]
+fn an_index_mirrors_only_the_catalog_of_its_live_batches() {
+    let (mut index, mut src, catalog) = saved_case();
+    // A batch whose every row is replaced leaves the index; until a flush takes it out
+    // of the catalog, the index mirrors no catalog that still names it.
+    let (first, live) = index.live_rows().swap_remove(0);
+    let ids: Vec<String> = live.iter().map(|r| src.0[&first].id(*r as usize)).collect();
+    let column = IdColumn::from_ids(&ids).unwrap();
+    let added = index
+        .add_batch(50, &column, &text(&column), &mut src)
+        .unwrap();
+    src.0.insert(50, column);
+    assert_eq!(added.dead, vec![first]);
+    let mut named = catalog.clone();
+    named.push(CatalogBatch {
+        batch: 50,
+        file: 50,
+        rows: ids.len() as u64,
+        checksum: 1,
+    });
+    assert!(!index.mirrors(&named));
+    assert!(index.mirrors(&named[1..]));
+    assert!(!index.mirrors(&catalog));
+}

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use arrow::array::RecordBatch;
@@ -15,11 +16,12 @@ use arrow::datatypes::SchemaRef;
 use super::files::Files;
 use super::lock::sled_err;
 use super::open;
+use super::saved_indexes;
 use crate::error::{Error, Result};
 use crate::store::batch_cache::{batch_cache, id_cache, Cache};
 use crate::store::batch_file::{self, IdColumn};
 use crate::store::codec;
-use crate::store::id_index::{IdIndex, IdSource};
+use crate::store::id_index::{CatalogBatch, IdIndex, IdSource};
 use crate::store::store_err;
 
 /// How many stored ids loading an index adds at once: their ids are in memory together
@@ -38,6 +40,11 @@ pub(crate) struct Inner {
     pub(crate) indexes: Mutex<HashMap<u64, Arc<RwLock<IdIndex>>>>,
     pub(crate) cache: Mutex<Cache<RecordBatch>>,
     pub(crate) id_cache: Mutex<Cache<Arc<IdColumn>>>,
+    /// How many id indexes were read back from their saved files (not from batches).
+    pub(crate) saved_indexes_read: AtomicUsize,
+    /// How many ids reads by id asked for, by path number: what makes an index worth
+    /// saving.
+    pub(crate) asked_by_id: Mutex<HashMap<u64, usize>>,
 }
 
 /// State only the (single) writer touches.
@@ -90,6 +97,8 @@ impl Inner {
             indexes: Mutex::new(HashMap::new()),
             cache: Mutex::new(batch_cache()),
             id_cache: Mutex::new(id_cache()),
+            saved_indexes_read: AtomicUsize::new(0),
+            asked_by_id: Mutex::new(HashMap::new()),
         })
     }
 
@@ -245,6 +254,17 @@ impl Inner {
         self.index_locked(&mut w, path_no)
     }
 
+    /// [`index`](Self::index), for a read asking for `asked` ids: an index asked for
+    /// a good share of its ids is saved when a run ends (`save_indexes`).
+    pub(crate) fn index_to_read(&self, path_no: u64, asked: usize) -> Result<Arc<RwLock<IdIndex>>> {
+        if asked > 0 {
+            let mut counts = self.asked_by_id.lock().map_err(|_| self.poisoned())?;
+            let count = counts.entry(path_no).or_default();
+            *count = count.saturating_add(asked);
+        }
+        self.index(path_no)
+    }
+
     /// The id index of path `path_no` if it is loaded.
     pub(crate) fn loaded_index(&self, path_no: u64) -> Result<Option<Arc<RwLock<IdIndex>>>> {
         let indexes = self.indexes.lock().map_err(|_| self.poisoned())?;
@@ -270,19 +290,37 @@ impl Inner {
         Ok(index)
     }
 
-    /// The id index of path `path_no` read from its batches (see `index_locked`).
+    /// The batch entries of path `path_no` in the catalog, in batch order.
+    pub(crate) fn catalog_batches(&self, path_no: u64) -> Result<Vec<CatalogBatch>> {
+        let mut batches = Vec::new();
+        for entry in self.db.scan_prefix(codec::entry_key_prefix(path_no)) {
+            let (k, v) = entry.map_err(|e| self.sled_err(e))?;
+            let e = codec::Entry::decode(&v)?;
+            batches.push(CatalogBatch {
+                batch: codec::batch_no_of_key(&k)?,
+                file: e.file,
+                rows: e.rows,
+                checksum: e.checksum,
+            });
+        }
+        Ok(batches)
+    }
+
+    /// The id index of path `path_no`: the one saved for its catalog as it is now, else
+    /// read from its batches (see `index_locked`).
     pub(crate) fn build_index(&self, w: &mut WriterState, path_no: u64) -> Result<IdIndex> {
+        // The catalog is read once: each batch's number, and how many rows they hold.
+        let catalog = self.catalog_batches(path_no)?;
+        if let Some(index) = saved_indexes::read(&self.dir, path_no, &catalog) {
+            self.saved_indexes_read.fetch_add(1, Ordering::Relaxed);
+            return Ok(index);
+        }
         let mut index = IdIndex::default();
         // Room for every stored row at once: growing the table step by step would place
         // every id again at each step.
-        // The catalog is read once: each batch's number, and how many rows they hold.
-        let mut batch_nos = Vec::new();
-        let mut stored = 0usize;
-        for entry in self.db.scan_prefix(codec::entry_key_prefix(path_no)) {
-            let (k, v) = entry.map_err(|e| self.sled_err(e))?;
-            batch_nos.push(codec::batch_no_of_key(&k)?);
-            stored = stored.saturating_add(codec::Entry::decode(&v)?.rows as usize);
-        }
+        let stored = catalog
+            .iter()
+            .fold(0usize, |n, c| n.saturating_add(c.rows as usize));
         // (A path can hold fewer than 2^32 rows: more is a corrupt catalog, which adding
         // the batches reports.)
         if stored < u32::MAX as usize {
@@ -293,7 +331,10 @@ impl Inner {
         // The ids of some batches at a time (bounded memory), added at once.
         let mut loading = Vec::new();
         let mut rows = 0;
-        for batch_no in batch_nos {
+        for CatalogBatch {
+            batch: batch_no, ..
+        } in catalog
+        {
             let ids = self.id_column(path_no, batch_no)?;
             rows += ids.len();
             loading.push((batch_no, ids));
@@ -306,6 +347,41 @@ impl Inner {
         dead.extend(index.add_batches(&loading, &mut src)?.dead);
         w.doomed.extend(dead.iter().map(|b| (path_no, *b)));
         Ok(index)
+    }
+
+    /// Flushes, then saves the id index of each path holding at least `min_ids` ids
+    /// that changed since it was loaded or saved and that reads by id asked for at
+    /// least a quarter of (`index_to_read`), so that the next open reads it back
+    /// instead of reading every id (`saved_indexes.rs`); returns how many were saved.
+    /// An index is saved only as the index of the catalog it mirrors. (A path mostly
+    /// written to, as pipeline records are, has its index built when it is next
+    /// needed: saving it would cost as much disk as it spares most runs time.)
+    pub(crate) fn save_indexes(&self, min_ids: usize) -> Result<usize> {
+        let mut w = self.writer()?;
+        // Batches left without a live row leave the catalog, as they left the index.
+        self.flush_locked(&mut w)?;
+        let loaded: Vec<(u64, usize, Arc<RwLock<IdIndex>>)> = {
+            let asked = self.asked_by_id.lock().map_err(|_| self.poisoned())?;
+            let indexes = self.indexes.lock().map_err(|_| self.poisoned())?;
+            indexes
+                .iter()
+                .map(|(p, i)| (*p, asked.get(p).copied().unwrap_or(0), i.clone()))
+                .collect()
+        };
+        let mut saved = 0;
+        for (path_no, asked, index) in loaded {
+            let mut index = index.write().map_err(|_| self.poisoned())?;
+            if !index.is_unsaved() || index.len() < min_ids || asked < index.len() / 4 {
+                continue;
+            }
+            let catalog = self.catalog_batches(path_no)?;
+            if index.mirrors(&catalog) {
+                saved_indexes::write(&self.dir, path_no, &index, &catalog)?;
+                index.mark_saved();
+                saved += 1;
+            }
+        }
+        Ok(saved)
     }
 
     /// The durability point: makes the batch files written since the last flush durable

@@ -34,6 +34,7 @@ fn refuses_an_unknown_layout_version() {
 // Migration of layout 2, killed at many moments.
 
 use std::io::{BufRead, Write};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use arrow::array::Int64Array;
@@ -292,4 +293,95 @@ fn a_layout_3_store_is_read_as_it_is_and_marked_layout_4() {
     let db = super::lock::open_sled(&catalog, true).unwrap();
     let marker = db.get(codec::format_key()).unwrap().unwrap();
     assert_eq!(marker.as_ref(), codec::FORMAT_VALUE);
+}
+
+// ---------------------------------------------------------------------------------------
+// Saved id indexes.
+
+/// Rows `x = k + plus` with ids `r{k}`, for each `k` of `keys`.
+fn keyed(keys: std::ops::Range<i64>, plus: i64) -> (Vec<String>, RecordBatch) {
+    let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+    let ids = keys.clone().map(|k| format!("r{k}")).collect();
+    let xs: Vec<i64> = keys.map(|k| k + plus).collect();
+    let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(xs))]).unwrap();
+    (ids, batch)
+}
+
+/// The value stored for each of `ids` at `path` (ids not found are left out).
+fn stored_values(store: &SledStore, path: &RecordPath, ids: &[String]) -> Vec<(String, i64)> {
+    let Some(found) = store.get_records(path, ids).unwrap().found else {
+        return Vec::new();
+    };
+    let xs = found
+        .batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
+    found
+        .ids
+        .into_iter()
+        .zip(xs.values().iter().copied())
+        .collect()
+}
+
+#[test]
+fn a_saved_index_is_read_back_only_while_the_catalog_is_as_it_was_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, written_only) = (
+        RecordPath::parse("t").unwrap(),
+        RecordPath::parse("w").unwrap(),
+    );
+    let all: Vec<String> = (0..900).map(|k| format!("r{k}")).collect();
+    let mut want: Vec<(String, i64)> = (0..900).map(|k| (format!("r{k}"), k)).collect();
+    for (k, x) in want.iter_mut().take(100) {
+        *x = k[1..].parse::<i64>().unwrap() + 1000;
+    }
+    let saved = |n: u64| super::saved_indexes::file(dir.path(), n);
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        for from in [0, 300, 600] {
+            let (ids, batch) = keyed(from..from + 300, 0);
+            store.add_records(&path, &ids, &batch, false).unwrap();
+        }
+        let (ids, batch) = keyed(0..100, 1000);
+        store.add_records(&path, &ids, &batch, false).unwrap();
+        let (ids, batch) = keyed(0..500, 0);
+        store
+            .add_records(&written_only, &ids, &batch, true)
+            .unwrap();
+        assert_eq!(stored_values(&store, &path, &all), want);
+        // Only the path read by id is saved.
+        assert_eq!(store.inner.save_indexes(0).unwrap(), 1);
+        assert!(saved(0).exists() && !saved(1).exists());
+        // Unchanged since, it is not saved again.
+        assert_eq!(store.inner.save_indexes(0).unwrap(), 0);
+    }
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(stored_values(&store, &path, &all), want);
+        assert_eq!(store.inner.saved_indexes_read.load(Ordering::Relaxed), 1);
+        // A write the saved index does not know of, and no save after it.
+        let (ids, batch) = keyed(5..6, 5550);
+        store.add_records(&path, &ids, &batch, false).unwrap();
+        store.flush().unwrap();
+    }
+    want[5].1 = 5555;
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(stored_values(&store, &path, &all), want);
+        assert_eq!(store.inner.saved_indexes_read.load(Ordering::Relaxed), 0);
+        assert_eq!(store.inner.save_indexes(0).unwrap(), 1);
+    }
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(stored_values(&store, &path, &all), want);
+        assert_eq!(store.inner.saved_indexes_read.load(Ordering::Relaxed), 1);
+    }
+    // A saved file cut short (as by a crash while it was written) is built again.
+    let bytes = std::fs::read(saved(0)).unwrap();
+    std::fs::write(saved(0), &bytes[..bytes.len() / 2]).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(stored_values(&store, &path, &all), want);
+    assert_eq!(store.inner.saved_indexes_read.load(Ordering::Relaxed), 0);
 }

@@ -96,6 +96,13 @@ impl Session<'_> {
         kill_all_commands();
         cluster::cancel_jobs();
         self.area.remove_scratch();
+        // Saved id indexes spare the next run reading every stored id again.
+        if let Err(e) = self.store.save_indexes() {
+            eprintln!(
+                "warning: cannot save the id indexes of the database ({e}); the next run \
+                 reads every stored id again to build them"
+            );
+        }
         driver.bar.finish_and_clear();
         let last = std::mem::take(&mut driver.last_nodes);
         (ended, driver.outputs, last)
