@@ -95,9 +95,9 @@ pub(crate) fn gather(
     }
     let picked_inputs = {
         let refs: Vec<&RecordBatch> = input_batches.iter().collect();
-        interleave_record_batch(&refs, &input_refs)?
+        pick(&refs, &input_refs)?
     };
-    let picked_results = interleave_record_batch(&chunk_batches, &chunk_refs)?;
+    let picked_results = pick(&chunk_batches, &chunk_refs)?;
     let n_out = output.packet_fields().len();
     let mut columns: Vec<ArrayRef> = Vec::new();
     columns.extend((0..n_tags).map(|i| picked_inputs.column(i).clone()));
@@ -109,6 +109,23 @@ pub(crate) fn gather(
         inputs: picked_inputs,
         results: picked_results,
     })
+}
+
+/// The rows `refs` takes from `batches`, in order: a batch itself when they are all
+/// its rows in order (as when a whole input batch is served from one stored chunk: no
+/// copy, and nothing of the batch held that the output does not use), else copied.
+fn pick(batches: &[&RecordBatch], refs: &[(usize, usize)]) -> Result<RecordBatch> {
+    if let Some(&(slot, _)) = refs.first() {
+        let whole = batches[slot];
+        let in_order = refs
+            .iter()
+            .enumerate()
+            .all(|(i, &(s, r))| s == slot && r == i);
+        if in_order && whole.num_rows() == refs.len() {
+            return Ok(whole.clone());
+        }
+    }
+    Ok(interleave_record_batch(batches, refs)?)
 }
 
 /// A row number as `u32` (a batch holds at most 2^32 - 1 rows).

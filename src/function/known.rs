@@ -14,10 +14,11 @@
 //! so this module reads no store itself. Without a store nothing is let go (a packet
 //! seen again could only be computed again).
 //!
-//! Results read from the store serve the push that read them and are indexed for that
-//! push only ([`KnownResults::end_push`] forgets them): a later batch asks the store
-//! again, which holds them. So a re-run, where every result is read, does not index
-//! every packet it recalls in a map it then has to empty again.
+//! Results read from the store serve the push that read them and are not indexed at all
+//! ([`KnownResults::add_stored`]): the push finds each of its rows' stored result by
+//! position (which row of the read answers which packet), and a later batch asks the
+//! store again, which holds them. So a re-run, where every result is read, hashes no
+//! packet into a map it then has to empty again.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -40,6 +41,8 @@ struct Chunk {
     digests: Vec<RowDigest>,
     /// Whether every row is known to be in the store (read from it, or checked).
     stored: bool,
+    /// Whether its rows are in `by_digest` (stored chunks are not).
+    indexed: bool,
 }
 
 /// The results a node knows (see the module docs).
@@ -48,8 +51,6 @@ pub(crate) struct KnownResults {
     chunks: VecDeque<Chunk>,
     first: u32,
     by_digest: DigestMap<(u32, u32)>,
-    /// Results read from the store for the current push, by input hash.
-    this_push: DigestMap<(u32, u32)>,
     rows_held: usize,
     budget_rows: usize,
 }
@@ -61,7 +62,6 @@ impl KnownResults {
             chunks: VecDeque::new(),
             first: 0,
             by_digest: DigestMap::default(),
-            this_push: DigestMap::default(),
             rows_held: 0,
             budget_rows,
         }
@@ -69,15 +69,12 @@ impl KnownResults {
 
     /// Where the result of `digest` is: (chunk, row).
     pub(crate) fn get(&self, digest: &RowDigest) -> Option<(u32, u32)> {
-        self.by_digest
-            .get(digest)
-            .or_else(|| self.this_push.get(digest))
-            .copied()
+        self.by_digest.get(digest).copied()
     }
 
     /// Whether the result of `digest` is known.
     pub(crate) fn contains(&self, digest: &RowDigest) -> bool {
-        self.by_digest.contains_key(digest) || self.this_push.contains_key(digest)
+        self.by_digest.contains_key(digest)
     }
 
     /// The rows of chunk `chunk`, if it is held.
@@ -100,16 +97,44 @@ impl KnownResults {
         self.rows_held
     }
 
-    /// Adds a chunk: row `r` of `batch` is the result of `digests[r]`. Only the rows `r`
-    /// that `index(r)` accepts become known (the others stay in the chunk, unused).
-    /// `stored`: every row is in the node's store already (read from it): such rows are
-    /// known until [`end_push`](Self::end_push). Returns the chunk's number.
+    /// Adds a chunk of computed results: row `r` of `batch` is the result of
+    /// `digests[r]`. Only the rows `r` that `index(r)` accepts become known (the others
+    /// stay in the chunk, unused). Returns the chunk's number.
     pub(crate) fn add(
         &mut self,
         batch: RecordBatch,
         digests: Vec<RowDigest>,
-        stored: bool,
         mut index: impl FnMut(usize) -> bool,
+    ) -> Result<u32> {
+        let number = self.push_chunk(batch, digests, false)?;
+        let digests = &self.chunks.back().map_or(&[][..], |c| &c.digests[..]);
+        for (r, digest) in digests.iter().enumerate() {
+            if index(r) {
+                let row = u32::try_from(r)
+                    .map_err(|_| Error::internal("a batch may hold at most 2^32 - 1 rows"))?;
+                self.by_digest.insert(*digest, (number, row));
+            }
+        }
+        Ok(number)
+    }
+
+    /// Adds a chunk of results read from the node's store (row `r` is the result of
+    /// `digests[r]`), known to none of the node's lookups: the push that read them
+    /// serves its rows from it by position, and a later one reads the store again.
+    /// Returns the chunk's number.
+    pub(crate) fn add_stored(
+        &mut self,
+        batch: RecordBatch,
+        digests: Vec<RowDigest>,
+    ) -> Result<u32> {
+        self.push_chunk(batch, digests, true)
+    }
+
+    fn push_chunk(
+        &mut self,
+        batch: RecordBatch,
+        digests: Vec<RowDigest>,
+        stored: bool,
     ) -> Result<u32> {
         if digests.len() != batch.num_rows() {
             return Err(Error::internal(
@@ -120,30 +145,14 @@ impl KnownResults {
             .first
             .checked_add(u32::try_from(self.chunks.len()).unwrap_or(u32::MAX))
             .ok_or_else(|| Error::internal("function node: too many result chunks"))?;
-        for (r, digest) in digests.iter().enumerate() {
-            if index(r) {
-                let row = u32::try_from(r)
-                    .map_err(|_| Error::internal("a batch may hold at most 2^32 - 1 rows"))?;
-                let map = match stored {
-                    true => &mut self.this_push,
-                    false => &mut self.by_digest,
-                };
-                map.insert(*digest, (number, row));
-            }
-        }
         self.rows_held += batch.num_rows();
         self.chunks.push_back(Chunk {
             batch,
             digests,
             stored,
+            indexed: !stored,
         });
         Ok(number)
-    }
-
-    /// Forgets the results read from the store for the push that just ended (their
-    /// chunks stay until emitted and let go as any other).
-    pub(crate) fn end_push(&mut self) {
-        self.this_push.clear();
     }
 
     /// Lets the oldest chunks go while more than the budget is held. A chunk not known
@@ -167,10 +176,10 @@ impl KnownResults {
             }
             if let Some(chunk) = self.chunks.pop_front() {
                 self.rows_held -= chunk.batch.num_rows();
-                for map in [&mut self.by_digest, &mut self.this_push] {
+                if chunk.indexed {
                     for digest in &chunk.digests {
-                        if map.get(digest).map(|(c, _)| *c) == Some(self.first) {
-                            map.remove(digest);
+                        if self.by_digest.get(digest).map(|(c, _)| *c) == Some(self.first) {
+                            self.by_digest.remove(digest);
                         }
                     }
                 }
@@ -202,10 +211,12 @@ mod tests {
     fn only_stored_chunks_are_let_go_oldest_first() {
         let mut known = KnownResults::new(2);
         let (b, d) = chunk(&[1, 2]);
-        let c0 = known.add(b, d, false, |_| true).unwrap();
+        let c0 = known.add(b, d, |_| true).unwrap();
         let (b, d) = chunk(&[3, 4]);
-        let c1 = known.add(b, d, true, |_| true).unwrap();
+        let c1 = known.add_stored(b, d).unwrap();
         assert_eq!((c0, c1), (0, 1));
+        // Stored results are served by position, never found by digest.
+        assert_eq!(known.get(&[4; 35]), None);
         // The oldest chunk is not stored yet: nothing goes, not even the newer one.
         known.evict(|_| Ok(false)).unwrap();
         assert_eq!(known.rows_held(), 4);
@@ -215,18 +226,36 @@ mod tests {
         assert_eq!(known.rows_held(), 2);
         assert_eq!(known.get(&[1; 35]), None);
         assert!(known.chunk(0).is_none());
-        assert_eq!(known.get(&[4; 35]), Some((1, 1)));
+        assert_eq!(known.digests(1), &[[3; 35], [4; 35]]);
         assert!(known.chunk(1).is_some());
     }
 
     #[test]
     fn a_digest_known_in_a_newer_chunk_stays_known() {
-        let mut known = KnownResults::new(0);
+        let mut known = KnownResults::new(1);
         let (b, d) = chunk(&[1, 2]);
-        known.add(b, d, true, |_| true).unwrap();
+        known.add(b, d, |_| true).unwrap();
         let (b, d) = chunk(&[2]);
         // Digest 2 now points to the newer chunk.
-        known.add(b, d, false, |_| true).unwrap();
+        known.add(b, d, |_| true).unwrap();
+        let mut asked = 0;
+        known
+            .evict(|_| {
+                asked += 1;
+                Ok(true)
+            })
+            .unwrap();
+        // The first chunk went; the budget then held.
+        assert_eq!(asked, 1);
+        assert_eq!(known.get(&[1; 35]), None);
+        assert_eq!(known.get(&[2; 35]), Some((1, 0)));
+    }
+
+    #[test]
+    fn a_stored_chunk_goes_without_asking() {
+        let mut known = KnownResults::new(0);
+        let (b, d) = chunk(&[1, 2]);
+        known.add_stored(b, d).unwrap();
         let mut asked = 0;
         known
             .evict(|_| {
@@ -234,17 +263,14 @@ mod tests {
                 Ok(false)
             })
             .unwrap();
-        // The first chunk went without asking; the second was asked about and kept.
-        assert_eq!(asked, 1);
-        assert_eq!(known.get(&[1; 35]), None);
-        assert_eq!(known.get(&[2; 35]), Some((1, 0)));
+        assert_eq!((asked, known.rows_held()), (0, 0));
     }
 
     #[test]
     fn rows_not_accepted_are_not_indexed() {
         let mut known = KnownResults::new(10);
         let (b, d) = chunk(&[5, 6]);
-        known.add(b, d, true, |r| r == 1).unwrap();
+        known.add(b, d, |r| r == 1).unwrap();
         assert!(!known.contains(&[5; 35]));
         assert_eq!(known.get(&[6; 35]), Some((0, 1)));
     }

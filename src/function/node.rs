@@ -41,14 +41,14 @@ use super::job::ResultBuilder;
 use super::known::{DigestMap, KnownResults, DEFAULT_BUDGET_ROWS};
 use super::prepare::PushPreparer;
 use super::recording::{InputRecords, RecordsByInput};
-use super::stored::{input_hashes, stored_fields, ChunkReader, StoredChunk};
+use super::stored::{input_hashes, stored_fields, ChunkReader, PlannedRead};
 use super::FunctionPod;
 use crate::error::{Error, Result};
 use crate::files::PacketHasher;
 use crate::hashing::arrow::{digest_string, RowDigest};
 use crate::hashing::ContentHash;
 use crate::model::{row_of, StreamSchema};
-use crate::store::{ArrowStore, Lookup, RecordsShared, StoreRead};
+use crate::store::{ArrowStore, Lookup, RecordsShared};
 
 pub use super::failure::{MissingResults, PacketCounts, PacketFailure};
 pub use super::job::{Completed, Job, PacketBuffer, PacketResult};
@@ -293,24 +293,39 @@ impl FunctionNode {
             return Ok(Vec::new());
         };
         let n = batch.num_rows();
-        let stored = match (stored, read, found) {
+        let stored = match (stored, &read, found) {
             (Some(stored), ..) => Some(stored),
-            (None, Some((read, digests)), Some(found)) => {
-                self.chunks.chunk(&read, &digests, found)?
+            (None, Some(planned), Some(found)) => {
+                self.chunks.chunk(&planned.read, &planned.digests, found)?
             }
             _ => None,
         };
-        if let Some(stored) = stored {
-            self.serve_stored(stored)?;
-        }
+        // Rows whose packet the read found are served from its chunk by position.
+        let from_store = match (stored, read) {
+            (Some(stored), Some(planned)) => {
+                let rows = stored.rows_by_ask(planned);
+                Some((self.known.add_stored(stored.batch, stored.digests)?, rows))
+            }
+            _ => None,
+        };
+        let stored_row = |r| {
+            from_store
+                .as_ref()
+                .and_then(|(c, rows)| Some((*c, rows.of(r)?)))
+        };
         let input = self.next_input;
         self.next_input += 1;
         let mut new_rows: Vec<u32> = Vec::new();
         let mut new_hashes: Vec<RowDigest> = Vec::new();
         let mut hits = 0;
-        for (row, hash) in hashes.iter().enumerate() {
-            let row = row_u32(row)?;
-            if let Some((chunk, chunk_row)) = self.known.get(hash) {
+        for (r, hash) in hashes.iter().enumerate() {
+            let row = row_u32(r)?;
+            // Known in this run, else being computed, else stored (as pushed alone).
+            let known = self.known.get(hash);
+            let waiting = known.is_none().then(|| self.waiting.get_mut(hash));
+            if let Some(rows) = waiting.flatten() {
+                rows.push((input, row));
+            } else if let Some((chunk, chunk_row)) = known.or_else(|| stored_row(r)) {
                 hits += 1;
                 self.to_emit.push(Pending {
                     input,
@@ -322,15 +337,12 @@ impl FunctionNode {
             } else if self.lookup_only {
                 self.missing.insert(*hash, ());
                 self.missing_rows += 1;
-            } else if let Some(rows) = self.waiting.get_mut(hash) {
-                rows.push((input, row));
             } else {
                 self.waiting.insert(*hash, vec![(input, row)]);
                 new_rows.push(row);
                 new_hashes.push(*hash);
             }
         }
-        self.known.end_push(); // later pushes read those results again
         self.counts.cached += hits;
         // In lookup-only mode the rows without a result are done with already.
         let open_rows = if self.lookup_only { hits as usize } else { n };
@@ -401,7 +413,7 @@ impl FunctionNode {
                     batch: batch.project(&result_cols)?,
                 });
             }
-            let chunk = self.known.add(batch, chunk_hashes, false, |_| true)?;
+            let chunk = self.known.add(batch, chunk_hashes, |_| true)?;
             for (r, hash) in self.known.digests(chunk).iter().enumerate() {
                 let chunk_row = row_u32(r)?;
                 let rows = self.waiting.remove(hash).unwrap_or_default();
@@ -526,23 +538,12 @@ impl FunctionNode {
     }
 
     /// The read a push of packets `hashes` needs: the stored results of the hashes
-    /// neither known nor being computed (each once), and their digests in request
-    /// order. `None` without a store or when nothing is to be read.
-    fn read_for(&self, hashes: &[RowDigest]) -> Option<(StoreRead, Vec<RowDigest>)> {
+    /// neither known nor being computed (each once). `None` without a store or when
+    /// nothing is to be read.
+    fn read_for(&self, hashes: &[RowDigest]) -> Option<PlannedRead> {
         self.preparer.read_of(hashes, |h| {
             !self.known.contains(h) && !self.waiting.contains_key(h)
         })
-    }
-
-    /// Serves stored results read back: they become known, as one chunk (only those
-    /// still neither known nor being computed).
-    fn serve_stored(&mut self, stored: StoredChunk) -> Result<()> {
-        let fresh: Vec<bool> = (stored.digests.iter())
-            .map(|d| !self.known.contains(d) && !self.waiting.contains_key(d))
-            .collect();
-        self.known
-            .add(stored.batch, stored.digests, true, |r| fresh[r])?;
-        Ok(())
     }
 
     /// Turns the rows completed since the last call into one output batch and their

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 
 use super::known::DigestMap;
-use super::stored::{ChunkReader, PreparedPush};
+use super::stored::{ChunkReader, PlannedRead, PreparedPush, NOT_ASKED};
 use crate::error::{Error, Result};
 use crate::files::{PacketHasher, StoreUse};
 use crate::hashing::arrow::{digest_string, RowDigest};
@@ -87,19 +87,29 @@ impl PushPreparer {
     }
 
     /// The read of the stored results of the distinct packets among `hashes` that
-    /// `wanted` accepts, and their digests in request order; `None` without a store or
-    /// when there is nothing to read.
+    /// `wanted` accepts, with their digests in request order and where each row's
+    /// packet is in the request; `None` without a store or when there is nothing to
+    /// read.
     pub(crate) fn read_of(
         &self,
         hashes: &[RowDigest],
         wanted: impl Fn(&RowDigest) -> bool,
-    ) -> Option<(StoreRead, Vec<RowDigest>)> {
+    ) -> Option<PlannedRead> {
         let (_, results) = self.store.as_ref()?;
-        let mut seen = DigestMap::default();
-        let digests: Vec<RowDigest> = hashes
+        let mut seen: DigestMap<u32> = DigestMap::default();
+        let mut digests: Vec<RowDigest> = Vec::new();
+        let asks = hashes
             .iter()
-            .filter(|h| wanted(h) && seen.insert(**h, ()).is_none())
-            .copied()
+            .map(|h| match seen.get(h) {
+                Some(ask) => *ask,
+                None if wanted(h) => {
+                    let ask = digests.len() as u32;
+                    seen.insert(*h, ask);
+                    digests.push(*h);
+                    ask
+                }
+                None => NOT_ASKED,
+            })
             .collect();
         if digests.is_empty() {
             return None;
@@ -108,7 +118,11 @@ impl PushPreparer {
             path: results.clone(),
             ids: digests.iter().map(digest_string).collect(),
         };
-        Some((read, digests))
+        Some(PlannedRead {
+            read,
+            digests,
+            asks,
+        })
     }
 
     /// Hashes the batch's packets and reads the stored results of its distinct packets
@@ -119,10 +133,10 @@ impl PushPreparer {
     pub fn prepare(&self, batch: RecordBatch) -> Result<PreparedPush> {
         let (packets, hashes) = self.hash(&batch);
         let (read, stored) = match (self.read_of(&hashes, |_| true), &self.store) {
-            (Some((read, digests)), Some((store, _))) => {
-                let found = read.run(store.as_ref())?;
-                let stored = self.chunks.chunk(&read, &digests, found)?;
-                (Some((read, digests)), stored)
+            (Some(planned), Some((store, _))) => {
+                let found = planned.read.run(store.as_ref())?;
+                let stored = self.chunks.chunk(&planned.read, &planned.digests, found)?;
+                (Some(planned), stored)
             }
             _ => (None, None),
         };

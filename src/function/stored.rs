@@ -26,15 +26,64 @@ pub struct PreparedPush {
     /// The batch's packet columns (`None` for an empty batch).
     pub(crate) packets: Result<Option<RecordBatch>>,
     pub(crate) hashes: Vec<RowDigest>,
-    pub(crate) read: Option<(StoreRead, Vec<RowDigest>)>,
+    pub(crate) read: Option<PlannedRead>,
     /// The stored results the read found, as a chunk, when it was run ahead.
     pub(crate) stored: Option<StoredChunk>,
 }
 
-/// Stored results read back as a chunk of result rows, and each row's input digest.
+/// The store read of a push: the results of some of its distinct packets.
+pub(crate) struct PlannedRead {
+    pub(crate) read: StoreRead,
+    /// The digest of each id asked, in request order.
+    pub(crate) digests: Vec<RowDigest>,
+    /// For each row of the batch, the position of its packet's id in the request
+    /// ([`NOT_ASKED`] if the read does not ask for it).
+    pub(crate) asks: Vec<u32>,
+}
+
+/// A row whose packet a read does not ask for ([`PlannedRead::asks`]).
+pub(crate) const NOT_ASKED: u32 = u32::MAX;
+
+/// Stored results read back as a chunk of result rows, each row's input digest, and
+/// the position in the request of each row's id.
 pub(crate) struct StoredChunk {
     pub(crate) batch: RecordBatch,
     pub(crate) digests: Vec<RowDigest>,
+    pub(crate) asked: Vec<u32>,
+}
+
+impl StoredChunk {
+    /// Which row of the chunk holds the result of each row of the batch `planned` was
+    /// the read of.
+    pub(crate) fn rows_by_ask(&self, planned: PlannedRead) -> StoredRows {
+        let mut by_ask = vec![NOT_ASKED; planned.digests.len()];
+        for (row, &ask) in self.asked.iter().enumerate() {
+            if let Some(slot) = by_ask.get_mut(ask as usize) {
+                *slot = row as u32;
+            }
+        }
+        StoredRows {
+            by_ask,
+            asks: planned.asks,
+        }
+    }
+}
+
+/// Which row of a stored chunk holds the result of each row of the batch whose read
+/// found it.
+pub(crate) struct StoredRows {
+    /// The chunk row found for each id asked ([`NOT_ASKED`]: not found).
+    by_ask: Vec<u32>,
+    /// The id asked for each row of the batch ([`PlannedRead::asks`]).
+    asks: Vec<u32>,
+}
+
+impl StoredRows {
+    /// The chunk row holding the result of row `row` of the batch, if found.
+    pub(crate) fn of(&self, row: usize) -> Option<u32> {
+        let found = *self.by_ask.get(*self.asks.get(row)? as usize)?;
+        (found != NOT_ASKED).then_some(found)
+    }
 }
 
 /// What making stored results into chunks needs ([`stored_chunk`]); cheap to clone, so
@@ -68,14 +117,19 @@ impl ChunkReader {
             &self.builder,
         )?;
         let digests = positions.iter().map(|&p| digests[p]).collect();
-        Ok(Some(StoredChunk { batch, digests }))
+        let asked = positions.iter().map(|&p| p as u32).collect();
+        Ok(Some(StoredChunk {
+            batch,
+            digests,
+            asked,
+        }))
     }
 }
 
 impl PreparedPush {
     /// The store read the push needs, if any: the stored results of its packets.
     pub fn read(&self) -> Option<&StoreRead> {
-        self.read.as_ref().map(|(read, _)| read)
+        self.read.as_ref().map(|planned| &planned.read)
     }
 }
 
