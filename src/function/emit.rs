@@ -9,11 +9,10 @@
 use std::collections::HashMap;
 
 use arrow::array::{ArrayRef, RecordBatch};
-use arrow::compute::interleave_record_batch;
 
 use super::known::KnownResults;
 use crate::error::{Error, Result};
-use crate::model::StreamSchema;
+use crate::model::{pick_rows, StreamSchema};
 
 /// An input row whose result is known, not yet turned into output.
 pub(crate) struct Pending {
@@ -95,9 +94,9 @@ pub(crate) fn gather(
     }
     let picked_inputs = {
         let refs: Vec<&RecordBatch> = input_batches.iter().collect();
-        pick(&refs, &input_refs)?
+        pick_rows(&refs, &input_refs)?
     };
-    let picked_results = pick(&chunk_batches, &chunk_refs)?;
+    let picked_results = pick_rows(&chunk_batches, &chunk_refs)?;
     let n_out = output.packet_fields().len();
     let mut columns: Vec<ArrayRef> = Vec::new();
     columns.extend((0..n_tags).map(|i| picked_inputs.column(i).clone()));
@@ -109,23 +108,6 @@ pub(crate) fn gather(
         inputs: picked_inputs,
         results: picked_results,
     })
-}
-
-/// The rows `refs` takes from `batches`, in order: a batch itself when they are all
-/// its rows in order (as when a whole input batch is served from one stored chunk: no
-/// copy, and nothing of the batch held that the output does not use), else copied.
-fn pick(batches: &[&RecordBatch], refs: &[(usize, usize)]) -> Result<RecordBatch> {
-    if let Some(&(slot, _)) = refs.first() {
-        let whole = batches[slot];
-        let in_order = refs
-            .iter()
-            .enumerate()
-            .all(|(i, &(s, r))| s == slot && r == i);
-        if in_order && whole.num_rows() == refs.len() {
-            return Ok(whole.clone());
-        }
-    }
-    Ok(interleave_record_batch(batches, refs)?)
 }
 
 /// A row number as `u32` (a batch holds at most 2^32 - 1 rows).

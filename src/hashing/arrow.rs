@@ -268,10 +268,14 @@ impl<'a> ColumnView<'a> {
             fin.update(Sha256::new().finalize());
             return;
         }
+        // Taken out while the row's value is borrowed; its buffer is reused (no
+        // allocation per row).
+        let mut last = self.last.take();
         let value = self.value(row);
-        if let Some((bytes, digest)) = &self.last {
+        if let Some((bytes, digest)) = &last {
             if bytes.as_slice() == value {
                 fin.update(digest);
+                self.last = last;
                 return;
             }
         }
@@ -284,8 +288,15 @@ impl<'a> ColumnView<'a> {
         }
         let digest: [u8; 32] = data.finalize().into();
         fin.update(digest);
-        let value = value.to_vec();
-        self.last = Some((value, digest));
+        match &mut last {
+            Some((bytes, d)) => {
+                bytes.clear();
+                bytes.extend_from_slice(value);
+                *d = digest;
+            }
+            None => last = Some((value.to_vec(), digest)),
+        }
+        self.last = last;
     }
 }
 

@@ -20,4 +20,5 @@ pub use columns::ColumnRole;
 pub use datagram::{Packet, Tag};
 pub use datum::{array_from_datums, Datum};
 pub use schema::StreamSchema;
+pub(crate) use stream::pick_rows;
 pub use stream::{packet_content_hashes, row_of, Stream};

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, LargeStringArray, RecordBatch};
-use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn};
+use arrow::compute::{
+    concat_batches, interleave_record_batch, lexsort_to_indices, take_record_batch, SortColumn,
+};
 use arrow::datatypes::{DataType, Field, Schema};
 
 use super::column_config::ColumnConfig;
@@ -134,6 +136,23 @@ impl Stream {
     }
 }
 
+/// The rows `picks` takes from `batches` (`(batch index, row)` pairs), in order: a
+/// batch itself when they are all its rows in order (no copy, and nothing of the batch
+/// held that the result does not use), else copied.
+pub(crate) fn pick_rows(batches: &[&RecordBatch], picks: &[(usize, usize)]) -> Result<RecordBatch> {
+    if let Some(&(slot, _)) = picks.first() {
+        let whole = batches[slot];
+        let in_order = picks
+            .iter()
+            .enumerate()
+            .all(|(i, &(s, r))| s == slot && r == i);
+        if in_order && whole.num_rows() == picks.len() {
+            return Ok(whole.clone());
+        }
+    }
+    Ok(interleave_record_batch(batches, picks)?)
+}
+
 /// Reads row `row` of `batch` (which has `schema`) as a (Tag, Packet) pair.
 pub fn row_of(schema: &StreamSchema, batch: &RecordBatch, row: usize) -> Result<(Tag, Packet)> {
     let read = |range: std::ops::Range<usize>| -> Result<Vec<(String, Datum)>> {
@@ -169,4 +188,56 @@ pub fn packet_content_hashes(
         .iter()
         .map(|d| Some(digest_string(d)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Array, Int64Array};
+
+    use super::*;
+
+    fn ints(values: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(values.to_vec()))]).unwrap()
+    }
+
+    fn values(batch: &RecordBatch) -> Vec<i64> {
+        let column = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        column.values().to_vec()
+    }
+
+    #[test]
+    fn rows_picked_are_the_batch_itself_only_when_they_are_all_its_rows_in_order() {
+        let (a, b) = (ints(&[1, 2, 3]), ints(&[4, 5]));
+        let whole = pick_rows(&[&a, &b], &[(0, 0), (0, 1), (0, 2)]).unwrap();
+        assert_eq!(values(&whole), vec![1, 2, 3]);
+        assert!(
+            whole.column(0).to_data().ptr_eq(&a.column(0).to_data()),
+            "not copied"
+        );
+        for picks in [
+            vec![(0, 1), (0, 0), (0, 2)],
+            vec![(0, 0), (0, 1)],
+            vec![(0, 0), (1, 1), (0, 2)],
+            vec![(1, 0), (1, 1), (1, 0)],
+        ] {
+            let picked = pick_rows(&[&a, &b], &picks).unwrap();
+            let want: Vec<i64> = picks
+                .iter()
+                .map(|&(s, r)| {
+                    [&a, &b][s]
+                        .column(0)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .unwrap()
+                        .value(r)
+                })
+                .collect();
+            assert_eq!(values(&picked), want, "{picks:?}");
+        }
+    }
 }

@@ -11,10 +11,11 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use super::{
-    extend_base, gather_all, pick_rows, plan_write, relative_paths, scoped, store_err,
-    validate_components, ArrowStore, Lookup, RecordPath, Records,
+    extend_base, gather_all, plan_write, relative_paths, scoped, store_err, validate_components,
+    ArrowStore, Lookup, RecordPath, Records,
 };
 use crate::error::Result;
+use crate::model::pick_rows;
 
 /// One path's table.
 #[derive(Debug)]

@@ -80,7 +80,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, RecordBatchOptions};
-use arrow::compute::{concat_batches, interleave_record_batch, take_record_batch};
+use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{Error, Result};
@@ -561,9 +561,4 @@ pub(crate) fn gather_all(
         }
     }
     Ok(concat_batches(schema, &parts)?)
-}
-
-/// Picks rows from several batches in the given order (`(batch index, row)` pairs).
-pub(crate) fn pick_rows(batches: &[&RecordBatch], picks: &[(usize, usize)]) -> Result<RecordBatch> {
-    Ok(interleave_record_batch(batches, picks)?)
 }

@@ -173,10 +173,11 @@ use super::batch_file::EncodedBatch;
 use super::codec;
 use super::id_index::{IdIndex, IdMap};
 use super::{
-    extend_base, gather_all, pick_rows, relative_paths, scoped, store_err, validate_components,
-    ArrowStore, Lookup, PreparedRecords, RecordPath, Records,
+    extend_base, gather_all, relative_paths, scoped, store_err, validate_components, ArrowStore,
+    Lookup, PreparedRecords, RecordPath, Records,
 };
 use crate::error::{Error, Result};
+use crate::model::pick_rows;
 
 /// An [`ArrowStore`] on disk: batch files beside a sled catalog (see the module docs for
 /// the layout and the write protocol). Cloning, or [`ArrowStore::at`], gives another
@@ -402,30 +403,47 @@ impl ArrowStore for SledStore {
         };
         let index = index.read().map_err(|_| inner.poisoned())?;
         let mut src = inner.id_source(meta.number);
-        let mut seen: IdMap<&str, ()> =
-            IdMap::with_capacity_and_hasher(ids.len(), Default::default());
+        // A repeated id is found at its one live row again: found ids are told apart by
+        // that row (a bit per row of each batch read), missing ones by their text.
+        let mut missing_seen: IdMap<&str, ()> = IdMap::default();
         let mut found_ids = Vec::new();
         let mut missing = Vec::new();
         let mut slots: HashMap<u64, usize> = HashMap::new();
         let mut batches: Vec<RecordBatch> = Vec::new();
+        let mut taken: Vec<Vec<u64>> = Vec::new();
+        let mut last: Option<(u64, usize)> = None;
         let mut picks = Vec::new();
         let mut hint = None;
         for id in ids {
-            if seen.insert(id.as_str(), ()).is_some() {
-                continue;
-            }
             let Some((batch_no, row)) = index.get_next(id, &mut hint, &mut src)? else {
-                missing.push(id.clone());
+                if missing_seen.insert(id.as_str(), ()).is_none() {
+                    missing.push(id.clone());
+                }
                 continue;
             };
-            let slot = match slots.get(&batch_no) {
-                Some(s) => *s,
-                None => {
-                    batches.push(inner.load(&meta, batch_no)?.0);
+            let slot = match (last, slots.get(&batch_no)) {
+                (Some((b, s)), _) if b == batch_no => s,
+                (_, Some(s)) => *s,
+                (_, None) => {
+                    let batch = inner.load(&meta, batch_no)?.0;
+                    taken.push(vec![0; batch.num_rows().div_ceil(64)]);
+                    batches.push(batch);
                     slots.insert(batch_no, batches.len() - 1);
                     batches.len() - 1
                 }
             };
+            last = Some((batch_no, slot));
+            let (word, bit) = (row as usize / 64, 1u64 << (row % 64));
+            let Some(bits) = taken[slot].get_mut(word) else {
+                return Err(store_err(
+                    inner.dir.display().to_string(),
+                    format!("the id index points past the end of batch {batch_no} (corrupt store)"),
+                ));
+            };
+            if *bits & bit != 0 {
+                continue;
+            }
+            *bits |= bit;
             picks.push((slot, row as usize));
             found_ids.push(id.clone());
         }
