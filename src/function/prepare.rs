@@ -96,7 +96,8 @@ impl PushPreparer {
         wanted: impl Fn(&RowDigest) -> bool,
     ) -> Option<PlannedRead> {
         let (_, results) = self.store.as_ref()?;
-        let mut seen: DigestMap<u32> = DigestMap::default();
+        let mut seen: DigestMap<u32> =
+            DigestMap::with_capacity_and_hasher(hashes.len(), Default::default());
         let mut digests: Vec<RowDigest> = Vec::new();
         let asks = hashes
             .iter()

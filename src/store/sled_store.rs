@@ -416,6 +416,9 @@ impl ArrowStore for SledStore {
         let mut hint = None;
         for id in ids {
             let Some((batch_no, row)) = index.get_next(id, &mut hint, &mut src)? else {
+                if missing_seen.capacity() == 0 {
+                    missing_seen.reserve(ids.len());
+                }
                 if missing_seen.insert(id.as_str(), ()).is_none() {
                     missing.push(id.clone());
                 }
