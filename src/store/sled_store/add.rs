@@ -119,7 +119,15 @@ impl SledStore {
             &id_column,
             &planned.ids,
             &mut src,
-        )?;
+        );
+        // An index that took part of the batch is not the catalog's any more.
+        let added = match added {
+            Ok(added) => added,
+            Err(e) => {
+                inner.forget_index(path_no)?;
+                return Err(e);
+            }
+        };
         w.doomed
             .extend(added.dead.into_iter().map(|b| (path_no, b)));
         Ok(planned.new_ids)

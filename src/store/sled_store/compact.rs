@@ -78,6 +78,14 @@ pub(crate) fn compact_path(inner: &Inner, w: &mut WriterState, meta: &PathMeta) 
     for b in runs.iter().flatten() {
         inner.forget((path_no, *b))?;
     }
-    *guard = inner.build_index(w, path_no)?;
+    // The catalog changed: an index that cannot be built for it is forgotten.
+    match inner.build_index(w, path_no) {
+        Ok(rebuilt) => *guard = rebuilt,
+        Err(e) => {
+            drop(guard);
+            inner.forget_index(path_no)?;
+            return Err(e);
+        }
+    }
     Ok(rewritten)
 }

@@ -265,6 +265,14 @@ impl Inner {
         self.index(path_no)
     }
 
+    /// Forgets the loaded index of path `path_no` (one an update failed half-way
+    /// through): the next use builds it from the catalog, and it is never saved.
+    pub(crate) fn forget_index(&self, path_no: u64) -> Result<()> {
+        let mut indexes = self.indexes.lock().map_err(|_| self.poisoned())?;
+        indexes.remove(&path_no);
+        Ok(())
+    }
+
     /// The id index of path `path_no` if it is loaded.
     pub(crate) fn loaded_index(&self, path_no: u64) -> Result<Option<Arc<RwLock<IdIndex>>>> {
         let indexes = self.indexes.lock().map_err(|_| self.poisoned())?;
