@@ -37,12 +37,11 @@ pub(crate) const DEFAULT_BUDGET_ROWS: usize = 1 << 17;
 /// One chunk of result rows.
 struct Chunk {
     batch: RecordBatch,
-    /// The input digest of each row.
+    /// The input digest of each row, as indexed in `by_digest` (none for a chunk read
+    /// from the store, which is not indexed).
     digests: Vec<RowDigest>,
     /// Whether every row is known to be in the store (read from it, or checked).
     stored: bool,
-    /// Whether its rows are in `by_digest` (stored chunks are not).
-    indexed: bool,
 }
 
 /// The results a node knows (see the module docs).
@@ -83,7 +82,8 @@ impl KnownResults {
         self.chunks.get(i).map(|c| &c.batch)
     }
 
-    /// The input digest of each row of chunk `chunk` (empty if it is not held).
+    /// The input digest of each row of chunk `chunk` (empty if it is not held, or was
+    /// read from the store).
     pub(crate) fn digests(&self, chunk: u32) -> &[RowDigest] {
         chunk
             .checked_sub(self.first)
@@ -106,8 +106,12 @@ impl KnownResults {
         digests: Vec<RowDigest>,
         mut index: impl FnMut(usize) -> bool,
     ) -> Result<u32> {
-        let number = self.push_chunk(batch, digests, false)?;
-        let digests = &self.chunks.back().map_or(&[][..], |c| &c.digests[..]);
+        if digests.len() != batch.num_rows() {
+            return Err(Error::internal(
+                "function node: a chunk's digests do not match its rows",
+            ));
+        }
+        let number = self.next_number()?;
         for (r, digest) in digests.iter().enumerate() {
             if index(r) {
                 let row = u32::try_from(r)
@@ -115,44 +119,34 @@ impl KnownResults {
                 self.by_digest.insert(*digest, (number, row));
             }
         }
+        self.push_chunk(batch, digests, false);
         Ok(number)
     }
 
-    /// Adds a chunk of results read from the node's store (row `r` is the result of
-    /// `digests[r]`), known to none of the node's lookups: the push that read them
-    /// serves its rows from it by position, and a later one reads the store again.
-    /// Returns the chunk's number.
-    pub(crate) fn add_stored(
-        &mut self,
-        batch: RecordBatch,
-        digests: Vec<RowDigest>,
-    ) -> Result<u32> {
-        self.push_chunk(batch, digests, true)
+    /// Adds a chunk of results read from the node's store, known to none of the node's
+    /// lookups (so it keeps no digests): the push that read them serves its rows from
+    /// it by position, and a later one reads the store again. Returns the chunk's
+    /// number.
+    pub(crate) fn add_stored(&mut self, batch: RecordBatch) -> Result<u32> {
+        let number = self.next_number()?;
+        self.push_chunk(batch, Vec::new(), true);
+        Ok(number)
     }
 
-    fn push_chunk(
-        &mut self,
-        batch: RecordBatch,
-        digests: Vec<RowDigest>,
-        stored: bool,
-    ) -> Result<u32> {
-        if digests.len() != batch.num_rows() {
-            return Err(Error::internal(
-                "function node: a chunk's digests do not match its rows",
-            ));
-        }
-        let number = self
-            .first
+    /// The number the next chunk added gets.
+    fn next_number(&self) -> Result<u32> {
+        self.first
             .checked_add(u32::try_from(self.chunks.len()).unwrap_or(u32::MAX))
-            .ok_or_else(|| Error::internal("function node: too many result chunks"))?;
+            .ok_or_else(|| Error::internal("function node: too many result chunks"))
+    }
+
+    fn push_chunk(&mut self, batch: RecordBatch, digests: Vec<RowDigest>, stored: bool) {
         self.rows_held += batch.num_rows();
         self.chunks.push_back(Chunk {
             batch,
             digests,
             stored,
-            indexed: !stored,
         });
-        Ok(number)
     }
 
     /// Lets the oldest chunks go while more than the budget is held. A chunk not known
@@ -176,11 +170,9 @@ impl KnownResults {
             }
             if let Some(chunk) = self.chunks.pop_front() {
                 self.rows_held -= chunk.batch.num_rows();
-                if chunk.indexed {
-                    for digest in &chunk.digests {
-                        if self.by_digest.get(digest).map(|(c, _)| *c) == Some(self.first) {
-                            self.by_digest.remove(digest);
-                        }
+                for digest in &chunk.digests {
+                    if self.by_digest.get(digest).map(|(c, _)| *c) == Some(self.first) {
+                        self.by_digest.remove(digest);
                     }
                 }
             }
@@ -212,8 +204,8 @@ mod tests {
         let mut known = KnownResults::new(2);
         let (b, d) = chunk(&[1, 2]);
         let c0 = known.add(b, d, |_| true).unwrap();
-        let (b, d) = chunk(&[3, 4]);
-        let c1 = known.add_stored(b, d).unwrap();
+        let (b, _) = chunk(&[3, 4]);
+        let c1 = known.add_stored(b).unwrap();
         assert_eq!((c0, c1), (0, 1));
         // Stored results are served by position, never found by digest.
         assert_eq!(known.get(&[4; 35]), None);
@@ -226,8 +218,8 @@ mod tests {
         assert_eq!(known.rows_held(), 2);
         assert_eq!(known.get(&[1; 35]), None);
         assert!(known.chunk(0).is_none());
-        assert_eq!(known.digests(1), &[[3; 35], [4; 35]]);
-        assert!(known.chunk(1).is_some());
+        assert!(known.digests(1).is_empty(), "stored chunks keep no digests");
+        assert_eq!(known.chunk(1).map(|c| c.num_rows()), Some(2));
     }
 
     #[test]
@@ -254,8 +246,8 @@ mod tests {
     #[test]
     fn a_stored_chunk_goes_without_asking() {
         let mut known = KnownResults::new(0);
-        let (b, d) = chunk(&[1, 2]);
-        known.add_stored(b, d).unwrap();
+        let (b, _) = chunk(&[1, 2]);
+        known.add_stored(b).unwrap();
         let mut asked = 0;
         known
             .evict(|_| {

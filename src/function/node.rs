@@ -295,16 +295,14 @@ impl FunctionNode {
         let n = batch.num_rows();
         let stored = match (stored, &read, found) {
             (Some(stored), ..) => Some(stored),
-            (None, Some(planned), Some(found)) => {
-                self.chunks.chunk(&planned.read, &planned.digests, found)?
-            }
+            (None, Some(planned), Some(found)) => self.chunks.chunk(&planned.read, found)?,
             _ => None,
         };
         // Rows whose packet the read found are served from its chunk by position.
         let from_store = match (stored, read) {
             (Some(stored), Some(planned)) => {
                 let rows = stored.rows_by_ask(planned);
-                Some((self.known.add_stored(stored.batch, stored.digests)?, rows))
+                Some((self.known.add_stored(stored.batch)?, rows))
             }
             _ => None,
         };

@@ -136,7 +136,7 @@ impl PushPreparer {
         let (read, stored) = match (self.read_of(&hashes, |_| true), &self.store) {
             (Some(planned), Some((store, _))) => {
                 let found = planned.read.run(store.as_ref())?;
-                let stored = self.chunks.chunk(&planned.read, &planned.digests, found)?;
+                let stored = self.chunks.chunk(&planned.read, found)?;
                 (Some(planned), stored)
             }
             _ => (None, None),

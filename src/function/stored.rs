@@ -44,11 +44,10 @@ pub(crate) struct PlannedRead {
 /// A row whose packet a read does not ask for ([`PlannedRead::asks`]).
 pub(crate) const NOT_ASKED: u32 = u32::MAX;
 
-/// Stored results read back as a chunk of result rows, each row's input digest, and
-/// the position in the request of each row's id.
+/// Stored results read back as a chunk of result rows, and the position in the request
+/// of each row's id.
 pub(crate) struct StoredChunk {
     pub(crate) batch: RecordBatch,
-    pub(crate) digests: Vec<RowDigest>,
     pub(crate) asked: Vec<u32>,
 }
 
@@ -97,14 +96,8 @@ pub(crate) struct ChunkReader {
 }
 
 impl ChunkReader {
-    /// What `read` (of the results of `digests`, in request order) found, as a chunk;
-    /// `None` when it found nothing.
-    pub(crate) fn chunk(
-        &self,
-        read: &StoreRead,
-        digests: &[RowDigest],
-        found: Lookup,
-    ) -> Result<Option<StoredChunk>> {
+    /// What `read` found, as a chunk; `None` when it found nothing.
+    pub(crate) fn chunk(&self, read: &StoreRead, found: Lookup) -> Result<Option<StoredChunk>> {
         let Some(found) = found.found else {
             return Ok(None);
         };
@@ -116,13 +109,8 @@ impl ChunkReader {
             &self.result_schema,
             &self.builder,
         )?;
-        let digests = positions.iter().map(|&p| digests[p]).collect();
         let asked = positions.iter().map(|&p| p as u32).collect();
-        Ok(Some(StoredChunk {
-            batch,
-            digests,
-            asked,
-        }))
+        Ok(Some(StoredChunk { batch, asked }))
     }
 }
 
