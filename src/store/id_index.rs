@@ -172,13 +172,20 @@ impl Shard {
         let old = std::mem::replace(&mut self.slots, vec![EMPTY; capacity]);
         let old_checks = std::mem::replace(&mut self.checks, vec![0; capacity]);
         for (slot, check) in old.into_iter().zip(old_checks).filter(|(s, _)| *s != EMPTY) {
-            let mut i = home(tag(slot), capacity);
-            while self.slots[i] != EMPTY {
-                i = if i + 1 == capacity { 0 } else { i + 1 };
-            }
-            self.slots[i] = slot;
-            self.checks[i] = check;
+            self.place(slot, check);
         }
+    }
+
+    /// Puts an entry of a live id (not in the shard yet, room for it made) in the first
+    /// empty slot of its probe chain, without counting it.
+    fn place(&mut self, slot: u64, check: u16) {
+        let capacity = self.slots.len();
+        let mut i = home(tag(slot), capacity);
+        while self.slots[i] != EMPTY {
+            i = if i + 1 == capacity { 0 } else { i + 1 };
+        }
+        self.slots[i] = slot;
+        self.checks[i] = check;
     }
 }
 

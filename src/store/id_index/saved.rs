@@ -23,7 +23,7 @@
 
 use std::io::{self, Read, Write};
 
-use super::{fingerprint, home, tag, BatchRows, IdIndex, Shard, EMPTY, SHARDS};
+use super::{fingerprint, BatchRows, IdIndex, Shard, EMPTY, SHARDS};
 use crate::hashing::in_memory::mix_bytes;
 
 /// The first bytes of a saved index; the last byte is the format's version.
@@ -203,7 +203,11 @@ impl IdIndex {
         for shard in index.shards.iter_mut() {
             let capacity = r.count(most)?;
             let used = r.count(capacity as u64 * 4 / 5)?;
-            let (mut slots, mut checks) = (vec![EMPTY; capacity], vec![0u16; capacity]);
+            let mut read = Shard {
+                slots: vec![EMPTY; capacity],
+                checks: vec![0; capacity],
+                used,
+            };
             let mut placed = 0;
             while placed < used {
                 let n = (used - placed).min(CHUNK);
@@ -214,22 +218,13 @@ impl IdIndex {
                     if slot == EMPTY {
                         return None;
                     }
-                    // Placed as an insertion would place it; in slot order, the walk
-                    // from its home is short and the table is filled front to back.
-                    let mut i = home(tag(slot), capacity);
-                    while slots[i] != EMPTY {
-                        i = if i + 1 == capacity { 0 } else { i + 1 };
-                    }
-                    slots[i] = slot;
-                    checks[i] = u16::from_le_bytes([entry[8], entry[9]]);
+                    // In slot order, the walk from each entry's home is short and the
+                    // table is filled front to back.
+                    read.place(slot, u16::from_le_bytes([entry[8], entry[9]]));
                 }
                 placed += n;
             }
-            *shard = Shard {
-                slots,
-                checks,
-                used,
-            };
+            *shard = read;
         }
         let sum = r.sum;
         let mut end = [0u8; 8];
