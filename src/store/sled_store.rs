@@ -438,10 +438,7 @@ impl ArrowStore for SledStore {
             last = Some((batch_no, slot));
             let (word, bit) = (row as usize / 64, 1u64 << (row % 64));
             let Some(bits) = taken[slot].get_mut(word) else {
-                return Err(store_err(
-                    inner.dir.display().to_string(),
-                    format!("the id index points past the end of batch {batch_no} (corrupt store)"),
-                ));
+                return Err(inner.past_the_end(batch_no));
             };
             if *bits & bit != 0 {
                 continue;

@@ -102,6 +102,14 @@ impl Inner {
         })
     }
 
+    /// The error of an id index pointing past the end of batch `batch`.
+    pub(crate) fn past_the_end(&self, batch: u64) -> Error {
+        store_err(
+            self.dir.display().to_string(),
+            format!("the id index points past the end of batch {batch} (corrupt store)"),
+        )
+    }
+
     pub(crate) fn sled_err(&self, e: sled::Error) -> Error {
         store_err(self.dir.display().to_string(), format!("sled: {e}"))
     }
@@ -451,10 +459,7 @@ impl IdSource for StoredIds<'_> {
             return Err(Error::internal("the stored ids just read are gone"));
         };
         if row as usize >= ids.len() {
-            return Err(store_err(
-                self.inner.dir.display().to_string(),
-                format!("the id index points past the end of batch {batch} (corrupt store)"),
-            ));
+            return Err(self.inner.past_the_end(batch));
         }
         Ok(ids.is(row as usize, id))
     }
