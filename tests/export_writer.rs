@@ -211,9 +211,15 @@ fn rows_nearly_in_order_are_written_as_they_come() {
         nearly.extend(pair.iter().rev().cloned());
     }
     let nearly = Stream::new(schema.clone(), nearly).unwrap();
+    assert_written_as_they_come(&stream, &nearly, 1 << 20);
+}
+
+/// `reordered` (the rows of `stream` in another order), written with `memory` bytes,
+/// gives the output of `stream` from one run: nothing merged, in Arrow and CSV alike.
+fn assert_written_as_they_come(stream: &Stream, reordered: &Stream, memory: usize) {
     for format in [Format::Arrow, Format::Csv] {
-        let (want, _) = written(&stream, format, usize::MAX);
-        let (got, runs) = written(&nearly, format, 1 << 20);
+        let (want, _) = written(stream, format, usize::MAX);
+        let (got, runs) = written(reordered, format, memory);
         assert_eq!(runs, 1, "{format}: written as they came, nothing merged");
         assert!(got == want, "{format}");
     }
@@ -235,14 +241,8 @@ fn rows_late_now_and_then_are_written_as_they_come() {
         late[i..=i + 2].rotate_left(1);
     }
     let late = Stream::new(schema.clone(), late).unwrap();
-    for format in [Format::Arrow, Format::Csv] {
-        let (want, _) = written(&stream, format, usize::MAX);
-        // About five batches' memory: half of it holds the two batches a late one
-        // follows.
-        let (got, runs) = written(&late, format, 128 << 10);
-        assert_eq!(runs, 1, "{format}: written as they came, nothing merged");
-        assert!(got == want, "{format}");
-    }
+    // About five batches' memory: half of it holds the two batches a late one follows.
+    assert_written_as_they_come(&stream, &late, 128 << 10);
 }
 
 /// Rows in order are written once: an Arrow output writes its file and nothing beside
