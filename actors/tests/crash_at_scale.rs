@@ -1,7 +1,9 @@
 //! Crash safety at scale, end to end: `orcapod run` over 120,000 packets is killed
 //! (SIGKILL) in the middle of its run; what it had stored stays, each result once; the
 //! next run computes exactly the packets it did not store, and its output is the output
-//! of a run that was never interrupted, byte for byte.
+//! of a run that was never interrupted, byte for byte. And the id index of the
+//! function's results that a run saves is what the next run reads back (a damaged one
+//! is built again from the stored batches).
 //!
 //! The binary under test is the debug build, so the size is a compromise with the
 //! suite's time: large enough that the killed run has stored many batches and is well
@@ -135,4 +137,57 @@ fn a_run_killed_mid_way_keeps_each_stored_result_once_and_the_next_computes_only
         "the output after a crash is the output of a run never interrupted"
     );
     assert_eq!(stored(d, "db"), n);
+}
+
+/// The one saved id index in `db`'s `indexes/` (a run saves its function's results'
+/// index, not its pipeline records').
+fn saved_index(dir: &Path, db: &str) -> std::path::PathBuf {
+    let saved: Vec<_> = std::fs::read_dir(dir.join(db).join("indexes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    saved.into_iter().next().unwrap()
+}
+
+/// When `file` was last written.
+fn written_at(file: &Path) -> std::time::SystemTime {
+    std::fs::metadata(file).unwrap().modified().unwrap()
+}
+
+#[test]
+fn a_rerun_reads_back_the_results_index_the_run_before_saved_and_rebuilds_a_damaged_one() {
+    // Enough packets for the results' index to be saved (65,536 ids).
+    let n = 70_000;
+    let dir = workspace(n);
+    let d = dir.path();
+    assert_eq!(run(d, "db"), [n, n, 0, 0]);
+    let expected = std::fs::read(d.join("out/graded.csv")).unwrap();
+    let index = saved_index(d, "db");
+    let (bytes, saved) = (std::fs::read(&index).unwrap(), written_at(&index));
+
+    // Read back, so unchanged and not written again.
+    assert_eq!(run(d, "db"), [n, 0, n, 0]);
+    assert_eq!(std::fs::read(d.join("out/graded.csv")).unwrap(), expected);
+    assert_eq!(
+        written_at(&index),
+        saved,
+        "the saved index was not read back"
+    );
+
+    // Cut short, it is not read: the index is built from the batches and saved again
+    // (whole), then read back by the run after.
+    let cut = bytes.len() / 2;
+    std::fs::write(&index, &bytes[..cut]).unwrap();
+    let damaged = written_at(&index);
+    assert_eq!(run(d, "db"), [n, 0, n, 0]);
+    assert_eq!(std::fs::read(d.join("out/graded.csv")).unwrap(), expected);
+    let rebuilt = written_at(&index);
+    assert!(rebuilt != damaged && std::fs::metadata(&index).unwrap().len() > cut as u64);
+    assert_eq!(run(d, "db"), [n, 0, n, 0]);
+    assert_eq!(
+        written_at(&index),
+        rebuilt,
+        "the index saved again was not read back"
+    );
 }
