@@ -350,9 +350,17 @@ fn a_push_in_two_halves_states_its_store_read_and_takes_the_answer() {
     let prepared = second.prepare(input(&pipeline));
     let read = prepared.read().expect("four packets to look up");
     assert_eq!(read.ids.len(), 4);
-    assert!(read.ids.iter().all(|id| id.starts_with("arrow_v0.1:")));
-    let found = read.run(store.as_ref()).unwrap();
-    assert_eq!(found.missing.len(), 1);
+    assert!(read
+        .ids
+        .iter()
+        .all(|id| id.is_some_and(|id| id.starts_with("arrow_v0.1:"))));
+    let found = read
+        .run(store.as_ref())
+        .unwrap()
+        .expect("three results stored");
+    // The packets 1, 2 and 4 were stored, each found at its position in the request.
+    assert_eq!(found.asked, [0, 1, 3]);
+    assert_eq!(found.batch.num_rows(), 3);
     let jobs = second.push_prepared(prepared, Some(found)).unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(packets(&jobs[0]), [3]);

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use arrow::array::{Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{Array, Int64Array, LargeStringArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use orcapod::store::{ArrowStore, MemoryStore, RecordPath, Records, SledStore};
 use orcapod::Error;
@@ -117,6 +117,14 @@ fn behaviour(store: &dyn ArrowStore) {
         vec![pair("c", 3), pair("a", 1)]
     );
     assert_eq!(lookup.missing, ids(&["x", "y"]));
+    // get_rows_at: the same rows, each with the position of its id in the request
+    let asked = LargeStringArray::from(vec!["c", "x", "a", "c", "y", "x"]);
+    let found = store.get_rows_at(&t, &asked).unwrap().expect("some found");
+    assert_eq!(found.asked, [0, 2]);
+    assert_eq!(xs_of(&found.batch), [3, 1]);
+    let nothing = LargeStringArray::from(vec!["x", "y"]);
+    assert!(store.get_rows_at(&t, &nothing).unwrap().is_none());
+    assert!(store.get_rows_at(&p("nope"), &asked).unwrap().is_none());
     let none = store.get_records(&t, &ids(&["x"])).unwrap();
     assert!(none.found.is_none());
     assert_eq!(none.missing, ids(&["x"]));
@@ -852,6 +860,19 @@ fn run_ops(ops: &[Op], mut open: impl FnMut() -> Arc<dyn ArrowStore>, compact: i
                 let got_found = lookup.found.as_ref().map(pairs).unwrap_or_default();
                 assert_eq!(got_found, want_found, "{op:?}");
                 assert_eq!(lookup.missing, want_missing, "{op:?}");
+                // The same read with the ids as an array: the same rows, each with
+                // the position of its id's first occurrence in the request.
+                let array = LargeStringArray::from_iter_values(&ids);
+                let at = store.get_rows_at(&p(PATHS[*path]), &array).unwrap();
+                let want_asked: Vec<u32> = want_found
+                    .iter()
+                    .map(|(id, _)| ids.iter().position(|i| i == id).unwrap_or(usize::MAX) as u32)
+                    .collect();
+                let (got_asked, got_xs) =
+                    at.map(|f| (f.asked, xs_of(&f.batch))).unwrap_or_default();
+                assert_eq!(got_asked, want_asked, "{op:?} read as an array");
+                let want_xs: Vec<i64> = want_found.iter().map(|(_, x)| *x).collect();
+                assert_eq!(got_xs, want_xs, "{op:?} read as an array");
             }
             Op::GetAll { path } => {
                 let got = store.get_all(&p(PATHS[*path])).unwrap();

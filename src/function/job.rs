@@ -9,14 +9,14 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, LargeStringArray, LargeStringBuilder, RecordBatch};
+use arrow::array::{Array, ArrayRef, LargeStringArray, LargeStringBuilder, RecordBatch};
 use arrow::datatypes::{FieldRef, SchemaRef};
 
 use super::pod::RESULT_ID_LEN;
 use super::{call_catching_panics, FunctionError, FunctionPod, FunctionWorker};
 use crate::error::{Error, Result};
 use crate::files::function_value;
-use crate::hashing::arrow::{digest_string, RowDigest};
+use crate::hashing::arrow::{digest_array, digest_string, RowDigest};
 use crate::model::{array_from_datums, Datum};
 
 /// Packets to compute: a batch of distinct input packets, one per row.
@@ -204,8 +204,7 @@ impl ResultBuilder {
                 retried: 0,
             });
         }
-        let hash_strings: Vec<String> = ok.iter().map(digest_string).collect();
-        let batch = self.chunk(columns, &hash_strings)?;
+        let batch = self.chunk(columns, &digest_array(ok.iter()))?;
         Ok(Completed {
             packets,
             ok: Some((ok, batch)),
@@ -219,34 +218,31 @@ impl ResultBuilder {
     pub(crate) fn chunk(
         &self,
         mut columns: Vec<ArrayRef>,
-        hashes: &[String],
+        hashes: &LargeStringArray,
     ) -> Result<RecordBatch> {
         let (info, ids) = source_info_columns(&self.pod, &self.fields, hashes);
         columns.extend(info);
-        let mut hash_column =
-            LargeStringBuilder::with_capacity(hashes.len(), hashes.iter().map(String::len).sum());
-        hashes.iter().for_each(|h| hash_column.append_value(h));
-        columns.push(Arc::new(hash_column.finish()));
+        columns.push(Arc::new(hashes.clone()));
         columns.push(Arc::new(ids));
         Ok(RecordBatch::try_new(self.chunk_schema.clone(), columns)?)
     }
 }
 
-/// The source info of `pod`'s results for input packet hashes `hashes`, one column per
-/// output field of `fields` (`{uri}::{result id}::{column}`), and the result ids. They
-/// are derived from the hashes alone, so the store keeps neither (see
+/// The source info of `pod`'s results for input packet hashes `hashes` (no null), one
+/// column per output field of `fields` (`{uri}::{result id}::{column}`), and the result
+/// ids. They are derived from the hashes alone, so the store keeps neither (see
 /// [`FunctionNode`](super::node::FunctionNode)).
 pub(crate) fn source_info_columns(
     pod: &FunctionPod,
     fields: &[FieldRef],
-    hashes: &[String],
+    hashes: &LargeStringArray,
 ) -> (Vec<ArrayRef>, LargeStringArray) {
     let n = hashes.len();
     let mut id = String::with_capacity(RESULT_ID_LEN);
     let mut ids = LargeStringBuilder::with_capacity(n, RESULT_ID_LEN * n);
-    for hash in hashes {
+    for hash in hashes.iter() {
         id.clear();
-        pod.push_result_id(&mut id, hash);
+        pod.push_result_id(&mut id, hash.unwrap_or_default());
         ids.append_value(&id);
     }
     let ids = ids.finish();

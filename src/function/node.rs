@@ -48,7 +48,7 @@ use crate::files::PacketHasher;
 use crate::hashing::arrow::{digest_string, RowDigest};
 use crate::hashing::ContentHash;
 use crate::model::{row_of, StreamSchema};
-use crate::store::{ArrowStore, Lookup, RecordsShared};
+use crate::store::{ArrowStore, FoundRows, RecordsShared};
 
 pub use super::failure::{MissingResults, PacketCounts, PacketFailure};
 pub use super::job::{Completed, Job, PacketBuffer, PacketResult};
@@ -253,7 +253,7 @@ impl FunctionNode {
     pub fn push(&mut self, batch: RecordBatch) -> Result<Vec<Job>> {
         let prepared = self.prepare(batch);
         let found = match (prepared.read(), &self.store) {
-            (Some(read), Some((store, _))) => Some(read.run(store.as_ref())?),
+            (Some(read), Some((store, _))) => read.run(store.as_ref())?,
             _ => None,
         };
         self.push_prepared(prepared, found)
@@ -280,7 +280,7 @@ impl FunctionNode {
     pub fn push_prepared(
         &mut self,
         prepared: PreparedPush,
-        found: Option<Lookup>,
+        found: Option<FoundRows>,
     ) -> Result<Vec<Job>> {
         let PreparedPush {
             batch,
@@ -295,7 +295,7 @@ impl FunctionNode {
         let n = batch.num_rows();
         let stored = match (stored, &read, found) {
             (Some(stored), ..) => Some(stored),
-            (None, Some(planned), Some(found)) => self.chunks.chunk(&planned.read, found)?,
+            (None, Some(planned), Some(found)) => self.chunks.chunk(&planned.read, Some(found))?,
             _ => None,
         };
         // Rows whose packet the read found are served from its chunk by position.

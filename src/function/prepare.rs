@@ -21,7 +21,7 @@ use super::known::DigestMap;
 use super::stored::{ChunkReader, PlannedRead, PreparedPush, NOT_ASKED};
 use crate::error::{Error, Result};
 use crate::files::{PacketHasher, StoreUse};
-use crate::hashing::arrow::{digest_string, RowDigest};
+use crate::hashing::arrow::{digest_array, RowDigest};
 use crate::store::{ArrowStore, RecordPath, StoreRead};
 
 /// The stateless half of a function node's push (see the module docs). Cloning is cheap
@@ -117,7 +117,7 @@ impl PushPreparer {
         }
         let read = StoreRead {
             path: results.clone(),
-            ids: digests.iter().map(digest_string).collect(),
+            ids: digest_array(digests.iter()),
         };
         Some(PlannedRead {
             read,

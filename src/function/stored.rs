@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, LargeStringArray, RecordBatch};
+use arrow::array::{Array, AsArray, LargeStringArray, RecordBatch, UInt32Array};
+use arrow::compute::take;
 use arrow::datatypes::{FieldRef, SchemaRef};
 
 use super::job::ResultBuilder;
@@ -16,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::hashing::arrow::RowDigest;
 use crate::model::columns::BLOCK_SEPARATOR;
 use crate::model::StreamSchema;
-use crate::store::{ArrowStore, FunctionPaths, Lookup, RecordPath, Records, StoreRead};
+use crate::store::{ArrowStore, FoundRows, FunctionPaths, RecordPath, StoreRead};
 
 /// An input batch whose packets are hashed, and the store read its push needs
 /// ([`FunctionNode::prepare`](super::node::FunctionNode::prepare)), or what that read
@@ -97,20 +98,27 @@ pub(crate) struct ChunkReader {
 
 impl ChunkReader {
     /// What `read` found, as a chunk; `None` when it found nothing.
-    pub(crate) fn chunk(&self, read: &StoreRead, found: Lookup) -> Result<Option<StoredChunk>> {
-        let Some(found) = found.found else {
+    pub(crate) fn chunk(
+        &self,
+        read: &StoreRead,
+        found: Option<FoundRows>,
+    ) -> Result<Option<StoredChunk>> {
+        let Some(found) = found else {
             return Ok(None);
         };
-        let positions = positions_in_request(&read.ids, &found.ids)?;
+        let hashes = take(&read.ids, &UInt32Array::from(found.asked.clone()), None)?;
         let batch = stored_chunk(
-            found,
+            found.batch,
+            hashes.as_string::<i64>(),
             &read.path,
             &self.output,
             &self.result_schema,
             &self.builder,
         )?;
-        let asked = positions.iter().map(|&p| p as u32).collect();
-        Ok(Some(StoredChunk { batch, asked }))
+        Ok(Some(StoredChunk {
+            batch,
+            asked: found.asked,
+        }))
     }
 }
 
@@ -134,26 +142,6 @@ pub(crate) fn result_id_of_source_info<'a>(
     (rest[RESULT_ID_LEN..].strip_prefix(sep)? == key).then_some(id)
 }
 
-/// The position in `wanted` of each found id: found rows come in request order, each
-/// wanted id at most once.
-pub(crate) fn positions_in_request(wanted: &[String], found: &[String]) -> Result<Vec<usize>> {
-    let mut positions = Vec::with_capacity(found.len());
-    let mut next = 0;
-    for id in found {
-        while next < wanted.len() && wanted[next] != *id {
-            next += 1;
-        }
-        if next >= wanted.len() {
-            return Err(Error::internal(
-                "function node: the store returned an id it was not asked for",
-            ));
-        }
-        positions.push(next);
-        next += 1;
-    }
-    Ok(positions)
-}
-
 /// The columns of a function's stored results: its output packet columns alone (its
 /// source info is derived from the input hash when read back, [`stored_chunk`]); or, in
 /// a store written before layout 4 whose results hold the source info too, `with_info`
@@ -174,9 +162,9 @@ pub(crate) fn stored_fields(
     })
 }
 
-/// Stored results `found` (read at `path`) as a chunk of result rows (`builder`'s chunk
-/// schema): the output packets and their source info, the input packet hash (the record
-/// id) and the result id.
+/// Stored results `found` (read at `path`, row `i` stored for input packet hash
+/// `hashes[i]`) as a chunk of result rows (`builder`'s chunk schema): the output packets
+/// and their source info, the input packet hash (the record id) and the result id.
 ///
 /// A store written since layout 4 holds the output packets alone (`result_schema` is
 /// the packet fields): the result id and the source info are derived from the input
@@ -184,14 +172,15 @@ pub(crate) fn stored_fields(
 /// holds the source info too (`result_schema` ends with it): the result id is read from
 /// it (`{uri}::{result id}::{column}`), or else derived again.
 pub(crate) fn stored_chunk(
-    found: Records,
+    found: RecordBatch,
+    hashes: &LargeStringArray,
     path: &RecordPath,
     output: &StreamSchema,
     result_schema: &SchemaRef,
     builder: &ResultBuilder,
 ) -> Result<RecordBatch> {
     let pod = builder.pod();
-    if found.batch.schema().fields() != result_schema.fields() {
+    if found.schema().fields() != result_schema.fields() {
         return Err(Error::invalid(
             format!("store path {path}"),
             "stored results do not have the function's output schema",
@@ -199,13 +188,12 @@ pub(crate) fn stored_chunk(
     }
     let n_out = output.packet_fields().len();
     if result_schema.fields().len() == n_out {
-        return builder.chunk(found.batch.columns().to_vec(), &found.ids);
+        return builder.chunk(found.columns().to_vec(), hashes);
     }
-    let info = found.batch.column(n_out).as_string::<i64>();
+    let info = found.column(n_out).as_string::<i64>();
     let prefix = pod.source_prefix();
     let key = output.packet_fields()[0].name();
-    let ids: Vec<String> = found
-        .ids
+    let ids: Vec<String> = hashes
         .iter()
         .enumerate()
         .map(|(r, hash)| {
@@ -215,12 +203,12 @@ pub(crate) fn stored_chunk(
                 .flatten();
             match stored {
                 Some(id) => id.to_string(),
-                None => pod.result_id(hash),
+                None => pod.result_id(hash.unwrap_or_default()),
             }
         })
         .collect();
-    let mut columns = found.batch.columns().to_vec();
-    columns.push(Arc::new(LargeStringArray::from_iter_values(&found.ids)));
+    let mut columns = found.columns().to_vec();
+    columns.push(Arc::new(hashes.clone()));
     columns.push(Arc::new(LargeStringArray::from_iter_values(&ids)));
     Ok(RecordBatch::try_new(builder.chunk_schema.clone(), columns)?)
 }

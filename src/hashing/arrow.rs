@@ -9,13 +9,13 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray};
+use arrow::array::{Array, AsArray, LargeStringArray, LargeStringBuilder};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use sha2::{Digest, Sha256};
 use starfix::{ArrowDigester, HasherConfig};
 
-use super::content_hash::push_hex;
+use super::content_hash::{push_hex, write_hex};
 use super::ContentHash;
 
 pub mod metadata;
@@ -393,6 +393,22 @@ pub fn digest_string(digest: &RowDigest) -> String {
     s.push(':');
     push_hex(&mut s, digest);
     s
+}
+
+/// The `arrow_v0.1:hex` strings of `digests`, as one Arrow array (one buffer, no
+/// string per digest).
+pub fn digest_array<'a>(digests: impl ExactSizeIterator<Item = &'a RowDigest>) -> LargeStringArray {
+    const LEN: usize = ARROW_METHOD.len() + 1 + 2 * DIGEST_LEN;
+    let mut text = [0u8; LEN];
+    text[..ARROW_METHOD.len()].copy_from_slice(ARROW_METHOD.as_bytes());
+    text[ARROW_METHOD.len()] = b':';
+    let mut array = LargeStringBuilder::with_capacity(digests.len(), digests.len() * LEN);
+    for digest in digests {
+        write_hex(&mut text[ARROW_METHOD.len() + 1..], digest);
+        // Only ASCII was written.
+        array.append_value(std::str::from_utf8(&text).unwrap_or_default());
+    }
+    array.finish()
 }
 
 /// The digest of an `arrow_v0.1:hex` string, if it is one.

@@ -15,7 +15,7 @@ use super::datum::Datum;
 use super::schema::StreamSchema;
 use crate::error::{Error, Result};
 use crate::files::PacketHasher;
-use crate::hashing::arrow::digest_string;
+use crate::hashing::arrow::digest_array;
 
 /// A stream's rows: batches that all have exactly the schema's Arrow schema.
 #[derive(Debug, Clone)]
@@ -183,11 +183,8 @@ pub fn packet_content_hashes(
     let packet_idx: Vec<usize> = schema.packet_range().collect();
     // Files and directories count by content (hashed through the process's cache).
     let packets = batch.project(&packet_idx)?;
-    Ok(PacketHasher::new(&packets.schema())
-        .hash_row_digests(&packets, None)?
-        .iter()
-        .map(|d| Some(digest_string(d)))
-        .collect())
+    let digests = PacketHasher::new(&packets.schema()).hash_row_digests(&packets, None)?;
+    Ok(digest_array(digests.iter()))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, RecordBatch, UInt64Array};
+use arrow::array::{ArrayRef, AsArray, LargeStringArray, RecordBatch, UInt64Array};
 use arrow::compute::{filter_record_batch, take_record_batch};
 
 use super::{NodeKind, Pipeline};
@@ -124,9 +124,9 @@ fn rows_of_node(
     // Results stored with their output packets alone get their source info derived
     // from their input hashes, as the function node does (`stored_chunk`).
     let derived_info = (results.batch.num_columns() == n_out).then(|| {
-        let hashes: Vec<String> = take
+        let hashes: LargeStringArray = take
             .iter()
-            .map(|&p| results.ids[p as usize].clone())
+            .map(|&p| Some(&results.ids[p as usize]))
             .collect();
         source_info_columns(pod, schema.packet_fields(), &hashes).0
     });

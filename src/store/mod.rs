@@ -79,7 +79,7 @@ mod write;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, RecordBatchOptions};
+use arrow::array::{LargeStringArray, RecordBatch, RecordBatchOptions};
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::SchemaRef;
 
@@ -87,7 +87,7 @@ use crate::error::{Error, Result};
 
 pub use layout::FunctionPaths;
 pub use memory::MemoryStore;
-pub use read::StoreRead;
+pub use read::{FoundRows, StoreRead};
 pub(crate) use records::RecordsShared;
 pub use records::{BuiltRecords, PendingRecords};
 pub use sled_store::SledStore;
@@ -314,6 +314,16 @@ pub trait ArrowStore: Send + Sync + fmt::Debug {
 
     /// Looks up many ids at once. Found rows come in request order (a repeated id once).
     fn get_records(&self, path: &RecordPath, ids: &[String]) -> Result<Lookup>;
+
+    /// [`get_records`](Self::get_records) for ids given as one Arrow array (no string
+    /// per id, none per answer): the rows found, in request order (a repeated id once,
+    /// at its first position), with the position in `ids` of each; `None` when none
+    /// was found. What a function node reads its stored results with. `ids` holds no
+    /// null. The default runs `get_records`.
+    fn get_rows_at(&self, path: &RecordPath, ids: &LargeStringArray) -> Result<Option<FoundRows>> {
+        let wanted = read::id_strings(ids)?;
+        read::found_rows(self.get_records(path, &wanted)?, &wanted)
+    }
 
     /// Every live row of `path`, in write order (see the module docs); `None` when the path
     /// holds no row.

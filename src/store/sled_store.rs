@@ -155,7 +155,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, LargeStringArray, RecordBatch};
 use arrow::datatypes::SchemaRef;
 
 mod add;
@@ -164,6 +164,7 @@ mod compact;
 mod files;
 mod inner;
 mod lock;
+mod lookup;
 mod migrate;
 mod open;
 mod saved_indexes;
@@ -171,13 +172,12 @@ mod saved_indexes;
 use self::inner::{Inner, PathMeta};
 use super::batch_file::EncodedBatch;
 use super::codec;
-use super::id_index::{IdIndex, IdMap};
+use super::id_index::IdIndex;
 use super::{
     extend_base, gather_all, relative_paths, scoped, store_err, validate_components, ArrowStore,
-    Lookup, PreparedRecords, RecordPath, Records,
+    FoundRows, Lookup, PreparedRecords, RecordPath, Records,
 };
 use crate::error::{Error, Result};
-use crate::model::pick_rows;
 
 /// An [`ArrowStore`] on disk: batch files beside a sled catalog (see the module docs for
 /// the layout and the write protocol). Cloning, or [`ArrowStore::at`], gives another
@@ -388,7 +388,6 @@ impl ArrowStore for SledStore {
 
     fn get_records(&self, path: &RecordPath, ids: &[String]) -> Result<Lookup> {
         let full = scoped(&self.base, path)?;
-        let inner = &*self.inner;
         let Some((meta, index)) = self.path_index(&full, ids.len())? else {
             let mut seen = std::collections::HashSet::with_capacity(ids.len());
             let missing = ids
@@ -401,62 +400,32 @@ impl ArrowStore for SledStore {
                 missing,
             });
         };
-        let index = index.read().map_err(|_| inner.poisoned())?;
-        let mut src = inner.id_source(meta.number);
-        // A repeated id is found at its one live row again: found ids are told apart by
-        // that row (a bit per row of each batch read), missing ones by their text.
-        let mut missing_seen: IdMap<&str, ()> = IdMap::default();
-        let mut found_ids = Vec::new();
-        let mut missing = Vec::new();
-        let mut slots: HashMap<u64, usize> = HashMap::new();
-        let mut batches: Vec<RecordBatch> = Vec::new();
-        let mut taken: Vec<Vec<u64>> = Vec::new();
-        let mut last: Option<(u64, usize)> = None;
-        let mut picks = Vec::new();
-        let mut hint = None;
-        for id in ids {
-            let Some((batch_no, row)) = index.get_next(id, &mut hint, &mut src)? else {
-                if missing_seen.capacity() == 0 {
-                    missing_seen.reserve(ids.len());
-                }
-                if missing_seen.insert(id.as_str(), ()).is_none() {
-                    missing.push(id.clone());
-                }
-                continue;
-            };
-            let slot = match (last, slots.get(&batch_no)) {
-                (Some((b, s)), _) if b == batch_no => s,
-                (_, Some(s)) => *s,
-                (_, None) => {
-                    let batch = inner.load(&meta, batch_no)?.0;
-                    taken.push(vec![0; batch.num_rows().div_ceil(64)]);
-                    batches.push(batch);
-                    slots.insert(batch_no, batches.len() - 1);
-                    batches.len() - 1
-                }
-            };
-            last = Some((batch_no, slot));
-            let (word, bit) = (row as usize / 64, 1u64 << (row % 64));
-            let Some(bits) = taken[slot].get_mut(word) else {
-                return Err(inner.past_the_end(batch_no));
-            };
-            if *bits & bit != 0 {
-                continue;
-            }
-            *bits |= bit;
-            picks.push((slot, row as usize));
-            found_ids.push(id.clone());
+        let index = index.read().map_err(|_| self.inner.poisoned())?;
+        let finding = lookup::find(&self.inner, &meta, &index, ids.len(), |i| &ids[i])?;
+        let pick = |at: &[u32]| at.iter().map(|&i| ids[i as usize].clone()).collect();
+        Ok(Lookup {
+            found: finding.rows.map(|batch| Records {
+                ids: pick(&finding.found),
+                batch,
+            }),
+            missing: pick(&finding.missing),
+        })
+    }
+
+    fn get_rows_at(&self, path: &RecordPath, ids: &LargeStringArray) -> Result<Option<FoundRows>> {
+        if ids.null_count() > 0 {
+            return Err(Error::internal("a read by id was given a null id"));
         }
-        let found = if picks.is_empty() {
-            None
-        } else {
-            let refs: Vec<&RecordBatch> = batches.iter().collect();
-            Some(Records {
-                ids: found_ids,
-                batch: pick_rows(&refs, &picks)?,
-            })
+        let full = scoped(&self.base, path)?;
+        let Some((meta, index)) = self.path_index(&full, ids.len())? else {
+            return Ok(None);
         };
-        Ok(Lookup { found, missing })
+        let index = index.read().map_err(|_| self.inner.poisoned())?;
+        let finding = lookup::find(&self.inner, &meta, &index, ids.len(), |i| ids.value(i))?;
+        Ok(finding.rows.map(|batch| FoundRows {
+            batch,
+            asked: finding.found,
+        }))
     }
 
     fn get_all(&self, path: &RecordPath) -> Result<Option<Records>> {
