@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 
-use super::known::DigestMap;
 use super::stored::{ChunkReader, PlannedRead, PreparedPush, NOT_ASKED};
 use crate::error::{Error, Result};
 use crate::files::{PacketHasher, StoreUse};
@@ -96,20 +95,19 @@ impl PushPreparer {
         wanted: impl Fn(&RowDigest) -> bool,
     ) -> Option<PlannedRead> {
         let (_, results) = self.store.as_ref()?;
-        let mut seen: DigestMap<u32> =
-            DigestMap::with_capacity_and_hasher(hashes.len(), Default::default());
+        let mut seen = AskTable::new(hashes.len());
         let mut digests: Vec<RowDigest> = Vec::new();
         let asks = hashes
             .iter()
-            .map(|h| match seen.get(h) {
-                Some(ask) => *ask,
-                None if wanted(h) => {
+            .map(|h| match seen.find(h, &digests) {
+                Ok(ask) => ask,
+                Err(slot) if wanted(h) => {
                     let ask = digests.len() as u32;
-                    seen.insert(*h, ask);
+                    seen.set(slot, ask);
                     digests.push(*h);
                     ask
                 }
-                None => NOT_ASKED,
+                Err(_) => NOT_ASKED,
             })
             .collect();
         if digests.is_empty() {
@@ -148,5 +146,79 @@ impl PushPreparer {
             read,
             stored,
         })
+    }
+}
+
+/// The position in a read's request of each distinct digest asked so far: an
+/// open-addressing table of positions (4 bytes a slot, at most half full), the digests
+/// themselves being the request's. Sized for one batch, it stays in cache, where a map
+/// holding the digests would not.
+struct AskTable {
+    slots: Vec<u32>,
+}
+
+impl AskTable {
+    /// A table for up to `n` digests.
+    fn new(n: usize) -> AskTable {
+        AskTable {
+            slots: vec![NOT_ASKED; (2 * n).next_power_of_two().max(16)],
+        }
+    }
+
+    /// The position of `digest` in `asked` (the digests of the positions set so far),
+    /// or the slot where to [`set`](Self::set) it.
+    fn find(&self, digest: &RowDigest, asked: &[RowDigest]) -> Result<u32, usize> {
+        let mask = self.slots.len() - 1;
+        // A digest ends with a SHA-256: its last bytes are as good as random.
+        let tail = digest.last_chunk::<8>().copied().unwrap_or_default();
+        let mut slot = u64::from_le_bytes(tail) as usize & mask;
+        loop {
+            match self.slots[slot] {
+                NOT_ASKED => return Err(slot),
+                ask if asked.get(ask as usize) == Some(digest) => return Ok(ask),
+                _ => slot = (slot + 1) & mask,
+            }
+        }
+    }
+
+    /// Notes that the digest [`find`](Self::find) placed at `slot` is at position `ask`.
+    fn set(&mut self, slot: usize, ask: u32) {
+        self.slots[slot] = ask;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ask_table_finds_each_digest_asked_and_only_those() {
+        // Digests that share their last bytes (one slot) and digests that do not,
+        // many repeated: a wrong match would pair a row with another packet's result.
+        let digest = |i: u8, tail: u8| {
+            let mut d = [0u8; 35];
+            d[3] = i;
+            d[34] = tail;
+            d
+        };
+        let hashes: Vec<RowDigest> = (0..200u32)
+            .map(|r| digest((r % 37) as u8, (r % 5) as u8 * u8::from(r % 2 == 0)))
+            .collect();
+        let mut table = AskTable::new(hashes.len());
+        let mut asked: Vec<RowDigest> = Vec::new();
+        for h in &hashes {
+            match table.find(h, &asked) {
+                Ok(ask) => assert_eq!(asked[ask as usize], *h),
+                Err(slot) => {
+                    assert!(!asked.contains(h), "a digest asked already was not found");
+                    table.set(slot, asked.len() as u32);
+                    asked.push(*h);
+                }
+            }
+        }
+        let mut distinct = hashes.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(asked.len(), distinct.len());
     }
 }
