@@ -24,6 +24,9 @@
 //! ([`IdIndex::add_batches`]), placing their ids in slot order: the table is then walked
 //! from one end to the other rather than probed at random, one cache miss per id.
 //!
+//! A write looks each of its ids up once (`probe.rs`): room is made for them first, the
+//! probes resolve duplicates and then place the ids written, with no second lookup.
+//!
 //! It never reads the store itself: ids are compared through the caller's [`IdSource`].
 
 use std::collections::HashMap;
@@ -273,13 +276,11 @@ impl IdIndex {
     }
 
     /// The slot holding `id` (`Ok`), or the empty slot ending its probe chain (`Err`).
-    /// `adding` is the batch being added (its first ordinal and ids).
     fn find(
         &self,
         id: &str,
         (tag, check): (u32, u16),
         src: &mut dyn IdSource,
-        adding: Option<(u32, &IdColumn)>,
     ) -> Result<std::result::Result<SlotAt, SlotAt>> {
         let s = shard_of(tag);
         let shard = &self.shards[s];
@@ -294,15 +295,9 @@ impl IdIndex {
                 return Ok(Err((s, i)));
             }
             if self::tag(slot) == tag && shard.checks[i] == check {
-                let ordinal = slot as u32;
-                let same = match adding {
-                    Some((first, ids)) if ordinal >= first => {
-                        ids.is((ordinal - first) as usize, id)
-                    }
-                    _ => match self.position(ordinal) {
-                        Some((b, row)) => src.id_is(self.batches[b].batch, row, id)?,
-                        None => false,
-                    },
+                let same = match self.position(slot as u32) {
+                    Some((b, row)) => src.id_is(self.batches[b].batch, row, id)?,
+                    None => false,
                 };
                 if same {
                     return Ok(Ok((s, i)));
@@ -313,6 +308,7 @@ impl IdIndex {
     }
 
     /// Where the live row of `id` is.
+    #[cfg(test)]
     pub(crate) fn get(&self, id: &str, src: &mut dyn IdSource) -> Result<Option<Loc>> {
         self.get_next(id, &mut None, src)
     }
@@ -337,7 +333,7 @@ impl IdIndex {
                 }
             }
         }
-        let Ok((s, i)) = self.find(id, self.tag_and_check_of(id), src, None)? else {
+        let Ok((s, i)) = self.find(id, self.tag_and_check_of(id), src)? else {
             return Ok(None);
         };
         let found = self.position(self.shards[s].slots[i] as u32);
@@ -357,6 +353,7 @@ impl IdIndex {
     /// Adds batch `batch` holding `ids` (row order, unique), whose text is `texts` (row
     /// for row what `ids` holds: given, so that it need not be written out again); its
     /// rows become the live rows of their ids. Batches are added in increasing order.
+    #[cfg(test)]
     pub(crate) fn add_batch(
         &mut self,
         batch: u64,
@@ -374,61 +371,9 @@ impl IdIndex {
         if self.batches.last().is_some_and(|b| b.batch >= batch) {
             return Err(corrupt("batches added to the id index out of order"));
         }
-        let n = ids.len();
-        let first = self.next_ordinal;
-        if first + n as u64 >= u64::from(u32::MAX) {
-            return Err(corrupt("a path holds more than 2^32 - 2 stored rows"));
-        }
-        let (first, rows) = (first as u32, n as u32);
-        self.next_ordinal += n as u64;
-        self.saved = false;
-        self.batches.push(BatchRows {
-            batch,
-            first,
-            rows,
-            live: 0,
-            bits: vec![0; n.div_ceil(64)],
-        });
-        let mut added = Added::default();
-        for row in 0..rows {
-            let id = texts[row as usize].as_str();
-            let (tag, check) = self.tag_and_check_of(id);
-            let ordinal = first + row;
-            let entry = u64::from(tag) << 32 | u64::from(ordinal);
-            // Room for one more in its shard first: growing moves the slots found.
-            self.shards[shard_of(tag)].reserve(1);
-            match self.find(id, (tag, check), src, Some((first, ids)))? {
-                Ok((s, i)) => {
-                    let old = self.shards[s].slots[i] as u32;
-                    self.shards[s].slots[i] = entry;
-                    if let Some((b, old_row)) = self.position(old) {
-                        let rows = &mut self.batches[b];
-                        if rows.is_live(old_row) {
-                            rows.set(old_row, false);
-                            rows.live -= 1;
-                            if rows.live == 0 && rows.batch != batch {
-                                added.dead.push(rows.batch);
-                            }
-                        }
-                    }
-                }
-                Err((s, i)) => {
-                    let shard = &mut self.shards[s];
-                    shard.slots[i] = entry;
-                    shard.checks[i] = check;
-                    shard.used += 1;
-                    self.live += 1;
-                    added.new += 1;
-                }
-            }
-            let Some(rows) = self.batches.last_mut() else {
-                return Err(corrupt("the id index lost the batch being added"));
-            };
-            rows.set(row, true);
-            rows.live += 1;
-        }
-        self.batches.retain(|b| b.live > 0);
-        Ok(added)
+        let keys = self.make_room(texts);
+        let probes = self.probe(texts, keys, src)?;
+        self.add_probed(batch, ids.len(), &probes)
     }
 
     /// Adds many batches at once, as [`add_batch`](Self::add_batch) would one after
@@ -568,7 +513,9 @@ fn corrupt(message: &str) -> Error {
     }
 }
 
+mod probe;
 mod saved;
+pub(crate) use probe::Probe;
 pub(crate) use saved::CatalogBatch;
 
 #[cfg(test)]

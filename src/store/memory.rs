@@ -82,7 +82,7 @@ impl ArrowStore for MemoryStore {
         };
         let empty = BTreeMap::new();
         let index = existing.map(|t| &t.index).unwrap_or(&empty);
-        let planned = plan_write(&full, &schema, ids, batch, skip_duplicates, &mut |id| {
+        let planned = plan_write(&full, &schema, ids, batch, skip_duplicates, &mut |_, id| {
             Ok(index.contains_key(id))
         })?;
         let Some(planned) = planned else {

@@ -477,6 +477,8 @@ pub(crate) fn check_schema(
 pub(crate) struct PlannedWrite {
     /// Ids of the rows of `batch`, unique.
     pub ids: Vec<String>,
+    /// Where each row of `batch` is in the caller's batch.
+    pub rows: Vec<u32>,
     /// The rows to write (a subset of the caller's batch, in its order), with the path schema.
     pub batch: RecordBatch,
     /// How many of `ids` were not stored before.
@@ -493,7 +495,7 @@ pub(crate) fn plan_write(
     ids: &[String],
     batch: &RecordBatch,
     skip_duplicates: bool,
-    is_stored: &mut dyn FnMut(&str) -> Result<bool>,
+    is_stored: &mut dyn FnMut(usize, &str) -> Result<bool>,
 ) -> Result<Option<PlannedWrite>> {
     if ids.len() != batch.num_rows() {
         return Err(store_err(
@@ -518,7 +520,7 @@ pub(crate) fn plan_write(
         if last.get(id.as_str()) != Some(&i) {
             continue;
         }
-        let stored = is_stored(id)?;
+        let stored = is_stored(i, id)?;
         if stored && skip_duplicates {
             continue;
         }
@@ -539,10 +541,11 @@ pub(crate) fn plan_write(
     let batch = if keep.len() == batch.num_rows() {
         batch
     } else {
-        take_record_batch(&batch, &arrow::array::UInt32Array::from(keep))?
+        take_record_batch(&batch, &arrow::array::UInt32Array::from(keep.clone()))?
     };
     Ok(Some(PlannedWrite {
         ids: kept_ids,
+        rows: keep,
         batch,
         new_ids,
     }))

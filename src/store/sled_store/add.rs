@@ -13,7 +13,7 @@ use super::SledStore;
 use crate::error::Result;
 use crate::store::batch_file::EncodedBatch;
 use crate::store::codec;
-use crate::store::id_index::IdIndex;
+use crate::store::id_index::{IdIndex, Probe};
 use crate::store::sled_store::inner::PathMeta;
 use crate::store::{check_schema, plan_write, scoped, RecordPath};
 
@@ -56,14 +56,23 @@ impl SledStore {
         } else {
             inner.index_locked(&mut w, path_no)?
         };
-        // 1. Resolve duplicates.
+        // 1. Resolve duplicates: room made for every id, each probed once (readers go
+        // on meanwhile), the probes kept to add the rows written without probing again
+        // (`id_index/probe.rs`: nothing moves a slot in between, under the writer lock).
         let mut src = inner.id_source(path_no);
-        let planned = {
-            let guard = index.read().map_err(|_| inner.poisoned())?;
-            plan_write(&full, &schema, ids, batch, skip_duplicates, &mut |id| {
-                Ok(guard.get(id, &mut src)?.is_some())
-            })?
-        };
+        let keys = index.write().map_err(|_| inner.poisoned())?.make_room(ids);
+        let probes = index
+            .read()
+            .map_err(|_| inner.poisoned())?
+            .probe(ids, keys, &mut src)?;
+        let planned = plan_write(
+            &full,
+            &schema,
+            ids,
+            batch,
+            skip_duplicates,
+            &mut |row, _| Ok(probes[row].is_stored()),
+        )?;
         let Some(planned) = planned else {
             return Ok(0);
         };
@@ -114,11 +123,11 @@ impl SledStore {
             );
         }
         inner.remember((path_no, batch_no), Some(planned.batch), &id_column)?;
-        let added = index.write().map_err(|_| inner.poisoned())?.add_batch(
+        let kept: Vec<Probe> = planned.rows.iter().map(|&r| probes[r as usize]).collect();
+        let added = index.write().map_err(|_| inner.poisoned())?.add_probed(
             batch_no,
-            &id_column,
-            &planned.ids,
-            &mut src,
+            id_column.len(),
+            &kept,
         );
         // An index that took part of the batch is not the catalog's any more.
         let added = match added {
