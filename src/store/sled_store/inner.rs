@@ -248,6 +248,19 @@ impl Inner {
         StoredIds {
             inner: self,
             path_no,
+            whole: None,
+            last: None,
+        }
+    }
+
+    /// Reads ids of path `meta` to verify index lookups by reading whole batches (and
+    /// keeping them in the cache): for reads of rows by id, which read the batch of
+    /// every id verified found, so that its file is read and decoded once.
+    pub(crate) fn rows_source<'a>(&'a self, meta: &'a PathMeta) -> StoredIds<'a> {
+        StoredIds {
+            inner: self,
+            path_no: meta.number,
+            whole: Some(meta),
             last: None,
         }
     }
@@ -447,13 +460,19 @@ impl Inner {
 pub(crate) struct StoredIds<'a> {
     inner: &'a Inner,
     path_no: u64,
+    /// The path, when whole batches are read rather than their ids alone.
+    whole: Option<&'a PathMeta>,
     last: Option<(u64, Arc<IdColumn>)>,
 }
 
 impl IdSource for StoredIds<'_> {
     fn id_is(&mut self, batch: u64, row: u32, id: &str) -> Result<bool> {
         if self.last.as_ref().map(|(b, _)| *b) != Some(batch) {
-            self.last = Some((batch, self.inner.id_column(self.path_no, batch)?));
+            let ids = match self.whole {
+                Some(meta) => self.inner.load(meta, batch)?.1,
+                None => self.inner.id_column(self.path_no, batch)?,
+            };
+            self.last = Some((batch, ids));
         }
         let Some((_, ids)) = &self.last else {
             return Err(Error::internal("the stored ids just read are gone"));

@@ -37,7 +37,8 @@ pub(crate) fn find<'a>(
     n: usize,
     id: impl Fn(usize) -> &'a str,
 ) -> Result<Finding> {
-    let mut src = inner.id_source(meta.number);
+    // The batch of an id verified found is read for its row anyway: read whole.
+    let mut src = inner.rows_source(meta);
     let mut missing_seen: IdMap<&str, ()> = IdMap::default();
     let mut found = Vec::new();
     let mut missing = Vec::new();
